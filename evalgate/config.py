@@ -1,0 +1,368 @@
+"""Read and check `evalgate.yaml`: every unknown key, wrong type or missing file is an error naming file and line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalgate.errors import InputError
+from evalgate.options import Option, check_options, line_of, non_negative, one_of, positive
+from evalgate.yamlio import LineDict, load_yaml
+
+RULE_KEYS = ("min", "max", "max_drop", "max_drop_pct")
+
+RULE_OPTIONS = {
+    "min": Option((float,), help="the lowest value allowed"),
+    "max": Option((float,), help="the highest value allowed"),
+    "max_drop": Option((float,), check=non_negative, help="the largest change for the worse against the baseline"),
+    "max_drop_pct": Option(
+        (float,), check=non_negative, help="the largest change for the worse, in percent of the baseline"
+    ),
+}
+
+STATS_OPTIONS = {
+    "mode": Option(
+        (str,),
+        default="significance",
+        check=one_of("significance", "threshold"),
+        help="significance: fail only on a significant drop beyond max_drop; threshold: plain comparison",
+    ),
+    "alpha": Option((float,), default=0.05, check=lambda v: None if 0 < v < 1 else "must be between 0 and 1"),
+    "confidence": Option((float,), default=0.95, check=lambda v: None if 0 < v < 1 else "must be between 0 and 1"),
+    "resamples": Option((int,), default=10000, check=positive, help="bootstrap resamples"),
+    "signature_mismatch": Option(
+        (str,), default="warn", check=one_of("warn", "fail"), help="what to do when the baseline's signature differs"
+    ),
+    "power": Option((float,), default=0.8, check=lambda v: None if 0 < v < 1 else "must be between 0 and 1"),
+}
+
+CACHE_OPTIONS = {
+    "enabled": Option((bool,), default=True),
+    "dir": Option((str,), default=".evalgate/cache", help="a folder, relative to the config file"),
+}
+
+BUDGET_OPTIONS = {
+    "max_cost": Option((float,), check=positive, help="stop the run when the cost so far exceeds this (USD)"),
+    "max_tokens": Option((int,), check=positive, help="stop the run when tokens in + out exceed this"),
+}
+
+REPORT_OPTIONS = {
+    "max_examples": Option((int,), default=10, check=non_negative, help="regressed or failing cases shown"),
+    "max_chars": Option((int,), default=400, check=positive, help="characters shown of each input/output"),
+    "templates": Option((str,), help="a folder of Jinja2 templates overriding the built-in ones"),
+}
+
+HISTORY_OPTIONS = {
+    "path": Option((str,), default=".evalgate/history.sqlite", help="the SQLite store, relative to the config"),
+    "branch": Option((str,), default="main", help="runs on this branch are appended to history"),
+}
+
+TOP_OPTIONS: dict[str, Option] = {
+    "suite": Option((str,), required=True, help="the suite's name"),
+    "description": Option((str,), default=""),
+    "datasets": Option((list, str), required=True, help="JSONL files or folders, relative to this file"),
+    "provider": Option((dict,), help="the model under test"),
+    "providers": Option((dict,), help="several named providers compared side by side"),
+    "concurrency": Option((int,), default=8, check=positive),
+    "timeout": Option((float,), default=60.0, check=positive, help="seconds per case"),
+    "repeats": Option((int,), default=1, check=positive, help="runs of each case (non-deterministic models)"),
+    "seed": Option((int,), default=0),
+    "metrics": Option((list,), default=None, help="metric names, or mappings of a name to its options"),
+    "gate": Option((dict, str), help="thresholds per metric, or a thresholds file"),
+    "thresholds": Option((str,), help="a YAML file of thresholds (the same form as gate)"),
+    "stats": Option((dict,), help="the gate's statistics"),
+    "judge": Option((dict,), help="the model that scores answers (LLM-as-judge)"),
+    "cache": Option((dict,)),
+    "budget": Option((dict,)),
+    "prices": Option((dict,), help="USD per million tokens by model: {model: {input: .., output: ..}}"),
+    "report": Option((dict,)),
+    "history": Option((dict,)),
+    "quarantine": Option((list,), help="case ids excluded from the gate (known flaky)"),
+}
+
+DEFAULT_METRICS = ["accuracy"]
+
+
+@dataclass
+class ProviderConfig:
+    """A provider section: its type, name, checked options and where it was written."""
+
+    type: str
+    name: str
+    options: dict[str, Any]
+    file: str
+    line: int | None = None
+
+
+@dataclass
+class MetricConfig:
+    name: str
+    options: dict[str, Any]
+    file: str
+    line: int | None = None
+
+
+@dataclass
+class Rule:
+    """A threshold on one metric, overall (category None) or in one category."""
+
+    metric: str
+    category: str | None
+    min: float | None = None
+    max: float | None = None
+    max_drop: float | None = None
+    max_drop_pct: float | None = None
+    file: str = ""
+    line: int | None = None
+
+    def bounds(self) -> dict[str, float]:
+        return {key: getattr(self, key) for key in RULE_KEYS if getattr(self, key) is not None}
+
+
+@dataclass
+class SuiteConfig:
+    path: Path
+    base_dir: Path
+    suite: str
+    description: str
+    datasets: list[Path]
+    providers: list[ProviderConfig]
+    concurrency: int
+    timeout: float
+    repeats: int
+    seed: int
+    metrics: list[MetricConfig]
+    rules: list[Rule]
+    stats: dict[str, Any]
+    judge: ProviderConfig | None
+    cache: dict[str, Any]
+    budget: dict[str, Any]
+    prices: dict[str, Any]
+    report: dict[str, Any]
+    history: dict[str, Any]
+    quarantine: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def provider(self) -> ProviderConfig:
+        return self.providers[0]
+
+    def resolve(self, relative: str) -> Path:
+        """A path written in the config, relative to the config's folder."""
+        return (self.base_dir / relative).resolve()
+
+
+def load_config(path: str | Path) -> SuiteConfig:
+    """Read, check and resolve a suite config."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "evalgate.yaml"
+    file = str(path)
+    data = load_yaml(path)
+    if data is None:
+        raise InputError("the config is empty; expected a mapping with at least suite, datasets and provider", file=file)
+    top = check_options(data, TOP_OPTIONS, file=file, context="the config")
+    base_dir = path.resolve().parent
+
+    providers = _providers(data, top, file, base_dir)
+    metrics = _metrics(data, top, file)
+    rules = _rules(data, top, file, base_dir)
+    section = {
+        name: check_options(data.get(name) or LineDict(), spec, file=file, context=name, line=line_of(data, name))
+        for name, spec in (
+            ("stats", STATS_OPTIONS),
+            ("cache", CACHE_OPTIONS),
+            ("budget", BUDGET_OPTIONS),
+            ("report", REPORT_OPTIONS),
+            ("history", HISTORY_OPTIONS),
+        )
+    }
+    judge = None
+    if top["judge"] is not None:
+        judge = _provider_config(top["judge"], "judge", file, context="judge")
+    config = SuiteConfig(
+        path=path,
+        base_dir=base_dir,
+        suite=top["suite"],
+        description=top["description"],
+        datasets=_datasets(data, top, file, base_dir),
+        providers=providers,
+        concurrency=top["concurrency"],
+        timeout=top["timeout"],
+        repeats=top["repeats"],
+        seed=top["seed"],
+        metrics=metrics,
+        rules=rules,
+        stats=section["stats"],
+        judge=judge,
+        cache=section["cache"],
+        budget=section["budget"],
+        prices=_prices(data, top, file),
+        report=section["report"],
+        history=section["history"],
+        quarantine=[str(item) for item in (top["quarantine"] or [])],
+        raw=data,
+    )
+    _check_metric_names(config)
+    return config
+
+
+def _datasets(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) -> list[Path]:
+    entries = top["datasets"]
+    if isinstance(entries, str):
+        entries = [entries]
+    if not entries:
+        raise InputError("datasets is empty; expected at least one JSONL file or folder", file=file, line=data.line_of("datasets"))
+    paths = []
+    for index, entry in enumerate(entries):
+        line = line_of(top["datasets"], index) if not isinstance(top["datasets"], str) else data.line_of("datasets")
+        if not isinstance(entry, str):
+            raise InputError(f"datasets[{index}] must be a path (a string), got {entry!r}", file=file, line=line)
+        resolved = (base_dir / entry).resolve()
+        if not resolved.exists():
+            raise InputError(f"dataset {entry!r} not found (looked for {resolved})", file=file, line=line)
+        paths.append(resolved)
+    return paths
+
+
+def _provider_config(mapping: Any, name: str, file: str, *, context: str) -> ProviderConfig:
+    from evalgate.providers import PROVIDER_CLASSES, provider_class
+
+    if not isinstance(mapping, dict):
+        raise InputError(f"{context} must be a mapping with a type", file=file, line=getattr(mapping, "line", None))
+    type_name = mapping.get("type")
+    if type_name is None:
+        raise InputError(
+            f"{context} needs a type: one of {', '.join(PROVIDER_CLASSES)}", file=file, line=getattr(mapping, "line", None)
+        )
+    if type_name not in PROVIDER_CLASSES:
+        raise InputError(
+            f"{context}.type {type_name!r} is not a provider type; expected one of {', '.join(PROVIDER_CLASSES)}",
+            file=file,
+            line=line_of(mapping, "type"),
+        )
+    cls = provider_class(type_name)
+    spec = {"type": Option((str,), required=True), **cls.OPTIONS}
+    options = check_options(mapping, spec, file=file, context=context)
+    options.pop("type")
+    return ProviderConfig(type=type_name, name=name, options=options, file=file, line=getattr(mapping, "line", None))
+
+
+def _providers(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) -> list[ProviderConfig]:
+    if top["provider"] is not None and top["providers"] is not None:
+        raise InputError("use either provider or providers, not both", file=file, line=data.line_of("providers"))
+    if top["provider"] is not None:
+        return [_provider_config(top["provider"], "default", file, context="provider")]
+    if top["providers"]:
+        return [
+            _provider_config(mapping, str(name), file, context=f"providers.{name}")
+            for name, mapping in top["providers"].items()
+        ]
+    raise InputError("the config needs a provider (the model under test)", file=file, line=data.line)
+
+
+def _metrics(data: LineDict, top: dict[str, Any], file: str) -> list[MetricConfig]:
+    entries = top["metrics"] if top["metrics"] is not None else DEFAULT_METRICS
+    result = []
+    for index, entry in enumerate(entries):
+        line = line_of(entries, index) if top["metrics"] is not None else None
+        if isinstance(entry, str):
+            result.append(MetricConfig(entry, {}, file, line))
+        elif isinstance(entry, dict) and len(entry) == 1:
+            ((name, options),) = entry.items()
+            if options is None:
+                options = {}
+            if not isinstance(options, dict):
+                raise InputError(f"the options of metric {name!r} must be a mapping, got {options!r}", file=file, line=line)
+            result.append(MetricConfig(str(name), options, file, line))
+        else:
+            raise InputError(
+                f"metrics[{index}] must be a metric name or a mapping of one name to its options, got {entry!r}",
+                file=file,
+                line=line,
+            )
+    return result
+
+
+def _rules(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) -> list[Rule]:
+    gate = top["gate"]
+    gate_file = file
+    if isinstance(gate, str):
+        gate_file = str((base_dir / gate).resolve())
+        gate = load_yaml(gate_file) or LineDict()
+    if top["thresholds"] is not None:
+        if gate is not None:
+            raise InputError("use either gate or thresholds, not both", file=file, line=data.line_of("thresholds"))
+        gate_file = str((base_dir / top["thresholds"]).resolve())
+        gate = load_yaml(gate_file) or LineDict()
+    if gate is None:
+        return []
+    if not isinstance(gate, dict):
+        raise InputError("the thresholds must be a mapping of metric names to rules", file=gate_file, line=getattr(gate, "line", None))
+    rules = []
+    for metric, rule in gate.items():
+        if metric == "categories":
+            if not isinstance(rule, dict):
+                raise InputError("gate.categories must map category names to thresholds", file=gate_file, line=line_of(gate, metric))
+            for category, per_metric in rule.items():
+                if not isinstance(per_metric, dict):
+                    raise InputError(
+                        f"gate.categories.{category} must map metric names to rules",
+                        file=gate_file,
+                        line=line_of(rule, category),
+                    )
+                for name, body in per_metric.items():
+                    rules.append(_rule(name, str(category), body, gate_file, line_of(per_metric, name)))
+            continue
+        rules.append(_rule(metric, None, rule, gate_file, line_of(gate, metric)))
+    return rules
+
+
+def _rule(metric: str, category: str | None, body: Any, file: str, line: int | None) -> Rule:
+    where = f"gate.{metric}" if category is None else f"gate.categories.{category}.{metric}"
+    values = check_options(body, RULE_OPTIONS, file=file, context=where, line=line)
+    if not any(values[key] is not None for key in RULE_KEYS):
+        raise InputError(f"{where} sets no threshold; expected one of {', '.join(RULE_KEYS)}", file=file, line=line)
+    if values["min"] is not None and values["max"] is not None and values["min"] > values["max"]:
+        raise InputError(f"{where}: min is above max", file=file, line=line)
+    return Rule(metric=metric, category=category, file=file, line=line, **values)
+
+
+def _prices(data: LineDict, top: dict[str, Any], file: str) -> dict[str, Any]:
+    prices = top["prices"] or {}
+    spec = {
+        "input": Option((float,), required=True, check=non_negative, help="USD per million input tokens"),
+        "output": Option((float,), required=True, check=non_negative, help="USD per million output tokens"),
+    }
+    return {
+        str(model): check_options(body, spec, file=file, context=f"prices.{model}", line=line_of(prices, model))
+        for model, body in prices.items()
+    }
+
+
+def _check_metric_names(config: SuiteConfig) -> None:
+    """Build the metrics once, so a bad name or option fails now, and check every gated metric exists."""
+    from evalgate.metrics import build_metrics
+
+    known = {key.name for metric in build_metrics(config) for key in metric.keys()}
+    for rule in config.rules:
+        if rule.metric not in known:
+            close = sorted(known, key=lambda name: _distance(name, rule.metric))[:3]
+            raise InputError(
+                f"the gate names metric {rule.metric!r}, which this suite does not compute; "
+                f"known metrics: {', '.join(sorted(known))} (did you mean {' or '.join(close)}?)",
+                file=rule.file,
+                line=rule.line,
+            )
+
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance, for 'did you mean' hints."""
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]

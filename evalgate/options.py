@@ -1,0 +1,120 @@
+"""Declarative checks for mappings read from YAML: unknown keys, wrong types and missing keys name file and line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from evalgate.errors import InputError
+from evalgate.yamlio import LineDict, LineList
+
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a mapping",
+}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One allowed key of a mapping: its accepted types, whether it is required, its default and meaning."""
+
+    types: tuple[type, ...]
+    required: bool = False
+    default: Any = None
+    help: str = ""
+    check: Callable[[Any], str | None] | None = None  # returns a problem, or None when the value is fine
+
+
+def describe_types(types: tuple[type, ...]) -> str:
+    names = [_TYPE_NAMES.get(t, t.__name__) for t in types if not (t is int and float in types)]
+    return " or ".join(names)
+
+
+def type_ok(value: Any, types: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):
+        return bool in types
+    if isinstance(value, int) and float in types:
+        return True
+    return isinstance(value, types)
+
+
+def line_of(container: Any, key: str | int) -> int | None:
+    if isinstance(container, LineDict):
+        return container.line_of(str(key))
+    if isinstance(container, LineList) and isinstance(key, int):
+        return container.line_of(key)
+    return getattr(container, "line", None)
+
+
+def check_options(
+    mapping: Any,
+    spec: Mapping[str, Option],
+    *,
+    file: str,
+    context: str,
+    line: int | None = None,
+) -> dict[str, Any]:
+    """Validate `mapping` against `spec`; return a plain dict with defaults filled in.
+
+    `context` names the section in messages ("provider", "gate.accuracy", ...).
+    """
+    if not isinstance(mapping, dict):
+        raise InputError(
+            f"{context} must be a mapping, got {type(mapping).__name__}",
+            file=file,
+            line=getattr(mapping, "line", None) or line,
+        )
+    for key in mapping:
+        if key not in spec:
+            allowed = ", ".join(sorted(spec))
+            raise InputError(
+                f"unknown key {key!r} in {context}; allowed keys: {allowed}",
+                file=file,
+                line=line_of(mapping, key),
+            )
+    result: dict[str, Any] = {}
+    for key, option in spec.items():
+        if key not in mapping or mapping[key] is None:
+            if option.required:
+                raise InputError(
+                    f"{context} needs the key {key!r} ({option.help or describe_types(option.types)})",
+                    file=file,
+                    line=getattr(mapping, "line", None) or line,
+                )
+            result[key] = option.default
+            continue
+        value = mapping[key]
+        if not type_ok(value, option.types):
+            raise InputError(
+                f"{context}.{key} must be {describe_types(option.types)}, got {value!r}",
+                file=file,
+                line=line_of(mapping, key),
+            )
+        if isinstance(value, int) and not isinstance(value, bool) and float in option.types and int not in option.types:
+            value = float(value)
+        if option.check is not None:
+            problem = option.check(value)
+            if problem:
+                raise InputError(f"{context}.{key} {problem}, got {value!r}", file=file, line=line_of(mapping, key))
+        result[key] = value
+    return result
+
+
+def positive(value: Any) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def non_negative(value: Any) -> str | None:
+    return None if value >= 0 else "must be 0 or more"
+
+
+def one_of(*choices: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in choices else "must be one of " + ", ".join(choices)
+
+    return check

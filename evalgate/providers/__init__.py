@@ -1,0 +1,37 @@
+"""Providers: the model under test. A registry by `type`, imported lazily so an unused SDK costs nothing."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evalgate.errors import InputError
+
+if TYPE_CHECKING:
+    from evalgate.providers.base import Provider
+
+# type -> "module:Class"; each class has OPTIONS (dict[str, evalgate.options.Option]) besides `type`
+PROVIDER_CLASSES: dict[str, str] = {
+    "python": "evalgate.providers.python_fn:PythonProvider",
+    "command": "evalgate.providers.command:CommandProvider",
+    "anthropic": "evalgate.providers.anthropic_api:AnthropicProvider",
+    "openai": "evalgate.providers.openai_api:OpenAIProvider",
+    "http": "evalgate.providers.http_api:HttpProvider",
+}
+
+
+def provider_class(type_name: str) -> type[Provider]:
+    if type_name not in PROVIDER_CLASSES:
+        raise KeyError(type_name)
+    module_name, _, class_name = PROVIDER_CLASSES[type_name].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def create_provider(config: Any, base_dir: Path) -> Provider:
+    """Instantiate the provider described by a ProviderConfig (see evalgate.config)."""
+    try:
+        cls = provider_class(config.type)
+    except (KeyError, ImportError) as exc:
+        raise InputError(f"provider type {config.type!r} is not available ({exc})", file=config.file) from None
+    return cls(config, base_dir)

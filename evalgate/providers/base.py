@@ -1,0 +1,45 @@
+"""The provider interface the runner drives."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+from evalgate.model import Case, Output
+from evalgate.options import Option
+
+
+class Provider(ABC):
+    """A model under test.
+
+    Lifecycle: `await start(slots)` once (slots = the run's concurrency), then `await complete(case)` from up to
+    `slots` tasks at once, then `await close()`. `complete` returns an Output (or anything
+    `evalgate.model.normalize_output` accepts) or raises: any exception becomes that case's error, except
+    `evalgate.errors.RunAborted`, which stops the run. The runner enforces the per-case timeout by cancelling
+    `complete`; a provider must leave itself usable after a cancellation (restart a worker, drop a connection).
+    """
+
+    type: ClassVar[str]
+    OPTIONS: ClassVar[dict[str, Option]]
+
+    def __init__(self, config: Any, base_dir: Path) -> None:
+        self.config = config  # evalgate.config.ProviderConfig; config.options holds the checked OPTIONS
+        self.options: dict[str, Any] = config.options
+        self.base_dir = base_dir
+
+    async def start(self, slots: int) -> None:  # noqa: B027 - optional hook
+        """Prepare for up to `slots` concurrent calls."""
+
+    @abstractmethod
+    async def complete(self, case: Case) -> Output | Any:
+        """Answer one case."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release workers, sessions and files."""
+
+    def fingerprint(self) -> str:
+        """What identifies this model under test in the results signature (no secrets)."""
+        return self.type + ":" + hashlib.sha256(json.dumps(self.options, sort_keys=True, default=str).encode()).hexdigest()[:16]
