@@ -45,6 +45,12 @@ class Metric(ABC):
     def keys(self) -> list[MetricKey]:
         """The aggregate keys this metric writes (fixed once configured)."""
 
+    async def prepare(self, records: list[CaseRecord], context: Any) -> None:  # noqa: B027 - optional hook
+        """Optional async work before scoring (LLM-as-judge calls, embeddings), done for all records at once.
+
+        `context` is the SuiteConfig (judge provider, concurrency, cache, prices). Store what score_case needs.
+        """
+
     def score_case(self, record: CaseRecord) -> dict[str, float]:
         """Per-case scores for binary/continuous keys. An errored case must score as a failure (0)."""
         return {}
