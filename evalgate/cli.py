@@ -28,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"evalgate {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     names = [info.name for info in pkgutil.iter_modules(commands.__path__) if not info.name.startswith("_")]
-    names.sort(key=lambda name: (COMMAND_ORDER.index(name) if name in COMMAND_ORDER else len(COMMAND_ORDER), name))
+    names.sort(
+        key=lambda name: (COMMAND_ORDER.index(name) if name in COMMAND_ORDER else len(COMMAND_ORDER), name)
+    )
     for name in names:
         importlib.import_module(f"evalgate.commands.{name}").register(subparsers)
     return parser

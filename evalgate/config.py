@@ -15,7 +15,9 @@ RULE_KEYS = ("min", "max", "max_drop", "max_drop_pct")
 RULE_OPTIONS = {
     "min": Option((float,), help="the lowest value allowed"),
     "max": Option((float,), help="the highest value allowed"),
-    "max_drop": Option((float,), check=non_negative, help="the largest change for the worse against the baseline"),
+    "max_drop": Option(
+        (float,), check=non_negative, help="the largest change for the worse against the baseline"
+    ),
     "max_drop_pct": Option(
         (float,), check=non_negative, help="the largest change for the worse, in percent of the baseline"
     ),
@@ -29,10 +31,15 @@ STATS_OPTIONS = {
         help="significance: fail only on a significant drop beyond max_drop; threshold: plain comparison",
     ),
     "alpha": Option((float,), default=0.05, check=lambda v: None if 0 < v < 1 else "must be between 0 and 1"),
-    "confidence": Option((float,), default=0.95, check=lambda v: None if 0 < v < 1 else "must be between 0 and 1"),
+    "confidence": Option(
+        (float,), default=0.95, check=lambda v: None if 0 < v < 1 else "must be between 0 and 1"
+    ),
     "resamples": Option((int,), default=10000, check=positive, help="bootstrap resamples"),
     "signature_mismatch": Option(
-        (str,), default="warn", check=one_of("warn", "fail"), help="what to do when the baseline's signature differs"
+        (str,),
+        default="warn",
+        check=one_of("warn", "fail"),
+        help="what to do when the baseline's signature differs",
     ),
     "power": Option((float,), default=0.8, check=lambda v: None if 0 < v < 1 else "must be between 0 and 1"),
 }
@@ -54,7 +61,9 @@ REPORT_OPTIONS = {
 }
 
 HISTORY_OPTIONS = {
-    "path": Option((str,), default=".evalgate/history.sqlite", help="the SQLite store, relative to the config"),
+    "path": Option(
+        (str,), default=".evalgate/history.sqlite", help="the SQLite store, relative to the config"
+    ),
     "branch": Option((str,), default="main", help="runs on this branch are appended to history"),
 }
 
@@ -161,7 +170,9 @@ def load_config(path: str | Path) -> SuiteConfig:
     file = str(path)
     data = load_yaml(path)
     if data is None:
-        raise InputError("the config is empty; expected a mapping with at least suite, datasets and provider", file=file)
+        raise InputError(
+            "the config is empty; expected a mapping with at least suite, datasets and provider", file=file
+        )
     top = check_options(data, TOP_OPTIONS, file=file, context="the config")
     base_dir = path.resolve().parent
 
@@ -169,7 +180,9 @@ def load_config(path: str | Path) -> SuiteConfig:
     metrics = _metrics(data, top, file)
     rules = _rules(data, top, file, base_dir)
     section = {
-        name: check_options(data.get(name) or LineDict(), spec, file=file, context=name, line=line_of(data, name))
+        name: check_options(
+            data.get(name) or LineDict(), spec, file=file, context=name, line=line_of(data, name)
+        )
         for name, spec in (
             ("stats", STATS_OPTIONS),
             ("cache", CACHE_OPTIONS),
@@ -213,12 +226,22 @@ def _datasets(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) ->
     if isinstance(entries, str):
         entries = [entries]
     if not entries:
-        raise InputError("datasets is empty; expected at least one JSONL file or folder", file=file, line=data.line_of("datasets"))
+        raise InputError(
+            "datasets is empty; expected at least one JSONL file or folder",
+            file=file,
+            line=data.line_of("datasets"),
+        )
     paths = []
     for index, entry in enumerate(entries):
-        line = line_of(top["datasets"], index) if not isinstance(top["datasets"], str) else data.line_of("datasets")
+        line = (
+            line_of(top["datasets"], index)
+            if not isinstance(top["datasets"], str)
+            else data.line_of("datasets")
+        )
         if not isinstance(entry, str):
-            raise InputError(f"datasets[{index}] must be a path (a string), got {entry!r}", file=file, line=line)
+            raise InputError(
+                f"datasets[{index}] must be a path (a string), got {entry!r}", file=file, line=line
+            )
         resolved = (base_dir / entry).resolve()
         if not resolved.exists():
             raise InputError(f"dataset {entry!r} not found (looked for {resolved})", file=file, line=line)
@@ -230,11 +253,15 @@ def _provider_config(mapping: Any, name: str, file: str, *, context: str) -> Pro
     from evalgate.providers import PROVIDER_CLASSES, provider_class
 
     if not isinstance(mapping, dict):
-        raise InputError(f"{context} must be a mapping with a type", file=file, line=getattr(mapping, "line", None))
+        raise InputError(
+            f"{context} must be a mapping with a type", file=file, line=getattr(mapping, "line", None)
+        )
     type_name = mapping.get("type")
     if type_name is None:
         raise InputError(
-            f"{context} needs a type: one of {', '.join(PROVIDER_CLASSES)}", file=file, line=getattr(mapping, "line", None)
+            f"{context} needs a type: one of {', '.join(PROVIDER_CLASSES)}",
+            file=file,
+            line=getattr(mapping, "line", None),
         )
     if type_name not in PROVIDER_CLASSES:
         raise InputError(
@@ -246,12 +273,16 @@ def _provider_config(mapping: Any, name: str, file: str, *, context: str) -> Pro
     spec = {"type": Option((str,), required=True), **cls.OPTIONS}
     options = check_options(mapping, spec, file=file, context=context)
     options.pop("type")
-    return ProviderConfig(type=type_name, name=name, options=options, file=file, line=getattr(mapping, "line", None))
+    return ProviderConfig(
+        type=type_name, name=name, options=options, file=file, line=getattr(mapping, "line", None)
+    )
 
 
 def _providers(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) -> list[ProviderConfig]:
     if top["provider"] is not None and top["providers"] is not None:
-        raise InputError("use either provider or providers, not both", file=file, line=data.line_of("providers"))
+        raise InputError(
+            "use either provider or providers, not both", file=file, line=data.line_of("providers")
+        )
     if top["provider"] is not None:
         return [_provider_config(top["provider"], "default", file, context="provider")]
     if top["providers"]:
@@ -274,7 +305,9 @@ def _metrics(data: LineDict, top: dict[str, Any], file: str) -> list[MetricConfi
             if options is None:
                 options = {}
             if not isinstance(options, dict):
-                raise InputError(f"the options of metric {name!r} must be a mapping, got {options!r}", file=file, line=line)
+                raise InputError(
+                    f"the options of metric {name!r} must be a mapping, got {options!r}", file=file, line=line
+                )
             result.append(MetricConfig(str(name), options, file, line))
         else:
             raise InputError(
@@ -293,18 +326,28 @@ def _rules(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) -> li
         gate = load_yaml(gate_file) or LineDict()
     if top["thresholds"] is not None:
         if gate is not None:
-            raise InputError("use either gate or thresholds, not both", file=file, line=data.line_of("thresholds"))
+            raise InputError(
+                "use either gate or thresholds, not both", file=file, line=data.line_of("thresholds")
+            )
         gate_file = str((base_dir / top["thresholds"]).resolve())
         gate = load_yaml(gate_file) or LineDict()
     if gate is None:
         return []
     if not isinstance(gate, dict):
-        raise InputError("the thresholds must be a mapping of metric names to rules", file=gate_file, line=getattr(gate, "line", None))
+        raise InputError(
+            "the thresholds must be a mapping of metric names to rules",
+            file=gate_file,
+            line=getattr(gate, "line", None),
+        )
     rules = []
     for metric, rule in gate.items():
         if metric == "categories":
             if not isinstance(rule, dict):
-                raise InputError("gate.categories must map category names to thresholds", file=gate_file, line=line_of(gate, metric))
+                raise InputError(
+                    "gate.categories must map category names to thresholds",
+                    file=gate_file,
+                    line=line_of(gate, metric),
+                )
             for category, per_metric in rule.items():
                 if not isinstance(per_metric, dict):
                     raise InputError(
@@ -323,7 +366,9 @@ def _rule(metric: str, category: str | None, body: Any, file: str, line: int | N
     where = f"gate.{metric}" if category is None else f"gate.categories.{category}.{metric}"
     values = check_options(body, RULE_OPTIONS, file=file, context=where, line=line)
     if not any(values[key] is not None for key in RULE_KEYS):
-        raise InputError(f"{where} sets no threshold; expected one of {', '.join(RULE_KEYS)}", file=file, line=line)
+        raise InputError(
+            f"{where} sets no threshold; expected one of {', '.join(RULE_KEYS)}", file=file, line=line
+        )
     if values["min"] is not None and values["max"] is not None and values["min"] > values["max"]:
         raise InputError(f"{where}: min is above max", file=file, line=line)
     return Rule(metric=metric, category=category, file=file, line=line, **values)
@@ -336,7 +381,9 @@ def _prices(data: LineDict, top: dict[str, Any], file: str) -> dict[str, Any]:
         "output": Option((float,), required=True, check=non_negative, help="USD per million output tokens"),
     }
     return {
-        str(model): check_options(body, spec, file=file, context=f"prices.{model}", line=line_of(prices, model))
+        str(model): check_options(
+            body, spec, file=file, context=f"prices.{model}", line=line_of(prices, model)
+        )
         for model, body in prices.items()
     }
 

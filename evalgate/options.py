@@ -95,12 +95,19 @@ def check_options(
                 file=file,
                 line=line_of(mapping, key),
             )
-        if isinstance(value, int) and not isinstance(value, bool) and float in option.types and int not in option.types:
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and float in option.types
+            and int not in option.types
+        ):
             value = float(value)
         if option.check is not None:
             problem = option.check(value)
             if problem:
-                raise InputError(f"{context}.{key} {problem}, got {value!r}", file=file, line=line_of(mapping, key))
+                raise InputError(
+                    f"{context}.{key} {problem}, got {value!r}", file=file, line=line_of(mapping, key)
+                )
         result[key] = value
     return result
 

@@ -42,7 +42,9 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, str | int | float | bool) and key is not None:
-            raise InputError("a mapping key must be a plain value", file=loader.name, line=key_node.start_mark.line + 1)
+            raise InputError(
+                "a mapping key must be a plain value", file=loader.name, line=key_node.start_mark.line + 1
+            )
         key = str(key) if not isinstance(key, str) else key
         if key in result:
             raise InputError(f"duplicate key {key!r}", file=loader.name, line=key_node.start_mark.line + 1)

@@ -33,5 +33,7 @@ def create_provider(config: Any, base_dir: Path) -> Provider:
     try:
         cls = provider_class(config.type)
     except (KeyError, ImportError) as exc:
-        raise InputError(f"provider type {config.type!r} is not available ({exc})", file=config.file) from None
+        raise InputError(
+            f"provider type {config.type!r} is not available ({exc})", file=config.file
+        ) from None
     return cls(config, base_dir)

@@ -42,4 +42,8 @@ class Provider(ABC):
 
     def fingerprint(self) -> str:
         """What identifies this model under test in the results signature (no secrets)."""
-        return self.type + ":" + hashlib.sha256(json.dumps(self.options, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return (
+            self.type
+            + ":"
+            + hashlib.sha256(json.dumps(self.options, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        )

@@ -1,0 +1,156 @@
+"""The results file: build it from a run, write it atomically, read and check it (bad files are exit 2)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from evalgate import __version__
+from evalgate.errors import InputError
+from evalgate.fileio import write_json_atomic
+from evalgate.model import Case, CaseResult
+
+SCHEMA_VERSION = 1
+
+
+def case_record(result: CaseResult) -> dict[str, Any]:
+    """One case run once, as a results-file case entry (scores filled later by the metrics)."""
+    case, output = result.case, result.output
+    return {
+        "id": case.id,
+        "category": case.category,
+        "input": case.input,
+        "expected": case.expected,
+        "output": output.value if output else None,
+        "scores": {},
+        "latency_ms": round(result.latency_ms, 3),
+        "tokens_in": output.tokens_in if output else None,
+        "tokens_out": output.tokens_out if output else None,
+        "cost": output.cost if output else None,
+        "error": result.error,
+        "cluster": case.cluster,
+        "metadata": case.metadata or None,
+        "cached": bool(output and output.cached),
+        **({"extra": output.extra} if output and output.extra else {}),
+    }
+
+
+def merge_repeats(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """K runs of one case -> one entry: mean scores, the first run's fields, and every run under `repeats`."""
+    if len(records) == 1:
+        return records[0]
+    merged = dict(records[0])
+    keys = {key for record in records for key in record["scores"]}
+    merged["scores"] = {}
+    for key in sorted(keys):
+        values = [record["scores"].get(key) for record in records]
+        present = [value for value in values if value is not None]
+        merged["scores"][key] = sum(present) / len(present) if present else None
+    errors = [record["error"] for record in records if record["error"]]
+    merged["error"] = errors[0] if len(errors) == len(records) else None
+    merged["repeats"] = [
+        {field: record[field] for field in ("output", "error", "latency_ms", "scores")} for record in records
+    ]
+    return merged
+
+
+def build_results(
+    *,
+    suite: str,
+    label: str | None,
+    signature: dict[str, Any],
+    git: dict[str, Any],
+    run: dict[str, Any],
+    metric_keys: dict[str, Any],
+    metrics: dict[str, Any],
+    categories: dict[str, Any],
+    cases: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "suite": suite,
+        "label": label,
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "signature": {**signature, "evalgate": __version__},
+        "git": git,
+        "run": run,
+        "metric_keys": metric_keys,
+        "metrics": metrics,
+        "categories": categories,
+        "cases": cases,
+    }
+
+
+def write_results(path: str | Path, results: dict[str, Any]) -> Path:
+    return write_json_atomic(path, results)
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    return json.loads(resources.files("evalgate").joinpath("results.schema.json").read_text(encoding="utf-8"))
+
+
+def check_results(data: Any, *, file: str) -> dict[str, Any]:
+    """Check a parsed results file against the schema; an InputError names the first bad field."""
+    validator = jsonschema.Draft202012Validator(_schema())
+    error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
+    if error is not None:
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
+        where = where.lstrip(".") or "the top level"
+        if error.validator == "const" and list(error.absolute_path) == ["schema_version"]:
+            raise InputError(
+                f"schema_version {data.get('schema_version')!r} is not supported; this evalgate reads version "
+                f"{SCHEMA_VERSION} (upgrade evalgate, or re-run the suite)",
+                file=file,
+            )
+        raise InputError(f"not a valid evalgate results file: {where}: {error.message}", file=file)
+    ids = set()
+    for index, case in enumerate(data["cases"]):
+        if case["id"] in ids:
+            raise InputError(
+                f"not a valid evalgate results file: cases[{index}]: duplicate id {case['id']!r}", file=file
+            )
+        ids.add(case["id"])
+    return data
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """Read and check a results file (a baseline or the current run)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("results file not found", file=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the results file ({exc})", file=path) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"not valid JSON: {exc.msg} (column {exc.colno}); expected an evalgate results file",
+            file=path,
+            line=exc.lineno,
+        ) from None
+    return check_results(data, file=str(path))
+
+
+def cases_by_id(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {case["id"]: case for case in results["cases"]}
+
+
+def case_from_record(record: dict[str, Any]) -> Case:
+    """Rebuild a Case from a results entry (head-to-head and judges re-use recorded cases)."""
+    return Case(
+        id=record["id"],
+        input=record.get("input"),
+        expected=record.get("expected"),
+        category=record.get("category", "default"),
+        metadata=record.get("metadata") or {},
+        cluster=record.get("cluster"),
+    )
