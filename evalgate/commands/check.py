@@ -1,0 +1,20 @@
+"""`evalgate check`: run the suite, then gate it (what the Action does)."""
+
+from __future__ import annotations
+
+import argparse
+
+from evalgate.commands.gate import add_gate_arguments, decide_and_report
+from evalgate.commands.run import add_run_arguments, run_from_args
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("check", help="run the suite and gate it against the baseline")
+    add_run_arguments(parser)
+    add_gate_arguments(parser)
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    config, results = run_from_args(args)
+    return decide_and_report(args, config, results)

@@ -1,0 +1,53 @@
+"""`evalgate run`: run the suite and write the results file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from evalgate.config import load_config
+from evalgate.pipeline import run_and_score
+from evalgate.results import write_results
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", "-c", default="evalgate.yaml", help="the suite config (default: evalgate.yaml)"
+    )
+    parser.add_argument("--output", "-o", default="results.json", help="where to write the results")
+    parser.add_argument(
+        "--sample", type=int, help="run a deterministic sample of N cases, stratified by category"
+    )
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
+    parser.add_argument("--label", help="a label kept in the results (for example pr-42 or nightly)")
+    parser.add_argument("--provider", help="which of the config's providers to run (default: the first)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("run", help="run the suite and write the results file")
+    add_run_arguments(parser)
+    parser.set_defaults(handler=handle)
+
+
+def run_from_args(args: argparse.Namespace):
+    """Load the config named by the arguments and run the suite; returns (config, results)."""
+    config = load_config(args.config)
+    if args.no_cache:
+        config.cache["enabled"] = False
+    results = run_and_score(
+        config, sample=args.sample, label=args.label, provider_name=args.provider, progress=not args.quiet
+    )
+    write_results(args.output, results)
+    return config, results
+
+
+def handle(args: argparse.Namespace) -> int:
+    _, results = run_from_args(args)
+    summary = ", ".join(
+        f"{key} {entry['value']:.4g}"
+        for key, entry in results["metrics"].items()
+        if entry.get("value") is not None
+    )
+    print(f"evalgate: {len(results['cases'])} cases -> {args.output} ({summary})", file=sys.stderr)
+    return 0

@@ -1,0 +1,164 @@
+"""The stages of DESIGN.md's pipeline joined up: config -> cases -> run -> scored results -> verdict -> reports.
+
+The commands (evalgate/commands/) and the Action's entrypoint call these functions; each stage's own module
+does the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from evalgate import datasets, metrics, report, runner
+from evalgate.compare import compare
+from evalgate.config import SuiteConfig
+from evalgate.errors import InputError
+from evalgate.fileio import write_json_atomic, write_text_atomic
+from evalgate.gate import decide
+from evalgate.results import build_results, case_record, merge_repeats
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def git_info(base_dir: Path) -> dict[str, Any]:
+    """The commit under test: the Action's head SHA when set, else GITHUB_SHA, else the local checkout."""
+    sha = os.environ.get("EVALGATE_HEAD_SHA") or os.environ.get("GITHUB_SHA")
+    ref = (
+        os.environ.get("EVALGATE_HEAD_REF")
+        or os.environ.get("GITHUB_HEAD_REF")
+        or os.environ.get("GITHUB_REF")
+    )
+    if not sha:
+        try:
+            sha = subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                cwd=base_dir,
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=True,
+            ).stdout.strip()
+            ref = (
+                ref
+                or subprocess.run(
+                    ["git", "rev-parse", "--abbrev-ref", "HEAD"],
+                    cwd=base_dir,
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
+                ).stdout.strip()
+            )
+        except (OSError, subprocess.SubprocessError):
+            sha = None
+    return {"sha": sha or None, "ref": ref or None}
+
+
+def signature(config: SuiteConfig, provider_fingerprint: str, sample: int | None) -> dict[str, Any]:
+    """What makes two runs comparable (datasets, metrics, sample, repeats) and what identifies them."""
+    metric_spec = json.dumps([[m.name, m.options] for m in config.metrics], sort_keys=True, default=str)
+    return {
+        "config": _sha256(config.path.read_bytes()),
+        "datasets": datasets.dataset_fingerprint(config.datasets),
+        "provider": provider_fingerprint,
+        "metrics": _sha256(metric_spec.encode()),
+        "sample": sample,
+        "repeats": config.repeats,
+    }
+
+
+def load_suite_cases(config: SuiteConfig, sample: int | None) -> list:
+    cases = datasets.load_cases(config.datasets)
+    if sample is not None:
+        if sample < 1:
+            raise InputError(f"--sample must be at least 1, got {sample}")
+        cases = datasets.sample_cases(cases, sample, config.seed)
+    return cases
+
+
+def run_and_score(
+    config: SuiteConfig,
+    *,
+    sample: int | None = None,
+    label: str | None = None,
+    provider_name: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the suite with one provider and return the scored results (the results.json content)."""
+    provider_config = _pick_provider(config, provider_name)
+    cases = load_suite_cases(config, sample)
+    built = metrics.build_metrics(config)
+    outcome = asyncio.run(runner.run_suite(config, cases, provider_config, progress=progress))
+    records = [case_record(result) for result in outcome.results]
+    asyncio.run(metrics.prepare_metrics(built, records, config))
+    overall, categories = metrics.score_results(built, records)
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_id.setdefault(record["id"], []).append(record)
+    case_entries = [merge_repeats(group) for group in by_id.values()]
+    run_info = {
+        "wall_s": round(outcome.wall_s, 3),
+        "concurrency": config.concurrency,
+        "provider": provider_config.name,
+        "aborted": outcome.aborted,
+        "cache": outcome.cache_stats,
+    }
+    return build_results(
+        suite=config.suite,
+        label=label,
+        signature=signature(config, outcome.provider_fingerprint, sample),
+        git=git_info(config.base_dir),
+        run=run_info,
+        metric_keys=metrics.metric_keys(built),
+        metrics=overall,
+        categories=categories,
+        cases=case_entries,
+    )
+
+
+def _pick_provider(config: SuiteConfig, name: str | None):
+    if name is None:
+        return config.provider
+    for provider_config in config.providers:
+        if provider_config.name == name:
+            return provider_config
+    known = ", ".join(p.name for p in config.providers)
+    raise InputError(f"no provider named {name!r} in the config; known: {known}", file=config.path)
+
+
+def judge(current: dict[str, Any], baseline: dict[str, Any] | None, config: SuiteConfig) -> dict[str, Any]:
+    """Compare with the baseline and decide; returns the Verdict JSON (docs/internals.md)."""
+    return decide(compare(current, baseline, config), config).to_json()
+
+
+def write_reports(
+    verdict: dict[str, Any],
+    current: dict[str, Any],
+    baseline: dict[str, Any] | None,
+    config: SuiteConfig,
+    *,
+    report_path: str | None = None,
+    json_path: str | None = None,
+    junit_path: str | None = None,
+    html_path: str | None = None,
+) -> None:
+    """Write each report asked for, atomically."""
+    options = {
+        "max_examples": config.report["max_examples"],
+        "max_chars": config.report["max_chars"],
+        "templates": config.resolve(config.report["templates"]) if config.report.get("templates") else None,
+    }
+    if report_path:
+        write_text_atomic(report_path, report.render_markdown(verdict, current, baseline, **options))
+    if json_path:
+        write_json_atomic(json_path, verdict)
+    if junit_path:
+        write_text_atomic(junit_path, report.render_junit(verdict, current))
+    if html_path:
+        write_text_atomic(html_path, report.render_html(verdict, current, baseline, **options))
