@@ -1,6 +1,6 @@
 """Regenerate eval/datasets/v1 from scikit-learn's bundled digits (held-out split only). Deterministic.
 
-    python eval/make_datasets.py
+python eval/make_datasets.py
 """
 
 from __future__ import annotations

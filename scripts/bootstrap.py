@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Set up evalgate in ./.venv (once, and again when the dependencies change), then run the demo or the tests.
+
+    python3 scripts/bootstrap.py demo      # the offline demo: baseline, a harmless PR, a regressing PR
+    python3 scripts/bootstrap.py test      # the test suite (extra arguments go to pytest)
+
+Needs only Python 3.11+ with pip. Falls back to the running interpreter when venv is not available.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".evalgate-installed"
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for name in ("pyproject.toml", "constraints.txt"):
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _python() -> str:
+    """The venv's interpreter, creating the venv when needed; the running one when venv is unavailable."""
+    python = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    if not python.exists():
+        try:
+            venv.EnvBuilder(with_pip=True).create(VENV)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            print(
+                f"bootstrap: cannot create .venv ({exc}); installing into {sys.executable}", file=sys.stderr
+            )
+            return sys.executable
+    return str(python)
+
+
+def ensure_installed() -> str:
+    python = _python()
+    stamp = STAMP if python != sys.executable else ROOT / ".evalgate-installed"
+    wanted = _fingerprint()
+    if stamp.exists() and stamp.read_text() == wanted:
+        return python
+    print("bootstrap: installing evalgate and its dependencies (pinned by constraints.txt)", file=sys.stderr)
+    subprocess.run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-c",
+            str(ROOT / "constraints.txt"),
+            "-e",
+            f"{ROOT}[dev]",
+        ],
+        check=True,
+    )
+    stamp.write_text(wanted)
+    return python
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("demo", "test", "setup"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    python = ensure_installed()
+    if argv[0] == "demo":
+        command = [python, str(ROOT / "examples" / "digits-classifier" / "demo.py"), *argv[1:]]
+    elif argv[0] == "test":
+        command = [python, "-m", "pytest", *argv[1:]]
+    else:
+        return 0
+    return subprocess.run(command, cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
