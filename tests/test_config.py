@@ -10,7 +10,10 @@ from evalgate.config import load_config
 from evalgate.errors import InputError
 from tests.conftest import write_suite
 
-MODEL = {"model.py": "def predict(x):\n    return x\n", "data/cases.jsonl": '{"input": "a", "expected": "a"}\n'}
+MODEL = {
+    "model.py": "def predict(x):\n    return x\n",
+    "data/cases.jsonl": '{"input": "a", "expected": "a"}\n',
+}
 
 GOOD = """
 suite: demo
@@ -95,7 +98,9 @@ def test_an_unknown_provider_type_lists_the_known_ones(tmp_path: Path) -> None:
 
 
 def test_an_unknown_provider_option_is_an_error(tmp_path: Path) -> None:
-    error = error_of(tmp_path, GOOD.replace("  target: model.py:predict", "  target: model.py:predict\n  tagret: x"))
+    error = error_of(
+        tmp_path, GOOD.replace("  target: model.py:predict", "  target: model.py:predict\n  tagret: x")
+    )
     assert error.line == 6
     assert "tagret" in error.message
 
@@ -113,7 +118,9 @@ def test_a_duplicate_key_is_an_error(tmp_path: Path) -> None:
 
 
 def test_min_above_max_is_an_error(tmp_path: Path) -> None:
-    error = error_of(tmp_path, GOOD.replace("latency_p95_ms: {max: 500}", "latency_p95_ms: {min: 600, max: 500}"))
+    error = error_of(
+        tmp_path, GOOD.replace("latency_p95_ms: {max: 500}", "latency_p95_ms: {min: 600, max: 500}")
+    )
     assert error.line == 10
 
 
