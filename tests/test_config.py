@@ -145,3 +145,12 @@ def test_a_missing_config_file_is_an_input_error(tmp_path: Path) -> None:
 def test_an_empty_config_says_what_is_expected(tmp_path: Path) -> None:
     error = error_of(tmp_path, "")
     assert "empty" in error.message and "suite" in error.message
+
+
+def test_every_config_key_is_documented_in_the_reference() -> None:
+    from evalgate.config import STATS_OPTIONS, TOP_OPTIONS
+    from tests.conftest import ROOT
+
+    reference = (ROOT / "docs" / "reference.md").read_text()
+    for key in [*TOP_OPTIONS, *STATS_OPTIONS]:
+        assert f"`{key}`" in reference, f"docs/reference.md does not document the config key {key!r}"
