@@ -71,10 +71,10 @@ def render_markdown(
         marker=marker,
         run_url=run_url,
     )
-    template = environment("markdown", _templates_dir(templates)).get_template("report.md.j2")
+    render = _renderer("markdown", "report.md.j2", templates)
     if max_length is None:
-        return template.render(view)
-    return _fit(lambda tier: template.render(shorten(view, tier)), max_examples, max_length, marker)
+        return render(view)
+    return _fit(lambda tier: render(shorten(view, tier)), max_examples, max_length, marker)
 
 
 def render_comment(
@@ -121,7 +121,7 @@ def render_html(
         marker=None,
         run_url=run_url,
     )
-    return environment("html", _templates_dir(templates)).get_template("report.html.j2").render(view)
+    return _renderer("html", "report.html.j2", templates)(view)
 
 
 def render_json(verdict: dict[str, Any]) -> str:
@@ -271,13 +271,27 @@ def _cut(text: str, max_length: int) -> str:
 # --- templates ----------------------------------------------------------------------------------------------
 
 
-def _templates_dir(templates: str | Path | None) -> Path | None:
+def _renderer(kind: str, name: str, templates: str | Path | None) -> Callable[[dict[str, Any]], str]:
+    """A function rendering a view with template `name`. With a user folder, a template error is bad input."""
     if templates is None:
-        return None
-    path = Path(templates)
-    if not path.is_dir():
-        raise InputError(f"report.templates: {str(path)!r} is not a folder of Jinja2 templates")
-    return path.resolve()
+        return environment(kind).get_template(name).render
+    folder = Path(templates)
+    if not folder.is_dir():
+        raise InputError(f"report.templates: {str(folder)!r} is not a folder of Jinja2 templates")
+
+    def render(view: dict[str, Any]) -> str:
+        try:
+            return environment(kind, folder.resolve()).get_template(name).render(view)
+        except jinja2.TemplateError as exc:
+            where = getattr(exc, "filename", None) or str(folder)
+            raise InputError(
+                f"report template error: {exc.message or exc}; the templates get the fields listed in "
+                "evalgate/report_view.py (build_view)",
+                file=where,
+                line=getattr(exc, "lineno", None),
+            ) from exc
+
+    return render
 
 
 def builtin_templates() -> Traversable:

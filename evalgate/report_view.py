@@ -100,12 +100,6 @@ def shorten(view: dict[str, Any], tier: Tier) -> dict[str, Any]:
     if not tier.case_lists and view["cases"] and (view["cases"]["added"] or view["cases"]["removed"]):
         short["cases"] = dict(view["cases"], added=[], removed=[], added_more=0, removed_more=0)
         omitted.append("the ids of added and removed cases")
-    if not tier.all_metrics:
-        gated = [row for row in view["metrics"] if row["gated"]]
-        if len(gated) < len(view["metrics"]):
-            short["metrics"] = gated
-            short["metrics_hidden"] = len(view["metrics"]) - len(gated)
-            omitted.append(f"{short['metrics_hidden']} metrics without thresholds")
     if not tier.extras:
         for key, what in (
             ("flaky", "the flaky cases"),
@@ -115,6 +109,12 @@ def shorten(view: dict[str, Any], tier: Tier) -> dict[str, Any]:
             if view[key]:
                 short[key] = None
                 omitted.append(what)
+    if not tier.all_metrics:
+        gated = [row for row in view["metrics"] if row["gated"]]
+        if len(gated) < len(view["metrics"]):
+            short["metrics"] = gated
+            short["metrics_hidden"] = len(view["metrics"]) - len(gated)
+            omitted.append(f"{short['metrics_hidden']} metrics without thresholds")
     short["omitted"] = omitted
     return short
 
