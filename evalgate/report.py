@@ -33,7 +33,7 @@ from evalgate.errors import InputError
 from evalgate.report_view import Tier, build_view, shorten
 
 COMMENT_LIMIT = 65_536  # GitHub's limit on an issue or pull-request comment body
-SUMMARY_LIMIT = 1_000_000  # GitHub's step summary takes 1 MiB per step; leave room for other writers
+SUMMARY_LIMIT = 1_000_000  # bytes: GitHub's step summary takes 1 MiB per step; leave room for other writers
 MARKER_PREFIX = "<!-- evalgate:"
 _MARKER = re.compile(r"<!-- evalgate:[^\n<>]*? -->")
 _XML_INVALID = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -57,8 +57,10 @@ def render_markdown(
     run_url: str | None = None,
     max_length: int | None = None,
     templates: str | Path | None = None,
+    measure: Callable[[str], int] = len,
 ) -> str:
-    """The markdown report. With `max_length`, detail is dropped in tiers until it fits (see the module)."""
+    """The markdown report. With `max_length`, detail is dropped in tiers until it fits (see the module);
+    `measure` is how length is counted (characters by default)."""
     if marker is not None and not _MARKER.fullmatch(marker):
         raise ValueError(f"not an evalgate marker: {marker!r}; build it with comment_marker(suite)")
     view = build_view(
@@ -74,7 +76,7 @@ def render_markdown(
     render = _renderer("markdown", "report.md.j2", templates)
     if max_length is None:
         return render(view)
-    return _fit(lambda tier: render(shorten(view, tier)), max_examples, max_length, marker)
+    return _fit(lambda tier: render(shorten(view, tier)), max_examples, max_length, marker, measure)
 
 
 def render_comment(
@@ -94,9 +96,14 @@ def render_comment(
 def render_summary(
     verdict: dict[str, Any], current: dict[str, Any], baseline: dict[str, Any] | None, **options: Any
 ) -> str:
-    """The step summary: the same markdown without the marker, within the step summary's limit."""
+    """The step summary: the same markdown without the marker, within the step summary's limit (in UTF-8
+    bytes, as GitHub counts it)."""
     options.setdefault("max_length", SUMMARY_LIMIT)
-    return render_markdown(verdict, current, baseline, marker=None, **options)
+    return render_markdown(verdict, current, baseline, marker=None, measure=_utf8_length, **options)
+
+
+def _utf8_length(text: str) -> int:
+    return len(text.encode("utf-8"))
 
 
 def render_html(
@@ -234,19 +241,25 @@ def _coarser_tiers() -> Iterator[Tier]:
     yield Tier(examples=0, categories=False, case_lists=False, extras=False, all_metrics=False)
 
 
-def _fit(render: Callable[[Tier], str], max_examples: int, max_length: int, marker: str | None) -> str:
+def _fit(
+    render: Callable[[Tier], str],
+    max_examples: int,
+    max_length: int,
+    marker: str | None,
+    measure: Callable[[str], int],
+) -> str:
     """The most detailed rendering within `max_length`: as many examples as fit, then the coarser tiers."""
-    if marker is not None and len(marker) + 200 > max_length:
+    if measure(marker or "") + 200 > max_length:
         raise ValueError(f"max_length {max_length} leaves no room for the report")
     text = render(Tier(examples=max_examples))
-    if len(text) <= max_length:
+    if measure(text) <= max_length:
         return text
     low, high = 0, max_examples - 1  # the largest example count that fits, by bisection
     best = None
     while low <= high:
         middle = (low + high) // 2
         candidate = render(Tier(examples=middle))
-        if len(candidate) <= max_length:
+        if measure(candidate) <= max_length:
             best, low = candidate, middle + 1
         else:
             high = middle - 1
@@ -254,16 +267,18 @@ def _fit(render: Callable[[Tier], str], max_examples: int, max_length: int, mark
         return best
     for tier in _coarser_tiers():
         text = render(tier)
-        if len(text) <= max_length:
+        if measure(text) <= max_length:
             return text
-    return _cut(text, max_length)
+    return _cut(text, max_length, measure)
 
 
-def _cut(text: str, max_length: int) -> str:
+def _cut(text: str, max_length: int, measure: Callable[[str], int]) -> str:
     """The last resort: cut at a line break, saying how much was cut (the marker and verdict come first)."""
     note = "\n\n… the rest of this report was cut to fit GitHub's size limit ({:,} characters left out).\n"
-    budget = max_length - len(note.format(len(text)))
+    budget = max_length - measure(note.format(len(text)))
     head = text[:budget]
+    while measure(head) > budget:  # multi-byte characters: shrink until the bytes fit
+        head = head[: len(head) - max(1, (measure(head) - budget) // 4)]
     head = head[: head.rfind("\n")] if "\n" in head else head
     return head + note.format(len(text) - len(head))
 

@@ -20,6 +20,9 @@ WORDS = {"pass": "passed", "warn": "passed with warnings", "fail": "failed"}
 SEVERITY = {"fail": 0, "warn": 1, "pass": 2}
 MAX_IDS = 100  # case ids listed per added/removed list
 MAX_FLAKY = 20
+LABEL_CHARS = (
+    120  # a case id or category name longer than this is cut (they land in lists, tables, summaries)
+)
 EXAMPLE_FIELDS = (
     ("input", "Input"),
     ("expected", "Expected"),
@@ -38,6 +41,11 @@ class Tier:
     case_lists: bool = True
     all_metrics: bool = True
     extras: bool = True  # flaky cases, usage, trend
+
+
+def _label(value: Any) -> str:
+    """A case id or category name, cut to a length a list or table can show."""
+    return clip(value, LABEL_CHARS).text
 
 
 def status_icon(status: Any) -> str:
@@ -233,7 +241,7 @@ def _categories(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         n = max((r.get("n") for r in metrics.values() if fmt.is_number(r.get("n"))), default=None)
         table.append(
             {
-                "name": category,
+                "name": _label(category),
                 "n": fmt.count(n),
                 "cells": cells,
                 "icon": status_icon(worst),
@@ -245,8 +253,8 @@ def _categories(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _cases(cases: dict[str, Any]) -> dict[str, Any] | None:
-    added = [str(i) for i in cases.get("added") or []]
-    removed = [str(i) for i in cases.get("removed") or []]
+    added = [_label(i) for i in cases.get("added") or []]
+    removed = [_label(i) for i in cases.get("removed") or []]
     if not added and not removed and cases.get("paired") is None:
         return None
     return {
@@ -283,8 +291,8 @@ def _examples(cases: dict[str, Any], max_examples: int, max_chars: int) -> dict[
             fields.append({"label": label, "value": clip(raw, max_chars, pretty=True)})
         items.append(
             {
-                "id": case_id,
-                "category": first.get("category"),
+                "id": _label(case_id),
+                "category": _label(first.get("category")),
                 "scores": ", ".join(_score_change(e) for e in group if e.get("metric")),
                 "errored": first.get("error") is not None,
                 "fields": fields,
@@ -305,7 +313,8 @@ def _flaky(flaky: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not flaky:
         return None
     items = [
-        {"id": str(item.get("id")), "pass_rate": fmt.value(item.get("pass_rate"), "rate")} for item in flaky
+        {"id": _label(item.get("id")), "pass_rate": fmt.value(item.get("pass_rate"), "rate")}
+        for item in flaky
     ]
     return {"items": items[:MAX_FLAKY], "more": max(0, len(items) - MAX_FLAKY)}
 

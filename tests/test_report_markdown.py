@@ -485,3 +485,16 @@ def test_the_step_summary_limit_keeps_everything_that_fits(current, baseline) ->
     assert len(text) <= 1_000_000
     assert text.count("<details><summary><b>c-") == 300
     assert "Shortened" not in text
+
+
+def test_the_step_summary_counts_bytes_as_github_does(current, baseline) -> None:
+    verdict = huge_verdict(cases=200, output_chars=0)
+    for case in verdict["cases"]["regressed"]:
+        case["output"] = "名前🙂" * 300  # 3 and 4 bytes a character
+    verdict["reasons"] = [dict(verdict["reasons"][0], message="理由 " * 200) for _ in range(60)]
+    for limit in (200_000, 30_000, 8_000):
+        text = render_summary(verdict, current, baseline, max_examples=200, max_length=limit)
+        assert len(text.encode("utf-8")) <= limit
+        assert text.startswith("❌ **evalgate failed")
+        structure(text)
+    assert "cut to fit" in text  # 8,000 bytes cannot hold 60 long reasons
