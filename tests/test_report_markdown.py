@@ -498,3 +498,11 @@ def test_the_step_summary_counts_bytes_as_github_does(current, baseline) -> None
         assert text.startswith("❌ **evalgate failed")
         structure(text)
     assert "cut to fit" in text  # 8,000 bytes cannot hold 60 long reasons
+
+
+def test_a_minimal_verdict_renders_and_an_unknown_outcome_is_never_shown_as_a_pass() -> None:
+    text = render_comment({"suite": "smoke", "verdict": "error"}, {}, None)
+    assert text.startswith("<!-- evalgate:smoke -->\n❔ **evalgate ended with verdict 'error'**")
+    assert "✅" not in text
+    assert "No baseline: only absolute thresholds were checked." in text
+    structure(text)
