@@ -20,9 +20,8 @@ WORDS = {"pass": "passed", "warn": "passed with warnings", "fail": "failed"}
 SEVERITY = {"fail": 0, "warn": 1, "pass": 2}
 MAX_IDS = 100  # case ids listed per added/removed list
 MAX_FLAKY = 20
-LABEL_CHARS = (
-    120  # a case id or category name longer than this is cut (they land in lists, tables, summaries)
-)
+# a case id or category name longer than this is cut (they land in lists, tables and summaries)
+LABEL_CHARS = 120
 EXAMPLE_FIELDS = (
     ("input", "Input"),
     ("expected", "Expected"),

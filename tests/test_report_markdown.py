@@ -506,3 +506,19 @@ def test_a_minimal_verdict_renders_and_an_unknown_outcome_is_never_shown_as_a_pa
     assert "✅" not in text
     assert "No baseline: only absolute thresholds were checked." in text
     structure(text)
+
+
+def test_a_reason_without_a_metric_is_a_plain_bullet(current) -> None:
+    verdict = load("verdict_no_baseline.json")
+    verdict["reasons"].append(
+        {
+            "metric": None,
+            "category": None,
+            "rule": "errors",
+            "severity": "fail",
+            "message": "41% of cases errored",
+        }
+    )
+    text = render_markdown(verdict, current, None)
+    assert "\n- ❌ 41% of cases errored\n" in text
+    assert "****" not in text
