@@ -1,0 +1,1 @@
+"""The built-in Jinja2 templates of the report (installed as the package evalgate.templates)."""
