@@ -1,0 +1,182 @@
+"""The `python` provider: call a function of the user's code with each case's input, sync or async."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, ClassVar
+
+from evalgate.errors import InputError
+from evalgate.model import Case
+from evalgate.options import Option, positive
+from evalgate.providers.base import Provider
+
+
+def _target_form(value: Any) -> str | None:
+    module, sep, name = value.rpartition(":")
+    return (
+        None
+        if sep and module and name
+        else "must look like path/to/file.py:function or package.module:function"
+    )
+
+
+class PythonProvider(Provider):
+    """Calls `target(input)` (or `target(input, case)` when it takes a second positional parameter).
+
+    Sync functions run in a thread pool with one thread per concurrency slot; async functions are awaited.
+    """
+
+    type: ClassVar[str] = "python"
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "target": Option(
+            (str,),
+            required=True,
+            check=_target_form,
+            help="path/to/file.py:function (relative to the config) or package.module:function",
+        ),
+        "kwargs": Option(
+            (dict,), default=None, help="keyword arguments passed to the function on every call"
+        ),
+        "threads": Option(
+            (int,), check=positive, help="threads for a sync function (default: the concurrency)"
+        ),
+    }
+
+    def __init__(self, config: Any, base_dir: Path) -> None:
+        super().__init__(config, base_dir)
+        self.kwargs: dict[str, Any] = dict(self.options.get("kwargs") or {})
+        self.function = load_target(self.options["target"], base_dir, config)
+        self.is_async = _is_async(self.function)
+        self.pass_case = _takes_case(self.function, self.kwargs)
+        _check_callable(self.function, self.pass_case, self.kwargs, config)
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def start(self, slots: int) -> None:
+        if not self.is_async:
+            workers = self.options.get("threads") or slots
+            self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evalgate-python")
+
+    async def complete(self, case: Case) -> Any:
+        args = (case.input, case) if self.pass_case else (case.input,)
+        if self.is_async:
+            return await self.function(*args, **self.kwargs)
+        if self._executor is None:
+            raise RuntimeError("the python provider was not started")
+        call = functools.partial(self.function, *args, **self.kwargs)
+        result = await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        if inspect.isawaitable(result):  # a sync wrapper that returns a coroutine
+            result = await result
+        return result
+
+    async def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+
+def load_target(target: str, base_dir: Path, config: Any) -> Callable[..., Any]:
+    """Import `module_or_path:function` (attributes may be dotted: `module:Class.method`).
+
+    A path (ending in .py or holding a slash) is relative to `base_dir` and its folder is put on sys.path so
+    it can import its neighbours; a module name is imported with `base_dir` on sys.path.
+    """
+    where, _, attribute = target.rpartition(":")
+
+    def fail(problem: str) -> InputError:
+        return InputError(f"provider target {target!r}: {problem}", file=config.file, line=config.line)
+
+    try:
+        if where.endswith(".py") or "/" in where or "\\" in where:
+            module = _import_path((base_dir / where).resolve(), fail)
+        else:
+            _prepend_sys_path(base_dir)
+            module = importlib.import_module(where)
+    except InputError:
+        raise
+    except (Exception, SystemExit) as exc:
+        raise fail(f"importing it failed with {type(exc).__name__}: {exc}") from None
+    value: Any = module
+    for part in attribute.split("."):
+        if not hasattr(value, part):
+            raise fail(f"{getattr(value, '__name__', where)!r} has no attribute {part!r}")
+        value = getattr(value, part)
+    if not callable(value):
+        raise fail(f"{attribute!r} is a {type(value).__name__}, not a function")
+    return value
+
+
+def _import_path(path: Path, fail: Callable[[str], InputError]) -> Any:
+    if not path.is_file():
+        raise fail(f"file not found (looked for {path})")
+    name = "evalgate_target_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise fail(f"cannot import {path} as Python code")
+    module = importlib.util.module_from_spec(spec)
+    _prepend_sys_path(path.parent)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def _prepend_sys_path(folder: Path) -> None:
+    entry = str(folder)
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+
+def _is_async(function: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
+        getattr(function, "__call__", None)  # noqa: B004 - an object with an async __call__
+    )
+
+
+def _check_callable(
+    function: Callable[..., Any], pass_case: bool, kwargs: dict[str, Any], config: Any
+) -> None:
+    """Fail now, not on every case, when the function cannot take the input (and case, and kwargs)."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(*((None, None) if pass_case else (None,)), **kwargs)
+    except TypeError as exc:
+        raise InputError(
+            f"provider target {config.options['target']!r} cannot be called with the case input"
+            f"{' and the given kwargs' if kwargs else ''} ({exc})",
+            file=config.file,
+            line=config.line,
+        ) from None
+
+
+def _takes_case(function: Callable[..., Any], kwargs: dict[str, Any]) -> bool:
+    """Whether the function's second positional parameter is required or named `case`."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # some builtins have no signature: call them with the input only
+        return False
+    positional = [
+        p
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in kwargs
+    ]
+    if len(positional) < 2:
+        return False
+    second = positional[1]
+    return second.default is inspect.Parameter.empty or second.name == "case"
