@@ -85,6 +85,17 @@ class LineProgress:
         print(self.line(final=final), file=self.stream, flush=True)
 
 
+def _rate_column():
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(f"{task.speed:.1f} cases/s" if task.speed else "")
+
+    return RateColumn()
+
+
 class BarProgress:
     """A rich progress bar: done/total, errors, rate and time left."""
 
@@ -97,7 +108,7 @@ class BarProgress:
             rich_progress.BarColumn(),
             rich_progress.MofNCompleteColumn(),
             rich_progress.TextColumn("{task.fields[errors]} errors"),
-            rich_progress.TextColumn("{task.fields[rate]}"),
+            _rate_column(),
             rich_progress.TimeRemainingColumn(),
             console=Console(file=stream or sys.stderr),
             transient=False,
@@ -107,15 +118,11 @@ class BarProgress:
 
     def start(self, total: int) -> None:
         self._bar.start()
-        self._task = self._bar.add_task("cases", total=total, errors=0, rate="")
+        self._task = self._bar.add_task("cases", total=total, errors=0)
 
     def advance(self, error: bool) -> None:
         self.errors += error
-        task = self._bar.tasks[0]
-        speed = task.speed
-        self._bar.update(
-            self._task, advance=1, errors=self.errors, rate=f"{speed:.1f} cases/s" if speed else ""
-        )
+        self._bar.update(self._task, advance=1, errors=self.errors)
 
     def finish(self) -> None:
         self._bar.stop()

@@ -12,7 +12,7 @@ import pytest
 from evalgate.config import ProviderConfig, SuiteConfig
 from evalgate.errors import RunAborted
 from evalgate.model import Case, Output
-from evalgate.progress import LineProgress
+from evalgate.progress import BarProgress, LineProgress, auto_progress
 from evalgate.providers.base import Provider
 from evalgate.runner import run_cases, run_suite
 
@@ -236,3 +236,24 @@ def test_run_suite_uses_the_given_provider_config(tmp_path):
     other = ProviderConfig(type="python", name="b", options={"target": "model_fns.py:fails"}, file="x.yaml")
     outcome = asyncio.run(run_suite(config, cases_of("x"), other, progress=None))
     assert outcome.results[0].error == "ValueError: cannot classify 'x'"
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_a_bar_shows_done_total_errors_and_rate():
+    stream = FakeTerminal()
+    progress = auto_progress(stream)
+    assert isinstance(progress, BarProgress)
+    inputs = [("sleep", 0.01)] * 8 + [("raise", ValueError("x"))] * 2
+    run(cases_of(*inputs), ScriptedProvider(), concurrency=1, progress=progress)
+    final = stream.getvalue().rsplit("\r", 1)[-1]
+    assert "10/10" in final
+    assert "2 errors" in final
+    assert "cases/s" in final
+
+
+def test_off_a_terminal_progress_is_line_based():
+    assert isinstance(auto_progress(io.StringIO()), LineProgress)

@@ -1,0 +1,80 @@
+"""Runner overhead: N cases of a model taking L ms each, at concurrency C, through the real python provider.
+
+The ideal wall time is N*L/C; the ratio wall/ideal shows what the runner, the provider and the progress
+reporting add. Measured for an async target (asyncio.sleep) and a sync one (time.sleep in the thread pool),
+with and without the CI progress line.
+
+    PYTHONPATH=. python3 bench/runner_overhead.py [--cases 2000] [--latency-ms 50] [--concurrency 32]
+
+Goal: a ratio of at most 1.10 at the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import time
+from pathlib import Path
+
+from evalgate.config import ProviderConfig
+from evalgate.model import Case
+from evalgate.progress import LineProgress
+from evalgate.providers import create_provider
+from evalgate.runner import run_cases
+
+
+async def async_model(seconds: float) -> str:
+    await asyncio.sleep(seconds)
+    return "ok"
+
+
+def sync_model(seconds: float) -> str:
+    time.sleep(seconds)
+    return "ok"
+
+
+async def measure(function: str, cases: list[Case], concurrency: int, progress: bool) -> float:
+    config = ProviderConfig(
+        type="python",
+        name="bench",
+        options={"target": f"{Path(__file__).name}:{function}", "kwargs": None, "threads": None},
+        file=__file__,
+    )
+    provider = create_provider(config, Path(__file__).parent)
+    await provider.start(concurrency)
+    try:
+        outcome = await run_cases(
+            cases,
+            provider,
+            concurrency=concurrency,
+            timeout=60.0,
+            progress=LineProgress(io.StringIO()) if progress else None,
+        )
+    finally:
+        await provider.close()
+    failed = [r.error for r in outcome.results if not r.ok]
+    if failed:
+        raise SystemExit(f"{len(failed)} cases failed, first: {failed[0]}")
+    return outcome.wall_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=2000)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    latency = args.latency_ms / 1000
+    cases = [Case(id=f"c-{i}", input=latency) for i in range(args.cases)]
+    ideal = args.cases * latency / args.concurrency
+    print(f"N={args.cases} L={args.latency_ms:g}ms C={args.concurrency}: ideal N*L/C = {ideal:.3f}s")
+    for function, label in (("async_model", "async (asyncio.sleep)"), ("sync_model", "sync (time.sleep)")):
+        for progress in (False, True):
+            wall = asyncio.run(measure(function, cases, args.concurrency, progress))
+            with_progress = "with progress line" if progress else "no progress       "
+            print(f"  {label:22} {with_progress}  wall {wall:.3f}s  ratio {wall / ideal:.3f}")
+
+
+if __name__ == "__main__":
+    main()
