@@ -2,7 +2,7 @@
 
 The ideal wall time is N*L/C; the ratio wall/ideal shows what the runner, the provider and the progress
 reporting add. Measured for an async target (asyncio.sleep) and a sync one (time.sleep in the thread pool),
-with and without the CI progress line.
+with and without the CI progress line; and the cost per case of an instant model.
 
     PYTHONPATH=. python3 bench/runner_overhead.py [--cases 2000] [--latency-ms 50] [--concurrency 32]
 
@@ -74,6 +74,9 @@ def main() -> None:
             wall = asyncio.run(measure(function, cases, args.concurrency, progress))
             with_progress = "with progress line" if progress else "no progress       "
             print(f"  {label:22} {with_progress}  wall {wall:.3f}s  ratio {wall / ideal:.3f}")
+    instant = [Case(id=f"c-{i}", input=0.0) for i in range(args.cases * 5)]
+    wall = asyncio.run(measure("async_model", instant, args.concurrency, True))
+    print(f"  cost with an instant async model: {wall / len(instant) * 1e6:.1f} us per case")
 
 
 if __name__ == "__main__":

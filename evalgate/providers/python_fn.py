@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import importlib
 import importlib.util
 import inspect
+import queue
 import sys
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -58,29 +60,105 @@ class PythonProvider(Provider):
         self.is_async = _is_async(self.function)
         self.pass_case = _takes_case(self.function, self.kwargs)
         _check_callable(self.function, self.pass_case, self.kwargs, config)
-        self._executor: ThreadPoolExecutor | None = None
+        self._threads: ThreadPool | None = None
 
     async def start(self, slots: int) -> None:
         if not self.is_async:
-            workers = self.options.get("threads") or slots
-            self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evalgate-python")
+            self._threads = ThreadPool(self.options.get("threads") or slots)
 
     async def complete(self, case: Case) -> Any:
         args = (case.input, case) if self.pass_case else (case.input,)
         if self.is_async:
             return await self.function(*args, **self.kwargs)
-        if self._executor is None:
+        if self._threads is None:
             raise RuntimeError("the python provider was not started")
-        call = functools.partial(self.function, *args, **self.kwargs)
-        result = await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        result = await self._threads.run(functools.partial(self.function, *args, **self.kwargs))
         if inspect.isawaitable(result):  # a sync wrapper that returns a coroutine
             result = await result
         return result
 
     async def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        if self._threads is not None:
+            self._threads.close()
+            self._threads = None
+
+
+class _Job:
+    __slots__ = ("call", "future", "loop", "state")
+
+    def __init__(self, call: Callable[[], Any], future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop):
+        self.call, self.future, self.loop = call, future, loop
+        # queued -> running -> done; cancelled while queued: abandoned (never run); while running: orphaned
+        self.state = "queued"
+
+
+class ThreadPool:
+    """Daemon threads running sync calls for the event loop.
+
+    Unlike concurrent.futures, a call abandoned by the per-case timeout gets its stuck thread replaced, so
+    the pool keeps its size; and a call that never returns does not block the interpreter's exit.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        for _ in range(size):
+            self._add_thread()
+
+    def _add_thread(self) -> None:
+        with self._lock:
+            self._threads += 1
+        threading.Thread(target=self._work, name=f"evalgate-python-{self._threads}", daemon=True).start()
+
+    async def run(self, call: Callable[[], Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        job = _Job(call, loop.create_future(), loop)
+        self._jobs.put(job)
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            with self._lock:
+                stuck = job.state == "running"
+                job.state = "orphaned" if stuck else "abandoned"
+            if stuck:  # its thread ends once the call returns; this one takes its place
+                self._add_thread()
+            raise
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            with self._lock:
+                if job.state == "abandoned":
+                    continue
+                job.state = "running"
+            try:
+                outcome, value = True, job.call()
+            except BaseException as exc:  # handed to the runner, which records it as the case's error
+                outcome, value = False, exc
+            with self._lock:
+                orphaned = job.state == "orphaned"
+                job.state = "done"
+                if orphaned:
+                    self._threads -= 1
+                    return
+            with contextlib.suppress(RuntimeError):  # the event loop is already closed
+                job.loop.call_soon_threadsafe(_settle, job.future, outcome, value)
+
+    def close(self) -> None:
+        """Let each idle thread end; threads still inside a call end when it returns."""
+        with self._lock:
+            threads = self._threads
+        for _ in range(threads):
+            self._jobs.put(None)
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 def load_target(target: str, base_dir: Path, config: Any) -> Callable[..., Any]:

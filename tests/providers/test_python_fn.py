@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,34 @@ def test_target_form_is_checked_with_the_options():
     assert check("models/classifier.py:predict") is None
     assert check("models/classifier.py") is not None
     assert check(":predict") is not None
+
+
+def test_a_hung_sync_call_times_out_and_its_thread_is_replaced():
+    provider = provider_for("model_fns.py:stuck", threads=2)
+    outcome = run(provider, [30.0, 30.0] + [0.01] * 6, concurrency=2, timeout=0.5)
+    assert values(outcome) == ["timeout after 0.5s"] * 2 + ["finally"] * 6
+
+
+def test_a_hung_sync_call_does_not_keep_the_process_from_exiting():
+    script = f"""
+import asyncio, sys
+sys.path.insert(0, {str(Path(__file__).parents[2])!r})
+from pathlib import Path
+from evalgate.config import ProviderConfig
+from evalgate.model import Case
+from evalgate.providers.python_fn import PythonProvider
+from evalgate.runner import run_cases
+
+config = ProviderConfig(type="python", name="d", options={{"target": "model_fns.py:stuck"}}, file="e.yaml")
+provider = PythonProvider(config, Path({str(TARGETS)!r}))
+
+async def main():
+    await provider.start(1)
+    outcome = await run_cases([Case(id="a", input=3600)], provider, concurrency=1, timeout=0.2)
+    await provider.close()
+    print(outcome.results[0].error)
+
+asyncio.run(main())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (0, "timeout after 0.2s")
