@@ -5,6 +5,7 @@ reporting add. Measured for an async target (asyncio.sleep) and a sync one (time
 with and without the CI progress line; and the cost per case of an instant model.
 
     PYTHONPATH=. python3 bench/runner_overhead.py [--cases 2000] [--latency-ms 50] [--concurrency 32]
+                                                  [--command]  (also the command provider's workers)
 
 Goal: a ratio of at most 1.10 at the defaults.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import sys
 import time
 from pathlib import Path
 
@@ -34,13 +36,28 @@ def sync_model(seconds: float) -> str:
     return "ok"
 
 
-async def measure(function: str, cases: list[Case], concurrency: int, progress: bool) -> float:
-    config = ProviderConfig(
-        type="python",
-        name="bench",
-        options={"target": f"{Path(__file__).name}:{function}", "kwargs": None, "threads": None},
-        file=__file__,
-    )
+# a command-provider worker that sleeps `input` seconds per request
+SLEEP_WORKER = """
+import json, sys, time
+for line in sys.stdin:
+    request = json.loads(line)
+    time.sleep(request["input"])
+    print(json.dumps({"id": request["id"], "output": "ok"}), flush=True)
+"""
+
+
+def python_target(function: str) -> ProviderConfig:
+    options = {"target": f"{Path(__file__).name}:{function}", "kwargs": None, "threads": None}
+    return ProviderConfig(type="python", name="bench", options=options, file=__file__)
+
+
+def command_workers() -> ProviderConfig:
+    command = [sys.executable, "-c", SLEEP_WORKER]
+    options = {"command": command, "env": None, "cwd": None, "startup_timeout": None}
+    return ProviderConfig(type="command", name="bench", options=options, file=__file__)
+
+
+async def measure(config: ProviderConfig, cases: list[Case], concurrency: int, progress: bool) -> float:
     provider = create_provider(config, Path(__file__).parent)
     await provider.start(concurrency)
     try:
@@ -64,18 +81,25 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=2000)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--command", action="store_true", help="also measure the command provider's workers")
     args = parser.parse_args()
     latency = args.latency_ms / 1000
     cases = [Case(id=f"c-{i}", input=latency) for i in range(args.cases)]
     ideal = args.cases * latency / args.concurrency
     print(f"N={args.cases} L={args.latency_ms:g}ms C={args.concurrency}: ideal N*L/C = {ideal:.3f}s")
-    for function, label in (("async_model", "async (asyncio.sleep)"), ("sync_model", "sync (time.sleep)")):
+    variants = [
+        ("python async (asyncio.sleep)", python_target("async_model")),
+        ("python sync (time.sleep)", python_target("sync_model")),
+    ]
+    if args.command:
+        variants.append(("command (JSONL workers)", command_workers()))
+    for label, config in variants:
         for progress in (False, True):
-            wall = asyncio.run(measure(function, cases, args.concurrency, progress))
+            wall = asyncio.run(measure(config, cases, args.concurrency, progress))
             with_progress = "with progress line" if progress else "no progress       "
-            print(f"  {label:22} {with_progress}  wall {wall:.3f}s  ratio {wall / ideal:.3f}")
+            print(f"  {label:29} {with_progress}  wall {wall:.3f}s  ratio {wall / ideal:.3f}")
     instant = [Case(id=f"c-{i}", input=0.0) for i in range(args.cases * 5)]
-    wall = asyncio.run(measure("async_model", instant, args.concurrency, True))
+    wall = asyncio.run(measure(python_target("async_model"), instant, args.concurrency, True))
     print(f"  cost with an instant async model: {wall / len(instant) * 1e6:.1f} us per case")
 
 
