@@ -113,12 +113,15 @@ class CommandProvider(Provider):
             )
 
     async def complete(self, case: Case) -> Any:
+        if not self._workers:
+            raise RuntimeError("the command provider was not started")
         if self._broken:
             raise WorkerFailed(self._broken)
         worker = await self._idle.get()
+        if self._broken:  # it broke while this case waited for a worker
+            self._idle.put_nowait(worker)
+            raise WorkerFailed(self._broken)
         try:
-            if self._broken:  # it broke while this case waited for a worker
-                raise WorkerFailed(self._broken)
             output = await worker.request(case)
         except WorkerError:
             self._answered()
@@ -141,7 +144,7 @@ class CommandProvider(Provider):
         reason = str(exc) if isinstance(exc, WorkerFailed) else "it gave no answer before the case timeout"
         tail = worker.stderr_tail()
         self._retire(worker)
-        if never_answered and not self._ever_answered:
+        if never_answered and not self._ever_answered and self._broken is None:
             self._failed_starts += 1
             if self._failed_starts >= START_FAILURES_TO_GIVE_UP:
                 if tail and tail not in reason:

@@ -139,8 +139,9 @@ def test_lots_of_stderr_never_blocks_the_worker():
     assert all(r.ok for r in outcome.results)
 
 
-def test_a_worker_that_cannot_start_fails_fast_with_its_stderr():
-    provider = provider_for("--fail-start")
+def test_a_worker_that_cannot_start_fails_fast_with_its_stderr(tmp_path):
+    log = tmp_path / "starts.log"
+    provider = provider_for("--fail-start", env={"WORKER_START_LOG": str(log)})
     began = time.monotonic()
     outcome = run(provider, [f"q{i}" for i in range(40)], concurrency=2, timeout=30)
     assert time.monotonic() - began < 15
@@ -150,6 +151,8 @@ def test_a_worker_that_cannot_start_fails_fast_with_its_stderr():
     assert "No module named 'torch'" in errors[0]
     assert "failed 3 times in a row without answering once" in errors[-1]
     assert "No module named 'torch'" in errors[-1]
+    assert len(set(errors[5:])) == 1  # the same message, not one nested in the next
+    assert len(log.read_text().split()) <= 4  # 2 at start, then respawns until the third failure
 
 
 def test_a_worker_that_hangs_at_start_is_given_up_after_startup_timeout():
