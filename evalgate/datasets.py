@@ -83,8 +83,15 @@ def _read_file(file: Path) -> list[tuple[int, Case]]:
         except UnicodeDecodeError as exc:
             raise InputError(f"the line is not valid UTF-8 ({exc.reason})", file=file, line=number) from None
         if text:
-            cases.append((number, _parse_case(text, file, number, default_category)))
+            try:
+                cases.append((number, _parse_case(text, f"{file}:{number}", default_category)))
+            except _BadLine as problem:
+                raise InputError(str(problem), file=file, line=number) from None
     return cases
+
+
+class _BadLine(Exception):
+    """What is wrong with one line; turned into an InputError with the file and line."""
 
 
 def _reject_constant(name: str) -> Any:
@@ -102,36 +109,38 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _parse_case(text: str, file: Path, line: int, default_category: str) -> Case:
-    def fail(problem: str) -> InputError:
-        return InputError(problem, file=file, line=line)
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_CASE_KEY_SET = frozenset(CASE_KEYS)
 
+
+def _parse_case(text: str, source: str, default_category: str) -> Case:
     try:
-        obj = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+        obj = _DECODER.decode(text)
     except ValueError as exc:  # JSONDecodeError is a ValueError
-        raise fail(f"invalid JSON ({exc}); {_EXPECTED_LINE}") from None
+        raise _BadLine(f"invalid JSON ({exc}); {_EXPECTED_LINE}") from None
     if not isinstance(obj, dict):
-        raise fail(f"a case must be a JSON object, got {_json_type(obj)}; {_EXPECTED_LINE}")
-    unknown = sorted(set(obj) - set(CASE_KEYS))
-    if unknown:
-        raise fail(f"unknown key {unknown[0]!r} in the case; allowed keys: {', '.join(CASE_KEYS)}")
+        raise _BadLine(f"a case must be a JSON object, got {_json_type(obj)}; {_EXPECTED_LINE}")
+    if not obj.keys() <= _CASE_KEY_SET:
+        unknown = sorted(obj.keys() - _CASE_KEY_SET)
+        raise _BadLine(f"unknown key {unknown[0]!r} in the case; allowed keys: {', '.join(CASE_KEYS)}")
     if "input" not in obj:
-        raise fail("the case has no 'input' (what the model is given); " + _EXPECTED_LINE)
+        raise _BadLine("the case has no 'input' (what the model is given); " + _EXPECTED_LINE)
     category = obj.get("category", default_category)
     if not isinstance(category, str) or not category.strip():
-        raise fail(f"'category' must be a non-empty string, got {json.dumps(category)}")
-    metadata = obj.get("metadata", {})
+        raise _BadLine(f"'category' must be a non-empty string, got {json.dumps(category)}")
+    metadata = obj.get("metadata")
     if metadata is None:
         metadata = {}
-    if not isinstance(metadata, dict):
-        raise fail(f"'metadata' must be an object (a mapping), got {_json_type(metadata)}")
+    elif not isinstance(metadata, dict):
+        raise _BadLine(f"'metadata' must be an object (a mapping), got {_json_type(metadata)}")
     cluster = obj.get("cluster")
     if cluster is not None and not _is_id(cluster):
-        raise fail(f"'cluster' must be a string or an integer, got {_json_type(cluster)}")
+        raise _BadLine(f"'cluster' must be a string or an integer, got {_json_type(cluster)}")
     if "id" in obj:
         case_id = obj["id"]
         if not _is_id(case_id) or (isinstance(case_id, str) and not case_id.strip()):
-            raise fail(f"'id' must be a non-empty string or an integer, got {json.dumps(case_id)}")
+            raise _BadLine(f"'id' must be a non-empty string or an integer, got {json.dumps(case_id)}")
         case_id = str(case_id)
     else:
         case_id = content_id(obj["input"], obj.get("expected"), category)
@@ -142,7 +151,7 @@ def _parse_case(text: str, file: Path, line: int, default_category: str) -> Case
         category=category,
         metadata=metadata,
         cluster=None if cluster is None else str(cluster),
-        source=f"{file}:{line}",
+        source=source,
     )
 
 
@@ -157,7 +166,7 @@ def _json_type(value: Any) -> str:
 
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no spaces: the same value always gives the same text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def content_id(input: Any, expected: Any, category: str) -> str:
