@@ -15,7 +15,6 @@ import json
 import os
 import shlex
 import signal
-import time
 from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar
@@ -184,7 +183,7 @@ class _Worker:
     async def spawn(self) -> None:
         self.stderr = deque(maxlen=STDERR_KEPT)
         self.answers = 0
-        self.spawned_at = time.monotonic()
+        self.spawned_at = asyncio.get_running_loop().time()
         self.process = await asyncio.create_subprocess_exec(
             *self.pool.argv,
             stdin=asyncio.subprocess.PIPE,
@@ -220,7 +219,7 @@ class _Worker:
         process = self.process
         assert process is not None and process.stdin is not None and process.stdout is not None
         message = {"id": case.id, "input": case.input, "metadata": case.metadata}
-        line = json.dumps(message, ensure_ascii=False, default=str) + "\n"
+        line = json.dumps(message, ensure_ascii=False) + "\n"
         try:
             process.stdin.write(line.encode("utf-8"))
             await process.stdin.drain()
@@ -245,7 +244,7 @@ class _Worker:
         deadline = self.spawned_at + self.pool.startup_timeout if first else None
         while True:
             try:
-                async with asyncio.timeout_at(_loop_time(deadline)):
+                async with asyncio.timeout_at(deadline):
                     raw = await process.stdout.readline()
             except TimeoutError:
                 raise self._failure(
@@ -271,6 +270,9 @@ class _Worker:
             return self._failure(f"the worker closed its stdout {when}")
         if self.reader is not None:  # let the last stderr lines (a traceback) arrive
             await asyncio.wait({self.reader}, timeout=0.5)
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return self._failure(f"the worker was killed by {signal.Signals(-code).name} {when}")
         return self._failure(f"the worker exited with code {code} {when}")
 
     async def shutdown(self) -> None:
@@ -283,13 +285,6 @@ class _Worker:
                 await asyncio.wait_for(process.wait(), SHUTDOWN_GRACE_S)
         _kill_group(process)
         await _reap(process, reader)
-
-
-def _loop_time(deadline: float | None) -> float | None:
-    """A time.monotonic() deadline in the event loop's clock."""
-    if deadline is None:
-        return None
-    return asyncio.get_running_loop().time() + (deadline - time.monotonic())
 
 
 def _short(value: Any) -> str:

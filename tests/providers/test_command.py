@@ -93,6 +93,13 @@ def test_a_crash_mid_run_fails_that_case_and_a_fresh_worker_takes_the_next():
     assert after.output.value["pid"] == last.output.value["pid"]
 
 
+def test_a_worker_killed_by_a_signal_says_so():
+    outcome = run(provider_for(), ["oom-killed", "a"], concurrency=1)
+    error = outcome.results[0].error
+    assert error.startswith("WorkerFailed: the worker was killed by SIGKILL before answering")
+    assert outcome.results[1].ok
+
+
 def test_a_worker_exiting_between_cases_is_restarted():
     outcome = run(provider_for("--max-requests", "2"), [f"q{i}" for i in range(9)], concurrency=1)
     # a case sent just as the worker exits fails (it may have been read); the next one gets a new worker
