@@ -88,7 +88,7 @@ def test_latency_is_measured_per_case():
     provider = ScriptedProvider()
     outcome = run(cases_of(("sleep", 0.0), ("sleep", 0.12)), provider, concurrency=2)
     fast, slow = (r.latency_ms for r in outcome.results)
-    assert fast < 60
+    assert fast < 100
     assert 120 <= slow < 1000
     assert 0.12 <= outcome.wall_s < 1.0
 

@@ -99,7 +99,7 @@ def test_sync_calls_run_in_a_pool_as_large_as_the_slots():
     provider = provider_for("model_fns.py:slow_sync")
     module = sys.modules[provider.function.__module__]
     module.max_in_flight = 0
-    run(provider, [0.05] * 40, concurrency=40)
+    run(provider, [0.3] * 40, concurrency=40)
     assert module.max_in_flight == 40
 
 
@@ -107,7 +107,7 @@ def test_threads_option_caps_the_pool():
     provider = provider_for("model_fns.py:slow_sync", threads=3)
     module = sys.modules[provider.function.__module__]
     module.max_in_flight = 0
-    run(provider, [0.02] * 12, concurrency=8)
+    run(provider, [0.05] * 12, concurrency=8)
     assert module.max_in_flight == 3
 
 
