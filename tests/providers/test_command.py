@@ -15,7 +15,7 @@ from evalgate.config import ProviderConfig
 from evalgate.errors import InputError
 from evalgate.model import Case
 from evalgate.providers import create_provider
-from evalgate.providers.command import CommandProvider
+from evalgate.providers.command import SHUTDOWN_GRACE_S, CommandProvider
 from evalgate.runner import run_cases
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -75,6 +75,15 @@ def test_normal_run_echoes_every_case_through_the_pool():
     assert len(pids) == 3  # one long-lived worker per slot, reused
     time.sleep(0.2)
     assert not any(alive(pid) for pid in pids)  # close() ended them
+
+
+def test_close_kills_a_worker_that_ignores_the_end_of_its_input():
+    began = time.monotonic()
+    outcome = run(provider_for("--linger"), ["a"], concurrency=1)
+    assert time.monotonic() - began < SHUTDOWN_GRACE_S + 3
+    pid = outcome.results[0].output.value["pid"]
+    time.sleep(0.2)
+    assert not alive(pid)
 
 
 def test_worker_error_response_is_the_case_error_and_the_worker_keeps_running():
