@@ -18,12 +18,19 @@ _EXPECTED_LINE = 'expected one JSON object a line, such as {"id": "c-1", "input"
 
 
 def dataset_files(paths: Iterable[Path]) -> list[Path]:
-    """The JSONL files named by `paths`: files as given, folders searched for `**/*.jsonl`, sorted."""
+    """The JSONL files named by `paths`.
+
+    A file is taken as given; a folder is searched for `**/*.jsonl` (skipping dot files and dot folders),
+    sorted by path within the folder.
+    """
     files: list[Path] = []
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            found = sorted(path.rglob("*.jsonl"), key=lambda p: p.relative_to(path).as_posix())
+            found = sorted(
+                (file for file in path.rglob("*.jsonl") if not _hidden(file.relative_to(path))),
+                key=lambda file: file.relative_to(path).as_posix(),
+            )
             if not found:
                 raise InputError("the dataset folder holds no *.jsonl file", file=path)
             files.extend(found)
@@ -32,6 +39,11 @@ def dataset_files(paths: Iterable[Path]) -> list[Path]:
         else:
             raise InputError("dataset not found; expected a JSONL file or a folder of them", file=path)
     return files
+
+
+def _hidden(relative: Path) -> bool:
+    """Dot files and folders (editor locks, macOS `._` files, `.git`) are not part of a dataset."""
+    return any(part.startswith(".") for part in relative.parts)
 
 
 def category_of_file(path: Path) -> str:

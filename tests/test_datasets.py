@@ -66,6 +66,13 @@ def test_category_from_file_name(name, category):
     assert category_of_file(Path(name)) == category
 
 
+def test_dot_files_and_folders_are_not_read(tmp_path):
+    write(tmp_path / "typical_cases.jsonl", '{"id": "t-1", "input": "a"}')
+    write(tmp_path / "._typical_cases.jsonl", "\x00 macOS resource fork")
+    write(tmp_path / ".cache" / "old_cases.jsonl", '{"id": "t-1", "input": "stale"}')
+    assert [c.id for c in load_cases([tmp_path])] == ["t-1"]
+
+
 def test_files_and_folders_can_be_mixed(tmp_path):
     single = write(tmp_path / "extra_cases.jsonl", '{"id": "x-1", "input": "hi"}')
     cases = load_cases([single, V2 / "more"])
