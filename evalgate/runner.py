@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from evalgate.providers.base import Provider
 
 
+MAX_ERROR_CHARS = 2000  # an upstream HTML error page does not belong in every case of the results file
+
+
 @dataclass
 class RunOutcome:
     """Every case x repeat exactly once, in input order; why the run stopped early (if it did); wall time."""
@@ -27,8 +30,10 @@ class RunOutcome:
 
 
 def error_text(exc: BaseException) -> str:
-    """An exception as one line for the results file: `Type: message`, no traceback."""
-    message = str(exc).strip()
+    """An exception as one line for the results file: `Type: message`, no traceback, at most ~2,000 chars."""
+    message = " ".join(str(exc).split())
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[: MAX_ERROR_CHARS - 3] + "..."
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 

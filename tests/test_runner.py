@@ -121,6 +121,17 @@ def test_exceptions_become_type_and_message_without_traceback():
     assert outcome.aborted is None
 
 
+def test_error_text_is_one_bounded_line():
+    provider = ScriptedProvider()
+    page = "<html>\n  <body>Bad gateway</body>\n</html>" + "x" * 5000
+    outcome = run(cases_of(("raise", RuntimeError(page))), provider)
+    error = outcome.results[0].error
+    assert error.startswith("RuntimeError: <html> <body>Bad gateway</body> </html>xxx")
+    assert "\n" not in error
+    assert len(error) == len("RuntimeError: ") + 2000
+    assert error.endswith("x...")
+
+
 def test_abort_stops_scheduling_and_marks_unfinished_cases():
     provider = ScriptedProvider()
     inputs = [("sleep", 0.0)] * 3 + [("abort", "budget of $1.00 spent")] + [("sleep", 0.0)] * 20
