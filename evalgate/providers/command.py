@@ -99,6 +99,7 @@ class CommandProvider(Provider):
     async def start(self, slots: int) -> None:
         """Start one worker per slot; a command that cannot be run at all is a config error."""
         self._workers = [_Worker(self) for _ in range(slots)]
+        self._idle = asyncio.Queue()
         for worker in self._workers:
             self._idle.put_nowait(worker)
         spawned = await asyncio.gather(*(worker.spawn() for worker in self._workers), return_exceptions=True)
