@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Protocol, TextIO
 
 
@@ -39,13 +40,19 @@ def _eta(seconds: float) -> str:
 class LineProgress:
     """A line every `every_s` seconds or every 10% of the cases, and one at the end."""
 
-    def __init__(self, stream: TextIO | None = None, *, every_s: float = 10.0, clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        every_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stream = stream or sys.stderr
         self.every_s = every_s
         self.clock = clock
-        self.total = 0
-        self.done = 0
-        self.errors = 0
+        self.total = self.done = self.errors = 0
+        self.started = self.last_print = 0.0
+        self.next_mark = 1
 
     def start(self, total: int) -> None:
         self.total = total
