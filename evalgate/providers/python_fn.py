@@ -164,8 +164,9 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
 def load_target(target: str, base_dir: Path, config: Any) -> Callable[..., Any]:
     """Import `module_or_path:function` (attributes may be dotted: `module:Class.method`).
 
-    A path (ending in .py or holding a slash) is relative to `base_dir` and its folder is put on sys.path so
-    it can import its neighbours; a module name is imported with `base_dir` on sys.path.
+    A path (ending in .py or holding a slash) is relative to `base_dir`. `base_dir` (the config's folder)
+    goes on sys.path, so the target can import the project's packages (`from models.images import ...`),
+    and so does a path target's own folder, so it can import its neighbours.
     """
     where, _, attribute = target.rpartition(":")
 
@@ -173,10 +174,10 @@ def load_target(target: str, base_dir: Path, config: Any) -> Callable[..., Any]:
         return InputError(f"provider target {target!r}: {problem}", file=config.file, line=config.line)
 
     try:
+        _prepend_sys_path(base_dir)
         if where.endswith(".py") or "/" in where or "\\" in where:
             module = _import_path((base_dir / where).resolve(), fail)
         else:
-            _prepend_sys_path(base_dir)
             module = importlib.import_module(where)
     except InputError:
         raise

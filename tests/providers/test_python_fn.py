@@ -90,6 +90,18 @@ def test_module_target_imported_with_the_config_folder_on_sys_path(tmp_path):
     assert values(run(provider_for("mypkg.scorer:predict", base_dir=tmp_path), [21])) == [42]
 
 
+def test_a_path_target_imports_the_project_packages_from_the_config_folder(tmp_path):
+    package = tmp_path / "eg_models_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "images.py").write_text("def parse(text):\n    return text.split(',')\n")
+    (package / "classifier.py").write_text(
+        "from eg_models_pkg.images import parse\n\ndef predict(text):\n    return len(parse(text))\n"
+    )
+    provider = provider_for("eg_models_pkg/classifier.py:predict", base_dir=tmp_path)
+    assert values(run(provider, ["1,2,3"])) == [3]
+
+
 def test_exceptions_from_the_target_are_case_errors():
     outcome = run(provider_for("model_fns.py:fails"), ["abc"])
     assert values(outcome) == ["ValueError: cannot classify 'abc'"]
