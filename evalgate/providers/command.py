@@ -86,8 +86,9 @@ class CommandProvider(Provider):
                 line=config.line,
             )
         extra = {str(key): str(value) for key, value in (self.options.get("env") or {}).items()}
-        # unbuffered stdout for Python workers: a print() without flush would otherwise never reach us
-        self.env = {"PYTHONUNBUFFERED": "1", **os.environ, **extra}
+        # for Python workers: unbuffered stdout (a print() without flush would otherwise never reach us) and
+        # UTF-8 whatever the locale; requests are ASCII JSON, responses are read as UTF-8
+        self.env = {"PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8", **os.environ, **extra}
         self.startup_timeout: float | None = self.options.get("startup_timeout")
         self._workers: list[_Worker] = []
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
@@ -220,9 +221,9 @@ class _Worker:
         process = self.process
         assert process is not None and process.stdin is not None and process.stdout is not None
         message = {"id": case.id, "input": case.input, "metadata": case.metadata}
-        line = json.dumps(message, ensure_ascii=False) + "\n"
+        line = json.dumps(message) + "\n"
         try:
-            process.stdin.write(line.encode("utf-8"))
+            process.stdin.write(line.encode("ascii"))
             await process.stdin.drain()
         except (BrokenPipeError, ConnectionResetError):
             raise await self._exited(process, "before reading its request") from None

@@ -86,6 +86,12 @@ def test_close_kills_a_worker_that_ignores_the_end_of_its_input():
     assert not alive(pid)
 
 
+def test_non_ascii_text_round_trips_whatever_the_locale():
+    provider = provider_for(env={"LC_ALL": "C", "LANG": "C"})
+    outcome = run(provider, ["héllo ✓ 日本", {"text": "ü"}], concurrency=1)
+    assert [r.output.value["echo"] for r in outcome.results] == ["HÉLLO ✓ 日本", {"text": "ü"}]
+
+
 def test_worker_error_response_is_the_case_error_and_the_worker_keeps_running():
     outcome = run(provider_for(), ["a", "boom", "b"], concurrency=1)
     assert outcome.results[1].error == "WorkerError: model refused: empty prompt"
