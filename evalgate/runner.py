@@ -1,0 +1,130 @@
+"""Run the cases through a provider: bounded concurrency, a per-case timeout, latency and errors per case."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from evalgate.errors import RunAborted
+from evalgate.model import Case, CaseResult, normalize_output
+from evalgate.progress import Progress, auto_progress
+
+if TYPE_CHECKING:
+    from evalgate.config import ProviderConfig, SuiteConfig
+    from evalgate.providers.base import Provider
+
+
+MAX_ERROR_CHARS = 2000  # an upstream HTML error page does not belong in every case of the results file
+
+
+@dataclass
+class RunOutcome:
+    """Every case x repeat exactly once, in input order; why the run stopped early (if it did); wall time."""
+
+    results: list[CaseResult]
+    aborted: str | None
+    wall_s: float
+
+
+def error_text(exc: BaseException) -> str:
+    """An exception as one line for the results file: `Type: message`, no traceback, at most ~2,000 chars."""
+    message = " ".join(str(exc).split())
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[: MAX_ERROR_CHARS - 3] + "..."
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+async def run_cases(
+    cases: Sequence[Case],
+    provider: Provider,
+    *,
+    concurrency: int,
+    timeout: float,
+    repeats: int = 1,
+    progress: Progress | None = None,
+) -> RunOutcome:
+    """Run each case `repeats` times through a started provider, at most `concurrency` calls at once.
+
+    A call that takes longer than `timeout` seconds is cancelled and recorded as an error; any exception is
+    recorded as that case's error; `RunAborted` stops scheduling, and cases not run get `aborted: <reason>`.
+    """
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    jobs = [(case, repeat) for case in cases for repeat in range(repeats)]
+    results: list[CaseResult | None] = [None] * len(jobs)
+    pending = iter(range(len(jobs)))  # shared by the workers: the event loop runs one next() at a time
+    aborted: str | None = None
+    clock = time.perf_counter
+    timeout_error = f"timeout after {timeout:g}s"
+
+    async def work() -> None:
+        nonlocal aborted
+        for index in pending:
+            case, repeat = jobs[index]
+            output = error = None
+            deadline = asyncio.timeout(timeout)
+            began = clock()
+            try:
+                async with deadline:
+                    raw = await provider.complete(case)
+                output = normalize_output(raw)
+            except RunAborted as exc:
+                aborted = aborted or str(exc) or type(exc).__name__
+                return
+            except (Exception, SystemExit) as exc:
+                error = timeout_error if deadline.expired() else error_text(exc)
+            results[index] = CaseResult(case, output, error, (clock() - began) * 1000.0, repeat)
+            if progress is not None:
+                progress.advance(error is not None)
+            if aborted is not None:
+                return
+
+    if progress is not None:
+        progress.start(len(jobs))
+    began = clock()
+    try:
+        async with asyncio.TaskGroup() as group:  # an unexpected failure cancels the other workers
+            for _ in range(min(concurrency, len(jobs))):
+                group.create_task(work())
+    finally:
+        if progress is not None:
+            progress.finish()
+    wall_s = clock() - began
+    finished = [
+        result if result is not None else CaseResult(case, None, f"aborted: {aborted}", 0.0, repeat)
+        for result, (case, repeat) in zip(results, jobs, strict=True)
+    ]
+    return RunOutcome(results=finished, aborted=aborted, wall_s=wall_s)
+
+
+async def run_suite(
+    config: SuiteConfig,
+    cases: Sequence[Case],
+    provider_config: ProviderConfig | None = None,
+    progress: Progress | Literal["auto"] | None = "auto",
+) -> RunOutcome:
+    """Create the suite's provider (or `provider_config`'s), start it, run the cases, and always close it.
+
+    `progress="auto"` reports to stderr: a bar on a terminal, periodic lines otherwise.
+    """
+    from evalgate.providers import create_provider
+
+    provider = create_provider(provider_config or config.provider, config.base_dir)
+    if progress == "auto":
+        progress = auto_progress()
+    slots = max(1, min(config.concurrency, len(cases) * config.repeats))  # no idle workers for a small sample
+    try:
+        await provider.start(slots)
+        return await run_cases(
+            cases,
+            provider,
+            concurrency=slots,
+            timeout=config.timeout,
+            repeats=config.repeats,
+            progress=progress,
+        )
+    finally:
+        await provider.close()
