@@ -94,7 +94,9 @@ def run_and_score(
     provider_config = _pick_provider(config, provider_name)
     cases = load_suite_cases(config, sample)
     built = metrics.build_metrics(config)
-    outcome = asyncio.run(runner.run_suite(config, cases, provider_config, progress=progress))
+    outcome = asyncio.run(
+        runner.run_suite(config, cases, provider_config, progress="auto" if progress else None)
+    )
     records = [case_record(result) for result in outcome.results]
     asyncio.run(metrics.prepare_metrics(built, records, config))
     overall, categories = metrics.score_results(built, records)

@@ -27,6 +27,8 @@ class RunOutcome:
     results: list[CaseResult]
     aborted: str | None
     wall_s: float
+    provider_fingerprint: str = ""  # set by run_suite: identifies the model under test in the signature
+    cache_stats: dict[str, int] | None = None  # response-cache hits and misses, when the provider has a cache
 
 
 def error_text(exc: BaseException) -> str:
@@ -118,7 +120,7 @@ async def run_suite(
     slots = max(1, min(config.concurrency, len(cases) * config.repeats))  # no idle workers for a small sample
     try:
         await provider.start(slots)
-        return await run_cases(
+        outcome = await run_cases(
             cases,
             provider,
             concurrency=slots,
@@ -126,5 +128,8 @@ async def run_suite(
             repeats=config.repeats,
             progress=progress,
         )
+        outcome.provider_fingerprint = provider.fingerprint()
+        outcome.cache_stats = getattr(provider, "cache_stats", None)
+        return outcome
     finally:
         await provider.close()
