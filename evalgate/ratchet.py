@@ -3,8 +3,10 @@
 For a `min` rule the proposal is a conservative floor of recent performance: mean - z * spread over the last N
 comparable runs, never above the worst of those runs, rounded down to a step of the margin's order of magnitude.
 spread is the runs' sample sd, and for binary metrics at least the standard error of one run, sqrt(p(1-p)/n) (a
-model of the same quality would score that differently on this dataset). `max` rules are the mirror image. A
-proposal never loosens a rule unless asked to; relative rules (max_drop, max_drop_pct) are left alone.
+model of the same quality would score that differently on this dataset). `max` rules on lower-is-better metrics
+(latency, error rate) are the mirror image. Only the bound on the worse side is ratcheted (a `max` on accuracy is
+a sanity bound); a proposal never loosens a rule unless asked to; relative rules (max_drop, max_drop_pct) are
+left alone.
 """
 
 from __future__ import annotations
@@ -118,6 +120,20 @@ def suggest(
                 continue
             points = store.series(suite, rule.metric, rule.category, limit=runs, since=since) if since else []
             base = {"metric": rule.metric, "category": rule.category, "bound": bound, "current": current}
+            higher_is_better = kinds.get(rule.metric, {}).get("higher_is_better", True)
+            if points and (bound == "max") == higher_is_better:
+                better = "higher" if higher_is_better else "lower"
+                proposals.append(
+                    Proposal(
+                        **base,
+                        proposed=None,
+                        action="keep",
+                        reason=f"{rule.metric} is better {better}: a {bound} on it is a sanity bound, not ratcheted",
+                        evidence={"runs": len(points)},
+                        file=rule.file,
+                    )
+                )
+                continue
             if len(points) < min_runs:
                 proposals.append(
                     Proposal(
