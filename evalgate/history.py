@@ -387,10 +387,11 @@ def trend_for_report(
 
 
 def branch_of_ref(ref: str | None) -> str | None:
-    """refs/heads/main -> main; None for tags, pull-request refs and unknown refs."""
-    if ref and ref.startswith("refs/heads/"):
-        return ref[len("refs/heads/") :]
-    return None
+    """The branch a run's git ref names: refs/heads/main -> main, a bare branch name as is; other refs (pull
+    requests, tags) are returned whole, so they never equal the history branch; None when unknown."""
+    if not ref or ref == "HEAD":
+        return None
+    return ref.removeprefix("refs/heads/")
 
 
 def _metric_rows(run_id: int, results: dict[str, Any]) -> Iterator[tuple[Any, ...]]:

@@ -11,7 +11,7 @@ import pytest
 
 from evalgate.cli import main
 from evalgate.errors import InputError
-from evalgate.history import HistoryStore, metric_history, trend_for_report
+from evalgate.history import HistoryStore, branch_of_ref, metric_history, trend_for_report
 
 METRIC_KEYS = {
     "accuracy": {"kind": "binary", "higher_is_better": True},
@@ -156,6 +156,13 @@ def test_trend_for_report_has_the_agreed_shape_and_reports_alarms(store):
     assert quiet["alarms"] == [] and len(quiet["values"]) == 28
 
 
+def test_branch_of_ref():
+    assert branch_of_ref("refs/heads/main") == "main"
+    assert branch_of_ref("main") == "main"  # `git rev-parse --abbrev-ref HEAD`, GITHUB_HEAD_REF
+    assert branch_of_ref("refs/pull/42/merge") == "refs/pull/42/merge"
+    assert branch_of_ref("HEAD") is None and branch_of_ref(None) is None
+
+
 # ---- files that are not an evalgate history
 
 
@@ -284,6 +291,10 @@ def test_history_command_with_a_config_appends_only_the_history_branch(tmp_path,
     config = str(tmp_path / "evalgate.yaml")
     feature = write_results(tmp_path, make_results(1, 0.9, ref="refs/heads/feature"), "f.json")
     assert main(["history", "--config", config, "--append", feature]) == 0
+    assert "not appended" in capsys.readouterr().out
+    assert not (tmp_path / "store/h.sqlite").exists()
+    pull = write_results(tmp_path, make_results(1, 0.9, ref="refs/pull/42/merge"), "p.json")
+    assert main(["history", "--config", config, "--append", pull]) == 0
     assert "not appended" in capsys.readouterr().out
     assert not (tmp_path / "store/h.sqlite").exists()
     main_run = write_results(tmp_path, make_results(2, 0.9), "m.json")
