@@ -241,6 +241,15 @@ def test_history_command_appends_and_shows_trends(tmp_path, capsys):
     assert entry["values"][-1] == 0.86 and len(entry["values"]) == 28
     assert data["flaky"]["accuracy"][0]["id"] == "c-2"
 
+    # a fixed target instead of the first 20 runs: at 0.86 +- 0.01 the latest runs are on target
+    assert main(["history", "--suite", "support-bot", "--history", store, "--json", "--metric", "accuracy",
+                 "--target", "0.86,0.01"]) == 0  # fmt: skip
+    drift = json.loads(capsys.readouterr().out)["metrics"][0]["drift"]
+    assert drift["reference"] == {"source": "target", "runs": 0, "mean": 0.86, "sd": 0.01}
+    assert drift["status"] == "ok" and drift["cusum"]["value"] == 0.0
+    assert main(["history", "--suite", "support-bot", "--history", store, "--target", "0.86,0.01"]) == 2
+    assert "exactly one --metric" in capsys.readouterr().err
+
     argv = ["history", "--suite", "support-bot", "--history", store, "--fail-on-alarm"]
     assert main(argv) == 1
     assert main([*argv, "--metric", "latency_p95_ms"]) == 0

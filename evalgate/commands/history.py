@@ -35,6 +35,12 @@ def register(subparsers: Any) -> None:
         help=f"the first K comparable runs are the drift reference (default {REFERENCE_RUNS})",
     )
     parser.add_argument(
+        "--target",
+        type=_target_spec,
+        metavar="MEAN,SD",
+        help="a fixed in-control mean and sd instead of the first K runs (needs one --metric)",
+    )
+    parser.add_argument(
         "--by",
         choices=("run", "day"),
         default="run",
@@ -54,7 +60,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    suite, path, history_branch = _target(args)
+    if args.target is not None and len(args.metric or []) != 1:
+        raise InputError("--target MEAN,SD is one metric's in-control level: give exactly one --metric")
+    suite, path, history_branch = _store_of(args)
     appended = None
     if args.append:
         from evalgate.results import load_results
@@ -82,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             last=args.last,
             since=args.since,
             reference_runs=args.reference_runs,
+            target=args.target,
             by=args.by,
             flaky_window=args.flaky_window,
             min_flips=args.min_flips,
@@ -128,6 +137,7 @@ def history_overview(
     last: int = 30,
     since: str | None = None,
     reference_runs: int = REFERENCE_RUNS,
+    target: tuple[float, float] | None = None,
     by: str = "run",
     flaky_window: int = 20,
     min_flips: int = 3,
@@ -148,7 +158,14 @@ def history_overview(
     entries = []
     for name in metrics or list(keys):
         points, report = metric_history(
-            store, suite, name, category=category, since=since, reference_runs=reference_runs, by=by
+            store,
+            suite,
+            name,
+            category=category,
+            since=since,
+            reference_runs=reference_runs,
+            target=target,
+            by=by,
         )
         if not points and not metrics:
             continue  # a metric not recorded in this category
@@ -232,7 +249,7 @@ def render_overview(overview: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _target(args: argparse.Namespace) -> tuple[str, Path, str | None]:
+def _store_of(args: argparse.Namespace) -> tuple[str, Path, str | None]:
     """(suite, store path, history branch) from --suite/--history, or from the config."""
     if args.suite:
         if not args.history:
@@ -261,6 +278,16 @@ def _number(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def _target_spec(text: str) -> tuple[float, float]:
+    try:
+        mean, sd = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MEAN,SD such as 0.92,0.01, got {text!r}") from None
+    if not sd > 0:
+        raise argparse.ArgumentTypeError(f"the sd must be greater than 0, got {text!r}")
+    return mean, sd
 
 
 def _positive_int(text: str) -> int:
