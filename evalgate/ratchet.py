@@ -201,10 +201,21 @@ def edited_files(proposals: Sequence[Proposal], config_path: str | Path) -> dict
 
 
 def diff(files: dict[Path, tuple[str, str]]) -> str:
+    """The edits as a unified diff, with paths relative to the working folder when they are inside it."""
     return "".join(
-        "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), str(path), str(path)))
+        "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), shown, shown))
         for path, (old, new) in files.items()
+        for shown in [shown_path(path)]
     )
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as shown to the user: relative to the working folder when inside it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def write(files: dict[Path, tuple[str, str]]) -> list[Path]:

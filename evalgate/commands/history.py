@@ -10,6 +10,7 @@ from typing import Any
 from evalgate.drift import LONG_WINDOW, REFERENCE_RUNS, SHORT_WINDOW, alarm_messages
 from evalgate.errors import InputError
 from evalgate.history import HistoryStore, branch_of_ref, metric_history
+from evalgate.ratchet import shown_path
 from evalgate.sparkline import sparkline
 
 
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             flaky_window=args.flaky_window,
             min_flips=args.min_flips,
         )
-    overview["store"] = str(path)
+    overview["store"] = shown_path(path)
     overview["appended"] = appended
     print(json.dumps(overview, indent=2) if args.json else render_overview(overview))
     return 1 if args.fail_on_alarm and overview["alarm"] else 0
@@ -125,7 +126,7 @@ def append_results(
         run_id = store.append(results, branch=branch, sha=sha, label=label)
         added = store.run_count(suite) > before
     verb = "appended as run" if added else "already in the history as run"
-    return {"run_id": run_id, "added": added, "message": f"{verb} {run_id} ({path})"}
+    return {"run_id": run_id, "added": added, "message": f"{verb} {run_id} ({shown_path(path)})"}
 
 
 def history_overview(

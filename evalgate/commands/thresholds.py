@@ -93,7 +93,10 @@ def report(
         return (
             f"{suite}: no min or max thresholds to ratchet (relative rules such as max_drop are left alone)"
         )
-    lines = [f"{suite}: thresholds from the history in {store_path}", ratchet.render(proposals)]
+    lines = [
+        f"{suite}: thresholds from the history in {ratchet.shown_path(store_path)}",
+        ratchet.render(proposals),
+    ]
     if not files:
         lines.append("no change proposed")
     elif written:
