@@ -180,3 +180,14 @@ def test_thresholds_suggest_command(history, tmp_path, capsys):
         "accuracy: {min: 0.91}" in config.read_text() and "latency_p95_ms: {max: 430}" in config.read_text()
     )
     assert main(["thresholds", "suggest", "--config", str(config), "--history", str(tmp_path / "none")]) == 2
+
+
+def test_thresholds_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:  # argparse usage errors exit directly
+        main(["thresholds", "suggest", "--z", "0"])
+    assert exit_info.value.code == 2
+    assert "--z: expected a positive number, got '0'" in capsys.readouterr().err
+    assert main(["thresholds", "suggest", "--runs", "3"]) == 2
+    assert "--runs 3 is below --min-runs 5" in capsys.readouterr().err
+    assert main(["thresholds"]) == 2  # no action: the usage
+    assert "suggest" in capsys.readouterr().out

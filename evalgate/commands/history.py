@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--suite", help="the suite's name, to read a store without a config (with --history)")
     parser.add_argument("--metric", action="append", help="only this metric (repeatable; default: all)")
     parser.add_argument("--category", help="the metric in one category instead of overall")
-    parser.add_argument("--last", type=_positive_int, default=30, metavar="N", help="runs shown (default 30)")
+    parser.add_argument("--last", type=positive(int), default=30, metavar="N", help="runs shown (default 30)")
     parser.add_argument("--since", metavar="TIME", help="ignore runs before this ISO time (a new reference)")
     parser.add_argument(
         "--reference-runs",
-        type=_positive_int,
+        type=positive(int),
         default=REFERENCE_RUNS,
         metavar="K",
         help=f"the first K comparable runs are the drift reference (default {REFERENCE_RUNS})",
@@ -47,8 +48,8 @@ def register(subparsers: Any) -> None:
         default="run",
         help=f"rolling means over the last {SHORT_WINDOW}/{LONG_WINDOW} runs (default) or days",
     )
-    parser.add_argument("--flaky-window", type=_positive_int, default=20, metavar="N")
-    parser.add_argument("--min-flips", type=_positive_int, default=3, metavar="N")
+    parser.add_argument("--flaky-window", type=positive(int), default=20, metavar="N")
+    parser.add_argument("--min-flips", type=positive(int), default=3, metavar="N")
     parser.add_argument("--append", metavar="RESULTS", help="add this results file to the store first")
     parser.add_argument(
         "--branch", help="the branch the results come from (default: from the results' git ref)"
@@ -291,11 +292,17 @@ def _target_spec(text: str) -> tuple[float, float]:
     return mean, sd
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
+def positive(cast: Callable[[str], float]) -> Callable[[str], Any]:
+    """An argparse type: a number of type `cast` (int or float) greater than 0."""
+    noun = "whole number" if cast is int else "number"
+
+    def parse(text: str) -> Any:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {noun}, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive {noun}, got {text!r}")
+        return value
+
+    return parse

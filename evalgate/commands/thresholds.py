@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from evalgate import ratchet
+from evalgate.commands.history import positive
+from evalgate.errors import InputError
 from evalgate.history import HistoryStore
 
 
@@ -31,13 +33,13 @@ def register(subparsers: Any) -> None:
     )
     suggest.add_argument("--history", metavar="PATH", help="the store (default: history.path in the config)")
     suggest.add_argument(
-        "--runs", type=_positive_int, default=ratchet.RUNS, help="recent runs used (default 10)"
+        "--runs", type=positive(int), default=ratchet.RUNS, help="recent runs used (default 10)"
     )
     suggest.add_argument(
-        "--min-runs", type=_positive_int, default=ratchet.MIN_RUNS, help="fewer runs: no proposal (default 5)"
+        "--min-runs", type=positive(int), default=ratchet.MIN_RUNS, help="fewer runs: no proposal (default 5)"
     )
     suggest.add_argument(
-        "--z", type=float, default=ratchet.Z, help="the safety margin in spreads (default 2)"
+        "--z", type=positive(float), default=ratchet.Z, help="the safety margin in spreads (default 2)"
     )
     suggest.add_argument("--allow-loosen", action="store_true", help="also propose looser thresholds")
     suggest.add_argument("--write", action="store_true", help="edit the thresholds in place (atomically)")
@@ -49,6 +51,8 @@ def register(subparsers: Any) -> None:
 def run_suggest(args: argparse.Namespace) -> int:
     from evalgate.config import load_config
 
+    if args.runs < args.min_runs:
+        raise InputError(f"--runs {args.runs} is below --min-runs {args.min_runs}: no proposal could be made")
     config = load_config(args.config)
     path = Path(args.history) if args.history else config.resolve(config.history["path"])
     with HistoryStore(path) as store:
@@ -109,13 +113,3 @@ def report(
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
     return 2
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
