@@ -286,7 +286,7 @@ class HistoryStore:
         params: list[Any] = [suite, key, category]
         if since is not None:
             query += " AND r.ts >= ?"
-            params.append(_normalize_time(since)[1])
+            params.append(_normalize_time(since, "since")[1])
         query += " ORDER BY r.ts DESC, r.id DESC"
         if limit is not None:
             query += " LIMIT ?"
@@ -360,7 +360,9 @@ def metric_history(
     """The comparable series of one metric (since the last change of datasets or metrics, and `since`) and its
     drift report."""
     start, _ = store.comparable_since(suite)
-    if since is not None and (start is None or _normalize_time(since)[1] > _normalize_time(start)[1]):
+    if since is not None and (
+        start is None or _normalize_time(since, "since")[1] > _normalize_time(start)[1]
+    ):
         start = since
     points = store.series(suite, metric, category, since=start)
     spec = store.metric_keys(suite).get(metric, {})
@@ -408,14 +410,14 @@ def _comparable(signature_json: str) -> tuple[Any, ...]:
     return tuple(signature.get(field) for field in COMPARABLE_FIELDS)
 
 
-def _normalize_time(text: Any) -> tuple[str, float]:
+def _normalize_time(text: Any, what: str = "created_at") -> tuple[str, float]:
     """An ISO time -> (UTC text as stored, epoch seconds for ordering). A time without a zone is UTC."""
     if not isinstance(text, str):
-        raise InputError(f"created_at must be an ISO 8601 time, got {text!r}")
+        raise InputError(f"{what} must be an ISO 8601 time, got {text!r}")
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise InputError(f"created_at {text!r} is not an ISO 8601 time (like 2026-11-26T08:00:00Z)") from None
+        raise InputError(f"{what} {text!r} is not an ISO 8601 time (like 2026-11-26T08:00:00Z)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     moment = moment.astimezone(UTC)

@@ -268,6 +268,8 @@ def test_history_command_skips_runs_from_other_branches_and_bad_input(tmp_path, 
     assert err.startswith("evalgate: error: ") and "bad.json" in err and "Traceback" not in err
     assert main(["history", "--suite", "support-bot", "--history", str(store), "--metric", "nope"]) == 2
     assert "recorded metrics: accuracy, latency_p95_ms" in capsys.readouterr().err
+    assert main(["history", "--suite", "support-bot", "--history", str(store), "--since", "yesterday"]) == 2
+    assert "since 'yesterday' is not an ISO 8601 time" in capsys.readouterr().err
     other = write_results(tmp_path, make_results(2, 0.9, suite="other"), "o.json")
     assert main(["history", "--suite", "support-bot", "--history", str(store), "--append", other]) == 2
     assert "suite 'other'" in capsys.readouterr().err
@@ -303,8 +305,9 @@ def test_history_command_with_a_config_appends_only_the_history_branch(tmp_path,
     assert "not appended" in capsys.readouterr().out
     assert not (tmp_path / "store/h.sqlite").exists()
     pull = write_results(tmp_path, make_results(1, 0.9, ref="refs/pull/42/merge"), "p.json")
-    assert main(["history", "--config", config, "--append", pull]) == 0
-    assert "not appended" in capsys.readouterr().out
+    assert main(["history", "--config", config, "--append", pull, "--json"]) == 0
+    appended = json.loads(capsys.readouterr().out)["appended"]
+    assert appended["added"] is False and "not appended" in appended["message"]
     assert not (tmp_path / "store/h.sqlite").exists()
     main_run = write_results(tmp_path, make_results(2, 0.9), "m.json")
     assert main(["history", "--config", config, "--append", main_run]) == 0

@@ -12,6 +12,7 @@ from evalgate.drift import LONG_WINDOW, REFERENCE_RUNS, SHORT_WINDOW, alarm_mess
 from evalgate.errors import InputError
 from evalgate.history import HistoryStore, branch_of_ref, metric_history
 from evalgate.ratchet import shown_path
+from evalgate.results import load_results
 from evalgate.sparkline import sparkline
 
 
@@ -67,8 +68,6 @@ def run(args: argparse.Namespace) -> int:
     suite, path, history_branch = _store_of(args)
     appended = None
     if args.append:
-        from evalgate.results import load_results
-
         results = load_results(args.append)
         appended = append_results(
             path,
@@ -78,11 +77,14 @@ def run(args: argparse.Namespace) -> int:
             branch=args.branch,
             sha=args.sha,
             label=args.label,
+            file=args.append,
         )
         if not args.json:
             print(appended["message"])
-    if args.append and not Path(path).exists():
-        return 0  # nothing appended (another branch) and no store yet: nothing to show
+    if args.append and not Path(path).exists():  # nothing appended (another branch) and no store yet
+        if args.json:
+            print(json.dumps({"suite": suite, "store": shown_path(path), "appended": appended}, indent=2))
+        return 0
     with HistoryStore(path) as store:
         overview = history_overview(
             store,
@@ -112,14 +114,17 @@ def append_results(
     branch: str | None = None,
     sha: str | None = None,
     label: str | None = None,
+    file: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Append `results` to the store at `path` if they belong to `suite` and come from the history branch."""
+    """Append `results` (read from `file`) to the store at `path` if they belong to `suite` and come from the
+    history branch."""
     if results.get("suite") != suite:
-        raise InputError(f"the results are for suite {results.get('suite')!r}, not {suite!r}")
+        raise InputError(f"the results are for suite {results.get('suite')!r}, not {suite!r}", file=file)
     branch = branch or branch_of_ref((results.get("git") or {}).get("ref"))
     if history_branch and branch and branch != history_branch:
         return {
             "run_id": None,
+            "added": False,
             "message": f"not appended: the results come from branch {branch!r}; history keeps {history_branch!r}",
         }
     with HistoryStore(path, create=True) as store:
