@@ -268,6 +268,8 @@ def test_history_command_skips_runs_from_other_branches_and_bad_input(tmp_path, 
     assert err.startswith("evalgate: error: ") and "bad.json" in err and "Traceback" not in err
     assert main(["history", "--suite", "support-bot", "--history", str(store), "--metric", "nope"]) == 2
     assert "recorded metrics: accuracy, latency_p95_ms" in capsys.readouterr().err
+    assert main(["history", "--suite", "support-bot", "--history", str(store), "--reference-runs", "1"]) == 2
+    assert "at least 2" in capsys.readouterr().err
     assert main(["history", "--suite", "support-bot", "--history", str(store), "--since", "yesterday"]) == 2
     assert "since 'yesterday' is not an ISO 8601 time" in capsys.readouterr().err
     other = write_results(tmp_path, make_results(2, 0.9, suite="other"), "o.json")

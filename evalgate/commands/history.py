@@ -63,6 +63,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.reference_runs < 2:
+        raise InputError("--reference-runs must be at least 2: the reference needs a standard deviation")
     if args.target is not None and len(args.metric or []) != 1:
         raise InputError("--target MEAN,SD is one metric's in-control level: give exactly one --metric")
     suite, path, history_branch = _store_of(args)
