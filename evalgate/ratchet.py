@@ -1,0 +1,275 @@
+"""The quality ratchet: propose tighter `min`/`max` thresholds from the recent history of the main branch.
+
+For a `min` rule the proposal is a conservative floor of recent performance: mean - z * spread over the last N
+comparable runs, never above the worst of those runs, rounded down to a step of the margin's order of magnitude.
+spread is the runs' sample sd, and for binary metrics at least the standard error of one run, sqrt(p(1-p)/n) (a
+model of the same quality would score that differently on this dataset). `max` rules on lower-is-better metrics
+(latency, error rate) are the mirror image. Only the bound on the worse side is ratcheted (a `max` on accuracy is
+a sanity bound); a proposal never loosens a rule unless asked to; relative rules (max_drop, max_drop_pct) are
+left alone.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evalgate.config import Rule
+from evalgate.drift import reference
+from evalgate.errors import InputError
+from evalgate.fileio import write_text_atomic
+from evalgate.history import HistoryStore
+from evalgate.yamlio import LineDict, load_yaml
+
+RUNS = 10
+MIN_RUNS = 5
+Z = 2.0
+
+
+@dataclass
+class Proposal:
+    """One bound of one rule: what it is, what the history supports, and what to do."""
+
+    metric: str
+    category: str | None
+    bound: str  # "min" | "max"
+    current: float
+    proposed: float | None  # the new value when action is tighten or loosen
+    action: str  # tighten | loosen | keep | insufficient
+    reason: str
+    evidence: dict[str, Any]
+    file: str
+    text: str | None = None  # the proposed number as written in the file
+
+    @property
+    def where(self) -> str:
+        scope = (
+            f"gate.{self.metric}"
+            if self.category is None
+            else f"gate.categories.{self.category}.{self.metric}"
+        )
+        return f"{scope}.{self.bound}"
+
+    @property
+    def changes(self) -> bool:
+        return self.action in ("tighten", "loosen")
+
+
+def propose_bound(
+    values: Sequence[float],
+    ns: Sequence[int | None],
+    bound: str,
+    current: float,
+    *,
+    kind: str | None = None,
+    z: float = Z,
+    allow_loosen: bool = False,
+) -> tuple[str, float | None, str | None, dict[str, Any]]:
+    """(action, proposed value, proposed text, evidence) for one `min` or `max` bound given recent values."""
+    data = np.asarray(values, dtype=float)
+    mean, spread = reference(values, ns, kind=kind)
+    sd = float(data.std(ddof=1)) if len(data) > 1 else 0.0
+    margin = z * spread
+    worst = float(data.min() if bound == "min" else data.max())
+    raw = min(mean - margin, worst) if bound == "min" else max(mean + margin, worst)
+    step = _step(margin, mean)
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    snapped = (math.floor if bound == "min" else math.ceil)(round(raw / step, 9)) * step
+    proposed = round(snapped, decimals)
+    evidence = {
+        "runs": len(data),
+        "mean": mean,
+        "sd": sd,
+        "spread": spread,
+        "margin": margin,
+        "z": z,
+        "worst": worst,
+    }
+    tighter = proposed > current if bound == "min" else proposed < current
+    if proposed == current or (not tighter and not allow_loosen):
+        return "keep", None, None, evidence
+    return ("tighten" if tighter else "loosen"), proposed, f"{proposed:.{decimals}f}", evidence
+
+
+def suggest(
+    store: HistoryStore,
+    suite: str,
+    rules: Sequence[Rule],
+    *,
+    runs: int = RUNS,
+    min_runs: int = MIN_RUNS,
+    z: float = Z,
+    allow_loosen: bool = False,
+) -> list[Proposal]:
+    """A proposal for every `min` and `max` bound of `rules`, from the last `runs` comparable runs."""
+    since, _ = store.comparable_since(suite)
+    kinds = store.metric_keys(suite)
+    proposals = []
+    for rule in rules:
+        for bound in ("min", "max"):
+            current = getattr(rule, bound)
+            if current is None:
+                continue
+            points = store.series(suite, rule.metric, rule.category, limit=runs, since=since) if since else []
+            base = {"metric": rule.metric, "category": rule.category, "bound": bound, "current": current}
+            higher_is_better = kinds.get(rule.metric, {}).get("higher_is_better", True)
+            if points and (bound == "max") == higher_is_better:
+                better = "higher" if higher_is_better else "lower"
+                proposals.append(
+                    Proposal(
+                        **base,
+                        proposed=None,
+                        action="keep",
+                        reason=f"{rule.metric} is better {better}: a {bound} on it is a sanity bound, not ratcheted",
+                        evidence={"runs": len(points)},
+                        file=rule.file,
+                    )
+                )
+                continue
+            if len(points) < min_runs:
+                proposals.append(
+                    Proposal(
+                        **base,
+                        proposed=None,
+                        action="insufficient",
+                        reason=f"too little history: {len(points)} comparable runs, need at least {min_runs}",
+                        evidence={"runs": len(points)},
+                        file=rule.file,
+                    )
+                )
+                continue
+            action, proposed, text, evidence = propose_bound(
+                [p.value for p in points],
+                [p.n for p in points],
+                bound,
+                current,
+                kind=kinds.get(rule.metric, {}).get("kind"),
+                z=z,
+                allow_loosen=allow_loosen,
+            )
+            proposals.append(
+                Proposal(
+                    **base,
+                    proposed=proposed,
+                    action=action,
+                    reason=_reason(action, bound, evidence),
+                    evidence=evidence,
+                    file=rule.file,
+                    text=text,
+                )
+            )
+    return proposals
+
+
+def render(proposals: Sequence[Proposal]) -> str:
+    """One line per bound: where, current -> proposed, and the evidence."""
+    width = max([len(p.where) for p in proposals] + [10])
+    lines = []
+    for p in proposals:
+        change = f"{_plain(p.current)} -> {p.text}" if p.changes else _plain(p.current)
+        lines.append(f"{p.where:<{width}}  {change:<18}  {p.action:<12}  {p.reason}")
+    return "\n".join(lines)
+
+
+def edited_files(proposals: Sequence[Proposal], config_path: str | Path) -> dict[Path, tuple[str, str]]:
+    """{file: (old text, new text)} with only the proposed numbers changed, each on its own line."""
+    by_file: dict[Path, list[Proposal]] = {}
+    for p in proposals:
+        if p.changes:
+            by_file.setdefault(Path(p.file).resolve(), []).append(p)
+    result = {}
+    for path, items in by_file.items():
+        with open(path, encoding="utf-8", newline="") as handle:
+            old = handle.read()
+        data = load_yaml(path)
+        is_config = path == Path(config_path).resolve()
+        root = data.get("gate") if is_config and isinstance(data, dict) else data
+        lines = old.splitlines(keepends=True)
+        for p in items:
+            number = _bound_line(root, p, path)
+            lines[number - 1] = _replace_number(lines[number - 1], p.bound, p.text or "", path, number)
+        result[path] = (old, "".join(lines))
+    return result
+
+
+def diff(files: dict[Path, tuple[str, str]]) -> str:
+    """The edits as a unified diff, with paths relative to the working folder when they are inside it."""
+    return "".join(
+        "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), shown, shown))
+        for path, (old, new) in files.items()
+        for shown in [shown_path(path)]
+    )
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as shown to the user: relative to the working folder when inside it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def write(files: dict[Path, tuple[str, str]]) -> list[Path]:
+    """Write each edited file atomically, keeping its permissions."""
+    written = []
+    for path, (_, new) in files.items():
+        mode = path.stat().st_mode & 0o7777
+        write_text_atomic(path, new)
+        os.chmod(path, mode)
+        written.append(path)
+    return written
+
+
+def _bound_line(root: Any, p: Proposal, path: Path) -> int:
+    body = root
+    for key in (["categories", p.category] if p.category is not None else []) + [p.metric]:
+        body = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(body, LineDict) or p.bound not in body:
+        raise InputError(f"cannot find {p.where} in the file to edit it; edit it by hand", file=path)
+    return body.line_of(p.bound)
+
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+
+
+def _replace_number(line: str, bound: str, text: str, path: Path, number: int) -> str:
+    pattern = re.compile(rf"(?<![\w-])(([\"']?){bound}\2\s*:\s*){_NUMBER}(?![\w.])")
+    matches = list(pattern.finditer(line))
+    if len(matches) != 1:
+        raise InputError(
+            f"cannot edit the {bound} threshold on this line safely; edit it by hand", file=path, line=number
+        )
+    match = matches[0]
+    return line[: match.start()] + match.group(1) + text + line[match.end() :]
+
+
+def _step(margin: float, mean: float) -> float:
+    """The rounding step: the margin's order of magnitude, or 1% of the mean's when there is no margin."""
+    scale = margin if margin > 0 else abs(mean) / 100
+    return 10.0 ** math.floor(math.log10(scale)) if scale > 0 else 1.0
+
+
+def _reason(action: str, bound: str, evidence: dict[str, Any]) -> str:
+    stats = (
+        f"{evidence['runs']} runs, mean {evidence['mean']:.4g}, sd {evidence['sd']:.3g}, "
+        f"margin {evidence['z']:g}×{evidence['spread']:.3g}, {'lowest' if bound == 'min' else 'highest'} "
+        f"{evidence['worst']:.4g}"
+    )
+    if action == "keep":
+        return f"history supports no tighter {bound} ({stats})"
+    if action == "loosen":
+        return f"recent runs do not support the current {bound} ({stats})"
+    return stats
+
+
+def _plain(value: float) -> str:
+    return f"{value:g}"
