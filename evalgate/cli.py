@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"evalgate: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head`: stop quietly
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("evalgate: interrupted", file=sys.stderr)
         return 130

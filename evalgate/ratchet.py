@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -219,14 +218,10 @@ def shown_path(path: str | Path) -> str:
 
 
 def write(files: dict[Path, tuple[str, str]]) -> list[Path]:
-    """Write each edited file atomically, keeping its permissions."""
-    written = []
+    """Write each edited file atomically (write_text_atomic keeps its permissions)."""
     for path, (_, new) in files.items():
-        mode = path.stat().st_mode & 0o7777
         write_text_atomic(path, new)
-        os.chmod(path, mode)
-        written.append(path)
-    return written
+    return list(files)
 
 
 def _bound_line(root: Any, p: Proposal, path: Path) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,10 +18,9 @@ from evalgate.drift import (
     rolling_means,
 )
 from evalgate.history import Point
+from tests.conftest import find_shared
 
-VECTORS = json.loads(
-    (Path(__file__).resolve().parents[3] / "shared/fixtures/reference-vectors.json").read_text()
-)["drift"]
+VECTORS = json.loads((find_shared() / "fixtures" / "reference-vectors.json").read_text())["drift"]
 
 
 def points(values, *, n=500, start_day=1):
