@@ -1,0 +1,82 @@
+"""custom: a scorer written by the user, `function(output, expected, case_record)`.
+
+It returns a number or a bool (one key, named by `name`, default the function's name), or a mapping of named
+numbers (the keys listed in `keys`). Errored cases score 0 without calling it. When the scorer raises, or
+returns something that is not a finite number, that case scores 0 and the reason is added to the case's
+`notes`. Kind "continuous", or "binary" with `binary: true` (then scores must be 0/1 or bools).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+from evalgate.metrics.base import CaseMetric, CaseRecord, MetricKey
+from evalgate.metrics.loader import load_function
+from evalgate.metrics.values import add_note
+from evalgate.options import Option
+
+
+def _check_keys(value: list[Any]) -> str | None:
+    if not value or not all(isinstance(item, str) and item for item in value):
+        return "must be a non-empty list of key names"
+    return "must not repeat a key" if len(set(value)) != len(value) else None
+
+
+class Custom(CaseMetric):
+    family = "custom"
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "function": Option(
+            (str,),
+            required=True,
+            help="the scorer: path/to/file.py:function (relative to the config) or module:function",
+        ),
+        "name": Option((str,), help="the key it writes (default: the function's name)"),
+        "keys": Option((list,), check=_check_keys, help="the keys of the mapping the scorer returns"),
+        "binary": Option((bool,), default=False, help="scores are pass/fail (0/1)"),
+        "higher_is_better": Option((bool,), default=True),
+        "description": Option((str,), default="", help="what the score means (shown in results and reports)"),
+    }
+
+    def __init__(self, options: dict[str, Any], base_dir: Any) -> None:
+        super().__init__(options, base_dir)
+        self.function = load_function(options["function"], base_dir, what="custom.function")
+
+    @property
+    def instance(self) -> str:
+        """The key name: the `name` option, else the function's name."""
+        return str(self.options.get("name") or self.options["function"].rpartition(":")[2])
+
+    def keys(self) -> list[MetricKey]:
+        kind = "binary" if self.options["binary"] else "continuous"
+        better = self.options["higher_is_better"]
+        description = self.options["description"] or f"custom scorer {self.options['function']}"
+        names = self.options["keys"] or [self.instance]
+        return [MetricKey(name, kind, better, description) for name in names]
+
+    def score_ok(self, record: CaseRecord) -> dict[str, float]:
+        names = [key.name for key in self.keys()]
+        try:
+            result = self.function(record.get("output"), record.get("expected"), record)
+        except Exception as exc:  # one case's scorer failure scores that case 0, with a note
+            add_note(record, f"{self.instance}: the scorer raised {type(exc).__name__}: {exc}")
+            return dict.fromkeys(names, 0.0)
+        if self.options["keys"]:
+            if not isinstance(result, dict):
+                add_note(
+                    record, f"{self.instance}: expected a mapping of {', '.join(names)}, got {result!r}"[:300]
+                )
+                return dict.fromkeys(names, 0.0)
+            return {name: self._number(record, name, result.get(name)) for name in names}
+        return {self.instance: self._number(record, self.instance, result)}
+
+    def _number(self, record: CaseRecord, name: str, value: Any) -> float:
+        if isinstance(value, bool):
+            return float(value)
+        if isinstance(value, int | float) and math.isfinite(value):
+            if self.options["binary"] and value not in (0, 1):
+                add_note(record, f"{name}: a binary scorer returned {value!r}, not 0/1 or a bool")
+                return 0.0
+            return float(value)
+        add_note(record, f"{name}: expected a finite number or a bool, got {value!r}"[:300])
+        return 0.0
