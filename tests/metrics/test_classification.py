@@ -81,7 +81,10 @@ def test_resampled_rows_equal_aggregate_on_the_subsets(tmp_path, fixed):
     rows = random_cases(7, n=60)
     rows[5]["expected"] = None  # left out
     indices = np.random.default_rng(1).integers(0, len(rows), size=(40, len(rows)))
-    indices[0, :] = 0  # a resample holding a single class
+    y_true, y_pred = sklearn_labels(rows)
+    right = [i for i in range(len(rows)) if y_true[i] == y_pred[i]]
+    indices[0, :] = right[0]  # a resample holding one class, predicted right
+    indices[1, :] = np.array(right)[np.arange(len(rows)) % 3]  # a few cases, fewer classes than the whole set
     fast = metric.resampled(rows, indices)
     for r, row in enumerate(indices):
         slow = metric.aggregate([rows[i] for i in row])
