@@ -64,7 +64,7 @@ RESOLVE: dict[str, tuple[str, str | None]] = {
 }
 
 from evalgate.metrics.build import build_metrics, family_class, resolve_name  # noqa: E402
-from evalgate.metrics.scoring import metric_keys, prepare_metrics, score_results  # noqa: E402
+from evalgate.metrics.scoring import metric_keys, prepare_metrics, score_results, summarize  # noqa: E402
 
 __all__ = [
     "ALWAYS",
@@ -76,4 +76,5 @@ __all__ = [
     "prepare_metrics",
     "resolve_name",
     "score_results",
+    "summarize",
 ]

@@ -101,12 +101,9 @@ def test_continuous_interval_is_normal(tmp_path):
 def test_corpus_keys_have_value_and_n_only(tmp_path):
     overall, _ = score_results(build(tmp_path, "metrics: [f1]\n"), cases())
     assert set(overall["f1_macro"]) == {"value", "n"}
-    assert set(overall["accuracy" if "accuracy" in overall else "error_rate"]) >= {
-        "value",
-        "n",
-        "ci_low",
-        "ci_high",
-    }
+    assert set(overall["error_rate"]) == {"value", "n", "stderr", "ci_low", "ci_high", "interval"}
+    assert overall["error_rate"]["interval"] == "wilson"
+    assert set(overall["latency_p95_ms"]) == {"value", "n"}
 
 
 def test_no_usage_reported_gives_none(tmp_path):
@@ -134,3 +131,39 @@ def test_prepare_metrics_awaits_each_prepare(tmp_path):
     recorder = Recorder(metrics[0].options, tmp_path)
     asyncio.run(prepare_metrics([recorder, *metrics[1:]], [record("a", "a")], "ctx"))
     assert seen == [(1, "ctx")]
+
+
+def test_clustered_cases_get_a_cluster_robust_interval(tmp_path):
+    metrics = build(tmp_path, "metrics: [rougeL, accuracy]\n")
+    rows = [
+        record(text, "the cat sat on the mat", id=str(i), cluster=f"doc{i // 3}" if i < 9 else None)
+        for i, text in enumerate(
+            ["the cat", "a cat sat", "mat", "the mat", "on the mat", "cat", "x", "the cat sat"] * 2
+        )
+    ]
+    overall, _ = score_results(metrics, rows)
+    x = np.array([r["scores"]["rougeL"] for r in rows])
+    units = [r["cluster"] or r["id"] for r in rows]
+    sums = np.array(
+        [sum(x[i] - x.mean() for i in range(len(x)) if units[i] == u) for u in dict.fromkeys(units)]
+    )
+    g, n = len(sums), len(x)
+    stderr = np.sqrt(g / (g - 1) * np.sum(sums**2)) / n
+    entry = overall["rougeL"]
+    assert entry["interval"] == "cluster"
+    assert entry["stderr"] == pytest.approx(stderr, rel=1e-12)
+    z = stats.norm.ppf(0.975)
+    assert (entry["ci_low"], entry["ci_high"]) == pytest.approx(
+        (x.mean() - z * stderr, x.mean() + z * stderr)
+    )
+    assert overall["accuracy"]["interval"] == "cluster"
+
+
+def test_clusters_of_one_case_give_the_plain_standard_error(tmp_path):
+    metrics = build(tmp_path, "metrics: [rougeL]\n")
+    texts = ["the cat", "a cat sat", "mat", "the mat", "on the mat"]
+    plain = [record(t, "the cat sat on the mat", id=str(i)) for i, t in enumerate(texts)]
+    single = [record(t, "the cat sat on the mat", id=str(i), cluster=str(i)) for i, t in enumerate(texts)]
+    a, _ = score_results(metrics, plain)
+    b, _ = score_results(metrics, single)
+    assert b["rougeL"]["stderr"] == pytest.approx(a["rougeL"]["stderr"], rel=1e-12)
