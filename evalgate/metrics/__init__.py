@@ -44,6 +44,8 @@ RESOLVE: dict[str, tuple[str, str | None]] = {
         for average in ("macro", "micro", "weighted")
     },
     **{key: ("ranking", key) for key in ("roc_auc", "average_precision")},
+    "judge_score": ("judge", "judge_score"),
+    "hallucination_rate": ("factual_consistency", "hallucination_rate"),
     **{key: ("rouge", key) for key in ("rouge1", "rouge2", "rougeL", "rougeLsum")},
     **{
         key: ("latency", key)

@@ -9,7 +9,9 @@ reference. Errored cases score 0. Kind "continuous" (cosine in [-1, 1]).
 
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.util
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -28,24 +30,28 @@ INSTALL_HINT = "pip install 'evalgate[embeddings]' torch==2.13.0"
 Encoder = Callable[[list[str]], Any]
 
 
-def default_encoder() -> Encoder:
-    """The packaged all-MiniLM-L6-v2 encoder, or InputError telling how to install it."""
-    try:
-        module = importlib.import_module(EXTRA_MODULE)
-    except ImportError:
+def check_default_model() -> None:
+    """InputError telling how to install the packaged model when it is missing (checked at config time)."""
+    if importlib.util.find_spec(EXTRA_MODULE) is None:
         raise InputError(
             f"the similarity metric needs the offline embedding model {DEFAULT_MODEL}; "
             f"install it with: {INSTALL_HINT}"
-        ) from None
+        )
+
+
+@functools.cache
+def default_encoder() -> Encoder:
+    """The packaged all-MiniLM-L6-v2 encoder, loaded once per process on first use."""
+    check_default_model()
+    module = importlib.import_module(EXTRA_MODULE)
     encode = getattr(module, "encode", None)
     if callable(encode):
         return encode
     for factory in ("load_model", "load", "SentenceTransformer"):
         if callable(getattr(module, factory, None)):
-            model = getattr(module, factory)()
-            return model.encode
+            return getattr(module, factory)().encode
     raise InputError(
-        f"the installed {EXTRA_MODULE} package offers no encode function; reinstall with: {INSTALL_HINT}"
+        f"the installed {EXTRA_MODULE} offers no encode function; reinstall with: {INSTALL_HINT}"
     )
 
 
@@ -66,10 +72,21 @@ class Similarity(CaseMetric):
         super().__init__(options, base_dir)
         model = options["model"]
         if model == DEFAULT_MODEL:
-            self.encoder = default_encoder()
+            check_default_model()
+            self.encoder: Encoder | None = None  # loaded on first use: building the metrics stays cheap
         else:
             self.encoder = load_function(model, base_dir, what="similarity.model")
         self.vectors: dict[str, np.ndarray] = {}
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if self.encoder is None:
+            self.encoder = default_encoder()
+        vectors = np.asarray(self.encoder(texts), dtype=np.float64)
+        if vectors.ndim != 2 or vectors.shape[0] != len(texts):
+            raise InputError(
+                f"similarity.model returned an array of shape {vectors.shape} for {len(texts)} texts"
+            )
+        return vectors
 
     def description(self) -> str:
         return f"{self.DESCRIPTION} ({self.options['model']})"
@@ -81,16 +98,11 @@ class Similarity(CaseMetric):
         size = self.options["batch_size"]
         for start in range(0, len(missing), size):
             batch = missing[start : start + size]
-            vectors = np.asarray(self.encoder(batch), dtype=np.float64)
-            if vectors.shape[0] != len(batch):
-                raise InputError(
-                    f"similarity.model returned {vectors.shape[0]} vectors for {len(batch)} texts"
-                )
-            self.vectors.update(zip(batch, vectors, strict=True))
+            self.vectors.update(zip(batch, self.encode(batch), strict=True))
 
     def vector(self, text: str) -> np.ndarray:
         if text not in self.vectors:
-            self.vectors[text] = np.asarray(self.encoder([text]), dtype=np.float64)[0]
+            self.vectors[text] = self.encode([text])[0]
         return self.vectors[text]
 
     def score_ok(self, record: CaseRecord) -> dict[str, float]:
