@@ -121,8 +121,8 @@ class CaseMetric(Metric):
 
 
 def case_scores(records: list[CaseRecord], key: str) -> list[float]:
-    """The per-case scores of `key` (cases without it are left out)."""
-    return [record["scores"][key] for record in records if key in (record.get("scores") or {})]
+    """The per-case scores of `key` (cases without it, or with None, are left out)."""
+    return [score for record in records if (score := (record.get("scores") or {}).get(key)) is not None]
 
 
 def mean_score(records: list[CaseRecord], key: str) -> float | None:

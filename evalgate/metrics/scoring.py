@@ -59,7 +59,7 @@ def summarize(metrics: Sequence[Metric], records: list[CaseRecord], confidence: 
                 "n": int(sizes.get(key.name, len(records))),
             }
             if key.kind != "corpus":
-                scored = [r for r in records if key.name in (r.get("scores") or {})]
+                scored = [r for r in records if (r.get("scores") or {}).get(key.name) is not None]
                 scores = [r["scores"][key.name] for r in scored]
                 entry.update(mean_interval(scores, key.kind, z, [r.get("cluster") for r in scored]))
             result[key.name] = entry

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from evalgate.metrics import prepare_metrics, score_results
+from evalgate.metrics import prepare_metrics, score_results, summarize
 
 from .helpers import build, record
 
@@ -167,3 +167,16 @@ def test_clusters_of_one_case_give_the_plain_standard_error(tmp_path):
     a, _ = score_results(metrics, plain)
     b, _ = score_results(metrics, single)
     assert b["rougeL"]["stderr"] == pytest.approx(a["rougeL"]["stderr"], rel=1e-12)
+
+
+def test_summarize_reads_merged_scores_and_skips_missing_ones(tmp_path):
+    """Repeated runs merged into one case (mean scores, None where no run scored) aggregate as they stand."""
+    metrics = build(tmp_path, "metrics: [accuracy]\n")
+    rows = [
+        record("a", "a", id="1", scores={"accuracy": 0.5, "error_rate": 0.0}),
+        record("a", "a", id="2", scores={"accuracy": 1.0, "error_rate": 0.0}),
+        record("a", "a", id="3", scores={"accuracy": None, "error_rate": 1.0}),
+    ]
+    overall = summarize(metrics, rows)
+    assert overall["accuracy"]["value"] == 0.75 and overall["accuracy"]["n"] == 2
+    assert overall["error_rate"]["value"] == pytest.approx(1 / 3)
