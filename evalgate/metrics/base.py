@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from evalgate.metrics.values import add_note
 from evalgate.options import Option
 
 # A case record is one entry of results.json "cases" (a plain dict): id, category, input, expected,
@@ -90,13 +91,15 @@ class CaseMetric(Metric):
     """A family whose keys are means of per-case scores (binary or continuous).
 
     Subclasses implement `score_ok` for cases that did not error; an errored case scores `ERROR_SCORE`
-    on every key (0: errors are never passes).
+    on every key (0: errors are never passes). A family that compares with the expected value
+    (`NEEDS_EXPECTED`) scores a case without one as a failure too, with a note: it cannot pass.
     """
 
     KIND: ClassVar[Kind] = "binary"
     HIGHER_IS_BETTER: ClassVar[bool] = True
     DESCRIPTION: ClassVar[str] = ""
     ERROR_SCORE: ClassVar[float] = 0.0
+    NEEDS_EXPECTED: ClassVar[bool] = False
 
     def description(self) -> str:
         return self.DESCRIPTION
@@ -108,9 +111,16 @@ class CaseMetric(Metric):
     def score_ok(self, record: CaseRecord) -> dict[str, float]:
         """Scores of a case that ran without error."""
 
+    def needs_expected(self) -> bool:
+        return self.NEEDS_EXPECTED
+
     def score_case(self, record: CaseRecord) -> dict[str, float]:
+        failed = {key.name: self.ERROR_SCORE for key in self.keys()}
         if record.get("error") is not None:
-            return {key.name: self.ERROR_SCORE for key in self.keys()}
+            return failed
+        if record.get("expected") is None and self.needs_expected():
+            add_note(record, f"{self.instance}: the case has no expected value to compare with")
+            return failed
         return self.score_ok(record)
 
     def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:

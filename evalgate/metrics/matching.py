@@ -19,6 +19,7 @@ IGNORE_CASE = Option((bool,), default=False, help="compare case-insensitively")
 
 class ExactMatch(CaseMetric):
     family = "exact_match"
+    NEEDS_EXPECTED = True
     DESCRIPTION = "1 when the output text equals the expected text (or one of a list of them), else 0"
     OPTIONS: ClassVar[dict[str, Option]] = {
         "name": NAME,
@@ -44,6 +45,7 @@ class ExactMatch(CaseMetric):
 
 class Contains(CaseMetric):
     family = "contains"
+    NEEDS_EXPECTED = True
     DESCRIPTION = "1 when the expected text (all, or any, of a list) occurs in the output, else 0"
     OPTIONS: ClassVar[dict[str, Option]] = {
         "name": NAME,
@@ -86,6 +88,9 @@ class Regex(CaseMetric):
             except re.error as exc:
                 raise InputError(f"regex.pattern is not a valid regular expression ({exc})") from None
 
+    def needs_expected(self) -> bool:
+        return self.pattern is None
+
     def score_ok(self, record: CaseRecord) -> dict[str, float]:
         pattern = self.pattern
         if pattern is None:
@@ -103,6 +108,7 @@ class Regex(CaseMetric):
 
 class Accuracy(CaseMetric):
     family = "accuracy"
+    NEEDS_EXPECTED = True
     DESCRIPTION = "1 when the output's label (the output, or its `label`) equals the expected label, else 0"
     OPTIONS: ClassVar[dict[str, Option]] = {"name": NAME, "ignore_case": IGNORE_CASE}
 

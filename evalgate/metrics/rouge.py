@@ -35,6 +35,7 @@ def _check_types(value: list[Any]) -> str | None:
 
 class Rouge(CaseMetric):
     family = "rouge"
+    NEEDS_EXPECTED = True
     KEY_OPTION = "types"
     OPTIONS: ClassVar[dict[str, Option]] = {
         "types": Option((list,), check=_check_types, help="the ROUGE keys to compute (default: all four)"),

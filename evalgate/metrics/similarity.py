@@ -57,6 +57,7 @@ def default_encoder() -> Encoder:
 
 class Similarity(CaseMetric):
     family = "similarity"
+    NEEDS_EXPECTED = True
     KIND = "continuous"
     DESCRIPTION = "cosine similarity of the embeddings of output and expected text"
     OPTIONS: ClassVar[dict[str, Option]] = {

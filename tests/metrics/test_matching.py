@@ -111,3 +111,22 @@ def test_compression_ratio(tmp_path):
     assert scores(tmp_path, "metrics: [compression_ratio]\n", rows[:1], "compression_ratio") == [0.5]
     yaml = "metrics:\n  - compression_ratio: {input_key: article}\n"
     assert scores(tmp_path, yaml, rows, "compression_ratio") == [0.5, 0.2, 1.0]
+
+
+def test_a_case_without_expected_value_cannot_pass(tmp_path):
+    metrics_yaml = "metrics: [exact_match, accuracy, contains, rouge1, regex]\n"
+    rows = [record("", None), record("anything", None)]
+    score_results(build(tmp_path, metrics_yaml), rows)
+    for row in rows:
+        assert row["scores"] == {
+            "exact_match": 0.0,
+            "accuracy": 0.0,
+            "contains": 0.0,
+            "rouge1": 0.0,
+            "regex": 0.0,
+            "error_rate": 0.0,
+        }
+        assert "exact_match: the case has no expected value to compare with" in row["notes"]
+    with_pattern = [record("a1", None)]
+    score_results(build(tmp_path, "metrics:\n  - regex: {pattern: '\\d'}\n"), with_pattern)
+    assert with_pattern[0]["scores"]["regex"] == 1.0
