@@ -39,7 +39,8 @@ def as_label(value: Any) -> str:
     """A class label as a string, so `1`, `1.0` and `"1"` are one label and `true`/`True` another.
 
     Booleans are `true`/`false`; integral floats are written as integers; strings are stripped;
-    an answer mapping gives its `label` (else its `text`).
+    an answer mapping gives its `label`, else its `text`, else the most probable of its `probabilities`
+    (the first listed on a tie).
     """
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -54,6 +55,11 @@ def as_label(value: Any) -> str:
             return as_label(value["label"])
         if "text" in value:
             return as_label(value["text"])
+        probabilities = value.get("probabilities")
+        if isinstance(probabilities, dict) and probabilities:
+            numbers = {label: as_number(p) for label, p in probabilities.items()}
+            if all(number is not None for number in numbers.values()):
+                return as_label(max(numbers, key=lambda label: numbers[label]))
     return as_text(value)
 
 
