@@ -1,20 +1,31 @@
 """custom: a scorer written by the user, `function(output, expected, case_record)`.
 
-It returns a number or a bool (one key, named by `name`, default the function's name), or a mapping of named
-numbers (the keys listed in `keys`). Errored cases score 0 without calling it. When the scorer raises, or
-returns something that is not a finite number, that case scores 0 and the reason is added to the case's
-`notes`. Kind "continuous", or "binary" with `binary: true` (then scores must be 0/1 or bools).
+It may be async (then it is awaited for all cases at once in `prepare`). It returns a number or a bool (one
+key, named by `name`, default the function's name), or a mapping of named numbers (the keys listed in `keys`).
+Errored cases score 0 without calling it. When the scorer raises, or returns something that is not a finite
+number, that case scores 0 and the reason is added to the case's `notes`. Kind "continuous", or "binary" with
+`binary: true` (then scores must be 0/1 or bools).
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from evalgate.metrics.base import CaseMetric, CaseRecord, MetricKey
 from evalgate.metrics.loader import load_function
 from evalgate.metrics.values import add_note
 from evalgate.options import Option
+
+
+@dataclass(frozen=True)
+class _Raised:
+    """An exception an async scorer raised for one case."""
+
+    exception: Exception
 
 
 def _check_keys(value: list[Any]) -> str | None:
@@ -41,6 +52,7 @@ class Custom(CaseMetric):
     def __init__(self, options: dict[str, Any], base_dir: Any) -> None:
         super().__init__(options, base_dir)
         self.function = load_function(options["function"], base_dir, what="custom.function")
+        self.awaited: dict[int, Any] = {}  # id(record) -> an async scorer's result, filled by prepare
 
     @property
     def instance(self) -> str:
@@ -54,10 +66,38 @@ class Custom(CaseMetric):
         names = self.options["keys"] or [self.instance]
         return [MetricKey(name, kind, better, description) for name in names]
 
+    async def prepare(self, records: list[CaseRecord], context: Any) -> None:
+        """Await an async scorer on every case without error, all at once; score_case reads the results."""
+        if not inspect.iscoroutinefunction(self.function):
+            return
+        todo = [r for r in records if r.get("error") is None]
+
+        async def call(record: CaseRecord) -> Any:
+            try:
+                return await self.function(record.get("output"), record.get("expected"), record)
+            except Exception as exc:  # kept, and reported by score_case like a sync scorer's failure
+                return _Raised(exc)
+
+        results = await asyncio.gather(*(call(record) for record in todo))
+        self.awaited = {id(record): result for record, result in zip(todo, results, strict=True)}
+
+    def call(self, record: CaseRecord) -> Any:
+        """The scorer's result for a case (awaited in prepare for async scorers); raises what it raised."""
+        if inspect.iscoroutinefunction(self.function):
+            if id(record) not in self.awaited:
+                raise RuntimeError(
+                    "the async scorer was not awaited: call prepare_metrics before score_results"
+                )
+            result = self.awaited[id(record)]
+            if isinstance(result, _Raised):
+                raise result.exception
+            return result
+        return self.function(record.get("output"), record.get("expected"), record)
+
     def score_ok(self, record: CaseRecord) -> dict[str, float]:
         names = [key.name for key in self.keys()]
         try:
-            result = self.function(record.get("output"), record.get("expected"), record)
+            result = self.call(record)
         except Exception as exc:  # one case's scorer failure scores that case 0, with a note
             add_note(record, f"{self.instance}: the scorer raised {type(exc).__name__}: {exc}")
             return dict.fromkeys(names, 0.0)

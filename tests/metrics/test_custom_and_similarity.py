@@ -16,6 +16,7 @@ from .helpers import build, only, record
 
 SCORERS = textwrap.dedent(
     """
+    import asyncio
     import math
 
     def politeness(output, expected, case):
@@ -30,6 +31,12 @@ SCORERS = textwrap.dedent(
 
     def tone(output, expected, case):
         return {"warmth": 0.5, "formality": 1.0 if output.istitle() else 0.0}
+
+    async def graded(output, expected, case):
+        await asyncio.sleep(0)
+        if output == "explode":
+            raise KeyError("grader")
+        return output == expected
     """
 )
 
@@ -75,6 +82,19 @@ def test_custom_binary_and_mapping_scorers(scorers):
     assert rows[0]["scores"]["is_short"] == 1.0 and rows[1]["scores"]["is_short"] == 0.0
     assert rows[0]["scores"]["formality"] == 1.0 and rows[1]["scores"]["formality"] == 0.0
     assert overall["warmth"]["value"] == 0.5
+
+
+def test_async_custom_scorer_is_awaited_in_prepare(scorers):
+    metrics = build(scorers, "metrics:\n  - custom: {function: 'scorers/mine.py:graded', binary: true}\n")
+    rows = [record("a", "a", id="1"), record("b", "a", id="2"), record("explode", "a", id="3")]
+    asyncio.run(prepare_metrics(metrics, rows, None))
+    overall, _ = score_results(metrics, rows)
+    assert overall["graded"]["value"] == pytest.approx(1 / 3)
+    assert [r["scores"]["graded"] for r in rows] == [1.0, 0.0, 0.0]
+    assert rows[2]["notes"] == ["graded: the scorer raised KeyError: 'grader'"]
+    unprepared = [record("a", "a", id="4")]
+    score_results(metrics, unprepared)
+    assert unprepared[0]["scores"]["graded"] == 0.0 and "prepare_metrics" in unprepared[0]["notes"][0]
 
 
 def test_custom_module_function(scorers):
