@@ -18,14 +18,14 @@ def is_answer_mapping(value: Any) -> bool:
 def as_text(value: Any) -> str:
     """The text of an output or expected value.
 
-    A string is itself; an answer mapping gives its `text` (else its `label`); None is ""; numbers and
+    A string is itself; a mapping gives its `text` (else its `label`); None is ""; numbers and
     booleans are written like labels (`1`, `0.5`, `true`); other mappings and lists are canonical JSON.
     """
     if isinstance(value, str):
         return value
     if value is None:
         return ""
-    if is_answer_mapping(value):
+    if isinstance(value, dict):
         if "text" in value:
             return as_text(value["text"])
         if "label" in value:
@@ -39,7 +39,7 @@ def as_label(value: Any) -> str:
     """A class label as a string, so `1`, `1.0` and `"1"` are one label and `true`/`True` another.
 
     Booleans are `true`/`false`; integral floats are written as integers; strings are stripped;
-    an answer mapping gives its `label`, else its `text`, else the most probable of its `probabilities`
+    a mapping gives its `label`, else its `text`, else the most probable of its `probabilities`
     (the first listed on a tie).
     """
     if isinstance(value, bool):
@@ -50,7 +50,7 @@ def as_label(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return value.strip()
-    if is_answer_mapping(value):
+    if isinstance(value, dict):
         if "label" in value:
             return as_label(value["label"])
         if "text" in value:

@@ -117,10 +117,11 @@ def test_labels_are_compared_as_strings_consistently(tmp_path):
         record(True, 1, id="5"),
         record({"probabilities": {"yes": 0.2, "no": 0.8}}, "no", id="6"),
         record({"probabilities": {"yes": 0.5, "no": 0.5}}, "no", id="7"),
+        record({"label": "refund", "confidence": 0.9}, "refund", id="8"),
     ]
     overall, _ = score_results(metrics, rows)
-    assert [r["scores"]["accuracy"] for r in rows] == [1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0]
-    assert overall["accuracy"]["value"] == pytest.approx(5 / 7)
+    assert [r["scores"]["accuracy"] for r in rows] == [1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0]
+    assert overall["accuracy"]["value"] == pytest.approx(6 / 8)
 
 
 def test_no_cases_gives_none(tmp_path):
