@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
 
 from evalgate.metrics import score_results
@@ -212,3 +214,36 @@ def test_one_class_gives_none_and_positive_label_option(tmp_path):
     ]
     overall, _ = score_results(metrics, rows)
     assert overall["roc_auc"]["value"] == pytest.approx(roc_auc_score([1, 0, 0], [0.9, 0.4, 0.6]))
+
+
+CASE = st.tuples(st.sampled_from("abc"), st.sampled_from("abcd"), st.booleans())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(CASE, min_size=1, max_size=25))
+def test_classification_equals_sklearn_on_any_small_set(tmp_path_factory, cases):
+    metric = only(build(tmp_path_factory.mktemp("c"), "metrics: [f1]\n"), "classification")
+    rows = [record(p, t, id=str(i), error="x" if e else None) for i, (t, p, e) in enumerate(cases)]
+    got = metric.aggregate(rows)
+    y_true, y_pred = sklearn_labels(rows)
+    for average in ("macro", "micro", "weighted"):
+        p, r, f, _ = precision_recall_fscore_support(
+            y_true, y_pred, labels=sorted(set(y_true)), average=average, zero_division=0
+        )
+        assert (got[f"precision_{average}"], got[f"recall_{average}"], got[f"f1_{average}"]) == pytest.approx(
+            (p, r, f), abs=1e-9
+        )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 4)), min_size=2, max_size=25))
+def test_ranking_equals_sklearn_on_any_small_set(tmp_path_factory, cases):
+    metric = only(build(tmp_path_factory.mktemp("r"), "metrics: [roc_auc]\n"), "ranking")
+    rows = [record(s / 4, y, id=str(i)) for i, (y, s) in enumerate(cases)]
+    got = metric.aggregate(rows)
+    y, s = [c[0] for c in cases], [c[1] / 4 for c in cases]
+    if len(set(y)) < 2:
+        assert got == {"roc_auc": None, "average_precision": None}
+    else:
+        assert got["roc_auc"] == pytest.approx(roc_auc_score(y, s), abs=1e-9)
+        assert got["average_precision"] == pytest.approx(average_precision_score(y, s), abs=1e-9)
