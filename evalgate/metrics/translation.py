@@ -32,6 +32,7 @@ class _CorpusTranslation(Metric):
     def __init__(self, options: dict[str, Any], base_dir: Any) -> None:
         super().__init__(options, base_dir)
         self.signature = self._signature()
+        self._statistics: tuple[Any, SacreMetric, np.ndarray] | None = None
 
     @abstractmethod
     def make(self) -> SacreMetric:
@@ -67,13 +68,24 @@ class _CorpusTranslation(Metric):
     def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
         return {self.family: sum(record.get("expected") is not None for record in records)}
 
+    def statistics(
+        self, hypotheses: list[str], streams: list[list[str | None]]
+    ) -> tuple[SacreMetric, np.ndarray]:
+        """sacrebleu's per-segment sufficient statistics, kept for the last corpus (the gate resamples it in
+        chunks)."""
+        key = (tuple(hypotheses), tuple(tuple(stream) for stream in streams))
+        if self._statistics is None or self._statistics[0] != key:
+            metric = self.make()
+            stats = np.array(metric._extract_corpus_statistics(hypotheses, streams), dtype=np.int64)
+            self._statistics = (key, metric, stats)
+        return self._statistics[1], self._statistics[2]
+
     def resampled(self, records: list[CaseRecord], indices: np.ndarray) -> dict[str, np.ndarray]:
         hypotheses, streams, used = self.corpus(records)
         counts = resample_counts(indices, len(records))[:, used]
         result = np.full(counts.shape[0], np.nan)
         if hypotheses:
-            metric = self.make()
-            stats = np.array(metric._extract_corpus_statistics(hypotheses, streams), dtype=np.int64)
+            metric, stats = self.statistics(hypotheses, streams)
             sums = counts @ stats
             for row, total in enumerate(sums):
                 if counts[row].any():

@@ -131,6 +131,10 @@ def test_translation_resampled_equals_corpus_score_of_each_resample(tmp_path, fa
     fast = metric.resampled(rows, indices)[family]
     for r, row in enumerate(indices):
         assert fast[r] == pytest.approx(metric.aggregate([rows[i] for i in row])[family], abs=1e-9)
+    other = corpus(10, n=25)  # another corpus: its own statistics, not the last one's
+    assert metric.resampled(other, np.arange(25)[None, :])[family][0] == pytest.approx(
+        metric.aggregate(other)[family], abs=1e-9
+    )
 
 
 def test_bad_bleu_tokenizer_is_an_input_error(tmp_path):
