@@ -114,8 +114,12 @@ class CaseMetric(Metric):
     def needs_expected(self) -> bool:
         return self.NEEDS_EXPECTED
 
+    def error_score(self) -> float:
+        """What a failed case scores: the worst value of the family's keys."""
+        return self.ERROR_SCORE
+
     def score_case(self, record: CaseRecord) -> dict[str, float]:
-        failed = {key.name: self.ERROR_SCORE for key in self.keys()}
+        failed = dict.fromkeys((key.name for key in self.keys()), self.error_score())
         if record.get("error") is not None:
             return failed
         if record.get("expected") is None and self.needs_expected():

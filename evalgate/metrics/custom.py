@@ -2,9 +2,9 @@
 
 It may be async (then it is awaited for all cases at once in `prepare`). It returns a number or a bool (one
 key, named by `name`, default the function's name), or a mapping of named numbers (the keys listed in `keys`).
-Errored cases score 0 without calling it. When the scorer raises, or returns something that is not a finite
-number, that case scores 0 and the reason is added to the case's `notes`. Kind "continuous", or "binary" with
-`binary: true` (then scores must be 0/1 or bools).
+Errored cases score `error_score` (default 0) without calling it. When the scorer raises, or returns something
+that is not a finite number, that case scores `error_score` and the reason is added to the case's `notes`.
+Kind "continuous", or "binary" with `binary: true` (then scores must be 0/1 or bools).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from evalgate.errors import InputError
 from evalgate.metrics.base import CaseMetric, CaseRecord, MetricKey
 from evalgate.metrics.loader import load_function
 from evalgate.metrics.values import add_note
@@ -47,12 +48,26 @@ class Custom(CaseMetric):
         "binary": Option((bool,), default=False, help="scores are pass/fail (0/1)"),
         "higher_is_better": Option((bool,), default=True),
         "description": Option((str,), default="", help="what the score means (shown in results and reports)"),
+        "error_score": Option(
+            (float,),
+            help="what a failed case scores, the worst value (default 0; 1 for binary lower-is-better)",
+        ),
     }
 
     def __init__(self, options: dict[str, Any], base_dir: Any) -> None:
         super().__init__(options, base_dir)
         self.function = load_function(options["function"], base_dir, what="custom.function")
         self.awaited: dict[int, Any] = {}  # id(record) -> an async scorer's result, filled by prepare
+        if options["error_score"] is None and not options["higher_is_better"] and not options["binary"]:
+            raise InputError(
+                "custom.error_score is needed when higher_is_better is false: the score of a case that "
+                "errored or could not be scored, at least as bad as any real score (errors are never passes)"
+            )
+
+    def error_score(self) -> float:
+        if self.options["error_score"] is not None:
+            return float(self.options["error_score"])
+        return 0.0 if self.options["higher_is_better"] else 1.0
 
     @property
     def instance(self) -> str:
@@ -100,13 +115,13 @@ class Custom(CaseMetric):
             result = self.call(record)
         except Exception as exc:  # one case's scorer failure scores that case 0, with a note
             add_note(record, f"{self.instance}: the scorer raised {type(exc).__name__}: {exc}")
-            return dict.fromkeys(names, 0.0)
+            return dict.fromkeys(names, self.error_score())
         if self.options["keys"]:
             if not isinstance(result, dict):
                 add_note(
                     record, f"{self.instance}: expected a mapping of {', '.join(names)}, got {result!r}"[:300]
                 )
-                return dict.fromkeys(names, 0.0)
+                return dict.fromkeys(names, self.error_score())
             return {name: self._number(record, name, result.get(name)) for name in names}
         return {self.instance: self._number(record, self.instance, result)}
 
@@ -116,7 +131,7 @@ class Custom(CaseMetric):
         if isinstance(value, int | float) and math.isfinite(value):
             if self.options["binary"] and value not in (0, 1):
                 add_note(record, f"{name}: a binary scorer returned {value!r}, not 0/1 or a bool")
-                return 0.0
+                return self.error_score()
             return float(value)
         add_note(record, f"{name}: expected a finite number or a bool, got {value!r}"[:300])
-        return 0.0
+        return self.error_score()

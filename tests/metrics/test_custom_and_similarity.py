@@ -97,6 +97,24 @@ def test_async_custom_scorer_is_awaited_in_prepare(scorers):
     assert unprepared[0]["scores"]["graded"] == 0.0 and "prepare_metrics" in unprepared[0]["notes"][0]
 
 
+def test_lower_is_better_scorers_fail_at_their_worst(scorers):
+    with pytest.raises(InputError) as info:
+        build(
+            scorers,
+            "metrics:\n  - custom: {function: 'scorers/mine.py:politeness', higher_is_better: false}\n",
+        )
+    assert "error_score" in info.value.message and info.value.line == 2
+    yaml = (
+        "metrics:\n"
+        "  - custom: {function: 'scorers/mine.py:politeness', higher_is_better: false, error_score: 5}\n"
+        "  - custom: {function: 'scorers/mine.py:is_short', higher_is_better: false, binary: true}\n"
+    )
+    rows = [record("explode", None, id="a"), record("fine", None, id="b", error="boom")]
+    score_results(build(scorers, yaml), rows)
+    assert rows[0]["scores"]["politeness"] == 5.0 and rows[1]["scores"]["politeness"] == 5.0
+    assert rows[1]["scores"]["is_short"] == 1.0
+
+
 def test_custom_module_function(scorers):
     metrics = build(scorers, "metrics:\n  - custom: {function: 'scorers.mine:is_short'}\n")
     score_results(metrics, rows := [record("yes", None)])
