@@ -122,7 +122,7 @@ class CaseMetric(Metric):
         failed = dict.fromkeys((key.name for key in self.keys()), self.error_score())
         if record.get("error") is not None:
             return failed
-        if record.get("expected") is None and self.needs_expected():
+        if record.get("expected") in (None, []) and self.needs_expected():
             add_note(record, f"{self.instance}: the case has no expected value to compare with")
             return failed
         return self.score_ok(record)

@@ -115,7 +115,7 @@ def test_compression_ratio(tmp_path):
 
 def test_a_case_without_expected_value_cannot_pass(tmp_path):
     metrics_yaml = "metrics: [exact_match, accuracy, contains, rouge1, regex]\n"
-    rows = [record("", None), record("anything", None)]
+    rows = [record("", None), record("anything", None), record("anything", [])]
     score_results(build(tmp_path, metrics_yaml), rows)
     for row in rows:
         assert row["scores"] == {
