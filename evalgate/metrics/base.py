@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from evalgate.metrics.values import add_note
+from evalgate.metrics.values import add_note, has_expected
 from evalgate.options import Option
 
 # A case record is one entry of results.json "cases" (a plain dict): id, category, input, expected,
@@ -122,7 +122,7 @@ class CaseMetric(Metric):
         failed = dict.fromkeys((key.name for key in self.keys()), self.error_score())
         if record.get("error") is not None:
             return failed
-        if record.get("expected") in (None, []) and self.needs_expected():
+        if not has_expected(record) and self.needs_expected():
             add_note(record, f"{self.instance}: the case has no expected value to compare with")
             return failed
         return self.score_ok(record)

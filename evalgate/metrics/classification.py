@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from evalgate.metrics.base import CaseRecord, Metric, MetricKey, nan_to_none
-from evalgate.metrics.values import as_label
+from evalgate.metrics.values import as_label, has_expected
 from evalgate.options import Option
 
 STATISTICS = ("precision", "recall", "f1")
@@ -84,7 +84,7 @@ class Classification(Metric):
 
         A label outside the set has index K (= len(labels)); a case without expected value has true index -1.
         """
-        truths = [None if r.get("expected") is None else self._label(r["expected"]) for r in records]
+        truths = [self._label(r["expected"]) if has_expected(r) else None for r in records]
         labels = self.labels or sorted({t for t in truths if t is not None})
         index = {label: i for i, label in enumerate(labels)}
         outside = len(labels)
@@ -103,7 +103,7 @@ class Classification(Metric):
         return {name: nan_to_none(values[0]) for name, values in arrays.items()}
 
     def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
-        n = sum(record.get("expected") is not None for record in records)
+        n = sum(has_expected(record) for record in records)
         return {key.name: n for key in self.keys()}
 
     def resampled(self, records: list[CaseRecord], indices: np.ndarray) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from evalgate.metrics.base import CaseRecord, Metric, MetricKey, nan_to_none, resample_counts
-from evalgate.metrics.values import as_label, as_number
+from evalgate.metrics.values import as_label, as_number, has_expected
 from evalgate.options import Option
 
 DEFAULT_POSITIVES = frozenset({"1", "true"})
@@ -74,7 +74,7 @@ class ScoreRanking(Metric):
 
     def encode(self, records: list[CaseRecord]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per case: is it positive, is it used (has an expected value), its score (worst when missing)."""
-        used = np.array([r.get("expected") is not None for r in records], dtype=bool)
+        used = np.array([has_expected(r) for r in records], dtype=bool)
         positive = (
             np.array([as_label(r.get("expected")) in self.positives for r in records], dtype=bool) & used
         )
@@ -92,7 +92,7 @@ class ScoreRanking(Metric):
         return {name: nan_to_none(values[0]) for name, values in arrays.items()}
 
     def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
-        n = sum(record.get("expected") is not None for record in records)
+        n = sum(has_expected(record) for record in records)
         return {key.name: n for key in self.keys()}
 
     def resampled(self, records: list[CaseRecord], indices: np.ndarray) -> dict[str, np.ndarray]:

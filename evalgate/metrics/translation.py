@@ -20,7 +20,7 @@ from sacrebleu.metrics.base import Metric as SacreMetric
 
 from evalgate.errors import InputError
 from evalgate.metrics.base import CaseRecord, Metric, MetricKey, resample_counts
-from evalgate.metrics.values import as_text, references
+from evalgate.metrics.values import as_text, has_expected, references
 from evalgate.options import Option, positive
 
 
@@ -49,7 +49,7 @@ class _CorpusTranslation(Metric):
 
     def corpus(self, records: list[CaseRecord]) -> tuple[list[str], list[list[str | None]], np.ndarray]:
         """Hypotheses, reference streams (None where a case has fewer references) and which cases are used."""
-        used = np.array([r.get("expected") is not None for r in records], dtype=bool)
+        used = np.array([has_expected(r) for r in records], dtype=bool)
         hypotheses, refs = [], []
         for record, use in zip(records, used, strict=True):
             if use:
@@ -66,7 +66,7 @@ class _CorpusTranslation(Metric):
         return {self.family: float(self.make().corpus_score(hypotheses, streams).score)}
 
     def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
-        return {self.family: sum(record.get("expected") is not None for record in records)}
+        return {self.family: sum(has_expected(record) for record in records)}
 
     def statistics(
         self, hypotheses: list[str], streams: list[list[str | None]]

@@ -15,6 +15,11 @@ def is_answer_mapping(value: Any) -> bool:
     return isinstance(value, dict) and bool(value) and all(key in ANSWER_KEYS for key in value)
 
 
+def has_expected(record: dict[str, Any]) -> bool:
+    """Whether a case has something to compare with (not null, not an empty list of references)."""
+    return record.get("expected") not in (None, [])
+
+
 def as_text(value: Any) -> str:
     """The text of an output or expected value.
 

@@ -86,11 +86,12 @@ def corpus(seed: int, n: int = 40) -> list[dict]:
         rows.append(record(sentence(rng, 3), refs if len(refs) > 1 else refs[0], id=f"t{i}"))
     rows[2]["error"] = "TimeoutError"
     rows[5]["expected"] = None
+    rows[6]["expected"] = []  # no reference either
     return rows
 
 
 def sacrebleu_inputs(rows: list[dict]) -> tuple[list[str], list[list[str | None]]]:
-    used = [r for r in rows if r["expected"] is not None]
+    used = [r for r in rows if r["expected"] not in (None, [])]
     hyps = ["" if r["error"] else r["output"] for r in used]
     refs = [r["expected"] if isinstance(r["expected"], list) else [r["expected"]] for r in used]
     width = max(len(r) for r in refs)
@@ -105,7 +106,7 @@ def test_bleu_and_chrf_equal_sacrebleu(tmp_path, seed):
     hyps, streams = sacrebleu_inputs(rows)
     assert overall["bleu"]["value"] == pytest.approx(sacrebleu.corpus_bleu(hyps, streams).score, abs=1e-9)
     assert overall["chrf"]["value"] == pytest.approx(sacrebleu.corpus_chrf(hyps, streams).score, abs=1e-9)
-    assert overall["bleu"]["n"] == len(rows) - 1
+    assert overall["bleu"]["n"] == len(rows) - 2
 
 
 def test_bleu_options_and_signature(tmp_path):
