@@ -1,16 +1,30 @@
-"""The metric interface: per-case scores, then aggregates overall and per category."""
+"""The metric interface: per-case scores, then aggregates overall and per category.
+
+A family is configured once (`__init__(options, base_dir)`) and then asked for per-case scores
+(`score_case`) and aggregates (`aggregate`). Corpus families may also offer the fast path
+
+    resampled(records, indices: np.ndarray[int, (resamples, n)]) -> dict[key, np.ndarray[float, (resamples,)]]
+
+whose row r equals `aggregate([records[i] for i in indices[r]])` (NaN where that is None). The statistics
+module calls it when present and falls back to `aggregate` on subsets otherwise.
+"""
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import numpy as np
+
+from evalgate.metrics.values import add_note, has_expected
 from evalgate.options import Option
 
-# A case record is one entry of results.json "cases" (a plain dict): id, category, input, expected, output,
-# error, latency_ms, tokens_in, tokens_out, cost, scores (filled by score_case), plus optional metadata/cluster.
+# A case record is one entry of results.json "cases" (a plain dict): id, category, input, expected,
+# output, error, latency_ms, tokens_in, tokens_out, cost, scores (filled by score_case), plus optional
+# metadata/cluster.
 CaseRecord = dict[str, Any]
 
 Kind = Literal["binary", "continuous", "corpus"]
@@ -32,14 +46,22 @@ class MetricKey:
 
 
 class Metric(ABC):
-    """A family of related metric keys computed together (for example rouge -> rouge1, rouge2, rougeL, rougeLsum)."""
+    """A family of related metric keys computed together (rouge -> rouge1, rouge2, rougeL, rougeLsum)."""
 
     family: ClassVar[str]
     OPTIONS: ClassVar[dict[str, Option]] = {}
+    # The option (a list of key names) that a config naming one of the family's keys adds that key to,
+    # for families that compute only the keys asked for (rouge: `types`). None: it computes all its keys.
+    KEY_OPTION: ClassVar[str | None] = None
 
     def __init__(self, options: dict[str, Any], base_dir: Path) -> None:
         self.options = options
         self.base_dir = base_dir
+
+    @property
+    def instance(self) -> str:
+        """What tells two configured metrics of one family apart (the `name` option where there is one)."""
+        return str(self.options.get("name") or self.family)
 
     @abstractmethod
     def keys(self) -> list[MetricKey]:
@@ -48,7 +70,8 @@ class Metric(ABC):
     async def prepare(self, records: list[CaseRecord], context: Any) -> None:  # noqa: B027 - optional hook
         """Optional async work before scoring (LLM-as-judge calls, embeddings), done for all records at once.
 
-        `context` is the SuiteConfig (judge provider, concurrency, cache, prices). Store what score_case needs.
+        `context` is the SuiteConfig (judge provider, concurrency, cache, prices). Keep what score_case
+        needs.
         """
 
     def score_case(self, record: CaseRecord) -> dict[str, float]:
@@ -58,3 +81,77 @@ class Metric(ABC):
     @abstractmethod
     def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
         """Aggregate values over `records` (already scored). None when undefined (for example no cases)."""
+
+    def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
+        """How many of `records` each aggregate key is computed from (the `n` of the results file)."""
+        return {key.name: len(records) for key in self.keys()}
+
+
+class CaseMetric(Metric):
+    """A family whose keys are means of per-case scores (binary or continuous).
+
+    Subclasses implement `score_ok` for cases that did not error; an errored case scores `ERROR_SCORE`
+    on every key (0: errors are never passes). A family that compares with the expected value
+    (`NEEDS_EXPECTED`) scores a case without one as a failure too, with a note: it cannot pass.
+    """
+
+    KIND: ClassVar[Kind] = "binary"
+    HIGHER_IS_BETTER: ClassVar[bool] = True
+    DESCRIPTION: ClassVar[str] = ""
+    ERROR_SCORE: ClassVar[float] = 0.0
+    NEEDS_EXPECTED: ClassVar[bool] = False
+
+    def description(self) -> str:
+        return self.DESCRIPTION
+
+    def keys(self) -> list[MetricKey]:
+        return [MetricKey(self.instance, self.KIND, self.HIGHER_IS_BETTER, self.description())]
+
+    @abstractmethod
+    def score_ok(self, record: CaseRecord) -> dict[str, float]:
+        """Scores of a case that ran without error."""
+
+    def needs_expected(self) -> bool:
+        return self.NEEDS_EXPECTED
+
+    def error_score(self) -> float:
+        """What a failed case scores: the worst value of the family's keys."""
+        return self.ERROR_SCORE
+
+    def score_case(self, record: CaseRecord) -> dict[str, float]:
+        failed = dict.fromkeys((key.name for key in self.keys()), self.error_score())
+        if record.get("error") is not None:
+            return failed
+        if not has_expected(record) and self.needs_expected():
+            add_note(record, f"{self.instance}: the case has no expected value to compare with")
+            return failed
+        return self.score_ok(record)
+
+    def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
+        return {key.name: mean_score(records, key.name) for key in self.keys()}
+
+    def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
+        return {key.name: len(case_scores(records, key.name)) for key in self.keys()}
+
+
+def case_scores(records: list[CaseRecord], key: str) -> list[float]:
+    """The per-case scores of `key` (cases without it, or with None, are left out)."""
+    return [score for record in records if (score := (record.get("scores") or {}).get(key)) is not None]
+
+
+def mean_score(records: list[CaseRecord], key: str) -> float | None:
+    values = case_scores(records, key)
+    return math.fsum(values) / len(values) if values else None
+
+
+def resample_counts(indices: np.ndarray, n: int) -> np.ndarray:
+    """How often each of n cases appears in each resample: (resamples, n) from (resamples, size) indices."""
+    indices = np.asarray(indices, dtype=np.int64)
+    rows = indices.shape[0]
+    flat = (indices + np.arange(rows, dtype=np.int64)[:, None] * n).ravel()
+    return np.bincount(flat, minlength=rows * n).reshape(rows, n)
+
+
+def nan_to_none(value: float) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) else value

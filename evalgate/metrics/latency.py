@@ -1,0 +1,73 @@
+"""Latency percentiles and mean (milliseconds) over the cases that did not error.
+
+Percentiles are numpy's: `method: linear` (default, numpy's default interpolation) or `method: nearest_rank`
+(numpy "inverted_cdf": the smallest value with at least q% of the values at or below it). Errored cases are
+left out (a timeout's latency is the timeout, not the model's) and counted by error_rate instead.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+
+from evalgate.metrics.base import CaseRecord, Metric, MetricKey
+from evalgate.metrics.values import as_number
+from evalgate.options import Option, one_of
+
+PERCENTILES = (50, 95, 99)
+NUMPY_METHODS = {"linear": "linear", "nearest_rank": "inverted_cdf"}
+
+
+class Latency(Metric):
+    family = "latency"
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "method": Option(
+            (str,),
+            default="linear",
+            check=one_of(*NUMPY_METHODS),
+            help="percentile method: linear interpolation or nearest_rank",
+        ),
+    }
+
+    def __init__(self, options: dict[str, Any], base_dir: Any) -> None:
+        super().__init__(options, base_dir)
+        self.method = NUMPY_METHODS[options["method"]]
+
+    def keys(self) -> list[MetricKey]:
+        how = f"numpy.percentile method={self.method}"
+        keys = [
+            MetricKey(f"latency_p{q}_ms", "corpus", False, f"{q}th percentile of latency in ms ({how})")
+            for q in PERCENTILES
+        ]
+        return [*keys, MetricKey("latency_mean_ms", "corpus", False, "mean latency in ms")]
+
+    def latencies(self, records: list[CaseRecord]) -> np.ndarray:
+        """Each case's latency, NaN for errored cases and cases without one."""
+        values = [None if r.get("error") is not None else as_number(r.get("latency_ms")) for r in records]
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+    def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
+        values = self.latencies(records)
+        values = values[~np.isnan(values)]
+        if not len(values):
+            return {key.name: None for key in self.keys()}
+        points = np.percentile(values, PERCENTILES, method=self.method)
+        result = {f"latency_p{q}_ms": float(v) for q, v in zip(PERCENTILES, points, strict=True)}
+        result["latency_mean_ms"] = float(np.mean(values))
+        return result
+
+    def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
+        n = int((~np.isnan(self.latencies(records))).sum())
+        return {key.name: n for key in self.keys()}
+
+    def resampled(self, records: list[CaseRecord], indices: np.ndarray) -> dict[str, np.ndarray]:
+        drawn = self.latencies(records)[np.asarray(indices, dtype=np.int64)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a resample of errored cases only gives NaN
+            points = np.nanpercentile(drawn, PERCENTILES, axis=1, method=self.method)
+            mean = np.nanmean(drawn, axis=1)
+        result = {f"latency_p{q}_ms": points[i] for i, q in enumerate(PERCENTILES)}
+        result["latency_mean_ms"] = mean
+        return result

@@ -1,0 +1,91 @@
+"""Structured outputs: json_valid (the output is JSON) and json_schema (it validates against a JSON Schema).
+
+An output that is already a mapping or list (a structured output) is JSON; a string must parse with
+`json.loads`; an answer mapping's `text` is parsed. None (no output) is not valid.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import jsonschema
+import yaml
+
+from evalgate.errors import InputError
+from evalgate.metrics.base import CaseMetric, CaseRecord
+from evalgate.metrics.matching import NAME
+from evalgate.metrics.values import is_answer_mapping
+from evalgate.options import Option
+
+_INVALID = object()
+
+
+def parse_json(output: Any) -> Any:
+    """The JSON value of an output, or `_INVALID`."""
+    if is_answer_mapping(output) and "text" in output:
+        output = output["text"]
+    if output is None:
+        return _INVALID
+    if not isinstance(output, str):
+        return output
+    try:
+        return json.loads(output)
+    except ValueError:
+        return _INVALID
+
+
+class JsonValid(CaseMetric):
+    family = "json_valid"
+    DESCRIPTION = "1 when the output is valid JSON (or already a structured value), else 0"
+    OPTIONS: ClassVar[dict[str, Option]] = {"name": NAME}
+
+    def score_ok(self, record: CaseRecord) -> dict[str, float]:
+        return {self.instance: float(parse_json(record.get("output")) is not _INVALID)}
+
+
+class JsonSchema(CaseMetric):
+    family = "json_schema"
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "name": NAME,
+        "schema": Option(
+            (str,), required=True, help="a JSON Schema file (.json or .yaml), relative to the config"
+        ),
+    }
+
+    def __init__(self, options: dict[str, Any], base_dir: Path) -> None:
+        super().__init__(options, base_dir)
+        path = (base_dir / options["schema"]).resolve()
+        schema = _read_schema(path)
+        validator_class = jsonschema.validators.validator_for(schema)
+        try:
+            validator_class.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise InputError(
+                f"json_schema.schema {str(path)!r} is not a valid JSON Schema ({exc.message})"
+            ) from None
+        self.validator = validator_class(schema)
+
+    def description(self) -> str:
+        return f"1 when the output is JSON that validates against {self.options['schema']}, else 0"
+
+    def score_ok(self, record: CaseRecord) -> dict[str, float]:
+        value = parse_json(record.get("output"))
+        return {self.instance: float(value is not _INVALID and self.validator.is_valid(value))}
+
+
+def _read_schema(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"json_schema.schema: file {str(path)!r} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"json_schema.schema: cannot read {str(path)!r} ({exc})") from None
+    try:
+        schema = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise InputError(f"json_schema.schema {str(path)!r} is not valid JSON/YAML ({exc})") from None
+    if not isinstance(schema, dict | bool):
+        raise InputError(f"json_schema.schema {str(path)!r} must hold a JSON Schema object")
+    return schema

@@ -1,0 +1,138 @@
+"""Corpus BLEU and chrF with sacrebleu (scale 0-100, as sacrebleu reports them).
+
+The corpus is every case with an expected value: hypotheses are the output texts (an errored case's is
+empty, so it only adds reference length), references are the expected text or list of texts (cases may have
+different numbers of references). Each key's description carries sacrebleu's signature (tokenizer,
+smoothing, casing, version), so numbers computed differently are not mistaken for one another.
+
+Fast path: `resampled(records, indices)` extracts sacrebleu's per-segment sufficient statistics once, sums
+them per resample with one matrix product, and lets sacrebleu compute each resample's score from the sums.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+from sacrebleu.metrics import BLEU, CHRF
+from sacrebleu.metrics.base import Metric as SacreMetric
+
+from evalgate.errors import InputError
+from evalgate.metrics.base import CaseRecord, Metric, MetricKey, resample_counts
+from evalgate.metrics.values import as_text, has_expected, references
+from evalgate.options import Option, positive
+
+
+class _CorpusTranslation(Metric):
+    """A sacrebleu corpus metric over the cases that have an expected value."""
+
+    DESCRIPTION: ClassVar[str]
+
+    def __init__(self, options: dict[str, Any], base_dir: Any) -> None:
+        super().__init__(options, base_dir)
+        self.signature = self._signature()
+        self._statistics: tuple[Any, SacreMetric, np.ndarray] | None = None
+
+    @abstractmethod
+    def make(self) -> SacreMetric:
+        """A fresh sacrebleu metric object configured from the options."""
+
+    def _signature(self) -> str:
+        probe = self.make()
+        probe.corpus_score(["a"], [["a"]])
+        parts = str(probe.get_signature()).split("|")
+        return "|".join(part for part in parts if not part.startswith("nrefs:"))
+
+    def keys(self) -> list[MetricKey]:
+        return [MetricKey(self.family, "corpus", True, f"{self.DESCRIPTION} (sacrebleu {self.signature})")]
+
+    def corpus(self, records: list[CaseRecord]) -> tuple[list[str], list[list[str | None]], np.ndarray]:
+        """Hypotheses, reference streams (None where a case has fewer references) and which cases are used."""
+        used = np.array([has_expected(r) for r in records], dtype=bool)
+        hypotheses, refs = [], []
+        for record, use in zip(records, used, strict=True):
+            if use:
+                hypotheses.append("" if record.get("error") is not None else as_text(record.get("output")))
+                refs.append(references(record["expected"]))
+        width = max((len(r) for r in refs), default=0)
+        streams = [[r[j] if j < len(r) else None for r in refs] for j in range(width)]
+        return hypotheses, streams, used
+
+    def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
+        hypotheses, streams, _ = self.corpus(records)
+        if not hypotheses:
+            return {self.family: None}
+        return {self.family: float(self.make().corpus_score(hypotheses, streams).score)}
+
+    def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
+        return {self.family: sum(has_expected(record) for record in records)}
+
+    def statistics(
+        self, hypotheses: list[str], streams: list[list[str | None]]
+    ) -> tuple[SacreMetric, np.ndarray]:
+        """sacrebleu's per-segment sufficient statistics, kept for the last corpus (the gate resamples it in
+        chunks)."""
+        key = (tuple(hypotheses), tuple(tuple(stream) for stream in streams))
+        if self._statistics is None or self._statistics[0] != key:
+            metric = self.make()
+            stats = np.array(metric._extract_corpus_statistics(hypotheses, streams), dtype=np.int64)
+            self._statistics = (key, metric, stats)
+        return self._statistics[1], self._statistics[2]
+
+    def resampled(self, records: list[CaseRecord], indices: np.ndarray) -> dict[str, np.ndarray]:
+        hypotheses, streams, used = self.corpus(records)
+        counts = resample_counts(indices, len(records))[:, used]
+        result = np.full(counts.shape[0], np.nan)
+        if hypotheses:
+            metric, stats = self.statistics(hypotheses, streams)
+            sums = counts @ stats
+            for row, total in enumerate(sums):
+                if counts[row].any():
+                    result[row] = metric._compute_score_from_stats(total.tolist()).score
+        return {self.family: result}
+
+
+class Bleu(_CorpusTranslation):
+    family = "bleu"
+    DESCRIPTION = "corpus BLEU of the output texts against the expected texts, 0-100"
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "tokenize": Option(
+            (str,), default="13a", help="sacrebleu tokenizer (13a, intl, char, zh, ja-mecab, none...)"
+        ),
+        "lowercase": Option((bool,), default=False),
+        "smooth_method": Option((str,), default="exp", help="exp, floor, add-k or none"),
+    }
+
+    def make(self) -> SacreMetric:
+        try:
+            return BLEU(
+                tokenize=self.options["tokenize"],
+                lowercase=self.options["lowercase"],
+                smooth_method=self.options["smooth_method"],
+            )
+        except (AssertionError, ValueError, KeyError, ImportError, RuntimeError) as exc:
+            raise InputError(f"bad bleu options ({exc})") from None
+
+
+class Chrf(_CorpusTranslation):
+    family = "chrf"
+    DESCRIPTION = (
+        "corpus chrF (character n-gram F-score) of the output texts against the expected texts, 0-100"
+    )
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "char_order": Option((int,), default=6, check=positive),
+        "word_order": Option((int,), default=0, help="2 gives chrF++"),
+        "beta": Option(
+            (int,), default=2, check=positive, help="recall is beta times as important as precision"
+        ),
+        "lowercase": Option((bool,), default=False),
+    }
+
+    def make(self) -> SacreMetric:
+        return CHRF(
+            char_order=self.options["char_order"],
+            word_order=self.options["word_order"],
+            beta=self.options["beta"],
+            lowercase=self.options["lowercase"],
+        )

@@ -1,0 +1,100 @@
+"""Token and cost usage, from what the provider reported per case (None when no case reports it).
+
+tokens_in / tokens_out: totals; tokens_in_per_case / tokens_out_per_case: means over the cases reporting them;
+tokens_per_s: output tokens per second of latency, over the cases that did not error and report tokens_out;
+cost_total: USD summed; cost_per_1k_requests: the mean cost of a reporting case times 1,000.
+Errored cases count when they report usage (a failed call may still be billed).
+
+Fast path: `resampled(records, indices)` computes every key from per-resample weighted sums (matrix products).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evalgate.metrics.base import CaseRecord, Metric, MetricKey, resample_counts
+from evalgate.metrics.values import as_number
+
+# key -> (higher_is_better, description)
+_KEYS: dict[str, tuple[bool, str]] = {
+    "tokens_in": (False, "input tokens, total over the cases that report them"),
+    "tokens_out": (False, "output tokens, total over the cases that report them"),
+    "tokens_in_per_case": (False, "input tokens per case (mean over the cases that report them)"),
+    "tokens_out_per_case": (False, "output tokens per case (mean over the cases that report them)"),
+    "tokens_per_s": (
+        True,
+        "output tokens per second of latency (cases without error that report tokens_out)",
+    ),
+    "cost_total": (False, "cost in USD, total over the cases that report it"),
+    "cost_per_1k_requests": (False, "cost in USD of 1,000 requests (mean cost per reporting case x 1000)"),
+}
+
+
+class Usage(Metric):
+    family = "usage"
+
+    def keys(self) -> list[MetricKey]:
+        return [MetricKey(name, "corpus", better, text) for name, (better, text) in _KEYS.items()]
+
+    def columns(self, records: list[CaseRecord]) -> dict[str, np.ndarray]:
+        """Per case: tokens_in, tokens_out, cost (NaN when not reported) and latency_s for tokens_per_s."""
+
+        def column(field: str) -> np.ndarray:
+            values = [as_number(record.get(field)) for record in records]
+            return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+        latency = column("latency_ms") / 1000.0
+        ok = np.array([record.get("error") is None for record in records], dtype=bool)
+        tokens_out = column("tokens_out")
+        throughput = ok & ~np.isnan(tokens_out) & ~np.isnan(latency) & (latency > 0)
+        return {
+            "tokens_in": column("tokens_in"),
+            "tokens_out": tokens_out,
+            "cost": column("cost"),
+            "rate_tokens": np.where(throughput, tokens_out, np.nan),
+            "rate_seconds": np.where(throughput, latency, np.nan),
+        }
+
+    def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
+        arrays = self.resampled(records, np.arange(len(records))[None, :])
+        return {name: None if np.isnan(values[0]) else float(values[0]) for name, values in arrays.items()}
+
+    def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
+        columns = self.columns(records)
+        reported = {name: int((~np.isnan(values)).sum()) for name, values in columns.items()}
+        return {
+            "tokens_in": reported["tokens_in"],
+            "tokens_out": reported["tokens_out"],
+            "tokens_in_per_case": reported["tokens_in"],
+            "tokens_out_per_case": reported["tokens_out"],
+            "tokens_per_s": reported["rate_tokens"],
+            "cost_total": reported["cost"],
+            "cost_per_1k_requests": reported["cost"],
+        }
+
+    def resampled(self, records: list[CaseRecord], indices: np.ndarray) -> dict[str, np.ndarray]:
+        counts = resample_counts(indices, len(records)).astype(np.float64)
+
+        def total(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """Weighted sum and weighted count of the reported values, per resample (sum NaN when none)."""
+            reported = ~np.isnan(values)
+            n = counts @ reported.astype(np.float64)
+            sums = counts @ np.where(reported, values, 0.0)
+            return np.where(n > 0, sums, np.nan), n
+
+        columns = self.columns(records)
+        tokens_in, n_in = total(columns["tokens_in"])
+        tokens_out, n_out = total(columns["tokens_out"])
+        cost, n_cost = total(columns["cost"])
+        rate_tokens, _ = total(columns["rate_tokens"])
+        rate_seconds, _ = total(columns["rate_seconds"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return {
+                "tokens_in": tokens_in,
+                "tokens_out": tokens_out,
+                "tokens_in_per_case": tokens_in / n_in,
+                "tokens_out_per_case": tokens_out / n_out,
+                "tokens_per_s": rate_tokens / rate_seconds,
+                "cost_total": cost,
+                "cost_per_1k_requests": cost / n_cost * 1000.0,
+            }
