@@ -99,11 +99,15 @@ def run_and_score(
     )
     records = [case_record(result) for result in outcome.results]
     asyncio.run(metrics.prepare_metrics(built, records, config))
-    overall, categories = metrics.score_results(built, records)
-    by_id: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        by_id.setdefault(record["id"], []).append(record)
-    case_entries = [merge_repeats(group) for group in by_id.values()]
+    confidence = config.stats["confidence"]
+    overall, categories = metrics.score_results(built, records, confidence=confidence)
+    case_entries = records
+    if config.repeats > 1:  # one entry per case with its per-case mean scores; aggregates over those means
+        by_id: dict[str, list[dict[str, Any]]] = {}
+        for record in records:
+            by_id.setdefault(record["id"], []).append(record)
+        case_entries = [merge_repeats(group) for group in by_id.values()]
+        overall, categories = metrics.summarize_all(built, case_entries, confidence)
     run_info = {
         "wall_s": round(outcome.wall_s, 3),
         "concurrency": config.concurrency,

@@ -63,7 +63,7 @@ def test_the_folder_of_a_config_can_be_named(tmp_path: Path) -> None:
 def test_an_unknown_top_level_key_names_its_line(tmp_path: Path) -> None:
     error = error_of(tmp_path, GOOD + "concurency: 8\n")
     assert error.file.endswith("evalgate.yaml")
-    assert error.line == 16
+    assert error.line == 15
     assert "unknown key 'concurency'" in error.message
 
 
@@ -113,7 +113,7 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
 
 def test_a_duplicate_key_is_an_error(tmp_path: Path) -> None:
     error = error_of(tmp_path, GOOD + "suite: again\n")
-    assert error.line == 16
+    assert error.line == 15
     assert "duplicate key 'suite'" in error.message
 
 

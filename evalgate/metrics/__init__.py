@@ -66,7 +66,13 @@ RESOLVE: dict[str, tuple[str, str | None]] = {
 }
 
 from evalgate.metrics.build import build_metrics, family_class, resolve_name  # noqa: E402
-from evalgate.metrics.scoring import metric_keys, prepare_metrics, score_results, summarize  # noqa: E402
+from evalgate.metrics.scoring import (  # noqa: E402
+    metric_keys,
+    prepare_metrics,
+    score_results,
+    summarize,
+    summarize_all,
+)
 
 __all__ = [
     "ALWAYS",
@@ -79,4 +85,5 @@ __all__ = [
     "resolve_name",
     "score_results",
     "summarize",
+    "summarize_all",
 ]

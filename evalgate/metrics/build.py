@@ -99,7 +99,7 @@ def build_metrics(config: Any) -> list[Metric]:
                 check_options(options, cls.OPTIONS, file=group.first.file or "", context=group.family),
                 Path(config.base_dir),
             )
-            for key in metric.keys():  # noqa: SIM118 - a method, not a dict
+            for key in metric.keys():
                 if key.name in seen:
                     earlier = seen[key.name]
                     where = f" (line {earlier.line})" if earlier.line else ""

@@ -37,6 +37,13 @@ def score_results(
         for metric in metrics:
             scores.update(metric.score_case(record))
         record["scores"] = scores
+    return summarize_all(metrics, records, confidence)
+
+
+def summarize_all(
+    metrics: Sequence[Metric], records: list[CaseRecord], confidence: float = 0.95
+) -> tuple[Aggregates, dict[str, Aggregates]]:
+    """The aggregates of already scored records, overall and per category (sorted by name)."""
     by_category: dict[str, list[CaseRecord]] = {}
     for record in records:
         by_category.setdefault(str(record.get("category") or "default"), []).append(record)
@@ -52,7 +59,7 @@ def summarize(metrics: Sequence[Metric], records: list[CaseRecord], confidence: 
     for metric in metrics:
         aggregates = metric.aggregate(records)
         sizes = metric.sizes(records)
-        for key in metric.keys():  # noqa: SIM118 - a method, not a dict
+        for key in metric.keys():
             value = aggregates.get(key.name)
             entry: dict[str, Any] = {
                 "value": None if value is None or math.isnan(value) else float(value),
@@ -112,5 +119,5 @@ def metric_keys(metrics: Sequence[Metric]) -> dict[str, dict[str, Any]]:
     return {
         key.name: {"kind": key.kind, "higher_is_better": key.higher_is_better, "description": key.description}
         for metric in metrics
-        for key in metric.keys()  # noqa: SIM118 - a method, not a dict
+        for key in metric.keys()
     }

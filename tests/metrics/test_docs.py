@@ -30,5 +30,5 @@ def test_every_key_is_documented(tmp_path):
         " json_valid, compression_ratio]\n",
     )
     for metric in metrics:
-        for key in metric.keys():  # noqa: SIM118 - a method
+        for key in metric.keys():
             assert f"`{key.name}`" in DOC, key.name

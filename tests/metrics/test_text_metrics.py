@@ -71,7 +71,7 @@ def test_rouge_equals_rouge_score(tmp_path, seed, stemmer):
 
 def test_rouge_key_name_computes_only_what_is_asked(tmp_path):
     metrics = build(tmp_path, "metrics: [rougeL, rouge1]\n")
-    names = [key.name for key in only(metrics, "rouge").keys()]  # noqa: SIM118 - a method
+    names = [key.name for key in only(metrics, "rouge").keys()]
     assert names == ["rouge1", "rougeL"]
     metrics = build(tmp_path, "metrics: [rougeL, rouge]\n")
     assert len(only(metrics, "rouge").keys()) == 4
