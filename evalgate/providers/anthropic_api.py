@@ -21,6 +21,7 @@ from evalgate.providers.llm_common import (
     chat_options,
     classify_sdk_error,
     env_secret,
+    sdk_arguments,
 )
 
 API_KEY_ENV = "ANTHROPIC_API_KEY"
@@ -79,7 +80,9 @@ class AnthropicProvider(LLMProvider):
         return self._client
 
     async def send(self, request: dict[str, Any]) -> Output:
-        message = await self._client_now().messages.create(**request)
+        message = await self._client_now().messages.create(
+            **sdk_arguments(request, ("model", "max_tokens", "messages"))
+        )
         if not isinstance(getattr(message, "content", None), list):
             raise ProviderError("malformed response: no content blocks")
         text = "".join(getattr(block, "text", "") for block in message.content if block.type == "text")

@@ -324,6 +324,13 @@ def failure_for_status(
     return Failure(text, retryable=retryable, overload=overload, retry_after=parse_retry_after(headers))
 
 
+def sdk_arguments(request: Mapping[str, Any], named: tuple[str, ...]) -> dict[str, Any]:
+    """Keyword arguments for an SDK's create(): the required ones by name, the rest of the request body as
+    `extra_body`, so any parameter reaches the API whatever the SDK version declares."""
+    rest = {key: value for key, value in request.items() if key not in named}
+    return {**{key: request[key] for key in named}, "extra_body": rest}
+
+
 def classify_sdk_error(sdk: Any, exc: Exception, timeout: float) -> Failure | None:
     """Classify an exception of the anthropic or openai SDK (`sdk`: the module; both share error types)."""
     if isinstance(exc, sdk.APIStatusError):

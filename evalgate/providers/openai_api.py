@@ -20,6 +20,7 @@ from evalgate.providers.llm_common import (
     chat_options,
     classify_sdk_error,
     env_secret,
+    sdk_arguments,
 )
 
 API_KEY_ENV = "OPENAI_API_KEY"
@@ -94,7 +95,9 @@ class OpenAIProvider(LLMProvider):
         return self._client
 
     async def send(self, request: dict[str, Any]) -> Output:
-        completion = await self._client_now().chat.completions.create(**request)
+        completion = await self._client_now().chat.completions.create(
+            **sdk_arguments(request, ("model", "messages"))
+        )
         choices = getattr(completion, "choices", None)
         if not choices or getattr(choices[0], "message", None) is None:
             raise ProviderError("malformed response: no choices")
