@@ -164,6 +164,12 @@ class Templates:
         self._check_names(source, file=str(path), line=None)
         try:
             return self.env.get_template(Path(relative).as_posix())
+        except jinja2.TemplateNotFound as exc:
+            raise InputError(
+                f"template {exc.name!r} not found in the config folder {self.base_dir} (it may not leave it)",
+                file=self.config_file,
+                line=self.config_line,
+            ) from None
         except jinja2.TemplateSyntaxError as exc:
             raise InputError(
                 f"template syntax error: {exc.message}", file=exc.filename or path, line=exc.lineno
@@ -485,6 +491,7 @@ class LLMProvider(Provider):
         self.price: Price | None = None
         self.max_attempts: int = self.options.get("max_attempts") or 4
         self._rng = random.Random()
+        self._asked: dict[str, int] = {}
 
     # -- hooks for subclasses -------------------------------------------------------------------------------
 
@@ -560,7 +567,13 @@ class LLMProvider(Provider):
     # -- one case -------------------------------------------------------------------------------------------
 
     def cache_key_for(self, request: dict[str, Any]) -> str:
-        return cache_key({"provider": self.type, "endpoint": self.endpoint(), "request": request})
+        """The request's key, with the number of times this run already asked it: with `repeats`, the k-th
+        repeat gets the k-th stored sample, never a copy of the first (which would hide flaky answers)."""
+        parts = {"provider": self.type, "endpoint": self.endpoint(), "request": request}
+        asked = cache_key(parts)
+        sample = self._asked.get(asked, 0)
+        self._asked[asked] = sample + 1
+        return cache_key({**parts, "sample": sample})
 
     async def complete(self, case: Case) -> Output:
         assert self.limiter is not None and self.settings is not None, "start() first"

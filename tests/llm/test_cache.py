@@ -182,3 +182,25 @@ def test_cached_provider_wraps_any_provider(tmp_path: Path) -> None:
     assert inner.calls == 3  # "a" once, "boom" twice (errors are not cached)
     assert first.value == second.value == {"text": "A"} and second.tokens_out == 3
     assert not first.cached and second.cached
+
+
+def test_repeats_are_separate_samples_and_replay(server: FakeLLMServer, tmp_path: Path) -> None:
+    repeated = [case("same question", id="r")] * 3
+    first = cached("anthropic", server, tmp_path)
+
+    async def ask_three_times(provider) -> list[Output]:
+        await provider.start(2)
+        outputs = [await provider.complete(item) for item in repeated]
+        await provider.close()
+        return outputs
+
+    outputs = asyncio.run(ask_three_times(first))
+    assert server.calls == 3  # not one call and two copies
+    assert first.cache_stats == {"hits": 0, "misses": 3}
+    second = cached("anthropic", server, tmp_path)
+    replayed = asyncio.run(ask_three_times(second))
+    assert server.calls == 3 and second.cache_stats == {"hits": 3, "misses": 0}
+    assert [o.value for o in replayed] == [o.value for o in outputs]
+    third = cached("anthropic", server, tmp_path)
+    asyncio.run(run_cases(third, [case("same question", id="r")] * 1))
+    assert third.cache_stats == {"hits": 1, "misses": 0}

@@ -88,3 +88,13 @@ def test_bad_options_are_refused_like_the_config_loader_does(tmp_path: Path) -> 
         make_provider("anthropic", {"model": "m", "messages": [{"role": "system", "content": "x"}]}, tmp_path)
     with pytest.raises(InputError, match="must not set messages"):
         make_provider("anthropic", {"model": "m", "extra": {"messages": []}}, tmp_path)
+
+
+def test_a_template_outside_the_config_folder_is_refused(server: FakeLLMServer, tmp_path: Path) -> None:
+    (tmp_path / "outside.j2").write_text("{{ input }}", encoding="utf-8")
+    (tmp_path / "suite").mkdir()
+    provider = make_provider(
+        "anthropic", {"model": "m", "base_url": server.url, "prompt": "../outside.j2"}, tmp_path / "suite"
+    )
+    with pytest.raises(InputError, match="may not leave"):
+        asyncio.run(provider.start(1))
