@@ -101,7 +101,7 @@ def make_cases(n: int) -> list[Case]:
 
 async def drive(
     provider: LLMProvider, cases: list[Case], concurrency: int, *, warm_up: bool = False
-) -> tuple[float, int]:
+) -> tuple[float, int, float]:
     """Run every case through `provider.complete` from `concurrency` tasks; return (wall seconds, errors).
 
     `warm_up` makes one call first (not timed): the SDK's one-time import (about a second) is not throughput.
@@ -121,19 +121,22 @@ async def drive(
             except Exception:
                 errors += 1
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     await provider.close()
-    return wall, errors
+    return wall, errors, cpu
 
 
-async def drive_httpx(url: str, cases: list[Case], concurrency: int) -> float:
-    """The floor: plain httpx posting the same bodies from the same pool."""
-    import httpx
+async def drive_plain_http(url: str, cases: list[Case], concurrency: int) -> float:
+    """The floor: the HTTP client the SDK itself uses (httpx2, else httpx), posting the same bodies."""
+    try:
+        import httpx2 as http
+    except ImportError:  # an SDK version built on httpx
+        import httpx as http
 
     pending = list(reversed(cases))
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency)) as client:
+    async with http.AsyncClient(limits=http.Limits(max_connections=concurrency)) as client:
 
         async def worker() -> None:
             while pending:
@@ -154,7 +157,7 @@ async def drive_httpx(url: str, cases: list[Case], concurrency: int) -> float:
 def cached_run(url: str, folder: Path, n: int, concurrency: int) -> None:
     """The child process of phase 2: every case from the cache."""
     provider = make_provider(url, folder, cache=True)
-    _, errors = asyncio.run(drive(provider, make_cases(n), concurrency))
+    _, errors, _ = asyncio.run(drive(provider, make_cases(n), concurrency))
     print(json.dumps({"errors": errors, **provider.cache_stats}))
 
 
@@ -178,16 +181,23 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             cases = make_cases(n)
-            floor = asyncio.run(drive_httpx(server.url, cases, c))
-            calls_before = server.stats()["calls"]
-            wall, errors = asyncio.run(
-                drive(make_provider(server.url, folder, cache=True), cases, c, warm_up=True)
-            )
-            calls = server.stats()["calls"] - calls_before
-            print(f"plain httpx:  {floor:.3f} s  ratio to ideal {floor / ideal:.3f}")
+            floor = asyncio.run(drive_plain_http(server.url, cases, c))
+            before = server.stats()
+            provider = make_provider(server.url, folder, cache=True)
+            wall, errors, cpu = asyncio.run(drive(provider, cases, c, warm_up=True))
+            after = server.stats()
+            calls = after["calls"] - before["calls"] - 1
+            server_cpu = after["cpu_s"] - before["cpu_s"]
+            print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (ratios need idle CPUs)")
+            print(f"plain HTTP:   {floor:.3f} s  ratio to ideal {floor / ideal:.3f}")
             print(
                 f"uncached run: {wall:.3f} s  ratio to ideal {wall / ideal:.3f} (goal <= 1.10), "
-                f"to plain httpx {wall / floor:.3f}; calls {calls} (+1 warm-up), errors {errors}"
+                f"to plain HTTP {wall / floor:.3f}; calls {calls} (+1 warm-up), errors {errors}"
+            )
+            print(
+                f"              CPU per call: client {cpu / n * 1000:.2f} ms, "
+                f"server {server_cpu / n * 1000:.2f} ms; "
+                f"the client's event loop is busy {cpu / wall * 100:.0f}% of the wall time"
             )
 
             calls_before = server.stats()["calls"]
@@ -224,7 +234,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             provider = make_provider(server.url, Path(tmp), cache=False)
-            wall, errors = asyncio.run(drive(provider, make_cases(n), c, warm_up=True))
+            wall, errors, _ = asyncio.run(drive(provider, make_cases(n), c, warm_up=True))
             stats = server.stats()
             limiter = provider.limiter
             assert limiter is not None
