@@ -204,3 +204,15 @@ def test_repeats_are_separate_samples_and_replay(server: FakeLLMServer, tmp_path
     third = cached("anthropic", server, tmp_path)
     asyncio.run(run_cases(third, [case("same question", id="r")] * 1))
     assert third.cache_stats == {"hits": 1, "misses": 0}
+
+
+def test_without_run_settings_the_cache_is_next_to_the_config(server: FakeLLMServer, tmp_path: Path) -> None:
+    options = {"model": "claude-haiku-4-5", "base_url": server.url}
+    provider = make_provider(
+        "anthropic", options, tmp_path, settings=RunSettings(cache_dir=tmp_path / "elsewhere")
+    )
+    provider.settings = None  # as if the runner never called configure_run
+    asyncio.run(run_cases(provider, CASES[:1]))
+    assert (tmp_path / ".evalgate" / "cache" / CACHE_FILE).is_file()
+    assert not (tmp_path / "elsewhere").exists()
+    assert provider.cache_stats == {"hits": 0, "misses": 1}

@@ -113,3 +113,15 @@ def test_the_secret_is_not_in_the_cache(server: FakeLLMServer, tmp_path: Path) -
     assert ran.outputs["q"].value["result"]["answer"] == answer_for("q")  # no output_path: the whole response
     for file in (tmp_path / "cache").iterdir():
         assert TOKEN.encode() not in file.read_bytes()
+
+
+def test_rate_limit_honours_retry_after(server: FakeLLMServer, tmp_path: Path) -> None:
+    import time
+
+    server.script("limited", ["429:0.4", "ok"])
+    provider = http(server, tmp_path)
+    started = time.monotonic()
+    ran = asyncio.run(run_cases(provider, [case({"text": "limited"}, id="l")]))
+    assert ran.outputs["l"].value == answer_for("limited")
+    assert time.monotonic() - started >= 0.4
+    assert provider.limiter is not None and provider.limiter.decreases == 1
