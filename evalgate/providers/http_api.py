@@ -1,0 +1,202 @@
+"""The `http` provider: a team's own endpoint, called with httpx.
+
+The request body is a mapping whose string values are Jinja2 templates (a value that is exactly `{{ expr }}`
+keeps the expression's type: `{{ input }}` sends the input object itself), or one Jinja2 template of JSON text
+(use `{{ input | tojson }}`). The URL and header values may name environment variables as `${NAME}`; their
+values are secrets: they are never logged, never in an error message and never in the cache key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from evalgate.errors import InputError
+from evalgate.model import Case, Output
+from evalgate.options import Option, one_of
+from evalgate.providers.llm_common import (
+    CALL_OPTIONS,
+    Failure,
+    LLMProvider,
+    ProviderError,
+    Templates,
+    failure_for_status,
+    template_context,
+)
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_WHOLE_EXPRESSION = re.compile(r"^\{\{(.*)\}\}$", re.DOTALL)
+ERROR_BODY_CHARS = 200
+
+
+def _headers_check(value: Any) -> str | None:
+    return None if all(isinstance(v, str) for v in value.values()) else "values must be strings"
+
+
+def _path_check(value: Any) -> str | None:
+    return (
+        None if value and all(value.split(".")) else "must be a dotted path such as choices.0.message.content"
+    )
+
+
+class HttpProvider(LLMProvider):
+    type = "http"
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "url": Option((str,), required=True, help="the endpoint; may name environment variables as ${NAME}"),
+        "method": Option((str,), default="POST", check=one_of("POST", "PUT", "PATCH")),
+        "headers": Option((dict,), default={}, check=_headers_check, help="values may use ${NAME}"),
+        "body": Option(
+            (dict, str),
+            help="a mapping whose string values are Jinja2 templates, or a Jinja2 template of JSON text",
+        ),
+        "output_path": Option(
+            (str,),
+            check=_path_check,
+            help="where the answer is in the JSON response, e.g. choices.0.message.content",
+        ),
+        "tokens_in_path": Option((str,), check=_path_check, help="where the input token count is"),
+        "tokens_out_path": Option((str,), check=_path_check, help="where the output token count is"),
+        "model": Option((str,), help="the model behind the endpoint, for prices (optional)"),
+        **CALL_OPTIONS,
+    }
+
+    def prepare(self) -> None:
+        self._url = self._expand(self.options["url"], "url")
+        self._headers = {
+            name: self._expand(value, f"headers.{name}") for name, value in self.options["headers"].items()
+        }
+        self._templates = Templates(self.base_dir, config_file=self.config.file, config_line=self.config.line)
+        self._body = self._compile_body(self.options.get("body"))
+        self._client: Any = None
+
+    def _expand(self, text: str, where: str) -> str:
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise InputError(
+                    f"provider.{where} uses ${{{name}}} but the environment variable {name} is not set",
+                    file=self.config.file,
+                    line=self.config.line,
+                )
+            return os.environ[name]
+
+        return _ENV_REF.sub(value, text)
+
+    def _compile_body(self, body: Any) -> Callable[[Case], Any]:
+        """A function from a case to the JSON body."""
+        if body is None:
+            return lambda case: {"input": case.input}
+        if isinstance(body, str):
+            template = self._templates.from_string(body, where="provider.body")
+
+            def from_text(case: Case) -> Any:
+                text = self._templates.render(template, template_context(case), case)
+                try:
+                    return json.loads(text)
+                except ValueError as exc:
+                    raise InputError(
+                        f"provider.body rendered for case {case.id!r} is not JSON ({exc}); "
+                        "write strings as {{ input | tojson }}",
+                        file=self.config.file,
+                        line=self.config.line,
+                    ) from None
+
+            return from_text
+        return self._compile_value(body, "provider.body")
+
+    def _compile_value(self, value: Any, where: str) -> Callable[[Case], Any]:
+        if isinstance(value, dict):
+            parts = {key: self._compile_value(item, f"{where}.{key}") for key, item in value.items()}
+            return lambda case: {key: part(case) for key, part in parts.items()}
+        if isinstance(value, list):
+            items = [self._compile_value(item, f"{where}[{i}]") for i, item in enumerate(value)]
+            return lambda case: [item(case) for item in items]
+        if not isinstance(value, str) or "{" not in value:
+            return lambda case: value
+        whole = _WHOLE_EXPRESSION.match(value.strip())
+        if whole and "{{" not in whole.group(1) and "}}" not in whole.group(1):
+            expression = self._templates.expression(whole.group(1).strip(), where=where)
+            return lambda case: self._templates.evaluate(expression, template_context(case), case)
+        template = self._templates.from_string(value, where=where)
+        return lambda case: self._templates.render(template, template_context(case), case)
+
+    def endpoint(self) -> str:
+        return self.options["method"] + " " + self.options["url"]  # the unexpanded URL: no secret
+
+    def build_request(self, case: Case) -> dict[str, Any]:
+        # headers by their unexpanded templates: an answer may depend on a header, a key must not be stored
+        return {"headers": dict(self.options["headers"]), "body": self._body(case)}
+
+    def _client_now(self) -> Any:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(timeout=self.options["timeout"], headers=self._headers)
+        return self._client
+
+    async def send(self, request: dict[str, Any]) -> Output:
+        response = await self._client_now().request(self.options["method"], self._url, json=request["body"])
+        if response.status_code >= 400:
+            raise HttpStatus(response.status_code, response.text[:ERROR_BODY_CHARS], dict(response.headers))
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise ProviderError(f"malformed response: not JSON ({exc})") from None
+        value = _at_path(data, self.options.get("output_path"), "output_path")
+        tokens_in = _at_path(data, self.options.get("tokens_in_path"), "tokens_in_path", optional=True)
+        tokens_out = _at_path(data, self.options.get("tokens_out_path"), "tokens_out_path", optional=True)
+        return Output(value=value, tokens_in=_int_or_none(tokens_in), tokens_out=_int_or_none(tokens_out))
+
+    def classify(self, exc: Exception) -> Failure | None:
+        import httpx
+
+        if isinstance(exc, HttpStatus):
+            return failure_for_status(exc.status, exc.excerpt, headers=exc.headers)
+        if isinstance(exc, httpx.TimeoutException):
+            return Failure(f"timed out after {self.options['timeout']:g} s", retryable=True)
+        if isinstance(exc, httpx.TransportError):
+            return Failure(f"connection error: {type(exc).__name__}", retryable=True)
+        return None
+
+    async def close_client(self) -> None:
+        if getattr(self, "_client", None) is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+class HttpStatus(Exception):
+    """An HTTP error status from the endpoint (classified by LLMProvider's retry rules)."""
+
+    def __init__(self, status: int, excerpt: str, headers: dict[str, str]) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.excerpt = excerpt
+        self.headers = headers
+
+
+def _at_path(data: Any, path: str | None, option: str, *, optional: bool = False) -> Any:
+    """The value at a dotted path (`choices.0.message.content`); the whole document when path is None."""
+    if path is None:
+        return None if optional else data
+    current = data
+    for part in path.split("."):
+        if (
+            isinstance(current, list)
+            and part.lstrip("-").isdigit()
+            and -len(current) <= int(part) < len(current)
+        ):
+            current = current[int(part)]
+        elif isinstance(current, dict) and part in current:
+            current = current[part]
+        else:
+            if optional:
+                return None
+            raise ProviderError(f"malformed response: {option} {path!r} not found (stopped at {part!r})")
+    return current
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -1,0 +1,633 @@
+"""What the LLM providers (anthropic, openai, http) share: prompt templates, retries with backoff, an adaptive
+(AIMD) concurrency limiter, the run's budget, usage and cost, and the response cache.
+
+`LLMProvider.complete(case)` does, in order: render the request from the case; answer from the cache when
+it can; otherwise wait for a slot of the adaptive limiter, check the budget, send, and retry what is worth
+retrying; then price the answer, charge the budget and store the answer in the cache.
+The runner only calls `complete`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import math
+import os
+import random
+import time
+from abc import abstractmethod
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import jinja2
+import jinja2.meta
+
+from evalgate.cache import ResponseCache, cache_key
+from evalgate.errors import InputError, RunAborted
+from evalgate.model import Case, Output
+from evalgate.options import Option, positive
+from evalgate.pricing import Price, PriceTable
+from evalgate.providers.base import Provider
+
+if TYPE_CHECKING:
+    from evalgate.config import SuiteConfig
+
+# the names a prompt template sees; `expected` is deliberately absent (it would leak the answer)
+PROMPT_VARIABLES = ("input", "metadata", "id", "category")
+MAX_RETRY_AFTER = 60.0  # seconds: a longer retry-after is capped
+BACKOFF_BASE = 0.5  # seconds before the first retry (doubled each attempt, jittered)
+BACKOFF_CAP = 20.0
+DEFAULT_CACHE_DIR = ".evalgate/cache"
+
+
+class ProviderError(Exception):
+    """A call that failed for good (after retries, or not worth retrying): this case's error."""
+
+
+# --------------------------------------------------------------------------------------------------------
+# options shared by the providers
+
+
+def _messages_check(roles: tuple[str, ...]) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        for item in value:
+            if not isinstance(item, dict) or set(item) != {"role", "content"}:
+                return "must be a list of mappings with exactly the keys role and content"
+            if item["role"] not in roles or not isinstance(item["content"], str):
+                return f"items need a role ({', '.join(roles)}) and a content template (a string)"
+        return None if value else "must not be empty"
+
+    return check
+
+
+def _extra_check(reserved: tuple[str, ...]) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        clash = sorted(set(value) & set(reserved))
+        return f"must not set {', '.join(clash)} (use the provider's own keys)" if clash else None
+
+    return check
+
+
+def _str_list(value: Any) -> str | None:
+    return None if all(isinstance(item, str) for item in value) else "must be a list of strings"
+
+
+def chat_options(
+    *, roles: tuple[str, ...], reserved: tuple[str, ...], max_tokens: int | None
+) -> dict[str, Option]:
+    """The options of a chat provider (anthropic, openai)."""
+    return {
+        "model": Option((str,), required=True, help="the model name, for example claude-sonnet-4-5"),
+        "prompt": Option(
+            (str,), help="a Jinja2 template file, relative to the config, rendered as the user message"
+        ),
+        "messages": Option(
+            (list,),
+            check=_messages_check(roles),
+            help="a list of {role, content} with Jinja2 content templates",
+        ),
+        "system": Option(
+            (str,), help="the system prompt: a Jinja2 template, or a .j2 file relative to the config"
+        ),
+        "max_tokens": Option(
+            (int,), default=max_tokens, check=positive, help="the most tokens an answer may have"
+        ),
+        "temperature": Option((float,), help="sampling temperature"),
+        "stop_sequences": Option((list,), check=_str_list, help="strings that end the answer"),
+        "extra": Option((dict,), default={}, check=_extra_check(reserved), help="more request parameters"),
+        "base_url": Option((str,), help="the API's address (a proxy, a gateway, a local server)"),
+        **CALL_OPTIONS,
+    }
+
+
+CALL_OPTIONS: dict[str, Option] = {
+    "timeout": Option((float,), default=60.0, check=positive, help="seconds one HTTP request may take"),
+    "max_attempts": Option((int,), default=4, check=positive, help="tries per case, the first one included"),
+}
+
+
+# --------------------------------------------------------------------------------------------------------
+# prompt templates
+
+
+@dataclass
+class Prompt:
+    """A rendered prompt: the system text (or None) and the messages ({role, content})."""
+
+    system: str | None
+    messages: list[dict[str, str]]
+
+
+def default_user_text(value: Any) -> str:
+    """The user message when there is no template: the input itself, or its JSON text when not a string."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def template_context(case: Case) -> dict[str, Any]:
+    return {"input": case.input, "metadata": case.metadata, "id": case.id, "category": case.category}
+
+
+class Templates:
+    """Jinja2 templates read relative to the config folder, with undefined names as errors.
+
+    Problems found before any call (a missing file, a syntax error, a name a template cannot see) and problems
+    found while rendering a case (an attribute that case lacks) are both bad input: InputError, exit 2.
+    """
+
+    def __init__(self, base_dir: Path, *, config_file: str, config_line: int | None) -> None:
+        self.base_dir = base_dir
+        self.config_file = config_file
+        self.config_line = config_line
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(base_dir)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+        )
+
+    def from_file(self, relative: str) -> jinja2.Template:
+        path = self.base_dir / relative
+        if not path.is_file():
+            raise InputError(
+                f"prompt template {relative!r} not found (looked for {path})",
+                file=self.config_file,
+                line=self.config_line,
+            )
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read the template ({exc})", file=path) from None
+        self._check_names(source, file=str(path), line=None)
+        try:
+            return self.env.get_template(Path(relative).as_posix())
+        except jinja2.TemplateNotFound as exc:
+            raise InputError(
+                f"template {exc.name!r} not found in the config folder {self.base_dir} (it may not leave it)",
+                file=self.config_file,
+                line=self.config_line,
+            ) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise InputError(
+                f"template syntax error: {exc.message}", file=exc.filename or path, line=exc.lineno
+            ) from None
+
+    def from_string(self, source: str, *, where: str) -> jinja2.Template:
+        """An inline template written in the config (`where` names the key in messages)."""
+        self._check_names(source, file=self.config_file, line=self.config_line, where=where)
+        try:
+            return self.env.from_string(source)
+        except jinja2.TemplateSyntaxError as exc:
+            raise InputError(
+                f"{where}: template syntax error: {exc.message}", file=self.config_file, line=self.config_line
+            ) from None
+
+    def system_template(self, value: str) -> jinja2.Template:
+        """`system` is a template file when it names a .j2 file, otherwise an inline template."""
+        if value.endswith(".j2") and "\n" not in value:
+            return self.from_file(value)
+        return self.from_string(value, where="provider.system")
+
+    def _check_names(self, source: str, *, file: str, line: int | None, where: str = "") -> None:
+        try:
+            names = jinja2.meta.find_undeclared_variables(self.env.parse(source))
+        except jinja2.TemplateSyntaxError as exc:
+            raise InputError(
+                f"{where + ': ' if where else ''}template syntax error: {exc.message}",
+                file=file,
+                line=exc.lineno if not where else line,
+            ) from None
+        unknown = sorted(names - set(PROMPT_VARIABLES) - set(self.env.globals))
+        if unknown:
+            hint = " (the expected answer is never shown to the model)" if "expected" in unknown else ""
+            raise InputError(
+                f"{where + ': ' if where else ''}the template uses {', '.join(unknown)}{hint}; "
+                f"a template sees {', '.join(PROMPT_VARIABLES)}",
+                file=file,
+                line=line,
+            )
+
+    def expression(self, source: str, *, where: str) -> Callable[..., Any]:
+        """An inline `{{ expr }}` kept as an expression: evaluating it returns a value of any type."""
+        self._check_names("{{ " + source + " }}", file=self.config_file, line=self.config_line, where=where)
+        try:
+            return self.env.compile_expression(source, undefined_to_none=False)
+        except jinja2.TemplateSyntaxError as exc:
+            raise InputError(
+                f"{where}: template syntax error: {exc.message}", file=self.config_file, line=self.config_line
+            ) from None
+
+    def render(self, template: jinja2.Template, context: Mapping[str, Any], case: Case) -> str:
+        """Render for one case; a failure names the template, the problem and the case."""
+        return self._guarded(lambda: template.render(context), case, template.filename or self.config_file)
+
+    def evaluate(self, expression: Callable[..., Any], context: Mapping[str, Any], case: Case) -> Any:
+        def value() -> Any:
+            result = expression(**context)
+            if isinstance(result, jinja2.Undefined):
+                result._fail_with_undefined_error()
+            return result
+
+        return self._guarded(value, case, self.config_file)
+
+    def _guarded(self, render: Callable[[], Any], case: Case, file: str) -> Any:
+        try:
+            return render()
+        except jinja2.UndefinedError as exc:
+            problem = exc.message
+        except jinja2.TemplateError as exc:
+            problem = str(exc)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        raise InputError(f"rendering case {case.id!r} ({case.source or 'no source'}): {problem}", file=file)
+
+
+class ChatPrompt:
+    """Builds the system text and messages of a chat provider from its options."""
+
+    def __init__(self, options: Mapping[str, Any], templates: Templates) -> None:
+        if options.get("prompt") and options.get("messages"):
+            raise InputError(
+                "use either prompt (a template file) or messages, not both",
+                file=templates.config_file,
+                line=templates.config_line,
+            )
+        self.templates = templates
+        self.system = templates.system_template(options["system"]) if options.get("system") else None
+        self.messages: list[tuple[str, jinja2.Template]] | None = None
+        if options.get("prompt"):
+            self.messages = [("user", templates.from_file(options["prompt"]))]
+        elif options.get("messages"):
+            self.messages = [
+                (item["role"], templates.from_string(item["content"], where=f"provider.messages[{index}]"))
+                for index, item in enumerate(options["messages"])
+            ]
+
+    def render(self, case: Case) -> Prompt:
+        context = template_context(case)
+        system = self.templates.render(self.system, context, case) if self.system else None
+        if self.messages is None:
+            return Prompt(system, [{"role": "user", "content": default_user_text(case.input)}])
+        return Prompt(
+            system,
+            [
+                {"role": role, "content": self.templates.render(template, context, case)}
+                for role, template in self.messages
+            ],
+        )
+
+
+# --------------------------------------------------------------------------------------------------------
+# failures, retries and the adaptive limiter
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How to handle a failed call: retry or not, whether it signals overload, how long the server asked."""
+
+    message: str
+    retryable: bool
+    overload: bool = False
+    retry_after: float | None = None
+
+
+def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `retry-after` (seconds or an HTTP date), capped at 60 s."""
+    if not headers:
+        return None
+    seconds: float | None = None
+    millis = headers.get("retry-after-ms")
+    value = headers.get("retry-after")
+    try:
+        if millis is not None:
+            seconds = float(millis) / 1000
+        elif value is not None:
+            seconds = float(value)
+    except ValueError:
+        seconds = None
+    if seconds is None and value:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def failure_for_status(
+    status: int, message: str, *, headers: Mapping[str, str] | None = None, error_type: str | None = None
+) -> Failure:
+    """429, 529, 503 and `overloaded_error` are overload (retried, and the limiter backs off); 408, 409 and
+    other 5xx are retried; any other 4xx is this case's error."""
+    text = f"HTTP {status}" + (f" {error_type}" if error_type else "") + (f": {message}" if message else "")
+    overload = status in (429, 503, 529) or error_type == "overloaded_error"
+    retryable = overload or status in (408, 409) or status >= 500
+    return Failure(text, retryable=retryable, overload=overload, retry_after=parse_retry_after(headers))
+
+
+def sdk_arguments(request: Mapping[str, Any], named: tuple[str, ...]) -> dict[str, Any]:
+    """Keyword arguments for an SDK's create(): the required ones by name, the rest of the request body as
+    `extra_body`, so any parameter reaches the API whatever the SDK version declares."""
+    rest = {key: value for key, value in request.items() if key not in named}
+    return {**{key: request[key] for key in named}, "extra_body": rest}
+
+
+def classify_sdk_error(sdk: Any, exc: Exception, timeout: float) -> Failure | None:
+    """Classify an exception of the anthropic or openai SDK (`sdk`: the module; both share error types)."""
+    if isinstance(exc, sdk.APIStatusError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        error = body["error"] if isinstance(body.get("error"), dict) else body
+        return failure_for_status(
+            exc.status_code,
+            str(error.get("message") or ""),
+            headers=exc.response.headers,
+            error_type=error.get("type"),
+        )
+    if isinstance(exc, sdk.APITimeoutError):
+        return Failure(f"timed out after {timeout:g} s", retryable=True)
+    if isinstance(exc, sdk.APIConnectionError):
+        return Failure(f"connection error: {exc}", retryable=True)
+    if isinstance(exc, json.JSONDecodeError | sdk.APIResponseValidationError):
+        return Failure(f"malformed response: {exc}", retryable=False)
+    return None
+
+
+def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -> float:
+    """Seconds before retry number `attempt` (1 = the first retry): the server's retry-after plus up to 10%,
+    else an exponential backoff with full jitter between half and all of base·2^(attempt-1), capped."""
+    if retry_after is not None:
+        return retry_after * (1 + 0.1 * rng.random())
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+    return ceiling * (0.5 + 0.5 * rng.random())
+
+
+class AdaptiveLimiter:
+    """Concurrency that adapts to the server (AIMD): halve the limit on overload, add 1/limit on each success
+    (about one slot per round of answers), never above `slots` nor below 1.
+
+    Overloads reported by requests that started before the last decrease do not halve again: a burst of 429s
+    from one round counts once (the limiter tracks an epoch that each decrease advances).
+    """
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self.limit = float(slots)
+        self.in_flight = 0
+        self.epoch = 0
+        self.decreases = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> int:
+        """Wait for a free slot; return the epoch to pass to `overloaded`."""
+        while self.in_flight >= int(self.limit):
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                else:  # woken, then cancelled: hand the wake-up on
+                    self._wake()
+                raise
+        self.in_flight += 1
+        return self.epoch
+
+    def release(self) -> None:
+        self.in_flight -= 1
+        self._wake()
+
+    def succeeded(self) -> None:
+        self.limit = min(float(self.slots), self.limit + 1.0 / self.limit)
+        self._wake()
+
+    def overloaded(self, epoch: int) -> None:
+        if epoch == self.epoch:
+            self.limit = max(1.0, self.limit / 2)
+            self.epoch += 1
+            self.decreases += 1
+
+    def _wake(self) -> None:
+        free = int(self.limit) - self.in_flight
+        while free > 0 and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                free -= 1
+
+
+# --------------------------------------------------------------------------------------------------------
+# budget and the run's settings
+
+
+class Budget:
+    """The run's spending cap, shared by every provider given the same RunSettings.
+
+    A call is refused (RunAborted) once the cost or the tokens spent reach their maximum; the answer that
+    crosses the line is kept. Calls already in flight finish, so the overshoot is at most one round of calls.
+    Cached answers cost nothing.
+    """
+
+    def __init__(self, max_cost: float | None = None, max_tokens: int | None = None) -> None:
+        self.max_cost = max_cost
+        self.max_tokens = max_tokens
+        self.cost = 0.0
+        self.tokens = 0
+
+    def check(self) -> None:
+        if self.max_cost is not None and self.cost >= self.max_cost:
+            raise RunAborted(f"budget exceeded: spent ${self.cost:.4f} of max_cost ${self.max_cost:g}")
+        if self.max_tokens is not None and self.tokens >= self.max_tokens:
+            raise RunAborted(f"budget exceeded: spent {self.tokens} tokens of max_tokens {self.max_tokens}")
+
+    def charge(self, output: Output) -> None:
+        self.cost += output.cost or 0.0
+        self.tokens += (output.tokens_in or 0) + (output.tokens_out or 0)
+
+
+@dataclass
+class RunSettings:
+    """What a run decides for its LLM providers: prices, the budget, and where the cache lives (None: off)."""
+
+    prices: PriceTable = field(default_factory=PriceTable)
+    budget: Budget = field(default_factory=Budget)
+    cache_dir: Path | None = None
+
+    @classmethod
+    def from_suite(cls, suite: SuiteConfig, *, use_cache: bool | None = None) -> RunSettings:
+        """From a suite config; `use_cache=False` is `--no-cache` (None: the config's cache.enabled)."""
+        enabled = suite.cache.get("enabled", True) if use_cache is None else use_cache
+        return cls(
+            prices=PriceTable(suite.prices),
+            budget=Budget(suite.budget.get("max_cost"), suite.budget.get("max_tokens")),
+            cache_dir=suite.resolve(suite.cache.get("dir") or DEFAULT_CACHE_DIR) if enabled else None,
+        )
+
+
+# --------------------------------------------------------------------------------------------------------
+# the provider base class
+
+
+class LLMProvider(Provider):
+    """A provider that calls a remote model over HTTP. Subclasses say how to build, send and classify a call.
+
+    Call `configure_run(suite)` (or pass RunSettings) before `start` to apply the suite's prices, budget and
+    cache; without it the provider uses the built-in prices, no budget and the cache in `.evalgate/cache` of
+    the config folder.
+    """
+
+    OPTIONS: ClassVar[dict[str, Option]]
+
+    def __init__(self, config: Any, base_dir: Path) -> None:
+        super().__init__(config, base_dir)
+        self.settings: RunSettings | None = None
+        self.cache: ResponseCache | None = None
+        self.limiter: AdaptiveLimiter | None = None
+        self.price: Price | None = None
+        self.max_attempts: int = self.options.get("max_attempts") or 4
+        self._rng = random.Random()
+        self._asked: dict[str, int] = {}
+
+    # -- hooks for subclasses -------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Check options, secrets and templates (called by start); raise InputError on bad input."""
+
+    @abstractmethod
+    def build_request(self, case: Case) -> dict[str, Any]:
+        """Everything that determines the answer to `case`, as JSON-able data, without secrets."""
+
+    @abstractmethod
+    async def send(self, request: dict[str, Any]) -> Output:
+        """Make one call; return the answer with its usage (cost is filled in by the base class)."""
+
+    @abstractmethod
+    def classify(self, exc: Exception) -> Failure | None:
+        """How to handle an exception `send` raised; None for an unexpected one (not retried)."""
+
+    def endpoint(self) -> str:
+        """Where calls go, part of the cache key (an answer from another server is another answer)."""
+        return ""
+
+    def model_name(self) -> str | None:
+        """The model whose price applies, if any."""
+        return self.options.get("model")
+
+    async def close_client(self) -> None:
+        """Close the SDK or HTTP client, if one was opened."""
+
+    # -- run-level settings ---------------------------------------------------------------------------------
+
+    def configure_run(
+        self, suite: SuiteConfig | None = None, *, settings: RunSettings | None = None
+    ) -> RunSettings:
+        """Apply a suite's prices, budget and cache (or given RunSettings, to share a budget); return them."""
+        if settings is None:
+            settings = RunSettings.from_suite(suite) if suite is not None else self._default_settings()
+        self.settings = settings
+        return settings
+
+    def _default_settings(self) -> RunSettings:
+        return RunSettings(cache_dir=self.base_dir / DEFAULT_CACHE_DIR)
+
+    @property
+    def cache_stats(self) -> dict[str, int]:
+        """Cache hits and misses of this run ({"hits": 0, "misses": 0} when the cache is off)."""
+        return self.cache.stats if self.cache else {"hits": 0, "misses": 0}
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    async def start(self, slots: int) -> None:
+        if self.settings is None:
+            self.configure_run()
+        assert self.settings is not None
+        self.prepare()
+        self.price = self.settings.prices.price_for(self.model_name())
+        if self.settings.budget.max_cost is not None and self.price is None:
+            raise InputError(
+                f"budget.max_cost is set but the price of model {self.model_name()!r} is unknown; "
+                "add it under prices: {model: {input: .., output: ..}} (USD per million tokens)",
+                file=self.config.file,
+                line=self.config.line,
+            )
+        self.limiter = AdaptiveLimiter(max(1, slots))
+        if self.settings.cache_dir is not None:
+            self.cache = ResponseCache(self.settings.cache_dir)
+
+    async def close(self) -> None:
+        await self.close_client()
+        if self.cache is not None:
+            self.cache.close()  # its counters stay readable through cache_stats
+
+    # -- one case -------------------------------------------------------------------------------------------
+
+    def cache_key_for(self, request: dict[str, Any]) -> str:
+        """The request's key, with the number of times this run already asked it: with `repeats`, the k-th
+        repeat gets the k-th stored sample, never a copy of the first (which would hide flaky answers)."""
+        parts = {"provider": self.type, "endpoint": self.endpoint(), "request": request}
+        asked = cache_key(parts)
+        sample = self._asked.get(asked, 0)
+        self._asked[asked] = sample + 1
+        return cache_key({**parts, "sample": sample})
+
+    async def complete(self, case: Case) -> Output:
+        assert self.limiter is not None and self.settings is not None, "start() first"
+        request = self.build_request(case)
+        key = self.cache_key_for(request) if self.cache else ""
+        if self.cache:
+            hit = self.cache.get(key)
+            if hit is not None:
+                hit.cost = self.price.cost(hit.tokens_in, hit.tokens_out) if self.price else None
+                return hit
+        output = await self._call_with_retries(request)
+        output.cost = self.price.cost(output.tokens_in, output.tokens_out) if self.price else None
+        self.settings.budget.charge(output)
+        if self.cache:
+            self.cache.put(key, output)
+        return output
+
+    async def _call_with_retries(self, request: dict[str, Any]) -> Output:
+        assert self.limiter is not None and self.settings is not None
+        attempt = 0
+        while True:
+            attempt += 1
+            epoch = await self.limiter.acquire()
+            try:
+                self.settings.budget.check()
+                failure = None
+                try:
+                    output = await self.send(request)
+                except (asyncio.CancelledError, RunAborted, InputError):
+                    raise
+                except ProviderError as exc:
+                    failure = Failure(str(exc), retryable=False)
+                except Exception as exc:
+                    failure = self.classify(exc) or Failure(f"{type(exc).__name__}: {exc}", retryable=False)
+            finally:
+                self.limiter.release()
+            if failure is None:
+                self.limiter.succeeded()
+                return output
+            if failure.overload:
+                self.limiter.overloaded(epoch)
+            if not failure.retryable or attempt >= self.max_attempts:
+                suffix = f" (after {attempt} attempts)" if attempt > 1 else ""
+                raise ProviderError(failure.message + suffix)
+            await asyncio.sleep(backoff_delay(attempt, failure.retry_after, self._rng))
+
+
+def env_secret(name: str, *, config_file: str, config_line: int | None, purpose: str) -> str:
+    """A secret from the environment; InputError naming the variable (never its value) when it is unset."""
+    value = os.environ.get(name, "")
+    if not value:
+        raise InputError(
+            f"{purpose} needs the environment variable {name} (it is not set)",
+            file=config_file,
+            line=config_line,
+        )
+    return value

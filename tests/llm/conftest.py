@@ -1,0 +1,102 @@
+"""Fixtures for the LLM provider tests: a fake vendor server, test keys, providers built like the config."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evalgate.config import ProviderConfig
+from evalgate.errors import RunAborted
+from evalgate.model import Case, Output
+from evalgate.options import Option, check_options
+from evalgate.providers import llm_common, provider_class
+from evalgate.providers.llm_common import LLMProvider, RunSettings
+
+from .fake_servers import FakeLLMServer
+
+ANTHROPIC_KEY = "sk-ant-test-SECRET-0123456789"
+OPENAI_KEY = "sk-openai-test-SECRET-9876543210"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer() as fake:
+        yield fake
+
+
+@pytest.fixture(autouse=True)
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    for name in ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries without the half-second wait (retry-after from the server still applies)."""
+    monkeypatch.setattr(llm_common, "BACKOFF_BASE", 0.01)
+
+
+def make_provider(
+    type_name: str, options: dict[str, Any], base_dir: Path, *, settings: RunSettings | None = None
+) -> LLMProvider:
+    """Check the options as the config loader does, then build the provider with the given run settings."""
+    cls = provider_class(type_name)
+    file = str(base_dir / "evalgate.yaml")
+    spec = {"type": Option((str,), required=True), **cls.OPTIONS}
+    checked = check_options({"type": type_name, **options}, spec, file=file, context="provider")
+    checked.pop("type")
+    provider = cls(
+        ProviderConfig(type=type_name, name="default", options=checked, file=file, line=3), base_dir
+    )
+    assert isinstance(provider, LLMProvider)
+    provider.configure_run(settings=settings or RunSettings(cache_dir=None))
+    return provider
+
+
+def case(text: Any, id: str | None = None, **fields: Any) -> Case:
+    return Case(id=id or str(text), input=text, source="cases.jsonl:1", **fields)
+
+
+@dataclass
+class Ran:
+    outputs: dict[str, Output]
+    errors: dict[str, str]
+    aborted: str | None
+
+
+async def run_cases(
+    provider: LLMProvider, cases: list[Case], *, concurrency: int = 4, timeout: float = 30
+) -> Ran:
+    """What the runner does (docs/internals.md): up to `concurrency` tasks, a per-case timeout, every case
+    accounted for, RunAborted stops the run and the unfinished cases become "aborted: ..." errors."""
+    await provider.start(concurrency)
+    outputs: dict[str, Output] = {}
+    errors: dict[str, str] = {}
+    aborted: list[str] = []
+    queue = list(reversed(cases))
+
+    async def worker() -> None:
+        while queue and not aborted:
+            item = queue.pop()
+            try:
+                outputs[item.id] = await asyncio.wait_for(provider.complete(item), timeout)
+            except RunAborted as exc:
+                aborted.append(str(exc))
+                errors[item.id] = f"aborted: {exc}"
+            except Exception as exc:
+                errors[item.id] = f"{type(exc).__name__}: {exc}"
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    finally:
+        await provider.close()
+    for item in queue:
+        errors[item.id] = f"aborted: {aborted[0]}"
+    return Ran(outputs, errors, aborted[0] if aborted else None)
