@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from evalgate.errors import RunAborted
+from evalgate.errors import InputError, RunAborted
 from evalgate.model import Case, CaseResult, normalize_output
 from evalgate.progress import Progress, auto_progress
 
@@ -76,6 +76,8 @@ async def run_cases(
             except RunAborted as exc:
                 aborted = aborted or str(exc) or type(exc).__name__
                 return
+            except InputError:  # bad input (a template naming a missing variable): stop, exit 2
+                raise
             except (Exception, SystemExit) as exc:
                 error = timeout_error if deadline.expired() else error_text(exc)
             results[index] = CaseResult(case, output, error, (clock() - began) * 1000.0, repeat)
@@ -91,6 +93,11 @@ async def run_cases(
         async with asyncio.TaskGroup() as group:  # an unexpected failure cancels the other workers
             for _ in range(min(concurrency, len(jobs))):
                 group.create_task(work())
+    except ExceptionGroup as failures:
+        bad_input = failures.subgroup(InputError)
+        if bad_input is not None:
+            raise bad_input.exceptions[0] from None
+        raise
     finally:
         if progress is not None:
             progress.finish()
@@ -119,6 +126,7 @@ async def run_suite(
         progress = auto_progress()
     slots = max(1, min(config.concurrency, len(cases) * config.repeats))  # no idle workers for a small sample
     try:
+        provider.configure_run(config)
         await provider.start(slots)
         outcome = await run_cases(
             cases,

@@ -30,6 +30,9 @@ class Provider(ABC):
         self.options: dict[str, Any] = config.options
         self.base_dir = base_dir
 
+    def configure_run(self, suite: Any) -> Any:  # noqa: B027 - optional hook
+        """Take the suite-wide settings of this run (cache, budget, prices) before start()."""
+
     async def start(self, slots: int) -> None:  # noqa: B027 - optional hook
         """Prepare for up to `slots` concurrent calls."""
 
