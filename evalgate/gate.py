@@ -104,10 +104,13 @@ def decide(comparison: Comparison, config: SuiteConfig) -> Verdict:
     """Apply the config's rules to the comparison: one reason per breached rule, then the verdict."""
     alpha = float(comparison.stats["alpha"])
     mode = comparison.stats["mode"]
-    reasons = _error_reasons(comparison, config)
+    errors = _error_reasons(comparison, config)
+    reasons = list(errors)
     for item in comparison.metrics + comparison.categories:
         found = [] if not item.rules else _item_reasons(item, comparison, mode=mode, alpha=alpha)
         reasons.extend(found)
+        if item.metric == "error_rate" and item.category is None:
+            found = found + errors
         if item.rules:
             item.status = max((r.severity for r in found), key=SEVERITY_ORDER.__getitem__, default="pass")
     warnings = list(comparison.warnings)

@@ -6,6 +6,7 @@ Differences are always `current - baseline`; `higher_is_better` says which sign 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -231,12 +232,15 @@ def mde_normal(
     return max(z_a * se, margin) + z_b * se, (z_a + z_b) * se
 
 
-def _critical_worse(totals: np.ndarray, alpha: float) -> np.ndarray:
-    """Smallest number of worse pairs b with P(X >= b) < alpha, X ~ Binomial(total, 1/2), for each total."""
+@functools.lru_cache(maxsize=64)
+def _critical_worse(n: int, alpha: float) -> np.ndarray:
+    """Smallest number of worse pairs b with P(X >= b) < alpha, X ~ Binomial(total, 1/2), for total = 0..n."""
+    totals = np.arange(n + 1)
     b = np.asarray(sps.binom.isf(alpha, totals, 0.5), dtype=np.int64) + 1
     for _ in range(3):  # isf works on floats: settle the exact boundary
         b = np.where(sps.binom.sf(b - 1, totals, 0.5) >= alpha, b + 1, b)
         b = np.where((b > 0) & (sps.binom.sf(b - 2, totals, 0.5) < alpha), b - 1, b)
+    b.flags.writeable = False
     return b
 
 
@@ -253,7 +257,7 @@ def mcnemar_power(n: int, discordance: float, drop: float, *, alpha: float, marg
     totals = np.arange(n + 1)
     weights = sps.binom.pmf(totals, n, disc)
     need = np.maximum(
-        _critical_worse(totals, alpha), np.floor((totals + n * margin) / 2 + 1e-9).astype(np.int64) + 1
+        _critical_worse(n, alpha), np.floor((totals + n * margin) / 2 + 1e-9).astype(np.int64) + 1
     )
     caught = sps.binom.sf(need - 1, totals, min(worse_p / disc, 1.0))
     return float(np.sum(weights * caught))

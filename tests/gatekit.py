@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ def make_results(
             {
                 "id": ids[i],
                 "category": categories[i],
-                "input": f"q{i}",
+                "input": f"q-{ids[i]}",
                 "expected": "a",
                 "output": "a",
                 "scores": {key: float(values[i]) for key, values in per_case.items()},
@@ -90,14 +91,14 @@ def make_results(
                 "repeats": None,
             }
         )
-    metrics = {key: {"value": sum(v) / n, "n": n} for key, v in per_case.items()}
+    metrics = {key: {"value": math.fsum(v) / n, "n": n} for key, v in per_case.items()}
     for key, value in (extra_metrics or {}).items():
         metrics[key] = {"value": value, "n": n}
     by_category: dict[str, dict[str, Any]] = {}
     for category in sorted(set(categories)):
         members = [i for i in range(n) if categories[i] == category]
         by_category[category] = {
-            key: {"value": sum(v[i] for i in members) / len(members), "n": len(members)}
+            key: {"value": math.fsum(v[i] for i in members) / len(members), "n": len(members)}
             for key, v in per_case.items()
         }
     return {
