@@ -172,8 +172,8 @@ def compare(
         builder.finish(item, family=overall if item.category is None else categories)
 
     regress_keys = _listing_keys(keys, config.rules, cur_cases)
-    regressed = (
-        _regressed(cur_cases, base_cases, paired_ids, regress_keys, keys) if baseline is not None else []
+    regressed, regressed_total = (
+        _regressed(cur_cases, base_cases, paired_ids, regress_keys, keys) if baseline is not None else ([], 0)
     )
     failing = _failing(cur_cases, regress_keys, keys) if baseline is None else []
     errors = sum(1 for case in cur_cases.values() if case.get("error"))
@@ -196,8 +196,8 @@ def compare(
         added=sorted(set(cur_cases) - set(base_cases)) if baseline is not None else [],
         removed=sorted(set(base_cases) - set(cur_cases)) if baseline is not None else [],
         paired=len(paired_ids),
-        regressed=regressed[:MAX_LISTED],
-        regressed_total=len(regressed),
+        regressed=regressed,
+        regressed_total=regressed_total,
         failing=failing[:MAX_LISTED],
         failing_total=len(failing),
         flaky=_flaky(cur_cases, regress_keys, keys),
@@ -214,8 +214,11 @@ class _Builder:
 
     def __init__(self, **kwargs: Any) -> None:
         self.__dict__.update(kwargs)
-        self._joint: dict[tuple[str | None, tuple[str, ...]], dict[str, stats.PairedStat]] = {}
+        self._joint: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[str, stats.PairedStat]] = {}
         self._objects: dict[str, Metric] | None = None
+        per_case = [k for k, (kind, _) in self.keys.items() if kind != "corpus"]
+        self.cur_table = _ScoreTable(self.cur_cases, per_case)
+        self.base_table = _ScoreTable(self.base_cases, per_case)
 
     # -- values -------------------------------------------------------------------------------------------
     def value(
@@ -292,9 +295,9 @@ class _Builder:
         kind, higher = self.keys[key]
         cur = [self.cur_cases[i] for i in ids]
         base = [self.base_cases[i] for i in ids]
-        cur_scores, base_scores = _scores(cur, key), _scores(base, key)
+        cur_scores, base_scores = self.cur_table.get(ids, key), self.base_table.get(ids, key)
         clusters = _clusters(ids, cur)
-        if cur_scores is not None and base_scores is not None and kind != "corpus":
+        if cur_scores is not None and base_scores is not None:
             if (
                 kind == "binary"
                 and clusters is None
@@ -303,7 +306,7 @@ class _Builder:
                 return stats.mcnemar_paired(
                     base_scores, cur_scores, higher_is_better=higher, confidence=self.conf
                 )
-            return self.joint(category, ids, clusters)[key]
+            return self.joint(ids, clusters)[key]
         metric = self.objects().get(key)
         if metric is None or (category is not None and not gated and not hasattr(metric, "resampled")):
             return None
@@ -313,25 +316,24 @@ class _Builder:
     def conf(self) -> float:
         return float(self.settings["confidence"])
 
-    def joint(
-        self, category: str | None, ids: list[str], clusters: np.ndarray | None
-    ) -> dict[str, stats.PairedStat]:
-        """Bootstrap all mean keys of these paired cases at once (one set of resamples for all of them)."""
+    def joint(self, ids: list[str], clusters: np.ndarray | None) -> dict[str, stats.PairedStat]:
+        """Bootstrap all mean keys of these paired cases at once (one set of resamples for all of them).
+
+        The seed comes from the cases' ids and scores only, so the same cases always get the same resamples.
+        """
+        columns = {
+            name: (self.cur_table.get(ids, name), self.base_table.get(ids, name))
+            for name in self.cur_table.keys
+        }
         names = tuple(
-            k
-            for k, (kind, _) in self.keys.items()
-            if kind != "corpus"
-            and _scores([self.cur_cases[i] for i in ids], k) is not None
-            and _scores([self.base_cases[i] for i in ids], k) is not None
+            name for name, (now, before) in columns.items() if now is not None and before is not None
         )
-        cache_key = (category, names)
+        cache_key = (tuple(ids), names)
         if cache_key not in self._joint:
-            cur = np.column_stack([_scores([self.cur_cases[i] for i in ids], k) for k in names])
-            base = np.column_stack([_scores([self.base_cases[i] for i in ids], k) for k in names])
+            cur = np.column_stack([columns[name][0] for name in names])
+            base = np.column_stack([columns[name][1] for name in names])
             diffs = cur - base
-            seed = stats.input_seed(
-                "\0".join(ids), str(category), "\0".join(names), cur.tobytes(), base.tobytes()
-            )
+            seed = stats.input_seed("\0".join(ids), "\0".join(names), cur.tobytes(), base.tobytes())
             boot = stats.bootstrap_means(
                 diffs, resamples=int(self.settings["resamples"]), seed=seed, clusters=clusters
             )
@@ -497,6 +499,34 @@ def _categories(cur: dict[str, CaseRecord]) -> list[str]:
     return sorted({str(c.get("category")) for c in cur.values() if c.get("category") is not None})
 
 
+class _ScoreTable:
+    """One run's per-case scores as arrays (NaN where a case has no score), looked up by case ids."""
+
+    def __init__(self, cases: dict[str, CaseRecord], keys: list[str]) -> None:
+        self.keys = keys
+        self.row = {case_id: i for i, case_id in enumerate(cases)}
+        self.columns = {
+            key: np.array([_score_or_nan(case, key) for case in cases.values()], dtype=np.float64)
+            for key in keys
+        }
+        self._rows: dict[tuple[str, ...], np.ndarray] = {}
+
+    def get(self, ids: list[str], key: str) -> np.ndarray | None:
+        """The scores of `key` for these cases, in this order; None when any of them lacks one."""
+        if key not in self.columns:
+            return None
+        rows = self._rows.get(tuple(ids))
+        if rows is None:
+            rows = self._rows.setdefault(tuple(ids), np.array([self.row[i] for i in ids], dtype=np.intp))
+        values = self.columns[key][rows]
+        return None if np.isnan(values).any() else values
+
+
+def _score_or_nan(case: CaseRecord, key: str) -> float:
+    value = (case.get("scores") or {}).get(key)
+    return float("nan") if value is None else float(value)
+
+
 def _scores(records: list[CaseRecord], key: str) -> np.ndarray | None:
     """The per-case scores of `key`, or None when any record lacks one."""
     values = []
@@ -598,7 +628,7 @@ def _regressed(
     ids: list[str],
     listing: list[str],
     keys: dict[str, tuple[str, bool]],
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], int]:
     """Cases worse now on a listing key, by key order, then the largest drop first (pass -> fail is 1.0)."""
     found = []
     for order, key in enumerate(listing):
@@ -612,7 +642,8 @@ def _regressed(
             if loss > 0:
                 found.append((order, -loss, case_id, key))
     found.sort()
-    return [_case_entry(cur[case_id], key, base[case_id]) for _, _, case_id, key in found]
+    listed = [_case_entry(cur[case_id], key, base[case_id]) for _, _, case_id, key in found[:MAX_LISTED]]
+    return listed, len(found)
 
 
 def _failing(
