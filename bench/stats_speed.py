@@ -10,6 +10,7 @@ Also times the whole compare() + decide() path on synthetic results with the sam
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import time
 import tracemalloc
@@ -116,6 +117,11 @@ def main() -> None:
         f"compare()+decide() on results dicts ({size}): {gate_s:.3f} s, peak traced memory "
         f"{gate_peak / 2**20:.1f} MiB (includes reading the per-case dicts) -> verdict {verdict.verdict}"
     )
+    print(f"process max RSS (interpreter, numpy, scipy and the synthetic results): {_max_rss_mib():.0f} MiB")
+
+
+def _max_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":
