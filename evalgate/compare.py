@@ -41,8 +41,10 @@ class MetricComparison:
     delta: float | None = None  # current - baseline over the paired cases
     ci_low: float | None = None
     ci_high: float | None = None
-    p_value: float | None = None  # one-sided, towards worse
+    p_value: float | None = None  # one-sided, towards worse (H0: no drop)
     p_adjusted: float | None = None  # Holm, within its family (see docs/gate.md)
+    p_margin: float | None = None  # one-sided, H0: the drop is at most the margin (the strictest drop rule)
+    p_margin_adjusted: float | None = None  # Holm across the family's drop rules: the gate fails on this
     mde: float | None = None  # smallest true drop the gate catches with the configured power
     mde_test: float | None = None  # the same for the significance test alone (no margin)
     margin: float | None = None
@@ -53,6 +55,7 @@ class MetricComparison:
     method: str | None = None
     se: float | None = None
     discordant: dict[str, int] | None = None  # {"worse": b, "better": c} for McNemar
+    tests: dict[str, dict[str, float | None]] = field(default_factory=dict)  # per drop rule: margin, p, p_adj
 
     @property
     def drop(self) -> float | None:
@@ -166,8 +169,8 @@ def compare(
     for category in _categories(cur_cases):
         ids = [i for i in paired_ids if cur_cases[i].get("category") == category]
         categories.extend(builder.compare_key(key, category, ids) for key in keys)
-    _adjust(overall, settings)
-    _adjust(categories, settings)
+    _adjust(overall)
+    _adjust(categories)
     for item in overall + categories:
         builder.finish(item, family=overall if item.category is None else categories)
 
@@ -287,6 +290,14 @@ class _Builder:
         item.p_value, item.se, item.method = result.p_value, result.se, result.method
         if result.discordant is not None:
             item.discordant = {"worse": result.discordant[0], "better": result.discordant[1]}
+        for rule, threshold in rules.items():
+            if rule in DROP_RULES:
+                limit = rule_margin(rule, threshold, item.baseline)
+                item.tests[rule] = {
+                    "margin": limit,
+                    "p_value": result.p_beyond(limit),
+                    "p_adjusted": None,
+                }
         return item
 
     def paired(
@@ -402,11 +413,11 @@ class _Builder:
         if item.p_value is None or item.baseline is None:
             return
         alpha = float(self.settings["alpha"])
-        tested = [other for other in family if _has_drop_rule(other.rules) and other.p_value is not None]
-        if _has_drop_rule(item.rules) and tested:
-            alpha /= len(tested)  # what the smallest p of the family must beat under Holm
-        elif item.category is not None:
-            return  # a category metric without a drop rule: display only, no MDE (keeps the gate fast)
+        tests = sum(len(other.tests) for other in family)
+        if item.tests:
+            alpha /= tests  # what the smallest p of the family must beat under Holm
+        elif not item.rules:
+            return  # display only: no MDE (keeps the gate fast)
         power = float(self.settings["power"])
         margin = item.margin or 0.0
         if item.method == "mcnemar_exact" and item.discordant is not None:
@@ -445,24 +456,32 @@ def _is_rate(item: MetricComparison) -> bool:
     return item.kind == "binary" or (bool(values) and all(0.0 <= v <= 1.0 for v in values))
 
 
-def _adjust(items: list[MetricComparison], settings: dict[str, Any]) -> None:
-    """Holm across the items with a drop rule (one family overall, one across the category rules)."""
-    family = [item for item in items if _has_drop_rule(item.rules) and item.p_value is not None]
-    for item, adjusted in zip(family, stats.holm([item.p_value for item in family]), strict=True):  # type: ignore[misc]
+def _adjust(items: list[MetricComparison]) -> None:
+    """Holm within a family (the overall rules, or the category rules): across the metrics with a drop rule
+    for the test of no change, and across the drop rules for the tests against their margins."""
+    gated = [item for item in items if item.tests and item.p_value is not None]
+    for item, adjusted in zip(gated, stats.holm([item.p_value or 1.0 for item in gated]), strict=True):
         item.p_adjusted = adjusted
+    tests = [test for item in items for test in item.tests.values() if test["p_value"] is not None]
+    for test, adjusted in zip(tests, stats.holm([test["p_value"] or 1.0 for test in tests]), strict=True):
+        test["p_adjusted"] = adjusted
+    for item in items:
+        if item.tests:
+            strictest = min(item.tests.values(), key=lambda test: test["margin"] or 0.0)
+            item.p_margin, item.p_margin_adjusted = strictest["p_value"], strictest["p_adjusted"]
 
 
-def _has_drop_rule(rules: dict[str, float]) -> bool:
-    return "max_drop" in rules or "max_drop_pct" in rules
+DROP_RULES = ("max_drop", "max_drop_pct")
+
+
+def rule_margin(rule: str, threshold: float, baseline: float | None) -> float:
+    """max_drop is the margin itself; max_drop_pct is a percent of the baseline value."""
+    return threshold if rule == "max_drop" else threshold / 100 * abs(baseline or 0.0)
 
 
 def _margin(rules: dict[str, float], baseline: float | None) -> float | None:
-    """The practical margin: the strictest of max_drop and max_drop_pct (percent of the baseline value)."""
-    margins = []
-    if "max_drop" in rules:
-        margins.append(rules["max_drop"])
-    if "max_drop_pct" in rules and baseline is not None:
-        margins.append(rules["max_drop_pct"] / 100 * abs(baseline))
+    """The practical margin shown: the strictest of the drop rules."""
+    margins = [rule_margin(rule, value, baseline) for rule, value in rules.items() if rule in DROP_RULES]
     return min(margins) if margins else None
 
 

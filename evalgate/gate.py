@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalgate.compare import Comparison, MetricComparison, amount
+from evalgate.compare import Comparison, MetricComparison, amount, rule_margin
 from evalgate.config import SuiteConfig
 
 SCHEMA_VERSION = 1
@@ -185,7 +185,7 @@ def _reason(item: MetricComparison, rule: str, threshold: float, severity: str, 
         delta=item.delta,
         severity=severity,
         message=message,
-        p_adjusted=item.p_adjusted,
+        p_adjusted=(item.tests.get(rule) or {}).get("p_adjusted", item.p_adjusted),
     )
 
 
@@ -216,36 +216,39 @@ def _limit_reason(item: MetricComparison, name: str, rule: str, threshold: float
 def _drop_reason(
     item: MetricComparison, name: str, rule: str, threshold: float, *, mode: str, alpha: float
 ) -> Reason | None:
+    """max_drop / max_drop_pct: fail on a drop significantly beyond the margin; warn when only one holds."""
     drop = item.drop
     if drop is None or item.baseline is None:
         return _reason(
             item, rule, threshold, "warn", f"{name} has no baseline value, so its {rule} was not checked"
         )
-    margin = threshold if rule == "max_drop" else threshold / 100 * abs(item.baseline)
+    margin = rule_margin(rule, threshold, item.baseline)
     margin_text = f"{amount(item, margin, adjective=True)} margin" + (
         f" ({threshold:g}% of the baseline)" if rule == "max_drop_pct" else ""
     )
     beyond = drop > margin + 1e-12
     change = f"{name} {_worse_verb(item)} {_points(item, drop)} ({_num(item.baseline)} → {_num(item.current)}"
-    if mode == "threshold" or item.p_adjusted is None:
+    test = item.tests.get(rule) or {}
+    p_beyond = test.get("p_adjusted")
+    if mode == "threshold" or p_beyond is None:
         if not beyond:
             return None
         untested = "" if mode == "threshold" else "; no significance test was possible"
         return _reason(item, rule, threshold, "fail", f"{change}), beyond the {margin_text}{untested}")
-    p_text = f"p{_p(item.p_adjusted)}" + (" after Holm" if item.p_value != item.p_adjusted else "")
-    significant = item.p_adjusted < alpha
-    if beyond and significant:
-        return _reason(item, rule, threshold, "fail", f"{change}, {p_text}), beyond the {margin_text}")
+    evidence = f"p{_p(p_beyond)}{_holm(test.get('p_value'), p_beyond)} that the drop exceeds the margin"
+    if beyond and p_beyond < alpha:
+        return _reason(item, rule, threshold, "fail", f"{change}), beyond the {margin_text} ({evidence})")
     if beyond:
         return _reason(
             item,
             rule,
             threshold,
             "warn",
-            f"{change}), beyond the {margin_text}, but not significantly ({p_text}, alpha {alpha:g}): "
+            f"{change}), beyond the {margin_text}, but not significantly ({evidence}, alpha {alpha:g}): "
             "inconclusive, more cases would tell",
         )
-    if significant and drop > 0:
+    if item.p_adjusted is not None and item.p_adjusted < alpha and drop > 0:
+        p_text = f"p{_p(item.p_adjusted)}{_holm(item.p_value, item.p_adjusted)}"
         return _reason(
             item,
             rule,
@@ -254,6 +257,10 @@ def _drop_reason(
             f"{change}): a significant drop ({p_text}) but within the {margin_text}",
         )
     return None
+
+
+def _holm(raw: float | None, adjusted: float) -> str:
+    return " after Holm" if raw != adjusted else ""
 
 
 def _headline(verdict: str, reasons: list[Reason], comparison: Comparison) -> str:

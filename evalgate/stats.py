@@ -11,7 +11,7 @@ import functools
 import hashlib
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -45,6 +45,16 @@ class PairedStat:
     method: str  # mcnemar_exact | bootstrap | cluster_bootstrap | index_bootstrap | cluster_index_bootstrap
     n: int
     discordant: tuple[int, int] | None = None  # (worse, better) pairs, for McNemar
+    higher_is_better: bool = True
+    boot: np.ndarray | None = field(default=None, repr=False)  # bootstrap distribution of delta
+
+    def p_beyond(self, margin: float) -> float | None:
+        """One-sided p-value that the candidate is worse by more than `margin` (H0: drop <= margin)."""
+        if self.discordant is not None:
+            return mcnemar_margin(*self.discordant, n=self.n, margin=margin)
+        if self.boot is None or len(self.boot) == 0:
+            return None
+        return _shifted_p(self.delta, self.boot, self.higher_is_better, margin)
 
 
 def input_seed(*parts: bytes | str) -> int:
@@ -63,6 +73,22 @@ def mcnemar_one_sided(worse: int, better: int) -> float:
     if total == 0:
         return 1.0
     return float(sps.binom.sf(worse - 1, total, 0.5))
+
+
+def mcnemar_margin(worse: int, better: int, *, n: int, margin: float) -> float:
+    """One-sided test that the paired drop (worse - better) / n exceeds `margin` (H0: drop <= margin).
+
+    Conditional on the discordant pairs, with the discordance taken at its observed rate r, the boundary of
+    H0 gives a pair the probability q = (r + margin) / (2 r) of being a "worse" one: p = P(X >= worse),
+    X ~ Binomial(worse + better, q). margin 0 is exact McNemar; when r <= margin no drop can exceed it.
+    """
+    total = worse + better
+    if margin <= 0 or total == 0:
+        return mcnemar_one_sided(worse, better)
+    rate = total / n
+    if rate <= margin:
+        return 1.0
+    return float(sps.binom.sf(worse - 1, total, (rate + margin) / (2 * rate)))
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -111,6 +137,7 @@ def mcnemar_paired(
         method="mcnemar_exact",
         n=n,
         discordant=(worse, better),
+        higher_is_better=higher_is_better,
     )
 
 
@@ -166,25 +193,31 @@ def from_bootstrap(
 
     The p-value is the shifted (null-centred) bootstrap test: with the gain g = signed delta (positive =
     better), p = (1 + #{g*_b - g <= g}) / (B + 1), the share of null-centred resamples at least as bad as g.
+    `PairedStat.p_beyond(margin)` centres them on -margin instead (H0: drop <= margin).
     """
     boot = boot[np.isfinite(boot)]
     if len(boot) == 0:
-        return PairedStat(delta, None, None, None, None, method, n)
-    sign = _worse_sign(higher_is_better)
-    gain = sign * delta
-    gains = sign * boot
-    tail = int(np.count_nonzero(gains - gain <= gain + 1e-12 * max(1.0, abs(gain))))
-    p_value = (1 + tail) / (len(boot) + 1)
+        return PairedStat(delta, None, None, None, None, method, n, higher_is_better=higher_is_better)
     low, high = np.quantile(boot, [0.5 - confidence / 2, 0.5 + confidence / 2])
     return PairedStat(
         delta=delta,
         ci_low=float(low),
         ci_high=float(high),
-        p_value=float(min(1.0, p_value)),
+        p_value=_shifted_p(delta, boot, higher_is_better, 0.0),
         se=float(np.std(boot, ddof=1)) if len(boot) > 1 else 0.0,
         method=method,
         n=n,
+        higher_is_better=higher_is_better,
+        boot=boot,
     )
+
+
+def _shifted_p(delta: float, boot: np.ndarray, higher_is_better: bool, margin: float) -> float:
+    """Shifted bootstrap test of H0: drop <= margin, with the resamples centred on the boundary of H0."""
+    sign = _worse_sign(higher_is_better)
+    gain = sign * delta
+    tail = int(np.count_nonzero(sign * boot - gain - margin <= gain + 1e-12 * max(1.0, abs(gain))))
+    return float(min(1.0, (1 + tail) / (len(boot) + 1)))
 
 
 def index_resamples(
@@ -240,29 +273,39 @@ def mde_normal(
 ) -> tuple[float | None, float | None]:
     """(gate MDE, test MDE) under a normal approximation with standard error `se`.
 
-    The gate fails when the drop is significant (drop > z_alpha * se) and beyond the margin, so its 80%-power
-    drop is max(z_alpha * se, margin) + z_power * se; the test alone needs (z_alpha + z_power) * se.
+    The gate fails when the drop is significantly beyond the margin (drop > margin + z_alpha * se), so the
+    drop it catches with probability `power` is margin + (z_alpha + z_power) * se; the test against no
+    change alone needs (z_alpha + z_power) * se.
     """
     if se is None or se <= 0:
         return None, None
-    z_a, z_b = _z(1 - alpha), _z(power)
-    return max(z_a * se, margin) + z_b * se, (z_a + z_b) * se
+    test = (_z(1 - alpha) + _z(power)) * se
+    return margin + test, test
 
 
 @functools.lru_cache(maxsize=64)
-def _critical_worse(n: int, alpha: float) -> np.ndarray:
-    """Smallest number of worse pairs b with P(X >= b) < alpha, X ~ Binomial(total, 1/2), for total = 0..n."""
+def _critical_worse(n: int, alpha: float, margin: float = 0.0) -> np.ndarray:
+    """Smallest number of worse pairs b that `mcnemar_margin` finds significant, for totals 0..n of discordant
+    pairs (total + 1 when none is)."""
     totals = np.arange(n + 1)
-    b = np.asarray(sps.binom.isf(alpha, totals, 0.5), dtype=np.int64) + 1
+    feasible = totals > n * margin
+    q = (
+        np.where(feasible, (totals / n + margin) / (2 * np.maximum(totals, 1) / n), 0.5)
+        if margin > 0
+        else 0.5
+    )
+    b = np.asarray(sps.binom.isf(alpha, totals, q), dtype=np.int64) + 1
     for _ in range(3):  # isf works on floats: settle the exact boundary
-        b = np.where(sps.binom.sf(b - 1, totals, 0.5) >= alpha, b + 1, b)
-        b = np.where((b > 0) & (sps.binom.sf(b - 2, totals, 0.5) < alpha), b - 1, b)
+        b = np.where(sps.binom.sf(b - 1, totals, q) >= alpha, b + 1, b)
+        b = np.where((b > 0) & (sps.binom.sf(b - 2, totals, q) < alpha), b - 1, b)
+    b = np.where(feasible | (margin <= 0), np.minimum(b, totals + 1), totals + 1)
     b.flags.writeable = False
     return b
 
 
 def mcnemar_power(n: int, discordance: float, drop: float, *, alpha: float, margin: float = 0.0) -> float:
-    """Probability that the gate fails (exact McNemar p < alpha and observed drop > margin) for a true drop.
+    """Probability that the gate fails (drop significantly beyond the margin, and observed beyond it) for a
+    true drop.
 
     Pairs are worse with probability p_w = max((discordance + drop) / 2, drop) and better with p_w - drop.
     """
@@ -271,10 +314,14 @@ def mcnemar_power(n: int, discordance: float, drop: float, *, alpha: float, marg
     disc = min(worse_p + better_p, 1.0)
     if disc <= 0 or n <= 0:
         return 0.0
-    totals = np.arange(n + 1)
+    # numbers of discordant pairs outside mean +- 12 SD carry less than 1e-30 of the probability
+    spread = 12 * math.sqrt(n * disc * (1 - disc)) + 5
+    low, high = max(0, math.floor(n * disc - spread)), min(n, math.ceil(n * disc + spread))
+    totals = np.arange(low, high + 1)
     weights = sps.binom.pmf(totals, n, disc)
     need = np.maximum(
-        _critical_worse(n, alpha), np.floor((totals + n * margin) / 2 + 1e-9).astype(np.int64) + 1
+        _critical_worse(n, alpha, margin)[low : high + 1],
+        np.floor((totals + n * margin) / 2 + 1e-9).astype(np.int64) + 1,
     )
     caught = sps.binom.sf(need - 1, totals, min(worse_p / disc, 1.0))
     return float(np.sum(weights * caught))
@@ -287,7 +334,7 @@ def mde_mcnemar(
     if mcnemar_power(n, discordance, 1.0, alpha=alpha, margin=margin) < power:
         return None
     low, high = 0.0, 1.0
-    for _ in range(40):
+    for _ in range(30):  # to 1e-9
         mid = (low + high) / 2
         if mcnemar_power(n, discordance, mid, alpha=alpha, margin=margin) >= power:
             high = mid

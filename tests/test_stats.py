@@ -183,9 +183,51 @@ def test_mde_power_is_confirmed_by_simulation_with_scipy():
     for _ in range(trials):
         draw = rng.multinomial(n, [worse_p, better_p, 1 - worse_p - better_p])
         worse, better = int(draw[0]), int(draw[1])
-        p = sps.binomtest(worse, worse + better, 0.5, alternative="greater").pvalue if worse + better else 1.0
-        caught += p < alpha and (worse - better) / n > margin
+        caught += _beyond_margin(worse, better, n, margin) < alpha and (worse - better) / n > margin
     assert caught / trials == pytest.approx(0.8, abs=0.03)
+
+
+def _beyond_margin(worse: int, better: int, n: int, margin: float) -> float:
+    """scipy reference for the margin test: a binomial test at q = (r + margin) / (2 r), r the discordance."""
+    total = worse + better
+    if total == 0 or total / n <= margin:
+        return 1.0
+    q = (total / n + margin) / (2 * total / n)
+    return sps.binomtest(worse, total, q, alternative="greater").pvalue
+
+
+@pytest.mark.parametrize(
+    ("worse", "better", "n", "margin"), [(15, 5, 100, 0.0), (15, 5, 100, 0.05), (40, 10, 500, 0.02)]
+)
+def test_the_margin_test_agrees_with_scipy_and_reduces_to_mcnemar(worse, better, n, margin):
+    expected = _beyond_margin(worse, better, n, margin)
+    assert stats.mcnemar_margin(worse, better, n=n, margin=margin) == pytest.approx(expected, abs=1e-12)
+    assert stats.mcnemar_margin(worse, better, n=n, margin=0.0) == stats.mcnemar_one_sided(worse, better)
+    assert stats.mcnemar_margin(3, 1, n=100, margin=0.05) == 1.0  # 4% discordance cannot drop 5 points
+
+
+def test_the_margin_test_keeps_its_size_at_the_boundary():
+    """A true drop equal to the margin is rejected at most about alpha of the time."""
+    rng = np.random.default_rng(12)
+    n, discordance, margin = 500, 0.10, 0.02
+    worse_p, better_p = (discordance + margin) / 2, (discordance - margin) / 2
+    draws = rng.multinomial(n, [worse_p, better_p, 1 - discordance], size=4000)
+    rejected = np.mean([stats.mcnemar_margin(int(w), int(b), n=n, margin=margin) < 0.05 for w, b, _ in draws])
+    assert rejected <= 0.06
+
+
+def test_the_bootstrap_margin_test_grows_with_the_margin():
+    rng = np.random.default_rng(6)
+    diffs = rng.normal(-0.04, 0.2, 500)
+    boot = stats.bootstrap_means(diffs, resamples=5000, seed=1)[:, 0]
+    result = stats.from_bootstrap(
+        float(diffs.mean()), boot, higher_is_better=True, confidence=0.95, method="bootstrap", n=500
+    )
+    assert result.p_beyond(0.0) == result.p_value
+    assert result.p_value < result.p_beyond(0.02) < result.p_beyond(0.04) < result.p_beyond(0.08)
+    se = diffs.std(ddof=1) / np.sqrt(500)
+    z = (-diffs.mean() - 0.02) / se
+    assert result.p_beyond(0.02) == pytest.approx(1 - sps.norm.cdf(z), abs=0.015)
 
 
 def test_the_exact_test_keeps_its_size():
@@ -196,11 +238,11 @@ def test_mde_is_none_when_no_drop_can_be_significant():
     assert stats.mde_mcnemar(4, 0.1, alpha=0.05, power=0.8) is None
 
 
-def test_mde_normal_adds_the_margin_when_it_dominates():
+def test_mde_normal_adds_the_margin():
     gate, test = stats.mde_normal(0.01, alpha=0.05, power=0.8, margin=0.05)
     z_a, z_b = sps.norm.ppf(0.95), sps.norm.ppf(0.8)
     assert test == pytest.approx((z_a + z_b) * 0.01)
-    assert gate == pytest.approx(0.05 + z_b * 0.01)
+    assert gate == pytest.approx(0.05 + (z_a + z_b) * 0.01)
     assert stats.mde_normal(0.0, alpha=0.05, power=0.8) == (None, None)
 
 
