@@ -219,6 +219,7 @@ class _Builder:
         self.__dict__.update(kwargs)
         self._joint: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[str, stats.PairedStat]] = {}
         self._objects: dict[str, Metric] | None = None
+        self._corpus: dict[tuple[int, tuple[str, ...]], dict[str, stats.PairedStat]] = {}
         per_case = [k for k, (kind, _) in self.keys.items() if kind != "corpus"]
         self.cur_table = _ScoreTable(self.cur_cases, per_case)
         self.base_table = _ScoreTable(self.base_cases, per_case)
@@ -286,6 +287,7 @@ class _Builder:
                 "no per-case scores to pair, so no interval or p-value; the values are compared directly"
             )
             return item
+        item.n = result.n  # the pairs both runs scored
         item.delta, item.ci_low, item.ci_high = result.delta, result.ci_low, result.ci_high
         item.p_value, item.se, item.method = result.p_value, result.se, result.method
         if result.discordant is not None:
@@ -304,6 +306,12 @@ class _Builder:
         self, key: str, category: str | None, ids: list[str], *, gated: bool
     ) -> stats.PairedStat | None:
         kind, higher = self.keys[key]
+        if kind != "corpus" and key in self.cur_table.columns and key in self.base_table.columns:
+            # a mean metric is paired on the cases both runs scored (a metric may leave a case unscored)
+            scored = ~(np.isnan(self.cur_table.raw(ids, key)) | np.isnan(self.base_table.raw(ids, key)))
+            ids = [case_id for case_id, ok in zip(ids, scored, strict=True) if ok]
+            if not ids:
+                return None
         cur = [self.cur_cases[i] for i in ids]
         base = [self.base_cases[i] for i in ids]
         cur_scores, base_scores = self.cur_table.get(ids, key), self.base_table.get(ids, key)
@@ -321,7 +329,7 @@ class _Builder:
         metric = self.objects().get(key)
         if metric is None or (category is not None and not gated and not hasattr(metric, "resampled")):
             return None
-        return self.corpus(metric, key, higher, ids, cur, base, clusters)
+        return self.corpus(metric, key, ids, cur, base, clusters)
 
     @property
     def conf(self) -> float:
@@ -366,16 +374,36 @@ class _Builder:
         self,
         metric: Metric,
         key: str,
-        higher: bool,
         ids: list[str],
         cur: list[CaseRecord],
         base: list[CaseRecord],
         clusters: np.ndarray | None,
     ) -> stats.PairedStat | None:
-        """Resample case indices (the same for both runs) and recompute the metric on each resample."""
-        observed_cur, observed_base = _aggregate(metric, key, cur), _aggregate(metric, key, base)
-        if observed_cur is None or observed_base is None:
-            return None
+        """Resample case indices (the same for both runs) and recompute the metric on each resample.
+
+        All keys of the metric's family are computed from the same resamples, once per set of cases.
+        """
+        cache_key = (id(metric), tuple(ids))
+        if cache_key not in self._corpus:
+            self._corpus[cache_key] = self._corpus_family(metric, ids, cur, base, clusters)
+        return self._corpus[cache_key].get(key)
+
+    def _corpus_family(
+        self,
+        metric: Metric,
+        ids: list[str],
+        cur: list[CaseRecord],
+        base: list[CaseRecord],
+        clusters: np.ndarray | None,
+    ) -> dict[str, stats.PairedStat]:
+        now, before = metric.aggregate(cur), metric.aggregate(base)
+        names = [
+            k.name
+            for k in metric.keys()  # noqa: SIM118 - a method, not a dict
+            if k.name in self.keys and now.get(k.name) is not None and before.get(k.name) is not None
+        ]
+        if not names:
+            return {}
         vectorized = hasattr(metric, "resampled") and clusters is None
         resamples = int(self.settings["resamples"])
         if not vectorized:
@@ -383,30 +411,35 @@ class _Builder:
 
         def statistic(chunk: np.ndarray | list[np.ndarray]) -> np.ndarray:
             if vectorized:
-                now = np.asarray(metric.resampled(cur, chunk)[key], dtype=np.float64)
-                before = np.asarray(metric.resampled(base, chunk)[key], dtype=np.float64)
-                return now - before
-            return np.array(
-                [
-                    _nan(_aggregate(metric, key, [cur[i] for i in row]))
-                    - _nan(_aggregate(metric, key, [base[i] for i in row]))
-                    for row in chunk
-                ]
-            )
+                after_rows, before_rows = metric.resampled(cur, chunk), metric.resampled(base, chunk)
+                return np.column_stack(
+                    [
+                        np.asarray(after_rows[k], dtype=np.float64)
+                        - np.asarray(before_rows[k], dtype=np.float64)
+                        for k in names
+                    ]
+                )
+            rows = []
+            for row in chunk:
+                after_row = metric.aggregate([cur[i] for i in row])
+                before_row = metric.aggregate([base[i] for i in row])
+                rows.append([_nan(after_row.get(k)) - _nan(before_row.get(k)) for k in names])
+            return np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
 
-        seed = stats.input_seed(
-            "\0".join(ids), key, repr([c.get("scores") for c in cur]), repr([c.get("scores") for c in base])
-        )
+        seed = stats.input_seed("\0".join(ids), metric.family, repr([(now[k], before[k]) for k in names]))
         boot = stats.corpus_bootstrap(statistic, len(ids), resamples=resamples, seed=seed, clusters=clusters)
         method = "cluster_index_bootstrap" if clusters is not None else "index_bootstrap"
-        return stats.from_bootstrap(
-            observed_cur - observed_base,
-            boot,
-            higher_is_better=higher,
-            confidence=self.conf,
-            method=method,
-            n=len(ids),
-        )
+        return {
+            name: stats.from_bootstrap(
+                float(now[name]) - float(before[name]),
+                boot[:, j],
+                higher_is_better=self.keys[name][1],
+                confidence=self.conf,
+                method=method,
+                n=len(ids),
+            )
+            for j, name in enumerate(names)
+        }
 
     # -- margins, detectable effects, notes --------------------------------------------------------------
     def finish(self, item: MetricComparison, family: list[MetricComparison]) -> None:
@@ -530,14 +563,18 @@ class _ScoreTable:
         }
         self._rows: dict[tuple[str, ...], np.ndarray] = {}
 
+    def raw(self, ids: list[str], key: str) -> np.ndarray:
+        """The scores of `key` for these cases, in this order, NaN where a case has none."""
+        rows = self._rows.get(tuple(ids))
+        if rows is None:
+            rows = self._rows.setdefault(tuple(ids), np.array([self.row[i] for i in ids], dtype=np.intp))
+        return self.columns[key][rows]
+
     def get(self, ids: list[str], key: str) -> np.ndarray | None:
         """The scores of `key` for these cases, in this order; None when any of them lacks one."""
         if key not in self.columns:
             return None
-        rows = self._rows.get(tuple(ids))
-        if rows is None:
-            rows = self._rows.setdefault(tuple(ids), np.array([self.row[i] for i in ids], dtype=np.intp))
-        values = self.columns[key][rows]
+        values = self.raw(ids, key)
         return None if np.isnan(values).any() else values
 
 

@@ -247,7 +247,8 @@ def corpus_bootstrap(
     seed: int,
     clusters: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Bootstrap distribution of a whole-set statistic: `statistic(chunk)` returns one value per resample."""
+    """Bootstrap distribution of a whole-set statistic: `statistic(chunk)` returns one value (or one row of
+    values) per resample of the chunk."""
     parts = [
         np.asarray(statistic(chunk), dtype=np.float64)
         for chunk in index_resamples(n, resamples=resamples, seed=seed, clusters=clusters)

@@ -272,3 +272,55 @@ def test_per_category_values_and_paired_statistics():
     assert edge.rules == {"max_drop": 0.05}
     typical = comparison.metric("accuracy", "typical")
     assert typical.rules == {} and typical.p_adjusted is None
+
+
+def test_a_mean_metric_is_paired_on_the_cases_both_runs_scored():
+    rng = np.random.default_rng(9)
+    base = rng.random(60)
+    cur = base - 0.05
+    kinds = {"rougeL": ("continuous", True)}
+    current = make_results({"rougeL": cur}, kinds=kinds)
+    baseline = make_results({"rougeL": base}, kinds=kinds)
+    del current["cases"][0]["scores"]["rougeL"]  # a case the metric left unscored
+    del baseline["cases"][1]["scores"]["rougeL"]
+    item = compare(current, baseline, make_config([rule("rougeL", max_drop=0.01)], resamples=500)).metric(
+        "rougeL"
+    )
+    assert item.n == 58 and item.method == "bootstrap"
+    assert item.delta == pytest.approx(-0.05)
+
+
+class CountingQuantiles(Metric):
+    """Two corpus keys from one family; counts how often it is resampled."""
+
+    family = "quantiles"
+    calls = 0
+
+    def keys(self):
+        return [MetricKey("q25", "corpus", False), MetricKey("q75", "corpus", False)]
+
+    def aggregate(self, records):
+        values = [r["latency_ms"] for r in records]
+        return {"q25": float(np.quantile(values, 0.25)), "q75": float(np.quantile(values, 0.75))}
+
+    def resampled(self, records, indices):
+        CountingQuantiles.calls += 1
+        values = np.array([r["latency_ms"] for r in records])[indices]
+        return {"q25": np.quantile(values, 0.25, axis=1), "q75": np.quantile(values, 0.75, axis=1)}
+
+
+def test_the_keys_of_a_corpus_family_share_one_set_of_resamples():
+    base, cur = make_results({"accuracy": np.ones(50)}), make_results({"accuracy": np.ones(50)})
+    for results, shift in ((base, 0.0), (cur, 10.0)):
+        for i, case in enumerate(results["cases"]):
+            case["latency_ms"] = 100.0 + i + shift
+        for key in ("q25", "q75"):
+            results["metric_keys"][key] = {"kind": "corpus", "higher_is_better": False}
+    config = make_config([rule("q25", max_drop=1.0), rule("q75", max_drop=1.0)], resamples=300)
+    CountingQuantiles.calls = 0
+    comparison = compare(cur, base, config, metrics=[CountingQuantiles({}, None)])
+    chunks = -(-300 // (stats.CHUNK_ELEMENTS // 50))
+    # two runs, once for both keys; the one category holds the same cases, so it reuses the resamples
+    assert CountingQuantiles.calls == 2 * chunks
+    assert comparison.metric("q25").delta == pytest.approx(10.0)
+    assert comparison.metric("q75").p_value < 0.01
