@@ -219,9 +219,8 @@ def _drop_reason(
     """max_drop / max_drop_pct: fail on a drop significantly beyond the margin; warn when only one holds."""
     drop = item.drop
     if drop is None or item.baseline is None:
-        return _reason(
-            item, rule, threshold, "warn", f"{name} has no baseline value, so its {rule} was not checked"
-        )
+        why = item.note or "there is no baseline value"
+        return _reason(item, rule, threshold, "warn", f"{name}: {why}, so its {rule} was not checked")
     margin = rule_margin(rule, threshold, item.baseline)
     margin_text = f"{amount(item, margin, adjective=True)} margin" + (
         f" ({threshold:g}% of the baseline)" if rule == "max_drop_pct" else ""

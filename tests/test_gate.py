@@ -294,3 +294,13 @@ def test_a_suite_too_small_for_its_margin_says_so_plainly():
         "With 100 paired cases this suite is too small to detect a drop of the 2.0-point margin"
     )
     assert any(w.startswith("accuracy: With 100 paired cases") for w in verdict.warnings)
+
+
+def test_a_drop_rule_with_no_case_in_both_runs_warns_and_says_why():
+    current = make_results({"accuracy": [1.0, 1.0]}, ids=["new-1", "new-2"])
+    baseline = make_results({"accuracy": [1.0, 0.0]}, ids=["old-1", "old-2"])
+    verdict = _verdict(current, baseline, make_config([rule("accuracy", max_drop=0.02)]))
+    assert verdict.verdict == "warn"
+    assert "no case is in both runs" in verdict.reasons[0].message
+    data = verdict.to_json()["cases"]
+    assert (data["added"], data["removed"], data["paired"]) == (["new-1", "new-2"], ["old-1", "old-2"], 0)
