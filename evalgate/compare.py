@@ -78,7 +78,6 @@ class Comparison:
     baseline_info: dict[str, Any]
     signature_match: bool
     signature_diff: list[dict[str, Any]]
-    signature_policy: str
     metrics: list[MetricComparison]
     categories: list[MetricComparison]
     added: list[str]
@@ -152,17 +151,7 @@ def compare(
     paired_ids = sorted(set(cur_cases) & set(base_cases))
     keys = _metric_keys(current)
     builder = _Builder(
-        current=current,
-        baseline=baseline,
-        cur_cases=cur_cases,
-        base_cases=base_cases,
-        keys=keys,
-        rules=config.rules,
-        settings=settings,
-        metrics=metrics,
-        config=config,
-        quarantined=bool(excluded),
-        warnings=warnings,
+        current, baseline, cur_cases, base_cases, keys, config, settings, metrics, bool(excluded)
     )
     overall = [builder.compare_key(key, None, paired_ids) for key in keys]
     categories = []
@@ -178,7 +167,7 @@ def compare(
     regressed, regressed_total = (
         _regressed(cur_cases, base_cases, paired_ids, regress_keys, keys) if baseline is not None else ([], 0)
     )
-    failing = _failing(cur_cases, regress_keys, keys) if baseline is None else []
+    failing, failing_total = _failing(cur_cases, regress_keys, keys) if baseline is None else ([], 0)
     errors = sum(1 for case in cur_cases.values() if case.get("error"))
     error_item = next((item for item in overall if item.metric == "error_rate"), None)
     error_rate = (
@@ -193,7 +182,6 @@ def compare(
         baseline_info=_baseline_info(baseline),
         signature_match=not blocking,
         signature_diff=diff,
-        signature_policy=settings["signature_mismatch"],
         metrics=overall,
         categories=categories,
         added=sorted(set(cur_cases) - set(base_cases)) if baseline is not None else [],
@@ -201,8 +189,8 @@ def compare(
         paired=len(paired_ids),
         regressed=regressed,
         regressed_total=regressed_total,
-        failing=failing[:MAX_LISTED],
-        failing_total=len(failing),
+        failing=failing,
+        failing_total=failing_total,
         flaky=_flaky(cur_cases, regress_keys, keys),
         error_rate=float(error_rate),
         errors=errors,
@@ -215,14 +203,30 @@ def compare(
 class _Builder:
     """Computes one MetricComparison at a time, sharing the bootstrap resamples of a group of cases."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        self.__dict__.update(kwargs)
+    def __init__(
+        self,
+        current: dict[str, Any],
+        baseline: dict[str, Any] | None,
+        cur_cases: dict[str, CaseRecord],
+        base_cases: dict[str, CaseRecord],
+        keys: dict[str, tuple[str, bool]],
+        config: SuiteConfig,
+        settings: dict[str, Any],
+        metrics: Sequence[Metric] | None,
+        quarantined: bool,
+    ) -> None:
+        self.current, self.baseline = current, baseline
+        self.cur_cases, self.base_cases = cur_cases, base_cases
+        self.keys = keys
+        self.config, self.rules, self.settings = config, config.rules, settings
+        self.metrics = metrics
+        self.quarantined = quarantined
         self._joint: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[str, stats.PairedStat]] = {}
-        self._objects: dict[str, Metric] | None = None
         self._corpus: dict[tuple[int, tuple[str, ...]], dict[str, stats.PairedStat]] = {}
-        per_case = [k for k, (kind, _) in self.keys.items() if kind != "corpus"]
-        self.cur_table = _ScoreTable(self.cur_cases, per_case)
-        self.base_table = _ScoreTable(self.base_cases, per_case)
+        self._objects: dict[str, Metric] | None = None
+        per_case = [k for k, (kind, _) in keys.items() if kind != "corpus"]
+        self.cur_table = _ScoreTable(cur_cases, per_case)
+        self.base_table = _ScoreTable(base_cases, per_case)
 
     # -- values -------------------------------------------------------------------------------------------
     def value(
@@ -704,8 +708,9 @@ def _regressed(
 
 def _failing(
     cur: dict[str, CaseRecord], listing: list[str], keys: dict[str, tuple[str, bool]]
-) -> list[dict[str, Any]]:
-    """Without a baseline: errored cases, then cases at the bad value of a binary listing key."""
+) -> tuple[list[dict[str, Any]], int]:
+    """Without a baseline: errored cases, then cases at the bad value of a binary listing key (the first
+    MAX_LISTED, and how many there are)."""
     found: list[tuple[int, str, str | None]] = []
     for case_id in sorted(cur):
         if cur[case_id].get("error"):
@@ -718,7 +723,8 @@ def _failing(
             score = (cur[case_id].get("scores") or {}).get(key)
             if score is not None and float(score) == bad and not cur[case_id].get("error"):
                 found.append((order, case_id, key))
-    return [_case_entry(cur[case_id], key, None) for _, case_id, key in found]
+    listed = [_case_entry(cur[case_id], key, None) for _, case_id, key in found[:MAX_LISTED]]
+    return listed, len(found)
 
 
 def _flaky(
