@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -243,9 +244,10 @@ class _Builder:
             if isinstance(entry, dict) and entry.get("value") is not None:
                 return float(entry["value"])
         records = [c for c in cases.values() if category is None or c.get("category") == category]
-        scores = _scores(records, key)
-        if scores is not None:
-            return float(np.mean(scores)) if len(scores) else None
+        if self.keys[key][0] != "corpus":
+            # the mean over the scored cases; fsum is exact, so the case order cannot change the value
+            scores = [float(v) for c in records if (v := (c.get("scores") or {}).get(key)) is not None]
+            return math.fsum(scores) / len(scores) if scores else None
         metric = self.objects().get(key)
         return _aggregate(metric, key, records) if metric is not None else None
 

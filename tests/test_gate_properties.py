@@ -55,7 +55,7 @@ def test_identical_runs_never_fail(rows, mode):
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=runs, flips=st.lists(st.booleans(), min_size=40, max_size=40), seed=st.integers(0, 2**16))
 def test_a_verdict_never_depends_on_case_order(rows, flips, seed):
-    config = make_config([*RULES, rule("rougeL", max_drop=0.05)], resamples=300)
+    config = make_config([*RULES, rule("rougeL", max_drop=0.05)], quarantine=["c1"], resamples=300)
     candidate = [float(r[0]) != flip for r, flip in zip(rows, flips, strict=False)]
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
