@@ -46,8 +46,10 @@ class MetricComparison:
     p_adjusted: float | None = None  # Holm, within its family (see docs/gate.md)
     p_margin: float | None = None  # one-sided, H0: the drop is at most the margin (the strictest drop rule)
     p_margin_adjusted: float | None = None  # Holm across the family's drop rules: the gate fails on this
-    mde: float | None = None  # smallest true drop the gate catches with the configured power
-    mde_test: float | None = None  # the same for the significance test alone (no margin)
+    mde: float | None = (
+        None  # smallest true drop the test against no change detects with the configured power
+    )
+    mde_gate: float | None = None  # smallest true drop the gate fails on with that power (margin included)
     margin: float | None = None
     n: int = 0
     rules: dict[str, float] = field(default_factory=dict)
@@ -461,24 +463,28 @@ class _Builder:
         margin = item.margin or 0.0
         if item.method == "mcnemar_exact" and item.discordant is not None:
             rate = (item.discordant["worse"] + item.discordant["better"]) / item.n
-            item.mde = stats.mde_mcnemar(item.n, rate, alpha=alpha, power=power, margin=margin)
-            item.mde_test = stats.mde_mcnemar(item.n, rate, alpha=alpha, power=power)
+            item.mde_gate = stats.mde_mcnemar(item.n, rate, alpha=alpha, power=power, margin=margin)
+            item.mde = stats.mde_mcnemar(item.n, rate, alpha=alpha, power=power)
         else:
-            item.mde, item.mde_test = stats.mde_normal(item.se, alpha=alpha, power=power, margin=margin)
+            item.mde_gate, item.mde = stats.mde_normal(item.se, alpha=alpha, power=power, margin=margin)
         if item.margin is None:
             return
-        if item.mde_test is None:
+        if item.mde is None:
             if item.method == "mcnemar_exact":
                 item.note = (
                     f"With {item.n} paired cases this suite is too small to detect any drop at alpha "
                     f"{alpha:g}: no number of changed cases would be significant."
                 )
-        elif item.mde_test > item.margin:
+        elif item.mde > item.margin:
+            gate = (
+                f", and fails the gate on drops of about {amount(item, item.mde_gate)}"
+                if item.mde_gate
+                else ""
+            )
             item.note = (
                 f"With {item.n} paired cases this suite is too small to detect a drop of the "
                 f"{amount(item, item.margin, adjective=True)} margin: it detects drops of about "
-                f"{amount(item, item.mde_test)} "
-                f"{power:.0%} of the time."
+                f"{amount(item, item.mde)} {power:.0%} of the time{gate}."
             )
 
 

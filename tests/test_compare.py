@@ -55,7 +55,7 @@ def test_binary_metric_uses_exact_mcnemar_on_the_paired_cases():
     assert item.current == pytest.approx(cur.mean()) and item.baseline == pytest.approx(base.mean())
     assert item.p_value == pytest.approx(sps.binomtest(15, 20, 0.5, alternative="greater").pvalue, abs=1e-12)
     assert item.p_adjusted == pytest.approx(item.p_value)  # the only metric with a drop rule
-    assert item.margin == 0.02 and item.mde is not None and item.mde_test is not None
+    assert item.margin == 0.02 and item.mde is not None and item.mde_gate > item.mde
     assert comparison.paired == 300 and comparison.added == [] and comparison.removed == []
 
 
@@ -324,3 +324,20 @@ def test_the_keys_of_a_corpus_family_share_one_set_of_resamples():
     assert CountingQuantiles.calls == 2 * chunks
     assert comparison.metric("q25").delta == pytest.approx(10.0)
     assert comparison.metric("q75").p_value < 0.01
+
+
+def test_the_reported_mde_is_the_design_figure_and_the_gate_adds_its_margin():
+    base, cur = _flips(500, worse=25, better=25)  # 10% discordant pairs, no change
+    comparison = compare(
+        make_results({"accuracy": cur}),
+        make_results({"accuracy": base}),
+        make_config([rule("accuracy", max_drop=0.02)]),
+    )
+    item = comparison.metric("accuracy")
+    assert item.mde == pytest.approx(0.035, abs=0.003)  # DESIGN: about 3.5 points at 500 cases
+    assert item.mde_gate == pytest.approx(stats.mde_mcnemar(500, 0.1, alpha=0.05, power=0.8, margin=0.02))
+    assert item.mde_gate > item.mde + 0.01
+    assert item.note.startswith(
+        "With 500 paired cases this suite is too small to detect a drop of the 2.0-point"
+    )
+    assert item.note.endswith("and fails the gate on drops of about 5.5 points.")
