@@ -159,7 +159,7 @@ def compare(
     overall = [builder.compare_key(key, None, paired_ids) for key in keys]
     categories = []
     for category in _categories(cur_cases):
-        ids = [i for i in paired_ids if cur_cases[i].get("category") == category]
+        ids = [i for i in paired_ids if category_of(cur_cases[i]) == category]
         categories.extend(builder.compare_key(key, category, ids) for key in keys)
     _adjust(overall)
     _adjust(categories)
@@ -245,7 +245,7 @@ class _Builder:
             entry = recorded.get(key)
             if isinstance(entry, dict) and entry.get("value") is not None:
                 return float(entry["value"])
-        records = [c for c in cases.values() if category is None or c.get("category") == category]
+        records = [c for c in cases.values() if category is None or category_of(c) == category]
         if self.keys[key][0] != "corpus":
             # the mean over the scored cases; fsum is exact, so the case order cannot change the value
             scores = [float(v) for c in records if (v := (c.get("scores") or {}).get(key)) is not None]
@@ -560,7 +560,12 @@ def _metric_keys(current: dict[str, Any]) -> dict[str, tuple[str, bool]]:
 
 
 def _categories(cur: dict[str, CaseRecord]) -> list[str]:
-    return sorted({str(c.get("category")) for c in cur.values() if c.get("category") is not None})
+    return sorted({category_of(c) for c in cur.values()})
+
+
+def category_of(case: CaseRecord) -> str:
+    """A case's category as the metrics module groups it (no category is "default")."""
+    return str(case.get("category") or "default")
 
 
 class _ScoreTable:
@@ -623,7 +628,7 @@ def _nan(value: float | None) -> float:
 
 
 def _count(cases: dict[str, CaseRecord], category: str | None) -> int:
-    return sum(1 for c in cases.values() if category is None or c.get("category") == category)
+    return sum(1 for c in cases.values() if category is None or category_of(c) == category)
 
 
 def _error_rate(cases: dict[str, CaseRecord]) -> float:
