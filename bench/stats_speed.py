@@ -1,0 +1,128 @@
+"""Speed and memory of the gate's paired bootstrap: 10,000 resamples x 10,000 cases x 8 metrics.
+
+Prints wall time and peak traced memory (tracemalloc sees numpy's buffers), and ratios against baselines
+measured in the same process: a plain numpy mean of the same data, and one naive gather resample.
+Also times the whole compare() + decide() path on synthetic results with the same shape.
+
+    python3 bench/stats_speed.py [--cases 10000] [--resamples 10000] [--metrics 8] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from evalgate import stats
+from evalgate.compare import compare
+from evalgate.config import STATS_OPTIONS, Rule, SuiteConfig
+from evalgate.gate import decide
+
+
+def best_of(repeat: int, fn):
+    """(best wall seconds, peak traced bytes of the first run, result)."""
+    tracemalloc.start()
+    result = fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times), peak, result
+
+
+def synthetic_results(cur: np.ndarray, base: np.ndarray) -> tuple[dict, dict]:
+    keys = [f"score_{j}" for j in range(cur.shape[1])]
+    ids = [f"c-{i:06d}" for i in range(cur.shape[0])]
+
+    def build(matrix: np.ndarray) -> dict:
+        return {
+            "suite": "bench",
+            "signature": {},
+            "metric_keys": {k: {"kind": "continuous", "higher_is_better": True} for k in keys},
+            "metrics": {k: {"value": float(matrix[:, j].mean())} for j, k in enumerate(keys)},
+            "categories": {},
+            "cases": [
+                {
+                    "id": case_id,
+                    "category": "default",
+                    "scores": dict(zip(keys, map(float, row), strict=True)),
+                }
+                for case_id, row in zip(ids, matrix, strict=True)
+            ],
+        }
+
+    return build(cur), build(base)
+
+
+def config_for(keys: list[str], resamples: int) -> SuiteConfig:
+    defaults = {name: option.default for name, option in STATS_OPTIONS.items()}
+    return SuiteConfig(
+        path=Path("evalgate.yaml"), base_dir=Path("."), suite="bench", description="", datasets=[],
+        providers=[], concurrency=1, timeout=1.0, repeats=1, seed=0, metrics=[],
+        rules=[Rule(metric=k, category=None, max_drop=0.01) for k in keys],
+        stats={**defaults, "resamples": resamples}, judge=None, cache={}, budget={}, prices={}, report={},
+        history={},
+    )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=10000)
+    parser.add_argument("--resamples", type=int, default=10000)
+    parser.add_argument("--metrics", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    base = rng.random((args.cases, args.metrics))
+    cur = np.clip(base + rng.normal(-0.002, 0.05, base.shape), 0, 1)
+    diffs = cur - base
+
+    mean_s, _, _ = best_of(args.repeat, lambda: diffs.mean(axis=0))
+    idx = rng.integers(0, args.cases, args.cases)
+    gather_s, _, _ = best_of(args.repeat, lambda: diffs[idx].mean(axis=0))
+
+    def paired_bootstrap():
+        boot = stats.bootstrap_means(diffs, resamples=args.resamples, seed=1)
+        return [
+            stats.from_bootstrap(
+                float(diffs[:, j].mean()), boot[:, j], higher_is_better=True, confidence=0.95,
+                method="bootstrap", n=args.cases,
+            )
+            for j in range(args.metrics)
+        ]  # fmt: skip
+
+    boot_s, boot_peak, _ = best_of(args.repeat, paired_bootstrap)
+    current, baseline = synthetic_results(cur, base)
+    config = config_for(list(current["metric_keys"]), args.resamples)
+    gate_s, gate_peak, verdict = best_of(1, lambda: decide(compare(current, baseline, config), config))
+
+    size = f"{args.resamples:,} resamples x {args.cases:,} cases x {args.metrics} metrics"
+    print(f"paired bootstrap ({size}): {boot_s:.3f} s, peak traced memory {boot_peak / 2**20:.1f} MiB")
+    print(f"  baseline: numpy mean of the same data {mean_s * 1e3:.3f} ms -> ratio {boot_s / mean_s:,.0f}x")
+    print(
+        f"  baseline: one naive gather resample {gather_s * 1e3:.3f} ms -> ratio {boot_s / gather_s:,.1f}x "
+        f"(naive {args.resamples:,} resamples ~ {gather_s * args.resamples:.1f} s)"
+    )
+    print(
+        f"compare()+decide() on results dicts ({size}): {gate_s:.3f} s, peak traced memory "
+        f"{gate_peak / 2**20:.1f} MiB (includes reading the per-case dicts) -> verdict {verdict.verdict}"
+    )
+    print(f"process max RSS (interpreter, numpy, scipy and the synthetic results): {_max_rss_mib():.0f} MiB")
+
+
+def _max_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Builders for the gate's tests: synthetic results dicts and a SuiteConfig with chosen rules and stats."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from evalgate.config import STATS_OPTIONS, Rule, SuiteConfig
+
+SIGNATURE = {
+    "config": "sha256:a",
+    "datasets": "sha256:d",
+    "provider": "python:m",
+    "metrics": "sha256:m",
+    "evalgate": "0.1.0",
+    "sample": None,
+    "repeats": 1,
+}
+
+
+def make_config(
+    rules: list[Rule] | None = None, quarantine: list[str] | None = None, **stats: Any
+) -> SuiteConfig:
+    """A SuiteConfig with the documented stats defaults, overridden by `stats`."""
+    defaults = {name: option.default for name, option in STATS_OPTIONS.items()}
+    return SuiteConfig(
+        path=Path("evalgate.yaml"),
+        base_dir=Path("."),
+        suite="demo",
+        description="",
+        datasets=[],
+        providers=[],
+        concurrency=1,
+        timeout=1.0,
+        repeats=1,
+        seed=0,
+        metrics=[],
+        rules=rules or [],
+        stats={**defaults, **stats},
+        judge=None,
+        cache={},
+        budget={},
+        prices={},
+        report={},
+        history={},
+        quarantine=quarantine or [],
+    )
+
+
+def rule(metric: str, category: str | None = None, **bounds: float) -> Rule:
+    return Rule(metric=metric, category=category, file="evalgate.yaml", line=3, **bounds)
+
+
+def make_results(
+    scores: dict[str, list[float]],
+    *,
+    kinds: dict[str, tuple[str, bool]] | None = None,
+    ids: list[str] | None = None,
+    categories: list[str] | None = None,
+    errors: list[str | None] | None = None,
+    clusters: list[str | None] | None = None,
+    signature: dict[str, Any] | None = None,
+    extra_metrics: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """A results dict (results.json shape) with per-case scores; aggregates are the means of the scores.
+
+    `kinds` maps a key to (kind, higher_is_better); keys not named are binary and higher-is-better. An
+    error_rate key is always added from `errors` (binary, lower is better).
+    """
+    n = len(next(iter(scores.values())))
+    ids = ids or [f"c-{i:05d}" for i in range(n)]
+    categories = categories or ["default"] * n
+    errors = errors or [None] * n
+    kinds = {key: (kinds or {}).get(key, ("binary", True)) for key in scores}
+    kinds["error_rate"] = ("binary", False)
+    per_case = {**scores, "error_rate": [1.0 if e else 0.0 for e in errors]}
+    cases = []
+    for i in range(n):
+        cases.append(
+            {
+                "id": ids[i],
+                "category": categories[i],
+                "input": f"q-{ids[i]}",
+                "expected": "a",
+                "output": "a",
+                "scores": {key: float(values[i]) for key, values in per_case.items()},
+                "latency_ms": 10.0,
+                "error": errors[i],
+                "cluster": clusters[i] if clusters else None,
+                "repeats": None,
+            }
+        )
+    metrics = {key: {"value": math.fsum(v) / n, "n": n} for key, v in per_case.items()}
+    for key, value in (extra_metrics or {}).items():
+        metrics[key] = {"value": value, "n": n}
+    by_category: dict[str, dict[str, Any]] = {}
+    for category in sorted(set(categories)):
+        members = [i for i in range(n) if categories[i] == category]
+        by_category[category] = {
+            key: {"value": math.fsum(v[i] for i in members) / len(members), "n": len(members)}
+            for key, v in per_case.items()
+        }
+    return {
+        "schema_version": 1,
+        "suite": "demo",
+        "created_at": "2026-11-26T08:00:00Z",
+        "signature": dict(signature or SIGNATURE),
+        "git": {"sha": "abc1234def", "ref": "main"},
+        "metric_keys": {key: {"kind": kind, "higher_is_better": hib} for key, (kind, hib) in kinds.items()},
+        "metrics": metrics,
+        "categories": by_category,
+        "cases": cases,
+    }
