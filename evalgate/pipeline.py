@@ -138,9 +138,16 @@ def _pick_provider(config: SuiteConfig, name: str | None):
     raise InputError(f"no provider named {name!r} in the config; known: {known}", file=config.path)
 
 
-def judge(current: dict[str, Any], baseline: dict[str, Any] | None, config: SuiteConfig) -> dict[str, Any]:
+def judge(
+    current: dict[str, Any],
+    baseline: dict[str, Any] | None,
+    config: SuiteConfig,
+    *,
+    baseline_path: str | None = None,
+) -> dict[str, Any]:
     """Compare with the baseline and decide; returns the Verdict JSON (docs/internals.md)."""
-    return decide(compare(current, baseline, config), config).to_json()
+    comparison = compare(current, baseline, config, baseline_path=baseline_path)
+    return decide(comparison, config).to_json()
 
 
 def write_reports(

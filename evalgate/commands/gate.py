@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def decide_and_report(args: argparse.Namespace, config: SuiteConfig, current: dict) -> int:
     """Gate `current` against --baseline, write the reports asked for, print the verdict; returns the exit code."""
     baseline = load_results(args.baseline) if args.baseline else None
-    verdict = judge(current, baseline, config)
+    verdict = judge(current, baseline, config, baseline_path=args.baseline)
     write_reports(
         verdict,
         current,
