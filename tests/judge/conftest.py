@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evalgate.config import ProviderConfig, SuiteConfig
+from evalgate.providers import PROVIDER_CLASSES
+
+from .anthropic_stub import AnthropicStub
+from .sdk_provider import SdkAnthropicProvider
+
+
+@pytest.fixture
+def stub():
+    with AnthropicStub() as server:
+        yield server
+
+
+@pytest.fixture
+def judge_type(monkeypatch) -> str:
+    """Register the temporary SDK adapter in the real provider registry (imported by name)."""
+    monkeypatch.setitem(
+        PROVIDER_CLASSES, SdkAnthropicProvider.type, f"{SdkAnthropicProvider.__module__}:SdkAnthropicProvider"
+    )
+    return SdkAnthropicProvider.type
+
+
+def provider_config(
+    type_name: str, url: str, name: str = "judge", model: str = "claude-haiku-4-5"
+) -> ProviderConfig:
+    return ProviderConfig(
+        type=type_name,
+        name=name,
+        options={"model": model, "base_url": url, "max_tokens": 512},
+        file="evalgate.yaml",
+    )
+
+
+@pytest.fixture
+def suite(tmp_path: Path, stub: AnthropicStub, judge_type: str) -> SuiteConfig:
+    """A SuiteConfig whose judge is the local Messages API server, driven through the anthropic SDK."""
+    return SuiteConfig(
+        path=tmp_path / "evalgate.yaml",
+        base_dir=tmp_path,
+        suite="judge-tests",
+        description="",
+        datasets=[],
+        providers=[provider_config(judge_type, stub.url, name="default")],
+        concurrency=4,
+        timeout=30.0,
+        repeats=1,
+        seed=7,
+        metrics=[],
+        rules=[],
+        stats={},
+        judge=provider_config(judge_type, stub.url),
+        cache={"enabled": False, "dir": ".evalgate/cache"},
+        budget={},
+        prices={},
+        report={},
+        history={},
+    )
