@@ -34,7 +34,6 @@ from evalgate.judging import (
     require_string,
 )
 from evalgate.model import Case
-from evalgate.providers import create_provider
 from evalgate.ratings import Game, bootstrap_ratings, fit_bradley_terry, wilson_interval
 
 SCHEMA_VERSION = 1
@@ -319,18 +318,15 @@ async def compare_players(
 
 
 async def run_provider(config: Any, provider_config: Any, cases: list[Case]) -> dict[str, dict[str, Any]]:
-    """Run one provider of the config on the cases (through the runner); answers by case id."""
-    from evalgate.runner import run_cases
+    """Run one provider of the config on the cases (through the runner, as `evalgate run` does); answers by
+    case id (the first repeat when the suite repeats cases)."""
+    from evalgate.runner import run_suite
 
-    provider = create_provider(provider_config, config.base_dir)
-    await provider.start(config.concurrency)
-    try:
-        outcome = await run_cases(cases, provider, concurrency=config.concurrency, timeout=config.timeout)
-    finally:
-        await provider.close()
+    outcome = await run_suite(config, cases, provider_config)
     return {
         r.case.id: {"output": r.output.value if r.output is not None else None, "error": r.error}
         for r in outcome.results
+        if r.repeat == 0
     }
 
 

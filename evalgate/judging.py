@@ -219,8 +219,9 @@ async def open_judge(
 ) -> AsyncIterator[JudgeSession]:
     """Start the judge provider of a SuiteConfig (or `provider_config`), yield a session, close it afterwards.
 
-    Judge calls are cached like any provider call: the cache key is the rendered prompt (the case input) and
-    the judge provider's fingerprint (its type, model and options).
+    Judge calls are cached like any provider call: the LLM providers (anthropic, openai, http) key their
+    response cache on the rendered request (model, parameters and the judge prompt as the user message), and
+    `configure_run` gives them the suite's cache folder (or `cache.enabled: false`), prices and budget.
     """
     provider_config = provider_config or config.judge
     if provider_config is None:
@@ -230,6 +231,8 @@ async def open_judge(
             file=config.path,
         )
     provider = create_provider(provider_config, config.base_dir)
+    if hasattr(provider, "configure_run"):  # the LLM providers: the suite's cache, prices and budget
+        provider.configure_run(config)
     await provider.start(config.concurrency)
     try:
         yield JudgeSession(
