@@ -3,6 +3,7 @@ Messages API server (config loading, the real anthropic provider, the runner, th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
@@ -49,12 +50,12 @@ def example(tmp_path, stub, monkeypatch) -> Path:
 
 
 def fake_claude(request: dict) -> str:
-    """The bot answers with its model name; the judge prefers claude-sonnet-4-5's answers; the generator
+    """The bot answers with its model name; the judge prefers claude-sonnet-4-6's answers; the generator
     writes two variants."""
     prompt = user_text(request)
     if "<answer_1>" in prompt:
         first = re.search(r"<answer_1>\n(.*?)\n</answer_1>", prompt, re.S).group(1)
-        high, low = (85, 60) if "claude-sonnet-4-5" in first else (60, 85)
+        high, low = (85, 60) if "claude-sonnet-4-6" in first else (60, 85)
         return json.dumps({"scores": {"answer_1": high, "answer_2": low}, "reasoning": "more precise"})
     if "<original_input>" in prompt:
         seed = re.search(r"<original_input>\n(.*?)\n</original_input>", prompt, re.S).group(1)
@@ -118,7 +119,7 @@ def test_generate_from_the_example_seeds_then_refuse_to_overwrite(example, stub,
         seed = seeds[row["metadata"]["seed_id"]]
         assert row["expected"] == seed["expected"]
         assert row["metadata"]["source"] == seed["metadata"]["source"]
-        assert row["metadata"]["model"] == "claude-sonnet-4-5"
+        assert row["metadata"]["model"] == "claude-sonnet-4-6"
     assert "dropped: 20 duplicate" in capsys.readouterr().out
     before = out.read_text()
     assert main(args) == 2
@@ -139,3 +140,52 @@ def test_the_example_config_builds_its_judge_metrics():
         "factual_consistency",
         "hallucination_rate",
     } <= keys
+
+
+@needs_pipeline
+def test_the_example_suite_scores_with_its_judge_through_the_anthropic_provider(example, stub):
+    from evalgate.datasets import load_cases
+    from evalgate.runner import run_suite
+
+    from evalgate.config import load_config
+    from evalgate.metrics import build_metrics, prepare_metrics, score_results
+
+    def respond(request: dict) -> str:
+        prompt = user_text(request)
+        if "<reference_answer>" in prompt and "Criteria:" in prompt:
+            names = re.findall(r"^- (\w+):", prompt, re.M)
+            return json.dumps({"scores": dict.fromkeys(names, 4), "reasoning": "fine"})
+        if "<source>" in prompt:
+            claims = [{"claim": "the article says so", "supported": True}]
+            if "Vault" in prompt.split("<answer>")[1]:  # only the lost-Vault-key case's answer
+                claims.append({"claim": "made up", "supported": False})
+            return json.dumps({"claims": claims, "reasoning": "checked"})
+        return f"[{request['model']}] answer to: {prompt.rsplit('Customer message:', 1)[1].strip()}"
+
+    stub.responder = respond
+    config = load_config(example / "evalgate.yaml")
+    cases = load_cases(config.datasets)
+    outcome = asyncio.run(run_suite(config, cases, progress=None))
+    records = [
+        {
+            "id": r.case.id,
+            "category": r.case.category,
+            "input": r.case.input,
+            "expected": r.case.expected,
+            "metadata": r.case.metadata,
+            "output": r.output.value if r.output else None,
+            "error": r.error,
+        }
+        for r in outcome.results
+    ]
+    metrics = build_metrics(config)
+    asyncio.run(prepare_metrics(metrics, records, config))
+    overall, categories = score_results(metrics, records)
+    assert overall["judge_score"]["value"] == pytest.approx(4.0)
+    assert overall["judge_score_norm"]["value"] == pytest.approx(0.75)
+    assert overall["judge_policy"]["n"] == 24
+    assert overall["hallucination_rate"]["value"] == pytest.approx(1 / 24)  # the Vault case
+    assert overall["factual_consistency"]["value"] == pytest.approx((23 + 0.5) / 24)
+    vault = next(r for r in records if r["id"] == "e-vault-key")
+    assert vault["factual"]["claims"][1] == {"claim": "made up", "supported": False}
+    assert set(categories) == {"typical", "edge", "adversarial"}
