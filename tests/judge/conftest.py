@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from evalgate.config import ProviderConfig, SuiteConfig
-from evalgate.providers import PROVIDER_CLASSES
+from evalgate.options import check_options
+from evalgate.providers import PROVIDER_CLASSES, provider_class
 
 from .anthropic_stub import AnthropicStub
 from .sdk_provider import SdkAnthropicProvider
@@ -17,9 +18,21 @@ def stub():
         yield server
 
 
+def _real_anthropic_provider() -> bool:
+    try:
+        import evalgate.providers.anthropic_api  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 @pytest.fixture
 def judge_type(monkeypatch) -> str:
-    """Register the temporary SDK adapter in the real provider registry (imported by name)."""
+    """The real anthropic provider when this tree has it (the key comes from the environment, as in use);
+    until then the temporary SDK adapter, registered in the real provider registry."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    if _real_anthropic_provider():
+        return "anthropic"
     monkeypatch.setitem(
         PROVIDER_CLASSES, SdkAnthropicProvider.type, f"{SdkAnthropicProvider.__module__}:SdkAnthropicProvider"
     )
@@ -29,12 +42,12 @@ def judge_type(monkeypatch) -> str:
 def provider_config(
     type_name: str, url: str, name: str = "judge", model: str = "claude-haiku-4-5"
 ) -> ProviderConfig:
-    return ProviderConfig(
-        type=type_name,
-        name=name,
-        options={"model": model, "base_url": url, "max_tokens": 512},
-        file="evalgate.yaml",
-    )
+    """A provider section as the config loader makes it: options checked, defaults filled in."""
+    options = {"model": model, "base_url": url, "max_tokens": 512}
+    if type_name == "anthropic":
+        options["max_attempts"] = 1  # a failing call fails at once (no backoff in tests)
+    checked = check_options(options, provider_class(type_name).OPTIONS, file="evalgate.yaml", context=name)
+    return ProviderConfig(type=type_name, name=name, options=checked, file="evalgate.yaml")
 
 
 @pytest.fixture
