@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -126,4 +127,12 @@ def run(args: argparse.Namespace) -> int:
         )
     for name, rating in document["ratings"]["players"].items():
         print(f"  {name}: {rating['rating']:.0f} [{rating['ci_low']:.0f}, {rating['ci_high']:.0f}]")
+    failed = sum(pair["judge_errors"] for pair in document["pairs"])
+    if failed:
+        print(
+            f"evalgate: warning: the judge failed on {failed} comparison(s); see the report", file=sys.stderr
+        )
+    if all(pair["n"] == 0 for pair in document["pairs"]):
+        print("evalgate: no case could be compared: every judge call failed", file=sys.stderr)
+        return 1
     return 0
