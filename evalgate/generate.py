@@ -11,6 +11,7 @@ case and punctuation are kept, since changing them is what the formatting techni
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import tempfile
@@ -69,6 +70,13 @@ with exactly {{ n }} item(s){% if not structured %}, each a JSON string{% endif 
 def normalize(value: Any) -> str:
     """The text used to detect duplicates: NFKC, whitespace collapsed (case and punctuation kept)."""
     return " ".join(unicodedata.normalize("NFKC", as_text(value)).split())
+
+
+def generated_id(seed_id: str, technique: str, new_input: Any) -> str:
+    """`<seed id>-<technique>-<8 hex digits of the normalized input>`: stable, and unique across files
+    generated at different times from the same seeds (two equal inputs are duplicates anyway)."""
+    digest = hashlib.sha256(normalize(new_input).encode()).hexdigest()[:8]
+    return f"{seed_id}-{technique}-{digest}"
 
 
 def parse_techniques(text: str) -> list[str]:
@@ -143,7 +151,6 @@ async def generate_cases(
     answers = await asyncio.gather(*(ask(seed, technique) for seed, technique in jobs))
     report = GenerationReport()
     seen = {normalize(seed.input) for seed in seeds}
-    used_ids = {seed.id for seed in seeds}
     generated_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     for (seed, technique), answer in zip(jobs, answers, strict=True):
         if answer.error:
@@ -157,11 +164,7 @@ async def generate_cases(
                 report.drop(problem)
                 continue
             seen.add(normalize(candidate))
-            number = 1
-            while f"{seed.id}-{technique}-{number}" in used_ids:
-                number += 1
-            case_id = f"{seed.id}-{technique}-{number}"
-            used_ids.add(case_id)
+            case_id = generated_id(seed.id, technique, candidate)
             report.cases.append(
                 {
                     "id": case_id,

@@ -42,13 +42,19 @@ SCALE = 100.0
 PAIRWISE_PROMPT = """You compare two answers to the same question and score each of them.
 
 Score each answer from 0 (useless or wrong) to 100 (perfect) for how correct, relevant, clear and \
-complete it is{% if expected %}, taking the reference answer as the truth{% endif %}. Judge the content \
+complete it is{% if expected or source %}, taking the {{ "source document" if source else "reference answer" \
+}} as the truth{% endif %}. Judge the content \
 only: the order in which the answers are shown means nothing, and a longer answer is not better for being \
 longer.
 
 <question>
 {{ input }}
 </question>
+{% if source %}
+<source_document>
+{{ source }}
+</source_document>
+{% endif %}
 {% if expected %}
 <reference_answer>
 {{ expected }}
@@ -74,6 +80,7 @@ class Entry:
     input: Any
     expected: Any = None
     category: str = "default"
+    source: str = ""  # the case's metadata.source (a document the answers should agree with), if any
 
 
 @dataclass
@@ -137,6 +144,7 @@ async def judge_pair(session: JudgeSession, entry: Entry, a: Player, b: Player, 
             PAIRWISE_PROMPT,
             input=as_text(entry.input),
             expected=as_text(entry.expected),
+            source=entry.source,
             answer_1=as_text(first.get("output")),
             answer_2=as_text(second.get("output")),
         )
@@ -350,8 +358,15 @@ def load_results_answers(path: Path) -> tuple[str, list[Entry], dict[str, dict[s
         case_id = str(case["id"])
         if case_id in answers:
             raise InputError(f"case id {case_id!r} appears twice", file=path)
+        metadata = case.get("metadata") if isinstance(case.get("metadata"), dict) else {}
         entries.append(
-            Entry(case_id, case.get("input"), case.get("expected"), str(case.get("category") or "default"))
+            Entry(
+                case_id,
+                case.get("input"),
+                case.get("expected"),
+                str(case.get("category") or "default"),
+                as_text(metadata.get("source")),
+            )
         )
         answers[case_id] = {"output": case.get("output"), "error": case.get("error")}
     label = str(data.get("label") or path.stem)
@@ -393,15 +408,16 @@ def _template_dir() -> Path:
 
 def render_markdown(document: dict[str, Any], *, max_examples: int = 10, max_chars: int = 400) -> str:
     """The comparison as markdown (templates/compare.md.j2)."""
-    env = jinja2.Environment(
+    env = jinja2.Environment(  # autoescape: model outputs cannot inject HTML (a stray </details>)
         loader=jinja2.FileSystemLoader(_template_dir()),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,
+        autoescape=True,
         keep_trailing_newline=True,
     )
 
     def short(value: Any) -> str:
-        text = " ".join(as_text(value).split())
+        """One line of at most max_chars; `@name` cannot notify anyone (a zero-width space follows the @)."""
+        text = " ".join(as_text(value).split()).replace("@", "@\u200b")
         return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
 
     def pct(value: float | None) -> str:

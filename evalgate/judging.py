@@ -192,9 +192,9 @@ class JudgeSession:
                         error=f"invalid judge reply after one repair attempt: {second}",
                         invalid_reply=reply[:MAX_REPLY_KEPT],
                     )
-        except (
-            Exception
-        ) as exc:  # any failure of the judge call (RunAborted included) is this question's error
+        except TimeoutError:
+            return JudgeAnswer(error=f"judge call failed: no reply within {self.timeout:g}s")
+        except Exception as exc:  # any other failure (RunAborted included) is this question's error
             detail = str(exc) or "no details"
             return JudgeAnswer(error=f"judge call failed: {type(exc).__name__}: {detail}")
 

@@ -19,6 +19,7 @@ from evalgate.headtohead import (
     render_markdown,
     run_provider,
 )
+from evalgate.judging import as_text
 
 
 def register(subparsers: Any) -> None:
@@ -69,7 +70,10 @@ async def _run_players(config: Any, names: list[str], sample: int | None) -> tup
     for provider_config in _provider_players(config, names):  # one model at a time: each uses all the slots
         answers = await run_provider(config, provider_config, cases)
         players.append(Player(provider_config.name, answers, f"provider {provider_config.type}"))
-    entries = [Entry(case.id, case.input, case.expected, case.category) for case in cases]
+    entries = [
+        Entry(case.id, case.input, case.expected, case.category, as_text(case.metadata.get("source")))
+        for case in cases
+    ]
     return entries, players
 
 

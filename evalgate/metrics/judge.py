@@ -31,7 +31,7 @@ from evalgate.options import Option, one_of
 
 DEFAULT_CRITERIA = {
     "relevance": "Does the answer address the question that was asked, without drifting to other topics?",
-    "accuracy": "Is every statement in the answer correct (consistent with the reference answer, if any)?",
+    "accuracy": "Is every statement correct (consistent with the reference answer and the source, if given)?",
     "clarity": "Is the answer clear, well organized and easy to follow?",
     "completeness": "Does the answer cover everything the question needs, leaving out no key step or fact?",
 }
@@ -45,6 +45,11 @@ Criteria:
 <question>
 {{ input }}
 </question>
+{% if source %}
+<source_document>
+{{ source }}
+</source_document>
+{% endif %}
 {% if expected %}
 <reference_answer>
 {{ expected }}
@@ -211,6 +216,7 @@ class RubricJudge(Metric):
             input=as_text(record.get("input")),
             output=as_text(record.get("output")),
             expected=expected,
+            source=as_text((record.get("metadata") or {}).get("source")),
             metadata=record.get("metadata") or {},
             criteria=self.criteria,
             scale_min=self.scale_min,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 
@@ -73,7 +74,8 @@ def test_variants_are_validated_deduplicated_and_carry_provenance(suite, stub):
     assert report.dropped == {"duplicate": 1, "same as the seed": 2, "empty": 1}
     assert len(report.errors) == 1 and report.errors[0].startswith("s2 (paraphrase): invalid judge reply")
     first = report.cases[0]
-    assert first["id"] == "s1-paraphrase-1" and first["category"] == "adversarial"
+    assert first["id"] == "s1-paraphrase-" + hashlib.sha256(first["input"].encode()).hexdigest()[:8]
+    assert first["category"] == "adversarial"
     assert first["expected"] == "Use the 'Forgot password' link."
     meta = first["metadata"]
     assert meta["lang"] == "en" and meta["seed_id"] == "s1" and meta["technique"] == "paraphrase"

@@ -173,3 +173,14 @@ def test_results_files_are_paired_by_id_and_rendered(suite, stub, tmp_path):
     assert "one virtual tie per pair" in markdown  # a clean sweep
     assert "2 case(s) are in only one of the two files" in markdown
     assert "<code>c1</code> (typical): main wins over pr-7" in markdown
+
+
+def test_the_source_document_is_shown_in_both_orders(suite, stub):
+    stub.responder = quality_judge
+    entries, contestants = players([80], [20])
+    entries = [Entry(entries[0].id, entries[0].input, None, "typical", "Plans: Free has 5 GB.")]
+    compare(suite, entries, contestants)
+    for prompt in stub.prompts():
+        assert "<source_document>\nPlans: Free has 5 GB.\n</source_document>" in prompt
+        assert "taking the source document as the truth" in prompt
+        assert "<reference_answer>" not in prompt

@@ -267,3 +267,26 @@ def test_strict_parsing_rejects(reply, problem):
 def test_strict_parsing_accepts_object_and_single_fence():
     assert parse_json_object(' {"a": [1, {"b": 2}]} ') == {"a": [1, {"b": 2}]}
     assert parse_json_object('```\n{"a": 1}\n```') == {"a": 1}
+
+
+def test_the_case_source_document_is_shown_to_the_judge(suite, stub):
+    stub.responder = lambda request: rubric_reply()
+    records = [record("a", "q", metadata={"source": "Refunds within 30 days."}), record("b", "q2")]
+    score_all(RubricJudge({"reference": False}, suite.base_dir), records, suite)
+    with_source, without = sorted(stub.prompts(), key=lambda p: "q2" in p)
+    assert "<source_document>\nRefunds within 30 days.\n</source_document>" in with_source
+    assert "<source_document>" not in without
+    assert "<reference_answer>" not in with_source  # reference: false
+
+
+def test_a_judge_that_does_not_reply_in_time_is_a_per_case_error(suite, stub):
+    def respond(request):
+        time.sleep(1.0)
+        return rubric_reply()
+
+    stub.responder = respond
+    suite.timeout = 0.2
+    records = [record("a", "q")]
+    score_all(RubricJudge({}, suite.base_dir), records, suite)
+    assert records[0]["judge"]["error"] == "judge call failed: no reply within 0.2s"
+    assert records[0]["scores"]["judge_score"] == 0.0
