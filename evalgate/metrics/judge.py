@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -143,18 +144,32 @@ def _load_template(path: str | None, base_dir: Path, default: str) -> str:
 
 
 async def _ask_all(
-    metric: str, records: list[CaseRecord], context: Any, build: Any, validate: Any
-) -> list[Any]:
-    """Ask the judge about every record that ran without error; None for the errored ones."""
+    metric: str,
+    records: list[CaseRecord],
+    context: Any,
+    build: Callable[[CaseRecord], str],
+    validate: Callable[[dict[str, Any]], Any],
+    not_judged: Callable[[CaseRecord], str | None],
+) -> list[JudgeAnswer]:
+    """Ask the judge about every record; a record with a reason `not_judged` gets that as its error."""
     async with open_judge(context, purpose=f"the metric {metric}") as session:
 
-        async def one(record: CaseRecord) -> JudgeAnswer | None:
-            if record.get("error"):
-                return None
+        async def one(record: CaseRecord) -> JudgeAnswer:
+            reason = not_judged(record)
+            if reason:
+                return JudgeAnswer(error=f"not judged: {reason}")
             prompt = build(record)
             return await session.ask(question_id(metric, str(record.get("id")), prompt), prompt, validate)
 
         return await asyncio.gather(*(one(record) for record in records))
+
+
+def _errored(record: CaseRecord) -> str | None:
+    return "the case errored (no answer)" if record.get("error") else None
+
+
+def _failed_verdict(answer: JudgeAnswer, empty: str) -> dict[str, Any]:
+    return {empty: None, "reasoning": None, "error": answer.error, "invalid_reply": answer.invalid_reply}
 
 
 def _mean_of(records: list[CaseRecord], key: str) -> float | None:
@@ -235,17 +250,10 @@ class RubricJudge(Metric):
         return {"scores": values, "reasoning": require_string(answer, "reasoning")}
 
     async def prepare(self, records: list[CaseRecord], context: Any) -> None:
-        answers = await _ask_all("judge", records, context, self.prompt, self.validate)
+        answers = await _ask_all("judge", records, context, self.prompt, self.validate, _errored)
         for record, answer in zip(records, answers, strict=True):
-            if answer is None:
-                record["judge"] = {"scores": None, "reasoning": None, "error": "not judged: the case errored"}
-            elif answer.error:
-                record["judge"] = {
-                    "scores": None,
-                    "reasoning": None,
-                    "error": answer.error,
-                    "invalid_reply": answer.invalid_reply,
-                }
+            if answer.error:
+                record["judge"] = _failed_verdict(answer, "scores")
             else:
                 record["judge"] = {**answer.value, "error": None, "repaired": answer.repaired}
 
@@ -317,6 +325,17 @@ class FactualConsistency(Metric):
             ),
         ]
 
+    def not_judged(self, record: CaseRecord) -> str | None:
+        """Why a case cannot be checked: it errored, or it has no source to check against."""
+        if record.get("error"):
+            return _errored(record)
+        if not self.source_text(record).strip():
+            where = {"auto": "metadata.source, expected and input", "metadata": "metadata.source"}.get(
+                self.source, self.source
+            )
+            return f"the case has no source to check against ({where} is empty)"
+        return None
+
     def source_text(self, record: CaseRecord) -> str:
         metadata = record.get("metadata") or {}
         choices = {
@@ -338,21 +357,12 @@ class FactualConsistency(Metric):
         )
 
     async def prepare(self, records: list[CaseRecord], context: Any) -> None:
-        answers = await _ask_all("factual_consistency", records, context, self.prompt, _validate_claims)
+        answers = await _ask_all(
+            "factual_consistency", records, context, self.prompt, _validate_claims, self.not_judged
+        )
         for record, answer in zip(records, answers, strict=True):
-            if answer is None:
-                record["factual"] = {
-                    "claims": None,
-                    "reasoning": None,
-                    "error": "not judged: the case errored",
-                }
-            elif answer.error:
-                record["factual"] = {
-                    "claims": None,
-                    "reasoning": None,
-                    "error": answer.error,
-                    "invalid_reply": answer.invalid_reply,
-                }
+            if answer.error:
+                record["factual"] = _failed_verdict(answer, "claims")
             else:
                 claims = answer.value["claims"]
                 supported = sum(claim["supported"] for claim in claims)

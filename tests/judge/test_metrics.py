@@ -290,3 +290,15 @@ def test_a_judge_that_does_not_reply_in_time_is_a_per_case_error(suite, stub):
     score_all(RubricJudge({}, suite.base_dir), records, suite)
     assert records[0]["judge"]["error"] == "judge call failed: no reply within 0.2s"
     assert records[0]["scores"]["judge_score"] == 0.0
+
+
+def test_a_case_without_its_source_is_not_checked_and_fails(suite, stub):
+    stub.responder = lambda request: claims_reply(True)
+    records = [record("a", "q", metadata={"source": "doc"}), record("b", "q", metadata={})]
+    score_all(FactualConsistency({"source": "metadata"}, suite.base_dir), records, suite)
+    assert len(stub.requests) == 1
+    assert records[1]["factual"]["error"] == (
+        "not judged: the case has no source to check against (metadata.source is empty)"
+    )
+    assert records[1]["scores"] == {"factual_consistency": 0.0, "hallucination_rate": 1.0}
+    assert records[0]["scores"] == {"factual_consistency": 1.0, "hallucination_rate": 0.0}

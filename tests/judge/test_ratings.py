@@ -88,6 +88,14 @@ def test_matches_a_direct_scipy_maximum_likelihood_fit(seed):
         assert expected[name] == pytest.approx(observed[name], abs=1e-9)
 
 
+def test_a_cycle_of_wins_is_a_connected_league_with_equal_ratings():
+    fit = fit_bradley_terry([Game("A", "B", 1.0), Game("B", "C", 1.0), Game("C", "A", 1.0)])
+    assert fit.regularized is False
+    assert fit.ratings == pytest.approx({"A": 1000.0, "B": 1000.0, "C": 1000.0}, abs=1e-9)
+    chain = fit_bradley_terry([Game("A", "B", 1.0), Game("B", "C", 1.0)])  # nobody ever beat A
+    assert chain.regularized is True
+
+
 def test_a_clean_sweep_is_regularized_and_finite():
     fit = fit_bradley_terry([Game("A", "B", 1.0)] * 3)
     assert fit.regularized is True
