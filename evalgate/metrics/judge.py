@@ -150,8 +150,9 @@ async def _ask_all(
     build: Callable[[CaseRecord], str],
     validate: Callable[[dict[str, Any]], Any],
     not_judged: Callable[[CaseRecord], str | None],
-) -> list[JudgeAnswer]:
-    """Ask the judge about every record; a record with a reason `not_judged` gets that as its error."""
+) -> tuple[list[JudgeAnswer], dict[str, Any]]:
+    """Ask the judge about every record (a record with a reason `not_judged` gets it as its error); the
+    answers, and the judge's usage (calls, cached, tokens, cost)."""
     async with open_judge(context, purpose=f"the metric {metric}") as session:
 
         async def one(record: CaseRecord) -> JudgeAnswer:
@@ -161,7 +162,8 @@ async def _ask_all(
             prompt = build(record)
             return await session.ask(question_id(metric, str(record.get("id")), prompt), prompt, validate)
 
-        return await asyncio.gather(*(one(record) for record in records))
+        answers = await asyncio.gather(*(one(record) for record in records))
+    return list(answers), session.usage.to_json()
 
 
 def _errored(record: CaseRecord) -> str | None:
@@ -198,6 +200,7 @@ class RubricJudge(Metric):
 
     def __init__(self, options: dict[str, Any], base_dir: Path) -> None:
         super().__init__(options, base_dir)
+        self.judge_usage: dict[str, Any] | None = None  # set by prepare: judge calls, cached, tokens, cost
         self.criteria = parse_criteria(options.get("criteria"))
         scale = options.get("scale") or [1, 5]
         problem = _check_scale(scale)
@@ -250,7 +253,9 @@ class RubricJudge(Metric):
         return {"scores": values, "reasoning": require_string(answer, "reasoning")}
 
     async def prepare(self, records: list[CaseRecord], context: Any) -> None:
-        answers = await _ask_all("judge", records, context, self.prompt, self.validate, _errored)
+        answers, self.judge_usage = await _ask_all(
+            "judge", records, context, self.prompt, self.validate, _errored
+        )
         for record, answer in zip(records, answers, strict=True):
             if answer.error:
                 record["judge"] = _failed_verdict(answer, "scores")
@@ -312,6 +317,7 @@ class FactualConsistency(Metric):
 
     def __init__(self, options: dict[str, Any], base_dir: Path) -> None:
         super().__init__(options, base_dir)
+        self.judge_usage: dict[str, Any] | None = None  # set by prepare: judge calls, cached, tokens, cost
         self.source = options.get("source") or "auto"
         self.template = _load_template(options.get("prompt"), base_dir, FACTUAL_PROMPT)
 
@@ -357,7 +363,7 @@ class FactualConsistency(Metric):
         )
 
     async def prepare(self, records: list[CaseRecord], context: Any) -> None:
-        answers = await _ask_all(
+        answers, self.judge_usage = await _ask_all(
             "factual_consistency", records, context, self.prompt, _validate_claims, self.not_judged
         )
         for record, answer in zip(records, answers, strict=True):

@@ -85,6 +85,9 @@ def test_valid_fenced_repaired_and_broken_replies(suite, stub):
 
     prompts = stub.prompts()
     assert len(prompts) == 6  # a, b: one call; c, d: one call and one repair each
+    usage = metric.judge_usage
+    assert usage["calls"] == 6 and usage["cached"] == 0
+    assert usage["tokens_in"] == sum(len(p.split()) for p in prompts)  # what the server reported
     repair = next(p for p in prompts if "<previous_reply>" in p and question_of(p) == "repairable")
     assert "Sure! Here are my scores" in repair
     assert "not valid JSON" in repair
