@@ -183,27 +183,24 @@ async def generate_cases(
     return report
 
 
-def write_text_atomic(path: Path, text: str, *, overwrite: bool = True) -> None:
-    """Write a file through a temporary file in the same folder; with overwrite=False never replace a file
-    (the final step is a hard link, which fails if the path exists even when another process just made it)."""
+def write_new_file(path: Path, text: str) -> None:
+    """Write a file that must not exist yet, atomically: a temporary file in the same folder, then a hard link
+    to the final name, which fails if the name exists, even if another process made it a moment ago."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)
-        if overwrite:
-            os.replace(temporary, path)
-        else:
-            try:
-                os.link(temporary, path)
-            except FileExistsError:
-                raise InputError(
-                    "the file exists; generate never overwrites, choose a new --out", file=path
-                ) from None
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.link(temporary, path)
+    except FileExistsError:
+        raise InputError(
+            "the file exists; generate never overwrites, choose a new --out", file=path
+        ) from None
     finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        Path(temporary).unlink(missing_ok=True)
 
 
 def to_jsonl(cases: list[dict[str, Any]]) -> str:

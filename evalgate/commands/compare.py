@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
-from evalgate.generate import write_text_atomic
+from evalgate.fileio import write_json_atomic, write_text_atomic
 from evalgate.headtohead import (
     Entry,
     Player,
@@ -115,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     if args.output:
-        write_text_atomic(args.output, json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+        write_json_atomic(args.output, document)
     markdown = render_markdown(
         document,
         max_examples=config.report.get("max_examples", 10),

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
-from evalgate.generate import TECHNIQUES, generate_cases, parse_techniques, to_jsonl, write_text_atomic
+from evalgate.generate import TECHNIQUES, generate_cases, parse_techniques, to_jsonl, write_new_file
 from evalgate.judging import open_judge
 
 
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(
             f"no usable case was generated from {len(seeds)} seed(s); nothing written", file=args.out
         )
-    write_text_atomic(args.out, to_jsonl(report.cases), overwrite=False)
+    write_new_file(args.out, to_jsonl(report.cases))
     dropped = ", ".join(f"{count} {reason}" for reason, count in sorted(report.dropped.items())) or "none"
     print(
         f"wrote {len(report.cases)} case(s) to {args.out} from {len(seeds)} seed(s) "

@@ -11,7 +11,7 @@ import pytest
 
 from evalgate.cli import main
 from evalgate.errors import InputError
-from evalgate.generate import generate_cases, normalize, parse_techniques, to_jsonl, write_text_atomic
+from evalgate.generate import generate_cases, normalize, parse_techniques, to_jsonl, write_new_file
 from evalgate.judging import open_judge
 from evalgate.model import Case
 
@@ -112,9 +112,9 @@ def test_generated_lines_parse_back_as_cases(suite, stub):
 
 def test_never_overwrites_and_leaves_no_temporary_file(tmp_path):
     target = tmp_path / "v3" / "adversarial_generated.jsonl"
-    write_text_atomic(target, "first\n", overwrite=False)  # creates the new version folder
+    write_new_file(target, "first\n")  # creates the new version folder
     with pytest.raises(InputError, match="never overwrites"):
-        write_text_atomic(target, "second\n", overwrite=False)
+        write_new_file(target, "second\n")
     assert target.read_text() == "first\n"
     assert [p.name for p in target.parent.iterdir()] == ["adversarial_generated.jsonl"]
 
