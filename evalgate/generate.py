@@ -183,6 +183,9 @@ async def generate_cases(
     return report
 
 
+EXISTS = "the file exists; generate never overwrites a file: choose a new --out"
+
+
 def write_new_file(path: Path, text: str) -> None:
     """Write a file that must not exist yet, atomically: a temporary file in the same folder, then a hard link
     to the final name, which fails if the name exists, even if another process made it a moment ago."""
@@ -196,9 +199,7 @@ def write_new_file(path: Path, text: str) -> None:
             os.fsync(stream.fileno())
         os.link(temporary, path)
     except FileExistsError:
-        raise InputError(
-            "the file exists; generate never overwrites, choose a new --out", file=path
-        ) from None
+        raise InputError(EXISTS, file=path) from None
     finally:
         Path(temporary).unlink(missing_ok=True)
 

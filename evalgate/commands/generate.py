@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
-from evalgate.generate import TECHNIQUES, generate_cases, parse_techniques, to_jsonl, write_new_file
+from evalgate.generate import EXISTS, TECHNIQUES, generate_cases, parse_techniques, to_jsonl, write_new_file
 from evalgate.judging import open_judge
 
 
@@ -55,7 +55,7 @@ async def _generate(args: argparse.Namespace, config: Any, seeds: list[Any], tec
 
 def run(args: argparse.Namespace) -> int:
     if args.out.exists():
-        raise InputError("the file exists; generate never overwrites, choose a new --out", file=args.out)
+        raise InputError(EXISTS, file=args.out)
     if args.n_per_case < 1:
         raise InputError(f"--n-per-case must be at least 1, got {args.n_per_case}")
     techniques = parse_techniques(args.techniques)
