@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if args.n_per_case < 1:
         raise InputError(f"--n-per-case must be at least 1, got {args.n_per_case}")
     techniques = parse_techniques(args.techniques)
-    from evalgate.config import load_config  # imported late: the checks above need no config
+    from evalgate.config import load_config
     from evalgate.datasets import load_cases
 
     config = load_config(args.config)
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("no seed cases in the file", file=args.seeds)
     report = asyncio.run(_generate(args, config, seeds, techniques))
     for error in report.errors:
-        print(f"evalgate: warning: {error}")
+        print(f"evalgate: warning: {error}", file=sys.stderr)
     if not report.cases:
         raise InputError(
             f"no usable case was generated from {len(seeds)} seed(s); nothing written", file=args.out
