@@ -1,0 +1,141 @@
+"""`evalgate compare`: head-to-head comparison of two or more models on the same cases, judged by an LLM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from evalgate.errors import InputError
+from evalgate.fileio import write_json_atomic, write_text_atomic
+from evalgate.headtohead import (
+    Entry,
+    Player,
+    compare_players,
+    pair_results_files,
+    render_markdown,
+    run_provider,
+)
+from evalgate.judging import as_text
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="head-to-head comparison of models on the same cases, judged in both orders",
+        description="Judge the answers of two models (providers of the config, or two results files) case by "
+        "case in both orders; report win rates and Bradley–Terry ratings.",
+    )
+    parser.add_argument(
+        "--config", default="evalgate.yaml", help="the suite config (its judge: does the judging)"
+    )
+    parser.add_argument("--a", help="a provider name from the config's providers:")
+    parser.add_argument("--b", help="another provider name from the config's providers:")
+    parser.add_argument(
+        "--players", nargs="+", metavar="NAME", help="two or more provider names (round robin)"
+    )
+    parser.add_argument("--a-results", type=Path, help="a results file instead of running --a")
+    parser.add_argument("--b-results", type=Path, help="a results file instead of running --b")
+    parser.add_argument("--margin", type=float, default=0.05, help="tie margin, a share of the score scale")
+    parser.add_argument("--sample", type=int, help="compare on a stratified sample of N cases")
+    parser.add_argument(
+        "--resamples", type=int, default=1000, help="bootstrap resamples for the rating intervals"
+    )
+    parser.add_argument("--output", type=Path, help="write the comparison as JSON")
+    parser.add_argument("--report", type=Path, help="write the comparison as markdown")
+    parser.set_defaults(handler=run)
+
+
+def _provider_players(config: Any, names: list[str]) -> list[Any]:
+    known = {p.name: p for p in config.providers}
+    missing = [name for name in names if name not in known]
+    if missing:
+        raise InputError(
+            f"no provider named {', '.join(missing)} in providers:; known: {', '.join(known)}",
+            file=config.path,
+        )
+    return [known[name] for name in names]
+
+
+async def _run_players(config: Any, names: list[str], sample: int | None) -> tuple[list[Entry], list[Player]]:
+    from evalgate.datasets import load_cases, sample_cases
+
+    cases = load_cases(config.datasets)
+    if sample:
+        cases = sample_cases(cases, sample, config.seed)
+    players = []
+    for provider_config in _provider_players(config, names):  # one model at a time: each uses all the slots
+        answers = await run_provider(config, provider_config, cases)
+        players.append(Player(provider_config.name, answers, f"provider {provider_config.type}"))
+    entries = [
+        Entry(case.id, case.input, case.expected, case.category, as_text(case.metadata.get("source")))
+        for case in cases
+    ]
+    return entries, players
+
+
+def _check_args(args: argparse.Namespace) -> list[str] | None:
+    """The provider names to run, or None when comparing two results files."""
+    if not 0 <= args.margin < 1:
+        raise InputError(f"--margin must be from 0 to 1 (a share of the score scale), got {args.margin}")
+    if args.resamples < 1:
+        raise InputError(f"--resamples must be at least 1, got {args.resamples}")
+    results_mode = args.a_results is not None or args.b_results is not None
+    if results_mode:
+        if args.a_results is None or args.b_results is None or args.a or args.b or args.players:
+            raise InputError("use --a-results with --b-results, without --a, --b or --players")
+        return None
+    if args.players:
+        if args.a or args.b or len(args.players) < 2:
+            raise InputError("--players takes two or more provider names, without --a and --b")
+        return list(args.players)
+    if not (args.a and args.b):
+        raise InputError(
+            "name the two models: --a NAME --b NAME (providers of the config) or --a-results/--b-results"
+        )
+    return [args.a, args.b]
+
+
+def run(args: argparse.Namespace) -> int:
+    from evalgate.config import load_config
+
+    names = _check_args(args)
+    config = load_config(args.config)
+    warnings: list[str] = []
+    if names is None:
+        entries, players, warnings = pair_results_files(args.a_results, args.b_results)
+    else:
+        entries, players = asyncio.run(_run_players(config, names, args.sample))
+    document = asyncio.run(
+        compare_players(
+            config, entries, players, margin=args.margin, resamples=args.resamples, warnings=warnings
+        )
+    )
+    if args.output:
+        write_json_atomic(args.output, document)
+    markdown = render_markdown(
+        document,
+        max_examples=config.report.get("max_examples", 10),
+        max_chars=config.report.get("max_chars", 400),
+    )
+    if args.report:
+        write_text_atomic(args.report, markdown)
+    for pair in document["pairs"]:
+        rate = pair["win_rate_a"]["value"]
+        print(
+            f"{pair['a']} vs {pair['b']}: {pair['wins_a']} wins, {pair['wins_b']} losses, {pair['ties']} ties"
+            + (f" (win rate {100 * rate:.1f}%)" if rate is not None else "")
+        )
+    for name, rating in document["ratings"]["players"].items():
+        print(f"  {name}: {rating['rating']:.0f} [{rating['ci_low']:.0f}, {rating['ci_high']:.0f}]")
+    failed = sum(pair["judge_errors"] for pair in document["pairs"])
+    if failed:
+        print(
+            f"evalgate: warning: the judge failed on {failed} comparison(s); see the report", file=sys.stderr
+        )
+    if all(pair["n"] == 0 for pair in document["pairs"]):
+        print("evalgate: no case could be compared: every judge call failed", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,84 @@
+"""`evalgate compare` on the command line: usage errors, results files, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evalgate.cli import main
+from evalgate.errors import InputError
+from evalgate.headtohead import load_results_answers, pair_results_files
+
+from .conftest import needs_pipeline
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--a", "x"], "name the two models"),
+        (["--a", "x", "--b", "y", "--players", "z", "w"], "without --a and --b"),
+        (["--players", "x"], "two or more"),
+        (["--a-results", "a.json"], "--a-results with --b-results"),
+        (["--a", "x", "--b", "y", "--margin", "1.5"], "--margin must be from 0 to 1"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_message(args, message, capsys):
+    assert main(["compare", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def write(path, data):
+    path.write_text(json.dumps(data) if not isinstance(data, str) else data)
+    return path
+
+
+def test_bad_results_files_are_input_errors(tmp_path):
+    with pytest.raises(InputError, match="results file not found"):
+        load_results_answers(tmp_path / "missing.json")
+    with pytest.raises(InputError, match="not valid JSON") as bad:
+        load_results_answers(write(tmp_path / "bad.json", '{\n"cases": [\n}'))
+    assert bad.value.line == 3
+    with pytest.raises(InputError, match='"cases" list'):
+        load_results_answers(write(tmp_path / "nocases.json", {"metrics": {}}))
+    with pytest.raises(InputError, match="appears twice"):
+        load_results_answers(write(tmp_path / "dup.json", {"cases": [{"id": "a"}, {"id": "a"}]}))
+    a = write(tmp_path / "a.json", {"cases": [{"id": "1", "input": "x", "output": "y"}]})
+    b = write(tmp_path / "b.json", {"cases": [{"id": "1", "input": "changed", "output": "y"}]})
+    with pytest.raises(InputError, match="no case in common"):
+        pair_results_files(a, b)
+
+
+@needs_pipeline
+def test_compare_two_results_files_from_the_command_line(tmp_path, stub, monkeypatch, capsys):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    (tmp_path / "cases.jsonl").write_text('{"id": "c1", "input": "hi", "expected": "hello"}\n')
+    (tmp_path / "evalgate.yaml").write_text(
+        "suite: s\ndatasets: [cases.jsonl]\nprovider: {type: anthropic, model: claude-haiku-4-5}\n"
+        f"judge: {{type: anthropic, model: claude-haiku-4-5, base_url: '{stub.url}', max_attempts: 1}}\n"
+        "cache: {enabled: false}\n"
+    )
+    cases = [
+        {"id": f"c{i}", "input": f"q{i}", "expected": "e", "category": "typical", "error": None}
+        for i in range(3)
+    ]
+    a = write(tmp_path / "a.json", {"label": "main", "cases": [{**c, "output": "good"} for c in cases]})
+    b = write(tmp_path / "b.json", {"label": "pr", "cases": [{**c, "output": "bad"} for c in cases]})
+    stub.responder = lambda request: json.dumps(
+        {
+            "scores": {"answer_1": 90, "answer_2": 10}
+            if "<answer_1>\ngood" in request["messages"][0]["content"]
+            else {"answer_1": 10, "answer_2": 90},
+            "reasoning": "good is better",
+        }
+    )
+    config = str(tmp_path / "evalgate.yaml")
+    args = ["compare", "--config", config, "--a-results", str(a), "--b-results", str(b)]
+    assert main([*args, "--report", str(tmp_path / "compare.md")]) == 0
+    assert "main vs pr: 3 wins, 0 losses, 0 ties (win rate 100.0%)" in capsys.readouterr().out
+    assert (tmp_path / "compare.md").read_text().startswith("# Head-to-head: main vs pr")
+
+    stub.responder = lambda request: "not json"
+    assert main(args) == 1  # nothing could be judged: not a success
+    assert "every judge call failed" in capsys.readouterr().err
