@@ -263,7 +263,7 @@ class _Builder:
                     metrics = []
                 else:
                     metrics = build_metrics(self.config)
-            self._objects = {key.name: metric for metric in metrics for key in metric.keys()}  # noqa: SIM118
+            self._objects = {key.name: metric for metric in metrics for key in metric.keys()}
         return self._objects
 
     # -- statistics ---------------------------------------------------------------------------------------
@@ -407,7 +407,7 @@ class _Builder:
         now, before = metric.aggregate(cur), metric.aggregate(base)
         names = [
             k.name
-            for k in metric.keys()  # noqa: SIM118 - a method, not a dict
+            for k in metric.keys()
             if k.name in self.keys and now.get(k.name) is not None and before.get(k.name) is not None
         ]
         if not names:

@@ -390,9 +390,20 @@ def _prices(data: LineDict, top: dict[str, Any], file: str) -> dict[str, Any]:
 
 def _check_metric_names(config: SuiteConfig) -> None:
     """Build the metrics once, so a bad name or option fails now, and check every gated metric exists."""
-    from evalgate.metrics import build_metrics
+    from evalgate.metrics import build_metrics, resolve_name
 
-    known = {key.name for metric in build_metrics(config) for key in metric.keys()}
+    built = build_metrics(config)
+    if config.judge is None:
+        for metric in built:
+            if getattr(metric, "needs_judge", False):
+                entry = next((m for m in config.metrics if resolve_name(m.name)[0] == metric.family), None)
+                raise InputError(
+                    f"metric {metric.family!r} is scored by a judge model, but the config has no judge section "
+                    "(for example judge: {type: anthropic, model: claude-haiku-4-5})",
+                    file=config.path,
+                    line=entry.line if entry else None,
+                )
+    known = {key.name for metric in built for key in metric.keys()}
     for rule in config.rules:
         if rule.metric not in known:
             close = sorted(known, key=lambda name: _distance(name, rule.metric))[:3]

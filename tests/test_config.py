@@ -154,3 +154,9 @@ def test_every_config_key_is_documented_in_the_reference() -> None:
     reference = (ROOT / "docs" / "reference.md").read_text()
     for key in [*TOP_OPTIONS, *STATS_OPTIONS]:
         assert f"`{key}`" in reference, f"docs/reference.md does not document the config key {key!r}"
+
+
+def test_a_judged_metric_without_a_judge_is_an_error_before_anything_runs(tmp_path: Path) -> None:
+    error = error_of(tmp_path, GOOD.replace("metrics: [accuracy,", "metrics: [accuracy, judge,"))
+    assert error.line == 7
+    assert "no judge section" in error.message

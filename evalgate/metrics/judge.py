@@ -27,7 +27,7 @@ from evalgate.judging import (
     require_number,
     require_string,
 )
-from evalgate.metrics.base import CaseRecord, Metric, MetricKey
+from evalgate.metrics.base import CaseRecord, Metric, MetricKey, mean_score
 from evalgate.options import Option, one_of
 
 DEFAULT_CRITERIA = {
@@ -174,12 +174,13 @@ def _failed_verdict(answer: JudgeAnswer, empty: str) -> dict[str, Any]:
     return {empty: None, "reasoning": None, "error": answer.error, "invalid_reply": answer.invalid_reply}
 
 
-def _mean_of(records: list[CaseRecord], key: str) -> float | None:
-    values = [record["scores"][key] for record in records if key in record.get("scores", {})]
-    return sum(values) / len(values) if values else None
+class _JudgedMetric(Metric):
+    """A metric scored by the config's judge model (the config must have a `judge` section)."""
+
+    needs_judge = True
 
 
-class RubricJudge(Metric):
+class RubricJudge(_JudgedMetric):
     """Likert scores from a judge model on a rubric (default: relevance, accuracy, clarity, completeness).
 
     Keys: `judge_<criterion>` per criterion and `judge_score`, the mean of the criteria, on the rubric's
@@ -275,7 +276,7 @@ class RubricJudge(Metric):
         return scores
 
     def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
-        return {key.name: _mean_of(records, key.name) for key in self.keys()}
+        return {key.name: mean_score(records, key.name) for key in self.keys()}
 
 
 def _validate_claims(answer: dict[str, Any]) -> dict[str, Any]:
@@ -294,7 +295,7 @@ def _validate_claims(answer: dict[str, Any]) -> dict[str, Any]:
     return {"claims": checked, "reasoning": require_string(answer, "reasoning")}
 
 
-class FactualConsistency(Metric):
+class FactualConsistency(_JudgedMetric):
     """Factual consistency of the output with a source, by claim checking.
 
     The judge lists the output's factual claims and marks each supported or not by the source: the case's
@@ -390,4 +391,4 @@ class FactualConsistency(Metric):
         }
 
     def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
-        return {key.name: _mean_of(records, key.name) for key in self.keys()}
+        return {key.name: mean_score(records, key.name) for key in self.keys()}

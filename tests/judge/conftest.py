@@ -6,10 +6,9 @@ import pytest
 
 from evalgate.config import ProviderConfig, SuiteConfig
 from evalgate.options import check_options
-from evalgate.providers import PROVIDER_CLASSES, provider_class
+from evalgate.providers import provider_class
 
 from .anthropic_stub import AnthropicStub
-from .sdk_provider import SdkAnthropicProvider
 
 
 @pytest.fixture
@@ -18,25 +17,11 @@ def stub():
         yield server
 
 
-def _real_anthropic_provider() -> bool:
-    try:
-        import evalgate.providers.anthropic_api  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.fixture
 def judge_type(monkeypatch) -> str:
-    """The real anthropic provider when this tree has it (the key comes from the environment, as in use);
-    until then the temporary SDK adapter, registered in the real provider registry."""
+    """The real anthropic provider; the key comes from the environment, as in use."""
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
-    if _real_anthropic_provider():
-        return "anthropic"
-    monkeypatch.setitem(
-        PROVIDER_CLASSES, SdkAnthropicProvider.type, f"{SdkAnthropicProvider.__module__}:SdkAnthropicProvider"
-    )
-    return SdkAnthropicProvider.type
+    return "anthropic"
 
 
 def provider_config(

@@ -144,11 +144,10 @@ def test_the_example_config_builds_its_judge_metrics():
 
 @needs_pipeline
 def test_the_example_suite_scores_with_its_judge_through_the_anthropic_provider(example, stub):
-    from evalgate.datasets import load_cases
-    from evalgate.runner import run_suite
-
     from evalgate.config import load_config
+    from evalgate.datasets import load_cases
     from evalgate.metrics import build_metrics, prepare_metrics, score_results
+    from evalgate.runner import run_suite
 
     def respond(request: dict) -> str:
         prompt = user_text(request)
