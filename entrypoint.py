@@ -26,7 +26,7 @@ from evalgate.errors import InputError
 from evalgate.github import actions_io as gha
 from evalgate.github import artifacts, comment
 from evalgate.github.annotations import annotate, read_config_facts
-from evalgate.github.client import describe, is_forbidden, is_transient, make_github
+from evalgate.github.client import ClientSettings, api_url, describe, is_forbidden, is_transient, make_github
 from evalgate.github.event import Event, load_event
 
 COMMENT_POLICIES = comment.POLICIES
@@ -476,7 +476,7 @@ def run(env: Mapping[str, str]) -> int:
     config = read_config_facts(settings.config)
     out = Path(settings.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    gh = make_github(settings.token) if settings.token else None
+    gh = make_github(settings.token, api_url(env), ClientSettings.from_env(env)) if settings.token else None
     server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
     run_url = (
         f"{server}/{event.repository}/actions/runs/{env['GITHUB_RUN_ID']}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import requests
@@ -22,15 +23,20 @@ class ClientSettings:
     timeout: int = 30
 
     @classmethod
-    def from_env(cls) -> ClientSettings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ClientSettings:
         """Overridable by EVALGATE_GITHUB_RETRIES / EVALGATE_GITHUB_BACKOFF (tests make backoff 0)."""
-        return cls(
-            retries=int(os.environ.get("EVALGATE_GITHUB_RETRIES", cls.retries)),
-            backoff=float(os.environ.get("EVALGATE_GITHUB_BACKOFF", cls.backoff)),
-        )
+        env = os.environ if env is None else env
+        try:
+            return cls(
+                retries=int(env.get("EVALGATE_GITHUB_RETRIES", cls.retries)),
+                backoff=float(env.get("EVALGATE_GITHUB_BACKOFF", cls.backoff)),
+            )
+        except ValueError:
+            return cls()
 
 
-def api_url(env: dict[str, str] | None = None) -> str:
+def api_url(env: Mapping[str, str] | None = None) -> str:
+    """GITHUB_API_URL (GitHub Enterprise Server, a test server), else api.github.com."""
     return ((env if env is not None else os.environ).get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
 
 
