@@ -11,11 +11,14 @@ ENV PYTHONUNBUFFERED=1 \
     EVALGATE_CONSTRAINTS=/opt/evalgate/constraints.txt
 
 # 1. the dependency layer: rebuilt only when pyproject.toml or constraints.txt change
+#    (numpy's and scipy's own test suites, about 50 MB, are never imported at run time: removed)
 COPY pyproject.toml constraints.txt /opt/evalgate/
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/opt/evalgate/pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
     && pip install --no-cache-dir -r /tmp/requirements.txt -c /opt/evalgate/constraints.txt \
-    && rm /tmp/requirements.txt
+    && rm /tmp/requirements.txt \
+    && site=$(python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") \
+    && find "$site/numpy" "$site/scipy" -depth -type d -name tests -exec rm -rf {} +
 
 # 2. the code layer: evalgate itself, without touching the dependencies; the sources are not kept, so
 #    `python /opt/evalgate/entrypoint.py` imports the installed package (with its templates)

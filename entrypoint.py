@@ -142,9 +142,12 @@ class EngineRun:
 
 
 def run_engine(argv: list[str], env: Mapping[str, str]) -> int:
-    """Run `python -m evalgate ARGV` and return its exit code; its error lines become ::error:: annotations."""
+    """Run `python -P -m evalgate ARGV` and return its exit code; its error lines become ::error:: annotations.
+
+    -P: the workspace (the current folder) is not put on sys.path, so a folder named `evalgate` in the user's
+    repository cannot shadow the installed engine."""
     process = subprocess.run(
-        [sys.executable, "-m", "evalgate", *argv],
+        [sys.executable, "-P", "-m", "evalgate", *argv],
         env=dict(env),
         stderr=subprocess.PIPE,
         text=True,
@@ -297,11 +300,9 @@ def verified_pr_numbers(event: Event, context: Mapping[str, Any], gh: Any) -> li
 # ---------------------------------------------------------------- reporting
 
 
-def load_json(path: Path) -> dict[str, Any]:
+def load_verdict(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("the engine wrote no verdict", file=path) from None
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"the engine's verdict is unreadable ({exc})", file=path) from None
     if not isinstance(data, dict) or data.get("verdict") not in ("pass", "warn", "fail"):
@@ -508,10 +509,12 @@ def run(env: Mapping[str, str]) -> int:
                 engine_argv("check", settings, out, current=None, baseline=baseline), engine_env
             )
             results_path = out / "results.json"
-        if code not in (0, 1):
-            gha.error(f"evalgate check stopped with exit code {code}: nothing was judged (see the log above)")
+        if code not in (0, 1) or not (out / "verdict.json").is_file():
+            gha.error(
+                f"evalgate stopped with exit code {code} without a verdict: nothing was judged (see the log)"
+            )
             return 2
-        verdict = load_json(out / "verdict.json")
+        verdict = load_verdict(out / "verdict.json")
         report_path = out / "report.md"
         report = (
             report_path.read_text(encoding="utf-8")

@@ -46,8 +46,8 @@ class Engine:
 
     def __call__(self, argv: list[str], env: dict[str, str]) -> int:
         self.calls.append((argv, dict(env)))
-        if self.exit_code == 2:
-            return 2
+        if self.exit_code is not None and self.exit_code != self.verdict["exit_code"]:
+            return self.exit_code  # an engine error or crash: no verdict written
         option = _options(argv)
         self.read = {
             k: json.loads(Path(option[k]).read_text()) for k in ("--baseline", "--current") if k in option
@@ -350,10 +350,15 @@ def test_a_malformed_event_exits_2(fake, engine, workspace, capsys) -> None:
     assert "the event file is not valid JSON" in capsys.readouterr().err
 
 
-def test_an_engine_error_exits_2(fake, engine, workspace) -> None:
-    engine.exit_code = 2
+@pytest.mark.parametrize("engine_code", [2, 1, 137])
+def test_an_engine_error_or_crash_without_a_verdict_exits_2(
+    fake, engine, workspace, capsys, engine_code
+) -> None:
+    engine.verdict = verdict_doc("pass")
+    engine.exit_code = engine_code
     assert entrypoint.main(action_env(fake, workspace, "pull_request", pr_event(), baseline="none")) == 2
     assert 5 not in fake.comments
+    assert f"evalgate stopped with exit code {engine_code} without a verdict" in capsys.readouterr().out
 
 
 def test_a_deleted_branch_push_has_nothing_to_do(fake, engine, workspace) -> None:
@@ -369,7 +374,7 @@ def test_engine_error_lines_become_annotations(capsys, monkeypatch, tmp_path) ->
     (script / "evalgate" / "__main__.py").write_text(
         "import sys\nprint('evalgate: error: eval/cases.jsonl:12: expected is missing', file=sys.stderr)\nsys.exit(2)\n"
     )
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(ROOT)  # -P: the evalgate folder here must not shadow the engine on PYTHONPATH
     code = entrypoint.run_engine(["check"], {"PYTHONPATH": str(script), "PATH": "/usr/bin:/bin"})
     captured = capsys.readouterr()
     assert code == 2
