@@ -54,7 +54,7 @@ class Settings:
     install: list[str]
     results_artifact: str
     workspace: Path
-    env: Mapping[str, str] = field(repr=False, default_factory=dict)
+    env: Mapping[str, str] = field(repr=False, compare=False, default_factory=dict)
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
@@ -146,18 +146,15 @@ def run_engine(argv: list[str], env: Mapping[str, str]) -> int:
 
     -P: the workspace (the current folder) is not put on sys.path, so a folder named `evalgate` in the user's
     repository cannot shadow the installed engine."""
-    process = subprocess.run(
-        [sys.executable, "-P", "-m", "evalgate", *argv],
-        env=dict(env),
-        stderr=subprocess.PIPE,
-        text=True,
-        check=False,
-    )
-    for line in process.stderr.splitlines():
-        print(line, file=sys.stderr, flush=True)
-        match = _ENGINE_ERROR.match(line)
-        if match:
-            gha.error(match["message"], file=match["file"], line=match["line"], title="evalgate")
+    command = [sys.executable, "-P", "-m", "evalgate", *argv]
+    with subprocess.Popen(
+        command, env=dict(env), stderr=subprocess.PIPE, text=True, errors="replace"
+    ) as process:
+        for line in process.stderr:  # streamed: progress shows as it happens
+            print(line, end="", file=sys.stderr, flush=True)
+            match = _ENGINE_ERROR.match(line.rstrip("\n"))
+            if match:
+                gha.error(match["message"], file=match["file"], line=match["line"], title="evalgate")
     return process.returncode
 
 
