@@ -22,6 +22,7 @@ from gh_helpers import REPO, TOKEN, make_zip, results_doc, results_zip, verdict_
 from test_gh_actions_io import parse_output_file  # noqa: E402
 
 import entrypoint  # noqa: E402
+from evalgate.github import inputs  # noqa: E402
 
 HEAD_SHA = "a" * 40
 BASE_SHA = "b" * 40
@@ -383,7 +384,7 @@ def test_engine_error_lines_become_annotations(capsys, monkeypatch, tmp_path) ->
 
 
 def test_secrets_are_masked(capsys) -> None:
-    entrypoint.mask_secrets(
+    inputs.mask_secrets(
         {"INPUT_GITHUB_TOKEN": "t0k", "ANTHROPIC_API_KEY": "sk-ant", "HOME": "/root", "X_TOKEN": ""}
     )
     assert set(capsys.readouterr().out.splitlines()) == {"::add-mask::t0k", "::add-mask::sk-ant"}

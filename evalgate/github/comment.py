@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from github import GithubException
 from github.Issue import Issue
 from github.IssueComment import IssueComment
@@ -137,7 +138,7 @@ def upsert_comment(
         try:
             created = issue.create_comment(body)
             return CommentResult(number, "created", created.html_url)
-        except GithubException as exc:
+        except (GithubException, requests.RequestException) as exc:
             if not is_transient(exc) or attempt == retries:
                 raise
         sleep(backoff * 2**attempt)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from gh_helpers import verdict_doc
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from evalgate.github import inputs, publish
 
-import entrypoint  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
 WORKFLOWS = sorted((ROOT / "docs" / "workflows").glob("*.yml")) + sorted(
@@ -33,12 +31,12 @@ def test_the_defaults_of_action_yml_are_the_entrypoints_own(tmp_path: Path) -> N
     for name, spec in ACTION["inputs"].items():
         if name != "github_token":
             from_yml[f"INPUT_{name.upper()}"] = str(spec.get("default", ""))
-    assert entrypoint.read_settings(from_yml) == entrypoint.read_settings(env)
+    assert inputs.read_settings(from_yml) == inputs.read_settings(env)
     assert ACTION["inputs"]["github_token"]["default"] == "${{ github.token }}"
 
 
 def test_every_input_is_read_and_documented() -> None:
-    source = (ROOT / "entrypoint.py").read_text()
+    source = (ROOT / "evalgate" / "github" / "inputs.py").read_text()
     read = set(re.findall(r'get_input\("([a-z_]+)"', source)) | set(
         re.findall(r'_choice\(env, "([a-z_]+)"', source)
     )
@@ -52,7 +50,7 @@ def test_declared_outputs_are_written(tmp_path: Path) -> None:
     verdict = verdict_doc("fail")
     verdict["metrics"].append({"metric": "latency_p95_ms", "category": None, "current": 120.0})
     paths = {"results_path": "r", "report_path": "p", "verdict_path": "v"}
-    written = entrypoint.build_outputs(verdict, paths, "https://c")
+    written = publish.build_outputs(verdict, paths, "https://c")
     assert set(ACTION["outputs"]) <= set(written)
 
 
