@@ -164,7 +164,7 @@ def test_pull_request_gates_comments_and_reports(fake, engine, workspace, capsys
     assert env["EVALGATE_HEAD_SHA"] == HEAD_SHA and env["EVALGATE_HEAD_REF"] == "feature"
     # the comment
     [ours] = fake.comments[5]
-    assert ours["body"].startswith("<!-- evalgate:digits -->\n") and "FAIL" in ours["body"]
+    assert ours["body"].startswith("<!-- evalgate:digits -->\n") and engine.verdict["headline"] in ours["body"]
     # outputs
     out = outputs(workspace)
     assert out["verdict"] == "fail" and out["accuracy"] == "0.87" and out["error_rate"] == "0.01"
