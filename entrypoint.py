@@ -24,7 +24,7 @@ from evalgate.errors import InputError
 from evalgate.fileio import write_text_atomic
 from evalgate.github import actions_io as gha
 from evalgate.github import comment, publish, sources
-from evalgate.github.annotations import annotate, read_config_facts
+from evalgate.github.annotations import annotate, read_config_facts, workspace_relative
 from evalgate.github.client import ClientSettings, api_url, make_github
 from evalgate.github.event import load_event
 from evalgate.github.inputs import Settings, gate_exit, mask_secrets, read_settings
@@ -165,8 +165,11 @@ def main(env: Mapping[str, str] | None = None) -> int:
     try:
         return run(env)
     except InputError as exc:
-        gha.error(exc.message, file=exc.file, line=exc.line, title="evalgate: bad input")
+        workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
+        file = workspace_relative(Path(exc.file), workspace) if exc.file else None
+        gha.error(exc.message, file=file, line=exc.line, title="evalgate: bad input")
         print(f"evalgate: error: {exc}", file=sys.stderr, flush=True)
+        gha.write_summary(env.get("GITHUB_STEP_SUMMARY"), f"### evalgate could not run\n\n`{exc}`\n")
         return 2
 
 

@@ -164,7 +164,9 @@ def test_pull_request_gates_comments_and_reports(fake, engine, workspace, capsys
     assert env["EVALGATE_HEAD_SHA"] == HEAD_SHA and env["EVALGATE_HEAD_REF"] == "feature"
     # the comment
     [ours] = fake.comments[5]
-    assert ours["body"].startswith("<!-- evalgate:digits -->\n") and engine.verdict["headline"] in ours["body"]
+    assert (
+        ours["body"].startswith("<!-- evalgate:digits -->\n") and engine.verdict["headline"] in ours["body"]
+    )
     # outputs
     out = outputs(workspace)
     assert out["verdict"] == "fail" and out["accuracy"] == "0.87" and out["error_rate"] == "0.01"
@@ -342,6 +344,20 @@ def test_bad_inputs_exit_2_with_one_clear_error(fake, engine, workspace, capsys,
     captured = capsys.readouterr()
     assert message in captured.err and "::error" in captured.out and "Traceback" not in captured.err
     assert engine.calls == []
+
+
+def test_a_config_error_is_annotated_at_its_file_and_line_in_the_repository(
+    fake, engine, workspace, capsys
+) -> None:
+    (workspace / "sub").mkdir()
+    (workspace / "sub" / "evalgate.yaml").write_text("suite: [unclosed\n")
+    env = action_env(fake, workspace, "pull_request", pr_event(), working_directory="sub")
+    assert entrypoint.main(env) == 2
+    assert (
+        "::error file=sub/evalgate.yaml,line=2,title=evalgate%3A bad input::invalid YAML"
+        in capsys.readouterr().out
+    )
+    assert "evalgate could not run" in (workspace.parent / "summary.md").read_text()
 
 
 def test_a_malformed_event_exits_2(fake, engine, workspace, capsys) -> None:

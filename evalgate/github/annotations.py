@@ -66,7 +66,7 @@ def annotate(reasons: Any, facts: ConfigFacts, *, workspace: Path) -> int:
         emit = gha.error if reason["severity"] == "fail" else gha.warning
         emit(
             str(reason.get("message") or f"{where}: {reason.get('rule') or 'threshold'} breached"),
-            file=_relative(file, workspace),
+            file=workspace_relative(file, workspace),
             line=line,
             title=f"evalgate: {where}",
         )
@@ -74,7 +74,7 @@ def annotate(reasons: Any, facts: ConfigFacts, *, workspace: Path) -> int:
     return count
 
 
-def _relative(file: Path, workspace: Path) -> str:
+def workspace_relative(file: Path, workspace: Path) -> str:
     """Annotations name files relative to the repository root (the workspace)."""
     try:
         return Path(os.path.relpath(file.resolve(), workspace.resolve())).as_posix()
