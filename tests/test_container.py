@@ -315,3 +315,10 @@ def test_the_workflow_under_act_on_pull_request_push_and_workflow_run(
                          "pull_requests": []}})  # fmt: skip
     assert stage2.returncode == 0, stage2.stdout[-4000:]
     assert len(fake.comments[9]) == 1
+
+    # a regression fails the job under act too, and the comment is updated, not duplicated
+    passing_body = fake.comments[5][0]["body"]
+    (repo / "suite" / "model.py").write_text(BAD_MODEL)
+    regressed = run_act(tool, repo, fake, "pull_request", pr_event())
+    assert regressed.returncode != 0 and "OUTPUTS verdict=fail" in regressed.stdout, regressed.stdout[-4000:]
+    assert len(fake.comments[5]) == 1 and fake.comments[5][0]["body"] != passing_body

@@ -10,6 +10,7 @@ extracted with checks on paths, links, sizes and file count.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import stat
 import zipfile
@@ -73,16 +74,13 @@ def order_candidates(runs: list[WorkflowRun], prefer_sha: str | None) -> list[Wo
 
 
 def list_runs(gh: Github, repository: str, workflow_id: int | str | None, branch: str) -> list[WorkflowRun]:
-    """Successful runs of the workflow (or of the repository when the workflow is unknown) on the branch."""
+    """Successful runs on the branch of the workflow (of any workflow of the repository when it is unknown)."""
     repo = gh.get_repo(repository)
-    source = repo.get_workflow(workflow_id) if workflow_id else repo
-    runs = source.get_runs if workflow_id else repo.get_workflow_runs
-    found = []
-    for index, run in enumerate(runs(branch=branch, status="success")):
-        if index >= MAX_RUNS_SCANNED:
-            break
-        found.append(run)
-    return found
+    if workflow_id:
+        runs = repo.get_workflow(workflow_id).get_runs(branch=branch, status="success")
+    else:
+        runs = repo.get_workflow_runs(branch=branch, status="success")
+    return list(itertools.islice(runs, MAX_RUNS_SCANNED))
 
 
 def download(url: str, token: str, *, timeout: float = 60, max_bytes: int = MAX_ARCHIVE_BYTES) -> bytes:
