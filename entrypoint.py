@@ -68,6 +68,29 @@ def engine_argv(
     return [*argv, "--report", str(out / "report.md"), "--json", str(out / "verdict.json")]
 
 
+def append_history(settings: Settings, results: Path, branch: str, sha: str, env: Mapping[str, str]) -> None:
+    """A run on the base branch joins the history (trends, drift alarms): `evalgate history --append`, which keeps
+    only runs of the config's history branch. Keep the store between runs with actions/cache (docs/workflows.md)."""
+    print("::group::evalgate history", flush=True)
+    argv = [
+        "history",
+        "--config",
+        settings.config,
+        "--append",
+        str(results),
+        "--branch",
+        branch,
+        "--sha",
+        sha,
+    ]
+    code = run_engine(argv, env)
+    print("::endgroup::", flush=True)
+    if code != 0:
+        gha.warning(
+            f"evalgate history --append stopped with exit code {code}: this run is not in the history"
+        )
+
+
 def install_requirements(args: list[str], env: Mapping[str, str]) -> None:
     """`pip install ARGS` (the model's own dependencies), within the image's pinned versions."""
     constraints = env.get("EVALGATE_CONSTRAINTS")
@@ -123,6 +146,9 @@ def run(env: Mapping[str, str]) -> int:
             )
             return 2
         verdict = publish.load_verdict(out / "verdict.json")
+        branch = event.branch or env.get("GITHUB_REF_NAME", "")
+        if event.mode in ("push_base", "other") and branch and not current:
+            append_history(settings, out / "results.json", branch, event.head_sha, engine_env)
         if current:  # keep the judged results next to the verdict, for later steps
             write_text_atomic(out / "results.json", current.read_text(encoding="utf-8"))
         report_path = out / "report.md"

@@ -180,6 +180,7 @@ def test_push_then_pull_requests_baseline_comment_outputs_and_exit_codes(
     first = run_action(tool, image, ws, fake, "push", push_event(BASE_SHA), label="base-run")
     assert first.returncode == 0, first.stdout + first.stderr
     assert first.outputs["verdict"] == "pass" and first.outputs["accuracy"] == "1.0"
+    assert (ws / ".evalgate" / "history.sqlite").is_file()  # a run on main joins the history
     base_run = add_baseline(fake, ws, BASE_SHA, "2026-11-20T10:00:00Z")
     other = run_action(tool, image, ws, fake, "push", push_event("c" * 40), label="newer-run")
     assert other.returncode == 0, other.stdout + other.stderr

@@ -47,6 +47,8 @@ class Engine:
 
     def __call__(self, argv: list[str], env: dict[str, str]) -> int:
         self.calls.append((argv, dict(env)))
+        if argv[0] == "history":
+            return 0
         if self.exit_code is not None and self.exit_code != self.verdict["exit_code"]:
             return self.exit_code  # an engine error or crash: no verdict written
         option = _options(argv)
@@ -251,7 +253,10 @@ def test_a_push_to_main_makes_the_new_baseline_against_the_previous_one(fake, en
     previous = baseline_run(fake, sha=BASE_SHA, accuracy=0.92)  # the run of the push's `before`
     code = entrypoint.main(action_env(fake, workspace, "push", push_event("main")))
     assert code == 0 and not fake.calls("POST", r"/comments$")
-    assert f"run-{previous['id']}" in _options(engine.argv)["--baseline"]
+    check, history = (argv for argv, _ in engine.calls)
+    assert f"run-{previous['id']}" in _options(check)["--baseline"]
+    assert history[0] == "history" and _options(history)["--append"] == ".evalgate/out/results.json"
+    assert _options(history)["--branch"] == "main" and _options(history)["--sha"] == HEAD_SHA
     context = json.loads((workspace / ".evalgate/out/context.json").read_text())
     assert context["head_sha"] == HEAD_SHA and context["mode"] == "push_base"
     assert (workspace / ".evalgate/out/results.json").is_file()
