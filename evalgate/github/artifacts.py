@@ -46,7 +46,6 @@ class Baseline:
     path: Path
     run_id: int
     head_sha: str
-    artifact_name: str
     note: str = ""
 
 
@@ -222,7 +221,7 @@ def fetch_baseline(
             if not prefer_sha or run.head_sha == prefer_sha
             else f"no run of {prefer_sha[:7]}; took the newest"
         )
-        return Baseline(results, run.id, run.head_sha, artifact_name, note), notes
+        return Baseline(results, run.id, run.head_sha, note), notes
     return None, notes
 
 

@@ -36,17 +36,11 @@ class Event:
     base_sha: str | None = None
     branch: str | None = None
     pr_number: int | None = None
-    head_repository: str | None = None
     is_fork: bool = False
     deleted: bool = False
     workflow_run_id: int | None = None
     workflow_id: int | None = None
-    workflow_run_event: str | None = None
     pr_numbers: tuple[int, ...] = field(default_factory=tuple)
-
-    @property
-    def is_pull_request(self) -> bool:
-        return self.mode == "pull_request"
 
 
 def _get(
@@ -108,7 +102,6 @@ def parse_event(
             base_branch=_get(payload, "pull_request.base.ref", file),
             base_sha=_get(payload, "pull_request.base.sha", file),
             pr_number=_get(payload, "pull_request.number", file, kind=int),
-            head_repository=head_repo,
             # a fork's PR; a deleted fork has head.repo null, so it is not this repository either
             is_fork=head_repo != base_repo,
             **common,
@@ -145,11 +138,9 @@ def parse_event(
             branch=_get(run, "head_branch", file, optional=True),
             base_branch=base.get("ref") if isinstance(base, Mapping) else None,
             base_sha=base.get("sha") if isinstance(base, Mapping) else None,
-            head_repository=_get(run, "head_repository.full_name", file, optional=True),
             is_fork=_get(run, "head_repository.full_name", file, optional=True) not in (None, repository),
             workflow_run_id=_get(run, "id", file, kind=int),
             workflow_id=_get(run, "workflow_id", file, kind=int, optional=True),
-            workflow_run_event=_get(run, "event", file, optional=True),
             pr_numbers=numbers,
             **common,
         )
