@@ -1,0 +1,203 @@
+"""evalgate's GitHub Action: turns the action's inputs into an engine call, then reports back to GitHub.
+
+Inputs come as INPUT_* variables (evalgate.github.inputs); the engine is `python -m evalgate check` (or `gate`,
+in the fork-safe second stage, on results uploaded by the first); the GitHub side (baseline artifacts, outputs,
+step summary, annotations, the sticky comment) lives in evalgate.github.
+Exit codes: 0 the gate passed (or fail_on allowed it), 1 it failed, 2 bad input (nothing was judged).
+A GitHub API failure (a fork's read-only token, an outage) is a warning, never a failed gate.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from evalgate.errors import InputError
+from evalgate.fileio import write_text_atomic
+from evalgate.github import actions_io as gha
+from evalgate.github import comment, publish, sources
+from evalgate.github.annotations import annotate, read_config_facts, workspace_relative
+from evalgate.github.client import ClientSettings, api_url, make_github
+from evalgate.github.event import load_event
+from evalgate.github.inputs import Settings, gate_exit, mask_secrets, read_settings
+
+# engine messages look like `evalgate: error: path:line: message`
+_ENGINE_ERROR = re.compile(r"^evalgate: error: (?:(?P<file>[^:\n]+?):(?:(?P<line>\d+):)? )?(?P<message>.+)$")
+ENGINE_FILES = ("results.json", "report.md", "verdict.json")
+
+
+def run_engine(argv: list[str], env: Mapping[str, str]) -> int:
+    """Run `python -P -m evalgate ARGV` and return its exit code; its error lines become ::error:: annotations.
+
+    -P: the workspace (the current folder) is not put on sys.path, so a folder named `evalgate` in the user's
+    repository cannot shadow the installed engine."""
+    command = [sys.executable, "-P", "-m", "evalgate", *argv]
+    with subprocess.Popen(
+        command, env=dict(env), stderr=subprocess.PIPE, text=True, errors="replace"
+    ) as process:
+        for line in process.stderr:  # streamed: progress shows as it happens
+            print(line, end="", file=sys.stderr, flush=True)
+            match = _ENGINE_ERROR.match(line.rstrip("\n"))
+            if match:
+                gha.error(match["message"], file=match["file"], line=match["line"], title="evalgate")
+    return process.returncode
+
+
+def engine_argv(
+    command: str, settings: Settings, out: Path, *, current: Path | None, baseline: Path | None
+) -> list[str]:
+    argv = [command, "--config", settings.config]
+    if command == "check":
+        argv += ["--output", str(out / "results.json")]
+        if settings.sample:
+            argv += ["--sample", str(settings.sample)]
+        if settings.label:
+            argv += ["--label", settings.label]
+    else:
+        argv += ["--current", str(current)]
+    if baseline is not None:
+        argv += ["--baseline", str(baseline)]
+    return [*argv, "--report", str(out / "report.md"), "--json", str(out / "verdict.json")]
+
+
+def append_history(settings: Settings, results: Path, branch: str, sha: str, env: Mapping[str, str]) -> None:
+    """A run on the base branch joins the history (trends, drift alarms): `evalgate history --append`, which keeps
+    only runs of the config's history branch. Keep the store between runs with actions/cache (docs/workflows.md)."""
+    print("::group::evalgate history", flush=True)
+    argv = [
+        "history",
+        "--config",
+        settings.config,
+        "--append",
+        str(results),
+        "--branch",
+        branch,
+        "--sha",
+        sha,
+    ]
+    code = run_engine(argv, env)
+    print("::endgroup::", flush=True)
+    if code != 0:
+        gha.warning(
+            f"evalgate history --append stopped with exit code {code}: this run is not in the history"
+        )
+
+
+def install_requirements(args: list[str], env: Mapping[str, str]) -> None:
+    """`pip install ARGS` (the model's own dependencies), within the image's pinned versions."""
+    constraints = env.get("EVALGATE_CONSTRAINTS")
+    command = [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check"]
+    command += ["-c", constraints] if constraints and Path(constraints).is_file() else []
+    print(f"::group::pip install {shlex.join(args)}", flush=True)
+    code = subprocess.run([*command, *args], env=dict(env), check=False).returncode
+    print("::endgroup::", flush=True)
+    if code != 0:
+        raise InputError(f"input install: pip install {shlex.join(args)} failed (exit code {code})")
+
+
+def run(env: Mapping[str, str]) -> int:
+    """The whole action; returns the step's exit code. Bad input raises InputError."""
+    mask_secrets(env)
+    settings = read_settings(env)
+    event = load_event(
+        env.get("GITHUB_EVENT_NAME"), env.get("GITHUB_EVENT_PATH"), sha=env.get("GITHUB_SHA", "")
+    )
+    if event.deleted:
+        gha.notice(f"the push deleted {event.branch or 'a ref'}: nothing to evaluate")
+        return 0
+    os.chdir(settings.workspace / settings.working_directory)
+    if settings.install:
+        install_requirements(settings.install, env)
+    config = read_config_facts(settings.config)
+    out = Path(settings.output_dir)
+    for name in ENGINE_FILES:  # a verdict left by an earlier run must never pass for this one's
+        (out / name).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    gh = make_github(settings.token, api_url(env), ClientSettings.from_env(env)) if settings.token else None
+    run_url = None
+    if env.get("GITHUB_RUN_ID"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+        run_url = f"{server}/{event.repository}/actions/runs/{env['GITHUB_RUN_ID']}"
+
+    with tempfile.TemporaryDirectory(prefix="evalgate-") as scratch:
+        context: dict[str, Any] = {}
+        current = None
+        if event.mode == "workflow_run":
+            current, context = sources.fetch_triggering_results(settings, event, gh, Path(scratch))
+            if not event.base_sha and isinstance(context.get("base_sha"), str):
+                event = replace(event, base_sha=context["base_sha"])
+        baseline, baseline_note = sources.resolve_baseline(settings, event, config.suite, gh, Path(scratch))
+        print(f"evalgate: {baseline_note}", flush=True)
+        # the commit under test, for the results file: the PR's head, not GitHub's merge commit
+        engine_env = {**env, "EVALGATE_HEAD_SHA": event.head_sha, "EVALGATE_HEAD_REF": event.branch or ""}
+        command = "gate" if current else "check"
+        code = run_engine(engine_argv(command, settings, out, current=current, baseline=baseline), engine_env)
+        if code not in (0, 1) or not (out / "verdict.json").is_file():
+            gha.error(
+                f"evalgate stopped with exit code {code} without a verdict: nothing was judged (see the log)"
+            )
+            return 2
+        verdict = publish.load_verdict(out / "verdict.json")
+        branch = event.branch or env.get("GITHUB_REF_NAME", "")
+        if event.mode in ("push_base", "other") and branch and not current:
+            append_history(settings, out / "results.json", branch, event.head_sha, engine_env)
+        if current:  # keep the judged results next to the verdict, for later steps
+            write_text_atomic(out / "results.json", current.read_text(encoding="utf-8"))
+        report_path = out / "report.md"
+        report = (
+            report_path.read_text(encoding="utf-8") if report_path.is_file() else f"**{verdict['headline']}**"
+        )
+        publish.write_context(out, event, config.suite)
+
+        marker = comment.marker_for(config.suite)
+        rendered = publish.comment_body(verdict, report, out / "results.json", baseline, marker, run_url)
+        body = comment.fit_body(rendered, marker, digest=comment.results_digest(verdict), run_url=run_url)
+        posted, comment_note = publish.post_comments(
+            gh, event, context, body, marker, settings.comment, verdict["verdict"]
+        )
+
+    annotate(verdict.get("reasons"), config, workspace=settings.workspace)
+    prefix = Path(settings.working_directory)
+    paths = {
+        name: os.path.normpath(prefix / out / file)
+        for name, file in (
+            ("results_path", "results.json"),
+            ("report_path", "report.md"),
+            ("verdict_path", "verdict.json"),
+        )
+    }
+    comment_url = next((r.url for r in posted if r.url), None)
+    gha.write_outputs(env.get("GITHUB_OUTPUT"), publish.build_outputs(verdict, paths, comment_url))
+    summary = publish.summary_markdown(report, baseline_note, comment_note, posted)
+    gha.write_summary(env.get("GITHUB_STEP_SUMMARY"), summary)
+    for result in posted:
+        print(
+            f"evalgate: PR #{result.number}: comment {result.action} {result.url or ''} {result.reason}",
+            flush=True,
+        )
+    return gate_exit(verdict["verdict"], settings.fail_on)
+
+
+def main(env: Mapping[str, str] | None = None) -> int:
+    env = dict(os.environ if env is None else env)
+    try:
+        return run(env)
+    except InputError as exc:
+        workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
+        file = workspace_relative(Path(exc.file), workspace) if exc.file else None
+        gha.error(exc.message, file=file, line=exc.line, title="evalgate: bad input")
+        print(f"evalgate: error: {exc}", file=sys.stderr, flush=True)
+        gha.write_summary(env.get("GITHUB_STEP_SUMMARY"), f"### evalgate could not run\n\n`{exc}`\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

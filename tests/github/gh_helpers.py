@@ -1,0 +1,90 @@
+"""Hand-written results, verdicts and zip archives for the GitHub-side tests."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any
+
+TOKEN = "ghs_faketoken"
+REPO = "octo/repo"
+
+
+def results_doc(suite: str = "digits", accuracy: float = 0.9) -> dict[str, Any]:
+    """A minimal results file of the documented shape (docs/internals.md)."""
+    return {
+        "schema_version": 1,
+        "suite": suite,
+        "created_at": "2026-11-20T10:00:00Z",
+        "signature": {
+            "config": "sha256:aa",
+            "datasets": "sha256:bb",
+            "provider": "python:x",
+            "metrics": "sha256:cc",
+        },
+        "git": {"sha": "a" * 40, "ref": "main"},
+        "metrics": {"accuracy": {"value": accuracy, "n": 100}, "error_rate": {"value": 0.0, "n": 100}},
+        "categories": {},
+        "cases": [],
+    }
+
+
+def verdict_doc(verdict: str = "fail", suite: str = "digits", accuracy: float = 0.87) -> dict[str, Any]:
+    """A verdict of the documented shape, one breached rule when not passing."""
+    reasons = []
+    if verdict != "pass":
+        reasons.append(
+            {
+                "metric": "accuracy",
+                "category": None,
+                "rule": "max_drop",
+                "threshold": 0.02,
+                "value": accuracy,
+                "baseline": 0.91,
+                "delta": accuracy - 0.91,
+                "severity": verdict,
+                "message": "accuracy dropped 4.0 points: 100% sure, 50,1 %",
+            }
+        )
+    return {
+        "schema_version": 1,
+        "suite": suite,
+        "verdict": verdict,
+        "exit_code": 1 if verdict == "fail" else 0,
+        "headline": f"accuracy {accuracy:.2f} ({verdict})",
+        "mode": "significance",
+        "baseline": {"available": True, "label": "main@abc123"},
+        "reasons": reasons,
+        "metrics": [
+            {
+                "metric": "accuracy",
+                "category": None,
+                "current": accuracy,
+                "baseline": 0.91,
+                "delta": accuracy - 0.91,
+            },
+            {"metric": "error_rate", "category": None, "current": 0.01, "baseline": 0.0, "delta": 0.01},
+            {"metric": "accuracy", "category": "edge", "current": 0.5, "baseline": 0.6, "delta": -0.1},
+        ],
+        "categories": [],
+        "cases": {"added": [], "removed": [], "paired": 100, "regressed": [], "failing": [], "flaky": []},
+        "warnings": [],
+    }
+
+
+def make_zip(files: dict[str, bytes | str], links: dict[str, str] | None = None) -> bytes:
+    """A zip archive of the given members (names taken as written, even unsafe ones), and symlink members."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, data in files.items():
+            bundle.writestr(name, data)
+        for name, target in (links or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = 0o120777 << 16
+            bundle.writestr(info, target)
+    return buffer.getvalue()
+
+
+def results_zip(suite: str = "digits", accuracy: float = 0.9) -> bytes:
+    return make_zip({"results.json": json.dumps(results_doc(suite, accuracy))})

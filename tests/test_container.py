@@ -1,0 +1,325 @@
+"""The Action as GitHub runs it: the Docker image built with ../shared/tools/container, run with a fake event
+against the fake GitHub API on 127.0.0.1 (the container shares the host network), and the workflow run by act.
+
+Marked `container`; skipped unless EVALGATE_CONTAINER_TESTS=1 (the first build takes minutes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "github"))
+
+from fake_github import FakeGitHub  # noqa: E402
+from test_gh_actions_io import parse_output_file  # noqa: E402
+
+pytestmark = [
+    pytest.mark.container,
+    pytest.mark.skipif(
+        os.environ.get("EVALGATE_CONTAINER_TESTS") != "1",
+        reason="container tests: set EVALGATE_CONTAINER_TESTS=1",
+    ),
+    pytest.mark.timeout(1800),
+]
+
+REPO = "octo/repo"
+TOKEN = "ghs_containertoken"
+IMAGE = "localhost/evalgate:test"
+BASE_SHA = "b" * 40
+HEAD_SHA = "a" * 40
+CONFIG = """\
+suite: shout
+datasets: [data]
+provider: {type: python, target: model.py:predict}
+metrics: [accuracy]
+gate:
+  accuracy: {min: 0.9, max_drop: 0.02}
+"""
+CASES = "".join(f'{{"id": "c{i}", "input": "w{i}", "expected": "W{i}"}}\n' for i in range(20))
+GOOD_MODEL = "def predict(x):\n    return x.upper()\n"
+BAD_MODEL = "def predict(x):\n    return x.upper() if x < 'w5' else x\n"  # wrong on most cases
+
+
+def find_tool() -> Path:
+    """shared/tools/container in a parent folder of the checkout (or EVALGATE_CONTAINER_TOOL)."""
+    if os.environ.get("EVALGATE_CONTAINER_TOOL"):
+        return Path(os.environ["EVALGATE_CONTAINER_TOOL"])
+    for parent in [ROOT, *ROOT.parents]:
+        candidate = parent / "shared" / "tools" / "container"
+        if candidate.is_file():
+            return candidate
+    pytest.skip("shared/tools/container not found in the parent folders of the repository")
+
+
+@pytest.fixture(scope="module")
+def tool() -> Path:
+    return find_tool()
+
+
+@pytest.fixture(scope="module")
+def image(tool: Path) -> str:
+    build = subprocess.run(
+        [str(tool), "build", str(ROOT), IMAGE], capture_output=True, text=True, timeout=1800
+    )
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    return IMAGE
+
+
+@pytest.fixture(scope="module")
+def engine_ready(tool: Path, image: str) -> None:
+    probe = subprocess.run(
+        [str(tool), "run", image, "--entrypoint", "python", "--", "-P", "-m", "evalgate", "check", "--help"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if probe.returncode != 0:
+        pytest.skip(
+            f"the image's engine cannot run `evalgate check` yet: {probe.stderr.strip().splitlines()[-1:]}"
+        )
+
+
+@pytest.fixture
+def fake() -> FakeGitHub:
+    with FakeGitHub(REPO, TOKEN) as server:
+        yield server
+
+
+def workspace(tmp_path: Path, model: str = GOOD_MODEL) -> Path:
+    ws = tmp_path / "workspace"
+    (ws / "data").mkdir(parents=True, exist_ok=True)
+    (ws / "evalgate.yaml").write_text(CONFIG)
+    (ws / "data" / "typical_cases.jsonl").write_text(CASES)
+    (ws / "model.py").write_text(model)
+    return ws
+
+
+def pr_event(fork: bool = False) -> dict:
+    return {
+        "number": 5,
+        "pull_request": {
+            "number": 5,
+            "head": {
+                "sha": HEAD_SHA,
+                "ref": "feature",
+                "repo": {"full_name": "mallory/repo" if fork else REPO},
+            },
+            "base": {"sha": BASE_SHA, "ref": "main", "repo": {"full_name": REPO}},
+        },
+        "repository": {"full_name": REPO, "default_branch": "main"},
+    }
+
+
+def push_event(sha: str, before: str = "0" * 39 + "1") -> dict:
+    return {"ref": "refs/heads/main", "before": before, "after": sha, "head_commit": {"id": sha},
+            "repository": {"full_name": REPO, "default_branch": "main"}}  # fmt: skip
+
+
+def run_action(
+    tool: Path, image: str, ws: Path, fake: FakeGitHub, event_name: str, event: dict, **inputs: str
+):
+    """`docker run` the way the runner does: workspace, event and file-command files mounted, INPUT_* set."""
+    files = ws.parent / "files"
+    shutil.rmtree(files, ignore_errors=True)
+    files.mkdir()
+    (files / "event.json").write_text(json.dumps(event))
+    env = {
+        "GITHUB_API_URL": fake.url, "GITHUB_SERVER_URL": "https://github.example", "GITHUB_REPOSITORY": REPO,
+        "GITHUB_EVENT_NAME": event_name, "GITHUB_EVENT_PATH": "/github/workflow/event.json",
+        "GITHUB_WORKSPACE": "/github/workspace", "GITHUB_RUN_ID": "4242", "GITHUB_SHA": "f" * 40,
+        "GITHUB_OUTPUT": "/github/file_commands/output", "GITHUB_STEP_SUMMARY": "/github/file_commands/summary",
+        "EVALGATE_GITHUB_BACKOFF": "0", "INPUT_GITHUB_TOKEN": TOKEN,
+        **{f"INPUT_{name.upper()}": value for name, value in inputs.items()},
+    }  # fmt: skip
+    args = ["-v", f"{ws}:/github/workspace", "-v", f"{files}:/github/file_commands",
+            "-v", f"{files / 'event.json'}:/github/workflow/event.json:ro", "--workdir", "/github/workspace"]  # fmt: skip
+    for key, value in env.items():
+        args += ["-e", f"{key}={value}"]
+    result = subprocess.run([str(tool), "run", image, *args], capture_output=True, text=True, timeout=900)
+    output = files / "output"
+    result.outputs = parse_output_file(output.read_text()) if output.exists() else {}
+    result.summary = (files / "summary").read_text() if (files / "summary").exists() else ""
+    return result
+
+
+def add_baseline(fake: FakeGitHub, ws: Path, sha: str, created_at: str) -> dict:
+    """A successful push run on main whose artifact holds the results file the action just wrote."""
+    run = fake.add_run(head_sha=sha, created_at=created_at)
+    archive = ws.parent / f"baseline-{sha[:4]}.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.write(ws / ".evalgate/out/results.json", "results.json")
+    fake.add_artifact(run["id"], "evalgate-baseline", archive.read_bytes())
+    return run
+
+
+def test_bad_input_is_exit_2_with_an_annotation(tool, image, fake, tmp_path) -> None:
+    result = run_action(tool, image, workspace(tmp_path), fake, "pull_request", pr_event(), fail_on="maybe")
+    assert result.returncode == 2, result.stderr
+    assert "::error title=evalgate%3A bad input::input fail_on is 'maybe'" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_a_malformed_event_is_exit_2(tool, image, fake, tmp_path) -> None:
+    ws = workspace(tmp_path)
+    result = run_action(tool, image, ws, fake, "pull_request", {"pull_request": {}})
+    assert result.returncode == 2 and "repository.full_name field is missing" in result.stderr
+
+
+def test_push_then_pull_requests_baseline_comment_outputs_and_exit_codes(
+    tool, image, engine_ready, fake, tmp_path
+) -> None:
+    ws = workspace(tmp_path)
+    # main: the baseline run (of the PR's base commit), and a newer run of another commit with another label
+    first = run_action(tool, image, ws, fake, "push", push_event(BASE_SHA), label="base-run")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.outputs["verdict"] == "pass" and first.outputs["accuracy"] == "1.0"
+    assert (ws / ".evalgate" / "history.sqlite").is_file()  # a run on main joins the history
+    base_run = add_baseline(fake, ws, BASE_SHA, "2026-11-20T10:00:00Z")
+    other = run_action(tool, image, ws, fake, "push", push_event("c" * 40), label="newer-run")
+    assert other.returncode == 0, other.stdout + other.stderr
+    add_baseline(fake, ws, "c" * 40, "2026-11-21T10:00:00Z")
+    assert not fake.calls("POST", r"/comments$")
+
+    # the PR, run three times: a regression (exit 1), the same again, then fixed
+    (ws / "model.py").write_text(BAD_MODEL)
+    for _ in range(2):
+        pr = run_action(tool, image, ws, fake, "pull_request", pr_event())
+        assert pr.returncode == 1, pr.stdout + pr.stderr
+    assert f"baseline from artifact 'evalgate-baseline' of run {base_run['id']}" in pr.summary
+    assert pr.outputs["verdict"] == "fail" and float(pr.outputs["accuracy"]) < 0.9
+    assert "::error file=evalgate.yaml,line=6" in pr.stdout
+    verdict = json.loads((ws / pr.outputs["verdict_path"]).read_text())
+    assert verdict["baseline"]["available"] is True
+    (ws / "model.py").write_text(GOOD_MODEL)
+    fixed = run_action(tool, image, ws, fake, "pull_request", pr_event())
+    assert fixed.returncode == 0 and fixed.outputs["verdict"] == "pass"
+    [comment] = fake.comments[5]
+    assert (
+        comment["body"].startswith("<!-- evalgate:shout -->") and len(fake.calls("POST", r"/comments$")) == 1
+    )
+    assert TOKEN not in comment["body"] + fixed.summary + json.dumps(fixed.outputs)
+
+
+def test_fork_and_outage_warn_and_keep_the_verdict(tool, image, engine_ready, fake, tmp_path) -> None:
+    ws = workspace(tmp_path)
+    fake.fail("POST", r"/comments$", 403, times=10)
+    fork = run_action(tool, image, ws, fake, "pull_request", pr_event(fork=True), baseline="none")
+    assert fork.returncode == 0, fork.stdout + fork.stderr
+    assert "::warning::evalgate could not post the PR comment: GitHub API answered 403" in fork.stdout
+    assert "Resource not accessible by integration" in fork.stdout and fork.summary
+    fake.fail("GET", r".", 503, times=10_000)
+    outage = run_action(tool, image, ws, fake, "pull_request", pr_event())
+    assert outage.returncode == 0, outage.stdout + outage.stderr
+    assert "answered 503" in outage.stdout and outage.outputs["verdict"] == "pass"
+    assert 5 not in fake.comments
+
+
+# ---------------------------------------------------------------- act
+
+
+def act_repo(tmp_path: Path) -> Path:
+    """A git repository holding this checkout's action and a small suite, with a workflow that uses `./`."""
+    repo = tmp_path / "repo"
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.split("\n")  # fmt: skip
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, repo / name)
+    suite = workspace(tmp_path / "suite")
+    shutil.copytree(suite, repo / "suite")
+    workflow = repo / ".github" / "workflows" / "act-gate.yml"
+    workflow.parent.mkdir(parents=True, exist_ok=True)
+    workflow.write_text(ACT_WORKFLOW)
+    for command in (
+        ["git", "init", "-q"],
+        ["git", "remote", "add", "origin", f"https://github.com/{REPO}.git"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "t"],
+    ):
+        subprocess.run(command, cwd=repo, check=True, capture_output=True)  # fmt: skip
+    return repo
+
+
+ACT_WORKFLOW = """\
+name: act-gate
+on: [pull_request, push, workflow_run]
+permissions: {contents: read, pull-requests: write, actions: read}
+jobs:
+  gate:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - id: gate
+        uses: ./
+        with:
+          working_directory: suite
+          baseline: none
+      - if: always()
+        run: echo "OUTPUTS verdict=${{ steps.gate.outputs.verdict }} accuracy=${{ steps.gate.outputs.accuracy }}"
+"""
+
+
+def run_act(
+    tool: Path, repo: Path, fake: FakeGitHub, event_name: str, event: dict
+) -> subprocess.CompletedProcess:
+    event_file = repo.parent / f"{event_name}.json"
+    event_file.write_text(json.dumps(event))
+    return subprocess.run(
+        [str(tool), "act", event_name, "-e", str(event_file), "-W", ".github/workflows/act-gate.yml",
+         "--env", f"GITHUB_API_URL={fake.url}", "--env", "EVALGATE_GITHUB_BACKOFF=0", "-s", f"GITHUB_TOKEN={TOKEN}"],
+        cwd=repo, capture_output=True, text=True, timeout=1500,
+    )  # fmt: skip
+
+
+def test_the_workflow_under_act_on_pull_request_push_and_workflow_run(
+    tool, image, engine_ready, fake, tmp_path
+) -> None:
+    repo = act_repo(tmp_path)
+    for _ in range(2):
+        pr = run_act(tool, repo, fake, "pull_request", pr_event())
+        assert pr.returncode == 0, pr.stdout[-4000:] + pr.stderr[-2000:]
+        assert "OUTPUTS verdict=pass accuracy=1.0" in pr.stdout
+    assert len(fake.comments[5]) == 1 and fake.comments[5][0]["body"].startswith("<!-- evalgate:shout -->")
+
+    push = run_act(tool, repo, fake, "push", push_event(BASE_SHA))
+    assert push.returncode == 0 and "OUTPUTS verdict=pass" in push.stdout, push.stdout[-4000:]
+    assert len(fake.comments[5]) == 1
+
+    fake.add_pull(9, HEAD_SHA, head_repo="mallory/repo")
+    fake.add_run(
+        head_sha=HEAD_SHA, event="pull_request", branch="feature", head_repo="mallory/repo", run_id=777
+    )
+    # stage 1's results: the image run on the PR's code with a read-only view (no comment)
+    ws = workspace(tmp_path / "stage1")
+    stage1 = run_action(
+        tool, image, ws, fake, "pull_request", pr_event(fork=True), comment="never", baseline="none"
+    )
+    assert stage1.returncode == 0, stage1.stdout + stage1.stderr
+    with zipfile.ZipFile(repo.parent / "stage1.zip", "w") as bundle:
+        bundle.write(ws / ".evalgate/out/results.json", "results.json")
+        bundle.writestr(
+            "context.json", json.dumps({"pr_number": 9, "head_sha": HEAD_SHA, "base_sha": BASE_SHA})
+        )
+    fake.add_artifact(777, "evalgate-results", (repo.parent / "stage1.zip").read_bytes())
+    stage2 = run_act(tool, repo, fake, "workflow_run", {
+        "action": "completed", "repository": {"full_name": REPO, "default_branch": "main"},
+        "workflow_run": {"id": 777, "workflow_id": 7, "event": "pull_request", "head_sha": HEAD_SHA,
+                         "head_branch": "feature", "head_repository": {"full_name": "mallory/repo"},
+                         "pull_requests": []}})  # fmt: skip
+    assert stage2.returncode == 0, stage2.stdout[-4000:]
+    assert len(fake.comments[9]) == 1
+
+    # a regression fails the job under act too, and the comment is updated, not duplicated
+    passing_body = fake.comments[5][0]["body"]
+    (repo / "suite" / "model.py").write_text(BAD_MODEL)
+    regressed = run_act(tool, repo, fake, "pull_request", pr_event())
+    assert regressed.returncode != 0 and "OUTPUTS verdict=fail" in regressed.stdout, regressed.stdout[-4000:]
+    assert len(fake.comments[5]) == 1 and fake.comments[5][0]["body"] != passing_body
