@@ -28,10 +28,11 @@ from evalgate.github.annotations import annotate, read_config_facts, workspace_r
 from evalgate.github.client import ClientSettings, api_url, make_github
 from evalgate.github.event import load_event
 from evalgate.github.inputs import Settings, gate_exit, mask_secrets, read_settings
+from evalgate.report import comment_marker
 
 # engine messages look like `evalgate: error: path:line: message`
 _ENGINE_ERROR = re.compile(r"^evalgate: error: (?:(?P<file>[^:\n]+?):(?:(?P<line>\d+):)? )?(?P<message>.+)$")
-ENGINE_FILES = ("results.json", "report.md", "verdict.json")
+ENGINE_FILES = ("results.json", "report.md", "verdict.json", "comment.md")
 
 
 def run_engine(argv: list[str], env: Mapping[str, str]) -> int:
@@ -65,7 +66,8 @@ def engine_argv(
         argv += ["--current", str(current)]
     if baseline is not None:
         argv += ["--baseline", str(baseline)]
-    return [*argv, "--report", str(out / "report.md"), "--json", str(out / "verdict.json")]
+    reports = ["--report", str(out / "report.md"), "--json", str(out / "verdict.json")]
+    return [*argv, *reports, "--comment", str(out / "comment.md")]
 
 
 def append_history(settings: Settings, results: Path, branch: str, sha: str, env: Mapping[str, str]) -> None:
@@ -157,8 +159,10 @@ def run(env: Mapping[str, str]) -> int:
         )
         publish.write_context(out, event, config.suite)
 
-        marker = comment.marker_for(config.suite)
-        rendered = publish.comment_body(verdict, report, out / "results.json", baseline, marker, run_url)
+        marker = comment_marker(config.suite)
+        rendered = (
+            (out / "comment.md").read_text(encoding="utf-8") if (out / "comment.md").is_file() else report
+        )
         body = comment.fit_body(rendered, marker, digest=comment.results_digest(verdict), run_url=run_url)
         posted, comment_note = publish.post_comments(
             gh, event, context, body, marker, settings.comment, verdict["verdict"]

@@ -162,18 +162,38 @@ def write_reports(
     json_path: str | None = None,
     junit_path: str | None = None,
     html_path: str | None = None,
+    comment_path: str | None = None,
 ) -> None:
-    """Write each report asked for, atomically."""
+    """Write each report asked for, atomically. The comment is the sticky PR comment: marker first, within
+    GitHub's size limit, detail dropped in tiers when needed."""
     options = {
         "max_examples": config.report["max_examples"],
         "max_chars": config.report["max_chars"],
         "templates": config.resolve(config.report["templates"]) if config.report.get("templates") else None,
     }
+    run_url = _run_url()
     if report_path:
-        write_text_atomic(report_path, report.render_markdown(verdict, current, baseline, **options))
+        write_text_atomic(
+            report_path, report.render_markdown(verdict, current, baseline, run_url=run_url, **options)
+        )
+    if comment_path:
+        write_text_atomic(
+            comment_path, report.render_comment(verdict, current, baseline, run_url=run_url, **options)
+        )
     if json_path:
         write_json_atomic(json_path, verdict)
     if junit_path:
         write_text_atomic(junit_path, report.render_junit(verdict, current))
     if html_path:
-        write_text_atomic(html_path, report.render_html(verdict, current, baseline, **options))
+        write_text_atomic(
+            html_path, report.render_html(verdict, current, baseline, run_url=run_url, **options)
+        )
+
+
+def _run_url() -> str | None:
+    """The GitHub Actions run that produced this report, when running in one."""
+    run_id, repository = os.environ.get("GITHUB_RUN_ID"), os.environ.get("GITHUB_REPOSITORY")
+    if not (run_id and repository):
+        return None
+    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    return f"{server}/{repository}/actions/runs/{run_id}"

@@ -15,6 +15,10 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", dest="json_path", help="write the verdict as JSON here")
     parser.add_argument("--junit", help="write a JUnit XML report here")
     parser.add_argument("--html", help="write a standalone HTML report here")
+    parser.add_argument(
+        "--comment",
+        help="write the pull-request comment here (hidden marker first, within GitHub's size limit)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +42,7 @@ def decide_and_report(args: argparse.Namespace, config: SuiteConfig, current: di
         json_path=args.json_path,
         junit_path=args.junit,
         html_path=args.html,
+        comment_path=args.comment,
     )
     print(f"evalgate: {verdict['verdict'].upper()}: {verdict['headline']}")
     for reason in verdict["reasons"]:

@@ -29,13 +29,6 @@ CUT_NOTE = "\n\n---\n:scissors: The comment was cut to fit GitHub's 65,536-chara
 _DIGEST_RE = re.compile(r"<!-- evalgate:digest:([0-9a-f]{16,64}) -->")
 
 
-def marker_for(suite: str) -> str:
-    """The hidden marker of a suite's comment: `<!-- evalgate:SUITE -->` (characters that could end the HTML
-    comment replaced)."""
-    safe = re.sub(r"[^A-Za-z0-9._/+@-]", "_", suite).replace("--", "_-")
-    return f"<!-- evalgate:{safe} -->"
-
-
 def results_digest(verdict: Mapping[str, Any]) -> str:
     """A digest of what a reader of the comment cares about: the verdict, its reasons and the metric values."""
     keep = {

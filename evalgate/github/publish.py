@@ -93,26 +93,6 @@ def summary_markdown(
     return "\n".join(lines) + "</sub>\n"
 
 
-def comment_body(
-    verdict: dict[str, Any],
-    report: str,
-    results: Path,
-    baseline: Path | None,
-    marker: str,
-    run_url: str | None,
-) -> str:
-    """The comment, rendered by the report module when it offers render_comment, else the engine's report."""
-    try:
-        from evalgate.report import render_comment  # the report module's comment renderer, when present
-    except ImportError:
-        return report
-    current = json.loads(results.read_text(encoding="utf-8"))
-    base = json.loads(baseline.read_text(encoding="utf-8")) if baseline else None
-    return render_comment(
-        verdict, current, base, marker=marker, max_length=comment.MAX_COMMENT_CHARS, run_url=run_url
-    )
-
-
 def verified_pr_numbers(event: Event, context: Mapping[str, Any], gh: Github) -> list[int]:
     """The PRs to comment on in the second stage. The triggering run's own list (GitHub's, trusted) when it has one;
     a fork's PR is missing there, so the uploaded context names it, and it is only used when that PR's head really

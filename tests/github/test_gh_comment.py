@@ -9,8 +9,9 @@ from github import GithubException
 
 from evalgate.github import comment
 from evalgate.github.client import ClientSettings, make_github
+from evalgate.report import comment_marker
 
-MARKER = comment.marker_for("digits")
+MARKER = comment_marker("digits")
 
 
 def client(fake: FakeGitHub):
@@ -31,8 +32,8 @@ def upsert(fake: FakeGitHub, body: str, policy: str = "always", verdict: str = "
 
 
 def test_marker_is_a_safe_html_comment() -> None:
-    assert comment.marker_for("support-bot") == "<!-- evalgate:support-bot -->"
-    hostile = comment.marker_for("a --> b")
+    assert comment_marker("support-bot") == "<!-- evalgate:support-bot -->"
+    hostile = comment_marker("a --> b")
     inner = hostile.removeprefix("<!-- ").removesuffix(" -->")
     assert "--" not in inner and ">" not in inner and inner.startswith("evalgate:a")
 
