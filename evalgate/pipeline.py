@@ -123,11 +123,33 @@ def run_and_score(
         signature=signature(config, outcome.provider_fingerprint, sample),
         git=git_info(config.base_dir),
         run=run_info,
-        metric_keys=metrics.metric_keys(built),
+        metric_keys=_mark_shown(metrics.metric_keys(built), config, built, overall),
         metrics=overall,
         categories=categories,
         cases=case_entries,
     )
+
+
+ALWAYS_SHOWN = ("error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
+
+
+def _mark_shown(
+    keys: dict[str, dict[str, Any]], config: SuiteConfig, built: list, overall: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Mark the keys a report shows: those the config names (a family name: all its keys) or gates, error rate
+    and latency percentiles, and usage that was reported. The rest (for example precision_micro, computed with
+    f1_macro) stays in the results file for anyone who asks."""
+    shown = set(ALWAYS_SHOWN) | {rule.metric for rule in config.rules}
+    for entry in config.metrics:
+        family, key = metrics.resolve_name(entry.name)
+        if key is not None:
+            shown.add(key)
+        else:
+            shown.update(k.name for metric in built if metric.family == family for k in metric.keys())
+    usage = next((metric for metric in built if metric.family == "usage"), None)
+    if usage is not None:
+        shown.update(k.name for k in usage.keys() if (overall.get(k.name) or {}).get("value") is not None)
+    return {name: {**info, "shown": name in shown} for name, info in keys.items()}
 
 
 def _pick_provider(config: SuiteConfig, name: str | None):
