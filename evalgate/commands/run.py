@@ -47,7 +47,7 @@ def handle(args: argparse.Namespace) -> int:
     summary = ", ".join(
         f"{key} {entry['value']:.4g}"
         for key, entry in results["metrics"].items()
-        if entry.get("value") is not None
+        if entry.get("value") is not None and results["metric_keys"].get(key, {}).get("shown", True)
     )
     print(f"evalgate: {len(results['cases'])} cases -> {args.output} ({summary})", file=sys.stderr)
     return 0
