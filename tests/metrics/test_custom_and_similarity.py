@@ -124,10 +124,10 @@ def test_custom_module_function(scorers):
 @pytest.mark.parametrize(
     ("function", "problem"),
     [
-        ("scorers/mine.py:missing", "has no function 'missing'"),
+        ("scorers/mine.py:missing", "has no attribute 'missing'"),
         ("scorers/absent.py:politeness", "not found"),
-        ("no_colon", "must look like"),
-        ("scorers.nope:f", "importing module"),
+        ("no_colon", "expected path/to/file.py:function"),
+        ("scorers.nope:f", "importing it failed"),
     ],
 )
 def test_missing_scorer_is_an_input_error_at_build_time(scorers, function, problem):

@@ -1,0 +1,76 @@
+"""Load a user's Python function: `path/to/file.py:function` (relative to the config's folder) or
+`package.module:function` (attributes may be dotted: `module:Class.method`). Used by the python provider, custom
+scorers and local encoders."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from evalgate.errors import InputError
+
+
+def load_function(
+    target: str, base_dir: Path, *, what: str, file: str | None = None, line: int | None = None
+) -> Callable[..., Any]:
+    """The function `target` names; an InputError saying what it is for (`what`) when it cannot be loaded.
+
+    `base_dir` (the config's folder) goes on sys.path, so the target can import the project's packages
+    (`from models.images import ...`), and so does a path target's own folder, so it can import its neighbours.
+    """
+    where, sep, attribute = target.rpartition(":")
+
+    def fail(problem: str) -> InputError:
+        return InputError(f"{what} {target!r}: {problem}", file=file, line=line)
+
+    if not sep or not where or not attribute:
+        raise fail("expected path/to/file.py:function or package.module:function")
+    try:
+        _prepend_sys_path(base_dir)
+        if where.endswith(".py") or "/" in where or "\\" in where:
+            module = _import_path((base_dir / where).resolve(), fail)
+        else:
+            module = importlib.import_module(where)
+    except InputError:
+        raise
+    except (Exception, SystemExit) as exc:
+        raise fail(f"importing it failed with {type(exc).__name__}: {exc}") from None
+    value: Any = module
+    for part in attribute.split("."):
+        if not hasattr(value, part):
+            raise fail(f"{getattr(value, '__name__', where)!r} has no attribute {part!r}")
+        value = getattr(value, part)
+    if not callable(value):
+        raise fail(f"{attribute!r} is a {type(value).__name__}, not a function")
+    return value
+
+
+def _import_path(path: Path, fail: Callable[[str], InputError]) -> Any:
+    if not path.is_file():
+        raise fail(f"file not found (looked for {path})")
+    name = "evalgate_target_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise fail(f"cannot import {path} as Python code")
+    module = importlib.util.module_from_spec(spec)
+    _prepend_sys_path(path.parent)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def _prepend_sys_path(folder: Path) -> None:
+    entry = str(folder)
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
