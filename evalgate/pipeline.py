@@ -20,6 +20,7 @@ from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
 from evalgate.fileio import write_json_atomic, write_text_atomic
 from evalgate.gate import decide
+from evalgate.history import HistoryStore, trend_for_report
 from evalgate.results import build_results, case_record, merge_repeats
 
 
@@ -194,6 +195,7 @@ def write_reports(
         "templates": config.resolve(config.report["templates"]) if config.report.get("templates") else None,
     }
     run_url = _run_url()
+    options["trend"] = history_trend(config, verdict)
     if report_path:
         write_text_atomic(
             report_path, report.render_markdown(verdict, current, baseline, run_url=run_url, **options)
@@ -210,6 +212,17 @@ def write_reports(
         write_text_atomic(
             html_path, report.render_html(verdict, current, baseline, run_url=run_url, **options)
         )
+
+
+def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> dict[str, Any] | None:
+    """The trend of the first gated metric from the history store (with any drift alarm), when there is one."""
+    path = config.resolve(config.history["path"])
+    gated = [row["metric"] for row in verdict.get("metrics", []) if row.get("rules")]
+    if not path.is_file() or not gated:
+        return None
+    with HistoryStore(path) as store:
+        trend = trend_for_report(store, config.suite, gated[0])
+    return trend if len(trend["values"]) >= 2 else None
 
 
 def _run_url() -> str | None:

@@ -210,3 +210,29 @@ def test_usage_errors_are_exit_2() -> None:
     result = evalgate("gate")
     assert result.returncode == 2
     assert "--current" in result.stderr
+
+
+def test_the_report_shows_the_trend_of_main_from_the_history_store(
+    demo_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    run = demo_runs["pr-2-no-occlusion"]
+    repo = tmp_path / "repo"
+    shutil.copytree(run / "repo", repo)
+    baseline = json.loads((demo_runs["main"] / "results.json").read_text())
+    for day in range(1, 4):
+        baseline["created_at"] = f"2026-11-0{day}T08:00:00Z"
+        snapshot = tmp_path / f"main-{day}.json"
+        snapshot.write_text(json.dumps(baseline))
+        appended = evalgate(
+            "history", "--config", str(repo / "evalgate.yaml"), "--append", str(snapshot),
+            "--branch", "main", "--sha", f"{day}" * 40,
+        )  # fmt: skip
+        assert appended.returncode == 0, appended.stderr
+    result = evalgate(
+        "gate", "--current", str(run / "results.json"), "--baseline", str(demo_runs["main"] / "results.json"),
+        "--config", str(repo / "evalgate.yaml"), "--report", str(tmp_path / "report.md"),
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    report = (tmp_path / "report.md").read_text()
+    assert "xychart-beta" in report
+    assert report.count("0.973") >= 1
