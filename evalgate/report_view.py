@@ -3,6 +3,12 @@
 Numbers are formatted here (trusted text); untrusted values (case ids, categories, inputs, outputs, messages)
 stay raw and are escaped by the template filters of the output format (see evalgate/report_text.py).
 `shorten(view, tier)` drops detail for the size tiers of a comment.
+
+What is shown: the metric rows of keys the results mark `shown` (gated rows always; results without the mark
+show every key), except rows with no value in either run; the per-category table keeps the gated keys and the
+shown binary/continuous ones, at most MAX_CATEGORY_COLUMNS. The Verdict JSON keeps every key. Each note is
+said once: the minimum detectable effects in one "Sensitivity" sentence (the gate's matching warnings are
+dropped), other row notes one line per distinct note.
 """
 
 from __future__ import annotations
@@ -25,13 +31,8 @@ MAX_CATEGORY_COLUMNS = 6  # metric columns of the per-category table
 SHORT_CHARS = 80  # expected/output values up to this long (one line) share a one-row table
 # a case id or category name longer than this is cut (they land in lists, tables and summaries)
 LABEL_CHARS = 120
-EXAMPLE_FIELDS = (
-    ("input", "Input"),
-    ("expected", "Expected"),
-    ("output", "Output"),
-    ("baseline_output", "Baseline output"),
-    ("error", "Error"),
-)
+ANSWER_FIELDS = (("expected", "Expected"), ("output", "Output"), ("baseline_output", "Baseline output"))
+EXAMPLE_KEYS = ("input", *(key for key, _ in ANSWER_FIELDS), "error")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +87,9 @@ def build_view(
         "mode": verdict.get("mode"),
         "baseline": _baseline(verdict, baseline),
         "reasons": [_reason(reason) for reason in verdict.get("reasons") or []],
-        "warnings": [str(w) for w in verdict.get("warnings") or [] if str(w) not in repeated],
+        "warnings": [
+            str(w) for w in verdict.get("warnings") or [] if not _repeated(str(w), repeated, verdict)
+        ],
         "metrics": metric_rows,
         "metrics_hidden": 0,
         "notes": notes,
@@ -240,6 +243,12 @@ def _visible(row: dict[str, Any], keys: dict[str, dict[str, Any]]) -> bool:
     if row.get("rules"):
         return True
     return _is_shown(str(row.get("metric") or ""), keys) and _has_value(row)
+
+
+def _repeated(warning: str, said: set[str], verdict: dict[str, Any]) -> bool:
+    """A warning the report says elsewhere: a row's note, or "no baseline" (the line under the reasons)."""
+    no_baseline = not (verdict.get("baseline") or {}).get("available")
+    return warning in said or (no_baseline and warning.lower().startswith("no baseline"))
 
 
 def _row_label(row: dict[str, Any]) -> str:
@@ -417,12 +426,10 @@ def _example(case_id: str, group: list[dict[str, Any]], max_chars: int) -> dict[
     """One case: its input as code blocks, then expected/output/baseline output in a one-row table when all
     are short single lines (else as code blocks too), then its error."""
     first = group[0]
-    values = {
-        key: next((e.get(key) for e in group if e.get(key) is not None), None) for key, _ in EXAMPLE_FIELDS
-    }
+    values = {key: next((e.get(key) for e in group if e.get(key) is not None), None) for key in EXAMPLE_KEYS}
     if values["baseline_output"] == values["output"]:
         values["baseline_output"] = None
-    answers = [(label, values[key]) for key, label in EXAMPLE_FIELDS[1:4] if values[key] is not None]
+    answers = [(label, values[key]) for key, label in ANSWER_FIELDS if values[key] is not None]
     brief = all(_is_short(value) for _, value in answers)
     return {
         "id": _label(case_id),

@@ -171,3 +171,15 @@ def test_an_image_input_is_one_code_block_with_a_row_per_line(image: list[str]) 
     assert "Input · image:" in block
     assert '| 8 | {"label": 7} | {"label": 8} |' in block  # short answers share one table row
     assert re.search(r"\| Expected \| Output \| Baseline output \|", block)
+
+
+def test_without_a_baseline_the_missing_baseline_is_explained_once_under_the_reasons() -> None:
+    _, current, _ = gate_run()
+    config = make_config([rule("accuracy", min=0.5)])
+    verdict = decide(compare(current, None, config), config).to_json()
+    assert any(w.lower().startswith("no baseline") for w in verdict["warnings"])  # what the gate says
+    text = render_markdown(verdict, current, None)
+    body = text.split("\n", 1)[1]  # after the headline
+    assert len(re.findall("no baseline", body, flags=re.I)) == 1
+    assert f"Suite **demo**. {verdict['baseline']['note']}" in body
+    assert "| Metric | Current | Interval | Threshold | Status |" in body
