@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,11 @@ from evalgate.report import render_html, render_json, render_markdown
 N = 200
 CATEGORIES = ["typical" if i % 2 else "edge" for i in range(N)]
 MD = MarkdownIt("commonmark", {"html": True}).enable(["table"])
+FIXTURES = Path(__file__).parent / "fixtures" / "report"
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
 def results(accuracy: np.ndarray, rng: np.random.Generator, *, extra: int = 0) -> dict[str, Any]:
@@ -183,3 +189,34 @@ def test_without_a_baseline_the_missing_baseline_is_explained_once_under_the_rea
     assert len(re.findall("no baseline", body, flags=re.I)) == 1
     assert f"Suite **demo**. {verdict['baseline']['note']}" in body
     assert "| Metric | Current | Interval | Threshold | Status |" in body
+
+
+def test_usage_keys_in_the_metric_table_are_not_repeated_in_the_usage_table() -> None:
+    current, baseline, verdict = (
+        load("results_current.json"),
+        load("results_baseline.json"),
+        load("verdict_fail.json"),
+    )
+    paired = "no per-case scores to pair, so no interval or p-value; the values are compared directly"
+    for name, now, before in (("tokens_in_per_case", 401.0, 356.0), ("cost_per_1k_requests", 0.41, 0.365)):
+        verdict["metrics"].append(
+            {
+                "metric": name,
+                "kind": "corpus",
+                "higher_is_better": False,
+                "current": now,
+                "baseline": before,
+                "delta": now - before,
+                "rules": {},
+                "status": "info",
+                "note": paired,
+                "n": 500,
+            }
+        )
+    text = render_markdown(verdict, current, baseline)
+    assert metric_names(text)[-2:] == ["tokens\\_in\\_per\\_case", "cost\\_per\\_1k\\_requests"]
+    assert text.count("no per-case scores to pair") == 1  # one line for both keys
+    assert f"- tokens\\_in\\_per\\_case, cost\\_per\\_1k\\_requests: {paired}" in text
+    usage = text[text.index("**Usage**") :]
+    assert "Input tokens per request" not in usage and "Cost per 1K requests" not in usage
+    assert "| Output tokens per request |" in usage and "| Total cost of the run |" in usage
