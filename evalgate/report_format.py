@@ -93,7 +93,7 @@ def p_value(p: Any, adjusted: Any = None) -> str:
     if not is_number(p):
         return DASH
     text = _p(p)
-    if is_number(adjusted) and not math.isclose(adjusted, p, rel_tol=1e-9):
+    if is_number(adjusted) and _p(adjusted) != text:  # an adjustment that changes nothing shown is left out
         text += f" (adj. {_p(adjusted)})"
     return text
 

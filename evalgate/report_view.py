@@ -3,32 +3,36 @@
 Numbers are formatted here (trusted text); untrusted values (case ids, categories, inputs, outputs, messages)
 stay raw and are escaped by the template filters of the output format (see evalgate/report_text.py).
 `shorten(view, tier)` drops detail for the size tiers of a comment.
+
+What is shown: the metric rows of keys the results mark `shown` (gated rows always; results without the mark
+show every key), except rows with no value in either run; the per-category table keeps the gated keys and the
+shown binary/continuous ones, at most MAX_CATEGORY_COLUMNS. The Verdict JSON keeps every key. Each note is
+said once: the minimum detectable effects in one "Sensitivity" sentence (the gate's matching warnings are
+dropped), other row notes one line per distinct note.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from evalgate import __version__
 from evalgate import report_format as fmt
-from evalgate.report_text import clip
+from evalgate.report_text import clip, to_text
 
 ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
 WORDS = {"pass": "passed", "warn": "passed with warnings", "fail": "failed"}
 SEVERITY = {"fail": 0, "warn": 1, "pass": 2}
 MAX_IDS = 100  # case ids listed per added/removed list
 MAX_FLAKY = 20
+MAX_CATEGORY_COLUMNS = 6  # metric columns of the per-category table
+SHORT_CHARS = 80  # expected/output values up to this long (one line) share a one-row table
 # a case id or category name longer than this is cut (they land in lists, tables and summaries)
 LABEL_CHARS = 120
-EXAMPLE_FIELDS = (
-    ("input", "Input"),
-    ("expected", "Expected"),
-    ("output", "Output"),
-    ("baseline_output", "Baseline output"),
-    ("error", "Error"),
-)
+ANSWER_FIELDS = (("expected", "Expected"), ("output", "Output"), ("baseline_output", "Baseline output"))
+EXAMPLE_KEYS = ("input", *(key for key, _ in ANSWER_FIELDS), "error")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +68,15 @@ def build_view(
 ) -> dict[str, Any]:
     """Everything a template shows, at full detail."""
     outcome = verdict.get("verdict")
-    metric_rows = [_metric_row(row) for row in verdict.get("metrics") or []]
+    shown = _key_info(current, baseline)
+    rows = [row for row in verdict.get("metrics") or [] if _visible(row, shown)]
+    categories = verdict.get("categories") or []
+    sensitivity, repeated = _sensitivity(
+        [*rows, *categories], verdict.get("mode"), (verdict.get("stats") or {}).get("power")
+    )
+    notes = _notes(rows)
+    repeated |= {f"{name}: {note['text']}" for note in notes for name in note["metrics"]}
+    metric_rows = [_metric_row(row) for row in rows]
     return {
         "marker": marker,
         "suite": verdict.get("suite") or current.get("suite") or "",
@@ -75,15 +87,19 @@ def build_view(
         "mode": verdict.get("mode"),
         "baseline": _baseline(verdict, baseline),
         "reasons": [_reason(reason) for reason in verdict.get("reasons") or []],
-        "warnings": [str(w) for w in verdict.get("warnings") or []],
+        "warnings": [
+            str(w) for w in verdict.get("warnings") or [] if not _repeated(str(w), repeated, verdict)
+        ],
         "metrics": metric_rows,
         "metrics_hidden": 0,
-        "mde_notes": _mde_notes(verdict.get("metrics") or []),
-        "categories": _categories(verdict.get("categories") or []),
+        "notes": notes,
+        "sensitivity": sensitivity,
+        "legend": _legend(verdict, adjusted=any("adj." in row["p_value"] for row in metric_rows)),
+        "categories": _categories(categories, _category_columns(verdict, categories, shown)),
         "cases": _cases(verdict.get("cases") or {}),
         "examples": _examples(verdict.get("cases") or {}, max_examples, max_chars),
         "flaky": _flaky((verdict.get("cases") or {}).get("flaky") or []),
-        "usage": _usage(current, baseline),
+        "usage": _usage(current, baseline, {row.get("metric") for row in rows}),
         "trend": _trend(trend),
         "version": __version__,
         "run_url": _safe_url(run_url),
@@ -133,12 +149,25 @@ def _baseline(verdict: dict[str, Any], baseline_results: dict[str, Any] | None) 
     return {
         "available": available,
         "label": info.get("label") or (baseline_results or {}).get("label"),
-        "created_at": created,
+        "created_at": _moment(created),
         "signature_match": info.get("signature_match", True) is not False,
         "signature_diff": [_signature_item(item) for item in info.get("signature_diff") or []],
         "note": info.get("note"),
         "paired": fmt.count((verdict.get("cases") or {}).get("paired")),
     }
+
+
+def _moment(text: Any) -> Any:
+    """An ISO timestamp as `YYYY-MM-DD HH:MM UTC`; anything else as it is."""
+    if not isinstance(text, str):
+        return text
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _signature_item(item: Any) -> str:
@@ -156,11 +185,14 @@ def _reason(reason: dict[str, Any]) -> dict[str, Any]:
     if not message:
         value = fmt.value(reason.get("value"), unit)
         message = f"{reason.get('rule')}: {value} (threshold {reason.get('threshold')})"
+    metric = str(reason.get("metric") or "")
     return {
         "icon": ICONS.get(reason.get("severity"), "❌"),
-        "metric": reason.get("metric") or "",
+        "metric": metric,
         "category": reason.get("category"),
         "message": message,
+        # the gate's messages name their metric first; only the others get a `metric:` prefix
+        "prefix": bool(metric) and not str(message).startswith(metric),
     }
 
 
@@ -187,45 +219,152 @@ def _metric_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _mde_notes(rows: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
-    """Gated metrics whose suite is too small to detect a drop as small as the margin."""
-    notes = []
+def _key_info(current: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The results files' `metric_keys` (the current run's entries win)."""
+    info: dict[str, dict[str, Any]] = {}
+    for results in (baseline or {}, current):
+        for name, entry in (results.get("metric_keys") or {}).items():
+            if isinstance(entry, dict):
+                info[str(name)] = entry
+    return info
+
+
+def _is_shown(name: str, keys: dict[str, dict[str, Any]]) -> bool:
+    """Whether the results mark a key for reports (older results have no mark: shown)."""
+    return (keys.get(name) or {}).get("shown", True) is not False
+
+
+def _has_value(row: dict[str, Any]) -> bool:
+    return fmt.is_number(row.get("current")) or fmt.is_number(row.get("baseline"))
+
+
+def _visible(row: dict[str, Any], keys: dict[str, dict[str, Any]]) -> bool:
+    """A metric row the report shows: a gated one, or one marked shown with a value in either run."""
+    if row.get("rules"):
+        return True
+    return _is_shown(str(row.get("metric") or ""), keys) and _has_value(row)
+
+
+def _repeated(warning: str, said: set[str], verdict: dict[str, Any]) -> bool:
+    """A warning the report says elsewhere: a row's note, or "no baseline" (the line under the reasons)."""
+    no_baseline = not (verdict.get("baseline") or {}).get("available")
+    return warning in said or (no_baseline and warning.lower().startswith("no baseline"))
+
+
+def _row_label(row: dict[str, Any]) -> str:
+    """How the gate names a row in its warnings: `metric` or `metric [category]`."""
+    metric = str(row.get("metric") or "")
+    return metric if row.get("category") is None else f"{metric} [{row.get('category')}]"
+
+
+def _undersized(row: dict[str, Any]) -> bool:
+    """A gated row whose suite cannot reliably detect a drop as small as its margin (MDE > margin)."""
+    mde, margin = row.get("mde"), row.get("margin")
+    if margin is None:
+        margin = (row.get("rules") or {}).get("max_drop")
+    return fmt.is_number(mde) and fmt.is_number(margin) and mde > margin
+
+
+def _sensitivity(
+    rows: Iterable[dict[str, Any]], mode: Any, power: Any
+) -> tuple[dict[str, Any] | None, set[str]]:
+    """The one sentence on drops the gate can miss: the gated rows whose margin is below the drop the suite
+    reliably catches (with the gate's power). A failed row is left out: its drop was caught. Also the gate's
+    warnings this sentence replaces (one per undersized row, failed or not)."""
+    items, replaced = [], set()
     for row in rows:
-        mde = row.get("mde")
+        if not _undersized(row):
+            continue
+        replaced.add(f"{_row_label(row)}: {row.get('note')}")
+        if row.get("status") == "fail":
+            continue
+        unit = fmt.unit_of(str(row.get("metric") or ""), row.get("kind"))
+        gate = row.get("mde_gate")
+        catch = gate if mode in (None, "significance") and fmt.is_number(gate) else row["mde"]
         margin = row.get("margin")
         if margin is None:
-            margin = (row.get("rules") or {}).get("max_drop")
-        if fmt.is_number(mde) and fmt.is_number(margin) and mde > margin:
-            unit = fmt.unit_of(str(row.get("metric") or ""), row.get("kind"))
-            notes.append(
-                {
-                    "metric": str(row.get("metric")),
-                    "category": row.get("category"),
-                    "n": fmt.count(row.get("n")),
-                    "mde": fmt.amount(mde, unit, strip=True),
-                    "margin": fmt.amount(margin, unit, strip=True),
-                }
-            )
-    return notes
+            margin = row["rules"]["max_drop"]
+        items.append(
+            {
+                "metric": str(row.get("metric") or ""),
+                "category": None if row.get("category") is None else _label(row.get("category")),
+                "n": fmt.count(row.get("n")),
+                "catch": fmt.amount(catch, unit, strip=True),
+                "margin": fmt.amount(margin, unit, strip=True),
+            }
+        )
+    if not items:
+        return None, replaced
+    sizes = {item["n"] for item in items}
+    return {
+        "n": sizes.pop() if len(sizes) == 1 else None,
+        "power": f"{power:.0%}" if fmt.is_number(power) else "80%",
+        "items": items,
+    }, replaced
 
 
-def _categories(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """One row per category, one column per metric: `current (delta)`; worst categories first."""
-    if not rows:
+def _notes(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The notes of the shown metric rows, one line per distinct note (the sensitivity sentence has its own)."""
+    grouped: dict[str, list[str]] = {}
+    for row in rows:
+        if row.get("note") and not _undersized(row):
+            grouped.setdefault(str(row["note"]), []).append(str(row.get("metric") or ""))
+    return [{"text": text, "metrics": names} for text, names in grouped.items()]
+
+
+def _legend(verdict: dict[str, Any], *, adjusted: bool) -> str | None:
+    """What the interval and p-value columns mean (only with a baseline, where they are of the change)."""
+    if not (verdict.get("baseline") or {}).get("available"):
         return None
-    columns: list[str] = []
+    confidence = (verdict.get("stats") or {}).get("confidence")
+    level = f"{confidence:.0%}" if fmt.is_number(confidence) else "95%"
+    adj = " (adj.: Holm-adjusted over the gated metrics)" if adjusted else ""
+    return (
+        f"Interval: the {level} confidence interval of the change. p-value: one-sided, that the metric got "
+        f"worse{adj}."
+    )
+
+
+def _category_columns(
+    verdict: dict[str, Any], rows: list[dict[str, Any]], keys: dict[str, dict[str, Any]]
+) -> tuple[list[str], int]:
+    """The per-category table's metrics: the gated ones, then shown binary/continuous ones with a value,
+    at most MAX_CATEGORY_COLUMNS; and how many were left out for lack of room."""
+    gated = {str(r.get("metric")) for r in [*(verdict.get("metrics") or []), *rows] if r.get("rules")}
+    order: list[str] = []
+    kinds: dict[str, Any] = {}
+    valued: set[str] = set()
+    for row in rows:
+        name = str(row.get("metric") or "")
+        if name not in kinds:
+            order.append(name)
+            kinds[name] = row.get("kind") or (keys.get(name) or {}).get("kind")
+        if _has_value(row) or row.get("rules"):
+            valued.add(name)
+    wanted = [
+        name
+        for name in order
+        if name in valued
+        and (name in gated or (_is_shown(name, keys) and kinds[name] in ("binary", "continuous")))
+    ]
+    keep = set(sorted(wanted, key=lambda name: name not in gated)[:MAX_CATEGORY_COLUMNS])
+    return [name for name in wanted if name in keep], len(wanted) - len(keep)
+
+
+def _categories(rows: list[dict[str, Any]], columns: tuple[list[str], int]) -> dict[str, Any] | None:
+    """One row per category, one column per chosen metric: `current (delta)`; worst categories first."""
+    names, left_out = columns
+    if not rows or not names:
+        return None
     by_category: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:
-        metric = str(row.get("metric") or "")
-        if metric not in columns:
-            columns.append(metric)
-        by_category.setdefault(str(row.get("category")), {})[metric] = row
+        by_category.setdefault(str(row.get("category")), {})[str(row.get("metric") or "")] = row
     table = []
     for order, (category, metrics) in enumerate(by_category.items()):
         statuses = [row.get("status") for row in metrics.values()]
         worst = min(statuses, key=lambda s: SEVERITY.get(s, 3))
         cells = []
-        for metric in columns:
+        for metric in names:
             row = metrics.get(metric)
             if row is None:
                 cells.append(fmt.DASH)
@@ -248,14 +387,14 @@ def _categories(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
             }
         )
     table.sort(key=lambda item: item.pop("_key"))
-    return {"columns": columns, "rows": table}
+    return {"columns": names, "rows": table, "left_out": left_out}
 
 
 def _cases(cases: dict[str, Any]) -> dict[str, Any] | None:
     added = [_label(i) for i in cases.get("added") or []]
     removed = [_label(i) for i in cases.get("removed") or []]
-    if not added and not removed and cases.get("paired") is None:
-        return None
+    if not added and not removed:
+        return None  # the paired count is in the sentence under the verdict
     return {
         "paired": fmt.count(cases.get("paired")),
         "added_count": fmt.count(len(added)),
@@ -279,25 +418,56 @@ def _examples(cases: dict[str, Any], max_examples: int, max_chars: int) -> dict[
     grouped: dict[str, list[dict[str, Any]]] = {}
     for entry in entries:
         grouped.setdefault(str(entry.get("id")), []).append(entry)
-    items = []
-    for case_id, group in list(grouped.items())[:max_examples]:
-        first = group[0]
-        fields = []
-        for key, label in EXAMPLE_FIELDS:
-            raw = next((e.get(key) for e in group if e.get(key) is not None), None)
-            if raw is None or (key == "baseline_output" and raw == first.get("output")):
-                continue
-            fields.append({"label": label, "value": clip(raw, max_chars, pretty=True)})
-        items.append(
-            {
-                "id": _label(case_id),
-                "category": _label(first.get("category")),
-                "scores": ", ".join(_score_change(e) for e in group if e.get("metric")),
-                "errored": first.get("error") is not None,
-                "fields": fields,
-            }
-        )
+    items = [_example(case_id, group, max_chars) for case_id, group in list(grouped.items())[:max_examples]]
     return {"title": title, "noun": noun, "total": len(grouped), "items": items}
+
+
+def _example(case_id: str, group: list[dict[str, Any]], max_chars: int) -> dict[str, Any]:
+    """One case: its input as code blocks, then expected/output/baseline output in a one-row table when all
+    are short single lines (else as code blocks too), then its error."""
+    first = group[0]
+    values = {key: next((e.get(key) for e in group if e.get(key) is not None), None) for key in EXAMPLE_KEYS}
+    if values["baseline_output"] == values["output"]:
+        values["baseline_output"] = None
+    answers = [(label, values[key]) for key, label in ANSWER_FIELDS if values[key] is not None]
+    brief = all(_is_short(value) for _, value in answers)
+    return {
+        "id": _label(case_id),
+        "category": _label(first.get("category")),
+        "scores": ", ".join(_score_change(e) for e in group if e.get("metric")),
+        "errored": first.get("error") is not None,
+        "input": _input_fields(values["input"], max_chars),
+        "brief": [{"label": label, "value": to_text(value)} for label, value in answers] if brief else [],
+        "fields": [
+            {"label": label, "name": None, "value": clip(value, max_chars, pretty=True)}
+            for label, value in [*([] if brief else answers), ("Error", values["error"])]
+            if value is not None
+        ],
+    }
+
+
+def _is_short(value: Any) -> bool:
+    text = to_text(value)
+    return "\n" not in text and "\r" not in text and len(text) <= SHORT_CHARS
+
+
+def _input_fields(value: Any, max_chars: int) -> list[dict[str, Any]]:
+    """A case's input as code blocks: a list of strings one per line (an ASCII image, a conversation),
+    a mapping whose values are all such lists one block per key, anything else as text or pretty JSON."""
+    if value is None:
+        return []
+    if _is_lines(value):
+        return [{"label": "Input", "name": None, "value": clip("\n".join(value), max_chars)}]
+    if isinstance(value, dict) and value and all(_is_lines(v) for v in value.values()):
+        return [
+            {"label": "Input", "name": _label(key), "value": clip("\n".join(lines), max_chars)}
+            for key, lines in value.items()
+        ]
+    return [{"label": "Input", "name": None, "value": clip(value, max_chars, pretty=True)}]
+
+
+def _is_lines(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(line, str) for line in value)
 
 
 def _score_change(entry: dict[str, Any]) -> str:
@@ -330,20 +500,23 @@ def _usage_totals(results: dict[str, Any]) -> dict[str, float | None]:
     return totals
 
 
-USAGE_ROWS = (
-    ("tokens_in", "Input tokens per request", "plain"),
-    ("tokens_out", "Output tokens per request", "plain"),
-    ("cost", "Cost per 1K requests", "usd"),
-    ("cost_total", "Total cost of the run", "usd"),
+USAGE_ROWS = (  # key, label, unit, the metric key with the same number (when shown, the row is left out)
+    ("tokens_in", "Input tokens per request", "plain", "tokens_in_per_case"),
+    ("tokens_out", "Output tokens per request", "plain", "tokens_out_per_case"),
+    ("cost", "Cost per 1K requests", "usd", "cost_per_1k_requests"),
+    ("cost_total", "Total cost of the run", "usd", "cost_total"),
 )
 
 
-def _usage(current: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, Any] | None:
+def _usage(
+    current: dict[str, Any], baseline: dict[str, Any] | None, in_table: set[Any]
+) -> dict[str, Any] | None:
+    """Tokens and cost per request from the cases, and the cache; numbers the metric table shows are left out."""
     now = _usage_totals(current)
     before = _usage_totals(baseline) if baseline else {}
     rows = []
-    for key, label, unit in USAGE_ROWS:
-        if now.get(key) is None and before.get(key) is None:
+    for key, label, unit, metric in USAGE_ROWS:
+        if metric in in_table or (now.get(key) is None and before.get(key) is None):
             continue
         change = (
             now[key] - before[key] if fmt.is_number(now.get(key)) and fmt.is_number(before.get(key)) else None

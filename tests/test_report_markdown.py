@@ -106,12 +106,16 @@ def test_a_failed_verdict_leads_with_the_marker_icon_and_headline(current, basel
     assert lines[1] == (
         "❌ **evalgate failed: accuracy dropped 4.0 points (p=0.003), beyond the 2.0-point margin**"
     )
-    assert "compared with the baseline **main@3f2a9c1** (2026-11-25T21:14:03Z) on 499 paired cases" in text
-    # one bullet per breached rule, before the tables
-    assert text.index(
-        "- ❌ **accuracy** in edge: accuracy in edge is 77.5%, below the floor of 80.0%"
-    ) < text.index("| Metric |")
-    assert "- ⚠️ 2 cases errored (0.4%): TimeoutError ×2" in text
+    # one bullet per breached rule right under the headline, then the context, then the tables; the gate's
+    # messages name their metric, so no `**metric**:` prefix repeats it
+    assert lines[2:6] == [
+        "",
+        "- ❌ accuracy dropped 4.0 points (91.0% → 87.0%, p=0.003 after Holm), beyond the 2.0-point margin",
+        "- ❌ accuracy in edge is 77.5%, below the floor of 80.0%",
+        "- ⚠️ 2 cases errored (0.4%): TimeoutError ×2",
+    ]
+    context = "compared with the baseline **main@3f2a9c1** (2026-11-25 21:14 UTC) on 499 paired cases"
+    assert text.index("TimeoutError ×2") < text.index(context) < text.index("| Metric |")
     assert text.rstrip().endswith(
         f"<sub>evalgate {__version__} · significance mode · "
         "[workflow run](https://github.com/acme/bot/actions/runs/77)</sub>"
@@ -152,10 +156,13 @@ def test_the_full_report_has_every_section_in_order(current, baseline) -> None:
     order = [
         "<!-- evalgate:support-bot -->",
         "❌ **evalgate failed",
-        "- ❌ **accuracy**:",
+        "- ❌ accuracy dropped",
+        "Suite **support-bot**, compared with",
         "| Metric |",
-        "ℹ️ This suite is too small to see a change of 2.0 pp in **accuracy**: with 500 cases the smallest "
-        "change it can reliably detect is about 3.5 pp.",
+        "<sub>Interval: the 95% confidence interval of the change. p-value: one-sided",
+        # accuracy failed (its drop was caught): the sentence is about f1_macro only
+        "ℹ️ **Sensitivity:** with 500 paired cases, this suite reliably (80% of the time) catches only drops "
+        "of about 0.04 in **f1\\_macro** (margin 0.03).",
         "**By category** (worst first)",
         "**Cases:** 499 paired, 1 added, 1 removed.",
         "**Most regressed cases**",
@@ -166,7 +173,9 @@ def test_the_full_report_has_every_section_in_order(current, baseline) -> None:
     positions = [text.index(part) for part in order]
     assert positions == sorted(positions)
     shape = structure(text)
-    assert shape["tables"] == [(8, 8), (4, 5), (4, 6)]  # metrics, categories, usage: (columns, lines)
+    # (columns, lines): metrics, categories, each case's expected/output/baseline output (c-208 errored: no
+    # output), usage
+    assert shape["tables"] == [(8, 8), (4, 5), (3, 3), (2, 3), (3, 3), (4, 6)]
     assert shape["details"] == 4  # the added/removed ids and three cases
     assert "- Added: c-501" in text and "- Removed: c-3" in text
 
@@ -184,6 +193,10 @@ def test_a_case_regressed_on_two_metrics_is_shown_once_with_both(current, baseli
     assert "<summary><b>c-17</b> · edge · accuracy 1 → 0, rougeL 0.82 → 0.31</summary>" in text
     fences = structure(text)["fences"]
     assert "I was charged twice for my March invoice, can you refund one of them?\n" in fences
+    # short one-line answers share a one-row table instead of three code blocks
+    c17 = text[text.index("<b>c-17</b>") : text.index("<b>c-208</b>")]
+    assert "| Expected | Output | Baseline output |\n|:--|:--|:--|\n| billing | account | billing |" in c17
+    assert len(re.findall("^```", c17, flags=re.M)) == 2  # the input's fence only
     # an errored case shows its error and no output
     c208 = text[text.index("<b>c-208</b>") : text.index("<b>c-88</b>")]
     assert "· error</summary>" in c208
@@ -213,9 +226,9 @@ def test_a_passing_verdict_has_no_reasons_and_no_examples(current, baseline) -> 
 def test_a_warning_shows_the_mde_sentence_flaky_cases_and_notes(current, baseline) -> None:
     text = render_markdown(load("verdict_warn.json"), current, baseline)
     assert text.startswith("⚠️ **evalgate passed with warnings: rougeL dropped 1.9 points")
-    assert "- ⚠️ **rougeL**: rougeL dropped 0.019" in text
-    mde = "see a change of 0.01 in **rougeL**: with 100 cases the smallest change it can reliably detect"
-    mde += " is about 0.027."
+    assert "- ⚠️ rougeL dropped 0.019" in text
+    mde = "ℹ️ **Sensitivity:** with 100 paired cases, this suite reliably (80% of the time) catches only drops"
+    mde += " of about 0.027 in **rougeL** (margin 0.01). Smaller drops can pass unnoticed"
     assert mde in text
     flaky = "**Flaky cases** (their result changed across repeats): news-007 (60.0% passed), news-019 (40.0%"
     flaky += " passed)."
@@ -357,13 +370,19 @@ def hostile_verdict(texts: dict[str, str]) -> dict[str, Any]:
 
 
 def test_hostile_text_keeps_the_same_structure_as_plain_text(current, baseline) -> None:
-    plain = {name: f"plain text {i}" for i, name in enumerate(HOSTILE)}
+    # plain text of the same shape: as long, with the same line breaks (the layout depends on both)
+    plain = {name: re.sub(r"[^\r\n]", "a", text) for name, text in HOSTILE.items()}
     options = {"max_examples": len(HOSTILE), "marker": comment_marker("support-bot")}
     benign = structure(render_markdown(hostile_verdict(plain), current, baseline, **options))
     text = render_markdown(hostile_verdict(HOSTILE), current, baseline, **options)
     hostile = structure(text)
     assert hostile["tables"] == benign["tables"]
-    assert len(hostile["fences"]) == len(benign["fences"]) == 5 * len(HOSTILE)
+    # each case: input and error fenced; expected, output and baseline output fenced too unless all three
+    # are short single lines (then they share a one-row table)
+    brief = sum(1 for t in HOSTILE.values() if "\n" not in t and "\r" not in t and len("ok " + t) <= 80)
+    assert brief >= 5  # hostile text reaches the table cells
+    assert len(hostile["fences"]) == len(benign["fences"]) == 5 * len(HOSTILE) - 3 * brief
+    assert len(hostile["tables"]) == 3 + brief  # metrics, categories, usage, one per brief case
     assert hostile["details"] == benign["details"] == len(HOSTILE) + 1
     assert hostile["tags"] == sorted({*benign["tags"], "br"})  # no tag but the <br> of multi-line cells
     assert hostile["links"] == benign["links"] == []
@@ -457,8 +476,8 @@ def test_tiers_drop_the_category_table_then_lists_then_non_gated_metrics(current
     assert "the ids of added and removed cases" in lists_gone and "new-0" not in lists_gone
     assert "**Usage**" in lists_gone and "| rougeL |" in lists_gone
 
-    small = render_comment(verdict, current, baseline, max_length=1_800)
-    assert len(small) <= 1_800
+    small = render_comment(verdict, current, baseline, max_length=1_750)
+    assert len(small) <= 1_750
     assert "| rougeL |" not in small and "| accuracy |" in small  # gated metrics only
     assert "usage and cost; 2 metrics without thresholds" in small
     assert "2 more metrics without thresholds are not shown." in small
