@@ -177,7 +177,9 @@ def compare(
         error_item.current if error_item and error_item.current is not None else _error_rate(cur_cases)
     )
     if baseline is None:
-        warnings.append("no baseline: only absolute thresholds (min, max) were checked; drops could not be")
+        warnings.append(
+            "no baseline: only absolute thresholds (min, max) were checked; drops against a baseline were not judged"
+        )
     return Comparison(
         suite=str(current.get("suite", config.suite)),
         stats=settings,
