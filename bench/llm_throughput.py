@@ -118,7 +118,7 @@ def warm_up() -> None:
     import anthropic  # noqa: F401
 
 
-async def drive_plain_http(url: str, n: int, concurrency: int) -> float:
+async def drive_plain_http(url: str, n: int, concurrency: int) -> tuple[float, float]:
     """The floor: the HTTP client the SDK itself uses (httpx2, else httpx), posting the same bodies."""
     try:
         import httpx2 as http
@@ -139,9 +139,9 @@ async def drive_plain_http(url: str, n: int, concurrency: int) -> float:
                 response = await client.post(url + "/v1/messages", json=body)
                 response.raise_for_status()
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
 
 
 async def run_keeping_provider(config: SuiteConfig) -> tuple[RunOutcome, object]:
@@ -186,7 +186,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             config = write_suite(folder, server.url, n, c, cache=True)
-            floor = asyncio.run(drive_plain_http(server.url, n, c))
+            floor, floor_cpu = asyncio.run(drive_plain_http(server.url, n, c))
             before = server.stats()
             outcome, cpu = run_suite(config)
             after = server.stats()
@@ -194,7 +194,10 @@ def main() -> None:
             calls = after["calls"] - before["calls"]
             server_cpu = after["cpu_s"] - before["cpu_s"]
             print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (ratios need idle CPUs)")
-            print(f"plain HTTP:   {floor:.3f} s  ratio to ideal {floor / ideal:.3f}")
+            print(
+                f"plain HTTP:   {floor:.3f} s  ratio to ideal {floor / ideal:.3f}; "
+                f"CPU per call {floor_cpu / n * 1000:.2f} ms"
+            )
             print(
                 f"uncached run: {wall:.3f} s  ratio to ideal {wall / ideal:.3f} (goal <= 1.10), "
                 f"to plain HTTP {wall / floor:.3f}; calls {calls}, errors {errors_of(outcome)}"
