@@ -43,6 +43,7 @@ MAX_RETRY_AFTER = 60.0  # seconds: a longer retry-after is capped
 BACKOFF_BASE = 0.5  # seconds before the first retry (doubled each attempt, jittered)
 BACKOFF_CAP = 20.0
 DEFAULT_CACHE_DIR = ".evalgate/cache"
+NO_KEY_PLACEHOLDER = "no-key"  # what an SDK gets as its key for a server that needs none (it insists on one)
 
 
 class ProviderError(Exception):
@@ -665,16 +666,21 @@ def env_secret(name: str, *, config_file: str, config_line: int | None, purpose:
 
 
 class SDKChatProvider(LLMProvider):
-    """A chat provider on a vendor SDK (anthropic, openai): the prompt, one SDK client for all calls, the SDK's
-    errors. The SDK's own retries are off (LLMProvider retries, so 429s also slow the limiter down), and answers
-    are read from the raw JSON (`with_raw_response`): building the SDK's pydantic models costs more CPU than
-    the rest of a call (bench/llm_throughput.py) and evalgate reads three fields of it."""
+    """A chat provider on a vendor SDK (anthropic, openai): the request built from the prompt and the options,
+    one SDK client for all calls, the SDK's errors. The SDK's own retries are off (LLMProvider retries, so 429s
+    also slow the limiter down), and answers are read from the raw JSON (`with_raw_response`): building the
+    SDK's pydantic models cost more CPU than anything else evalgate does per call (bench/llm_throughput.py),
+    and evalgate reads three fields of them."""
 
     SDK_CLIENT: ClassVar[str]  # "module:AsyncClientClass"
+    API_KEY_ENV: ClassVar[str]
+    BASE_URL_ENV: ClassVar[str]
+    DEFAULT_BASE_URL: ClassVar[str]
+    STOP_FIELD: ClassVar[str]  # the request field the stop_sequences option goes to
 
     @abstractmethod
-    def api_key(self) -> str:
-        """The key from the environment (InputError naming the variable when it is unset)."""
+    def prompt_fields(self, prompt: Prompt) -> dict[str, Any]:
+        """The request fields of a rendered prompt (the messages, and the system text where the API wants it)."""
 
     @abstractmethod
     async def create_raw(self, client: Any, request: dict[str, Any]) -> Any:
@@ -684,10 +690,36 @@ class SDKChatProvider(LLMProvider):
     def parse_answer(self, data: Any) -> Output:
         """The answer and its usage from the response JSON; ProviderError("malformed response: ...")."""
 
+    def api_key_env(self) -> str | None:
+        """The environment variable holding the API key; None for a server that needs no key."""
+        return self.API_KEY_ENV
+
     def prepare(self) -> None:
-        self._api_key = self.api_key()
+        env = self.api_key_env()
+        purpose = f"the {self.type} provider"
+        self._api_key = (
+            env_secret(env, config_file=self.config.file, config_line=self.config.line, purpose=purpose)
+            if env
+            else NO_KEY_PLACEHOLDER
+        )
         templates = Templates(self.base_dir, config_file=self.config.file, config_line=self.config.line)
         self._prompt = ChatPrompt(self.options, templates)
+
+    def endpoint(self) -> str:
+        return self.options.get("base_url") or os.environ.get(self.BASE_URL_ENV) or self.DEFAULT_BASE_URL
+
+    def build_request(self, case: Case) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model": self.options["model"],
+            **self.prompt_fields(self._prompt.render(case)),
+        }
+        for name in ("max_tokens", "temperature"):
+            if self.options.get(name) is not None:
+                request[name] = self.options[name]
+        if self.options.get("stop_sequences"):
+            request[self.STOP_FIELD] = list(self.options["stop_sequences"])
+        request.update(self.options.get("extra") or {})
+        return request
 
     def sdk(self) -> Any:
         return importlib.import_module(self.SDK_CLIENT.partition(":")[0])

@@ -6,24 +6,20 @@ As with the anthropic provider, the SDK is imported on the first call that misse
 
 from __future__ import annotations
 
-import os
 from typing import Any, ClassVar
 
-from evalgate.model import Case, Output
+from evalgate.model import Output
 from evalgate.options import Option
 from evalgate.providers.llm_common import (
+    Prompt,
     ProviderError,
     SDKChatProvider,
     chat_options,
-    env_secret,
     int_or_none,
     mapping_at,
     sdk_arguments,
 )
 
-API_KEY_ENV = "OPENAI_API_KEY"
-BASE_URL_ENV = "OPENAI_BASE_URL"
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 NO_KEY = "none"  # api_key_env: none -> local servers that need no key
 NAMED_ARGUMENTS = ("model", "messages")
 
@@ -37,6 +33,10 @@ def _env_name(value: Any) -> str | None:
 class OpenAIProvider(SDKChatProvider):
     type = "openai"
     SDK_CLIENT = "openai:AsyncOpenAI"
+    API_KEY_ENV = "OPENAI_API_KEY"
+    BASE_URL_ENV = "OPENAI_BASE_URL"
+    DEFAULT_BASE_URL = "https://api.openai.com/v1"
+    STOP_FIELD = "stop"
     OPTIONS: ClassVar[dict[str, Option]] = {
         **chat_options(
             roles=("system", "user", "assistant"),
@@ -45,37 +45,20 @@ class OpenAIProvider(SDKChatProvider):
         ),
         "api_key_env": Option(
             (str,),
-            default=API_KEY_ENV,
+            default="OPENAI_API_KEY",
             check=_env_name,
             help="the environment variable holding the key, or none for servers that need no key",
         ),
     }
 
-    def api_key(self) -> str:
+    def api_key_env(self) -> str | None:
         env = self.options["api_key_env"]
-        if env == NO_KEY:
-            return "no-key"
-        return env_secret(
-            env, config_file=self.config.file, config_line=self.config.line, purpose="the openai provider"
-        )
+        return None if env == NO_KEY else env
 
-    def endpoint(self) -> str:
-        return self.options.get("base_url") or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-
-    def build_request(self, case: Case) -> dict[str, Any]:
-        prompt = self._prompt.render(case)
-        messages = prompt.messages
-        if prompt.system is not None:
-            messages = [{"role": "system", "content": prompt.system}, *messages]
-        request: dict[str, Any] = {"model": self.options["model"], "messages": messages}
-        if self.options.get("max_tokens") is not None:
-            request["max_tokens"] = self.options["max_tokens"]
-        if self.options.get("temperature") is not None:
-            request["temperature"] = self.options["temperature"]
-        if self.options.get("stop_sequences"):
-            request["stop"] = list(self.options["stop_sequences"])
-        request.update(self.options.get("extra") or {})
-        return request
+    def prompt_fields(self, prompt: Prompt) -> dict[str, Any]:
+        if prompt.system is None:
+            return {"messages": prompt.messages}
+        return {"messages": [{"role": "system", "content": prompt.system}, *prompt.messages]}
 
     async def create_raw(self, client: Any, request: dict[str, Any]) -> Any:
         return await client.chat.completions.with_raw_response.create(
