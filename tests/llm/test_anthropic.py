@@ -10,7 +10,7 @@ import pytest
 
 from evalgate.errors import InputError
 from evalgate.pricing import PriceTable
-from evalgate.providers.llm_common import RunSettings
+from evalgate.providers.llm_common import ProviderError, RunSettings
 
 from .conftest import ANTHROPIC_KEY, case, make_provider, run_provider
 from .fake_servers import FakeLLMServer, answer_for, words
@@ -199,3 +199,25 @@ def test_unknown_model_has_no_cost_and_overrides_apply(server: FakeLLMServer, tm
     )
     out = asyncio.run(run_provider(provider, [case("q")])).outputs["q"]
     assert out.cost == pytest.approx((out.tokens_in * 2.0 + out.tokens_out * 10.0) / 1e6, rel=1e-12)
+
+
+def test_answer_is_the_text_blocks_and_missing_usage_is_unknown(
+    server: FakeLLMServer, tmp_path: Path
+) -> None:
+    provider = anthropic(server, tmp_path)
+    output = provider.parse_answer(
+        {
+            "content": [
+                {"type": "thinking", "thinking": "hmm", "signature": "s"},
+                {"type": "text", "text": "first "},
+                {"type": "tool_use", "id": "t", "name": "f", "input": {}},
+                {"type": "text", "text": "second"},
+            ],
+            "stop_reason": "end_turn",
+        }
+    )
+    assert output.value == "first second"
+    assert output.tokens_in is None and output.tokens_out is None
+    for broken in ({"content": "text"}, [], None, {"usage": {"input_tokens": 3}}):
+        with pytest.raises(ProviderError, match="malformed response"):
+            provider.parse_answer(broken)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from evalgate.errors import InputError
+from evalgate.providers.llm_common import ProviderError
 
 from .conftest import OPENAI_KEY, case, make_provider, run_provider
 from .fake_servers import FakeLLMServer, answer_for, words
@@ -100,3 +101,17 @@ def test_malformed_bodies(server: FakeLLMServer, tmp_path: Path, behavior: str) 
     ran = asyncio.run(run_provider(openai(server, tmp_path), [case("q")]))
     assert "malformed response" in ran.errors["q"]
     assert server.calls == 1
+
+
+def test_an_answer_without_text_is_empty_and_no_choice_is_malformed(
+    server: FakeLLMServer, tmp_path: Path
+) -> None:
+    provider = openai(server, tmp_path)
+    output = provider.parse_answer(
+        {"choices": [{"message": {"role": "assistant", "content": None}, "finish_reason": "tool_calls"}]}
+    )
+    assert output.value == "" and output.extra == {"stop_reason": "tool_calls"}
+    assert output.tokens_in is None
+    for broken in ({"choices": []}, {"choices": [{"finish_reason": "stop"}]}, {"id": "x"}, "text"):
+        with pytest.raises(ProviderError, match="malformed response: no choices"):
+            provider.parse_answer(broken)
