@@ -12,8 +12,9 @@ templates, limiter, retries, cache):
    whole process (goal <= 1.5 s at N=2000);
 3. rate limited: the server's cap is below C; the adaptive limiter must finish every case without an error.
 
-The cases are driven by a simple asyncio worker pool (one task per slot, like the runner's contract);
-switch to evalgate.runner.run_cases once it lands.
+Each phase is a suite written into a temporary folder (evalgate.yaml and a JSONL dataset) and run as the CLI
+does: evalgate.config.load_config, evalgate.datasets.load_cases, evalgate.runner.run_suite (phase 3 uses
+evalgate.runner.run_cases on the same provider, to read its limiter afterwards).
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from evalgate.config import ProviderConfig  # noqa: E402
-from evalgate.model import Case  # noqa: E402
-from evalgate.options import Option, check_options  # noqa: E402
-from evalgate.providers import provider_class  # noqa: E402
-from evalgate.providers.llm_common import LLMProvider, RunSettings  # noqa: E402
+from evalgate import runner  # noqa: E402
+from evalgate.config import SuiteConfig, load_config  # noqa: E402
+from evalgate.datasets import load_cases  # noqa: E402
+from evalgate.providers import create_provider  # noqa: E402
+from evalgate.runner import RunOutcome  # noqa: E402
 
 MODEL = "claude-haiku-4-5"
 
@@ -74,91 +75,94 @@ class FakeServer:
         self.process.wait(timeout=10)
 
 
-def make_provider(url: str, folder: Path, cache: bool) -> LLMProvider:
-    cls = provider_class("anthropic")
-    options = {
-        "type": "anthropic",
-        "model": MODEL,
-        "base_url": url,
-        "max_tokens": 64,
-        "system": "Answer in one line. Category: {{ category }}.",
-    }
-    spec = {"type": Option((str,), required=True), **cls.OPTIONS}
-    checked = check_options(options, spec, file=str(folder / "evalgate.yaml"), context="provider")
-    checked.pop("type")
-    provider = cls(ProviderConfig("anthropic", "default", checked, str(folder / "evalgate.yaml")), folder)
-    assert isinstance(provider, LLMProvider)
-    provider.configure_run(settings=RunSettings(cache_dir=folder / ".evalgate/cache" if cache else None))
-    return provider
-
-
-def make_cases(n: int) -> list[Case]:
-    return [
-        Case(id=f"c{i}", input=f"question number {i} about the refund policy", category=f"k{i % 4}")
+def write_suite(folder: Path, url: str, n: int, concurrency: int, *, cache: bool) -> SuiteConfig:
+    """An anthropic suite of n cases in `folder`, loaded as the CLI loads it."""
+    lines = (
+        json.dumps(
+            {"id": f"c{i}", "input": f"question number {i} about the refund policy", "category": f"k{i % 4}"}
+        )
         for i in range(n)
-    ]
+    )
+    (folder / "cases.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = {
+        "suite": "throughput",
+        "datasets": ["cases.jsonl"],
+        "provider": {
+            "type": "anthropic",
+            "model": MODEL,
+            "base_url": url,
+            "max_tokens": 64,
+            "system": "Answer in one line. Category: {{ category }}.",
+        },
+        "concurrency": concurrency,
+        "cache": {"enabled": cache},
+    }
+    (folder / "evalgate.yaml").write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
+    return load_config(folder / "evalgate.yaml")
 
 
-async def drive(
-    provider: LLMProvider, cases: list[Case], concurrency: int, *, warm_up: bool = False
-) -> tuple[float, int, float]:
-    """Run every case through `provider.complete` from `concurrency` tasks; return (wall seconds, errors).
-
-    `warm_up` makes one call first (not timed): the SDK's one-time import (about a second) is not throughput.
-    """
-    await provider.start(concurrency)
-    if warm_up:
-        await provider.complete(Case(id="warm-up", input="warm up"))
-    pending = list(reversed(cases))
-    errors = 0
-
-    async def worker() -> None:
-        nonlocal errors
-        while pending:
-            case = pending.pop()
-            try:
-                await provider.complete(case)
-            except Exception:
-                errors += 1
-
-    started, cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    await provider.close()
-    return wall, errors, cpu
+def run_suite(config: SuiteConfig) -> tuple[RunOutcome, float]:
+    """The suite through evalgate.runner.run_suite; returns the outcome and the CPU seconds it took."""
+    cases = load_cases(config.datasets)
+    cpu = time.process_time()
+    outcome = asyncio.run(runner.run_suite(config, cases, progress=None))
+    return outcome, time.process_time() - cpu
 
 
-async def drive_plain_http(url: str, cases: list[Case], concurrency: int) -> float:
+def errors_of(outcome: RunOutcome) -> int:
+    return sum(result.error is not None for result in outcome.results)
+
+
+def warm_up() -> None:
+    """Import the SDK before timing: its one-time import (about a second) is not throughput."""
+    import anthropic  # noqa: F401
+
+
+async def drive_plain_http(url: str, n: int, concurrency: int) -> tuple[float, float]:
     """The floor: the HTTP client the SDK itself uses (httpx2, else httpx), posting the same bodies."""
     try:
         import httpx2 as http
     except ImportError:  # an SDK version built on httpx
         import httpx as http
 
-    pending = list(reversed(cases))
+    pending = list(range(n))
     async with http.AsyncClient(limits=http.Limits(max_connections=concurrency)) as client:
 
         async def worker() -> None:
             while pending:
-                case = pending.pop()
+                i = pending.pop()
                 body = {
                     "model": MODEL,
                     "max_tokens": 64,
-                    "messages": [{"role": "user", "content": case.input}],
+                    "messages": [{"role": "user", "content": f"question number {i} about the refund policy"}],
                 }
                 response = await client.post(url + "/v1/messages", json=body)
                 response.raise_for_status()
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
 
 
-def cached_run(url: str, folder: Path, n: int, concurrency: int) -> None:
-    """The child process of phase 2: every case from the cache."""
-    provider = make_provider(url, folder, cache=True)
-    _, errors, _ = asyncio.run(drive(provider, make_cases(n), concurrency))
-    print(json.dumps({"errors": errors, **provider.cache_stats}))
+async def run_keeping_provider(config: SuiteConfig) -> tuple[RunOutcome, object]:
+    """What run_suite does, keeping the provider to read its limiter afterwards."""
+    cases = load_cases(config.datasets)
+    provider = create_provider(config.provider, config.base_dir)
+    provider.configure_run(config)
+    await provider.start(config.concurrency)
+    try:
+        outcome = await runner.run_cases(
+            cases, provider, concurrency=config.concurrency, timeout=config.timeout
+        )
+    finally:
+        await provider.close()
+    return outcome, provider
+
+
+def cached_run(folder: Path) -> None:
+    """The child process of phase 2: the same suite, every case from the cache."""
+    outcome, _ = run_suite(load_config(folder / "evalgate.yaml"))
+    print(json.dumps({"errors": errors_of(outcome), **(outcome.cache_stats or {})}))
 
 
 def main() -> None:
@@ -166,33 +170,37 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--cached-child", nargs=2, metavar=("URL", "FOLDER"), help=argparse.SUPPRESS)
+    parser.add_argument("--cached-child", metavar="FOLDER", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    n, latency, c = args.n, args.latency, args.concurrency
     if args.cached_child:
-        cached_run(args.cached_child[0], Path(args.cached_child[1]), n, c)
+        cached_run(Path(args.cached_child))
         return
+    n, latency, c = args.n, args.latency, args.concurrency
     os.environ.setdefault("ANTHROPIC_API_KEY", "sk-ant-bench-not-a-real-key")
     ideal = n * latency / c
     print(f"N={n} L={latency * 1000:.0f} ms C={c}: ideal N*L/C = {ideal:.3f} s")
+    warm_up()
 
     server = FakeServer(latency, max_concurrent=c + 8)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            cases = make_cases(n)
-            floor = asyncio.run(drive_plain_http(server.url, cases, c))
+            config = write_suite(folder, server.url, n, c, cache=True)
+            floor, floor_cpu = asyncio.run(drive_plain_http(server.url, n, c))
             before = server.stats()
-            provider = make_provider(server.url, folder, cache=True)
-            wall, errors, cpu = asyncio.run(drive(provider, cases, c, warm_up=True))
+            outcome, cpu = run_suite(config)
             after = server.stats()
-            calls = after["calls"] - before["calls"] - 1
+            wall = outcome.wall_s
+            calls = after["calls"] - before["calls"]
             server_cpu = after["cpu_s"] - before["cpu_s"]
             print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (ratios need idle CPUs)")
-            print(f"plain HTTP:   {floor:.3f} s  ratio to ideal {floor / ideal:.3f}")
+            print(
+                f"plain HTTP:   {floor:.3f} s  ratio to ideal {floor / ideal:.3f}; "
+                f"CPU per call {floor_cpu / n * 1000:.2f} ms"
+            )
             print(
                 f"uncached run: {wall:.3f} s  ratio to ideal {wall / ideal:.3f} (goal <= 1.10), "
-                f"to plain HTTP {wall / floor:.3f}; calls {calls} (+1 warm-up), errors {errors}"
+                f"to plain HTTP {wall / floor:.3f}; calls {calls}, errors {errors_of(outcome)}"
             )
             print(
                 f"              CPU per call: client {cpu / n * 1000:.2f} ms, "
@@ -203,17 +211,7 @@ def main() -> None:
             calls_before = server.stats()["calls"]
             started = time.perf_counter()
             child = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--n",
-                    str(n),
-                    "--concurrency",
-                    str(c),
-                    "--cached-child",
-                    server.url,
-                    str(folder),
-                ],
+                [sys.executable, __file__, "--cached-child", str(folder)],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -233,16 +231,15 @@ def main() -> None:
     server = FakeServer(latency, max_concurrent=cap, retry_after="1")
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            provider = make_provider(server.url, Path(tmp), cache=False)
-            wall, errors, _ = asyncio.run(drive(provider, make_cases(n), c, warm_up=True))
+            config = write_suite(Path(tmp), server.url, n, c, cache=False)
+            outcome, provider = asyncio.run(run_keeping_provider(config))
             stats = server.stats()
-            limiter = provider.limiter
-            assert limiter is not None
+            limiter = provider.limiter  # type: ignore[attr-defined]
             print(
-                f"rate limited (server cap {cap} < C): {wall:.3f} s, "
-                f"ratio to N*L/cap {wall / (n * latency / cap):.3f}; "
-                f"429s {stats['rate_limited']}, errors {errors}, limiter halvings {limiter.decreases}, "
-                f"final limit {limiter.limit:.1f}"
+                f"rate limited (server cap {cap} < C): {outcome.wall_s:.3f} s, "
+                f"ratio to N*L/cap {outcome.wall_s / (n * latency / cap):.3f}; "
+                f"429s {stats['rate_limited']}, errors {errors_of(outcome)}, "
+                f"limiter halvings {limiter.decreases}, final limit {limiter.limit:.1f}"
             )
     finally:
         server.stop()

@@ -24,6 +24,8 @@ from evalgate.providers.llm_common import (
     ProviderError,
     Templates,
     failure_for_status,
+    int_or_none,
+    json_body,
     template_context,
 )
 
@@ -70,7 +72,6 @@ class HttpProvider(LLMProvider):
         }
         self._templates = Templates(self.base_dir, config_file=self.config.file, config_line=self.config.line)
         self._body = self._compile_body(self.options.get("body"))
-        self._client: Any = None
 
     def _expand(self, text: str, where: str) -> str:
         def value(match: re.Match[str]) -> str:
@@ -130,25 +131,20 @@ class HttpProvider(LLMProvider):
         # headers by their unexpanded templates: an answer may depend on a header, a key must not be stored
         return {"headers": dict(self.options["headers"]), "body": self._body(case)}
 
-    def _client_now(self) -> Any:
-        if self._client is None:
-            import httpx
+    def open_client(self) -> Any:
+        import httpx
 
-            self._client = httpx.AsyncClient(timeout=self.options["timeout"], headers=self._headers)
-        return self._client
+        return httpx.AsyncClient(timeout=self.options["timeout"], headers=self._headers)
 
     async def send(self, request: dict[str, Any]) -> Output:
-        response = await self._client_now().request(self.options["method"], self._url, json=request["body"])
+        response = await self.client.request(self.options["method"], self._url, json=request["body"])
         if response.status_code >= 400:
             raise HttpStatus(response.status_code, response.text[:ERROR_BODY_CHARS], dict(response.headers))
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise ProviderError(f"malformed response: not JSON ({exc})") from None
+        data = json_body(response.content)
         value = _at_path(data, self.options.get("output_path"), "output_path")
         tokens_in = _at_path(data, self.options.get("tokens_in_path"), "tokens_in_path", optional=True)
         tokens_out = _at_path(data, self.options.get("tokens_out_path"), "tokens_out_path", optional=True)
-        return Output(value=value, tokens_in=_int_or_none(tokens_in), tokens_out=_int_or_none(tokens_out))
+        return Output(value=value, tokens_in=int_or_none(tokens_in), tokens_out=int_or_none(tokens_out))
 
     def classify(self, exc: Exception) -> Failure | None:
         import httpx
@@ -160,11 +156,6 @@ class HttpProvider(LLMProvider):
         if isinstance(exc, httpx.TransportError):
             return Failure(f"connection error: {type(exc).__name__}", retryable=True)
         return None
-
-    async def close_client(self) -> None:
-        if getattr(self, "_client", None) is not None:
-            await self._client.aclose()
-            self._client = None
 
 
 class HttpStatus(Exception):
@@ -196,7 +187,3 @@ def _at_path(data: Any, path: str | None, option: str, *, optional: bool = False
                 return None
             raise ProviderError(f"malformed response: {option} {path!r} not found (stopped at {part!r})")
     return current
-
-
-def _int_or_none(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import importlib
+import inspect
 import json
 import math
 import os
@@ -42,6 +44,7 @@ MAX_RETRY_AFTER = 60.0  # seconds: a longer retry-after is capped
 BACKOFF_BASE = 0.5  # seconds before the first retry (doubled each attempt, jittered)
 BACKOFF_CAP = 20.0
 DEFAULT_CACHE_DIR = ".evalgate/cache"
+NO_KEY_PLACEHOLDER = "no-key"  # what an SDK gets as its key for a server that needs none (it insists on one)
 
 
 class ProviderError(Exception):
@@ -352,9 +355,26 @@ def classify_sdk_error(sdk: Any, exc: Exception, timeout: float) -> Failure | No
         return Failure(f"timed out after {timeout:g} s", retryable=True)
     if isinstance(exc, sdk.APIConnectionError):
         return Failure(f"connection error: {exc}", retryable=True)
-    if isinstance(exc, json.JSONDecodeError | sdk.APIResponseValidationError):
-        return Failure(f"malformed response: {exc}", retryable=False)
     return None
+
+
+def json_body(content: bytes) -> Any:
+    """A response body as JSON; ProviderError("malformed response: ...") when it is not JSON."""
+    try:
+        return json.loads(content)
+    except ValueError as exc:
+        raise ProviderError(f"malformed response: not JSON ({exc})") from None
+
+
+def int_or_none(value: Any) -> int | None:
+    """A token count from a response: an int, or None when absent or not a number."""
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def mapping_at(data: Any, key: str) -> dict[str, Any]:
+    """`data[key]` when both are mappings, else an empty mapping (a field a malformed answer lacks)."""
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, dict) else {}
 
 
 def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -> float:
@@ -492,6 +512,7 @@ class LLMProvider(Provider):
         self.max_attempts: int = self.options.get("max_attempts") or 4
         self._rng = random.Random()
         self._asked: dict[str, int] = {}
+        self._client: Any = None
 
     # -- hooks for subclasses -------------------------------------------------------------------------------
 
@@ -518,8 +539,21 @@ class LLMProvider(Provider):
         """The model whose price applies, if any."""
         return self.options.get("model")
 
+    def open_client(self) -> Any:
+        """The SDK or HTTP client all calls share (opened on the first call that misses the cache)."""
+        raise NotImplementedError
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self.open_client()
+        return self._client
+
     async def close_client(self) -> None:
-        """Close the SDK or HTTP client, if one was opened."""
+        """Close the client, if one was opened (SDK clients have close(), httpx clients aclose())."""
+        client, self._client = self._client, None
+        if client is not None:
+            await (getattr(client, "aclose", None) or client.close)()
 
     # -- run-level settings ---------------------------------------------------------------------------------
 
@@ -567,13 +601,12 @@ class LLMProvider(Provider):
     # -- one case -------------------------------------------------------------------------------------------
 
     def cache_key_for(self, request: dict[str, Any]) -> str:
-        """The request's key, with the number of times this run already asked it: with `repeats`, the k-th
-        repeat gets the k-th stored sample, never a copy of the first (which would hide flaky answers)."""
-        parts = {"provider": self.type, "endpoint": self.endpoint(), "request": request}
-        asked = cache_key(parts)
+        """The request's key, marked with the number of times this run already asked it: with `repeats`, the
+        k-th repeat gets the k-th stored sample, never a copy of the first (which would hide flaky answers)."""
+        asked = cache_key({"provider": self.type, "endpoint": self.endpoint(), "request": request})
         sample = self._asked.get(asked, 0)
         self._asked[asked] = sample + 1
-        return cache_key({**parts, "sample": sample})
+        return f"{asked}#{sample}" if sample else asked
 
     async def complete(self, case: Case) -> Output:
         assert self.limiter is not None and self.settings is not None, "start() first"
@@ -631,3 +664,87 @@ def env_secret(name: str, *, config_file: str, config_line: int | None, purpose:
             line=config_line,
         )
     return value
+
+
+class SDKChatProvider(LLMProvider):
+    """A chat provider on a vendor SDK (anthropic, openai): the request built from the prompt and the options,
+    one SDK client for all calls, the SDK's errors. The SDK's own retries are off (LLMProvider retries, so 429s
+    also slow the limiter down), and answers are read from the raw JSON (`with_raw_response`): building the
+    SDK's pydantic models cost more CPU than anything else evalgate does per call (bench/llm_throughput.py),
+    and evalgate reads three fields of them."""
+
+    SDK_CLIENT: ClassVar[str]  # "module:AsyncClientClass"
+    API_KEY_ENV: ClassVar[str]
+    BASE_URL_ENV: ClassVar[str]
+    DEFAULT_BASE_URL: ClassVar[str]
+    STOP_FIELD: ClassVar[str]  # the request field the stop_sequences option goes to
+
+    @abstractmethod
+    def prompt_fields(self, prompt: Prompt) -> dict[str, Any]:
+        """The request fields of a rendered prompt (the messages, and the system text where the API wants it)."""
+
+    @abstractmethod
+    async def create_raw(self, client: Any, request: dict[str, Any]) -> Any:
+        """Call the SDK's create through `with_raw_response`; return its raw response."""
+
+    @abstractmethod
+    def parse_answer(self, data: Any) -> Output:
+        """The answer and its usage from the response JSON; ProviderError("malformed response: ...")."""
+
+    def api_key_env(self) -> str | None:
+        """The environment variable holding the API key; None for a server that needs no key."""
+        return self.API_KEY_ENV
+
+    def prepare(self) -> None:
+        env = self.api_key_env()
+        purpose = f"the {self.type} provider"
+        self._api_key = (
+            env_secret(env, config_file=self.config.file, config_line=self.config.line, purpose=purpose)
+            if env
+            else NO_KEY_PLACEHOLDER
+        )
+        templates = Templates(self.base_dir, config_file=self.config.file, config_line=self.config.line)
+        self._prompt = ChatPrompt(self.options, templates)
+
+    def endpoint(self) -> str:
+        return self.options.get("base_url") or os.environ.get(self.BASE_URL_ENV) or self.DEFAULT_BASE_URL
+
+    def build_request(self, case: Case) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model": self.options["model"],
+            **self.prompt_fields(self._prompt.render(case)),
+        }
+        for name in ("max_tokens", "temperature"):
+            if self.options.get(name) is not None:
+                request[name] = self.options[name]
+        if self.options.get("stop_sequences"):
+            request[self.STOP_FIELD] = list(self.options["stop_sequences"])
+        request.update(self.options.get("extra") or {})
+        return request
+
+    def sdk(self) -> Any:
+        return importlib.import_module(self.SDK_CLIENT.partition(":")[0])
+
+    def open_client(self) -> Any:
+        client_class = getattr(self.sdk(), self.SDK_CLIENT.partition(":")[2])
+        options: dict[str, Any] = {
+            "api_key": self._api_key,
+            "base_url": self.endpoint(),
+            "max_retries": 0,
+            "timeout": self.options["timeout"],
+        }
+        # SDKs that trace their calls with OpenTelemetry spend about 7% of a call's CPU on spans nobody records
+        # in a CLI run: off, unless the user configured tracing through the SDK's environment variables
+        telemetry_env = self.SDK_CLIENT.partition(":")[0].upper() + "_OPEN_TELEMETRY"
+        if "open_telemetry" in inspect.signature(client_class).parameters and not any(
+            name.startswith(telemetry_env) for name in os.environ
+        ):
+            options["open_telemetry"] = False
+        return client_class(**options)
+
+    async def send(self, request: dict[str, Any]) -> Output:
+        raw = await self.create_raw(self.client, request)
+        return self.parse_answer(json_body(raw.http_response.content))
+
+    def classify(self, exc: Exception) -> Failure | None:
+        return classify_sdk_error(self.sdk(), exc, self.options["timeout"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,12 +9,13 @@ from typing import Any
 
 import pytest
 
+from evalgate import runner
 from evalgate.config import ProviderConfig
-from evalgate.errors import RunAborted
 from evalgate.model import Case, Output
 from evalgate.options import Option, check_options
 from evalgate.providers import llm_common, provider_class
 from evalgate.providers.llm_common import LLMProvider, RunSettings
+from evalgate.runner import RunOutcome
 
 from .fake_servers import FakeLLMServer
 
@@ -66,37 +66,30 @@ def case(text: Any, id: str | None = None, **fields: Any) -> Case:
 
 @dataclass
 class Ran:
-    outputs: dict[str, Output]
-    errors: dict[str, str]
-    aborted: str | None
+    """The runner's outcome seen by case id (the cases of these tests have distinct ids)."""
+
+    outcome: RunOutcome
+
+    @property
+    def outputs(self) -> dict[str, Output]:
+        return {r.case.id: r.output for r in self.outcome.results if r.output is not None}
+
+    @property
+    def errors(self) -> dict[str, str]:
+        return {r.case.id: r.error for r in self.outcome.results if r.error is not None}
+
+    @property
+    def aborted(self) -> str | None:
+        return self.outcome.aborted
 
 
-async def run_cases(
+async def run_provider(
     provider: LLMProvider, cases: list[Case], *, concurrency: int = 4, timeout: float = 30
 ) -> Ran:
-    """What the runner does (docs/internals.md): up to `concurrency` tasks, a per-case timeout, every case
-    accounted for, RunAborted stops the run and the unfinished cases become "aborted: ..." errors."""
+    """Start the provider, run the cases through the real runner (evalgate.runner.run_cases), close it."""
     await provider.start(concurrency)
-    outputs: dict[str, Output] = {}
-    errors: dict[str, str] = {}
-    aborted: list[str] = []
-    queue = list(reversed(cases))
-
-    async def worker() -> None:
-        while queue and not aborted:
-            item = queue.pop()
-            try:
-                outputs[item.id] = await asyncio.wait_for(provider.complete(item), timeout)
-            except RunAborted as exc:
-                aborted.append(str(exc))
-                errors[item.id] = f"aborted: {exc}"
-            except Exception as exc:
-                errors[item.id] = f"{type(exc).__name__}: {exc}"
-
     try:
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        outcome = await runner.run_cases(cases, provider, concurrency=concurrency, timeout=timeout)
     finally:
         await provider.close()
-    for item in queue:
-        errors[item.id] = f"aborted: {aborted[0]}"
-    return Ran(outputs, errors, aborted[0] if aborted else None)
+    return Ran(outcome)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import os
 import time
 from pathlib import Path
 
+import anthropic as anthropic_sdk
 import pytest
 
 from evalgate.errors import InputError
 from evalgate.pricing import PriceTable
-from evalgate.providers.llm_common import RunSettings
+from evalgate.providers.llm_common import ProviderError, RunSettings
 
-from .conftest import ANTHROPIC_KEY, case, make_provider, run_cases
+from .conftest import ANTHROPIC_KEY, case, make_provider, run_provider
 from .fake_servers import FakeLLMServer, answer_for, words
 
 
@@ -37,7 +40,7 @@ def test_answer_usage_cost_and_request_shape(server: FakeLLMServer, tmp_path: Pa
         extra={"top_k": 5},
     )
     item = case({"question": "where is my refund?"}, id="c1", category="billing", metadata={"tier": "gold"})
-    ran = asyncio.run(run_cases(provider, [item]))
+    ran = asyncio.run(run_provider(provider, [item]))
 
     assert ran.errors == {}
     output = ran.outputs["c1"]
@@ -70,7 +73,7 @@ def test_answer_usage_cost_and_request_shape(server: FakeLLMServer, tmp_path: Pa
 
 def test_without_a_template_the_input_is_the_user_message(server: FakeLLMServer, tmp_path: Path) -> None:
     provider = anthropic(server, tmp_path, max_tokens=50)
-    ran = asyncio.run(run_cases(provider, [case("just this text"), case({"b": 2, "a": 1}, id="obj")]))
+    ran = asyncio.run(run_provider(provider, [case("just this text"), case({"b": 2, "a": 1}, id="obj")]))
     assert ran.outputs["just this text"].value == answer_for("just this text")
     bodies = {r.body["messages"][0]["content"] for r in server.requests}
     assert bodies == {"just this text", '{"a": 1, "b": 2}'}
@@ -87,7 +90,7 @@ def test_messages_option_renders_each_turn(server: FakeLLMServer, tmp_path: Path
             {"role": "user", "content": "Answer with one word for case {{ id }}."},
         ],
     )
-    ran = asyncio.run(run_cases(provider, [case("I love it", id="k9")]))
+    ran = asyncio.run(run_provider(provider, [case("I love it", id="k9")]))
     assert ran.errors == {}
     assert server.requests[0].body["messages"] == [
         {"role": "user", "content": "Classify: I love it"},
@@ -100,7 +103,7 @@ def test_429_waits_for_retry_after_then_succeeds(server: FakeLLMServer, tmp_path
     server.script("q", ["429:1", "ok"])
     provider = anthropic(server, tmp_path)
     started = time.monotonic()
-    ran = asyncio.run(run_cases(provider, [case("q")]))
+    ran = asyncio.run(run_provider(provider, [case("q")]))
     elapsed = time.monotonic() - started
     assert ran.errors == {}
     assert ran.outputs["q"].value == answer_for("q")
@@ -113,7 +116,7 @@ def test_429_waits_for_retry_after_then_succeeds(server: FakeLLMServer, tmp_path
 @pytest.mark.parametrize("failure", ["529", "500", "503", "408"])
 def test_retried_failures_then_success(server: FakeLLMServer, tmp_path: Path, failure: str) -> None:
     server.script("q", [failure, failure, "ok"])
-    ran = asyncio.run(run_cases(anthropic(server, tmp_path), [case("q")]))
+    ran = asyncio.run(run_provider(anthropic(server, tmp_path), [case("q")]))
     assert ran.errors == {}
     assert ran.outputs["q"].value == answer_for("q")
     assert server.calls == 3
@@ -122,7 +125,7 @@ def test_retried_failures_then_success(server: FakeLLMServer, tmp_path: Path, fa
 @pytest.mark.usefixtures("fast_backoff")
 def test_gives_up_after_max_attempts(server: FakeLLMServer, tmp_path: Path) -> None:
     server.script("q", ["529"] * 10)
-    ran = asyncio.run(run_cases(anthropic(server, tmp_path, max_attempts=3), [case("q")]))
+    ran = asyncio.run(run_provider(anthropic(server, tmp_path, max_attempts=3), [case("q")]))
     assert ran.outputs == {}
     assert server.calls == 3
     assert "HTTP 529 overloaded_error" in ran.errors["q"]
@@ -132,7 +135,7 @@ def test_gives_up_after_max_attempts(server: FakeLLMServer, tmp_path: Path) -> N
 @pytest.mark.parametrize("status", ["400", "401", "404"])
 def test_client_errors_are_not_retried(server: FakeLLMServer, tmp_path: Path, status: str) -> None:
     server.script("q", [status])
-    ran = asyncio.run(run_cases(anthropic(server, tmp_path), [case("q")]))
+    ran = asyncio.run(run_provider(anthropic(server, tmp_path), [case("q")]))
     assert server.calls == 1
     assert ran.errors["q"].startswith(f"ProviderError: HTTP {status}")
     assert ANTHROPIC_KEY not in ran.errors["q"]
@@ -143,7 +146,7 @@ def test_slow_answers_time_out_and_are_retried(server: FakeLLMServer, tmp_path: 
     server.script("slow", ["slow:2", "slow:2"])
     server.script("late", ["slow:2", "ok"])
     provider = anthropic(server, tmp_path, timeout=0.3, max_attempts=2)
-    ran = asyncio.run(run_cases(provider, [case("slow"), case("late")]))
+    ran = asyncio.run(run_provider(provider, [case("slow"), case("late")]))
     assert "timed out after 0.3 s (after 2 attempts)" in ran.errors["slow"]
     assert ran.outputs["late"].value == answer_for("late")
 
@@ -151,8 +154,8 @@ def test_slow_answers_time_out_and_are_retried(server: FakeLLMServer, tmp_path: 
 def test_runner_timeout_cancels_and_leaves_the_provider_usable(server: FakeLLMServer, tmp_path: Path) -> None:
     server.script("hang", ["slow:3"])
     provider = anthropic(server, tmp_path)
-    ran = asyncio.run(run_cases(provider, [case("hang"), case("after")], concurrency=1, timeout=0.5))
-    assert ran.errors["hang"].startswith("TimeoutError")
+    ran = asyncio.run(run_provider(provider, [case("hang"), case("after")], concurrency=1, timeout=0.5))
+    assert ran.errors["hang"] == "timeout after 0.5s"  # the runner cancelled it
     assert ran.outputs["after"].value == answer_for("after")
     assert provider.limiter is not None and provider.limiter.in_flight == 0
 
@@ -160,7 +163,7 @@ def test_runner_timeout_cancels_and_leaves_the_provider_usable(server: FakeLLMSe
 @pytest.mark.parametrize("behavior", ["malformed", "truncated"])
 def test_malformed_bodies_are_case_errors(server: FakeLLMServer, tmp_path: Path, behavior: str) -> None:
     server.script("q", [behavior])
-    ran = asyncio.run(run_cases(anthropic(server, tmp_path), [case("q"), case("fine")]))
+    ran = asyncio.run(run_provider(anthropic(server, tmp_path), [case("q"), case("fine")]))
     assert "malformed response" in ran.errors["q"]
     assert ran.outputs["fine"].value == answer_for("fine")
     assert server.calls == 2
@@ -180,13 +183,13 @@ def test_base_url_from_the_environment(
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
     provider = make_provider("anthropic", {"model": "claude-haiku-4-5"}, tmp_path)
-    ran = asyncio.run(run_cases(provider, [case("via env")]))
+    ran = asyncio.run(run_provider(provider, [case("via env")]))
     assert ran.outputs["via env"].value == answer_for("via env")
 
 
 def test_unknown_model_has_no_cost_and_overrides_apply(server: FakeLLMServer, tmp_path: Path) -> None:
     provider = make_provider("anthropic", {"model": "house-model-7", "base_url": server.url}, tmp_path)
-    ran = asyncio.run(run_cases(provider, [case("q")]))
+    ran = asyncio.run(run_provider(provider, [case("q")]))
     assert ran.outputs["q"].cost is None
     assert ran.outputs["q"].tokens_out == words(answer_for("q"))
 
@@ -197,5 +200,51 @@ def test_unknown_model_has_no_cost_and_overrides_apply(server: FakeLLMServer, tm
         tmp_path,
         settings=RunSettings(prices=prices),
     )
-    out = asyncio.run(run_cases(provider, [case("q")])).outputs["q"]
+    out = asyncio.run(run_provider(provider, [case("q")])).outputs["q"]
     assert out.cost == pytest.approx((out.tokens_in * 2.0 + out.tokens_out * 10.0) / 1e6, rel=1e-12)
+
+
+def test_answer_is_the_text_blocks_and_missing_usage_is_unknown(
+    server: FakeLLMServer, tmp_path: Path
+) -> None:
+    provider = anthropic(server, tmp_path)
+    output = provider.parse_answer(
+        {
+            "content": [
+                {"type": "thinking", "thinking": "hmm", "signature": "s"},
+                {"type": "text", "text": "first "},
+                {"type": "tool_use", "id": "t", "name": "f", "input": {}},
+                {"type": "text", "text": "second"},
+            ],
+            "stop_reason": "end_turn",
+        }
+    )
+    assert output.value == "first second"
+    assert output.tokens_in is None and output.tokens_out is None
+    for broken in ({"content": "text"}, [], None, {"usage": {"input_tokens": 3}}):
+        with pytest.raises(ProviderError, match="malformed response"):
+            provider.parse_answer(broken)
+
+
+@pytest.mark.skipif(
+    "open_telemetry" not in inspect.signature(anthropic_sdk.AsyncAnthropic).parameters,
+    reason="this SDK version does not trace its calls",
+)
+def test_sdk_tracing_is_off_unless_configured(
+    server: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [name for name in os.environ if name.startswith("ANTHROPIC_OPEN_TELEMETRY")]:
+        monkeypatch.delenv(name)
+    provider = anthropic(server, tmp_path)
+    asyncio.run(provider.start(1))
+    assert provider.client.open_telemetry["traces"]["enabled"] is False
+    monkeypatch.setenv("ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE", "content")
+    configured = anthropic(server, tmp_path)
+    asyncio.run(configured.start(1))
+    assert configured.client.open_telemetry["traces"] == {
+        **configured.client.open_telemetry["traces"],
+        "enabled": True,
+        "content_mode": "content",
+    }
+    asyncio.run(provider.close())
+    asyncio.run(configured.close())

@@ -10,7 +10,7 @@ import pytest
 from evalgate.errors import InputError
 from evalgate.providers.llm_common import Budget, RunSettings
 
-from .conftest import case, make_provider, run_cases
+from .conftest import case, make_provider, run_provider
 from .fake_servers import FakeLLMServer
 
 CASES = [case(f"tell me about item number {i}") for i in range(40)]
@@ -23,7 +23,7 @@ def budgeted(server: FakeLLMServer, tmp_path: Path, budget: Budget, model: str =
 
 def test_token_budget_aborts_and_accounts_for_every_case(server: FakeLLMServer, tmp_path: Path) -> None:
     budget = Budget(max_tokens=150)
-    ran = asyncio.run(run_cases(budgeted(server, tmp_path, budget), CASES, concurrency=4))
+    ran = asyncio.run(run_provider(budgeted(server, tmp_path, budget), CASES, concurrency=4))
     assert ran.aborted is not None and ran.aborted.startswith("budget exceeded")
     assert "max_tokens 150" in ran.aborted
     assert set(ran.outputs) | set(ran.errors) == {item.id for item in CASES}
@@ -37,7 +37,7 @@ def test_token_budget_aborts_and_accounts_for_every_case(server: FakeLLMServer, 
 
 def test_cost_budget(server: FakeLLMServer, tmp_path: Path) -> None:
     budget = Budget(max_cost=0.0002)
-    ran = asyncio.run(run_cases(budgeted(server, tmp_path, budget), CASES, concurrency=2))
+    ran = asyncio.run(run_provider(budgeted(server, tmp_path, budget), CASES, concurrency=2))
     assert ran.aborted is not None and "max_cost $0.0002" in ran.aborted
     assert budget.cost == pytest.approx(sum(o.cost for o in ran.outputs.values()), rel=1e-12)
     assert budget.cost >= 0.0002
@@ -45,7 +45,9 @@ def test_cost_budget(server: FakeLLMServer, tmp_path: Path) -> None:
 
 
 def test_a_budget_large_enough_never_aborts(server: FakeLLMServer, tmp_path: Path) -> None:
-    ran = asyncio.run(run_cases(budgeted(server, tmp_path, Budget(max_cost=10.0, max_tokens=10**6)), CASES))
+    ran = asyncio.run(
+        run_provider(budgeted(server, tmp_path, Budget(max_cost=10.0, max_tokens=10**6)), CASES)
+    )
     assert ran.aborted is None and ran.errors == {} and len(ran.outputs) == len(CASES)
 
 
@@ -60,9 +62,9 @@ def test_providers_sharing_settings_share_the_budget(server: FakeLLMServer, tmp_
     options = {"model": "claude-haiku-4-5", "base_url": server.url}
     model = make_provider("anthropic", options, tmp_path, settings=settings)
     judge = make_provider("anthropic", {**options, "system": "Grade it."}, tmp_path, settings=settings)
-    first = asyncio.run(run_cases(model, CASES[:8], concurrency=1))
+    first = asyncio.run(run_provider(model, CASES[:8], concurrency=1))
     assert first.aborted is None
-    second = asyncio.run(run_cases(judge, CASES, concurrency=1))
+    second = asyncio.run(run_provider(judge, CASES, concurrency=1))
     assert second.aborted is not None
     assert settings.budget.tokens == sum(
         o.tokens_in + o.tokens_out for ran in (first, second) for o in ran.outputs.values()

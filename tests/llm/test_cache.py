@@ -16,7 +16,7 @@ from evalgate.options import Option
 from evalgate.providers.base import Provider
 from evalgate.providers.llm_common import Budget, RunSettings
 
-from .conftest import ANTHROPIC_KEY, OPENAI_KEY, case, make_provider, run_cases
+from .conftest import ANTHROPIC_KEY, OPENAI_KEY, case, make_provider, run_provider
 from .fake_servers import FakeLLMServer, answer_for
 
 CASES = [case(f"question {i}") for i in range(12)]
@@ -34,12 +34,12 @@ def cached(type_name: str, server: FakeLLMServer, tmp_path: Path, **options):
 @pytest.mark.parametrize("type_name", ["anthropic", "openai"])
 def test_second_run_makes_no_call(server: FakeLLMServer, tmp_path: Path, type_name: str) -> None:
     first_provider = cached(type_name, server, tmp_path)
-    first = asyncio.run(run_cases(first_provider, CASES))
+    first = asyncio.run(run_provider(first_provider, CASES))
     assert server.calls == len(CASES)
     assert first_provider.cache_stats == {"hits": 0, "misses": len(CASES)}
 
     second_provider = cached(type_name, server, tmp_path)
-    second = asyncio.run(run_cases(second_provider, CASES))
+    second = asyncio.run(run_provider(second_provider, CASES))
     assert server.calls == len(CASES)  # not one more
     assert second_provider.cache_stats == {"hits": len(CASES), "misses": 0}
     for item in CASES:
@@ -55,12 +55,12 @@ def test_second_run_makes_no_call(server: FakeLLMServer, tmp_path: Path, type_na
 
 
 def test_a_changed_prompt_or_parameter_is_a_miss(server: FakeLLMServer, tmp_path: Path) -> None:
-    asyncio.run(run_cases(cached("anthropic", server, tmp_path), CASES[:3]))
+    asyncio.run(run_provider(cached("anthropic", server, tmp_path), CASES[:3]))
     changed = cached("anthropic", server, tmp_path, system="Be brief.")
-    asyncio.run(run_cases(changed, CASES[:3]))
+    asyncio.run(run_provider(changed, CASES[:3]))
     assert changed.cache_stats == {"hits": 0, "misses": 3}
     hotter = cached("anthropic", server, tmp_path, temperature=1.0)
-    asyncio.run(run_cases(hotter, CASES[:3]))
+    asyncio.run(run_provider(hotter, CASES[:3]))
     assert hotter.cache_stats == {"hits": 0, "misses": 3}
     assert server.calls == 9
 
@@ -68,10 +68,10 @@ def test_a_changed_prompt_or_parameter_is_a_miss(server: FakeLLMServer, tmp_path
 @pytest.mark.usefixtures("fast_backoff")
 def test_errors_are_not_cached(server: FakeLLMServer, tmp_path: Path) -> None:
     server.script("question 0", ["400"])
-    first = asyncio.run(run_cases(cached("anthropic", server, tmp_path), CASES[:2]))
+    first = asyncio.run(run_provider(cached("anthropic", server, tmp_path), CASES[:2]))
     assert "question 0" in first.errors
     second_provider = cached("anthropic", server, tmp_path)
-    second = asyncio.run(run_cases(second_provider, CASES[:2]))
+    second = asyncio.run(run_provider(second_provider, CASES[:2]))
     assert second.outputs["question 0"].value == answer_for("question 0")
     assert not second.outputs["question 0"].cached
     assert second_provider.cache_stats == {"hits": 1, "misses": 1}
@@ -79,14 +79,14 @@ def test_errors_are_not_cached(server: FakeLLMServer, tmp_path: Path) -> None:
 
 
 def test_no_cache_calls_again(server: FakeLLMServer, tmp_path: Path) -> None:
-    asyncio.run(run_cases(cached("anthropic", server, tmp_path), CASES[:2]))
+    asyncio.run(run_provider(cached("anthropic", server, tmp_path), CASES[:2]))
     off = make_provider(
         "anthropic",
         {"model": "claude-haiku-4-5", "base_url": server.url},
         tmp_path,
         settings=RunSettings(cache_dir=None),
     )
-    ran = asyncio.run(run_cases(off, CASES[:2]))
+    ran = asyncio.run(run_provider(off, CASES[:2]))
     assert server.calls == 4
     assert off.cache_stats == {"hits": 0, "misses": 0}
     assert not any(output.cached for output in ran.outputs.values())
@@ -94,7 +94,7 @@ def test_no_cache_calls_again(server: FakeLLMServer, tmp_path: Path) -> None:
 
 def test_keys_are_never_stored_or_returned(server: FakeLLMServer, tmp_path: Path) -> None:
     for type_name in ("anthropic", "openai"):
-        ran = asyncio.run(run_cases(cached(type_name, server, tmp_path), CASES[:3]))
+        ran = asyncio.run(run_provider(cached(type_name, server, tmp_path), CASES[:3]))
         assert not any(key in repr(ran) for key in (ANTHROPIC_KEY, OPENAI_KEY))
     folder = tmp_path / ".evalgate" / "cache"
     files = list(folder.iterdir())
@@ -112,13 +112,13 @@ def test_an_interrupted_run_resumes_without_paying_twice(server: FakeLLMServer, 
     provider = make_provider(
         "anthropic", {"model": "claude-haiku-4-5", "base_url": server.url}, tmp_path, settings=settings
     )
-    first = asyncio.run(run_cases(provider, CASES, concurrency=1))
+    first = asyncio.run(run_provider(provider, CASES, concurrency=1))
     assert first.aborted is not None and 0 < len(first.outputs) < len(CASES)
     paid = server.calls
 
     resumed = cached("anthropic", server, tmp_path)
     resumed.configure_run(settings=RunSettings(cache_dir=tmp_path / "cache"))
-    second = asyncio.run(run_cases(resumed, CASES))
+    second = asyncio.run(run_provider(resumed, CASES))
     assert second.errors == {}
     assert resumed.cache_stats == {"hits": len(first.outputs), "misses": len(CASES) - len(first.outputs)}
     assert server.calls == paid + len(CASES) - len(first.outputs)
@@ -202,7 +202,7 @@ def test_repeats_are_separate_samples_and_replay(server: FakeLLMServer, tmp_path
     assert server.calls == 3 and second.cache_stats == {"hits": 3, "misses": 0}
     assert [o.value for o in replayed] == [o.value for o in outputs]
     third = cached("anthropic", server, tmp_path)
-    asyncio.run(run_cases(third, [case("same question", id="r")] * 1))
+    asyncio.run(run_provider(third, [case("same question", id="r")] * 1))
     assert third.cache_stats == {"hits": 1, "misses": 0}
 
 
@@ -212,7 +212,7 @@ def test_without_run_settings_the_cache_is_next_to_the_config(server: FakeLLMSer
         "anthropic", options, tmp_path, settings=RunSettings(cache_dir=tmp_path / "elsewhere")
     )
     provider.settings = None  # as if the runner never called configure_run
-    asyncio.run(run_cases(provider, CASES[:1]))
+    asyncio.run(run_provider(provider, CASES[:1]))
     assert (tmp_path / ".evalgate" / "cache" / CACHE_FILE).is_file()
     assert not (tmp_path / "elsewhere").exists()
     assert provider.cache_stats == {"hits": 0, "misses": 1}

@@ -9,7 +9,7 @@ import pytest
 
 from evalgate.errors import InputError
 
-from .conftest import case, make_provider, run_cases
+from .conftest import case, make_provider, run_provider
 from .fake_servers import CUSTOM_PATH, FakeLLMServer, answer_for, words
 
 TOKEN = "tok-SECRET-abcdef123456"
@@ -34,7 +34,7 @@ def http(server: FakeLLMServer, tmp_path: Path, **options):
 
 def test_body_headers_output_and_usage(server: FakeLLMServer, tmp_path: Path) -> None:
     item = case({"text": "is it open?", "shop": 12}, id="h1")
-    ran = asyncio.run(run_cases(http(server, tmp_path), [item]))
+    ran = asyncio.run(run_provider(http(server, tmp_path), [item]))
     output = ran.outputs["h1"]
     assert output.value == answer_for("is it open?")
     assert output.tokens_out == words(answer_for("is it open?"))
@@ -55,7 +55,7 @@ def test_body_as_a_json_template_and_list_paths(server: FakeLLMServer, tmp_path:
     provider = http(
         server, tmp_path, body='{"question": {{ input | tojson }}}', output_path="result.labels.1"
     )
-    ran = asyncio.run(run_cases(provider, [case('say "hi"')]))
+    ran = asyncio.run(run_provider(provider, [case('say "hi"')]))
     assert ran.outputs['say "hi"'].value == "b"
     assert server.requests[0].body == {"question": 'say "hi"'}
 
@@ -81,7 +81,7 @@ def test_retries_and_errors(server: FakeLLMServer, tmp_path: Path) -> None:
     server.script("missing", ["404"])
     server.script("broken", ["malformed"])
     cases = [case({"text": name}, id=name) for name in ("flaky", "missing", "broken")]
-    ran = asyncio.run(run_cases(http(server, tmp_path), cases, concurrency=1))
+    ran = asyncio.run(run_provider(http(server, tmp_path), cases, concurrency=1))
     assert ran.outputs["flaky"].value == answer_for("flaky")
     assert ran.errors["missing"].startswith("ProviderError: HTTP 404")
     assert "malformed response" in ran.errors["broken"]
@@ -91,7 +91,7 @@ def test_retries_and_errors(server: FakeLLMServer, tmp_path: Path) -> None:
 
 def test_output_path_not_found_is_a_case_error(server: FakeLLMServer, tmp_path: Path) -> None:
     ran = asyncio.run(
-        run_cases(http(server, tmp_path, output_path="result.nope"), [case({"text": "x"}, id="x")])
+        run_provider(http(server, tmp_path, output_path="result.nope"), [case({"text": "x"}, id="x")])
     )
     assert "output_path 'result.nope' not found" in ran.errors["x"]
 
@@ -109,7 +109,7 @@ def test_the_secret_is_not_in_the_cache(server: FakeLLMServer, tmp_path: Path) -
         tmp_path,
         settings=RunSettings(cache_dir=tmp_path / "cache"),
     )
-    ran = asyncio.run(run_cases(provider, [case("q")]))
+    ran = asyncio.run(run_provider(provider, [case("q")]))
     assert ran.outputs["q"].value["result"]["answer"] == answer_for("q")  # no output_path: the whole response
     for file in (tmp_path / "cache").iterdir():
         assert TOKEN.encode() not in file.read_bytes()
@@ -121,7 +121,7 @@ def test_rate_limit_honours_retry_after(server: FakeLLMServer, tmp_path: Path) -
     server.script("limited", ["429:0.4", "ok"])
     provider = http(server, tmp_path)
     started = time.monotonic()
-    ran = asyncio.run(run_cases(provider, [case({"text": "limited"}, id="l")]))
+    ran = asyncio.run(run_provider(provider, [case({"text": "limited"}, id="l")]))
     assert ran.outputs["l"].value == answer_for("limited")
     assert time.monotonic() - started >= 0.4
     assert provider.limiter is not None and provider.limiter.decreases == 1

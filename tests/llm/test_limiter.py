@@ -17,7 +17,7 @@ from evalgate.providers.llm_common import (
     parse_retry_after,
 )
 
-from .conftest import case, make_provider, run_cases
+from .conftest import case, make_provider, run_provider
 from .fake_servers import FakeLLMServer, answer_for
 
 
@@ -125,7 +125,7 @@ def test_rate_limited_server_every_case_answered(tmp_path: Path) -> None:
     cases = [case(f"q{i}") for i in range(60)]
     with FakeLLMServer(latency=0.02, max_concurrent=4, retry_after="0.2") as server:
         provider = make_provider("anthropic", {"model": "claude-haiku-4-5", "base_url": server.url}, tmp_path)
-        ran = asyncio.run(run_cases(provider, cases, concurrency=16))
+        ran = asyncio.run(run_provider(provider, cases, concurrency=16))
         assert ran.errors == {}
         assert {k: o.value for k, o in ran.outputs.items()} == {c.id: answer_for(c.input) for c in cases}
         assert server.state.rate_limited > 0

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from evalgate.errors import InputError
+from evalgate.providers.llm_common import ProviderError
 
-from .conftest import OPENAI_KEY, case, make_provider, run_cases
+from .conftest import OPENAI_KEY, case, make_provider, run_provider
 from .fake_servers import FakeLLMServer, answer_for, words
 
 
@@ -29,7 +30,7 @@ def test_answer_usage_cost_and_request_shape(server: FakeLLMServer, tmp_path: Pa
         temperature=0,
         stop_sequences=["\n\n"],
     )
-    ran = asyncio.run(run_cases(provider, [case("hello there", category="greetings")]))
+    ran = asyncio.run(run_provider(provider, [case("hello there", category="greetings")]))
     output = ran.outputs["hello there"]
     assert output.value == answer_for("hello there")
     assert output.tokens_in == words("Topic: greetings hello there")
@@ -57,7 +58,7 @@ def test_local_server_without_a_key(
     monkeypatch.delenv("OPENAI_API_KEY")
     monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
     provider = make_provider("openai", {"model": "llama3.2", "api_key_env": "none"}, tmp_path)
-    ran = asyncio.run(run_cases(provider, [case("q")]))
+    ran = asyncio.run(run_provider(provider, [case("q")]))
     assert ran.outputs["q"].value == answer_for("q")
     assert ran.outputs["q"].cost is None  # a local model has no list price
 
@@ -66,7 +67,7 @@ def test_key_from_another_variable(
     server: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GATEWAY_KEY", "gw-secret-42")
-    asyncio.run(run_cases(openai(server, tmp_path, api_key_env="GATEWAY_KEY"), [case("q")]))
+    asyncio.run(run_provider(openai(server, tmp_path, api_key_env="GATEWAY_KEY"), [case("q")]))
     assert server.requests[0].headers["authorization"] == "Bearer gw-secret-42"
     monkeypatch.delenv("GATEWAY_KEY")
     with pytest.raises(InputError, match="GATEWAY_KEY"):
@@ -76,7 +77,7 @@ def test_key_from_another_variable(
 def test_429_with_retry_after_ms_then_success(server: FakeLLMServer, tmp_path: Path) -> None:
     server.script("q", ["429:1", "ok"])
     started = time.monotonic()
-    ran = asyncio.run(run_cases(openai(server, tmp_path), [case("q")]))
+    ran = asyncio.run(run_provider(openai(server, tmp_path), [case("q")]))
     assert ran.outputs["q"].value == answer_for("q")
     assert time.monotonic() - started >= 1.0
     assert server.calls == 2
@@ -86,7 +87,7 @@ def test_429_with_retry_after_ms_then_success(server: FakeLLMServer, tmp_path: P
 def test_500_then_success_and_400_not_retried(server: FakeLLMServer, tmp_path: Path) -> None:
     server.script("flaky", ["500", "ok"])
     server.script("bad", ["400"])
-    ran = asyncio.run(run_cases(openai(server, tmp_path), [case("flaky"), case("bad")], concurrency=1))
+    ran = asyncio.run(run_provider(openai(server, tmp_path), [case("flaky"), case("bad")], concurrency=1))
     assert ran.outputs["flaky"].value == answer_for("flaky")
     assert (
         ran.errors["bad"] == "ProviderError: HTTP 400 invalid_request_error: fake invalid_request_error (400)"
@@ -97,6 +98,20 @@ def test_500_then_success_and_400_not_retried(server: FakeLLMServer, tmp_path: P
 @pytest.mark.parametrize("behavior", ["malformed", "truncated"])
 def test_malformed_bodies(server: FakeLLMServer, tmp_path: Path, behavior: str) -> None:
     server.script("q", [behavior])
-    ran = asyncio.run(run_cases(openai(server, tmp_path), [case("q")]))
+    ran = asyncio.run(run_provider(openai(server, tmp_path), [case("q")]))
     assert "malformed response" in ran.errors["q"]
     assert server.calls == 1
+
+
+def test_an_answer_without_text_is_empty_and_no_choice_is_malformed(
+    server: FakeLLMServer, tmp_path: Path
+) -> None:
+    provider = openai(server, tmp_path)
+    output = provider.parse_answer(
+        {"choices": [{"message": {"role": "assistant", "content": None}, "finish_reason": "tool_calls"}]}
+    )
+    assert output.value == "" and output.extra == {"stop_reason": "tool_calls"}
+    assert output.tokens_in is None
+    for broken in ({"choices": []}, {"choices": [{"finish_reason": "stop"}]}, {"id": "x"}, "text"):
+        with pytest.raises(ProviderError, match="malformed response: no choices"):
+            provider.parse_answer(broken)
