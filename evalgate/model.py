@@ -47,18 +47,19 @@ def normalize_output(raw: Any) -> Output:
         value = {k: v for k, v in raw.items() if k in ("text", "label", "score", "probabilities")}
         return Output(
             value=value,
-            tokens_in=_int_or_none(raw.get("tokens_in")),
-            tokens_out=_int_or_none(raw.get("tokens_out")),
-            cost=_float_or_none(raw.get("cost")),
+            tokens_in=int_or_none(raw.get("tokens_in")),
+            tokens_out=int_or_none(raw.get("tokens_out")),
+            cost=float_or_none(raw.get("cost")),
         )
     return Output(value=raw)
 
 
-def _int_or_none(value: Any) -> int | None:
+def int_or_none(value: Any) -> int | None:
+    """A count from untrusted data: an int, or None when absent or not a number."""
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _float_or_none(value: Any) -> float | None:
+def float_or_none(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 

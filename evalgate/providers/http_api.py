@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from evalgate.errors import InputError
-from evalgate.model import Case, Output
+from evalgate.model import Case, Output, int_or_none
 from evalgate.options import Option, one_of
 from evalgate.providers.llm_common import (
     CALL_OPTIONS,
@@ -24,7 +24,6 @@ from evalgate.providers.llm_common import (
     ProviderError,
     Templates,
     failure_for_status,
-    int_or_none,
     json_body,
     template_context,
 )

@@ -366,11 +366,6 @@ def json_body(content: bytes) -> Any:
         raise ProviderError(f"malformed response: not JSON ({exc})") from None
 
 
-def int_or_none(value: Any) -> int | None:
-    """A token count from a response: an int, or None when absent or not a number."""
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
 def mapping_at(data: Any, key: str) -> dict[str, Any]:
     """`data[key]` when both are mappings, else an empty mapping (a field a malformed answer lacks)."""
     value = data.get(key) if isinstance(data, dict) else None

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from evalgate.model import Output
+from evalgate.model import Output, int_or_none
 from evalgate.options import Option
 from evalgate.providers.llm_common import (
     Prompt,
     ProviderError,
     SDKChatProvider,
     chat_options,
-    int_or_none,
     mapping_at,
     sdk_arguments,
 )
