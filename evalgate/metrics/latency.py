@@ -38,7 +38,9 @@ class Latency(Metric):
     def keys(self) -> list[MetricKey]:
         how = f"numpy.percentile method={self.method}"
         keys = [
-            MetricKey(f"latency_p{q}_ms", "corpus", False, f"{q}th percentile of latency in ms ({how})")
+            MetricKey(
+                f"latency_p{q}_ms", "corpus", False, f"{q}th percentile of latency in ms ({how})", q / 100
+            )
             for q in PERCENTILES
         ]
         return [*keys, MetricKey("latency_mean_ms", "corpus", False, "mean latency in ms")]
