@@ -13,6 +13,7 @@ from evalgate import stats
 from evalgate.compare import compare
 from evalgate.errors import InputError
 from evalgate.metrics.base import Metric, MetricKey
+from evalgate.metrics.latency import Latency
 
 
 class MedianLatency(Metric):
@@ -359,3 +360,30 @@ def test_a_corpus_metric_with_clusters_resamples_whole_clusters():
     assert item.delta == pytest.approx(30.0)
     assert item.ci_low == pytest.approx(30.0) and item.ci_high == pytest.approx(30.0)
     assert item.p_value == pytest.approx(1 / 201)
+
+
+def _latency_runs(n: int) -> tuple[dict, dict]:
+    rng = np.random.default_rng(n)
+    base, cur = make_results({"accuracy": np.ones(n)}), make_results({"accuracy": np.ones(n)})
+    for results in (base, cur):
+        for case in results["cases"]:
+            case["latency_ms"] = float(rng.lognormal(3, 1))
+        for key in ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_mean_ms"):
+            results["metric_keys"][key] = {"kind": "corpus", "higher_is_better": False}
+    return cur, base
+
+
+def test_a_tail_percentile_of_few_cases_is_judged_with_a_note():
+    latency = Latency({"method": "linear"}, None)
+    rules = [rule(key, max_drop=1.0) for key in ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")]
+    comparison = compare(*_latency_runs(450), make_config(rules, resamples=500), metrics=[latency])
+    p99 = comparison.metric("latency_p99_ms")
+    assert (
+        "A 99% point of 450 values rests on the 4 most extreme, so its interval and p-value are rough "
+        "(about 1,000 cases would give it 10); the gate judges it all the same." in p99.note
+    )
+    assert p99.p_value is not None and p99.tests["max_drop"]["p_value"] is not None  # still judged
+    assert "rests on" not in (comparison.metric("latency_p95_ms").note or "")  # 22 cases beyond the p95
+    assert "rests on" not in (comparison.metric("latency_p50_ms").note or "")
+    large = compare(*_latency_runs(1000), make_config(rules, resamples=200), metrics=[latency])
+    assert "rests on" not in (large.metric("latency_p99_ms").note or "")
