@@ -509,9 +509,9 @@ class _Builder:
         if values * share >= TAIL_CASES:
             return None
         return (
-            f"A {level:.0%} point of {values} values rests on the {math.floor(values * share)} most extreme, "
-            f"so its interval and p-value are rough (about {math.ceil(TAIL_CASES / share):,} cases would "
-            "give it 10); the gate judges it all the same."
+            f"Only {values * share:.3g} of {values} values lie beyond this {level:.0%} point, so its interval "
+            f"and p-value are rough (about {math.ceil(TAIL_CASES / share):,} cases would put {TAIL_CASES} beyond "
+            "it); the gate judges it all the same."
         )
 
 

@@ -379,11 +379,11 @@ def test_a_tail_percentile_of_few_cases_is_judged_with_a_note():
     comparison = compare(*_latency_runs(450), make_config(rules, resamples=500), metrics=[latency])
     p99 = comparison.metric("latency_p99_ms")
     assert (
-        "A 99% point of 450 values rests on the 4 most extreme, so its interval and p-value are rough "
-        "(about 1,000 cases would give it 10); the gate judges it all the same." in p99.note
+        "Only 4.5 of 450 values lie beyond this 99% point, so its interval and p-value are rough "
+        "(about 1,000 cases would put 10 beyond it); the gate judges it all the same." in p99.note
     )
     assert p99.p_value is not None and p99.tests["max_drop"]["p_value"] is not None  # still judged
-    assert "rests on" not in (comparison.metric("latency_p95_ms").note or "")  # 22 cases beyond the p95
-    assert "rests on" not in (comparison.metric("latency_p50_ms").note or "")
+    assert "lie beyond" not in (comparison.metric("latency_p95_ms").note or "")  # 22 cases beyond the p95
+    assert "lie beyond" not in (comparison.metric("latency_p50_ms").note or "")
     large = compare(*_latency_runs(1000), make_config(rules, resamples=200), metrics=[latency])
-    assert "rests on" not in (large.metric("latency_p99_ms").note or "")
+    assert "lie beyond" not in (large.metric("latency_p99_ms").note or "")
