@@ -2,7 +2,8 @@
 
 Prints wall time and peak traced memory (tracemalloc sees numpy's buffers), and ratios against baselines
 measured in the same process: a plain numpy mean of the same data, and one naive gather resample.
-Also times the whole compare() + decide() path on synthetic results with the same shape.
+Also times the whole compare() + decide() path on synthetic results with the same shape, and the latency
+metric's resampled percentiles (10,000 resamples x 500 cases, 5% errored) against np.nanpercentile.
 
     python3 bench/stats_speed.py [--cases 10000] [--resamples 10000] [--metrics 8] [--repeat 3]
 """
@@ -14,6 +15,7 @@ import resource
 import sys
 import time
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from evalgate import stats
 from evalgate.compare import compare
 from evalgate.config import STATS_OPTIONS, Rule, SuiteConfig
 from evalgate.gate import decide
+from evalgate.metrics.latency import PERCENTILES, Latency
 
 
 def best_of(repeat: int, fn):
@@ -117,7 +120,35 @@ def main() -> None:
         f"compare()+decide() on results dicts ({size}): {gate_s:.3f} s, peak traced memory "
         f"{gate_peak / 2**20:.1f} MiB (includes reading the per-case dicts) -> verdict {verdict.verdict}"
     )
+    latency_bench(args.repeat)
     print(f"process max RSS (interpreter, numpy, scipy and the synthetic results): {_max_rss_mib():.0f} MiB")
+
+
+def latency_bench(repeat: int, cases: int = 500, resamples: int = 10000) -> None:
+    """Latency.resampled against the np.nanpercentile + np.nanmean it replaced (results checked equal)."""
+    rng = np.random.default_rng(2)
+    records = [
+        {"latency_ms": float(v), "error": "timeout" if rng.random() < 0.05 else None}
+        for v in rng.lognormal(3, 1, cases)
+    ]
+    metric = Latency({"method": "linear"}, None)
+    indices = rng.integers(0, cases, (resamples, cases))
+
+    def nan_functions() -> np.ndarray:
+        drawn = metric.latencies(records)[indices]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            np.nanmean(drawn, axis=1)
+            return np.nanpercentile(drawn, PERCENTILES, axis=1, method=metric.method)
+
+    fast_s, _, fast = best_of(repeat, lambda: metric.resampled(records, indices))
+    slow_s, _, slow = best_of(repeat, nan_functions)
+    equal = all(np.array_equal(fast[f"latency_p{q}_ms"], slow[i]) for i, q in enumerate(PERCENTILES))
+    print(
+        f"latency percentiles ({resamples:,} resamples x {cases} cases, 5% errored): {fast_s:.3f} s; "
+        f"baseline np.nanpercentile + np.nanmean {slow_s:.3f} s -> {slow_s / fast_s:.1f}x faster, "
+        f"percentiles equal: {equal}"
+    )
 
 
 def _max_rss_mib() -> float:

@@ -26,6 +26,8 @@ COMPARABILITY_FIELDS = ("datasets", "metrics", "sample", "repeats", "evalgate")
 AGGREGATE_RESAMPLES = 1000
 # Most cases listed as regressed, failing or flaky (the totals are counted separately).
 MAX_LISTED = 100
+# A percentile with fewer cases than this beyond it (a p99 of under 1,000 cases) gets a note: it is rough.
+TAIL_CASES = 10
 DEFAULT_STATS = {"mode": "significance", "alpha": 0.05, "confidence": 0.95, "resamples": 10000, "power": 0.8}
 
 
@@ -300,6 +302,8 @@ class _Builder:
         item.n = result.n  # the pairs both runs scored
         item.delta, item.ci_low, item.ci_high = result.delta, result.ci_low, result.ci_high
         item.p_value, item.se, item.method = result.p_value, result.se, result.method
+        if kind == "corpus":
+            item.note = self.tail_note(key, ids)
         if result.discordant is not None:
             item.discordant = {"worse": result.discordant[0], "better": result.discordant[1]}
         for rule, threshold in rules.items():
@@ -464,7 +468,7 @@ class _Builder:
         power = float(self.settings["power"])
         margin = item.margin or 0.0
         if item.method == "mcnemar_exact" and item.discordant is not None:
-            rate = (item.discordant["worse"] + item.discordant["better"]) / item.n
+            rate = stats.planning_discordance(item.discordant["worse"] + item.discordant["better"], item.n)
             item.mde_gate = stats.mde_mcnemar(item.n, rate, alpha=alpha, power=power, margin=margin)
             item.mde = stats.mde_mcnemar(item.n, rate, alpha=alpha, power=power)
         else:
@@ -473,9 +477,10 @@ class _Builder:
             return
         if item.mde is None:
             if item.method == "mcnemar_exact":
-                item.note = (
+                item.note = _join(
                     f"With {item.n} paired cases this suite is too small to detect any drop at alpha "
-                    f"{alpha:g}: no number of changed cases would be significant."
+                    f"{alpha:g}: no number of changed cases would be significant.",
+                    item.note,
                 )
         elif item.mde > item.margin:
             gate = (
@@ -483,11 +488,35 @@ class _Builder:
                 if item.mde_gate
                 else ""
             )
-            item.note = (
+            item.note = _join(
                 f"With {item.n} paired cases this suite is too small to detect a drop of the "
                 f"{amount(item, item.margin, adjective=True)} margin: it detects drops of about "
-                f"{amount(item, item.mde)} {power:.0%} of the time{gate}."
+                f"{amount(item, item.mde)} {power:.0%} of the time{gate}.",
+                item.note,
             )
+
+    def tail_note(self, key: str, ids: list[str]) -> str | None:
+        """A sentence when a percentile key rests on fewer than TAIL_CASES cases beyond it, in either run."""
+        metric = self.objects().get(key)
+        level = next((k.quantile for k in metric.keys() if k.name == key), None) if metric else None
+        if level is None:
+            return None
+        values = min(
+            metric.sizes([runs[i] for i in ids]).get(key, len(ids))
+            for runs in (self.cur_cases, self.base_cases)
+        )
+        share = min(level, 1 - level)
+        if values * share >= TAIL_CASES:
+            return None
+        return (
+            f"Only {values * share:.3g} of {values} values lie beyond this {level:.0%} point, so its interval "
+            f"and p-value are rough (about {math.ceil(TAIL_CASES / share):,} cases would put {TAIL_CASES} beyond "
+            "it); the gate judges it all the same."
+        )
+
+
+def _join(*sentences: str | None) -> str | None:
+    return " ".join(s for s in sentences if s) or None
 
 
 def amount(item: MetricComparison, value: float, *, adjective: bool = False) -> str:

@@ -37,12 +37,15 @@ class MetricKey:
     kind: "binary" = mean of per-case 0/1 scores (paired test: exact McNemar);
           "continuous" = mean of per-case real scores (paired bootstrap of the mean difference);
           "corpus" = computed from the whole set (F1, AUC, BLEU, percentiles): resample case indices.
+    quantile: for a percentile key, its level in (0, 1) (0.99 for a p99): the gate notes when few cases lie
+          beyond it (a tail percentile of a few hundred values rests on a handful of cases).
     """
 
     name: str
     kind: Kind
     higher_is_better: bool = True
     description: str = ""
+    quantile: float | None = None
 
 
 class Metric(ABC):

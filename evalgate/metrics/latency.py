@@ -7,7 +7,7 @@ left out (a timeout's latency is the timeout, not the model's) and counted by er
 
 from __future__ import annotations
 
-import warnings
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -38,7 +38,9 @@ class Latency(Metric):
     def keys(self) -> list[MetricKey]:
         how = f"numpy.percentile method={self.method}"
         keys = [
-            MetricKey(f"latency_p{q}_ms", "corpus", False, f"{q}th percentile of latency in ms ({how})")
+            MetricKey(
+                f"latency_p{q}_ms", "corpus", False, f"{q}th percentile of latency in ms ({how})", q / 100
+            )
             for q in PERCENTILES
         ]
         return [*keys, MetricKey("latency_mean_ms", "corpus", False, "mean latency in ms")]
@@ -55,7 +57,7 @@ class Latency(Metric):
             return {key.name: None for key in self.keys()}
         points = np.percentile(values, PERCENTILES, method=self.method)
         result = {f"latency_p{q}_ms": float(v) for q, v in zip(PERCENTILES, points, strict=True)}
-        result["latency_mean_ms"] = float(np.mean(values))
+        result["latency_mean_ms"] = math.fsum(values) / len(values)  # exact: the case order cannot change it
         return result
 
     def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
@@ -63,11 +65,21 @@ class Latency(Metric):
         return {key.name: n for key in self.keys()}
 
     def resampled(self, records: list[CaseRecord], indices: np.ndarray) -> dict[str, np.ndarray]:
-        drawn = self.latencies(records)[np.asarray(indices, dtype=np.int64)]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a resample of errored cases only gives NaN
-            points = np.nanpercentile(drawn, PERCENTILES, axis=1, method=self.method)
-            mean = np.nanmean(drawn, axis=1)
+        """Equal to np.nanpercentile / np.nanmean of each resample (tested bit for bit), several times faster.
+
+        Sorting each row puts its NaNs (errored cases) last; rows with the same number k of latencies then
+        go through one np.percentile of their first k columns, whose partitions are cheap on sorted rows."""
+        values = self.latencies(records)
+        indices = np.asarray(indices, dtype=np.int64)
+        drawn = np.sort(values[indices], axis=1)
+        counts = (~np.isnan(values))[indices].sum(axis=1)
+        points = np.full((len(PERCENTILES), len(indices)), np.nan)
+        mean = np.full(len(indices), np.nan)
+        for k in np.unique(counts[counts > 0]):
+            rows = np.flatnonzero(counts == k)
+            kept = drawn[rows, :k]
+            points[:, rows] = np.percentile(kept, PERCENTILES, axis=1, method=self.method)
+            mean[rows] = kept.mean(axis=1)
         result = {f"latency_p{q}_ms": points[i] for i, q in enumerate(PERCENTILES)}
         result["latency_mean_ms"] = mean
         return result

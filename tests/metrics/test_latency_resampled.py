@@ -1,0 +1,64 @@
+"""Latency's fast resampled path against numpy's nanpercentile (bit for bit), and aggregates that do not
+depend on the order of the cases."""
+
+from __future__ import annotations
+
+import random
+import warnings
+
+import numpy as np
+import pytest
+
+from evalgate.metrics import score_results
+from evalgate.metrics.latency import PERCENTILES
+
+from .helpers import build, only, record
+
+
+def latency_rows(seed: int, n: int, error_rate: float) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    return [
+        record(
+            "ok",
+            "ok",
+            id=f"r{i}",
+            error="TimeoutError" if rng.random() < error_rate else None,
+            latency_ms=float(rng.lognormal(3, 1.2)),
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("method", ["linear", "nearest_rank"])
+@pytest.mark.parametrize("error_rate", [0.0, 0.08, 0.9])
+def test_resampled_equals_nanpercentile_bit_for_bit(tmp_path, method, error_rate):
+    metric = only(build(tmp_path, f"metrics:\n  - latency: {{method: {method}}}\n"), "latency")
+    rows = latency_rows(7, 60, error_rate)
+    indices = np.random.default_rng(1).integers(0, len(rows), size=(400, len(rows)))
+    drawn = metric.latencies(rows)[indices]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows of errored cases only: NaN
+        expected = np.nanpercentile(drawn, PERCENTILES, axis=1, method=metric.method)
+        expected_mean = np.nanmean(drawn, axis=1)
+    fast = metric.resampled(rows, indices)
+    for i, q in enumerate(PERCENTILES):
+        np.testing.assert_array_equal(fast[f"latency_p{q}_ms"], expected[i])
+    np.testing.assert_allclose(fast["latency_mean_ms"], expected_mean, rtol=1e-13, equal_nan=True)
+    if error_rate > 0.5:
+        assert np.isnan(fast["latency_p50_ms"]).any()  # some resamples drew errored cases only
+
+
+def test_shuffled_cases_give_identical_aggregates(tmp_path):
+    """Means are exact sums (math.fsum): the recorded values cannot change with the order of the cases."""
+    metrics = build(tmp_path, "metrics:\n  - latency\n  - exact_match\n")
+    rows = latency_rows(3, 301, 0.05)
+    for i, row in enumerate(rows):
+        row["latency_ms"] *= 10.0 ** (i % 7 - 3)  # magnitudes from 1e-3 to 1e3: float sums depend on order
+        row["output"] = "ok" if i % 3 else "no"
+    overall, categories = score_results(metrics, [dict(row) for row in rows])
+    for seed in range(20):
+        shuffled = [dict(row) for row in rows]
+        random.Random(seed).shuffle(shuffled)
+        again, again_categories = score_results(metrics, shuffled)
+        assert again == overall  # dict equality of floats: identical to the last bit
+        assert again_categories == categories
