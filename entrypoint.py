@@ -36,10 +36,12 @@ ENGINE_FILES = ("results.json", "report.md", "verdict.json", "comment.md")
 
 
 def run_engine(argv: list[str], env: Mapping[str, str]) -> int:
-    """Run `python -P -m evalgate ARGV` and return its exit code; its error lines become ::error:: annotations.
+    """Run `python -P -m evalgate ARGV` and return its exit code; its error lines become ::error:: annotations
+    (at the file relative to the repository root, as GitHub wants it; the engine names files as it opened them).
 
     -P: the workspace (the current folder) is not put on sys.path, so a folder named `evalgate` in the user's
     repository cannot shadow the installed engine."""
+    workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
     command = [sys.executable, "-P", "-m", "evalgate", *argv]
     with subprocess.Popen(
         command, env=dict(env), stderr=subprocess.PIPE, text=True, errors="replace"
@@ -48,7 +50,8 @@ def run_engine(argv: list[str], env: Mapping[str, str]) -> int:
             print(line, end="", file=sys.stderr, flush=True)
             match = _ENGINE_ERROR.match(line.rstrip("\n"))
             if match:
-                gha.error(match["message"], file=match["file"], line=match["line"], title="evalgate")
+                file = workspace_relative(Path(match["file"]), workspace) if match["file"] else None
+                gha.error(match["message"], file=file, line=match["line"], title="evalgate")
     return process.returncode
 
 

@@ -1,14 +1,18 @@
-"""The Action's entrypoint, end to end against the fake GitHub API (real PyGithub, real HTTP on 127.0.0.1).
+"""The Action's entrypoint, end to end: the real engine (`python -P -m evalgate`, a subprocess) on a small real
+suite, against the fake GitHub API (real PyGithub, real HTTP on 127.0.0.1).
 
-The engine is replaced at its one boundary (`entrypoint.run_engine`) by a stand-in that writes a hand-written
-verdict, report and results file, so these tests pin the GitHub side: inputs, events, baseline lookup, outputs,
-step summary, annotations, the sticky comment and the exit codes.
+The suite: 40 cases, a python provider, and three models: `good` (all right), `slip` (one case wrong: a drop past
+the margin that is not significant, so a warning) and `bad` (ten wrong: a failure). The engine is only wrapped to
+record its calls; one test (forged outputs) edits the real verdict afterwards, for a headline the engine cannot write.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "github")]
 
 from fake_github import FakeGitHub  # noqa: E402
-from gh_helpers import REPO, TOKEN, make_zip, results_doc, results_zip, verdict_doc  # noqa: E402
+from gh_helpers import REPO, TOKEN, make_zip  # noqa: E402
 from test_gh_actions_io import parse_output_file  # noqa: E402
 
 import entrypoint  # noqa: E402
@@ -34,34 +38,59 @@ gate:
   error_rate: {max: 0.05}
   accuracy: {min: 0.9, max_drop: 0.02}
 """
+ACCURACY_LINE = 6  # the accuracy rule's line in CONFIG
+CASES = "".join(
+    json.dumps({"id": f"c{i:02d}", "input": f"w{i:02d}", "expected": f"W{i:02d}"}) + "\n" for i in range(40)
+)
+MODELS = {
+    "good": "def predict(x):\n    return x.upper()\n",
+    "slip": "def predict(x):\n    return x if x == 'w39' else x.upper()\n",
+    "bad": "def predict(x):\n    return x if x >= 'w30' else x.upper()\n",
+    # the engine process ends without a verdict: the model exits it, or kills it (as the OOM killer would)
+    "exits": "import os\n\ndef predict(x):\n    os._exit(1)\n",
+    "killed": "import os, signal\n\ndef predict(x):\n    os.kill(os.getpid(), signal.SIGKILL)\n",
+}
+VERDICT_MODEL = {"pass": "good", "warn": "slip", "fail": "bad"}
+
+
+def engine_env() -> dict[str, str]:
+    """What the engine subprocess needs here (in the image, evalgate is installed)."""
+    return {"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+
+def write_suite(folder: Path, model: str = "good") -> Path:
+    (folder / "eval").mkdir(parents=True, exist_ok=True)
+    (folder / "evalgate.yaml").write_text(CONFIG)
+    (folder / "eval" / "cases.jsonl").write_text(CASES)
+    (folder / "model.py").write_text(MODELS[model])
+    return folder
+
+
+@pytest.fixture(scope="session")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Real results files of the good and the bad model (`evalgate run`), labelled by their model."""
+    suite = write_suite(tmp_path_factory.mktemp("suite"))
+    files = {}
+    for model in ("good", "bad"):
+        (suite / "model.py").write_text(MODELS[model])
+        files[model] = suite / f"{model}.json"
+        argv = ["run", "--quiet", "--no-cache", "--output", str(files[model]), "--label", f"{model}-run"]
+        subprocess.run(
+            [sys.executable, "-P", "-m", "evalgate", *argv], cwd=suite, env=engine_env(), check=True
+        )
+    return files
 
 
 class Engine:
-    """The stand-in engine: records each call and writes the verdict, report and results it is given."""
+    """Records each call of the engine, then runs the real one."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[list[str], dict[str, str]]] = []
-        self.read: dict[str, dict] = {}  # the --baseline and --current files as the engine saw them
-        self.verdict = verdict_doc("fail")
-        self.exit_code: int | None = None
+        self.real = entrypoint.run_engine
 
     def __call__(self, argv: list[str], env: dict[str, str]) -> int:
-        self.calls.append((argv, dict(env)))
-        if argv[0] == "history":
-            return 0
-        if self.exit_code is not None and self.exit_code != self.verdict["exit_code"]:
-            return self.exit_code  # an engine error or crash: no verdict written
-        option = _options(argv)
-        self.read = {
-            k: json.loads(Path(option[k]).read_text()) for k in ("--baseline", "--current") if k in option
-        }
-        Path(option["--json"]).write_text(json.dumps(self.verdict))
-        Path(option["--report"]).write_text(
-            f"## evalgate: {self.verdict['verdict'].upper()}\n{self.verdict['headline']}\n"
-        )
-        if "--output" in option:
-            Path(option["--output"]).write_text(json.dumps(results_doc(accuracy=0.87)))
-        return self.verdict["exit_code"] if self.exit_code is None else self.exit_code
+        self.calls.append((list(argv), dict(env)))
+        return self.real(argv, env)
 
     @property
     def argv(self) -> list[str]:
@@ -80,19 +109,21 @@ def fake() -> FakeGitHub:
 
 @pytest.fixture
 def engine(monkeypatch: pytest.MonkeyPatch) -> Engine:
-    stand_in = Engine()
-    monkeypatch.setattr(entrypoint, "run_engine", stand_in)
-    return stand_in
+    recorder = Engine()
+    monkeypatch.setattr(entrypoint, "run_engine", recorder)
+    return recorder
 
 
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    ws = tmp_path / "workspace"
-    ws.mkdir()
-    (ws / "evalgate.yaml").write_text(CONFIG)
+    ws = write_suite(tmp_path / "workspace")
     monkeypatch.chdir(tmp_path)  # restored after the test (the entrypoint changes folder)
     monkeypatch.setenv("EVALGATE_GITHUB_BACKOFF", "0")
     return ws
+
+
+def use_model(workspace: Path, model: str) -> None:
+    (workspace / "model.py").write_text(MODELS[model])
 
 
 def pr_event(number: int = 5, fork: bool = False) -> dict:
@@ -126,6 +157,7 @@ def action_env(
     event_path = workspace.parent / "event.json"
     event_path.write_text(json.dumps(event))
     env = {
+        **engine_env(),
         "GITHUB_API_URL": fake.url,
         "GITHUB_SERVER_URL": "https://github.example",
         "GITHUB_REPOSITORY": REPO,
@@ -147,56 +179,81 @@ def outputs(workspace: Path) -> dict[str, str]:
     return parse_output_file((workspace.parent / "output.txt").read_text())
 
 
-def baseline_run(fake: FakeGitHub, sha: str = BASE_SHA, accuracy: float = 0.91) -> dict:
+def written(workspace: Path, name: str) -> dict:
+    return json.loads((workspace / ".evalgate" / "out" / name).read_text())
+
+
+def accuracy_row(verdict: dict) -> dict:
+    return next(m for m in verdict["metrics"] if m["metric"] == "accuracy" and m["category"] is None)
+
+
+def baseline_run(fake: FakeGitHub, results: dict[str, Path], sha: str = BASE_SHA) -> dict:
+    """The base commit's successful run, holding the good model's results; and a newer run of another commit
+    holding the bad model's, which must not be taken."""
     fake.add_run(head_sha=HEAD_SHA, event="pull_request", branch="feature", run_id=4242)  # this run
-    run = fake.add_run(head_sha=sha)
-    fake.add_artifact(run["id"], "evalgate-baseline", results_zip(accuracy=accuracy))
+    run = fake.add_run(head_sha=sha, created_at="2026-11-20T10:00:00Z")
+    fake.add_artifact(run["id"], "evalgate-baseline", make_zip({"results.json": results["good"].read_text()}))
+    decoy = fake.add_run(head_sha="d" * 40, created_at="2026-11-21T10:00:00Z")
+    fake.add_artifact(
+        decoy["id"], "evalgate-baseline", make_zip({"results.json": results["bad"].read_text()})
+    )
     return run
 
 
-def test_pull_request_gates_comments_and_reports(fake, engine, workspace, capsys) -> None:
-    baseline_run(fake)
+def annotation_data(message: str) -> str:
+    """A workflow command's message, escaped as the runner expects."""
+    return message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def test_pull_request_gates_comments_and_reports(fake, engine, workspace, results, capsys) -> None:
+    base = baseline_run(fake, results)
+    use_model(workspace, "bad")
     code = entrypoint.main(action_env(fake, workspace, "pull_request", pr_event(), api_key="x"))
     assert code == 1
-    # the engine: check, with the baseline from the base commit's run, and the PR head as the commit under test
-    argv, env = engine.calls[-1]
-    options = _options(argv)
-    assert argv[0] == "check" and options["--config"] == "evalgate.yaml"
-    assert engine.read["--baseline"]["metrics"]["accuracy"]["value"] == 0.91
-    assert env["EVALGATE_HEAD_SHA"] == HEAD_SHA and env["EVALGATE_HEAD_REF"] == "feature"
+    # the engine: check, against the base commit's run's results, with the PR head as the commit under test
+    argv = engine.argv
+    assert argv[0] == "check" and _options(argv)["--config"] == "evalgate.yaml"
+    verdict = written(workspace, "verdict.json")
+    assert verdict["baseline"]["label"] == "good-run"
+    assert accuracy_row(verdict)["baseline"] == 1.0 and accuracy_row(verdict)["current"] == 0.75
+    assert written(workspace, "results.json")["git"] == {"sha": HEAD_SHA, "ref": "feature"}
     # the comment
     [ours] = fake.comments[5]
-    assert (
-        ours["body"].startswith("<!-- evalgate:digits -->\n") and engine.verdict["headline"] in ours["body"]
-    )
+    assert ours["body"].startswith("<!-- evalgate:digits -->\n") and verdict["headline"] in ours["body"]
     # outputs
     out = outputs(workspace)
-    assert out["verdict"] == "fail" and out["accuracy"] == "0.87" and out["error_rate"] == "0.01"
+    assert out["verdict"] == "fail" and out["accuracy"] == "0.75" and out["error_rate"] == "0.0"
     assert out["results_path"] == ".evalgate/out/results.json" and (workspace / out["results_path"]).is_file()
     assert out["report_path"] == ".evalgate/out/report.md"
-    assert json.loads(out["metrics"]) == {"accuracy": 0.87, "error_rate": 0.01}
-    assert json.loads(out["summary"])["reasons"][0]["severity"] == "fail"
+    metrics = json.loads(out["metrics"])
+    assert metrics["accuracy"] == 0.75 and metrics["error_rate"] == 0.0
+    assert [r["severity"] for r in json.loads(out["summary"])["reasons"]] == ["fail", "fail"]
     assert out["comment_url"] == ours["html_url"]
-    # the step summary and the annotation at the rule's line, escaped
+    # the step summary, and one annotation per breached rule at the rule's line
     summary = (workspace.parent / "summary.md").read_text()
-    assert "## evalgate: FAIL" in summary and "baseline from artifact 'evalgate-baseline'" in summary
+    assert verdict["headline"] in summary
+    assert f"baseline from artifact 'evalgate-baseline' of run {base['id']}" in summary
     stdout = capsys.readouterr().out
-    assert (
-        "::error file=evalgate.yaml,line=6,title=evalgate%3A accuracy::"
-        "accuracy dropped 4.0 points: 100%25 sure, 50,1 %25"
-    ) in stdout
+    for reason in verdict["reasons"]:
+        assert (
+            f"::error file=evalgate.yaml,line={ACCURACY_LINE},title=evalgate%3A accuracy::"
+            + annotation_data(reason["message"])
+        ) in stdout.splitlines()
     assert stdout.splitlines()[0] == f"::add-mask::{TOKEN}"
     assert TOKEN not in (workspace.parent / "output.txt").read_text() + summary + ours["body"]
 
 
-def test_several_runs_keep_exactly_one_comment(fake, engine, workspace) -> None:
-    baseline_run(fake)
-    for verdict, accuracy in (("fail", 0.87), ("fail", 0.87), ("warn", 0.9), ("pass", 0.93)):
-        engine.verdict = verdict_doc(verdict, accuracy=accuracy)
+def test_several_runs_keep_exactly_one_comment(fake, engine, workspace, results) -> None:
+    baseline_run(fake, results)
+    for model, expected in (("bad", "fail"), ("bad", "fail"), ("slip", "warn"), ("good", "pass")):
+        use_model(workspace, model)
         entrypoint.main(action_env(fake, workspace, "pull_request", pr_event()))
-    assert len(fake.comments[5]) == 1 and "(pass)" in fake.comments[5][0]["body"]
+        assert outputs(workspace)["verdict"] == expected
+    [ours] = fake.comments[5]
+    assert outputs(workspace)["headline"] in ours["body"] and "evalgate passed" in ours["body"]
     assert len(fake.calls("POST", r"/comments$")) == 1
-    assert len(fake.calls("PATCH", r"/comments/")) == 2  # the repeated result was not written again
+    # the repeated result was not written again, though its timings differ
+    assert len(fake.calls("PATCH", r"/comments/")) == 2
 
 
 @pytest.mark.parametrize(
@@ -210,15 +267,16 @@ def test_several_runs_keep_exactly_one_comment(fake, engine, workspace) -> None:
         ("pass", "warn", 0),
     ],
 )
-def test_exit_codes_follow_fail_on(fake, engine, workspace, verdict, fail_on, expected) -> None:
-    engine.verdict = verdict_doc(verdict)
-    env = action_env(fake, workspace, "pull_request", pr_event(), fail_on=fail_on, baseline="none")
+def test_exit_codes_follow_fail_on(fake, engine, workspace, results, verdict, fail_on, expected) -> None:
+    (workspace / "baseline.json").write_text(results["good"].read_text())
+    use_model(workspace, VERDICT_MODEL[verdict])
+    env = action_env(fake, workspace, "pull_request", pr_event(), fail_on=fail_on, baseline="baseline.json")
     assert entrypoint.main(env) == expected
-    assert "--baseline" not in engine.argv
+    assert outputs(workspace)["verdict"] == verdict
+    assert _options(engine.argv)["--baseline"] == "baseline.json"
 
 
 def test_a_fork_with_a_read_only_token_warns_and_keeps_the_verdict(fake, engine, workspace, capsys) -> None:
-    engine.verdict = verdict_doc("pass", accuracy=0.95)
     fake.fail("POST", r"/comments$", 403, times=10)
     code = entrypoint.main(action_env(fake, workspace, "pull_request", pr_event(fork=True), baseline="none"))
     assert code == 0 and 5 not in fake.comments
@@ -226,12 +284,11 @@ def test_a_fork_with_a_read_only_token_warns_and_keeps_the_verdict(fake, engine,
     assert "::warning::evalgate could not post the PR comment: GitHub API answered 403" in stdout
     assert "two-workflow pattern" in stdout
     summary = (workspace.parent / "summary.md").read_text()
-    assert "0.95" in summary and "not posted" in summary
+    assert written(workspace, "verdict.json")["headline"] in summary and "not posted" in summary
     assert outputs(workspace)["verdict"] == "pass"
 
 
 def test_a_github_outage_never_fails_the_gate_nor_crashes(fake, engine, workspace, capsys) -> None:
-    engine.verdict = verdict_doc("pass", accuracy=0.95)
     fake.fail("GET", r".", 503, times=1000)
     code = entrypoint.main(action_env(fake, workspace, "pull_request", pr_event()))
     assert code == 0 and "--baseline" not in engine.argv
@@ -239,31 +296,38 @@ def test_a_github_outage_never_fails_the_gate_nor_crashes(fake, engine, workspac
     assert "cannot look up the baseline artifact (GitHub API answered 503" in stdout
     assert "could not post the PR comment: GitHub API answered 503" in stdout
     assert "absolute thresholds only" in (workspace.parent / "summary.md").read_text()
+    assert written(workspace, "verdict.json")["baseline"]["available"] is False
 
 
 def test_a_push_elsewhere_comments_on_the_open_prs_of_the_commit(fake, engine, workspace) -> None:
     fake.add_pull(8, HEAD_SHA)
     fake.add_pull(3, HEAD_SHA, state="closed")
+    use_model(workspace, "bad")
     assert entrypoint.main(action_env(fake, workspace, "push", push_event("feature"), baseline="none")) == 1
     assert len(fake.comments[8]) == 1 and 3 not in fake.comments
 
 
-def test_a_push_to_main_makes_the_new_baseline_against_the_previous_one(fake, engine, workspace) -> None:
-    engine.verdict = verdict_doc("pass", accuracy=0.93)
-    previous = baseline_run(fake, sha=BASE_SHA, accuracy=0.92)  # the run of the push's `before`
+def test_a_push_to_main_makes_the_new_baseline_against_the_previous_one(
+    fake, engine, workspace, results
+) -> None:
+    previous = baseline_run(fake, results, sha=BASE_SHA)  # the run of the push's `before`
     code = entrypoint.main(action_env(fake, workspace, "push", push_event("main")))
     assert code == 0 and not fake.calls("POST", r"/comments$")
     check, history = (argv for argv, _ in engine.calls)
     assert f"run-{previous['id']}" in _options(check)["--baseline"]
+    assert written(workspace, "verdict.json")["baseline"]["label"] == "good-run"
     assert history[0] == "history" and _options(history)["--append"] == ".evalgate/out/results.json"
-    assert _options(history)["--branch"] == "main" and _options(history)["--sha"] == HEAD_SHA
-    context = json.loads((workspace / ".evalgate/out/context.json").read_text())
+    # the run joined the history store, as a run of main at the pushed commit
+    with sqlite3.connect(workspace / ".evalgate" / "history.sqlite") as db:
+        assert db.execute("SELECT suite, sha, branch FROM runs").fetchall() == [("digits", HEAD_SHA, "main")]
+    context = written(workspace, "context.json")
     assert context["head_sha"] == HEAD_SHA and context["mode"] == "push_base"
-    assert (workspace / ".evalgate/out/results.json").is_file()
+    assert written(workspace, "results.json")["git"]["sha"] == HEAD_SHA
 
 
 def test_schedule_and_dispatch_write_the_summary_only(fake, engine, workspace) -> None:
     event = {"repository": {"full_name": REPO, "default_branch": "main"}}
+    use_model(workspace, "bad")
     assert entrypoint.main(action_env(fake, workspace, "schedule", event, baseline="none")) == 1
     assert not fake.calls("POST", r".") and (workspace.parent / "summary.md").is_file()
 
@@ -284,39 +348,35 @@ def workflow_run_event(pull_requests: list | None = None) -> dict:
     }
 
 
-def first_stage_artifact(fake: FakeGitHub, pr_number: int) -> None:
+def first_stage_artifact(fake: FakeGitHub, pr_number: int, current: Path) -> None:
     fake.add_run(
         head_sha=HEAD_SHA, event="pull_request", branch="feature", head_repo="mallory/repo", run_id=777
     )
     context = {"pr_number": pr_number, "head_sha": HEAD_SHA, "base_sha": BASE_SHA, "base_branch": "main"}
-    fake.add_artifact(
-        777,
-        "evalgate-results",
-        make_zip(
-            {"results.json": json.dumps(results_doc(accuracy=0.87)), "context.json": json.dumps(context)}
-        ),
-    )
+    archive = make_zip({"results.json": current.read_text(), "context.json": json.dumps(context)})
+    fake.add_artifact(777, "evalgate-results", archive)
 
 
 def test_workflow_run_gates_the_uploaded_results_and_comments_on_the_verified_fork_pr(
-    fake, engine, workspace
+    fake, engine, workspace, results
 ) -> None:
-    first_stage_artifact(fake, 9)
+    first_stage_artifact(fake, 9, results["bad"])
     fake.add_pull(9, HEAD_SHA, head_repo="mallory/repo")
-    base = baseline_run(fake)
+    base = baseline_run(fake, results)
     code = entrypoint.main(action_env(fake, workspace, "workflow_run", workflow_run_event()))
     assert code == 1
-    options = _options(engine.argv)
-    assert engine.argv[0] == "gate" and f"run-{base['id']}" in options["--baseline"]
-    assert engine.read["--current"]["metrics"]["accuracy"]["value"] == 0.87
-    assert len(fake.comments[9]) == 1
+    assert engine.argv[0] == "gate" and f"run-{base['id']}" in _options(engine.argv)["--baseline"]
+    verdict = written(workspace, "verdict.json")
+    assert accuracy_row(verdict)["current"] == 0.75 and verdict["baseline"]["label"] == "good-run"
+    assert len(fake.comments[9]) == 1 and verdict["headline"] in fake.comments[9][0]["body"]
     assert outputs(workspace)["results_path"] == ".evalgate/out/results.json"
+    assert written(workspace, "results.json") == json.loads(results["bad"].read_text())
 
 
 def test_workflow_run_refuses_a_pr_number_whose_head_is_another_commit(
-    fake, engine, workspace, capsys
+    fake, engine, workspace, results, capsys
 ) -> None:
-    first_stage_artifact(fake, 9)
+    first_stage_artifact(fake, 9, results["bad"])
     fake.add_pull(9, "e" * 40)
     entrypoint.main(action_env(fake, workspace, "workflow_run", workflow_run_event(), baseline="none"))
     assert 9 not in fake.comments and "whose head is not aaaaaaa: no comment" in capsys.readouterr().out
@@ -372,12 +432,24 @@ def test_a_malformed_event_exits_2(fake, engine, workspace, capsys) -> None:
     assert "the event file is not valid JSON" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("engine_code", [2, 1, 137])
-def test_an_engine_error_or_crash_without_a_verdict_exits_2(
-    fake, engine, workspace, capsys, engine_code
+def test_an_engine_error_is_annotated_in_the_repository_and_exits_2(fake, engine, workspace, capsys) -> None:
+    (workspace / "sub").mkdir()
+    write_suite(workspace / "sub")
+    with (workspace / "sub" / "eval" / "cases.jsonl").open("a") as cases:
+        cases.write("{not json\n")
+    env = action_env(fake, workspace, "pull_request", pr_event(), baseline="none", working_directory="sub")
+    assert entrypoint.main(env) == 2
+    captured = capsys.readouterr()
+    assert "::error file=sub/eval/cases.jsonl,line=41,title=evalgate::invalid JSON" in captured.out
+    assert "evalgate stopped with exit code 2 without a verdict" in captured.out
+    assert 5 not in fake.comments and "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize(("model", "engine_code"), [("exits", 1), ("killed", -9)])
+def test_an_engine_that_ends_without_a_verdict_exits_2(
+    fake, engine, workspace, capsys, model, engine_code
 ) -> None:
-    engine.verdict = verdict_doc("pass")
-    engine.exit_code = engine_code
+    use_model(workspace, model)
     assert entrypoint.main(action_env(fake, workspace, "pull_request", pr_event(), baseline="none")) == 2
     assert 5 not in fake.comments
     assert f"evalgate stopped with exit code {engine_code} without a verdict" in capsys.readouterr().out
@@ -388,20 +460,12 @@ def test_a_deleted_branch_push_has_nothing_to_do(fake, engine, workspace) -> Non
     assert engine.calls == [] and fake.requests == []
 
 
-def test_engine_error_lines_become_annotations(capsys, monkeypatch, tmp_path) -> None:
-    script = tmp_path / "evalgate_stub"
-    script.mkdir()
-    (script / "evalgate").mkdir()
-    (script / "evalgate" / "__init__.py").write_text("")
-    (script / "evalgate" / "__main__.py").write_text(
-        "import sys\nprint('evalgate: error: eval/cases.jsonl:12: expected is missing', file=sys.stderr)\nsys.exit(2)\n"
-    )
-    monkeypatch.chdir(ROOT)  # -P: the evalgate folder here must not shadow the engine on PYTHONPATH
-    code = entrypoint.run_engine(["check"], {"PYTHONPATH": str(script), "PATH": "/usr/bin:/bin"})
-    captured = capsys.readouterr()
-    assert code == 2
-    assert "::error file=eval/cases.jsonl,line=12,title=evalgate::expected is missing" in captured.out
-    assert "evalgate: error: eval/cases.jsonl:12: expected is missing" in captured.err
+def test_an_evalgate_folder_in_the_repository_cannot_shadow_the_engine(fake, engine, workspace) -> None:
+    (workspace / "evalgate").mkdir()
+    (workspace / "evalgate" / "__main__.py").write_text("raise SystemExit(0)  # a shadow: no verdict\n")
+    use_model(workspace, "bad")
+    assert entrypoint.main(action_env(fake, workspace, "pull_request", pr_event(), baseline="none")) == 1
+    assert outputs(workspace)["verdict"] == "fail"
 
 
 def test_secrets_are_masked(capsys) -> None:
@@ -411,9 +475,18 @@ def test_secrets_are_masked(capsys) -> None:
     assert set(capsys.readouterr().out.splitlines()) == {"::add-mask::t0k", "::add-mask::sk-ant"}
 
 
-def test_output_values_are_never_able_to_forge_other_outputs(fake, engine, workspace) -> None:
-    engine.verdict = verdict_doc("fail")
-    engine.verdict["headline"] = "bad\nverdict=pass"
+def test_output_values_are_never_able_to_forge_other_outputs(fake, engine, workspace, monkeypatch) -> None:
+    # A stand-in here: the real engine never writes a headline with a line break (names are quoted with repr),
+    # so its real verdict is edited after it ran, to hold one.
+    def engine_then_forge(argv: list[str], env: dict[str, str]) -> int:
+        code = engine(argv, env)
+        verdict_path = Path(_options(argv)["--json"])
+        verdict = json.loads(verdict_path.read_text())
+        verdict_path.write_text(json.dumps({**verdict, "headline": "bad\nverdict=pass"}))
+        return code
+
+    monkeypatch.setattr(entrypoint, "run_engine", engine_then_forge)
+    use_model(workspace, "bad")
     entrypoint.main(action_env(fake, workspace, "pull_request", pr_event(), baseline="none"))
     out = outputs(workspace)
     assert out["verdict"] == "fail" and out["headline"] == "bad\nverdict=pass"

@@ -29,8 +29,15 @@ CUT_NOTE = "\n\n---\n:scissors: The comment was cut to fit GitHub's 65,536-chara
 _DIGEST_RE = re.compile(r"<!-- evalgate:digest:([0-9a-f]{16,64}) -->")
 
 
+def _timing(metric: Mapping[str, Any]) -> bool:
+    """An ungated timing measure (latency, throughput): it differs on every run, even of the same code."""
+    name = str(metric.get("metric") or "")
+    return metric.get("status") == "info" and (name.startswith("latency_") or name == "tokens_per_s")
+
+
 def results_digest(verdict: Mapping[str, Any]) -> str:
-    """A digest of what a reader of the comment cares about: the verdict, its reasons and the metric values."""
+    """A digest of what a reader of the comment cares about: the verdict, its reasons and the metric values
+    (ungated timings left out, so a re-run of the same code is not a new result)."""
     keep = {
         "verdict": verdict.get("verdict"),
         "headline": verdict.get("headline"),
@@ -38,7 +45,7 @@ def results_digest(verdict: Mapping[str, Any]) -> str:
         "metrics": [
             {key: m.get(key) for key in ("metric", "category", "current", "baseline", "delta", "status")}
             for m in verdict.get("metrics") or []
-            if isinstance(m, Mapping)
+            if isinstance(m, Mapping) and not _timing(m)
         ],
         "baseline": (verdict.get("baseline") or {}).get("label")
         if isinstance(verdict.get("baseline"), Mapping)

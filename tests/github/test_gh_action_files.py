@@ -89,3 +89,19 @@ def test_the_fork_stage1_has_no_write_token_and_stage2_runs_no_pr_code() -> None
     assert stage2[True]["workflow_run"]["workflows"] == [stage1["name"]]
     for step in stage2["jobs"]["comment"]["steps"]:
         assert "ref" not in (step.get("with") or {})  # the default branch, never the PR's head
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_uploads_of_the_hidden_output_folder_include_hidden_files(path: Path) -> None:
+    """upload-artifact (v4.4 and later) leaves out files under a folder starting with a dot, such as the default
+    output_dir `.evalgate/out`, unless include-hidden-files is set: the baseline would silently never be kept."""
+    workflow = yaml.safe_load(path.read_text())
+    for job in workflow["jobs"].values():
+        for step in job["steps"]:
+            options = step.get("with") or {}
+            if step.get("uses", "").startswith("actions/upload-artifact"):
+                hidden = ".evalgate/" in options["path"] or "outputs.results_path" in options["path"]
+                assert not hidden or options.get("include-hidden-files") is True, (
+                    path.name,
+                    step.get("name"),
+                )

@@ -155,3 +155,18 @@ def test_an_outage_gives_up_after_the_retries(fake: FakeGitHub) -> None:
         upsert(fake, body_for(verdict_doc()))
     assert caught.value.status == 503
     assert len(fake.calls("GET", r"/issues/5/comments$")) == 4  # the first try and 3 retries
+
+
+def test_the_digest_ignores_ungated_timings_but_not_gated_ones_nor_quality_metrics() -> None:
+    def with_metric(name: str, value: float, status: str = "info") -> dict:
+        verdict = verdict_doc("pass")
+        verdict["metrics"].append({"metric": name, "category": None, "current": value, "status": status})
+        return verdict
+
+    digest = comment.results_digest
+    assert digest(with_metric("latency_p95_ms", 0.2)) == digest(with_metric("latency_p95_ms", 0.4))
+    assert digest(with_metric("tokens_per_s", 10.0)) == digest(with_metric("tokens_per_s", 12.0))
+    assert digest(with_metric("latency_p95_ms", 0.2, "pass")) != digest(
+        with_metric("latency_p95_ms", 0.4, "pass")
+    )
+    assert digest(with_metric("f1", 0.8)) != digest(with_metric("f1", 0.9))
