@@ -137,6 +137,19 @@ class CaseMetric(Metric):
         return {key.name: len(case_scores(records, key.name)) for key in self.keys()}
 
 
+class ResampledMetric(Metric):
+    """A corpus metric computed by a vectorized `resampled(records, indices)`; its aggregate is the
+    resample that takes every case once. The stats module calls `resampled` for index resampling."""
+
+    @abstractmethod
+    def resampled(self, records: list[CaseRecord], indices: np.ndarray) -> dict[str, np.ndarray]:
+        """Each key's value on each row of case `indices` (resamples x size): {key: array of resamples}."""
+
+    def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
+        arrays = self.resampled(records, np.arange(len(records))[None, :])
+        return {name: nan_to_none(values[0]) for name, values in arrays.items()}
+
+
 def case_scores(records: list[CaseRecord], key: str) -> list[float]:
     """The per-case scores of `key` (cases without it, or with None, are left out)."""
     return [score for record in records if (score := (record.get("scores") or {}).get(key)) is not None]

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from evalgate.metrics.base import CaseRecord, Metric, MetricKey, nan_to_none
+from evalgate.metrics.base import CaseRecord, MetricKey, ResampledMetric
 from evalgate.metrics.values import as_label, has_expected
 from evalgate.options import Option
 
@@ -45,7 +45,7 @@ def _check_labels(value: list[Any]) -> str | None:
     return "must not repeat a class" if len(set(labels)) != len(labels) else None
 
 
-class Classification(Metric):
+class Classification(ResampledMetric):
     family = "classification"
     OPTIONS: ClassVar[dict[str, Option]] = {
         "labels": Option(
@@ -97,10 +97,6 @@ class Classification(Metric):
             dtype=np.int64,
         )
         return labels, true, predicted
-
-    def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
-        arrays = self.resampled(records, np.arange(len(records))[None, :])
-        return {name: nan_to_none(values[0]) for name, values in arrays.items()}
 
     def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
         n = sum(has_expected(record) for record in records)

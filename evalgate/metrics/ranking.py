@@ -19,14 +19,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from evalgate.metrics.base import CaseRecord, Metric, MetricKey, nan_to_none, resample_counts
+from evalgate.metrics.base import CaseRecord, MetricKey, ResampledMetric, resample_counts
 from evalgate.metrics.values import as_label, as_number, has_expected
 from evalgate.options import Option
 
 DEFAULT_POSITIVES = frozenset({"1", "true"})
 
 
-class ScoreRanking(Metric):
+class ScoreRanking(ResampledMetric):
     family = "ranking"
     OPTIONS: ClassVar[dict[str, Option]] = {
         "positive_label": Option(
@@ -86,10 +86,6 @@ class ScoreRanking(Metric):
             dtype=np.float64,
         )
         return positive, used, scores
-
-    def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
-        arrays = self.resampled(records, np.arange(len(records))[None, :])
-        return {name: nan_to_none(values[0]) for name, values in arrays.items()}
 
     def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
         n = sum(has_expected(record) for record in records)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evalgate.metrics.base import CaseRecord, Metric, MetricKey, resample_counts
+from evalgate.metrics.base import CaseRecord, MetricKey, ResampledMetric, resample_counts
 from evalgate.metrics.values import as_number
 
 # key -> (higher_is_better, description)
@@ -30,7 +30,7 @@ _KEYS: dict[str, tuple[bool, str]] = {
 }
 
 
-class Usage(Metric):
+class Usage(ResampledMetric):
     family = "usage"
 
     def keys(self) -> list[MetricKey]:
@@ -54,10 +54,6 @@ class Usage(Metric):
             "rate_tokens": np.where(throughput, tokens_out, np.nan),
             "rate_seconds": np.where(throughput, latency, np.nan),
         }
-
-    def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
-        arrays = self.resampled(records, np.arange(len(records))[None, :])
-        return {name: None if np.isnan(values[0]) else float(values[0]) for name, values in arrays.items()}
 
     def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
         columns = self.columns(records)
