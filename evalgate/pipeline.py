@@ -30,35 +30,26 @@ def _sha256(data: bytes) -> str:
 
 def git_info(base_dir: Path) -> dict[str, Any]:
     """The commit under test: the Action's head SHA when set, else GITHUB_SHA, else the local checkout."""
-    sha = os.environ.get("EVALGATE_HEAD_SHA") or os.environ.get("GITHUB_SHA")
+    env = os.environ
+    sha = env.get("EVALGATE_HEAD_SHA") or env.get("GITHUB_SHA") or _git(base_dir, "rev-parse", "HEAD")
     ref = (
-        os.environ.get("EVALGATE_HEAD_REF")
-        or os.environ.get("GITHUB_HEAD_REF")
-        or os.environ.get("GITHUB_REF")
+        env.get("EVALGATE_HEAD_REF")
+        or env.get("GITHUB_HEAD_REF")
+        or env.get("GITHUB_REF")
+        or _git(base_dir, "rev-parse", "--abbrev-ref", "HEAD")
     )
-    if not sha:
-        try:
-            sha = subprocess.run(
-                ["git", "rev-parse", "HEAD"],
-                cwd=base_dir,
-                capture_output=True,
-                text=True,
-                timeout=5,
-                check=True,
-            ).stdout.strip()
-            ref = (
-                ref
-                or subprocess.run(
-                    ["git", "rev-parse", "--abbrev-ref", "HEAD"],
-                    cwd=base_dir,
-                    capture_output=True,
-                    text=True,
-                    timeout=5,
-                ).stdout.strip()
-            )
-        except (OSError, subprocess.SubprocessError):
-            sha = None
-    return {"sha": sha or None, "ref": ref or None}
+    return {"sha": sha, "ref": ref}
+
+
+def _git(folder: Path, *args: str) -> str | None:
+    """A git command's one-line answer in `folder`, or None outside a checkout (or without git)."""
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=folder, capture_output=True, text=True, timeout=5, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
 
 
 def signature(config: SuiteConfig, provider_fingerprint: str, sample: int | None) -> dict[str, Any]:
