@@ -287,6 +287,18 @@ jobs:
 """
 
 
+def stop_stale_podman_services() -> None:
+    """The container tool's `act` leaves its podman API service running after it exits; one left by an earlier
+    session answers pings but fails to start containers ("write child: broken pipe"). Stop it, so this run's
+    first `act` starts a fresh one."""
+    home = Path(os.environ.get("EVALGATE_CONTAINER_HOME", "/var/cache/evalgate-container"))
+    socket = home / "podman.sock"
+    found = subprocess.run(["pgrep", "-f", f"system service .*{socket}"], capture_output=True, text=True)
+    for pid in found.stdout.split():
+        subprocess.run(["kill", pid], check=False)
+    socket.unlink(missing_ok=True)
+
+
 def run_act(
     tool: Path, repo: Path, fake: FakeGitHub, event_name: str, event: dict
 ) -> subprocess.CompletedProcess:
@@ -299,7 +311,17 @@ def run_act(
     )  # fmt: skip
 
 
-def test_the_workflow_under_act_on_pull_request_push_and_workflow_run(tool, image, fake, tmp_path) -> None:
+@pytest.fixture
+def act_service():
+    """No podman service left from earlier act runs before, none left behind after."""
+    stop_stale_podman_services()
+    yield
+    stop_stale_podman_services()
+
+
+def test_the_workflow_under_act_on_pull_request_push_and_workflow_run(
+    tool, image, fake, tmp_path, act_service
+) -> None:
     repo = act_repo(tmp_path)
     for _ in range(2):
         pr = run_act(tool, repo, fake, "pull_request", pr_event())
