@@ -14,9 +14,10 @@ Every untrusted value reaches a template through one of these filters, chosen by
 - `block`: a fenced code block whose fence is longer than any backtick run inside the text, so the text cannot
   close it; inside a fence GitHub renders nothing (no HTML, no links, no mentions).
 
-Everywhere (fences included, so the rule is simple and checkable): `@name` and `@org/team` get a zero-width
-space after the `@` (`@\\u200bteam`), so nobody is notified; C0/C1 control characters (ANSI escapes, NUL) are
-shown as `\\xNN`; CR and CRLF become LF.
+Outside fences, `@name` and `@org/team` get a zero-width space after the `@` (`@\\u200bteam`), so nobody is
+notified. Inside a fence GitHub notifies nobody, so the text stays byte for byte what the model saw or wrote (a
+zero-width space there would corrupt copied code, JSON or a character drawing). Everywhere, C0/C1 control
+characters (ANSI escapes, NUL) are shown as `\\xNN`, and CR and CRLF become LF.
 
 Decisions: in markdown text `#123` also gets a zero-width space (`#\\u200b123`), because a reference from a
 bot comment adds a "mentioned this" event to that issue or pull request; inside fences GitHub links nothing,
@@ -77,11 +78,11 @@ def clip(value: Any, limit: int, *, pretty: bool = False) -> Clipped:
     return Clipped(head + "…", len(text) - len(head))
 
 
-def clean(text: str) -> str:
-    """Line endings to LF, control characters shown as \\xNN, mentions defused."""
+def clean(text: str, *, defuse_mentions: bool = True) -> str:
+    """Line endings to LF, control characters shown as \\xNN, mentions defused (outside fences)."""
     text = _NEWLINES.sub("\n", text)
     text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-    return _MENTION.sub("@" + ZWSP, text)
+    return _MENTION.sub("@" + ZWSP, text) if defuse_mentions else text
 
 
 def _markdown_text(value: Any, newline: str) -> str:
@@ -118,7 +119,7 @@ def fence_for(text: str) -> str:
 
 def block(value: Any) -> str:
     """Untrusted text as a fenced code block that the text cannot close."""
-    text = clean(to_text(value, pretty=True))
+    text = clean(to_text(value, pretty=True), defuse_mentions=False)
     fence = fence_for(text)
     return f"{fence}text\n{text}\n{fence}"
 
