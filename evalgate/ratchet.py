@@ -118,48 +118,35 @@ def suggest(
             if current is None:
                 continue
             points = store.series(suite, rule.metric, rule.category, limit=runs, since=since) if since else []
-            base = {"metric": rule.metric, "category": rule.category, "bound": bound, "current": current}
             higher_is_better = kinds.get(rule.metric, {}).get("higher_is_better", True)
+            proposed = text = None
             if points and (bound == "max") == higher_is_better:
                 better = "higher" if higher_is_better else "lower"
-                proposals.append(
-                    Proposal(
-                        **base,
-                        proposed=None,
-                        action="keep",
-                        reason=f"{rule.metric} is better {better}: a {bound} on it is a sanity bound, not ratcheted",
-                        evidence={"runs": len(points)},
-                        file=rule.file,
-                    )
+                action, evidence = "keep", {"runs": len(points)}
+                reason = f"{rule.metric} is better {better}: a {bound} on it is a sanity bound, not ratcheted"
+            elif len(points) < min_runs:
+                action, evidence = "insufficient", {"runs": len(points)}
+                reason = f"too little history: {len(points)} comparable runs, need at least {min_runs}"
+            else:
+                action, proposed, text, evidence = propose_bound(
+                    [p.value for p in points],
+                    [p.n for p in points],
+                    bound,
+                    current,
+                    kind=kinds.get(rule.metric, {}).get("kind"),
+                    z=z,
+                    allow_loosen=allow_loosen,
                 )
-                continue
-            if len(points) < min_runs:
-                proposals.append(
-                    Proposal(
-                        **base,
-                        proposed=None,
-                        action="insufficient",
-                        reason=f"too little history: {len(points)} comparable runs, need at least {min_runs}",
-                        evidence={"runs": len(points)},
-                        file=rule.file,
-                    )
-                )
-                continue
-            action, proposed, text, evidence = propose_bound(
-                [p.value for p in points],
-                [p.n for p in points],
-                bound,
-                current,
-                kind=kinds.get(rule.metric, {}).get("kind"),
-                z=z,
-                allow_loosen=allow_loosen,
-            )
+                reason = _reason(action, bound, evidence)
             proposals.append(
                 Proposal(
-                    **base,
+                    metric=rule.metric,
+                    category=rule.category,
+                    bound=bound,
+                    current=current,
                     proposed=proposed,
                     action=action,
-                    reason=_reason(action, bound, evidence),
+                    reason=reason,
                     evidence=evidence,
                     file=rule.file,
                     text=text,
