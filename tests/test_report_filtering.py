@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from gatekit import make_config, make_results, rule
 from markdown_it import MarkdownIt
+from reportkit import load
 
 from evalgate.compare import compare
 from evalgate.gate import decide
@@ -23,11 +23,6 @@ from evalgate.report import render_html, render_json, render_markdown
 N = 200
 CATEGORIES = ["typical" if i % 2 else "edge" for i in range(N)]
 MD = MarkdownIt("commonmark", {"html": True}).enable(["table"])
-FIXTURES = Path(__file__).parent / "fixtures" / "report"
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
 def results(accuracy: np.ndarray, rng: np.random.Generator, *, extra: int = 0) -> dict[str, Any]:

@@ -7,25 +7,19 @@ untrusted text.
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 from markdown_it import MarkdownIt
+from reportkit import load
 
 from evalgate import __version__
 from evalgate.report import COMMENT_LIMIT, comment_marker, render_comment, render_markdown, render_summary
 from evalgate.report_text import clean
 
-FIXTURES = Path(__file__).parent / "fixtures" / "report"
 MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 MENTION = re.compile(r"(?<![A-Za-z0-9])@[A-Za-z0-9]")
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
 @pytest.fixture

@@ -13,17 +13,13 @@ from typing import Any
 
 import jinja2
 import pytest
+from reportkit import FIXTURES, load
 
 from evalgate.errors import InputError
 from evalgate.report import environment, render_html, render_json, render_junit, render_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).parent / "fixtures" / "report"
 HOSTILE = "</details><script>alert(1)</script><img src=x onerror=alert(1)> @octocat \x1b[0m\x00 & ]]> ``` |"
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
 @pytest.fixture

@@ -1,0 +1,14 @@
+"""Shared helper of the report tests: the fixture files under tests/fixtures/report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).parent / "fixtures" / "report"
+
+
+def load(name: str) -> dict[str, Any]:
+    """A fixture file (a verdict or a results file) as data, fresh on every call."""
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
