@@ -259,10 +259,14 @@ def _row_label(row: dict[str, Any]) -> str:
 
 def _undersized(row: dict[str, Any]) -> bool:
     """A gated row whose suite cannot reliably detect a drop as small as its margin (MDE > margin)."""
-    mde, margin = row.get("mde"), row.get("margin")
-    if margin is None:
-        margin = (row.get("rules") or {}).get("max_drop")
+    mde, margin = row.get("mde"), _margin(row)
     return fmt.is_number(mde) and fmt.is_number(margin) and mde > margin
+
+
+def _margin(row: dict[str, Any]) -> Any:
+    """The drop a gated row tolerates: the gate's `margin`, else its rule's `max_drop`."""
+    margin = row.get("margin")
+    return (row.get("rules") or {}).get("max_drop") if margin is None else margin
 
 
 def _sensitivity(
@@ -281,16 +285,13 @@ def _sensitivity(
         unit = fmt.unit_of(str(row.get("metric") or ""), row.get("kind"))
         gate = row.get("mde_gate")
         catch = gate if mode in (None, "significance") and fmt.is_number(gate) else row["mde"]
-        margin = row.get("margin")
-        if margin is None:
-            margin = row["rules"]["max_drop"]
         items.append(
             {
                 "metric": str(row.get("metric") or ""),
                 "category": None if row.get("category") is None else _label(row.get("category")),
                 "n": fmt.count(row.get("n")),
                 "catch": fmt.amount(catch, unit, strip=True),
-                "margin": fmt.amount(margin, unit, strip=True),
+                "margin": fmt.amount(_margin(row), unit, strip=True),
             }
         )
     if not items:
