@@ -581,13 +581,14 @@ def _trend(trend: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _alarm(alarm: Any, labels: list[str]) -> str:
-    """An alarm as text: a label, an index into the labels, or a mapping with a message."""
+    """An alarm as text: a label, an index into the labels, or a mapping with a message. The run is added
+    unless the message names it already (the messages of evalgate.history.trend_for_report do)."""
     if isinstance(alarm, dict):
         where = alarm.get("label") or alarm.get("run") or alarm.get("at")
         if where is None and isinstance(alarm.get("index"), int) and 0 <= alarm["index"] < len(labels):
             where = labels[alarm["index"]]
-        what = alarm.get("message") or alarm.get("kind") or alarm.get("type") or "drift alarm"
-        return f"{what} at {where}" if where is not None else str(what)
+        what = str(alarm.get("message") or alarm.get("kind") or alarm.get("type") or "drift alarm")
+        return f"{what} at {where}" if where is not None and str(where) not in what else what
     if isinstance(alarm, int) and not isinstance(alarm, bool) and 0 <= alarm < len(labels):
         return f"drift alarm at {labels[alarm]}"
     return str(alarm)

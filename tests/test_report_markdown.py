@@ -294,6 +294,23 @@ def test_the_trend_is_a_mermaid_xychart_with_alarms(current, baseline) -> None:
     assert "- 🔔 EWMA below its lower limit at 2026-11-23" in text
 
 
+def test_an_alarm_from_the_history_names_its_run_once(current, baseline) -> None:
+    message = (
+        "accuracy drifted down (worse): lower CUSUM 13.35 > h=5.0 (k=0.5) since run 2408aaa; the change likely "
+        "began at run 2108aaa; reference mean 0.9288, sd 0.0115"
+    )
+    trend = {  # the shape of evalgate.history.trend_for_report
+        "metric": "accuracy",
+        "labels": ["2108aaa", "2308aaa", "2408aaa"],
+        "values": [0.91, 0.9, 0.89],
+        "alarms": [{"kind": "cusum", "run": "2408aaa", "message": message}],
+    }
+    text = render_markdown(load("verdict_pass.json"), current, baseline, trend=trend)
+    alarm = next(line for line in text.splitlines() if line.startswith("- 🔔"))
+    assert alarm.endswith("sd 0.0115")
+    assert alarm.count("2408aaa") == 1
+
+
 def test_the_step_summary_is_the_same_report_without_the_marker(current, baseline) -> None:
     verdict = load("verdict_fail.json")
     summary = render_summary(verdict, current, baseline)
