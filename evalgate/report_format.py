@@ -1,8 +1,9 @@
 """Numbers for people: rates in percent (changes in percentage points), latency in ms, cost in USD, the rest
 with three significant digits.
 
-A metric's unit follows from its kind and name: binary metrics (a mean of 0/1) and names ending in `rate` are
-rates; names ending in `_ms` are milliseconds; names containing `cost` are dollars.
+A metric's unit follows from its kind and name: binary metrics (a mean of 0/1), names ending in `rate`, and
+`accuracy` and `exact_match` (rates even where the kind is not known, as in a reason) are rates; names ending in
+`_ms` are milliseconds; names containing `cost` are dollars.
 """
 
 from __future__ import annotations
