@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sqlite3
 from pathlib import Path
@@ -285,15 +284,6 @@ def test_history_command_on_a_corrupt_store_exits_2(tmp_path, capsys):
     assert "not a readable evalgate history store" in err and str(path) in err and "Traceback" not in err
 
 
-CONFIG_READY = all(
-    importlib.util.find_spec(module) is not None
-    for module in ("evalgate.providers.python_fn", "evalgate.datasets")
-) and hasattr(importlib.import_module("evalgate.metrics"), "build_metrics")
-
-
-@pytest.mark.skipif(
-    not CONFIG_READY, reason="load_config needs the python provider and the metrics (integration)"
-)
 def test_history_command_with_a_config_appends_only_the_history_branch(tmp_path, capsys):
     (tmp_path / "data.jsonl").write_text('{"id": "c-1", "input": "a", "expected": "a"}\n')
     (tmp_path / "model.py").write_text("def predict(x):\n    return x\n")

@@ -8,7 +8,7 @@ import stat
 
 import numpy as np
 import pytest
-from test_history import CONFIG_READY, make_results
+from test_history import make_results
 
 from evalgate import ratchet
 from evalgate.cli import main
@@ -159,9 +159,6 @@ def test_a_rule_that_cannot_be_found_is_an_input_error(history, tmp_path):
         ratchet.edited_files(proposals, config)
 
 
-@pytest.mark.skipif(
-    not CONFIG_READY, reason="load_config needs the python provider and the metrics (integration)"
-)
 def test_thresholds_suggest_command(history, tmp_path, capsys):
     (tmp_path / "data.jsonl").write_text('{"id": "c-1", "input": "a", "expected": "a"}\n')
     (tmp_path / "model.py").write_text("def predict(x):\n    return x\n")
