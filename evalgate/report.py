@@ -1,5 +1,5 @@
 """Render the gate's verdict: markdown for the pull-request comment and the step summary, a standalone HTML
-page, JUnit XML and pretty JSON.
+page and JUnit XML. (The Verdict JSON itself is written as it is, by evalgate.fileio.write_json_atomic.)
 
 The markdown and HTML come from Jinja2 templates (the top-level `templates/` folder, shipped as the package
 `evalgate.templates`); a user folder (`report.templates` in the config) overrides any of them by name. The
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -129,11 +128,6 @@ def render_html(
         run_url=run_url,
     )
     return _renderer("html", "report.html.j2", templates)(view)
-
-
-def render_json(verdict: dict[str, Any]) -> str:
-    """The Verdict JSON, pretty-printed."""
-    return json.dumps(verdict, indent=2, ensure_ascii=False) + "\n"
 
 
 def render_junit(verdict: dict[str, Any], current: dict[str, Any]) -> str:

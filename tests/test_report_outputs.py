@@ -16,7 +16,8 @@ import pytest
 from reportkit import FIXTURES, load
 
 from evalgate.errors import InputError
-from evalgate.report import environment, render_html, render_json, render_junit, render_markdown
+from evalgate.fileio import write_json_atomic
+from evalgate.report import environment, render_html, render_junit, render_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = "</details><script>alert(1)</script><img src=x onerror=alert(1)> @octocat \x1b[0m\x00 & ]]> ``` |"
@@ -46,7 +47,11 @@ def hostile_fail() -> dict[str, Any]:
 # --- JSON -----------------------------------------------------------------------------------------
 
 
-def test_json_is_the_verdict_pretty_printed() -> None:
+def test_json_is_the_verdict_pretty_printed(tmp_path) -> None:
+    # the pipeline writes the Verdict JSON (--json) with write_json_atomic
+    def render_json(data: dict[str, Any]) -> str:
+        return write_json_atomic(tmp_path / "verdict.json", data).read_text(encoding="utf-8")
+
     verdict = hostile_fail()
     text = render_json(verdict)
     assert json.loads(text) == verdict
