@@ -35,6 +35,7 @@ from evalgate.model import Case
 from evalgate.ratings import Game, bootstrap_ratings, fit_bradley_terry, wilson_interval
 from evalgate.report import environment
 from evalgate.report_text import clip
+from evalgate.runner import run_suite
 
 SCHEMA_VERSION = 1
 SCALE = 100.0
@@ -328,8 +329,6 @@ async def compare_players(
 async def run_provider(config: Any, provider_config: Any, cases: list[Case]) -> dict[str, dict[str, Any]]:
     """Run one provider of the config on the cases (through the runner, as `evalgate run` does); answers by
     case id (the first repeat when the suite repeats cases)."""
-    from evalgate.runner import run_suite
-
     outcome = await run_suite(config, cases, provider_config)
     return {
         r.case.id: {"output": r.output.value if r.output is not None else None, "error": r.error}
