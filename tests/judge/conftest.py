@@ -59,25 +59,3 @@ def suite(tmp_path: Path, stub: AnthropicStub, judge_type: str) -> SuiteConfig:
         report={},
         history={},
     )
-
-
-def _missing_modules() -> list[str]:
-    """The modules the end-to-end tests need that this tree does not have yet (being built in parallel)."""
-    import importlib
-
-    import evalgate.metrics
-
-    missing = []
-    for module in ("evalgate.datasets", "evalgate.runner", "evalgate.providers.anthropic_api"):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            missing.append(module)
-    if not hasattr(evalgate.metrics, "build_metrics"):
-        missing.append("evalgate.metrics.build_metrics")
-    return missing
-
-
-needs_pipeline = pytest.mark.skipif(
-    bool(_missing_modules()), reason="needs " + ", ".join(_missing_modules()) + " (integration)"
-)
