@@ -240,8 +240,7 @@ async def open_judge(
             file=config.path,
         )
     provider = create_provider(provider_config, config.base_dir)
-    if hasattr(provider, "configure_run"):  # the LLM providers: the suite's cache, prices and budget
-        provider.configure_run(config)
+    provider.configure_run(config)  # the LLM providers take the suite's cache, prices and budget
     await provider.start(config.concurrency)
     try:
         yield JudgeSession(
