@@ -20,8 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from evalgate.errors import InputError
 from evalgate.judging import (
     JudgeSession,
@@ -35,6 +33,9 @@ from evalgate.judging import (
 )
 from evalgate.model import Case
 from evalgate.ratings import Game, bootstrap_ratings, fit_bradley_terry, wilson_interval
+from evalgate.report import environment
+from evalgate.report_text import clip
+from evalgate.runner import run_suite
 
 SCHEMA_VERSION = 1
 SCALE = 100.0
@@ -328,8 +329,6 @@ async def compare_players(
 async def run_provider(config: Any, provider_config: Any, cases: list[Case]) -> dict[str, dict[str, Any]]:
     """Run one provider of the config on the cases (through the runner, as `evalgate run` does); answers by
     case id (the first repeat when the suite repeats cases)."""
-    from evalgate.runner import run_suite
-
     outcome = await run_suite(config, cases, provider_config)
     return {
         r.case.id: {"output": r.output.value if r.output is not None else None, "error": r.error}
@@ -399,26 +398,12 @@ def pair_results_files(path_a: Path, path_b: Path) -> tuple[list[Entry], list[Pl
     return entries, players, warnings
 
 
-def _template_dir() -> Path:
-    """templates/ of the source tree, or evalgate/templates of an installed package."""
-    package = Path(__file__).resolve().parent
-    source_tree = package.parent / "templates"
-    return source_tree if (source_tree / "compare.md.j2").exists() else package / "templates"
-
-
 def render_markdown(document: dict[str, Any], *, max_examples: int = 10, max_chars: int = 400) -> str:
-    """The comparison as markdown (templates/compare.md.j2)."""
-    env = jinja2.Environment(  # autoescape: model outputs cannot inject HTML (a stray </details>)
-        loader=jinja2.FileSystemLoader(_template_dir()),
-        undefined=jinja2.StrictUndefined,
-        autoescape=True,
-        keep_trailing_newline=True,
-    )
+    """The comparison as markdown (templates/compare.md.j2, with the report's filters for untrusted text)."""
 
     def short(value: Any) -> str:
-        """One line of at most max_chars; `@name` cannot notify anyone (a zero-width space follows the @)."""
-        text = " ".join(as_text(value).split()).replace("@", "@\u200b")
-        return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+        """At most max_chars of the text (the template's filters make it one inert line)."""
+        return clip(as_text(value), max_chars).text
 
     def pct(value: float | None) -> str:
         return (
@@ -437,7 +422,7 @@ def render_markdown(document: dict[str, Any], *, max_examples: int = 10, max_cha
         )
 
     decided = [case for case in document["cases"] if case["winner"] not in ("tie", None)]
-    template = env.get_template("compare.md.j2")
+    template = environment("markdown").get_template("compare.md.j2")
     text = template.render(
         **document,
         case_count=len({case["id"] for case in document["cases"]}),

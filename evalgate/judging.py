@@ -9,6 +9,7 @@ JSON only; a second failure is a per-question error, which the caller scores as 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import re
@@ -32,9 +33,17 @@ class JudgeFormatError(ValueError):
     """The judge's reply is not the JSON object asked for; the message says what is wrong."""
 
 
+@functools.lru_cache(maxsize=32)
+def _compiled(template: str) -> jinja2.Template:
+    return _ENV.from_string(template)
+
+
 def render_template(template: str, /, **values: Any) -> str:
-    """Render a Jinja2 judge prompt (StrictUndefined: a misspelled variable is an error, not "")."""
-    return _ENV.from_string(template).render(**values)
+    """Render a Jinja2 judge prompt (StrictUndefined: a misspelled variable is an error, not "").
+
+    A prompt is compiled once and reused: compiling takes about 2 ms, rendering a few microseconds, and a
+    prompt is rendered once or twice per case."""
+    return _compiled(template).render(**values)
 
 
 def as_text(value: Any) -> str:
@@ -231,8 +240,7 @@ async def open_judge(
             file=config.path,
         )
     provider = create_provider(provider_config, config.base_dir)
-    if hasattr(provider, "configure_run"):  # the LLM providers: the suite's cache, prices and budget
-        provider.configure_run(config)
+    provider.configure_run(config)  # the LLM providers take the suite's cache, prices and budget
     await provider.start(config.concurrency)
     try:
         yield JudgeSession(

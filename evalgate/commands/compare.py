@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from evalgate.config import load_config
+from evalgate.datasets import load_cases, sample_cases
 from evalgate.errors import InputError
 from evalgate.fileio import write_json_atomic, write_text_atomic
 from evalgate.headtohead import (
@@ -60,8 +62,6 @@ def _provider_players(config: Any, names: list[str]) -> list[Any]:
 
 
 async def _run_players(config: Any, names: list[str], sample: int | None) -> tuple[list[Entry], list[Player]]:
-    from evalgate.datasets import load_cases, sample_cases
-
     cases = load_cases(config.datasets)
     if sample:
         cases = sample_cases(cases, sample, config.seed)
@@ -99,8 +99,6 @@ def _check_args(args: argparse.Namespace) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from evalgate.config import load_config
-
     names = _check_args(args)
     config = load_config(args.config)
     warnings: list[str] = []

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from evalgate.config import load_config
+from evalgate.datasets import load_cases
 from evalgate.errors import InputError
 from evalgate.generate import EXISTS, TECHNIQUES, generate_cases, parse_techniques, to_jsonl, write_new_file
 from evalgate.judging import open_judge
@@ -60,8 +62,6 @@ def run(args: argparse.Namespace) -> int:
     if args.n_per_case < 1:
         raise InputError(f"--n-per-case must be at least 1, got {args.n_per_case}")
     techniques = parse_techniques(args.techniques)
-    from evalgate.config import load_config
-    from evalgate.datasets import load_cases
 
     config = load_config(args.config)
     seeds = load_cases([args.seeds])

@@ -474,13 +474,14 @@ class RunSettings:
     cache_dir: Path | None = None
 
     @classmethod
-    def from_suite(cls, suite: SuiteConfig, *, use_cache: bool | None = None) -> RunSettings:
-        """From a suite config; `use_cache=False` is `--no-cache` (None: the config's cache.enabled)."""
-        enabled = suite.cache.get("enabled", True) if use_cache is None else use_cache
+    def from_suite(cls, suite: SuiteConfig) -> RunSettings:
+        """From a suite config (`evalgate run --no-cache` sets its cache.enabled to false)."""
         return cls(
             prices=PriceTable(suite.prices),
             budget=Budget(suite.budget.get("max_cost"), suite.budget.get("max_tokens")),
-            cache_dir=suite.resolve(suite.cache.get("dir") or DEFAULT_CACHE_DIR) if enabled else None,
+            cache_dir=suite.resolve(suite.cache.get("dir") or DEFAULT_CACHE_DIR)
+            if suite.cache.get("enabled", True)
+            else None,
         )
 
 

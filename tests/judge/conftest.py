@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
+from gatekit import make_config
 
 from evalgate.config import ProviderConfig, SuiteConfig
 from evalgate.options import check_options
@@ -38,46 +40,15 @@ def provider_config(
 @pytest.fixture
 def suite(tmp_path: Path, stub: AnthropicStub, judge_type: str) -> SuiteConfig:
     """A SuiteConfig whose judge is the local Messages API server, driven through the anthropic SDK."""
-    return SuiteConfig(
+    return dataclasses.replace(
+        make_config(),
         path=tmp_path / "evalgate.yaml",
         base_dir=tmp_path,
         suite="judge-tests",
-        description="",
-        datasets=[],
         providers=[provider_config(judge_type, stub.url, name="default")],
         concurrency=4,
         timeout=30.0,
-        repeats=1,
         seed=7,
-        metrics=[],
-        rules=[],
-        stats={},
         judge=provider_config(judge_type, stub.url),
         cache={"enabled": False, "dir": ".evalgate/cache"},
-        budget={},
-        prices={},
-        report={},
-        history={},
     )
-
-
-def _missing_modules() -> list[str]:
-    """The modules the end-to-end tests need that this tree does not have yet (being built in parallel)."""
-    import importlib
-
-    import evalgate.metrics
-
-    missing = []
-    for module in ("evalgate.datasets", "evalgate.runner", "evalgate.providers.anthropic_api"):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            missing.append(module)
-    if not hasattr(evalgate.metrics, "build_metrics"):
-        missing.append("evalgate.metrics.build_metrics")
-    return missing
-
-
-needs_pipeline = pytest.mark.skipif(
-    bool(_missing_modules()), reason="needs " + ", ".join(_missing_modules()) + " (integration)"
-)

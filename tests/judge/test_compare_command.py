@@ -10,8 +10,6 @@ from evalgate.cli import main
 from evalgate.errors import InputError
 from evalgate.headtohead import load_results_answers, pair_results_files
 
-from .conftest import needs_pipeline
-
 
 @pytest.mark.parametrize(
     ("args", "message"),
@@ -50,7 +48,6 @@ def test_bad_results_files_are_input_errors(tmp_path):
         pair_results_files(a, b)
 
 
-@needs_pipeline
 def test_compare_two_results_files_from_the_command_line(tmp_path, stub, monkeypatch, capsys):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     (tmp_path / "cases.jsonl").write_text('{"id": "c1", "input": "hi", "expected": "hello"}\n')

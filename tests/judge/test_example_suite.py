@@ -15,7 +15,6 @@ import pytest
 from evalgate.cli import main
 
 from .anthropic_stub import user_text
-from .conftest import needs_pipeline
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support-bot"
 
@@ -64,7 +63,6 @@ def fake_claude(request: dict) -> str:
     return f"[{request['model']}] Here is what the article says."
 
 
-@needs_pipeline
 def test_compare_two_claude_models_and_cache_the_judge(example, stub, capsys):
     stub.responder = fake_claude
     args = [
@@ -94,7 +92,6 @@ def test_compare_two_claude_models_and_cache_the_judge(example, stub, capsys):
     assert "sonnet vs haiku: 24 wins, 0 losses, 0 ties" in capsys.readouterr().out
 
 
-@needs_pipeline
 def test_generate_from_the_example_seeds_then_refuse_to_overwrite(example, stub, capsys):
     stub.responder = fake_claude
     out = example / "eval" / "datasets" / "v2" / "adversarial_generated.jsonl"
@@ -126,7 +123,6 @@ def test_generate_from_the_example_seeds_then_refuse_to_overwrite(example, stub,
     assert out.read_text() == before
 
 
-@needs_pipeline
 def test_the_example_config_builds_its_judge_metrics():
     from evalgate.config import load_config
     from evalgate.metrics import build_metrics
@@ -142,7 +138,6 @@ def test_the_example_config_builds_its_judge_metrics():
     } <= keys
 
 
-@needs_pipeline
 def test_the_example_suite_scores_with_its_judge_through_the_anthropic_provider(example, stub):
     from evalgate.config import load_config
     from evalgate.datasets import load_cases

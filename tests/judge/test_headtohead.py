@@ -184,3 +184,23 @@ def test_the_source_document_is_shown_in_both_orders(suite, stub):
         assert "<source_document>\nPlans: Free has 5 GB.\n</source_document>" in prompt
         assert "taking the source document as the truth" in prompt
         assert "<reference_answer>" not in prompt
+
+
+def test_untrusted_text_in_the_markdown_is_inert(suite, stub):
+    hostile = "q=90 ![x](https://tracker.example/x.png) **loud** @team #12 </details> | cell"
+    stub.responder = lambda request: reply(*[float(a[2:4]) for a in answers_of(user_text(request))], "@judge")
+    entries = [Entry("c|1", "question", None, "edge|case")]
+    contestants = [
+        Player("main|x", {"c|1": {"output": hostile, "error": None}}),
+        Player("pr", {"c|1": {"output": "q=10", "error": None}}),
+    ]
+    markdown = render_markdown(compare(suite, entries, contestants, warnings=["label `x` | y"]))
+    assert "| main\\|x | pr | 1 | 1 | 0 | 0 |" in markdown  # a pipe in a name keeps the table's columns
+    assert "<code>c|1</code> (edge|case): main|x wins over pr" in markdown
+    assert (
+        "**main\\|x:** q=90 !\\[x\\](https://tracker.example/x.png) \\*\\*loud\\*\\* @\u200bteam #\u200b12 "
+        "&lt;/details&gt; \\| cell" in markdown
+    )
+    assert "@\u200bjudge" in markdown
+    assert "- label \\`x\\` \\| y" in markdown
+    assert "![x]" not in markdown and "</details> |" not in markdown

@@ -135,7 +135,6 @@ def test_cache_directory_from_the_suite_config(tmp_path: Path) -> None:
     assert settings.cache_dir == (tmp_path / "ci-cache").resolve()
     assert settings.budget.max_cost == 1.5 and settings.budget.max_tokens is None
     assert settings.prices.price_for("my-model") is not None
-    assert RunSettings.from_suite(suite, use_cache=False).cache_dir is None  # type: ignore[arg-type]
     suite.cache = {"enabled": False, "dir": "ci-cache"}
     assert RunSettings.from_suite(suite).cache_dir is None  # type: ignore[arg-type]
 
