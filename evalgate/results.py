@@ -13,7 +13,7 @@ import jsonschema
 
 from evalgate import __version__
 from evalgate.errors import InputError
-from evalgate.fileio import write_json_atomic
+from evalgate.fileio import read_text, write_json_atomic
 from evalgate.model import Case, CaseResult
 
 SCHEMA_VERSION = 1
@@ -122,13 +122,7 @@ def check_results(data: Any, *, file: str) -> dict[str, Any]:
 
 def load_results(path: str | Path) -> dict[str, Any]:
     """Read and check a results file (a baseline or the current run)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("results file not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the results file ({exc})", file=path) from None
+    text = read_text(path, what="results file")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
