@@ -176,7 +176,7 @@ def load_config(path: str | Path) -> SuiteConfig:
     top = check_options(data, TOP_OPTIONS, file=file, context="the config")
     base_dir = path.resolve().parent
 
-    providers = _providers(data, top, file, base_dir)
+    providers = _providers(data, top, file)
     metrics = _metrics(data, top, file)
     rules = _rules(data, top, file, base_dir)
     section = {
@@ -211,7 +211,7 @@ def load_config(path: str | Path) -> SuiteConfig:
         judge=judge,
         cache=section["cache"],
         budget=section["budget"],
-        prices=_prices(data, top, file),
+        prices=_prices(top, file),
         report=section["report"],
         history=section["history"],
         quarantine=[str(item) for item in (top["quarantine"] or [])],
@@ -278,7 +278,7 @@ def _provider_config(mapping: Any, name: str, file: str, *, context: str) -> Pro
     )
 
 
-def _providers(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) -> list[ProviderConfig]:
+def _providers(data: LineDict, top: dict[str, Any], file: str) -> list[ProviderConfig]:
     if top["provider"] is not None and top["providers"] is not None:
         raise InputError(
             "use either provider or providers, not both", file=file, line=data.line_of("providers")
@@ -374,7 +374,7 @@ def _rule(metric: str, category: str | None, body: Any, file: str, line: int | N
     return Rule(metric=metric, category=category, file=file, line=line, **values)
 
 
-def _prices(data: LineDict, top: dict[str, Any], file: str) -> dict[str, Any]:
+def _prices(top: dict[str, Any], file: str) -> dict[str, Any]:
     prices = top["prices"] or {}
     spec = {
         "input": Option((float,), required=True, check=non_negative, help="USD per million input tokens"),
