@@ -200,7 +200,6 @@ def test_a_failed_run_leaves_the_previous_results_file_whole(tmp_path: Path) -> 
     output = tmp_path / "results.json"
     assert evalgate("run", "--config", str(config), "--output", str(output), "--quiet").returncode == 0
     before = output.read_text()
-    shutil.copy(config, tmp_path / "good.yaml")
     config.write_text(config.read_text() + "concurrency: -1\n")
     assert_one_clear_error(evalgate("run", "--config", str(config), "--output", str(output)), "concurrency")
     assert output.read_text() == before
