@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
-from evalgate.options import Option, check_options, line_of, non_negative, one_of, positive
+from evalgate.options import Option, between_0_and_1, check_options, line_of, non_negative, one_of, positive
 from evalgate.yamlio import LineDict, load_yaml
 
 RULE_KEYS = ("min", "max", "max_drop", "max_drop_pct")
@@ -30,10 +30,8 @@ STATS_OPTIONS = {
         check=one_of("significance", "threshold"),
         help="significance: fail only on a significant drop beyond max_drop; threshold: plain comparison",
     ),
-    "alpha": Option((float,), default=0.05, check=lambda v: None if 0 < v < 1 else "must be between 0 and 1"),
-    "confidence": Option(
-        (float,), default=0.95, check=lambda v: None if 0 < v < 1 else "must be between 0 and 1"
-    ),
+    "alpha": Option((float,), default=0.05, check=between_0_and_1),
+    "confidence": Option((float,), default=0.95, check=between_0_and_1),
     "resamples": Option((int,), default=10000, check=positive, help="bootstrap resamples"),
     "signature_mismatch": Option(
         (str,),
@@ -41,7 +39,7 @@ STATS_OPTIONS = {
         check=one_of("warn", "fail"),
         help="what to do when the baseline's signature differs",
     ),
-    "power": Option((float,), default=0.8, check=lambda v: None if 0 < v < 1 else "must be between 0 and 1"),
+    "power": Option((float,), default=0.8, check=between_0_and_1),
 }
 
 CACHE_OPTIONS = {
