@@ -235,3 +235,10 @@ def test_the_report_shows_the_trend_of_main_from_the_history_store(
     report = (tmp_path / "report.md").read_text()
     assert "xychart-beta" in report
     assert report.count("0.973") >= 1
+
+
+def test_help_lists_the_commands_first_in_the_order_named_and_each_named_one_exists() -> None:
+    from evalgate.cli import COMMAND_ORDER, build_parser
+
+    subparsers = next(action for action in build_parser()._actions if action.dest == "command")
+    assert list(subparsers.choices)[: len(COMMAND_ORDER)] == COMMAND_ORDER
