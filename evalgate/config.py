@@ -318,16 +318,15 @@ def _metrics(data: LineDict, top: dict[str, Any], file: str) -> list[MetricConfi
 
 def _rules(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) -> list[Rule]:
     gate = top["gate"]
-    gate_file = file
-    if isinstance(gate, str):
-        gate_file = str((base_dir / gate).resolve())
-        gate = load_yaml(gate_file) or LineDict()
     if top["thresholds"] is not None:
         if gate is not None:
             raise InputError(
                 "use either gate or thresholds, not both", file=file, line=data.line_of("thresholds")
             )
-        gate_file = str((base_dir / top["thresholds"]).resolve())
+        gate = top["thresholds"]
+    gate_file = file
+    if isinstance(gate, str):  # a thresholds file
+        gate_file = str((base_dir / gate).resolve())
         gate = load_yaml(gate_file) or LineDict()
     if gate is None:
         return []
