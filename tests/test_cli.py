@@ -242,3 +242,11 @@ def test_help_lists_the_commands_first_in_the_order_named_and_each_named_one_exi
 
     subparsers = next(action for action in build_parser()._actions if action.dest == "command")
     assert list(subparsers.choices)[: len(COMMAND_ORDER)] == COMMAND_ORDER
+
+
+def test_a_sample_below_one_is_exit_2_before_the_datasets_are_read(tmp_path: Path) -> None:
+    config = small_suite(tmp_path)
+    (tmp_path / "data" / "typical_cases.jsonl").write_text("not json\n")
+    assert_one_clear_error(
+        evalgate("run", "--config", str(config), "--sample", "0"), "--sample must be at least 1"
+    )
