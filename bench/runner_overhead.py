@@ -21,8 +21,9 @@ from pathlib import Path
 
 from evalgate.config import ProviderConfig
 from evalgate.model import Case
+from evalgate.options import check_options
 from evalgate.progress import LineProgress
-from evalgate.providers import create_provider
+from evalgate.providers import create_provider, provider_class
 from evalgate.runner import run_cases
 
 
@@ -46,15 +47,18 @@ for line in sys.stdin:
 """
 
 
+def provider_config(type_name: str, **options: object) -> ProviderConfig:
+    """A provider section as the config loader checks it (defaults filled in from the provider's OPTIONS)."""
+    checked = check_options(options, provider_class(type_name).OPTIONS, file=__file__, context=type_name)
+    return ProviderConfig(type=type_name, name="bench", options=checked, file=__file__)
+
+
 def python_target(function: str) -> ProviderConfig:
-    options = {"target": f"{Path(__file__).name}:{function}", "kwargs": None, "threads": None}
-    return ProviderConfig(type="python", name="bench", options=options, file=__file__)
+    return provider_config("python", target=f"{Path(__file__).name}:{function}")
 
 
 def command_workers() -> ProviderConfig:
-    command = [sys.executable, "-c", SLEEP_WORKER]
-    options = {"command": command, "env": None, "cwd": None, "startup_timeout": None}
-    return ProviderConfig(type="command", name="bench", options=options, file=__file__)
+    return provider_config("command", command=[sys.executable, "-c", SLEEP_WORKER])
 
 
 async def measure(config: ProviderConfig, cases: list[Case], concurrency: int, progress: bool) -> float:

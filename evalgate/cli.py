@@ -15,7 +15,7 @@ from evalgate import __version__, commands
 from evalgate.errors import InputError
 
 # the order commands are listed in `evalgate --help`; modules not named here follow alphabetically
-COMMAND_ORDER = ["run", "gate", "check", "compare", "generate", "history", "thresholds", "demo"]
+COMMAND_ORDER = ["run", "gate", "check", "compare", "generate", "history", "thresholds"]
 
 
 class _Parser(argparse.ArgumentParser):

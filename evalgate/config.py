@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
-from evalgate.options import Option, check_options, line_of, non_negative, one_of, positive
+from evalgate.options import Option, between_0_and_1, check_options, line_of, non_negative, one_of, positive
 from evalgate.yamlio import LineDict, load_yaml
 
 RULE_KEYS = ("min", "max", "max_drop", "max_drop_pct")
@@ -30,10 +30,8 @@ STATS_OPTIONS = {
         check=one_of("significance", "threshold"),
         help="significance: fail only on a significant drop beyond max_drop; threshold: plain comparison",
     ),
-    "alpha": Option((float,), default=0.05, check=lambda v: None if 0 < v < 1 else "must be between 0 and 1"),
-    "confidence": Option(
-        (float,), default=0.95, check=lambda v: None if 0 < v < 1 else "must be between 0 and 1"
-    ),
+    "alpha": Option((float,), default=0.05, check=between_0_and_1),
+    "confidence": Option((float,), default=0.95, check=between_0_and_1),
     "resamples": Option((int,), default=10000, check=positive, help="bootstrap resamples"),
     "signature_mismatch": Option(
         (str,),
@@ -41,7 +39,7 @@ STATS_OPTIONS = {
         check=one_of("warn", "fail"),
         help="what to do when the baseline's signature differs",
     ),
-    "power": Option((float,), default=0.8, check=lambda v: None if 0 < v < 1 else "must be between 0 and 1"),
+    "power": Option((float,), default=0.8, check=between_0_and_1),
 }
 
 CACHE_OPTIONS = {
@@ -176,7 +174,7 @@ def load_config(path: str | Path) -> SuiteConfig:
     top = check_options(data, TOP_OPTIONS, file=file, context="the config")
     base_dir = path.resolve().parent
 
-    providers = _providers(data, top, file, base_dir)
+    providers = _providers(data, top, file)
     metrics = _metrics(data, top, file)
     rules = _rules(data, top, file, base_dir)
     section = {
@@ -211,7 +209,7 @@ def load_config(path: str | Path) -> SuiteConfig:
         judge=judge,
         cache=section["cache"],
         budget=section["budget"],
-        prices=_prices(data, top, file),
+        prices=_prices(top, file),
         report=section["report"],
         history=section["history"],
         quarantine=[str(item) for item in (top["quarantine"] or [])],
@@ -278,7 +276,7 @@ def _provider_config(mapping: Any, name: str, file: str, *, context: str) -> Pro
     )
 
 
-def _providers(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) -> list[ProviderConfig]:
+def _providers(data: LineDict, top: dict[str, Any], file: str) -> list[ProviderConfig]:
     if top["provider"] is not None and top["providers"] is not None:
         raise InputError(
             "use either provider or providers, not both", file=file, line=data.line_of("providers")
@@ -320,16 +318,15 @@ def _metrics(data: LineDict, top: dict[str, Any], file: str) -> list[MetricConfi
 
 def _rules(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) -> list[Rule]:
     gate = top["gate"]
-    gate_file = file
-    if isinstance(gate, str):
-        gate_file = str((base_dir / gate).resolve())
-        gate = load_yaml(gate_file) or LineDict()
     if top["thresholds"] is not None:
         if gate is not None:
             raise InputError(
                 "use either gate or thresholds, not both", file=file, line=data.line_of("thresholds")
             )
-        gate_file = str((base_dir / top["thresholds"]).resolve())
+        gate = top["thresholds"]
+    gate_file = file
+    if isinstance(gate, str):  # a thresholds file
+        gate_file = str((base_dir / gate).resolve())
         gate = load_yaml(gate_file) or LineDict()
     if gate is None:
         return []
@@ -374,7 +371,7 @@ def _rule(metric: str, category: str | None, body: Any, file: str, line: int | N
     return Rule(metric=metric, category=category, file=file, line=line, **values)
 
 
-def _prices(data: LineDict, top: dict[str, Any], file: str) -> dict[str, Any]:
+def _prices(top: dict[str, Any], file: str) -> dict[str, Any]:
     prices = top["prices"] or {}
     spec = {
         "input": Option((float,), required=True, check=non_negative, help="USD per million input tokens"),

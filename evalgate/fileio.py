@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader never sees half a file, and a failed write leaves the old file whole."""
+"""File I/O: reads whose failures are InputErrors, and atomic writes (a reader never sees half a file, and a
+failed write leaves the old file whole)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,22 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from evalgate.errors import InputError
+
+
+def read_text(path: str | Path, *, what: str = "file") -> str:
+    """A UTF-8 file's text; an InputError naming the file when it is missing or unreadable.
+
+    `what` names the file in the message: "results file" gives "results file not found" or "cannot read the
+    results file (...)".
+    """
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", file=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the {what} ({exc})", file=path) from None
 
 
 def write_text_atomic(path: str | Path, text: str, *, overwrite: bool = True) -> Path:

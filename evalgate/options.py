@@ -120,6 +120,10 @@ def non_negative(value: Any) -> str | None:
     return None if value >= 0 else "must be 0 or more"
 
 
+def between_0_and_1(value: Any) -> str | None:
+    return None if 0 < value < 1 else "must be between 0 and 1"
+
+
 def one_of(*choices: str) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         return None if value in choices else "must be one of " + ", ".join(choices)

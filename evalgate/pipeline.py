@@ -66,12 +66,10 @@ def signature(config: SuiteConfig, provider_fingerprint: str, sample: int | None
 
 
 def load_suite_cases(config: SuiteConfig, sample: int | None) -> list:
+    if sample is not None and sample < 1:  # before reading the datasets
+        raise InputError(f"--sample must be at least 1, got {sample}")
     cases = datasets.load_cases(config.datasets)
-    if sample is not None:
-        if sample < 1:
-            raise InputError(f"--sample must be at least 1, got {sample}")
-        cases = datasets.sample_cases(cases, sample, config.seed)
-    return cases
+    return cases if sample is None else datasets.sample_cases(cases, sample, config.seed)
 
 
 def run_and_score(

@@ -13,7 +13,8 @@ import jsonschema
 
 from evalgate import __version__
 from evalgate.errors import InputError
-from evalgate.fileio import write_json_atomic
+from evalgate.fileio import read_text, write_json_atomic
+from evalgate.metrics.base import mean_score
 from evalgate.model import Case, CaseResult
 
 SCHEMA_VERSION = 1
@@ -47,11 +48,7 @@ def merge_repeats(records: list[dict[str, Any]]) -> dict[str, Any]:
         return records[0]
     merged = dict(records[0])
     keys = {key for record in records for key in record["scores"]}
-    merged["scores"] = {}
-    for key in sorted(keys):
-        values = [record["scores"].get(key) for record in records]
-        present = [value for value in values if value is not None]
-        merged["scores"][key] = sum(present) / len(present) if present else None
+    merged["scores"] = {key: mean_score(records, key) for key in sorted(keys)}
     errors = [record["error"] for record in records if record["error"]]
     merged["error"] = errors[0] if len(errors) == len(records) else None
     merged["repeats"] = [
@@ -122,13 +119,7 @@ def check_results(data: Any, *, file: str) -> dict[str, Any]:
 
 def load_results(path: str | Path) -> dict[str, Any]:
     """Read and check a results file (a baseline or the current run)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("results file not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the results file ({exc})", file=path) from None
+    text = read_text(path, what="results file")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

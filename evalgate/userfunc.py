@@ -14,6 +14,14 @@ from typing import Any
 
 from evalgate.errors import InputError
 
+TARGET_FORM = "path/to/file.py:function or package.module:function"
+
+
+def is_target(value: str) -> bool:
+    """Whether `value` has the form of a target: something, a colon, an attribute."""
+    where, sep, attribute = value.rpartition(":")
+    return bool(sep and where and attribute)
+
 
 def load_function(
     target: str, base_dir: Path, *, what: str, file: str | None = None, line: int | None = None
@@ -23,13 +31,13 @@ def load_function(
     `base_dir` (the config's folder) goes on sys.path, so the target can import the project's packages
     (`from models.images import ...`), and so does a path target's own folder, so it can import its neighbours.
     """
-    where, sep, attribute = target.rpartition(":")
 
     def fail(problem: str) -> InputError:
         return InputError(f"{what} {target!r}: {problem}", file=file, line=line)
 
-    if not sep or not where or not attribute:
-        raise fail("expected path/to/file.py:function or package.module:function")
+    if not is_target(target):
+        raise fail(f"expected {TARGET_FORM}")
+    where, _, attribute = target.rpartition(":")
     try:
         _prepend_sys_path(base_dir)
         if where.endswith(".py") or "/" in where or "\\" in where:

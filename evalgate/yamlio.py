@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from evalgate.errors import InputError
+from evalgate.fileio import read_text
 
 
 class LineDict(dict):
@@ -66,14 +67,7 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 
 def load_yaml(path: str | Path) -> Any:
     """Read a YAML file (safe types only); syntax errors become an InputError with the line."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("file not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the file ({exc})", file=path) from None
-    loader = _Loader(text)
+    loader = _Loader(read_text(path))
     loader.name = str(path)
     try:
         return loader.get_single_data()

@@ -3,6 +3,7 @@
 
     python3 scripts/bootstrap.py demo      # the offline demo: baseline, a harmless PR, a regressing PR
     python3 scripts/bootstrap.py test      # the test suite (extra arguments go to pytest)
+    python3 scripts/bootstrap.py setup     # only the set-up (CI runs lint with it)
 
 Needs only Python 3.11+ with pip. Falls back to the running interpreter when venv is not available.
 """

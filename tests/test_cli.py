@@ -200,7 +200,6 @@ def test_a_failed_run_leaves_the_previous_results_file_whole(tmp_path: Path) -> 
     output = tmp_path / "results.json"
     assert evalgate("run", "--config", str(config), "--output", str(output), "--quiet").returncode == 0
     before = output.read_text()
-    shutil.copy(config, tmp_path / "good.yaml")
     config.write_text(config.read_text() + "concurrency: -1\n")
     assert_one_clear_error(evalgate("run", "--config", str(config), "--output", str(output)), "concurrency")
     assert output.read_text() == before
@@ -236,3 +235,18 @@ def test_the_report_shows_the_trend_of_main_from_the_history_store(
     report = (tmp_path / "report.md").read_text()
     assert "xychart-beta" in report
     assert report.count("0.973") >= 1
+
+
+def test_help_lists_the_commands_first_in_the_order_named_and_each_named_one_exists() -> None:
+    from evalgate.cli import COMMAND_ORDER, build_parser
+
+    subparsers = next(action for action in build_parser()._actions if action.dest == "command")
+    assert list(subparsers.choices)[: len(COMMAND_ORDER)] == COMMAND_ORDER
+
+
+def test_a_sample_below_one_is_exit_2_before_the_datasets_are_read(tmp_path: Path) -> None:
+    config = small_suite(tmp_path)
+    (tmp_path / "data" / "typical_cases.jsonl").write_text("not json\n")
+    assert_one_clear_error(
+        evalgate("run", "--config", str(config), "--sample", "0"), "--sample must be at least 1"
+    )

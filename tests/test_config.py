@@ -160,3 +160,10 @@ def test_a_judged_metric_without_a_judge_is_an_error_before_anything_runs(tmp_pa
     error = error_of(tmp_path, GOOD.replace("metrics: [accuracy,", "metrics: [accuracy, judge,"))
     assert error.line == 7
     assert "no judge section" in error.message
+
+
+def test_gate_and_thresholds_together_is_an_error_before_either_file_is_read(tmp_path: Path) -> None:
+    config_text = GOOD.split("gate:")[0] + "gate: missing.yaml\nthresholds: also-missing.yaml\n"
+    error = error_of(tmp_path, config_text)
+    assert error.line == 9
+    assert "use either gate or thresholds, not both" in error.message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,6 +16,7 @@ from evalgate.model import Case, Output
 from evalgate.progress import BarProgress, LineProgress, auto_progress
 from evalgate.providers.base import Provider
 from evalgate.runner import run_cases, run_suite
+from tests.gatekit import make_config
 
 TARGETS = Path(__file__).parent / "fixtures" / "targets"
 
@@ -204,28 +206,9 @@ def test_line_progress_prints_on_time_between_marks():
 
 def suite(tmp_path: Path, provider: ProviderConfig, **overrides: Any) -> SuiteConfig:
     values = dict(
-        path=tmp_path / "evalgate.yaml",
-        base_dir=TARGETS,
-        suite="t",
-        description="",
-        datasets=[],
-        providers=[provider],
-        concurrency=4,
-        timeout=5.0,
-        repeats=1,
-        seed=0,
-        metrics=[],
-        rules=[],
-        stats={},
-        judge=None,
-        cache={},
-        budget={},
-        prices={},
-        report={},
-        history={},
+        path=tmp_path / "evalgate.yaml", base_dir=TARGETS, providers=[provider], concurrency=4, timeout=5.0
     )
-    values.update(overrides)
-    return SuiteConfig(**values)
+    return dataclasses.replace(make_config(), **{**values, **overrides})
 
 
 def test_run_suite_creates_starts_and_closes_the_real_python_provider(tmp_path):

@@ -16,16 +16,11 @@ from evalgate.errors import InputError
 from evalgate.model import Case
 from evalgate.options import Option, positive
 from evalgate.providers.base import Provider
-from evalgate.userfunc import load_function
+from evalgate.userfunc import TARGET_FORM, is_target, load_function
 
 
-def _target_form(value: Any) -> str | None:
-    module, sep, name = value.rpartition(":")
-    return (
-        None
-        if sep and module and name
-        else "must look like path/to/file.py:function or package.module:function"
-    )
+def _target_form(value: str) -> str | None:
+    return None if is_target(value) else f"must look like {TARGET_FORM}"
 
 
 class PythonProvider(Provider):

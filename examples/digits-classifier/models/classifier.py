@@ -7,6 +7,7 @@ held-out split, see eval/make_datasets.py), so the whole suite runs offline in a
 from __future__ import annotations
 
 import functools
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from models.images import from_text
 
 HERE = Path(__file__).resolve().parent
 SPLIT_SEED = 7  # shared with eval/make_datasets.py: the eval cases never overlap the training data
+_TRAINING = threading.Lock()
 
 
 def training_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -39,8 +41,14 @@ def add_noise(pixels: np.ndarray, rng: np.random.Generator, sigma: float) -> np.
     return np.clip(np.round(pixels + rng.normal(0, sigma, pixels.shape)), 0, 16)
 
 
-@functools.cache
 def model() -> SVC:
+    """The trained model. The first cases arrive on several threads at once: one trains, the others wait."""
+    with _TRAINING:
+        return _train()
+
+
+@functools.cache
+def _train() -> SVC:
     params = yaml.safe_load((HERE / "training.yaml").read_text())
     train_x, _, train_y, _ = training_split()
     rng = np.random.default_rng(params["seed"])
