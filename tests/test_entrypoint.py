@@ -491,3 +491,13 @@ def test_output_values_are_never_able_to_forge_other_outputs(fake, engine, works
     out = outputs(workspace)
     assert out["verdict"] == "fail" and out["headline"] == "bad\nverdict=pass"
     assert re.search(r"headline<<ghadelimiter_[0-9a-f]{32}\n", (workspace.parent / "output.txt").read_text())
+
+
+def test_workflow_run_during_a_github_outage_exits_2_without_a_traceback(
+    fake, engine, workspace, capsys
+) -> None:
+    fake.fail("GET", r".", 503, times=1000)
+    assert entrypoint.main(action_env(fake, workspace, "workflow_run", workflow_run_event())) == 2
+    captured = capsys.readouterr()
+    assert "cannot read the artifacts of the triggering run 777: GitHub API answered 503" in captured.out
+    assert "Traceback" not in captured.err and engine.calls == []
