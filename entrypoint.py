@@ -156,16 +156,12 @@ def run(env: Mapping[str, str]) -> int:
             append_history(settings, out / "results.json", branch, event.head_sha, engine_env)
         if current:  # keep the judged results next to the verdict, for later steps
             write_text_atomic(out / "results.json", current.read_text(encoding="utf-8"))
-        report_path = out / "report.md"
-        report = (
-            report_path.read_text(encoding="utf-8") if report_path.is_file() else f"**{verdict['headline']}**"
-        )
+        # the engine writes report.md and comment.md before verdict.json (and stale ones were removed above)
+        report = (out / "report.md").read_text(encoding="utf-8")
         publish.write_context(out, event, config.suite)
 
         marker = comment_marker(config.suite)
-        rendered = (
-            (out / "comment.md").read_text(encoding="utf-8") if (out / "comment.md").is_file() else report
-        )
+        rendered = (out / "comment.md").read_text(encoding="utf-8")
         body = comment.fit_body(rendered, marker, digest=comment.results_digest(verdict), run_url=run_url)
         posted, comment_note = publish.post_comments(
             gh, event, context, body, marker, settings.comment, verdict["verdict"]

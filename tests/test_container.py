@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "github"))
 
 from fake_github import FakeGitHub  # noqa: E402
+from gh_helpers import ACCURACY_LINE, MODELS, write_suite  # noqa: E402
 from test_gh_actions_io import parse_output_file  # noqa: E402
 
 pytestmark = [
@@ -36,17 +37,6 @@ TOKEN = "ghs_containertoken"
 IMAGE = "localhost/evalgate:test"
 BASE_SHA = "b" * 40
 HEAD_SHA = "a" * 40
-CONFIG = """\
-suite: shout
-datasets: [data]
-provider: {type: python, target: model.py:predict}
-metrics: [accuracy]
-gate:
-  accuracy: {min: 0.9, max_drop: 0.02}
-"""
-CASES = "".join(f'{{"id": "c{i}", "input": "w{i}", "expected": "W{i}"}}\n' for i in range(20))
-GOOD_MODEL = "def predict(x):\n    return x.upper()\n"
-BAD_MODEL = "def predict(x):\n    return x.upper() if x < 'w5' else x\n"  # wrong on most cases
 
 
 def find_tool() -> Path:
@@ -85,13 +75,9 @@ def fake() -> FakeGitHub:
         yield server
 
 
-def workspace(tmp_path: Path, model: str = GOOD_MODEL) -> Path:
-    ws = tmp_path / "workspace"
-    (ws / "data").mkdir(parents=True, exist_ok=True)
-    (ws / "evalgate.yaml").write_text(CONFIG)
-    (ws / "data" / "typical_cases.jsonl").write_text(CASES)
-    (ws / "model.py").write_text(model)
-    return ws
+def workspace(tmp_path: Path) -> Path:
+    """The suite the entrypoint's tests run too (gh_helpers.write_suite), with the good model."""
+    return write_suite(tmp_path / "workspace")
 
 
 def pr_event(fork: bool = False) -> dict:
@@ -179,21 +165,21 @@ def test_push_then_pull_requests_baseline_comment_outputs_and_exit_codes(tool, i
     assert not fake.calls("POST", r"/comments$")
 
     # the PR, run three times: a regression (exit 1), the same again, then fixed
-    (ws / "model.py").write_text(BAD_MODEL)
+    (ws / "model.py").write_text(MODELS["bad"])
     for _ in range(2):
         pr = run_action(tool, image, ws, fake, "pull_request", pr_event())
         assert pr.returncode == 1, pr.stdout + pr.stderr
     assert f"baseline from artifact 'evalgate-baseline' of run {base_run['id']}" in pr.summary
     assert pr.outputs["verdict"] == "fail" and float(pr.outputs["accuracy"]) < 0.9
-    assert "::error file=evalgate.yaml,line=6" in pr.stdout
+    assert f"::error file=evalgate.yaml,line={ACCURACY_LINE}" in pr.stdout
     verdict = json.loads((ws / pr.outputs["verdict_path"]).read_text())
     assert verdict["baseline"]["available"] is True
-    (ws / "model.py").write_text(GOOD_MODEL)
+    (ws / "model.py").write_text(MODELS["good"])
     fixed = run_action(tool, image, ws, fake, "pull_request", pr_event())
     assert fixed.returncode == 0 and fixed.outputs["verdict"] == "pass"
     [comment] = fake.comments[5]
     assert (
-        comment["body"].startswith("<!-- evalgate:shout -->") and len(fake.calls("POST", r"/comments$")) == 1
+        comment["body"].startswith("<!-- evalgate:digits -->") and len(fake.calls("POST", r"/comments$")) == 1
     )
     assert TOKEN not in comment["body"] + fixed.summary + json.dumps(fixed.outputs)
 
@@ -228,7 +214,8 @@ def hand_built_wheel(folder: Path) -> Path:
 
 
 def test_install_puts_the_models_own_dependency_in_the_container(tool, image, fake, tmp_path) -> None:
-    ws = workspace(tmp_path, model="from shouting import shout as predict\n")
+    ws = workspace(tmp_path)
+    (ws / "model.py").write_text("from shouting import shout as predict\n")
     hand_built_wheel(ws)
     missing = run_action(tool, image, ws, fake, "pull_request", pr_event(), baseline="none")
     assert missing.returncode == 2, missing.stdout + missing.stderr  # the model cannot be imported
@@ -327,7 +314,7 @@ def test_the_workflow_under_act_on_pull_request_push_and_workflow_run(
         pr = run_act(tool, repo, fake, "pull_request", pr_event())
         assert pr.returncode == 0, pr.stdout[-4000:] + pr.stderr[-2000:]
         assert "OUTPUTS verdict=pass accuracy=1.0" in pr.stdout
-    assert len(fake.comments[5]) == 1 and fake.comments[5][0]["body"].startswith("<!-- evalgate:shout -->")
+    assert len(fake.comments[5]) == 1 and fake.comments[5][0]["body"].startswith("<!-- evalgate:digits -->")
 
     push = run_act(tool, repo, fake, "push", push_event(BASE_SHA))
     assert push.returncode == 0 and "OUTPUTS verdict=pass" in push.stdout, push.stdout[-4000:]
@@ -359,7 +346,7 @@ def test_the_workflow_under_act_on_pull_request_push_and_workflow_run(
 
     # a regression fails the job under act too, and the comment is updated, not duplicated
     passing_body = fake.comments[5][0]["body"]
-    (repo / "suite" / "model.py").write_text(BAD_MODEL)
+    (repo / "suite" / "model.py").write_text(MODELS["bad"])
     regressed = run_act(tool, repo, fake, "pull_request", pr_event())
     assert regressed.returncode != 0 and "OUTPUTS verdict=fail" in regressed.stdout, regressed.stdout[-4000:]
     assert len(fake.comments[5]) == 1 and fake.comments[5][0]["body"] != passing_body

@@ -1,9 +1,9 @@
 """The Action's entrypoint, end to end: the real engine (`python -P -m evalgate`, a subprocess) on a small real
 suite, against the fake GitHub API (real PyGithub, real HTTP on 127.0.0.1).
 
-The suite: 40 cases, a python provider, and three models: `good` (all right), `slip` (one case wrong: a drop past
-the margin that is not significant, so a warning) and `bad` (ten wrong: a failure). The engine is only wrapped to
-record its calls; one test (forged outputs) edits the real verdict afterwards, for a headline the engine cannot write.
+The suite (gh_helpers.write_suite): 40 cases, a python provider, and the models `good`, `slip` (a warning) and
+`bad` (a failure), plus two here whose engine ends without a verdict. The engine is only wrapped to record its
+calls; one test (forged outputs) edits the real verdict afterwards, for a headline the engine cannot write.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "github")]
 
+import gh_helpers  # noqa: E402
 from fake_github import FakeGitHub  # noqa: E402
-from gh_helpers import REPO, TOKEN, make_zip  # noqa: E402
+from gh_helpers import ACCURACY_LINE, REPO, TOKEN, make_zip, write_suite  # noqa: E402
 from test_gh_actions_io import parse_output_file  # noqa: E402
 
 import entrypoint  # noqa: E402
@@ -30,22 +31,8 @@ from evalgate.github import inputs  # noqa: E402
 
 HEAD_SHA = "a" * 40
 BASE_SHA = "b" * 40
-CONFIG = """\
-suite: digits
-datasets: [eval]
-provider: {type: python, target: model.py:predict}
-gate:
-  error_rate: {max: 0.05}
-  accuracy: {min: 0.9, max_drop: 0.02}
-"""
-ACCURACY_LINE = 6  # the accuracy rule's line in CONFIG
-CASES = "".join(
-    json.dumps({"id": f"c{i:02d}", "input": f"w{i:02d}", "expected": f"W{i:02d}"}) + "\n" for i in range(40)
-)
 MODELS = {
-    "good": "def predict(x):\n    return x.upper()\n",
-    "slip": "def predict(x):\n    return x if x == 'w39' else x.upper()\n",
-    "bad": "def predict(x):\n    return x if x >= 'w30' else x.upper()\n",
+    **gh_helpers.MODELS,
     # the engine process ends without a verdict: the model exits it, or kills it (as the OOM killer would)
     "exits": "import os\n\ndef predict(x):\n    os._exit(1)\n",
     "killed": "import os, signal\n\ndef predict(x):\n    os.kill(os.getpid(), signal.SIGKILL)\n",
@@ -56,14 +43,6 @@ VERDICT_MODEL = {"pass": "good", "warn": "slip", "fail": "bad"}
 def engine_env() -> dict[str, str]:
     """What the engine subprocess needs here (in the image, evalgate is installed)."""
     return {"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-
-
-def write_suite(folder: Path, model: str = "good") -> Path:
-    (folder / "eval").mkdir(parents=True, exist_ok=True)
-    (folder / "evalgate.yaml").write_text(CONFIG)
-    (folder / "eval" / "cases.jsonl").write_text(CASES)
-    (folder / "model.py").write_text(MODELS[model])
-    return folder
 
 
 @pytest.fixture(scope="session")
@@ -491,3 +470,13 @@ def test_output_values_are_never_able_to_forge_other_outputs(fake, engine, works
     out = outputs(workspace)
     assert out["verdict"] == "fail" and out["headline"] == "bad\nverdict=pass"
     assert re.search(r"headline<<ghadelimiter_[0-9a-f]{32}\n", (workspace.parent / "output.txt").read_text())
+
+
+def test_workflow_run_during_a_github_outage_exits_2_without_a_traceback(
+    fake, engine, workspace, capsys
+) -> None:
+    fake.fail("GET", r".", 503, times=1000)
+    assert entrypoint.main(action_env(fake, workspace, "workflow_run", workflow_run_event())) == 2
+    captured = capsys.readouterr()
+    assert "cannot read the artifacts of the triggering run 777: GitHub API answered 503" in captured.out
+    assert "Traceback" not in captured.err and engine.calls == []

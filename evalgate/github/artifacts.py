@@ -83,7 +83,17 @@ def list_runs(gh: Github, repository: str, workflow_id: int | str | None, branch
 
 
 def download(url: str, token: str, *, timeout: float = 60, max_bytes: int = MAX_ARCHIVE_BYTES) -> bytes:
-    """GET an artifact archive: the API answers 302 to a blob URL on another host, fetched WITHOUT the token."""
+    """GET an artifact archive: the API answers 302 to a blob URL on another host, fetched WITHOUT the token.
+
+    A network failure is an ArtifactError naming only its kind: the blob URL's query string is a credential
+    (a signed URL), and requests' messages quote the URL."""
+    try:
+        return _download(url, token, timeout=timeout, max_bytes=max_bytes)
+    except requests.RequestException as exc:
+        raise ArtifactError(f"the artifact download failed ({type(exc).__name__})") from None
+
+
+def _download(url: str, token: str, *, timeout: float, max_bytes: int) -> bytes:
     session = requests.Session()
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"}
     response = session.get(url, headers=headers, allow_redirects=False, timeout=timeout, stream=True)
@@ -213,7 +223,7 @@ def fetch_baseline(
         except ArtifactError as exc:
             notes.append(f"run {run.id}: {exc}")
             continue
-        except (OSError, json.JSONDecodeError, requests.RequestException) as exc:
+        except (OSError, json.JSONDecodeError) as exc:
             notes.append(f"run {run.id}: {type(exc).__name__}: {exc}")
             continue
         note = (

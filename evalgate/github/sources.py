@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import requests
 from github import Github, GithubException
 
 from evalgate.errors import InputError
@@ -92,21 +93,25 @@ def fetch_triggering_results(
     """workflow_run: the results and context uploaded by the triggering run (data only: no code of it runs here)."""
     if gh is None:
         raise InputError("input github_token is empty: the workflow_run stage needs it to read the artifacts")
-    run = gh.get_repo(event.repository).get_workflow_run(event.workflow_run_id)
-    wanted = [a for a in run.get_artifacts() if a.name == settings.results_artifact]
-    if not wanted or wanted[0].expired:
-        raise InputError(
-            f"the triggering run {event.workflow_run_id} has no (unexpired) artifact {settings.results_artifact!r}; "
-            "upload the evalgate output folder under that name in the first workflow"
-        )
     try:
-        files = artifacts.safe_extract(
-            artifacts.download(wanted[0].archive_download_url, settings.token), scratch / "current"
-        )
+        run = gh.get_repo(event.repository).get_workflow_run(event.workflow_run_id)
+        wanted = [a for a in run.get_artifacts() if a.name == settings.results_artifact]
+        if not wanted or wanted[0].expired:
+            raise InputError(
+                f"the triggering run {event.workflow_run_id} has no (unexpired) artifact "
+                f"{settings.results_artifact!r}; upload the evalgate output folder under that name in the first "
+                "workflow"
+            )
+        archive = artifacts.download(wanted[0].archive_download_url, settings.token)
+        files = artifacts.safe_extract(archive, scratch / "current")
         results = artifacts.find_results(files)
     except artifacts.ArtifactError as exc:
         raise InputError(
             f"the artifact {settings.results_artifact!r} of run {event.workflow_run_id}: {exc}"
+        ) from None
+    except (GithubException, requests.RequestException) as exc:  # no results to judge: nothing can be gated
+        raise InputError(
+            f"cannot read the artifacts of the triggering run {event.workflow_run_id}: {describe(exc)}"
         ) from None
     context_files = [f for f in files if f.name == CONTEXT_FILE]
     context = {}

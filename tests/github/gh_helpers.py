@@ -1,14 +1,45 @@
-"""Hand-written results, verdicts and zip archives for the GitHub-side tests."""
+"""Hand-written results, verdicts and zip archives for the GitHub-side tests, and the small real suite the
+Action's end-to-end tests run (tests/test_entrypoint.py, tests/test_container.py)."""
 
 from __future__ import annotations
 
 import io
 import json
 import zipfile
+from pathlib import Path
 from typing import Any
 
 TOKEN = "ghs_faketoken"
 REPO = "octo/repo"
+
+# The suite: 40 cases, a python provider, and the models `good` (all right), `slip` (one case wrong: a drop past
+# the margin that is not significant, so a warning) and `bad` (ten wrong: a failure).
+SUITE_CONFIG = """\
+suite: digits
+datasets: [eval]
+provider: {type: python, target: model.py:predict}
+gate:
+  error_rate: {max: 0.05}
+  accuracy: {min: 0.9, max_drop: 0.02}
+"""
+ACCURACY_LINE = 6  # the accuracy rule's line in SUITE_CONFIG
+SUITE_CASES = "".join(
+    json.dumps({"id": f"c{i:02d}", "input": f"w{i:02d}", "expected": f"W{i:02d}"}) + "\n" for i in range(40)
+)
+MODELS = {
+    "good": "def predict(x):\n    return x.upper()\n",
+    "slip": "def predict(x):\n    return x if x == 'w39' else x.upper()\n",
+    "bad": "def predict(x):\n    return x if x >= 'w30' else x.upper()\n",
+}
+
+
+def write_suite(folder: Path, model: str = "good") -> Path:
+    """The suite in `folder` (made if needed), with the model named (a key of MODELS) as model.py."""
+    (folder / "eval").mkdir(parents=True, exist_ok=True)
+    (folder / "evalgate.yaml").write_text(SUITE_CONFIG)
+    (folder / "eval" / "cases.jsonl").write_text(SUITE_CASES)
+    (folder / "model.py").write_text(MODELS[model])
+    return folder
 
 
 def results_doc(suite: str = "digits", accuracy: float = 0.9) -> dict[str, Any]:

@@ -169,3 +169,14 @@ def test_baseline_input_forms() -> None:
     assert artifacts.parse_baseline_input("baselines/main.json") == ("path", "baselines/main.json")
     with pytest.raises(InputError, match="needs an artifact name"):
         artifacts.parse_baseline_input("artifact:")
+
+
+def test_a_failed_download_names_no_signed_url(fake: FakeGitHub, tmp_path: Path) -> None:
+    """The blob URL's query string is a credential (a signed URL): an error about it must not show it in the log."""
+    run = fake.add_run(head_sha=BASE_SHA)
+    fake.add_artifact(run["id"], "evalgate-baseline", results_zip())
+    fake.blob.shutdown()
+    fake.blob.server_close()  # the storage host is unreachable
+    found, notes = fetch(fake, tmp_path)
+    assert found is None and f"run {run['id']}: the artifact download failed (ConnectionError)" in notes
+    assert not any("sig=" in note for note in notes)
