@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
-from scipy.stats import norm
 
 ELO_SCALE = 400.0 / math.log(10.0)  # rating points per unit of natural log-odds
 RATING_MEAN = 1000.0
@@ -143,7 +143,7 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple
     """Wilson score interval of a proportion (0, 1 when n is 0)."""
     if n == 0:
         return 0.0, 1.0
-    z = float(norm.ppf(1.0 - (1.0 - confidence) / 2.0))
+    z = NormalDist().inv_cdf(1.0 - (1.0 - confidence) / 2.0)
     share = successes / n
     centre = (share + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n))

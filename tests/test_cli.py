@@ -250,3 +250,14 @@ def test_a_sample_below_one_is_exit_2_before_the_datasets_are_read(tmp_path: Pat
     assert_one_clear_error(
         evalgate("run", "--config", str(config), "--sample", "0"), "--sample must be at least 1"
     )
+
+
+def test_building_the_command_line_does_not_import_scipy() -> None:
+    """Every command registers itself for --help; none may pull in scipy (0.6 s or more) just to do that."""
+    probe = "import sys; from evalgate.cli import build_parser; build_parser(); print(sorted(m for m in sys.modules if m.startswith('scipy')))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

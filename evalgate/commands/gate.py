@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from evalgate.config import SuiteConfig, load_config
-from evalgate.pipeline import judge, write_reports
 from evalgate.results import load_results
 
 
@@ -31,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def decide_and_report(args: argparse.Namespace, config: SuiteConfig, current: dict) -> int:
     """Gate `current` against --baseline, write the reports asked for, print the verdict; returns the exit code."""
+    from evalgate.pipeline import judge, write_reports  # the engine (numpy, scipy) only when the command runs
+
     baseline = load_results(args.baseline) if args.baseline else None
     verdict = judge(current, baseline, config, baseline_path=args.baseline)
     write_reports(

@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from evalgate.config import load_config
-from evalgate.pipeline import run_and_score
 from evalgate.results import write_results
 
 
@@ -32,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_from_args(args: argparse.Namespace):
     """Load the config named by the arguments and run the suite; returns (config, results)."""
+    from evalgate.pipeline import run_and_score  # the engine (numpy, scipy) only when the command runs
+
     config = load_config(args.config)
     if args.no_cache:
         config.cache["enabled"] = False
