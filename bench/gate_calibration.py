@@ -103,8 +103,11 @@ def run(n: int, drops: list[float], seed: int) -> tuple[dict[str, float], list[f
         accuracy = comparison.metric("accuracy")
         mdes.append(accuracy.mde_gate)
         test_mdes.append(accuracy.mde)
+        # the rules a verdict applies are those compare() attached: thr+min needs its own comparison
+        with_min = compare(current, baseline, GATES["threshold+min"])
         for name, config in GATES.items():
-            judged = dataclasses.replace(comparison, stats={**comparison.stats, "mode": config.stats["mode"]})
+            compared = with_min if name == "threshold+min" else comparison
+            judged = dataclasses.replace(compared, stats={**compared.stats, "mode": config.stats["mode"]})
             fails[name] += decide(judged, config).verdict == "fail"
     return {name: count / len(drops) for name, count in fails.items()}, mdes, test_mdes
 

@@ -17,7 +17,7 @@ import numpy as np
 from evalgate import stats
 from evalgate.config import Rule, SuiteConfig
 from evalgate.errors import InputError
-from evalgate.metrics.base import CaseRecord, Metric
+from evalgate.metrics.base import CaseRecord, Metric, mean_score
 
 # Signature fields that change what the numbers mean; the others (config, provider) are expected to change in
 # a pull request and are listed for information only.
@@ -251,9 +251,7 @@ class _Builder:
                 return float(entry["value"])
         records = [c for c in cases.values() if category is None or category_of(c) == category]
         if self.keys[key][0] != "corpus":
-            # the mean over the scored cases; fsum is exact, so the case order cannot change the value
-            scores = [float(v) for c in records if (v := (c.get("scores") or {}).get(key)) is not None]
-            return math.fsum(scores) / len(scores) if scores else None
+            return mean_score(records, key)  # as the metrics module records it (exact: math.fsum)
         metric = self.objects().get(key)
         return _aggregate(metric, key, records) if metric is not None else None
 

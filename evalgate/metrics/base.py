@@ -5,7 +5,8 @@ A family is configured once (`__init__(options, base_dir)`) and then asked for p
 
     resampled(records, indices: np.ndarray[int, (resamples, n)]) -> dict[key, np.ndarray[float, (resamples,)]]
 
-whose row r equals `aggregate([records[i] for i in indices[r]])` (NaN where that is None). The statistics
+whose row r equals `aggregate([records[i] for i in indices[r]])` (NaN where that is None; a sum may differ in
+its last bits: aggregates sum exactly, with math.fsum, so the case order cannot change them). The statistics
 module calls it when present and falls back to `aggregate` on subsets otherwise.
 """
 

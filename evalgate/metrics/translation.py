@@ -23,6 +23,9 @@ from evalgate.metrics.base import CaseRecord, Metric, MetricKey, resample_counts
 from evalgate.metrics.values import as_text, has_expected, references
 from evalgate.options import Option, positive
 
+# Corpora whose statistics are kept: the two runs the gate compares.
+KEPT_CORPORA = 2
+
 
 class _CorpusTranslation(Metric):
     """A sacrebleu corpus metric over the cases that have an expected value."""
@@ -32,7 +35,7 @@ class _CorpusTranslation(Metric):
     def __init__(self, options: dict[str, Any], base_dir: Any) -> None:
         super().__init__(options, base_dir)
         self.signature = self._signature()
-        self._statistics: tuple[Any, SacreMetric, np.ndarray] | None = None
+        self._statistics: dict[Any, tuple[SacreMetric, np.ndarray]] = {}
 
     @abstractmethod
     def make(self) -> SacreMetric:
@@ -71,14 +74,16 @@ class _CorpusTranslation(Metric):
     def statistics(
         self, hypotheses: list[str], streams: list[list[str | None]]
     ) -> tuple[SacreMetric, np.ndarray]:
-        """sacrebleu's per-segment sufficient statistics, kept for the last corpus (the gate resamples it in
-        chunks)."""
+        """sacrebleu's per-segment sufficient statistics, kept for the last KEPT_CORPORA corpora: the gate
+        resamples the current and the baseline run chunk by chunk, one after the other."""
         key = (tuple(hypotheses), tuple(tuple(stream) for stream in streams))
-        if self._statistics is None or self._statistics[0] != key:
+        if key not in self._statistics:
+            if len(self._statistics) >= KEPT_CORPORA:
+                del self._statistics[next(iter(self._statistics))]  # the oldest
             metric = self.make()
             stats = np.array(metric._extract_corpus_statistics(hypotheses, streams), dtype=np.int64)
-            self._statistics = (key, metric, stats)
-        return self._statistics[1], self._statistics[2]
+            self._statistics[key] = (metric, stats)
+        return self._statistics[key]
 
     def resampled(self, records: list[CaseRecord], indices: np.ndarray) -> dict[str, np.ndarray]:
         hypotheses, streams, used = self.corpus(records)

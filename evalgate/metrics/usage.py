@@ -5,14 +5,18 @@ tokens_per_s: output tokens per second of latency, over the cases that did not e
 cost_total: USD summed; cost_per_1k_requests: the mean cost of a reporting case times 1,000.
 Errored cases count when they report usage (a failed call may still be billed).
 
-Fast path: `resampled(records, indices)` computes every key from per-resample weighted sums (matrix products).
+Fast path: `resampled(records, indices)` computes every key from per-resample weighted sums (matrix products);
+the aggregate uses exact sums (math.fsum) instead, so the recorded values do not depend on the order of the cases.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import numpy as np
 
-from evalgate.metrics.base import CaseRecord, MetricKey, ResampledMetric, resample_counts
+from evalgate.metrics.base import CaseRecord, MetricKey, ResampledMetric, nan_to_none, resample_counts
 from evalgate.metrics.values import as_number
 
 # key -> (higher_is_better, description)
@@ -72,25 +76,46 @@ class Usage(ResampledMetric):
         counts = resample_counts(indices, len(records)).astype(np.float64)
 
         def total(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            """Weighted sum and weighted count of the reported values, per resample (sum NaN when none)."""
+            """Weighted sum and weighted count of the reported values, per resample."""
             reported = ~np.isnan(values)
-            n = counts @ reported.astype(np.float64)
-            sums = counts @ np.where(reported, values, 0.0)
-            return np.where(n > 0, sums, np.nan), n
+            return counts @ np.where(reported, values, 0.0), counts @ reported.astype(np.float64)
 
-        columns = self.columns(records)
-        tokens_in, n_in = total(columns["tokens_in"])
-        tokens_out, n_out = total(columns["tokens_out"])
-        cost, n_cost = total(columns["cost"])
-        rate_tokens, _ = total(columns["rate_tokens"])
-        rate_seconds, _ = total(columns["rate_seconds"])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return {
-                "tokens_in": tokens_in,
-                "tokens_out": tokens_out,
-                "tokens_in_per_case": tokens_in / n_in,
-                "tokens_out_per_case": tokens_out / n_out,
-                "tokens_per_s": rate_tokens / rate_seconds,
-                "cost_total": cost,
-                "cost_per_1k_requests": cost / n_cost * 1000.0,
-            }
+        return _from_totals(self.columns(records), total)
+
+    def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
+        """Exact sums (math.fsum), so the recorded values cannot change with the order of the cases."""
+
+        def total(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            reported = values[~np.isnan(values)]
+            return np.array([math.fsum(reported)]), np.array([float(len(reported))])
+
+        return {
+            name: nan_to_none(values[0])
+            for name, values in _from_totals(self.columns(records), total).items()
+        }
+
+
+def _from_totals(
+    columns: dict[str, np.ndarray], total: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """Every key from `total(column)`: the sum and the count of a column's reported values (sum NaN when none)."""
+
+    def summed(name: str) -> tuple[np.ndarray, np.ndarray]:
+        sums, n = total(columns[name])
+        return np.where(n > 0, sums, np.nan), n
+
+    tokens_in, n_in = summed("tokens_in")
+    tokens_out, n_out = summed("tokens_out")
+    cost, n_cost = summed("cost")
+    rate_tokens, _ = summed("rate_tokens")
+    rate_seconds, _ = summed("rate_seconds")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "tokens_in_per_case": tokens_in / n_in,
+            "tokens_out_per_case": tokens_out / n_out,
+            "tokens_per_s": rate_tokens / rate_seconds,
+            "cost_total": cost,
+            "cost_per_1k_requests": cost / n_cost * 1000.0,
+        }

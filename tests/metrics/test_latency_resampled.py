@@ -49,11 +49,14 @@ def test_resampled_equals_nanpercentile_bit_for_bit(tmp_path, method, error_rate
 
 
 def test_shuffled_cases_give_identical_aggregates(tmp_path):
-    """Means are exact sums (math.fsum): the recorded values cannot change with the order of the cases."""
+    """Means and totals are exact sums (math.fsum): the recorded values cannot change with the order of the
+    cases (latency, exact_match, and usage's cost_total, cost_per_1k_requests and tokens_per_s)."""
     metrics = build(tmp_path, "metrics:\n  - latency\n  - exact_match\n")
     rows = latency_rows(3, 301, 0.05)
     for i, row in enumerate(rows):
         row["latency_ms"] *= 10.0 ** (i % 7 - 3)  # magnitudes from 1e-3 to 1e3: float sums depend on order
+        row["cost"] = 0.01 * (1 + i / 7) * 10.0 ** (i % 5 - 2)
+        row["tokens_out"] = i
         row["output"] = "ok" if i % 3 else "no"
     overall, categories = score_results(metrics, [dict(row) for row in rows])
     for seed in range(20):

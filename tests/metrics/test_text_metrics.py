@@ -138,6 +138,22 @@ def test_translation_resampled_equals_corpus_score_of_each_resample(tmp_path, fa
     )
 
 
+def test_translation_statistics_are_extracted_once_per_run_while_two_runs_alternate(tmp_path):
+    """The gate resamples the current and the baseline run chunk by chunk, one after the other."""
+    metric = only(build(tmp_path, "metrics: [bleu]\n"), "bleu")
+    made = []
+    make = metric.make
+    metric.make = lambda: made.append(1) or make()
+    runs = corpus(11, n=25), corpus(12, n=25)
+    for seed in range(3):
+        chunk = np.random.default_rng(seed).integers(0, 25, size=(5, 25))
+        for rows in runs:
+            assert metric.resampled(rows, chunk)["bleu"][0] == pytest.approx(
+                metric.aggregate([rows[i] for i in chunk[0]])["bleu"], abs=1e-9
+            )
+    assert len(made) == 2 + 2 * 3  # the statistics of each run once; each aggregate makes its own
+
+
 def test_bad_bleu_tokenizer_is_an_input_error(tmp_path):
     from evalgate.errors import InputError
 
