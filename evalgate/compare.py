@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 from evalgate import stats
 from evalgate.config import Rule, SuiteConfig
 from evalgate.errors import InputError
-from evalgate.metrics.base import CaseRecord, Metric, mean_score
+from evalgate.metrics.base import CaseRecord, Metric, ResampledMetric, mean_score
 
 # Signature fields that change what the numbers mean; the others (config, provider) are expected to change in
 # a pull request and are listed for information only.
@@ -421,9 +422,12 @@ class _Builder:
         if not vectorized:
             resamples = min(resamples, AGGREGATE_RESAMPLES)
 
+        if vectorized:  # the records are read once per run, not once per chunk
+            resample_after, resample_before = _resampler(metric, cur), _resampler(metric, base)
+
         def statistic(chunk: np.ndarray | list[np.ndarray]) -> np.ndarray:
             if vectorized:
-                after_rows, before_rows = metric.resampled(cur, chunk), metric.resampled(base, chunk)
+                after_rows, before_rows = resample_after(chunk), resample_before(chunk)
                 return np.column_stack(
                     [
                         np.asarray(after_rows[k], dtype=np.float64)
@@ -800,3 +804,13 @@ def _flaky(
                 }
             )
     return flaky[:MAX_LISTED]
+
+
+def _resampler(
+    metric: Metric, records: list[dict[str, Any]]
+) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """The metric's vectorized resampling of `records`, encoded once (ResampledMetric), or its plain
+    `resampled` for a metric that only offers that."""
+    if isinstance(metric, ResampledMetric):
+        return metric.resampler(records)
+    return functools.partial(metric.resampled, records)

@@ -1,19 +1,22 @@
 """The metric interface: per-case scores, then aggregates overall and per category.
 
 A family is configured once (`__init__(options, base_dir)`) and then asked for per-case scores
-(`score_case`) and aggregates (`aggregate`). Corpus families may also offer the fast path
+(`score_case`) and aggregates (`aggregate`). Corpus families derive from ResampledMetric, the fast path
 
     resampled(records, indices: np.ndarray[int, (resamples, n)]) -> dict[key, np.ndarray[float, (resamples,)]]
+    (= resample(encode(records), indices); resampler(records) encodes once for many chunks of indices)
 
 whose row r equals `aggregate([records[i] for i in indices[r]])` (NaN where that is None; a sum may differ in
 its last bits: aggregates sum exactly, with math.fsum, so the case order cannot change them). The statistics
-module calls it when present and falls back to `aggregate` on subsets otherwise.
+module uses it for ResampledMetric families and falls back to `aggregate` on subsets otherwise.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -139,12 +142,25 @@ class CaseMetric(Metric):
 
 
 class ResampledMetric(Metric):
-    """A corpus metric computed by a vectorized `resampled(records, indices)`; its aggregate is the
-    resample that takes every case once. The stats module calls `resampled` for index resampling."""
+    """A corpus metric computed for many resamples at once: `encode` reads the records into arrays once,
+    `resample` computes every key on each row of case indices from them. The gate's index resampling takes a
+    `resampler(records)` and calls it chunk after chunk, so the records are read once per run, not per chunk.
+    The aggregate is the resample that takes every case once."""
 
     @abstractmethod
-    def resampled(self, records: list[CaseRecord], indices: np.ndarray) -> dict[str, np.ndarray]:
+    def encode(self, records: list[CaseRecord]) -> Any:
+        """What `resample` needs of the records, read once."""
+
+    @abstractmethod
+    def resample(self, encoded: Any, indices: np.ndarray) -> dict[str, np.ndarray]:
         """Each key's value on each row of case `indices` (resamples x size): {key: array of resamples}."""
+
+    def resampled(self, records: list[CaseRecord], indices: np.ndarray) -> dict[str, np.ndarray]:
+        return self.resample(self.encode(records), indices)
+
+    def resampler(self, records: list[CaseRecord]) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+        """`resampled` for one set of records and many chunks of indices."""
+        return functools.partial(self.resample, self.encode(records))
 
     def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
         arrays = self.resampled(records, np.arange(len(records))[None, :])

@@ -102,8 +102,10 @@ class Classification(ResampledMetric):
         n = sum(has_expected(record) for record in records)
         return {key.name: n for key in self.keys()}
 
-    def resampled(self, records: list[CaseRecord], indices: np.ndarray) -> dict[str, np.ndarray]:
-        labels, true, predicted = self.encode(records)
+    def resample(
+        self, encoded: tuple[list[str], np.ndarray, np.ndarray], indices: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        labels, true, predicted = encoded
         k = len(labels)
         side = k + 1
         # pair code of each case; cases without expected go to an extra bin that is dropped

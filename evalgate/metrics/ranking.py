@@ -91,10 +91,12 @@ class ScoreRanking(ResampledMetric):
         n = sum(has_expected(record) for record in records)
         return {key.name: n for key in self.keys()}
 
-    def resampled(self, records: list[CaseRecord], indices: np.ndarray) -> dict[str, np.ndarray]:
-        positive, used, scores = self.encode(records)
-        weights = resample_counts(indices, len(records)) * used
-        if not len(records):
+    def resample(
+        self, encoded: tuple[np.ndarray, np.ndarray, np.ndarray], indices: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        positive, used, scores = encoded
+        weights = resample_counts(indices, len(scores)) * used
+        if not len(scores):
             nothing = np.full(weights.shape[0], np.nan)
             return {"roc_auc": nothing, "average_precision": nothing.copy()}
         order = np.argsort(-scores, kind="stable")  # highest score first

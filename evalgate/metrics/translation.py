@@ -19,15 +19,14 @@ from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.metrics.base import Metric as SacreMetric
 
 from evalgate.errors import InputError
-from evalgate.metrics.base import CaseRecord, Metric, MetricKey, resample_counts
+from evalgate.metrics.base import CaseRecord, MetricKey, ResampledMetric, resample_counts
 from evalgate.metrics.values import as_text, has_expected, references
 from evalgate.options import Option, positive
 
 # Corpora whose statistics are kept: the two runs the gate compares.
-KEPT_CORPORA = 2
 
 
-class _CorpusTranslation(Metric):
+class _CorpusTranslation(ResampledMetric):
     """A sacrebleu corpus metric over the cases that have an expected value."""
 
     DESCRIPTION: ClassVar[str]
@@ -35,7 +34,6 @@ class _CorpusTranslation(Metric):
     def __init__(self, options: dict[str, Any], base_dir: Any) -> None:
         super().__init__(options, base_dir)
         self.signature = self._signature()
-        self._statistics: dict[Any, tuple[SacreMetric, np.ndarray]] = {}
 
     @abstractmethod
     def make(self) -> SacreMetric:
@@ -71,26 +69,21 @@ class _CorpusTranslation(Metric):
     def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
         return {self.family: sum(has_expected(record) for record in records)}
 
-    def statistics(
-        self, hypotheses: list[str], streams: list[list[str | None]]
-    ) -> tuple[SacreMetric, np.ndarray]:
-        """sacrebleu's per-segment sufficient statistics, kept for the last KEPT_CORPORA corpora: the gate
-        resamples the current and the baseline run chunk by chunk, one after the other."""
-        key = (tuple(hypotheses), tuple(tuple(stream) for stream in streams))
-        if key not in self._statistics:
-            if len(self._statistics) >= KEPT_CORPORA:
-                del self._statistics[next(iter(self._statistics))]  # the oldest
-            metric = self.make()
-            stats = np.array(metric._extract_corpus_statistics(hypotheses, streams), dtype=np.int64)
-            self._statistics[key] = (metric, stats)
-        return self._statistics[key]
-
-    def resampled(self, records: list[CaseRecord], indices: np.ndarray) -> dict[str, np.ndarray]:
+    def encode(self, records: list[CaseRecord]) -> tuple[SacreMetric, np.ndarray, np.ndarray]:
+        """sacrebleu's per-segment sufficient statistics of the cases with an expected value, and which they are."""
         hypotheses, streams, used = self.corpus(records)
-        counts = resample_counts(indices, len(records))[:, used]
+        metric = self.make()
+        if not hypotheses:
+            return metric, np.zeros((0, 0), dtype=np.int64), used
+        return metric, np.array(metric._extract_corpus_statistics(hypotheses, streams), dtype=np.int64), used
+
+    def resample(
+        self, encoded: tuple[SacreMetric, np.ndarray, np.ndarray], indices: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        metric, stats, used = encoded
+        counts = resample_counts(indices, len(used))[:, used]
         result = np.full(counts.shape[0], np.nan)
-        if hypotheses:
-            metric, stats = self.statistics(hypotheses, streams)
+        if len(stats):
             sums = counts @ stats
             for row, total in enumerate(sums):
                 if counts[row].any():

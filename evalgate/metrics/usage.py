@@ -40,7 +40,7 @@ class Usage(ResampledMetric):
     def keys(self) -> list[MetricKey]:
         return [MetricKey(name, "corpus", better, text) for name, (better, text) in _KEYS.items()]
 
-    def columns(self, records: list[CaseRecord]) -> dict[str, np.ndarray]:
+    def encode(self, records: list[CaseRecord]) -> dict[str, np.ndarray]:
         """Per case: tokens_in, tokens_out, cost (NaN when not reported) and latency_s for tokens_per_s."""
 
         def column(field: str) -> np.ndarray:
@@ -60,7 +60,7 @@ class Usage(ResampledMetric):
         }
 
     def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
-        columns = self.columns(records)
+        columns = self.encode(records)
         reported = {name: int((~np.isnan(values)).sum()) for name, values in columns.items()}
         return {
             "tokens_in": reported["tokens_in"],
@@ -72,15 +72,15 @@ class Usage(ResampledMetric):
             "cost_per_1k_requests": reported["cost"],
         }
 
-    def resampled(self, records: list[CaseRecord], indices: np.ndarray) -> dict[str, np.ndarray]:
-        counts = resample_counts(indices, len(records)).astype(np.float64)
+    def resample(self, encoded: dict[str, np.ndarray], indices: np.ndarray) -> dict[str, np.ndarray]:
+        counts = resample_counts(indices, len(encoded["cost"])).astype(np.float64)
 
         def total(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             """Weighted sum and weighted count of the reported values, per resample."""
             reported = ~np.isnan(values)
             return counts @ np.where(reported, values, 0.0), counts @ reported.astype(np.float64)
 
-        return _from_totals(self.columns(records), total)
+        return _from_totals(encoded, total)
 
     def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
         """Exact sums (math.fsum), so the recorded values cannot change with the order of the cases."""
@@ -90,8 +90,7 @@ class Usage(ResampledMetric):
             return np.array([math.fsum(reported)]), np.array([float(len(reported))])
 
         return {
-            name: nan_to_none(values[0])
-            for name, values in _from_totals(self.columns(records), total).items()
+            name: nan_to_none(values[0]) for name, values in _from_totals(self.encode(records), total).items()
         }
 
 

@@ -35,7 +35,7 @@ def test_resampled_equals_nanpercentile_bit_for_bit(tmp_path, method, error_rate
     metric = only(build(tmp_path, f"metrics:\n  - latency: {{method: {method}}}\n"), "latency")
     rows = latency_rows(7, 60, error_rate)
     indices = np.random.default_rng(1).integers(0, len(rows), size=(400, len(rows)))
-    drawn = metric.latencies(rows)[indices]
+    drawn = metric.encode(rows)[indices]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows of errored cases only: NaN
         expected = np.nanpercentile(drawn, PERCENTILES, axis=1, method=metric.method)

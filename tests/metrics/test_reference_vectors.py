@@ -68,7 +68,7 @@ def test_percentile_vectors(tmp_path, vectors):
     nearest = only(build(tmp_path, "metrics:\n  - latency: {method: nearest_rank}\n"), "latency")
     for case in data["nearest_rank"]:
         rows = [record("x", latency_ms=float(v), id=str(i)) for i, v in enumerate(case["data"])]
-        values = nearest.latencies(rows)
+        values = nearest.encode(rows)
         # the metric's own percentile method, at every q of the vector
         got = np.percentile(values, case["q"], method=nearest.method)
         assert list(got) == case["values"]
