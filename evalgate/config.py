@@ -155,6 +155,14 @@ class SuiteConfig:
     def provider(self) -> ProviderConfig:
         return self.providers[0]
 
+    def provider_named(self, name: str) -> ProviderConfig:
+        """The provider of this name under `providers:` (or the single `provider:`, named "default")."""
+        for provider in self.providers:
+            if provider.name == name:
+                return provider
+        known = ", ".join(provider.name for provider in self.providers)
+        raise InputError(f"no provider named {name!r} in the config; known: {known}", file=self.path)
+
     def resolve(self, relative: str) -> Path:
         """A path written in the config, relative to the config's folder."""
         return (self.base_dir / relative).resolve()

@@ -81,7 +81,7 @@ def run_and_score(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run the suite with one provider and return the scored results (the results.json content)."""
-    provider_config = _pick_provider(config, provider_name)
+    provider_config = config.provider if provider_name is None else config.provider_named(provider_name)
     cases = load_suite_cases(config, sample)
     built = metrics.build_metrics(config)
     outcome = asyncio.run(
@@ -140,16 +140,6 @@ def _mark_shown(
     if usage is not None:
         shown.update(k.name for k in usage.keys() if (overall.get(k.name) or {}).get("value") is not None)
     return {name: {**info, "shown": name in shown} for name, info in keys.items()}
-
-
-def _pick_provider(config: SuiteConfig, name: str | None):
-    if name is None:
-        return config.provider
-    for provider_config in config.providers:
-        if provider_config.name == name:
-            return provider_config
-    known = ", ".join(p.name for p in config.providers)
-    raise InputError(f"no provider named {name!r} in the config; known: {known}", file=config.path)
 
 
 def judge(

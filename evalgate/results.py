@@ -15,7 +15,7 @@ from evalgate import __version__
 from evalgate.errors import InputError
 from evalgate.fileio import read_text, write_json_atomic
 from evalgate.metrics.base import mean_score
-from evalgate.model import Case, CaseResult
+from evalgate.model import CaseResult
 
 SCHEMA_VERSION = 1
 
@@ -129,19 +129,3 @@ def load_results(path: str | Path) -> dict[str, Any]:
             line=exc.lineno,
         ) from None
     return check_results(data, file=str(path))
-
-
-def cases_by_id(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {case["id"]: case for case in results["cases"]}
-
-
-def case_from_record(record: dict[str, Any]) -> Case:
-    """Rebuild a Case from a results entry (head-to-head and judges re-use recorded cases)."""
-    return Case(
-        id=record["id"],
-        input=record.get("input"),
-        expected=record.get("expected"),
-        category=record.get("category", "default"),
-        metadata=record.get("metadata") or {},
-        cluster=record.get("cluster"),
-    )

@@ -50,23 +50,14 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _provider_players(config: Any, names: list[str]) -> list[Any]:
-    known = {p.name: p for p in config.providers}
-    missing = [name for name in names if name not in known]
-    if missing:
-        raise InputError(
-            f"no provider named {', '.join(missing)} in providers:; known: {', '.join(known)}",
-            file=config.path,
-        )
-    return [known[name] for name in names]
-
-
 async def _run_players(config: Any, names: list[str], sample: int | None) -> tuple[list[Entry], list[Player]]:
     cases = load_cases(config.datasets)
     if sample:
         cases = sample_cases(cases, sample, config.seed)
     players = []
-    for provider_config in _provider_players(config, names):  # one model at a time: each uses all the slots
+    for provider_config in [
+        config.provider_named(name) for name in names
+    ]:  # one model at a time: each uses all the slots
         answers = await run_provider(config, provider_config, cases)
         players.append(Player(provider_config.name, answers, f"provider {provider_config.type}"))
     entries = [

@@ -38,19 +38,12 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _generator(config: Any, name: str | None) -> Any:
-    if name is None:
-        return None  # open_judge falls back to config.judge and says so when there is none
-    for provider_config in config.providers:
-        if provider_config.name == name:
-            return provider_config
-    raise InputError(
-        f"no provider named {name!r}; known: {', '.join(p.name for p in config.providers)}", file=config.path
-    )
-
-
 async def _generate(args: argparse.Namespace, config: Any, seeds: list[Any], techniques: list[str]) -> Any:
-    async with open_judge(config, _generator(config, args.provider), purpose="evalgate generate") as session:
+    async with open_judge(
+        config,
+        None if args.provider is None else config.provider_named(args.provider),
+        purpose="evalgate generate",
+    ) as session:
         return await generate_cases(
             session, seeds, techniques=techniques, n_per_case=args.n_per_case, category=args.category
         )
