@@ -127,10 +127,7 @@ def run(env: Mapping[str, str]) -> int:
         (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     gh = make_github(settings.token, api_url(env), ClientSettings.from_env(env)) if settings.token else None
-    run_url = None
-    if env.get("GITHUB_RUN_ID"):
-        server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-        run_url = f"{server}/{event.repository}/actions/runs/{env['GITHUB_RUN_ID']}"
+    run_url = gha.run_url(env)
 
     with tempfile.TemporaryDirectory(prefix="evalgate-") as scratch:
         context: dict[str, Any] = {}

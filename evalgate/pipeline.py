@@ -20,6 +20,7 @@ from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
 from evalgate.fileio import write_json_atomic, write_text_atomic
 from evalgate.gate import decide
+from evalgate.github.actions_io import run_url as actions_run_url
 from evalgate.history import HistoryStore, trend_for_report
 from evalgate.results import build_results, case_record, merge_repeats
 
@@ -173,7 +174,7 @@ def write_reports(
         "max_chars": config.report["max_chars"],
         "templates": config.resolve(config.report["templates"]) if config.report.get("templates") else None,
     }
-    run_url = _run_url()
+    run_url = actions_run_url(os.environ)
     options["trend"] = history_trend(config, verdict)
     if report_path:
         write_text_atomic(
@@ -202,12 +203,3 @@ def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> dict[str, Any
     with HistoryStore(path) as store:
         trend = trend_for_report(store, config.suite, gated[0])
     return trend if len(trend["values"]) >= 2 else None
-
-
-def _run_url() -> str | None:
-    """The GitHub Actions run that produced this report, when running in one."""
-    run_id, repository = os.environ.get("GITHUB_RUN_ID"), os.environ.get("GITHUB_REPOSITORY")
-    if not (run_id and repository):
-        return None
-    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-    return f"{server}/{repository}/actions/runs/{run_id}"

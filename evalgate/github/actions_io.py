@@ -117,3 +117,12 @@ def write_summary(path: str | Path | None, markdown: str, limit: int = SUMMARY_L
     used = os.path.getsize(path) if os.path.exists(path) else 0
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(fit_summary(markdown, max(limit - used, len(SUMMARY_CUT_NOTE.encode()))))
+
+
+def run_url(env: Mapping[str, str]) -> str | None:
+    """The address of the Actions run these variables describe, or None outside a run."""
+    run_id, repository = env.get("GITHUB_RUN_ID"), env.get("GITHUB_REPOSITORY")
+    if not (run_id and repository):
+        return None
+    server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    return f"{server}/{repository}/actions/runs/{run_id}"
