@@ -135,7 +135,7 @@ def latency_bench(repeat: int, cases: int = 500, resamples: int = 10000) -> None
     indices = rng.integers(0, cases, (resamples, cases))
 
     def nan_functions() -> np.ndarray:
-        drawn = metric.latencies(records)[indices]
+        drawn = metric.encode(records)[indices]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             np.nanmean(drawn, axis=1)
