@@ -1,0 +1,29 @@
+"""The benchmarks still run against the code as it is now (tiny sizes: this checks they work, not how fast)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+SMALL = {
+    "runner_overhead.py": ["--cases", "40", "--latency-ms", "5", "--concurrency", "4", "--command"],
+    "stats_speed.py": ["--cases", "300", "--resamples", "200", "--metrics", "2", "--repeat", "1"],
+    "gate_calibration.py": ["--prs", "20", "--sizes", "100"],
+    "llm_throughput.py": ["--n", "40", "--latency", "0.01", "--concurrency", "4"],
+}
+
+
+@pytest.mark.parametrize("script", sorted(SMALL))
+def test_the_benchmark_runs_and_prints_its_figures(script: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ANTHROPIC_API_KEY": "bench-key"}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *SMALL[script]],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ratio" in result.stdout or "%" in result.stdout, result.stdout
