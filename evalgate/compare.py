@@ -240,7 +240,8 @@ class _Builder:
     def value(
         self, results: dict[str, Any], cases: dict[str, CaseRecord], key: str, category: str | None
     ) -> float | None:
-        """The run's value of `key` (overall or in a category), recomputed when quarantine removed cases."""
+        """The run's value of `key` (overall or in a category) as recorded (None stays None: a value the run
+        could not compute is not recomputed), recomputed when quarantine removed cases."""
         if not self.quarantined:
             recorded = (
                 results.get("metrics", {})
@@ -248,8 +249,8 @@ class _Builder:
                 else results.get("categories", {}).get(category, {})
             )
             entry = recorded.get(key)
-            if isinstance(entry, dict) and entry.get("value") is not None:
-                return float(entry["value"])
+            if isinstance(entry, dict) and "value" in entry:
+                return None if entry["value"] is None else float(entry["value"])
         records = [c for c in cases.values() if category is None or category_of(c) == category]
         if self.keys[key][0] != "corpus":
             return mean_score(records, key)  # as the metrics module records it (exact: math.fsum)
@@ -351,7 +352,9 @@ class _Builder:
     def joint(self, ids: list[str], clusters: np.ndarray | None) -> dict[str, stats.PairedStat]:
         """Bootstrap all mean keys of these paired cases at once (one set of resamples for all of them).
 
-        The seed comes from the cases' ids and scores only, so the same cases always get the same resamples.
+        The seed comes from the paired ids and the metric names only (common random numbers): the same cases
+        always get the same resamples, and a run that is worse case by case than another gets a p-value at most
+        as large on the same resamples, so a larger drop never gets a milder verdict (docs/gate.md).
         """
         columns = {
             name: (self.cur_table.get(ids, name), self.base_table.get(ids, name))
@@ -365,7 +368,7 @@ class _Builder:
             cur = np.column_stack([columns[name][0] for name in names])
             base = np.column_stack([columns[name][1] for name in names])
             diffs = cur - base
-            seed = stats.input_seed("\0".join(ids), "\0".join(names), cur.tobytes(), base.tobytes())
+            seed = stats.input_seed("\0".join(ids), "\0".join(names))
             boot = stats.bootstrap_means(
                 diffs, resamples=int(self.settings["resamples"]), seed=seed, clusters=clusters
             )
@@ -442,7 +445,7 @@ class _Builder:
                 rows.append([_nan(after_row.get(k)) - _nan(before_row.get(k)) for k in names])
             return np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
 
-        seed = stats.input_seed("\0".join(ids), metric.family, repr([(now[k], before[k]) for k in names]))
+        seed = stats.input_seed("\0".join(ids), metric.family)  # common random numbers, as in `joint`
         boot = stats.corpus_bootstrap(statistic, len(ids), resamples=resamples, seed=seed, clusters=clusters)
         method = "cluster_index_bootstrap" if clusters is not None else "index_bootstrap"
         return {
@@ -487,7 +490,7 @@ class _Builder:
         elif item.mde > item.margin:
             gate = (
                 f", and fails the gate on drops of about {amount(item, item.mde_gate)}"
-                if item.mde_gate
+                if item.mde_gate is not None
                 else ""
             )
             item.note = _join(
@@ -538,14 +541,14 @@ def _adjust(items: list[MetricComparison]) -> None:
     """Holm within a family (the overall rules, or the category rules): across the metrics with a drop rule
     for the test of no change, and across the drop rules for the tests against their margins."""
     gated = [item for item in items if item.tests and item.p_value is not None]
-    for item, adjusted in zip(gated, stats.holm([item.p_value or 1.0 for item in gated]), strict=True):
+    for item, adjusted in zip(gated, stats.holm([item.p_value for item in gated]), strict=True):
         item.p_adjusted = adjusted
     tests = [test for item in items for test in item.tests.values() if test["p_value"] is not None]
-    for test, adjusted in zip(tests, stats.holm([test["p_value"] or 1.0 for test in tests]), strict=True):
+    for test, adjusted in zip(tests, stats.holm([test["p_value"] for test in tests]), strict=True):
         test["p_adjusted"] = adjusted
     for item in items:
         if item.tests:
-            strictest = min(item.tests.values(), key=lambda test: test["margin"] or 0.0)
+            strictest = min(item.tests.values(), key=lambda test: test["margin"])
             item.p_margin, item.p_margin_adjusted = strictest["p_value"], strictest["p_adjusted"]
 
 
