@@ -15,10 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from evalgate import stats
-from evalgate.config import Rule, SuiteConfig
+from evalgate import names, stats
+from evalgate import report_format as fmt
+from evalgate.config import DROP_RULES, Rule, SuiteConfig
 from evalgate.errors import InputError
 from evalgate.metrics.base import CaseRecord, Metric, ResampledMetric, mean_score
+from evalgate.units import unit_of
+from evalgate.yamlio import LineDict
 
 # Signature fields that change what the numbers mean; the others (config, provider) are expected to change in
 # a pull request and are listed for information only.
@@ -119,23 +122,39 @@ def compare(
 
     `metrics` are the metric objects used to recompute corpus metrics (macro-F1, AUC, BLEU, percentiles) on
     resampled cases; when None they are built from the config. Raises InputError when the baseline's signature
-    differs and `stats.signature_mismatch` is "fail", or when case ids repeat.
+    differs and `stats.signature_mismatch` is "fail", when the runs or the config are of different suites, when
+    a rule names a metric or a category the current run does not have (evalgate.names), or when case ids
+    repeat.
     """
     settings = {**DEFAULT_STATS, "signature_mismatch": "warn", **(config.stats or {})}
-    warnings: list[str] = []
-    quarantine = set(config.quarantine or [])
+    _check_suites(current, baseline, config, baseline_path)
     cur_cases = _cases_by_id(current, "current results")
     base_cases = (
         _cases_by_id(baseline, str(baseline_path or "baseline results")) if baseline is not None else {}
     )
+    warnings = _check_rule_names(current, cur_cases, config)
+    quarantine = set(config.quarantine or [])
     excluded = sorted(quarantine & (set(cur_cases) | set(base_cases)))
     if excluded:
         warnings.append(
             f"{len(excluded)} quarantined case(s) left out of the gate: {', '.join(excluded[:10])}"
         )
+    unmatched = sorted(quarantine - set(cur_cases) - set(base_cases))
+    if unmatched:
+        warnings.append(
+            f"{len(unmatched)} quarantined id(s) match no case of either run (a typo, or a case since "
+            f"removed): {', '.join(unmatched[:10])}{' ...' if len(unmatched) > 10 else ''}"
+        )
+    present = set(_categories(cur_cases))
     for case_id in excluded:
         cur_cases.pop(case_id, None)
         base_cases.pop(case_id, None)
+    emptied = present - set(_categories(cur_cases))
+    warnings += [
+        f"{rule.where}: not judged: every case of category {rule.category!r} is quarantined"
+        for rule in config.rules
+        if rule.category in emptied
+    ]
 
     diff = _signature_diff(current, baseline) if baseline is not None else []
     blocking = [item for item in diff if item["affects_comparison"]]
@@ -205,6 +224,50 @@ def compare(
         cases=len(cur_cases),
         quarantined=excluded,
         warnings=warnings,
+    )
+
+
+def _check_suites(
+    current: dict[str, Any],
+    baseline: dict[str, Any] | None,
+    config: SuiteConfig,
+    baseline_path: str | Path | None,
+) -> None:
+    """The config, the current run and the baseline must be of one suite: another suite's thresholds or
+    baseline are never applied (stats.signature_mismatch does not relax this: a signature says how the numbers
+    were computed, the suite what they are of)."""
+    suite = str(current.get("suite", config.suite))
+    if suite != config.suite:
+        raise InputError(
+            f"the results to gate are of suite {suite!r}, but this config is of suite {config.suite!r}: gate "
+            "the results with the config of their suite",
+            file=config.path,
+            line=config.raw.line_of("suite") if isinstance(config.raw, LineDict) else None,
+        )
+    if baseline is not None and str(baseline.get("suite", suite)) != suite:
+        raise InputError(
+            f"the baseline is of suite {baseline.get('suite')!r}, but this run is of suite {suite!r}; a baseline "
+            f"of another suite is never compared: pass the results of suite {suite!r} on the base branch as "
+            "--baseline (or omit --baseline to check only the absolute thresholds)",
+            file=baseline_path or "baseline results",
+        )
+
+
+def _check_rule_names(
+    current: dict[str, Any], cases: dict[str, CaseRecord], config: SuiteConfig
+) -> list[str]:
+    """The rules' metric and category names must be the current run's (a typo never disables a rule); a
+    sampled run may lack a category (a warning). Returns the warnings."""
+    if "metric_keys" in current:
+        names.check_rule_names(
+            config.rules, {names.METRIC: set(_metric_keys(current))}, source="the current results"
+        )
+    sampled = (current.get("signature") or {}).get("sample") is not None
+    return names.check_rule_names(
+        config.rules,
+        {names.CATEGORY: {category_of(case) for case in cases.values()}},
+        source="the cases of the current results",
+        partial=sampled,
     )
 
 
@@ -525,16 +588,12 @@ def _join(*sentences: str | None) -> str | None:
 
 
 def amount(item: MetricComparison, value: float, *, adjective: bool = False) -> str:
-    """A change in words: points for rates and scores in [0, 1] ("2.0 points", or "2.0-point" before a noun),
-    the metric's own unit otherwise."""
-    if _is_rate(item):
+    """A change in words, in the metric's unit (evalgate.units): points for rates ("2.0 points", or "2.0-point"
+    before a noun), "120 ms", "$0.002", or the plain number ("0.03")."""
+    unit = unit_of(item.metric, item.kind)
+    if unit == "rate":
         return f"{abs(value) * 100:.1f}{'-point' if adjective else ' points'}"
-    return f"{abs(value):.4g}"
-
-
-def _is_rate(item: MetricComparison) -> bool:
-    values = [v for v in (item.current, item.baseline) if v is not None]
-    return item.kind == "binary" or (bool(values) and all(0.0 <= v <= 1.0 for v in values))
+    return fmt.amount(value, unit, strip=True)
 
 
 def _adjust(items: list[MetricComparison]) -> None:
@@ -550,9 +609,6 @@ def _adjust(items: list[MetricComparison]) -> None:
         if item.tests:
             strictest = min(item.tests.values(), key=lambda test: test["margin"])
             item.p_margin, item.p_margin_adjusted = strictest["p_value"], strictest["p_adjusted"]
-
-
-DROP_RULES = ("max_drop", "max_drop_pct")
 
 
 def rule_margin(rule: str, threshold: float, baseline: float | None) -> float:

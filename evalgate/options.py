@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -101,7 +102,13 @@ def check_options(
             and float in option.types
             and int not in option.types
         ):
-            value = float(value)
+            value = _as_float(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(
+                f"{context}.{key} must be a finite number, got {_yaml_number(value)}",
+                file=file,
+                line=line_of(mapping, key),
+            )
         if option.check is not None:
             problem = option.check(value)
             if problem:
@@ -110,6 +117,19 @@ def check_options(
                 )
         result[key] = value
     return result
+
+
+def _as_float(value: int) -> float:
+    """An integer for a number option; one too large for a float is not finite (caught by the caller)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _yaml_number(value: float) -> str:
+    """A non-finite number as YAML writes it (.nan, .inf, -.inf)."""
+    return ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
 
 
 def positive(value: Any) -> str | None:
@@ -122,6 +142,42 @@ def non_negative(value: Any) -> str | None:
 
 def between_0_and_1(value: Any) -> str | None:
     return None if 0 < value < 1 else "must be between 0 and 1"
+
+
+def at_most(limit: float, why: str = "") -> Callable[[Any], str | None]:
+    """Greater than 0 and at most `limit` (`why` says what the limit protects)."""
+
+    def check(value: Any) -> str | None:
+        if not value > 0:
+            return "must be greater than 0"
+        return None if value <= limit else f"must be at most {_plain(limit)}{f' ({why})' if why else ''}"
+
+    return check
+
+
+def _plain(number: float) -> str:
+    return f"{int(number):,}" if float(number).is_integer() else f"{number:g}"
+
+
+MAX_SECONDS = 86_400  # a timeout longer than a day is a mistake (a unit slip: milliseconds for seconds)
+
+
+def seconds(value: Any) -> str | None:
+    """A timeout in seconds: greater than 0, at most a day."""
+    return at_most(MAX_SECONDS, "a day; timeouts are in seconds")(value)
+
+
+def in_range(low: float, high: float, *, low_open: bool = False) -> Callable[[Any], str | None]:
+    """From `low` (excluded when `low_open`) to `high` included."""
+
+    def check(value: Any) -> str | None:
+        above = value > low if low_open else value >= low
+        if above and value <= high:
+            return None
+        lowest = f"above {_plain(low)} and at most" if low_open else f"from {_plain(low)} to"
+        return f"must be {lowest} {_plain(high)}"
+
+    return check
 
 
 def one_of(*choices: str) -> Callable[[Any], str | None]:

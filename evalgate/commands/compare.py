@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.config import load_config
-from evalgate.datasets import load_cases, sample_cases
 from evalgate.errors import InputError
 from evalgate.fileio import write_json_atomic, write_text_atomic
 from evalgate.headtohead import (
@@ -51,9 +50,9 @@ def register(subparsers: Any) -> None:
 
 
 async def _run_players(config: Any, names: list[str], sample: int | None) -> tuple[list[Entry], list[Player]]:
-    cases = load_cases(config.datasets)
-    if sample:
-        cases = sample_cases(cases, sample, config.seed)
+    from evalgate.pipeline import load_suite_cases  # --sample checked as by run (0 is not "all cases")
+
+    cases = load_suite_cases(config, sample)
     players = []
     for provider_config in [
         config.provider_named(name) for name in names

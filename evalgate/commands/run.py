@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from evalgate import report_format as fmt
 from evalgate.config import load_config
 from evalgate.results import write_results
 
@@ -45,10 +46,11 @@ def run_from_args(args: argparse.Namespace):
 
 def handle(args: argparse.Namespace) -> int:
     _, results = run_from_args(args)
+    keys = results["metric_keys"]
     summary = ", ".join(
-        f"{key} {entry['value']:.4g}"
+        f"{key} {fmt.value(entry['value'], fmt.unit_of(key, keys.get(key, {}).get('kind')))}"
         for key, entry in results["metrics"].items()
-        if entry.get("value") is not None and results["metric_keys"].get(key, {}).get("shown", True)
+        if entry.get("value") is not None and keys.get(key, {}).get("shown", True)
     )
     print(f"evalgate: {len(results['cases'])} cases -> {args.output} ({summary})", file=sys.stderr)
     return 0
