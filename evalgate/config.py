@@ -482,7 +482,7 @@ def _not_computed(config: SuiteConfig, rule: Rule, computed: set[str]) -> InputE
                 f"its keys ({', '.join(family_keys)}), computed when the family or the key is under metrics:",
                 **located,
             )
-        where = config.raw.line_of("metrics") if isinstance(config.raw, LineDict) else None
+        where = line_of(config.raw, "metrics") if "metrics" in config.raw else None
         listing = (
             f"the metrics: list at {config.path}:{where}"
             if where
