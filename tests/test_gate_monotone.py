@@ -194,27 +194,34 @@ def _describe(verdict) -> str:
     return f"{verdict.verdict}: {verdict.headline}"
 
 
+def _rule_sets(suite: dict[str, Any]) -> list[list]:
+    """The rule specs to judge the same runs by: `rule_sets` (several, sharing the runs), else `specs`."""
+    return suite.get("rule_sets") or [suite["specs"]]
+
+
 def check_identical_run_passes(name: str, suite: dict[str, Any], resamples: int = 1000) -> None:
     kind = KINDS[name]
     runs = _runs(kind.levels, suite["n"], suite["seed"], suite["bad"], suite["changed"], suite["worsened"])
-    base = _results(name, runs.base)
-    rules = _rules(kind, base, suite["specs"], held=True)
-    verdict = _verdict(_results(name, runs.base), base, name, rules, suite["mode"], resamples)
-    assert verdict.verdict == "pass", _describe(verdict)
+    base, again = _results(name, runs.base), _results(name, runs.base)
+    for specs in _rule_sets(suite):
+        rules = _rules(kind, base, specs, held=True)
+        verdict = _verdict(again, base, name, rules, suite["mode"], resamples)
+        assert verdict.verdict == "pass", _describe(verdict)
 
 
 def check_larger_drop_not_milder(name: str, suite: dict[str, Any], resamples: int = 1000) -> None:
     kind = KINDS[name]
     runs = _runs(kind.levels, suite["n"], suite["seed"], suite["bad"], suite["changed"], suite["worsened"])
-    base = _results(name, runs.base)
-    rules = _rules(kind, base, suite["specs"], held=False)
-    drop = _verdict(_results(name, runs.current), base, name, rules, suite["mode"], resamples)
-    larger = _verdict(_results(name, runs.worse), base, name, rules, suite["mode"], resamples)
-    assert SEVERITY[larger.verdict] >= SEVERITY[drop.verdict], (_describe(drop), _describe(larger))
-    for before, after in zip(_p_values(drop), _p_values(larger), strict=True):
-        # the evidence itself: each p-value the gate decides on is no larger (below 1/2, the only p-values
-        # a level alpha <= 1/2 can act on; above it the exact margin test may step up)
-        assert before is None or after is None or before >= 0.5 or after <= before, (before, after)
+    base, current, worse = (_results(name, levels) for levels in (runs.base, runs.current, runs.worse))
+    for specs in _rule_sets(suite):
+        rules = _rules(kind, base, specs, held=False)
+        drop = _verdict(current, base, name, rules, suite["mode"], resamples)
+        larger = _verdict(worse, base, name, rules, suite["mode"], resamples)
+        assert SEVERITY[larger.verdict] >= SEVERITY[drop.verdict], (_describe(drop), _describe(larger))
+        for before, after in zip(_p_values(drop), _p_values(larger), strict=True):
+            # the evidence itself: each p-value the gate decides on is no larger (below 1/2, the only
+            # p-values a level alpha <= 1/2 can act on; above it the exact margin test may step up)
+            assert before is None or after is None or before >= 0.5 or after <= before, (before, after)
 
 
 def _p_values(verdict) -> list[float | None]:
@@ -229,12 +236,13 @@ def _p_values(verdict) -> list[float | None]:
 def check_more_cases_not_milder(name: str, suite: dict[str, Any], copies: int, resamples: int = 1000) -> None:
     kind = KINDS[name]
     runs = _runs(kind.levels, suite["n"], suite["seed"], suite["bad"], suite["changed"], suite["worsened"])
-    base = _results(name, runs.base)
-    rules = _rules(kind, base, suite["specs"], held=False)
-    few = _verdict(_results(name, runs.worse), base, name, rules, suite["mode"], resamples)
-    many_base = _results(name, runs.base, copies)
-    many = _verdict(_results(name, runs.worse, copies), many_base, name, rules, suite["mode"], resamples)
-    assert SEVERITY[many.verdict] >= SEVERITY[few.verdict], (_describe(few), _describe(many))
+    base, worse = _results(name, runs.base), _results(name, runs.worse)
+    many_base, many_worse = _results(name, runs.base, copies), _results(name, runs.worse, copies)
+    for specs in _rule_sets(suite):
+        rules = _rules(kind, base, specs, held=False)
+        few = _verdict(worse, base, name, rules, suite["mode"], resamples)
+        many = _verdict(many_worse, many_base, name, rules, suite["mode"], resamples)
+        assert SEVERITY[many.verdict] >= SEVERITY[few.verdict], (_describe(few), _describe(many))
 
 
 @pytest.mark.parametrize("name", KINDS)
@@ -278,18 +286,19 @@ LIMITS = [("limit", None, 0.1), ("limit", "typical", 0.1)]
     ids=lambda value: f"n={value['n']}" if isinstance(value, dict) else value,
 )
 def test_a_larger_drop_never_gets_a_milder_verdict_on_large_suites(name, suite):
-    check_larger_drop_not_milder(name, suite | {"specs": DROPS}, resamples=200)
-    check_larger_drop_not_milder(name, suite | {"specs": CATEGORY_DROPS}, resamples=200)
+    check_larger_drop_not_milder(name, suite | {"rule_sets": [DROPS, CATEGORY_DROPS]}, resamples=200)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["accuracy", "judge", "latency_p95_ms"])
 def test_the_same_drop_on_ten_times_the_cases_never_gets_a_milder_verdict(name):
-    for specs in (DROPS, CATEGORY_DROPS):
-        check_more_cases_not_milder(name, LARGE[0] | {"specs": specs}, copies=10, resamples=200)
+    suite = LARGE[0] | {"rule_sets": [DROPS, CATEGORY_DROPS]}
+    check_more_cases_not_milder(name, suite, copies=10, resamples=200)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", KINDS)
 def test_an_identical_large_run_always_passes(name):
-    check_identical_run_passes(name, LARGE[0] | {"specs": DROPS + CATEGORY_DROPS + LIMITS}, resamples=200)
+    check_identical_run_passes(
+        name, LARGE[0] | {"rule_sets": [DROPS + CATEGORY_DROPS + LIMITS]}, resamples=200
+    )
