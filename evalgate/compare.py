@@ -18,7 +18,14 @@ import numpy as np
 from evalgate import stats
 from evalgate.config import Rule, SuiteConfig
 from evalgate.errors import InputError
-from evalgate.metrics.base import CaseRecord, Metric, ResampledMetric, mean_score
+from evalgate.metrics.base import (
+    CaseRecord,
+    Metric,
+    ResampledMetric,
+    mean_score,
+    timing_measured,
+    timing_note,
+)
 
 # Signature fields that change what the numbers mean; the others (config, provider) are expected to change in
 # a pull request and are listed for information only.
@@ -62,6 +69,9 @@ class MetricComparison:
     se: float | None = None
     discordant: dict[str, int] | None = None  # {"worse": b, "better": c} for McNemar
     tests: dict[str, dict[str, float | None]] = field(default_factory=dict)  # per drop rule: margin, p, p_adj
+    # a timing key (latency, tokens/s): per run ("current", "baseline") how its values were timed,
+    # {"n", "fresh", "measured", "note"}; a rule needs measured values (gate.py: "not measured")
+    timing: dict[str, dict[str, Any]] | None = None
 
     @property
     def drop(self) -> float | None:
@@ -232,6 +242,7 @@ class _Builder:
         self._joint: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[str, stats.PairedStat]] = {}
         self._corpus: dict[tuple[int, tuple[str, ...]], dict[str, stats.PairedStat]] = {}
         self._objects: dict[str, Metric] | None = None
+        self._timings: dict[tuple[int, str, str | None], dict[str, tuple[int, int]]] = {}
         per_case = [k for k, (kind, _) in keys.items() if kind != "corpus"]
         self.cur_table = _ScoreTable(cur_cases, per_case)
         self.base_table = _ScoreTable(base_cases, per_case)
@@ -282,6 +293,7 @@ class _Builder:
             rules=rules,
             n=len(ids) if self.baseline is not None else _count(self.cur_cases, category),
         )
+        item.timing = self.timing(key, category)
         if self.baseline is None:
             return item
         item.baseline = self.value(self.baseline, self.base_cases, key, category)
@@ -305,8 +317,9 @@ class _Builder:
             item.note = self.tail_note(key, ids)
         if result.discordant is not None:
             item.discordant = {"worse": result.discordant[0], "better": result.discordant[1]}
+        measured = item.timing is None or all(side["measured"] for side in item.timing.values())
         for rule, threshold in rules.items():
-            if rule in DROP_RULES:
+            if rule in DROP_RULES and measured:  # an unmeasured timing is not tested (nor in Holm's family)
                 limit = rule_margin(rule, threshold, item.baseline)
                 item.tests[rule] = {
                     "margin": limit,
@@ -314,6 +327,32 @@ class _Builder:
                     "p_adjusted": None,
                 }
         return item
+
+    def timing(self, key: str, category: str | None) -> dict[str, dict[str, Any]] | None:
+        """For a timing key, how each run's values were timed: how many, how many fresh (not cached answers'
+        recorded timings), whether that is a measurement (metrics.base.timing_measured), and the sentence."""
+        metric = self.objects().get(key)
+        spec = next((k for k in metric.keys() if k.name == key), None) if metric is not None else None
+        if spec is None or not spec.timing:
+            return None
+        runs = {"current": self.cur_cases}
+        if self.baseline is not None:
+            runs["baseline"] = self.base_cases
+        timing = {}
+        for side, cases in runs.items():
+            memo = (id(metric), side, category)
+            if memo not in self._timings:
+                records = [c for c in cases.values() if category is None or category_of(c) == category]
+                sizes, timed_now = metric.sizes(records), metric.fresh_sizes(records)
+                self._timings[memo] = {name: (sizes.get(name, 0), timed_now[name]) for name in timed_now}
+            n, fresh = self._timings[memo][key]
+            timing[side] = {
+                "n": n,
+                "fresh": fresh,
+                "measured": timing_measured(n, fresh),
+                "note": timing_note(n, fresh),
+            }
+        return timing
 
     def paired(
         self, key: str, category: str | None, ids: list[str], *, gated: bool

@@ -397,11 +397,17 @@ def branch_of_ref(ref: str | None) -> str | None:
 
 
 def _metric_rows(run_id: int, results: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+    """The values of a run worth keeping: not a value that was not measured (a timing from cached answers'
+    recorded timings, `measured: false`), so trends, drift and the ratchet never see one."""
     sections = [(None, results.get("metrics") or {})]
     sections += sorted((results.get("categories") or {}).items())
     for category, aggregates in sections:
         for key, aggregate in aggregates.items():
-            if isinstance(aggregate, dict) and aggregate.get("value") is not None:
+            if (
+                isinstance(aggregate, dict)
+                and aggregate.get("value") is not None
+                and aggregate.get("measured") is not False
+            ):
                 yield run_id, key, category, float(aggregate["value"]), aggregate.get("n")
 
 

@@ -613,7 +613,10 @@ class LLMProvider(Provider):
             if hit is not None:
                 hit.cost = self.price.cost(hit.tokens_in, hit.tokens_out) if self.price else None
                 return hit
+        began = time.perf_counter()
         output = await self._call_with_retries(request)
+        if output.latency_ms is None:  # the call's own time, stored with the answer (a cache hit replays it)
+            output.latency_ms = (time.perf_counter() - began) * 1000.0
         output.cost = self.price.cost(output.tokens_in, output.tokens_out) if self.price else None
         self.settings.budget.charge(output)
         if self.cache:

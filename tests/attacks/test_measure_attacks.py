@@ -1,0 +1,313 @@
+"""Attacks on what evalgate measures (issue 8, items 5, 6, 7, 10 and 11), kept as regression tests.
+
+Each test checks a measurement against a truth the test itself knows: the local HTTP server's own count of calls
+and its real sleep, a target that counts its calls, a history whose drift the test wrote. They run the real
+command line (`evalgate.cli.main`) on suites written to a temporary folder, with the real anthropic SDK talking
+HTTP to a fake Messages API on 127.0.0.1 (tests/llm/fake_servers.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score, recall_score
+
+from evalgate import cache as cache_module
+from evalgate.cache import CACHE_FILE
+from evalgate.cli import main
+from llm.fake_servers import FakeLLMServer, answer_for, words
+
+ROOT = Path(__file__).resolve().parents[2]
+PROMPT = "Q: {{ input }}"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer() as fake:
+        yield fake
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-measure")
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+
+
+def llm_suite(tmp_path: Path, server: FakeLLMServer, n: int, *, gate: str = "", extra: str = "") -> Path:
+    """A suite of n cases answered by the fake Messages API (the right answer is the server's echo)."""
+    (tmp_path / "prompts").mkdir(exist_ok=True)
+    (tmp_path / "prompts" / "p.j2").write_text(PROMPT, encoding="utf-8")
+    lines = [
+        json.dumps({"id": f"c{i:03d}", "input": f"question {i}", "expected": answer_for(f"Q: question {i}")})
+        for i in range(n)
+    ]
+    (tmp_path / "cases.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = tmp_path / "evalgate.yaml"
+    config.write_text(
+        f"""\
+suite: measure
+datasets: [cases.jsonl]
+provider:
+  type: anthropic
+  model: claude-haiku-4-5
+  prompt: prompts/p.j2
+  base_url: {server.url}
+  max_attempts: 1
+concurrency: 8
+metrics: [exact_match]
+cache: {{dir: cache}}
+{extra}gate:
+  exact_match: {{min: 0.5}}
+{gate}""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def check(config: Path, name: str, *more: str) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """`evalgate check` -> (exit code, results, verdict)."""
+    out = config.parent
+    code = main(
+        [
+            "check",
+            "--config",
+            str(config),
+            "--output",
+            str(out / f"{name}.json"),
+            "--json",
+            str(out / f"{name}-v.json"),
+            "--quiet",
+            *more,
+        ]
+    )
+    results = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+    verdict = json.loads((out / f"{name}-v.json").read_text(encoding="utf-8"))
+    return code, results, verdict
+
+
+# ---- item 6: a cache read is never a latency ------------------------------------------------------------
+
+
+def test_a_cached_rerun_reports_the_recorded_latency_and_does_not_gate_it(server, tmp_path, capsys):
+    server.state.latency = 0.06  # the server's real sleep before every answer
+    config = llm_suite(
+        tmp_path, server, 24, gate="  latency_p95_ms: {max: 30000}\n  tokens_per_s: {min: 0.001}\n"
+    )
+    code, fresh, verdict = check(config, "fresh")
+    assert code == 0 and server.calls == 24
+    latencies = {case["id"]: case["latency_ms"] for case in fresh["cases"]}
+    assert min(latencies.values()) >= 60.0  # no call is faster than the server's sleep
+    p95 = fresh["metrics"]["latency_p95_ms"]
+    assert (p95["n"], p95["fresh"], p95["measured"]) == (24, 24, True)
+    assert verdict["verdict"] == "pass"
+
+    code, cached, verdict = check(config, "cached", "--baseline", str(tmp_path / "fresh.json"))
+    assert server.calls == 24  # every answer came from the cache
+    assert all(case["cached"] for case in cached["cases"])
+    # each cached answer carries the latency its call took, never the time the cache read took
+    assert {case["id"]: case["latency_ms"] for case in cached["cases"]} == latencies
+    for key in ("latency_p50_ms", "latency_p95_ms", "latency_mean_ms", "tokens_per_s"):
+        entry = cached["metrics"][key]
+        assert (entry["fresh"], entry["measured"]) == (0, False), key
+    assert cached["metrics"]["latency_p95_ms"]["value"] == pytest.approx(p95["value"])
+    # the latency rule is "not measured": a warning, never a silent pass
+    assert code == 0 and verdict["verdict"] == "warn"
+    reasons = {reason["metric"]: reason for reason in verdict["reasons"]}
+    for key in ("latency_p95_ms", "tokens_per_s"):
+        assert reasons[key]["severity"] == "warn"
+        assert "not measured" in reasons[key]["message"]
+        assert "0 fresh calls and 24 recorded timings of cached answers" in reasons[key]["message"]
+    row = next(row for row in verdict["metrics"] if row["metric"] == "latency_p95_ms")
+    assert row["status"] == "warn" and row["timing"]["current"]["fresh"] == 0
+    assert row["timing"]["baseline"] == {
+        "n": 24,
+        "fresh": 24,
+        "measured": True,
+        "note": "timed from 24 fresh calls",
+    }
+    assert not row["tests"]  # not tested, so not in Holm's family either
+
+
+def test_the_report_says_how_the_latency_was_timed(server, tmp_path):
+    config = llm_suite(tmp_path, server, 6, gate="  latency_p95_ms: {max: 30000}\n")
+    check(config, "fresh")
+    report = tmp_path / "report.md"
+    check(config, "cached", "--baseline", str(tmp_path / "fresh.json"), "--report", str(report))
+    text = report.read_text(encoding="utf-8")
+    assert "timed from 0 fresh calls and 6 recorded timings of cached answers" in text
+    assert "not measured" in text
+
+
+def test_a_cache_without_recorded_latency_gives_no_latency(server, tmp_path):
+    """An answer cached by an older evalgate has no recorded latency: its latency is unknown, not 0.03 ms."""
+    config = llm_suite(tmp_path, server, 5)
+    check(config, "first")
+    with sqlite3.connect(tmp_path / "cache" / CACHE_FILE) as db:
+        for key, value in db.execute("SELECT key, value FROM responses").fetchall():
+            data = json.loads(value)
+            del data["latency_ms"]
+            db.execute("UPDATE responses SET value = ? WHERE key = ?", (json.dumps(data), key))
+    db.close()
+    _, results, _ = check(config, "second")
+    assert server.calls == 5
+    assert [case["latency_ms"] for case in results["cases"]] == [None] * 5
+    assert results["metrics"]["latency_p50_ms"] == {"value": None, "n": 0, "fresh": 0, "measured": False}
+
+
+def test_history_and_the_ratchet_skip_latencies_that_were_not_measured(server, tmp_path):
+    config = llm_suite(tmp_path, server, 8, gate="  latency_p95_ms: {max: 30000}\n")
+    history = tmp_path / "history.sqlite"
+    for run in range(6):
+        server.state.latency = 0.03
+        _, results, _ = check(config, f"run{run}", *(["--no-cache"] if run < 3 else []))
+        results["created_at"] = f"2026-01-0{run + 1}T00:00:00Z"
+        (tmp_path / f"run{run}.json").write_text(json.dumps(results), encoding="utf-8")
+        assert (
+            main(
+                [
+                    "history",
+                    "--history",
+                    str(history),
+                    "--suite",
+                    "measure",
+                    "--append",
+                    str(tmp_path / f"run{run}.json"),
+                ]
+            )
+            == 0
+        )
+    with sqlite3.connect(history) as db:
+        stored = db.execute(
+            "SELECT count(*) FROM metrics WHERE key = 'latency_p95_ms' AND category IS NULL"
+        ).fetchone()[0]
+        accuracy = db.execute(
+            "SELECT count(*) FROM metrics WHERE key = 'exact_match' AND category IS NULL"
+        ).fetchone()[0]
+    db.close()
+    # run 3 filled the cache and runs 4 and 5 were answered from it: their latency is not a measurement of
+    # this model (their accuracy is)
+    assert (stored, accuracy) == (4, 6)
+
+
+def test_the_ratchet_uses_only_measured_latencies(server, tmp_path, capsys):
+    config = llm_suite(tmp_path, server, 8, gate="  latency_p95_ms: {max: 30000}\n")
+    history = tmp_path / "history.sqlite"
+    for run in range(7):
+        _, results, _ = check(config, f"run{run}", *(["--no-cache"] if run < 5 else []))
+        results["created_at"] = f"2026-01-0{run + 1}T00:00:00Z"
+        (tmp_path / "r.json").write_text(json.dumps(results), encoding="utf-8")
+        main(
+            ["history", "--history", str(history), "--suite", "measure", "--append", str(tmp_path / "r.json")]
+        )
+    capsys.readouterr()
+    assert main(["thresholds", "suggest", "--config", str(config), "--history", str(history), "--json"]) == 0
+    proposals = json.loads(capsys.readouterr().out)["proposals"]
+    latency = next(p for p in proposals if p["metric"] == "latency_p95_ms")
+    assert latency["evidence"]["runs"] == 6  # five --no-cache runs and the one that filled the cache
+
+
+# ---- item 7: repeats: every metric uses every run, usage counts every call -----------------------------
+
+REPEATING_TARGET = """\
+import time
+
+CALLS = {}  # input -> how many times it was asked: the truth the test checks the counts against
+
+
+def predict(text):
+    seen = CALLS.get(text, 0)
+    CALLS[text] = seen + 1
+    time.sleep(0.15 if seen == 0 else 0.005)
+    _, right, wrong = text.split("|")
+    return {"label": right if seen == 0 else wrong, "tokens_in": 7, "tokens_out": 2 + seen, "cost": 0.001}
+"""
+
+
+def python_suite(tmp_path: Path, n: int, repeats: int, *, gate: str = "") -> Path:
+    (tmp_path / "target.py").write_text(REPEATING_TARGET, encoding="utf-8")
+    labels = ["a", "b"]
+    lines = [
+        json.dumps(
+            {
+                "id": f"c{i:03d}",
+                "input": f"{i}|{labels[i % 2]}|{labels[1 - i % 2]}",
+                "expected": labels[i % 2],
+            }
+        )
+        for i in range(n)
+    ]
+    (tmp_path / "cases.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = tmp_path / "evalgate.yaml"
+    config.write_text(
+        f"""\
+suite: repeats
+datasets: [cases.jsonl]
+provider: {{type: python, target: target.py:predict}}
+concurrency: 1
+repeats: {repeats}
+metrics: [accuracy, f1_micro, recall_micro]
+gate:
+  accuracy: {{min: 0.0}}
+{gate}""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_repeats_every_metric_uses_every_run(tmp_path):
+    n, k = 10, 3
+    config = python_suite(tmp_path, n, k)
+    code, results, verdict = check(config, "repeated")
+    file = str((tmp_path / "target.py").resolve())
+    target = next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == file)
+    assert sorted(target.CALLS.values()) == [k] * n  # the target's own count: each case asked K times
+    truth, predicted = [], []
+    for case in results["cases"]:
+        assert len(case["repeats"]) == k
+        for run in case["repeats"]:
+            truth.append(case["expected"])
+            predicted.append(run["output"]["label"])
+    assert predicted.count("a") + predicted.count("b") == n * k
+    metrics = results["metrics"]
+    # one rule for every metric: computed over all K x N runs (means per case, then over cases: the same here)
+    assert metrics["accuracy"]["value"] == pytest.approx(1 / k)
+    assert metrics["f1_micro"]["value"] == pytest.approx(f1_score(truth, predicted, average="micro"))
+    assert metrics["recall_micro"]["value"] == pytest.approx(recall_score(truth, predicted, average="micro"))
+    assert metrics["f1_micro"]["value"] == pytest.approx(1 / k)
+    # usage counts every call: the target reported 7 tokens in, 2 + (times asked before) out and $0.001 per call
+    assert metrics["tokens_in"]["value"] == 7 * n * k and metrics["tokens_in"]["n"] == n * k
+    assert metrics["tokens_out"]["value"] == n * sum(2 + seen for seen in range(k))
+    assert metrics["cost_total"]["value"] == pytest.approx(0.001 * n * k)
+    assert metrics["cost_per_1k_requests"]["value"] == pytest.approx(1.0)
+    # latency from every call: the first of each case sleeps 150 ms, the others 5 ms
+    assert metrics["latency_p50_ms"]["n"] == n * k
+    assert 5.0 <= metrics["latency_p50_ms"]["value"] < 100.0
+    assert metrics["latency_mean_ms"]["value"] == pytest.approx((150 + 5 * (k - 1)) / k, abs=30)
+    assert code == 0 and verdict["verdict"] == "pass"
+
+
+def test_repeats_compare_pairs_cases_with_all_their_runs(tmp_path):
+    config = python_suite(
+        tmp_path, 12, 3, gate="  f1_micro: {max_drop: 0.05}\n  latency_p95_ms: {max_drop_pct: 900}\n"
+    )
+    _, current, _ = check(config, "base")
+    base = str(tmp_path / "base.json")
+    verdict_path = tmp_path / "self.json"
+    code = main(
+        ["gate", "--config", str(config), "--current", base, "--baseline", base, "--json", str(verdict_path)]
+    )
+    rows = {row["metric"]: row for row in json.loads(verdict_path.read_text(encoding="utf-8"))["metrics"]}
+    assert rows["f1_micro"]["current"] == pytest.approx(current["metrics"]["f1_micro"]["value"])
+    assert rows["f1_micro"]["delta"] == pytest.approx(0.0)
+    assert rows["f1_micro"]["p_value"] is not None  # resampled (cases with their three runs), not skipped
+    assert code == 0 and rows["f1_micro"]["status"] == "pass"
