@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -18,14 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
+from llm.fake_servers import FakeLLMServer, answer_for
 from sklearn.metrics import f1_score, recall_score
 
 from evalgate import cache as cache_module
 from evalgate.cache import CACHE_FILE
 from evalgate.cli import main
-from llm.fake_servers import FakeLLMServer, answer_for, words
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "Q: {{ input }}"
@@ -311,3 +309,206 @@ def test_repeats_compare_pairs_cases_with_all_their_runs(tmp_path):
     assert rows["f1_micro"]["delta"] == pytest.approx(0.0)
     assert rows["f1_micro"]["p_value"] is not None  # resampled (cases with their three runs), not skipped
     assert code == 0 and rows["f1_micro"]["status"] == "pass"
+
+
+# ---- item 5: the cache's own failures are never the model's ---------------------------------------------
+
+
+def cache_file(tmp_path: Path) -> Path:
+    return tmp_path / "cache" / CACHE_FILE
+
+
+def test_damaged_cache_rows_are_dropped_and_asked_again(server, tmp_path, capsys):
+    config = llm_suite(tmp_path, server, 12)
+    check(config, "first")
+    assert server.calls == 12
+    with sqlite3.connect(cache_file(tmp_path)) as db:
+        keys = [row[0] for row in db.execute("SELECT key FROM responses ORDER BY key")]
+        garbage = [
+            "not json",  # not JSON at all
+            '{"text": "no value field"}',  # JSON of another shape
+            '{"value": "x", "tokens_in": "many"}',  # a count that is not a count
+            '{"value": "x", "latency_ms": -5}',  # a latency that is no latency
+            '{"value": NaN}',  # what an older evalgate could store
+            "[1, 2, 3]",
+        ]
+        for key, value in zip(keys, garbage, strict=False):
+            db.execute("UPDATE responses SET value = ? WHERE key = ?", (value, key))
+        db.execute("UPDATE responses SET value = ? WHERE key = ?", (b"\xff\xfe", keys[len(garbage)]))
+    db.close()
+    damaged = len(garbage) + 1
+    capsys.readouterr()
+    code, results, verdict = check(config, "second")
+    err = capsys.readouterr().err
+    assert code == 0 and verdict["verdict"] == "pass"
+    assert [case["error"] for case in results["cases"]] == [None] * 12  # never a model error
+    assert server.calls == 12 + damaged  # the damaged ones were asked again, the others came from the cache
+    assert results["run"]["cache"]["hits"] == 12 - damaged and results["run"]["cache"]["dropped"] == damaged
+    assert err.count("evalgate: warning: response cache") == 1  # one warning, not one per row
+    code, results, _ = check(config, "third")  # the bad rows are gone: never served again
+    assert server.calls == 12 + damaged and results["run"]["cache"] == {"hits": 12, "misses": 0}
+
+
+def corrupt_pages(path: Path) -> None:
+    """Overwrite every page after the first (the schema) with garbage, as a torn write or a bad disk would."""
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    for start in range(page, len(data), page):
+        data[start : start + page] = bytes((i * 37 + 11) % 256 for i in range(page))
+    path.write_bytes(bytes(data))
+
+
+def test_a_cache_with_bad_pages_runs_uncached_with_one_warning(server, tmp_path, capsys):
+    config = llm_suite(tmp_path, server, 40)
+    check(config, "first")
+    corrupt_pages(cache_file(tmp_path))
+    capsys.readouterr()
+    code, results, verdict = check(config, "second")
+    err = capsys.readouterr().err
+    assert [case["error"] for case in results["cases"]] == [None] * 40  # answered by the model, not errors
+    assert server.calls == 80
+    assert code == 0 and verdict["verdict"] == "pass"
+    assert err.count("evalgate: warning: response cache") == 1 and "reading it failed" in err
+    assert "reading it failed" in results["run"]["cache"]["warnings"][0]
+    assert all(not case["cached"] for case in results["cases"])
+    assert results["metrics"]["latency_p50_ms"]["measured"] is True  # timed from fresh calls
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["not a database", "another table shape", "a folder in its place", "under a file"],
+)
+def test_a_file_that_cannot_be_the_cache_stops_before_any_call(server, tmp_path, capsys, damage):
+    config = llm_suite(tmp_path, server, 5)
+    path = cache_file(tmp_path)
+    path.parent.mkdir()
+    if damage == "not a database":
+        path.write_bytes(b"this is not sqlite" * 300)
+    elif damage == "another table shape":
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, answer TEXT)")
+        db.close()
+    elif damage == "a folder in its place":
+        path.mkdir()
+    else:
+        path.parent.rmdir()
+        path.parent.write_text("a file where the cache folder should be", encoding="utf-8")
+    capsys.readouterr()
+    code = main(["run", "--config", str(config), "--output", str(tmp_path / "r.json"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and server.calls == 0  # nothing was paid for, nothing is lost
+    assert "responses.sqlite" in err and "Traceback" not in err
+    assert "delete it" in err or "cache.dir" in err
+
+
+def test_a_locked_cache_stops_before_any_call(server, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cache_module, "LOCK_TIMEOUT_S", 0.2)
+    config = llm_suite(tmp_path, server, 3)
+    check(config, "first")
+    holder = sqlite3.connect(cache_file(tmp_path), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        capsys.readouterr()
+        code = main(
+            ["run", "--config", str(config), "--output", str(tmp_path / "r.json"), "--quiet", "--no-cache"]
+        )
+        assert code == 0  # --no-cache does not touch it
+        code = main(["run", "--config", str(config), "--output", str(tmp_path / "r.json"), "--quiet"])
+        err = capsys.readouterr().err
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert code == 2 and "locked" in err and "responses.sqlite" in err
+
+
+def test_a_cache_locked_during_the_run_stops_storing_and_the_run_goes_on(server, tmp_path, monkeypatch):
+    """Another process takes the cache's lock after the first answer: the answers are kept, not errors."""
+    monkeypatch.setattr(cache_module, "LOCK_TIMEOUT_S", 0.2)
+    from llm.conftest import case, make_provider
+
+    from evalgate.cache import ResponseCache
+    from evalgate.providers.llm_common import RunSettings
+    from evalgate.runner import run_cases
+
+    provider = make_provider(
+        "anthropic",
+        {"model": "claude-haiku-4-5", "base_url": server.url},
+        tmp_path,
+        settings=RunSettings(cache_dir=tmp_path / "cache"),
+    )
+    said: list[str] = []
+    holder = None
+
+    real_put = ResponseCache.put
+
+    def put_then_lock(self, key, output):  # the first store succeeds, then someone else holds the file
+        nonlocal holder
+        real_put(self, key, output)
+        if holder is None:
+            holder = sqlite3.connect(self.path, isolation_level=None)
+            holder.execute("BEGIN EXCLUSIVE")
+
+    monkeypatch.setattr(ResponseCache, "put", put_then_lock)
+    import asyncio
+
+    async def go():
+        await provider.start(1)
+        provider.cache._warn = said.append
+        try:
+            return await run_cases([case(f"q{i}") for i in range(5)], provider, concurrency=1, timeout=30)
+        finally:
+            await provider.close()
+
+    outcome = asyncio.run(go())
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert [result.error for result in outcome.results] == [None] * 5
+    assert server.calls == 5
+    assert len(said) == 1 and "storing an answer failed" in said[0] and "locked" in said[0]
+
+
+FULL_DISK_RUN = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv.pop(1)),) * 2)
+from evalgate.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_full_disk_during_the_run_is_never_a_model_error(server, tmp_path):
+    """No file may grow past 48 KiB (RLIMIT_FSIZE): the cache's write-ahead log fills up during the run."""
+    config = llm_suite(tmp_path, server, 40)
+    limit = 48 * 1024
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            FULL_DISK_RUN,
+            str(limit),
+            "check",
+            "--config",
+            str(config),
+            "--output",
+            str(tmp_path / "r.json"),
+            "--json",
+            str(tmp_path / "v.json"),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert (tmp_path / "r.json").is_file(), done.stderr
+    results = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert [case["error"] for case in results["cases"]] == [None] * 40
+    assert server.calls == 40  # every case answered once
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("evalgate: warning: response cache") == 1
+    assert "storing an answer failed" in done.stderr
+    # what was stored before the disk filled up is intact and serves the next run
+    code, again, _ = check(config, "again")
+    stats = again["run"]["cache"]
+    assert code == 0 and stats["hits"] > 0 and server.calls == 40 + stats["misses"]
