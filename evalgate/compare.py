@@ -209,7 +209,7 @@ def compare(
         regressed_total=regressed_total,
         failing=failing,
         failing_total=failing_total,
-        flaky=_flaky(cur_cases, regress_keys, keys),
+        flaky=_flaky(cur_cases, base_cases, regress_keys, keys),
         error_rate=float(error_rate),
         errors=errors,
         cases=len(cur_cases),
@@ -813,32 +813,40 @@ def _failing(
 
 
 def _flaky(
-    cur: dict[str, CaseRecord], listing: list[str], keys: dict[str, tuple[str, bool]]
+    cur: dict[str, CaseRecord],
+    base: dict[str, CaseRecord],
+    listing: list[str],
+    keys: dict[str, tuple[str, bool]],
 ) -> list[dict[str, Any]]:
-    """Cases run several times whose pass rate is strictly between 0 and 1.
+    """Cases whose repeats alternate under this run's code and config: a pass rate strictly between 0 and 1.
 
     A run passes when it has no error and scores the good value on the first binary listing key (or, without
-    one, when it has no error).
+    one, when it has no error). A case whose runs all passed in the baseline (two or more of them) was not
+    flaky before: the change made it fail sometimes, a regression (listed under regressed), not flakiness.
     """
     binary = next((k for k in listing if keys[k][0] == "binary"), None)
     good = 1.0 if binary is None or keys[binary][1] else 0.0
+
+    def passes(case: CaseRecord) -> list[bool]:
+        return [
+            not run.get("error") and (binary is None or (run.get("scores") or {}).get(binary) == good)
+            for run in case.get("repeats") or []
+        ]
+
     flaky = []
     for case_id in sorted(cur):
-        runs = cur[case_id].get("repeats") or []
-        if len(runs) < 2:
+        passed = passes(cur[case_id])
+        if len(passed) < 2:
             continue
-        passed = [
-            not run.get("error") and (binary is None or (run.get("scores") or {}).get(binary) == good)
-            for run in runs
-        ]
         rate = sum(passed) / len(passed)
-        if 0.0 < rate < 1.0:
+        before = passes(base[case_id]) if case_id in base else []
+        if 0.0 < rate < 1.0 and not (len(before) >= 2 and all(before)):
             flaky.append(
                 {
                     "id": case_id,
                     "category": cur[case_id].get("category"),
                     "pass_rate": rate,
-                    "runs": len(runs),
+                    "runs": len(passed),
                     "metric": binary,
                 }
             )

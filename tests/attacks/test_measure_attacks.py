@@ -512,3 +512,151 @@ def test_a_full_disk_during_the_run_is_never_a_model_error(server, tmp_path):
     code, again, _ = check(config, "again")
     stats = again["run"]["cache"]
     assert code == 0 and stats["hits"] > 0 and server.calls == 40 + stats["misses"]
+
+
+# ---- items 10 and 11: drift from a constant history, flaky versus changed, the ratchet ------------------
+
+KEYS = {
+    "accuracy": {"kind": "binary", "higher_is_better": True},
+    "error_rate": {"kind": "binary", "higher_is_better": False},
+    "rougeL": {"kind": "continuous", "higher_is_better": True},
+}
+
+
+def history_run(
+    day: int, *, error_rate=0.0, n=500, rouge=0.45, accuracy=0.9, cases=None, provider="python:model-a"
+) -> dict:
+    """A main-branch results file of one run (day 1 .. 60)."""
+    cases = cases or {}
+    return {
+        "schema_version": 1,
+        "suite": "drift",
+        "created_at": f"2026-{1 + (day - 1) // 28:02d}-{1 + (day - 1) % 28:02d}T08:00:00Z",
+        "signature": {"datasets": "sha256:d", "metrics": "sha256:m", "evalgate": "0.1.0", "provider": provider,
+                      "sample": None, "repeats": 1},
+        "git": {"sha": f"{day:040x}", "ref": "refs/heads/main"},
+        "metric_keys": KEYS,
+        "metrics": {"accuracy": {"value": accuracy, "n": n}, "error_rate": {"value": error_rate, "n": n},
+                    "rougeL": {"value": rouge, "n": n}},
+        "cases": [{"id": cid, "category": "c", "scores": {"accuracy": score}, "error": None}
+                  for cid, score in cases.items()],
+    }  # fmt: skip
+
+
+def append_all(tmp_path: Path, runs: list[dict]) -> str:
+    store = str(tmp_path / "history.sqlite")
+    for results in runs:
+        path = tmp_path / "run.json"
+        path.write_text(json.dumps(results), encoding="utf-8")
+        assert main(["history", "--suite", "drift", "--history", store, "--append", str(path), "--json"]) == 0
+    return store
+
+
+def overview(store: str, capsys, *more: str) -> tuple[int, dict]:
+    capsys.readouterr()
+    code = main(["history", "--suite", "drift", "--history", store, "--json", *more])
+    return code, json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("n", [45, 500, 2000])
+def test_an_error_rate_rising_from_zero_alarms(tmp_path, capsys, n):
+    errors = round(0.022 * n)  # 2.2% of the run's cases: 1 of 45, 11 of 500, 44 of 2,000
+    runs = [history_run(day, n=n) for day in range(1, 25)]
+    runs += [history_run(day, error_rate=errors / n, n=n) for day in range(25, 31)]
+    store = append_all(tmp_path, runs)
+    code, data = overview(store, capsys, "--metric", "error_rate", "--fail-on-alarm")
+    [entry] = data["metrics"]
+    assert entry["drift"]["reference"]["sd"] > 0  # a rate of 0 in every reference run still has a spread
+    assert code == 1 and entry["alarms"], entry["drift"]
+    assert all("error_rate drifted up (worse)" in alarm["message"] for alarm in entry["alarms"])
+
+
+def test_one_stray_error_after_a_clean_history_is_not_a_drift(tmp_path, capsys):
+    runs = [history_run(day) for day in range(1, 25)] + [history_run(25, error_rate=1 / 500)]
+    code, data = overview(append_all(tmp_path, runs), capsys, "--metric", "error_rate", "--fail-on-alarm")
+    assert code == 0 and data["metrics"][0]["drift"]["status"] == "ok"
+
+
+def test_a_drop_from_a_constant_history_alarms(tmp_path, capsys):
+    runs = [history_run(day) for day in range(1, 25)] + [history_run(day, rouge=0.40) for day in (25, 26)]
+    code, data = overview(append_all(tmp_path, runs), capsys, "--metric", "rougeL", "--fail-on-alarm")
+    [alarm] = data["metrics"][0]["alarms"]
+    assert code == 1 and alarm["kind"] == "constant" and "0.45 in all 20 reference runs" in alarm["message"]
+
+
+def test_the_ratchet_does_not_tighten_from_a_drifting_window(tmp_path, capsys):
+    runs = [history_run(day, accuracy=0.95) for day in range(1, 25)]
+    runs += [history_run(day, accuracy=0.92) for day in range(25, 31)]  # sliding: a drift alarm
+    store = append_all(tmp_path, runs)
+    (tmp_path / "x.jsonl").write_text('{"input": 1}\n', encoding="utf-8")
+    config = tmp_path / "evalgate.yaml"
+    config.write_text("suite: drift\ndatasets: [x.jsonl]\nprovider: {type: python, target: m.py:f}\n"
+                      "gate:\n  accuracy: {min: 0.5}\n", encoding="utf-8")  # fmt: skip
+    assert overview(store, capsys, "--metric", "accuracy")[1]["alarm"]
+    assert main(["thresholds", "suggest", "--config", str(config), "--history", store, "--json"]) == 0
+    [proposal] = json.loads(capsys.readouterr().out)["proposals"]
+    assert proposal["action"] == "keep" and proposal["proposed"] is None  # the window alone says 0.5 -> 0.9
+    assert "drift alarm is active" in proposal["reason"]
+
+
+def test_a_case_broken_since_a_change_is_not_proposed_for_quarantine(tmp_path, capsys):
+    runs = []
+    for day in range(1, 21):
+        flaky = float(day % 2)  # alternates all along: flaky
+        broken = float(day % 2) if day <= 8 else 0.0  # alternated, then failed in every run since day 9
+        runs.append(history_run(day, cases={"flaky": flaky, "broken": broken, "steady": 1.0}))
+    store = append_all(tmp_path, runs)
+    code, data = overview(store, capsys)
+    assert code == 0 and [case["id"] for case in data["flaky"]["accuracy"]] == ["flaky"]
+    [changed] = data["changed"]["accuracy"]
+    assert (changed["id"], changed["state"], changed["streak"]) == ("broken", "failing", 13)  # days 8 to 20
+    capsys.readouterr()
+    assert main(["history", "--suite", "drift", "--history", store]) == 0
+    out = capsys.readouterr().out
+    assert 'quarantine: ["flaky"]' in out
+    assert "broken failing (a regression) since run" in out
+
+
+def test_flips_across_a_change_of_model_are_not_flakiness(tmp_path, capsys):
+    runs = []
+    for day in range(1, 21):
+        provider = "python:model-a" if day <= 10 else "python:model-b"
+        runs.append(history_run(day, provider=provider, cases={"c": float(day % 2) if day <= 10 else 0.0}))
+    _, data = overview(append_all(tmp_path, runs), capsys)
+    assert data["flaky"] == {} and data["changed"] == {}  # model-b failed it every time: no flip at all
+
+
+def repeated_results(suite: str, runs_by_case: dict[str, list[float]]) -> dict:
+    cases = []
+    for cid, runs in runs_by_case.items():
+        cases.append(
+            {"id": cid, "category": "c", "scores": {"accuracy": sum(runs) / len(runs), "error_rate": 0.0},
+             "error": None, "output": "x",
+             "repeats": [{"output": "x", "error": None, "scores": {"accuracy": r, "error_rate": 0.0}} for r in runs]}
+        )  # fmt: skip
+    return {
+        "schema_version": 1, "suite": suite, "created_at": "2026-01-01T00:00:00Z",
+        "signature": {"datasets": "d", "metrics": "m", "evalgate": "0.1.0", "repeats": 3},
+        "metric_keys": {"accuracy": {"kind": "binary", "higher_is_better": True},
+                        "error_rate": {"kind": "binary", "higher_is_better": False}},
+        "metrics": {"accuracy": {"value": sum(c["scores"]["accuracy"] for c in cases) / len(cases), "n": len(cases)},
+                    "error_rate": {"value": 0.0, "n": len(cases)}},
+        "cases": cases,
+    }  # fmt: skip
+
+
+def test_a_case_the_change_made_unstable_is_a_regression_not_flaky(tmp_path):
+    (tmp_path / "x.jsonl").write_text('{"input": 1}\n', encoding="utf-8")
+    baseline = {"stable": [1.0, 1.0, 1.0], "was-flaky": [1.0, 0.0, 1.0], "fine": [1.0, 1.0, 1.0]}
+    current = {"stable": [1.0, 0.0, 1.0], "was-flaky": [0.0, 1.0, 1.0], "fine": [1.0, 1.0, 1.0]}
+    for name, runs in (("base", baseline), ("cur", current)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(repeated_results("s", runs)), encoding="utf-8")
+    (tmp_path / "evalgate.yaml").write_text(
+        "suite: s\ndatasets: [x.jsonl]\nprovider: {type: python, target: m.py:f}\nmetrics: [accuracy]\n"
+        "gate:\n  accuracy: {max_drop: 0.5}\n", encoding="utf-8"
+    )  # fmt: skip
+    main(["gate", "--config", str(tmp_path / "evalgate.yaml"), "--current", str(tmp_path / "cur.json"),
+          "--baseline", str(tmp_path / "base.json"), "--json", str(tmp_path / "v.json")])  # fmt: skip
+    cases = json.loads((tmp_path / "v.json").read_text(encoding="utf-8"))["cases"]
+    assert [item["id"] for item in cases["flaky"]] == ["was-flaky"]
+    assert "stable" in [item["id"] for item in cases["regressed"]]
