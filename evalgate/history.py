@@ -64,6 +64,19 @@ CREATE TABLE cases (
 """
 
 
+LOCK_TIMEOUT_S = 5.0  # how long to wait for another process's lock on the store
+
+# SQLite's error codes (by prefix) that are faults of where the store lives, not of the store's content
+STORE_FAULTS = {
+    "SQLITE_BUSY": "the history store is locked by another process; try again when it is done",
+    "SQLITE_LOCKED": "the history store is locked by another process; try again when it is done",
+    "SQLITE_READONLY": "cannot write the history store: the file or its folder is read-only",
+    "SQLITE_FULL": "cannot write the history store: the disk is full",
+    "SQLITE_IOERR": "cannot read or write the history store: an I/O error",
+    "SQLITE_CANTOPEN": "cannot open the history store",
+}
+
+
 class Point(NamedTuple):
     """One run's value of one metric."""
 
@@ -93,7 +106,7 @@ class HistoryStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         uri = f"{self.path.resolve().as_uri()}?mode={'rwc' if create else 'ro'}"
         try:
-            self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=LOCK_TIMEOUT_S)
         except sqlite3.Error as exc:
             raise InputError(f"cannot open the history store ({exc})", file=self.path) from None
         try:
@@ -115,10 +128,16 @@ class HistoryStore:
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
-        """Turn SQLite's errors on a damaged or foreign file into one clear InputError."""
+        """Turn SQLite's errors into one clear InputError naming the store: a lock, a read-only file, a full
+        disk or an I/O error say so (and that the store was not changed: a write is one transaction); any other
+        error means a damaged or foreign file."""
         try:
             yield
         except sqlite3.DatabaseError as exc:
+            code = getattr(exc, "sqlite_errorname", "") or ""
+            fault = next((text for prefix, text in STORE_FAULTS.items() if code.startswith(prefix)), None)
+            if fault is not None:
+                raise InputError(f"{fault} ({exc}); the store was not changed", file=self.path) from None
             raise InputError(
                 f"not a readable evalgate history store ({exc}); expected a SQLite file written by "
                 "`evalgate history --append`",

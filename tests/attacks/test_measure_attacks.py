@@ -660,3 +660,81 @@ def test_a_case_the_change_made_unstable_is_a_regression_not_flaky(tmp_path):
     cases = json.loads((tmp_path / "v.json").read_text(encoding="utf-8"))["cases"]
     assert [item["id"] for item in cases["flaky"]] == ["was-flaky"]
     assert "stable" in [item["id"] for item in cases["regressed"]]
+
+
+# ---- item 5 for the history store: its faults are exit 2 naming them, never a lost verdict ----------------
+
+
+def test_an_unreadable_history_store_leaves_out_the_trend_not_the_verdict(server, tmp_path, capsys):
+    config = llm_suite(tmp_path, server, 4, extra="history: {path: history.sqlite}\n")
+    (tmp_path / "history.sqlite").write_bytes(b"not a database at all" * 100)
+    capsys.readouterr()
+    code, _, verdict = check(config, "run", "--report", str(tmp_path / "report.md"))
+    err = capsys.readouterr().err
+    assert code == 0 and verdict["verdict"] == "pass"
+    assert any("trend chart is left out" in warning for warning in verdict["warnings"])
+    assert "history.sqlite" in err and (tmp_path / "report.md").is_file()
+
+
+def test_a_locked_history_store_says_so(tmp_path, capsys, monkeypatch):
+    from evalgate import history
+
+    monkeypatch.setattr(history, "LOCK_TIMEOUT_S", 0.2)
+    store = append_all(tmp_path, [history_run(1)])
+    holder = sqlite3.connect(store, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        path = tmp_path / "run.json"
+        path.write_text(json.dumps(history_run(2)), encoding="utf-8")
+        capsys.readouterr()
+        code = main(["history", "--suite", "drift", "--history", store, "--append", str(path)])
+        err = capsys.readouterr().err
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert code == 2 and "locked by another process" in err and "history.sqlite" in err
+    assert "not a readable" not in err
+
+
+FULL_DISK_APPEND = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv.pop(1)),) * 2)
+from evalgate.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_full_disk_while_appending_to_the_history_is_exit_2_and_changes_nothing(tmp_path):
+    store = append_all(tmp_path, [history_run(1)])
+    size = Path(store).stat().st_size
+    big = history_run(2, cases={f"case-{i:05d}": float(i % 2) for i in range(3000)})  # about 100 KB of rows
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(big), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_APPEND, str(size + 8192), "history", "--suite", "drift", "--history", store,
+         "--append", str(path)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "cannot write the history store" in done.stderr or "I/O error" in done.stderr, done.stderr
+    assert "the store was not changed" in done.stderr and "Traceback" not in done.stderr
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 1  # the append rolled back whole
+    db.close()
+
+
+def test_a_head_to_head_pays_for_no_repeat_it_does_not_use(tmp_path):
+    """`evalgate compare` judges one answer per case: with repeats: 3 it used to make 3 calls and keep one."""
+    import asyncio
+
+    from evalgate.config import load_config
+    from evalgate.datasets import load_cases
+    from evalgate.headtohead import run_provider
+
+    config = load_config(python_suite(tmp_path, 6, 3))
+    answers = asyncio.run(run_provider(config, config.provider, load_cases(config.datasets)))
+    file = str((tmp_path / "target.py").resolve())
+    target = next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == file)
+    assert sorted(target.CALLS.values()) == [1] * 6  # the target's own count: one call per case
+    assert len(answers) == 6 and all(answer["error"] is None for answer in answers.values())
