@@ -105,10 +105,11 @@ class Comparison:
     failing_total: int
     flaky: list[dict[str, Any]]
     error_rate: float
-    errors: int
+    errors: int  # runs that errored (each repeat counts)
     cases: int
     quarantined: list[str]
     warnings: list[str]
+    runs: int = 0  # every case x repeat
 
     def metric(self, name: str, category: str | None = None) -> MetricComparison | None:
         for item in self.metrics if category is None else self.categories:
@@ -184,10 +185,12 @@ def compare(
         _regressed(cur_cases, base_cases, paired_ids, regress_keys, keys) if baseline is not None else ([], 0)
     )
     failing, failing_total = _failing(cur_cases, regress_keys, keys) if baseline is None else ([], 0)
-    errors = sum(1 for case in cur_cases.values() if case.get("error"))
+    errors, runs = _errored_runs(cur_cases)
     error_item = next((item for item in overall if item.metric == "error_rate"), None)
     error_rate = (
-        error_item.current if error_item and error_item.current is not None else _error_rate(cur_cases)
+        error_item.current
+        if error_item and error_item.current is not None
+        else (errors / runs if runs else 0.0)
     )
     if baseline is None:
         warnings.append(
@@ -212,6 +215,7 @@ def compare(
         flaky=_flaky(cur_cases, base_cases, regress_keys, keys),
         error_rate=float(error_rate),
         errors=errors,
+        runs=runs,
         cases=len(cur_cases),
         quarantined=excluded,
         warnings=warnings,
@@ -703,14 +707,14 @@ def _count(cases: dict[str, CaseRecord], category: str | None) -> int:
     return sum(1 for c in cases.values() if category is None or category_of(c) == category)
 
 
-def _error_rate(cases: dict[str, CaseRecord]) -> float:
-    """Share of runs that errored (each repeat counts); a case without repeats is one run."""
+def _errored_runs(cases: dict[str, CaseRecord]) -> tuple[int, int]:
+    """(runs that errored, runs): each repeat counts; a case without repeats is one run."""
     runs = errored = 0
     for case in cases.values():
         repeats = case.get("repeats") or [case]
         runs += len(repeats)
         errored += sum(1 for run in repeats if run.get("error"))
-    return errored / runs if runs else 0.0
+    return errored, runs
 
 
 def _signature_diff(current: dict[str, Any], baseline: dict[str, Any]) -> list[dict[str, Any]]:

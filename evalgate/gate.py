@@ -85,6 +85,7 @@ class Verdict:
                     "paired": comparison.paired,
                     "total": comparison.cases,
                     "errors": comparison.errors,
+                    "runs": comparison.runs,
                     "error_rate": comparison.error_rate,
                     "quarantined": comparison.quarantined,
                     "regressed": comparison.regressed,
@@ -152,7 +153,7 @@ def _error_reasons(comparison: Comparison, config: SuiteConfig) -> list[Reason]:
             severity="fail",
             message=(
                 f"too many errors to trust the run: {rate:.1%} of runs errored ({comparison.errors} of "
-                f"{comparison.cases} cases), above the maximum {limit:.1%}; errors never count as passes"
+                f"{comparison.runs} runs), above the maximum {limit:.1%}; errors never count as passes"
             ),
         )
     ]

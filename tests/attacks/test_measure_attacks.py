@@ -738,3 +738,21 @@ def test_a_head_to_head_pays_for_no_repeat_it_does_not_use(tmp_path):
     target = next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == file)
     assert sorted(target.CALLS.values()) == [1] * 6  # the target's own count: one call per case
     assert len(answers) == 6 and all(answer["error"] is None for answer in answers.values())
+
+
+def test_repeats_errors_are_counted_per_call(tmp_path):
+    """Two of the three calls of one case fail: 2 of 30 calls errored, not '0 of 10 cases'."""
+    config = python_suite(tmp_path, 10, 3)
+    target = tmp_path / "target.py"
+    target.write_text(
+        target.read_text(encoding="utf-8").replace(
+            "    time.sleep(",
+            '    if text.startswith("0|") and seen:\n        raise RuntimeError("down")\n    time.sleep(',
+        ),
+        encoding="utf-8",
+    )
+    code, results, verdict = check(config, "errors")
+    assert results["metrics"]["error_rate"]["value"] == pytest.approx(2 / 30)
+    assert (verdict["cases"]["errors"], verdict["cases"]["runs"]) == (2, 30)
+    [reason] = [r for r in verdict["reasons"] if r["metric"] == "error_rate"]
+    assert code == 1 and "(2 of 30 runs)" in reason["message"]
