@@ -102,19 +102,17 @@ class RateModel:
     def z(self, values: Sequence[float], ns: Sequence[int]) -> np.ndarray:
         """Each run's normal score: Φ⁻¹ of the mid-p rank of its count (positive: a higher rate than expected).
         Under the reference the scores are about standard normal whatever the rate, 0 and 1 included."""
-        from scipy.stats import norm
+        from scipy.stats import betabinom, norm
 
-        scores = []
-        for value, n in zip(values, ns, strict=True):
-            dist = self.predictive(n)
-            k = round(value * n)
-            half = 0.5 * float(dist.pmf(k))
-            below, above = float(dist.cdf(k - 1)) + half, float(dist.sf(k)) + half
-            # the smaller tail keeps its precision (a run far out has a tail of 1e-30, not 1 - 1e-30)
-            scores.append(
-                float(norm.isf(max(above, 1e-300))) if above < below else float(norm.ppf(max(below, 1e-300)))
-            )
-        return np.array(scores)
+        sizes = np.asarray(ns, dtype=np.int64)
+        counts = np.round(np.asarray(values, dtype=float) * sizes)
+        dist = betabinom(sizes, self.alpha, self.beta)
+        half = 0.5 * dist.pmf(counts)
+        below, above = dist.cdf(counts - 1) + half, dist.sf(counts) + half
+        # the smaller tail keeps its precision (a run far out has a tail of 1e-30, not 1 - 1e-30)
+        return np.where(
+            above < below, norm.isf(np.maximum(above, 1e-300)), norm.ppf(np.maximum(below, 1e-300))
+        )
 
     def quantile(self, probability: float, n: float | None = None) -> float:
         """The rate a run of n cases stays at or below with at least this probability under the predictive."""

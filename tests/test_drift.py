@@ -241,3 +241,15 @@ def test_rolling_means_by_run_and_by_day():
     assert by_day["short"]["runs"] == 14
     assert by_day["short"]["mean"] == pytest.approx(np.mean(values[-14:]))
     assert by_day["long"]["runs"] == 40
+
+
+@pytest.mark.parametrize(("rate", "higher_is_better"), [(0.9, True), (0.002, False)])
+def test_rate_charts_rarely_alarm_in_control(rate, higher_is_better):
+    """Binomial runs of 500 cases, 20 reference and 20 monitored: the count model keeps false alarms rare, a
+    rare error rate included (a Gaussian chart with a binomial floor alarms on its first stray error)."""
+    rng = np.random.default_rng(5)
+    alarms = 0
+    for _ in range(200):
+        values = rng.binomial(500, rate, 40) / 500
+        alarms += drift_report(points(values, n=500), higher_is_better, kind="binary")["alarm"]
+    assert alarms / 200 <= 0.05
