@@ -6,6 +6,7 @@ command line (`evalgate.cli.main`) on suites written to a temporary folder, with
 HTTP to a fake Messages API on 127.0.0.1 (tests/llm/fake_servers.py).
 """
 
+# ruff: noqa: F811
 from __future__ import annotations
 
 import json
@@ -13,11 +14,13 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# the fake vendor server and the test API keys: fixtures shared with tests/llm, used as test arguments (F811)
+from llm.conftest import keys, server  # noqa: F401
 from llm.fake_servers import FakeLLMServer, answer_for
 from sklearn.metrics import f1_score, recall_score
 
@@ -29,29 +32,27 @@ ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "Q: {{ input }}"
 
 
-@pytest.fixture
-def server() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer() as fake:
-        yield fake
-
-
-@pytest.fixture(autouse=True)
-def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-measure")
-    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+def write_suite(tmp_path: Path, cases: list[dict[str, Any]], config: str) -> Path:
+    """cases.jsonl and evalgate.yaml in `tmp_path`; returns the config's path."""
+    (tmp_path / "cases.jsonl").write_text(
+        "".join(json.dumps(case) + "\n" for case in cases), encoding="utf-8"
+    )
+    path = tmp_path / "evalgate.yaml"
+    path.write_text(config, encoding="utf-8")
+    return path
 
 
 def llm_suite(tmp_path: Path, server: FakeLLMServer, n: int, *, gate: str = "", extra: str = "") -> Path:
     """A suite of n cases answered by the fake Messages API (the right answer is the server's echo)."""
     (tmp_path / "prompts").mkdir(exist_ok=True)
     (tmp_path / "prompts" / "p.j2").write_text(PROMPT, encoding="utf-8")
-    lines = [
-        json.dumps({"id": f"c{i:03d}", "input": f"question {i}", "expected": answer_for(f"Q: question {i}")})
+    cases = [
+        {"id": f"c{i:03d}", "input": f"question {i}", "expected": answer_for(f"Q: question {i}")}
         for i in range(n)
     ]
-    (tmp_path / "cases.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    config = tmp_path / "evalgate.yaml"
-    config.write_text(
+    return write_suite(
+        tmp_path,
+        cases,
         f"""\
 suite: measure
 datasets: [cases.jsonl]
@@ -67,9 +68,7 @@ cache: {{dir: cache}}
 {extra}gate:
   exact_match: {{min: 0.5}}
 {gate}""",
-        encoding="utf-8",
     )
-    return config
 
 
 def check(config: Path, name: str, *more: str) -> tuple[int, dict[str, Any], dict[str, Any]]:
@@ -234,19 +233,13 @@ def predict(text):
 def python_suite(tmp_path: Path, n: int, repeats: int, *, gate: str = "") -> Path:
     (tmp_path / "target.py").write_text(REPEATING_TARGET, encoding="utf-8")
     labels = ["a", "b"]
-    lines = [
-        json.dumps(
-            {
-                "id": f"c{i:03d}",
-                "input": f"{i}|{labels[i % 2]}|{labels[1 - i % 2]}",
-                "expected": labels[i % 2],
-            }
-        )
+    cases = [
+        {"id": f"c{i:03d}", "input": f"{i}|{labels[i % 2]}|{labels[1 - i % 2]}", "expected": labels[i % 2]}
         for i in range(n)
     ]
-    (tmp_path / "cases.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    config = tmp_path / "evalgate.yaml"
-    config.write_text(
+    return write_suite(
+        tmp_path,
+        cases,
         f"""\
 suite: repeats
 datasets: [cases.jsonl]
@@ -257,9 +250,7 @@ metrics: [accuracy, f1_micro, recall_micro]
 gate:
   accuracy: {{min: 0.0}}
 {gate}""",
-        encoding="utf-8",
     )
-    return config
 
 
 def test_repeats_every_metric_uses_every_run(tmp_path):
@@ -472,6 +463,8 @@ import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing us
 resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv.pop(1)),) * 2)
 from evalgate.cli import main
+# the fake vendor server and the test API keys: fixtures shared with tests/llm, used as test arguments (F811)
+from llm.conftest import keys, server  # noqa: F401
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -701,6 +694,8 @@ import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv.pop(1)),) * 2)
 from evalgate.cli import main
+# the fake vendor server and the test API keys: fixtures shared with tests/llm, used as test arguments (F811)
+from llm.conftest import keys, server  # noqa: F401
 sys.exit(main(sys.argv[1:]))
 """
 
