@@ -458,13 +458,11 @@ def test_a_cache_locked_during_the_run_stops_storing_and_the_run_goes_on(server,
     assert len(said) == 1 and "storing an answer failed" in said[0] and "locked" in said[0]
 
 
-FULL_DISK_RUN = """
+FULL_DISK_RUN = """  # evalgate in a process no file may grow past argv[1] bytes in: a full disk
 import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing us
 resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv.pop(1)),) * 2)
 from evalgate.cli import main
-# the fake vendor server and the test API keys: fixtures shared with tests/llm, used as test arguments (F811)
-from llm.conftest import keys, server  # noqa: F401
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -689,17 +687,6 @@ def test_a_locked_history_store_says_so(tmp_path, capsys, monkeypatch):
     assert "not a readable" not in err
 
 
-FULL_DISK_APPEND = """
-import resource, signal, sys
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv.pop(1)),) * 2)
-from evalgate.cli import main
-# the fake vendor server and the test API keys: fixtures shared with tests/llm, used as test arguments (F811)
-from llm.conftest import keys, server  # noqa: F401
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 def test_a_full_disk_while_appending_to_the_history_is_exit_2_and_changes_nothing(tmp_path):
     store = append_all(tmp_path, [history_run(1)])
     size = Path(store).stat().st_size
@@ -707,7 +694,7 @@ def test_a_full_disk_while_appending_to_the_history_is_exit_2_and_changes_nothin
     path = tmp_path / "big.json"
     path.write_text(json.dumps(big), encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-c", FULL_DISK_APPEND, str(size + 8192), "history", "--suite", "drift", "--history", store,
+        [sys.executable, "-c", FULL_DISK_RUN, str(size + 8192), "history", "--suite", "drift", "--history", store,
          "--append", str(path)],
         capture_output=True, text=True, timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
