@@ -566,7 +566,7 @@ class LLMProvider(Provider):
         return RunSettings(cache_dir=self.base_dir / DEFAULT_CACHE_DIR)
 
     @property
-    def cache_stats(self) -> dict[str, int]:
+    def cache_stats(self) -> dict[str, Any]:
         """Cache hits and misses of this run ({"hits": 0, "misses": 0} when the cache is off)."""
         return self.cache.stats if self.cache else {"hits": 0, "misses": 0}
 
