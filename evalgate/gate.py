@@ -12,8 +12,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalgate.compare import Comparison, MetricComparison, amount, rule_margin
+from evalgate.compare import DROP_RULES, Comparison, MetricComparison, amount, rule_margin
 from evalgate.config import SuiteConfig
+from evalgate.metrics.base import UNMEASURED, timing_source
 
 SCHEMA_VERSION = 1
 DEFAULT_MAX_ERROR_RATE = 0.05
@@ -84,6 +85,7 @@ class Verdict:
                     "paired": comparison.paired,
                     "total": comparison.cases,
                     "errors": comparison.errors,
+                    "runs": comparison.runs,
                     "error_rate": comparison.error_rate,
                     "quarantined": comparison.quarantined,
                     "regressed": comparison.regressed,
@@ -151,7 +153,7 @@ def _error_reasons(comparison: Comparison, config: SuiteConfig) -> list[Reason]:
             severity="fail",
             message=(
                 f"too many errors to trust the run: {rate:.1%} of runs errored ({comparison.errors} of "
-                f"{comparison.cases} cases), above the maximum {limit:.1%}; errors never count as passes"
+                f"{comparison.runs} runs), above the maximum {limit:.1%}; errors never count as passes"
             ),
         )
     ]
@@ -163,7 +165,16 @@ def _item_reasons(item: MetricComparison, comparison: Comparison, *, mode: str, 
     for rule, threshold in item.rules.items():
         if item.metric == "error_rate" and item.category is None and rule == "max":
             continue  # see _error_reasons
-        if rule in ("min", "max"):
+        unmeasured = _unmeasured(item, rule) if comparison.has_baseline or rule in ("min", "max") else None
+        if unmeasured:
+            reason = _reason(
+                item,
+                rule,
+                threshold,
+                "warn",
+                f"{name} was not measured, so its {rule} was not checked: {unmeasured}",
+            )
+        elif rule in ("min", "max"):
             reason = _limit_reason(item, name, rule, threshold)
         elif comparison.has_baseline:
             reason = _drop_reason(item, name, rule, threshold, mode=mode, alpha=alpha)
@@ -187,6 +198,18 @@ def _reason(item: MetricComparison, rule: str, threshold: float, severity: str, 
         message=message,
         p_adjusted=(item.tests.get(rule) or {}).get("p_adjusted", item.p_adjusted),
     )
+
+
+def _unmeasured(item: MetricComparison, rule: str) -> str | None:
+    """Why a timing rule cannot be judged: a run whose timing values were not measured (mostly cached answers'
+    recorded timings, metrics.base.timing_measured): this run for any rule, the baseline too for a drop rule."""
+    runs = ("current", "baseline") if rule in DROP_RULES else ("current",)
+    for side in runs:
+        timing = (item.timing or {}).get(side)
+        if timing is not None and timing["n"] and not timing["measured"]:
+            run = "this run" if side == "current" else "the baseline"
+            return f"{run} was {timing_source(timing['n'], timing['fresh'])}, and {UNMEASURED}"
+    return None
 
 
 def _limit_reason(item: MetricComparison, name: str, rule: str, threshold: float) -> Reason | None:

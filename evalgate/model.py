@@ -31,6 +31,9 @@ class Output:
     cost: float | None = None
     cached: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # provider-specific details kept in the results file
+    # The call's own time when the provider timed it (for a cached answer: the original call's recorded time,
+    # None when the cache has none); None otherwise, and the runner times the call itself.
+    latency_ms: float | None = None
 
 
 def normalize_output(raw: Any) -> Output:
@@ -65,12 +68,16 @@ def float_or_none(value: Any) -> float | None:
 
 @dataclass
 class CaseResult:
-    """One case run once: its output or its error, and what it cost."""
+    """One case run once: its output or its error, and what it cost.
+
+    `latency_ms` is a measurement: the call's time now, or for a cached answer the time recorded when it was
+    first answered (None when there is none); never the time a cache read took.
+    """
 
     case: Case
     output: Output | None
     error: str | None
-    latency_ms: float
+    latency_ms: float | None
     repeat: int = 0
 
     @property

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -195,11 +196,20 @@ def write_reports(
 
 
 def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> dict[str, Any] | None:
-    """The trend of the first gated metric from the history store (with any drift alarm), when there is one."""
+    """The trend of the first gated metric from the history store (with any drift alarm), when there is one.
+
+    The trend only decorates the report: a store that cannot be read leaves it out with a warning (in the
+    verdict's warnings and on stderr), never costing the verdict or the reports."""
     path = config.resolve(config.history["path"])
     gated = [row["metric"] for row in verdict.get("metrics", []) if row.get("rules")]
-    if not path.is_file() or not gated:
+    if not path.exists() or not gated:
         return None
-    with HistoryStore(path) as store:
-        trend = trend_for_report(store, config.suite, gated[0])
+    try:
+        with HistoryStore(path) as store:
+            trend = trend_for_report(store, config.suite, gated[0])
+    except InputError as exc:
+        warning = f"the trend chart is left out: {exc}"
+        verdict.setdefault("warnings", []).append(warning)
+        print(f"evalgate: warning: {warning}", file=sys.stderr)
+        return None
     return trend if len(trend["values"]) >= 2 else None

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from evalgate.errors import InputError, RunAborted
-from evalgate.model import Case, CaseResult, normalize_output
+from evalgate.model import Case, CaseResult, Output, normalize_output
 from evalgate.progress import Progress, auto_progress
 
 if TYPE_CHECKING:
@@ -37,6 +37,15 @@ def error_text(exc: BaseException) -> str:
     if len(message) > MAX_ERROR_CHARS:
         message = message[: MAX_ERROR_CHARS - 3] + "..."
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def call_latency(output: Output | None, elapsed_s: float) -> float | None:
+    """A call's latency in ms: the provider's own timing when it has one (for a cached answer, the original
+    call's recorded time, or None when none was recorded: a cache read is never a latency), else `elapsed_s`,
+    the time the runner measured around the call."""
+    if output is not None and (output.cached or output.latency_ms is not None):
+        return output.latency_ms
+    return elapsed_s * 1000.0
 
 
 async def run_cases(
@@ -80,7 +89,7 @@ async def run_cases(
                 raise
             except (Exception, SystemExit) as exc:
                 error = timeout_error if deadline.expired() else error_text(exc)
-            results[index] = CaseResult(case, output, error, (clock() - began) * 1000.0, repeat)
+            results[index] = CaseResult(case, output, error, call_latency(output, clock() - began), repeat)
             if progress is not None:
                 progress.advance(error is not None)
             if aborted is not None:
@@ -103,7 +112,7 @@ async def run_cases(
             progress.finish()
     wall_s = clock() - began
     finished = [
-        result if result is not None else CaseResult(case, None, f"aborted: {aborted}", 0.0, repeat)
+        result if result is not None else CaseResult(case, None, f"aborted: {aborted}", None, repeat)
         for result, (case, repeat) in zip(results, jobs, strict=True)
     ]
     return RunOutcome(results=finished, aborted=aborted, wall_s=wall_s)

@@ -192,8 +192,8 @@ def history_overview(
                 "alarms": alarm_messages(report, name),
             }
         )
-    flaky = {
-        name: store.flaky_cases(suite, name, window=flaky_window, min_flips=min_flips)
+    stability = {
+        name: store.case_stability(suite, name, window=flaky_window, min_flips=min_flips)
         for name, spec in keys.items()
         if spec.get("kind") == "binary" and (not metrics or name in metrics)
     }
@@ -204,7 +204,8 @@ def history_overview(
         "excluded_runs": excluded,
         "metrics": entries,
         "alarm": any(entry["alarms"] for entry in entries),
-        "flaky": {name: cases for name, cases in flaky.items() if cases},
+        "flaky": {name: flaky for name, (flaky, _) in stability.items() if flaky},
+        "changed": {name: changed for name, (_, changed) in stability.items() if changed},
         "flaky_window": flaky_window,
         "min_flips": min_flips,
     }
@@ -255,6 +256,14 @@ def render_overview(overview: dict[str, Any]) -> str:
                     ids.append(case["id"])
         lines.append("  to keep them out of the gate until fixed, add to the config:")
         lines.append(f"    quarantine: [{', '.join(json.dumps(i) for i in ids)}]")
+    if overview.get("changed"):
+        lines.append("changed at a step, not flaky (their latest runs all went one way; not for quarantine):")
+        for name, cases in overview["changed"].items():
+            for case in cases:
+                what = "failing (a regression)" if case["state"] == "failing" else "passing"
+                lines.append(
+                    f"  {name}: {case['id']} {what} since run {case['since']} ({case['streak']} runs in a row)"
+                )
     return "\n".join(lines)
 
 

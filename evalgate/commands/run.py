@@ -47,6 +47,7 @@ def handle(args: argparse.Namespace) -> int:
     _, results = run_from_args(args)
     summary = ", ".join(
         f"{key} {entry['value']:.4g}"
+        + (" (not measured: timed mostly from cached answers)" if entry.get("measured") is False else "")
         for key, entry in results["metrics"].items()
         if entry.get("value") is not None and results["metric_keys"].get(key, {}).get("shown", True)
     )
