@@ -202,12 +202,12 @@ def drift_report(
 
 def alarm_messages(report: dict[str, Any], metric: str) -> list[dict[str, str]]:
     """The active alarms as {"kind", "run", "message"} (run = where the alarm started)."""
+    alarms = list(report.get("extra_alarms") or [])  # alarms of other checks (evalgate.judge_drift)
     if report.get("status") != "alarm":
-        return []
+        return alarms
     ref = report["reference"]
     direction = "down" if report["higher_is_better"] else "up"
     baseline = f"reference mean {ref['mean']:.4g}, sd {ref['sd']:.3g}"
-    alarms = []
     if report["ewma"]["alarm"]:
         e = report["ewma"]
         p = report["parameters"]
