@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from evalgate.judge_view import judge_view
 from evalgate.report import environment
 
 
@@ -31,6 +32,6 @@ def est(entry: dict[str, Any] | None, form: Any = num) -> str:
 
 def render_calibration(document: dict[str, Any], trust: dict[str, Any] | None) -> str:
     template = environment("markdown").get_template("calibration.md.j2")
-    text = template.render(**document, trust=trust, pct=pct, num=num, est=est, signed=signed)
+    text = template.render(**document, trust=judge_view(trust), pct=pct, num=num, est=est, signed=signed)
     text = "\n".join(line.rstrip() for line in text.splitlines()).strip()
     return re.sub(r"\n{3,}", "\n\n", text) + "\n"

@@ -200,7 +200,9 @@ def _kind_trust(
         if parts is None:
             continue
         low = [part for part in parts if not _agrees(criteria.get(part), minimum)]
-        kappa = (criteria.get(parts[0]) or {}).get("kappa") if len(parts) == 1 else None
+        # a mean of criteria is as trustworthy as its weakest criterion
+        kappas = [(criteria.get(part) or {}).get("kappa") or {} for part in parts]
+        kappa = min(kappas, key=lambda k: -2.0 if k.get("value") is None else k["value"], default=None)
         reason = None
         if low:
             shown = ", ".join(f"{part} {_kappa_text(criteria.get(part))}" for part in low)

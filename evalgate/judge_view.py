@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-STATUS = {
-    "trusted": ("✅", "trusted to gate"),
-    "untrusted": ("⚠️", "not trusted to gate: its metrics' rules only warn"),
-    "uncalibrated": ("⚠️", "not calibrated: its metrics' rules only warn"),
-}
+STATUS = {"trusted": "✅", "untrusted": "⚠️", "uncalibrated": "⚠️"}
 
 
 def _kappa(entry: dict[str, Any]) -> str:
@@ -24,7 +20,12 @@ def judge_view(assessment: dict[str, Any] | None) -> dict[str, Any] | None:
     """What the report shows of the Verdict JSON's `judge_calibration` (None: the suite has no calibration)."""
     if not assessment:
         return None
-    icon, words = STATUS.get(assessment.get("status"), ("❔", str(assessment.get("status"))))
+    status = assessment.get("status")
+    metrics = assessment.get("metrics") or {}
+    untrusted = ", ".join(name for name, entry in metrics.items() if not entry.get("trusted"))
+    words = "trusted to gate"
+    if untrusted:
+        words = f"{'not calibrated' if status == 'uncalibrated' else 'not trusted'} for {untrusted}: their gate rules only warn"
     canary = assessment.get("canary") or None
     canary_text = None
     if canary:
@@ -37,8 +38,8 @@ def judge_view(assessment: dict[str, Any] | None) -> dict[str, Any] | None:
                 f"calibration's ({canary['changed_share']:.0%}; alarm above {canary['max_changed']:.0%}; {source})"
             )
     return {
-        "status": assessment.get("status"),
-        "icon": icon,
+        "status": status,
+        "icon": STATUS.get(status, "❔"),
         "words": words,
         "file": assessment.get("file"),
         "created_at": assessment.get("created_at"),

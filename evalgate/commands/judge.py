@@ -37,7 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--temperature", type=float, default=1.0, help="sampling temperature of the consistency runs (1.0)"
     )
     calibrate.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (1000)")
-    calibrate.add_argument("--margin", type=float, default=0.05, help="pairwise tie margin, as compare (0.05)")
+    calibrate.add_argument(
+        "--margin", type=float, default=0.05, help="pairwise tie margin, as compare (0.05)"
+    )
     calibrate.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     calibrate.set_defaults(handler=handle_calibrate)
     parser.set_defaults(handler=lambda args: _usage(parser))

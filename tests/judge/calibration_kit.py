@@ -22,7 +22,7 @@ def rubric_gold(n: int, *, seed: int = 1, raters: int = 1, rater_noise: float = 
     for i in range(n):
         truth = rng.randint(1, 5)
 
-        def rate() -> int:
+        def rate(truth: int = truth) -> int:
             if rng.random() < rater_noise:
                 return min(5, max(1, truth + rng.choice((-1, 1))))
             return truth
@@ -65,7 +65,9 @@ def pairwise_gold(n: int, *, gap: int = 20, seed: int = 3) -> list[dict[str, Any
         a = rng.randint(30, 70)
         b = a if i % 4 == 0 else a + rng.choice((-gap, gap))
         winner = "tie" if a == b else ("a" if a > b else "b")
-        rows.append({"id": f"p{i}", "input": f"question {i}", "a": f"A [q={a}]", "b": f"B [q={b}]", "winner": winner})
+        rows.append(
+            {"id": f"p{i}", "input": f"question {i}", "a": f"A [q={a}]", "b": f"B [q={b}]", "winner": winner}
+        )
     return rows
 
 
@@ -106,7 +108,6 @@ def write_suite(
         + section
         + f"metrics: {metrics}\n"
         "cache: {enabled: false}\n"
-        "concurrency: 8\n"
-        + gate
+        "concurrency: 8\n" + gate
     )
     return config

@@ -72,4 +72,6 @@ class FakeJudge:
         score = min(high, max(low, truth + self.bias + self._shift(draw)))
         with self._lock:
             self.returned[answer] = score
-        return json.dumps({"scores": {name: score for name, _, _ in criteria}, "reasoning": f"scored {score}"})
+        return json.dumps(
+            {"scores": {name: score for name, _, _ in criteria}, "reasoning": f"scored {score}"}
+        )

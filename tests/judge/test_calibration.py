@@ -54,7 +54,9 @@ def test_a_biased_noisy_judge_gets_the_agreement_sklearn_computes(tmp_path, stub
     judge = FakeJudge(bias=1, noise=0.4, seed=5)
     stub.responder = judge
     gold = rubric_gold(150, seed=9)
-    config = write_suite(tmp_path, stub.url, gold=gold, metrics="[{judge: {criteria: [relevance, accuracy]}}]")
+    config = write_suite(
+        tmp_path, stub.url, gold=gold, metrics="[{judge: {criteria: [relevance, accuracy]}}]"
+    )
     result = calibrate(config, "--gold", str(tmp_path / "gold.jsonl"))
     human = [row["scores"]["relevance"] for row in gold]
     judged = [judge.returned[row["output"]] for row in gold]  # what the server answered, per answer
@@ -70,7 +72,9 @@ def test_a_biased_noisy_judge_gets_the_agreement_sklearn_computes(tmp_path, stub
     assert c["bias"] == pytest.approx(differences.mean())
     assert c["bias"] > 0.5  # the judge is lenient by about a point
     matrix = np.array(c["confusion"]["matrix"])
-    assert matrix.sum() == 150 and matrix[0, 1] == sum(h == 1 and j == 2 for h, j in zip(human, judged))
+    assert matrix.sum() == 150 and matrix[0, 1] == sum(
+        h == 1 and j == 2 for h, j in zip(human, judged, strict=True)
+    )
     worst = result["rubric"]["disagreements"][0]
     assert abs(worst["gap"]) == max(abs(differences))
 
@@ -79,7 +83,9 @@ def test_several_raters_give_krippendorffs_alpha(tmp_path, stub):
     judge = FakeJudge(noise=0.3, seed=2)
     stub.responder = judge
     gold = rubric_gold(80, raters=3, rater_noise=0.3, seed=4)
-    config = write_suite(tmp_path, stub.url, gold=gold, metrics="[{judge: {criteria: [relevance, accuracy]}}]")
+    config = write_suite(
+        tmp_path, stub.url, gold=gold, metrics="[{judge: {criteria: [relevance, accuracy]}}]"
+    )
     result = calibrate(config, "--gold", str(tmp_path / "gold.jsonl"), "--resamples", "300")
     c = result["rubric"]["criteria"]["accuracy"]
     people = np.array([row["scores"]["accuracy"] for row in gold], dtype=float).T  # raters x items
@@ -88,7 +94,8 @@ def test_several_raters_give_krippendorffs_alpha(tmp_path, stub):
         krippendorff.alpha(reliability_data=people, level_of_measurement="interval"), abs=1e-12
     )
     assert c["alpha_with_judge"]["value"] == pytest.approx(
-        krippendorff.alpha(reliability_data=np.vstack([people, judged]), level_of_measurement="interval"), abs=1e-12
+        krippendorff.alpha(reliability_data=np.vstack([people, judged]), level_of_measurement="interval"),
+        abs=1e-12,
     )
     pooled_human = people.T.ravel()
     pooled_judge = np.repeat(judged[0], 3)
@@ -109,7 +116,9 @@ def test_factual_kappa_is_sklearns_plain_kappa(tmp_path, stub):
     h = result["factual"]["criteria"]["hallucinated"]
     assert h["kappa"]["value"] == pytest.approx(cohen_kappa_score(human, judged), abs=1e-12)
     assert h["exact"]["value"] == pytest.approx(np.mean(np.array(human) == np.array(judged)))
-    assert len(result["factual"]["disagreements"]) == min(10, sum(a != b for a, b in zip(human, judged)))
+    assert len(result["factual"]["disagreements"]) == min(
+        10, sum(a != b for a, b in zip(human, judged, strict=True))
+    )
 
 
 def test_a_judge_that_favours_the_first_answer_shows_its_position_bias(tmp_path, stub):
@@ -129,7 +138,9 @@ def test_self_consistency_lists_the_items_a_sampling_judge_cannot_decide(tmp_pat
     stub.responder = judge
     gold = rubric_gold(30) + factual_gold(10) + pairwise_gold(8)
     config = write_suite(tmp_path, stub.url, gold=gold)
-    result = calibrate(config, "--gold", str(tmp_path / "gold.jsonl"), "--consistency", "5", "--resamples", "50")
+    result = calibrate(
+        config, "--gold", str(tmp_path / "gold.jsonl"), "--consistency", "5", "--resamples", "50"
+    )
     consistency = result["consistency"]
     assert consistency["runs"] == 5
     rubric = consistency["rubric"]
@@ -145,8 +156,12 @@ def test_self_consistency_lists_the_items_a_sampling_judge_cannot_decide(tmp_pat
 
 def test_a_steady_judge_is_consistent(tmp_path, stub):
     stub.responder = FakeJudge()
-    config = write_suite(tmp_path, stub.url, gold=rubric_gold(12), metrics="[{judge: {criteria: [relevance, accuracy]}}]")
-    result = calibrate(config, "--gold", str(tmp_path / "gold.jsonl"), "--consistency", "3", "--resamples", "0")
+    config = write_suite(
+        tmp_path, stub.url, gold=rubric_gold(12), metrics="[{judge: {criteria: [relevance, accuracy]}}]"
+    )
+    result = calibrate(
+        config, "--gold", str(tmp_path / "gold.jsonl"), "--consistency", "3", "--resamples", "0"
+    )
     assert result["consistency"]["rubric"]["undecidable"] == []
     assert result["consistency"]["rubric"]["criteria"]["accuracy"]["mean_sd"] == 0.0
     assert result["rubric"]["criteria"]["accuracy"]["kappa"]["ci_low"] is None  # no resamples, no interval

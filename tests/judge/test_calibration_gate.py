@@ -104,7 +104,9 @@ def test_a_changed_judge_model_only_warns_until_recalibrated(tmp_path, stub, cap
     # a changed rubric too
     calibrate(config, expect=0)
     assert check(config, capsys)[0] == 1
-    config.write_text(config.read_text().replace("criteria: [relevance, accuracy]", "criteria: [accuracy, relevance]"))
+    config.write_text(
+        config.read_text().replace("criteria: [relevance, accuracy]", "criteria: [accuracy, relevance]")
+    )
     code, verdict, _, _ = check(config, capsys)
     assert code == 0 and "fingerprint differs" in verdict["judge_calibration"]["reasons"][0]
 
@@ -150,7 +152,10 @@ def test_only_the_advisory_metrics_are_downgraded():
 def test_canary_on_main_catches_a_judge_that_changed(tmp_path, stub, capsys, monkeypatch):
     judge = FakeJudge()
     stub.responder = judge
-    canary = [{"id": f"k{i}", "input": f"canary {i}", "output": f"fixed answer {i} [q={1 + i % 5}]"} for i in range(10)]
+    canary = [
+        {"id": f"k{i}", "input": f"canary {i}", "output": f"fixed answer {i} [q={1 + i % 5}]"}
+        for i in range(10)
+    ]
     write_jsonl(tmp_path / "canary.jsonl", canary)
     config = suite(tmp_path, stub, canary="canary.jsonl", max_canary_changed=0.3)
     config.write_text(config.read_text() + "history: {path: history.sqlite}\n")
@@ -178,7 +183,10 @@ def test_canary_on_main_catches_a_judge_that_changed(tmp_path, stub, capsys, mon
     assert main(["history", "--config", str(config), "--json", "--fail-on-alarm"]) == 1
     overview = json.loads(capsys.readouterr().out)
     entry = next(e for e in overview["metrics"] if e["metric"] == "judge_canary_changed")
-    assert entry["alarms"][0]["kind"] == "canary" and "re-run `evalgate judge calibrate`" in entry["alarms"][0]["message"]
+    assert (
+        entry["alarms"][0]["kind"] == "canary"
+        and "re-run `evalgate judge calibrate`" in entry["alarms"][0]["message"]
+    )
 
 
 def test_off_main_the_canary_comes_from_the_cache(tmp_path, stub, capsys):
