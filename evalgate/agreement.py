@@ -232,19 +232,25 @@ def agreement(
 def _spearman_samples(
     human: Sequence[np.ndarray], judge: Sequence[np.ndarray], draws: np.ndarray
 ) -> np.ndarray:
-    """Spearman's rho on each resample of items (ranks recomputed per resample, ties averaged); `human[i]` and
-    `judge[i]` are item i's paired values."""
-    from scipy.stats import rankdata
+    """Spearman's rho on each resample of items, all resamples at once; `human[i]` and `judge[i]` are item i's
+    paired values. A resample repeats an item's pairs as often as it was drawn; ranks are the average ranks of
+    the repeated values (as scipy's rankdata gives), so rho is the Pearson correlation of the weighted ranks."""
+    sizes = [len(values) for values in human]
+    weights = draws[:, np.repeat(np.arange(len(human)), sizes)]  # (resamples, pairs): copies of each pair
+    total = weights.sum(axis=1, keepdims=True)
 
-    out = np.full(len(draws), np.nan)
-    for row, counts in enumerate(draws.astype(int)):
-        chosen = np.repeat(np.arange(len(human)), counts)
-        x = np.concatenate([human[i] for i in chosen])
-        y = np.concatenate([judge[i] for i in chosen])
-        if np.ptp(x) == 0 or np.ptp(y) == 0:
-            continue
-        out[row] = np.corrcoef(rankdata(x), rankdata(y))[0, 1]
-    return out
+    def centred_ranks(values: np.ndarray) -> np.ndarray:
+        distinct, index = np.unique(values, return_inverse=True)
+        counts = weights @ (index[:, None] == np.arange(len(distinct))[None, :])  # copies of each value
+        ranks = (np.cumsum(counts, axis=1) - counts + (counts + 1.0) / 2.0)[:, index]
+        return ranks - (weights * ranks).sum(axis=1, keepdims=True) / total
+
+    rx, ry = centred_ranks(np.concatenate(human)), centred_ranks(np.concatenate(judge))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = (weights * rx * ry).sum(axis=1) / np.sqrt(
+            (weights * rx * rx).sum(axis=1) * (weights * ry * ry).sum(axis=1)
+        )
+    return np.where(np.isfinite(rho), rho, np.nan)
 
 
 def rank_correlation(

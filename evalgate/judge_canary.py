@@ -106,7 +106,11 @@ async def check(config: SuiteConfig, *, fresh: bool, built: list | None = None) 
             for key in keys
         },
     )
-    if compared and changed / len(compared) > settings["max_canary_changed"]:
+    if not compared:
+        result["message"] = (
+            "no canary verdict could be compared with the calibration's (the judge failed on them)"
+        )
+    elif changed / len(compared) > settings["max_canary_changed"]:
         result["alarm"] = True
         result["message"] = (
             f"the judge's verdicts on the canary answers changed since the calibration ({changed} of "

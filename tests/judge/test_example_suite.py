@@ -199,8 +199,12 @@ def test_the_example_gold_labels_calibrate_the_example_judge(example, stub, caps
         answer = re.search(r"<answer>\n(.*?)\n</answer>", prompt, re.S).group(1)
         if "factual claims" in prompt:
             row = factual.get(answer, {})
-            unsupported = bool(row.get("hallucinated")) or any(not c["supported"] for c in row.get("claims", []))
-            return json.dumps({"claims": [{"claim": "c", "supported": not unsupported}], "reasoning": "checked"})
+            unsupported = bool(row.get("hallucinated")) or any(
+                not c["supported"] for c in row.get("claims", [])
+            )
+            return json.dumps(
+                {"claims": [{"claim": "c", "supported": not unsupported}], "reasoning": "checked"}
+            )
         question = re.search(r"<question>\n(.*?)\n</question>", prompt, re.S).group(1)
         names = re.findall(r"^- (\w+):", prompt, re.M)
         labels = rubric.get((question, answer), {})
@@ -211,7 +215,13 @@ def test_the_example_gold_labels_calibrate_the_example_judge(example, stub, caps
     assert main(["judge", "calibrate", "--config", str(example / "evalgate.yaml"), "--resamples", "100"]) == 0
     calibration = json.loads((example / "eval" / "judge" / "gold.calibration.json").read_text())
     assert calibration["gold"]["kinds"] == {"rubric": 30, "factual": 30, "pairwise": 8}
-    assert set(calibration["rubric"]["criteria"]) == {"relevance", "accuracy", "clarity", "completeness", "policy"}
+    assert set(calibration["rubric"]["criteria"]) == {
+        "relevance",
+        "accuracy",
+        "clarity",
+        "completeness",
+        "policy",
+    }
     assert calibration["rubric"]["criteria"]["policy"]["raters"] == 2
     assert calibration["rubric"]["criteria"]["policy"]["alpha_humans"]["value"] is not None
     assert calibration["factual"]["criteria"]["hallucinated"]["kappa"]["value"] == pytest.approx(1.0)
