@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalgate.datasets import _DECODER, _is_id, _json_type
+from evalgate.datasets import _DECODER, _is_id, _json_type, text_lines
 from evalgate.errors import InputError
 
 MAX_ITEMS = 10_000  # more labels than this is a mistake (50 to 200 measure a judge; each one is a judge call)
@@ -90,15 +90,7 @@ def load_gold(path: str | Path, *, labelled: bool = True, what: str = "gold file
         raise InputError(f"cannot read the {what} ({exc.strerror or exc})", file=path) from None
     items: list[GoldItem] = []
     seen: dict[str, int] = {}
-    for number, raw in enumerate(data.split(b"\n"), 1):
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        try:
-            text = raw.decode("utf-8").strip()
-        except UnicodeDecodeError as exc:
-            raise InputError(f"the line is not valid UTF-8 ({exc.reason})", file=path, line=number) from None
-        if not text:
-            continue
+    for number, text in text_lines(data, path):
         try:
             item = _parse(text, number, labelled)
         except _BadLine as problem:

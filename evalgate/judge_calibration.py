@@ -55,38 +55,49 @@ class Verdicts:
     usage: dict[str, Any]
 
 
-async def rubric_verdicts(config: SuiteConfig, metric: Any, items: list[GoldItem]) -> Verdicts:
-    """The rubric judge's scores of the items ({criterion: category}), as the `judge` metric asks them."""
+async def _metric_verdicts(
+    config: SuiteConfig, metric: Any, items: list[GoldItem], field: str, value: Any, extra: Any
+) -> Verdicts:
+    """Ask a judge metric about the items as a run would; each record's `field` holds the judge's verdict."""
     records = [item.record() for item in items]
     await metric.prepare(records, config)
-    values, errors, extra = [], [], []
-    for record in records:
-        verdict = record["judge"]
-        errors.append(verdict.get("error"))
-        scores = verdict.get("scores")
-        values.append(
-            None if verdict.get("error") else {k: judge_score_category(v) for k, v in scores.items()}
-        )
-        extra.append({"reasoning": verdict.get("reasoning")})
-    return Verdicts(values, errors, extra, metric.judge_usage or {})
+    verdicts = [record[field] for record in records]
+    return Verdicts(
+        values=[None if verdict.get("error") else value(verdict) for verdict in verdicts],
+        errors=[verdict.get("error") for verdict in verdicts],
+        extra=[extra(verdict) for verdict in verdicts],
+        usage=metric.judge_usage or {},
+    )
+
+
+async def rubric_verdicts(config: SuiteConfig, metric: Any, items: list[GoldItem]) -> Verdicts:
+    """The rubric judge's scores of the items ({criterion: category}), as the `judge` metric asks them."""
+    return await _metric_verdicts(
+        config,
+        metric,
+        items,
+        "judge",
+        lambda verdict: {k: judge_score_category(v) for k, v in verdict["scores"].items()},
+        lambda verdict: {"reasoning": verdict.get("reasoning")},
+    )
 
 
 async def factual_verdicts(config: SuiteConfig, metric: Any, items: list[GoldItem]) -> Verdicts:
     """The factual-consistency judge's verdicts ({"hallucinated": bool, "consistency": float})."""
-    records = [item.record() for item in items]
-    await metric.prepare(records, config)
-    values, errors, extra = [], [], []
-    for record in records:
-        verdict = record["factual"]
-        errors.append(verdict.get("error"))
-        values.append(
-            None
-            if verdict.get("error")
-            else {"hallucinated": bool(verdict["hallucination"]), "consistency": verdict["consistency"]}
-        )
-        unsupported = [c["claim"] for c in verdict.get("claims") or [] if not c["supported"]]
-        extra.append({"reasoning": verdict.get("reasoning"), "unsupported_claims": unsupported})
-    return Verdicts(values, errors, extra, metric.judge_usage or {})
+    return await _metric_verdicts(
+        config,
+        metric,
+        items,
+        "factual",
+        lambda verdict: {
+            "hallucinated": bool(verdict["hallucination"]),
+            "consistency": verdict["consistency"],
+        },
+        lambda verdict: {
+            "reasoning": verdict.get("reasoning"),
+            "unsupported_claims": [c["claim"] for c in verdict.get("claims") or [] if not c["supported"]],
+        },
+    )
 
 
 async def pairwise_verdicts(config: SuiteConfig, items: list[GoldItem], margin: float) -> Verdicts:
