@@ -298,8 +298,9 @@ def _constant_report(
 
 def alarm_messages(report: dict[str, Any], metric: str) -> list[dict[str, str]]:
     """The active alarms as {"kind", "run", "message"} (run = where the alarm started)."""
+    alarms = list(report.get("extra_alarms") or [])  # alarms of other checks (evalgate.judge_drift)
     if report.get("status") != "alarm":
-        return []
+        return alarms
     ref = report["reference"]
     direction = "down" if report["higher_is_better"] else "up"
     constant = report.get("constant")
@@ -314,7 +315,6 @@ def alarm_messages(report: dict[str, Any], metric: str) -> list[dict[str, str]]:
             }
         ]
     baseline = f"reference mean {ref['mean']:.4g}, sd {ref['sd']:.3g}"
-    alarms = []
     if report["ewma"]["alarm"]:
         e = report["ewma"]
         p = report["parameters"]

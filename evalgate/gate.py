@@ -9,6 +9,7 @@ when only one of the two holds. Too many errors fail the run whatever the scores
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,7 @@ class Verdict:
     headline: str
     reasons: list[Reason] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    judge_calibration: dict[str, Any] | None = None  # whether the judge may gate (evalgate.judge_trust)
 
     @property
     def exit_code(self) -> int:
@@ -95,6 +97,7 @@ class Verdict:
                     "flaky": comparison.flaky,
                 },
                 "warnings": self.warnings,
+                **({"judge_calibration": self.judge_calibration} if self.judge_calibration else {}),
             }
         )
 
@@ -102,20 +105,25 @@ class Verdict:
 NO_BASELINE = "No baseline to compare with: only the absolute thresholds (min, max) were checked, not drops."
 
 
-def decide(comparison: Comparison, config: SuiteConfig) -> Verdict:
-    """Apply the config's rules to the comparison: one reason per breached rule, then the verdict."""
+def decide(
+    comparison: Comparison, config: SuiteConfig, *, advisory: Mapping[str, str] | None = None
+) -> Verdict:
+    """Apply the config's rules to the comparison: one reason per breached rule, then the verdict.
+
+    `advisory` names metrics whose rules only warn, with the reason (a judge not trusted to gate)."""
     alpha = float(comparison.stats["alpha"])
     mode = comparison.stats["mode"]
     errors = _error_reasons(comparison, config)
     reasons = list(errors)
     for item in comparison.metrics + comparison.categories:
         found = [] if not item.rules else _item_reasons(item, comparison, mode=mode, alpha=alpha)
+        found = only_warn(found, advisory or {})
         reasons.extend(found)
         if item.metric == "error_rate" and item.category is None:
             found = found + errors
         if item.rules:
             item.status = max((r.severity for r in found), key=SEVERITY_ORDER.__getitem__, default="pass")
-    warnings = list(comparison.warnings)
+    warnings = list(comparison.warnings) + _advisory_warnings(comparison, advisory or {})
     for item in comparison.metrics + comparison.categories:
         if item.rules and item.note and item.margin is not None:
             label = item.metric if item.category is None else f"{item.metric} [{item.category}]"
@@ -127,6 +135,25 @@ def decide(comparison: Comparison, config: SuiteConfig) -> Verdict:
     else:
         verdict = "pass"
     return Verdict(comparison, verdict, _headline(verdict, reasons, comparison), reasons, warnings)
+
+
+def only_warn(reasons: list[Reason], advisory: Mapping[str, str]) -> list[Reason]:
+    """The reasons with every failure of an advisory metric turned into a warning that says why."""
+    for reason in reasons:
+        why = advisory.get(reason.metric)
+        if why is not None and reason.severity == "fail":
+            reason.severity = "warn"
+            reason.message = f"{reason.message} (only a warning: {why})"
+    return reasons
+
+
+def _advisory_warnings(comparison: Comparison, advisory: Mapping[str, str]) -> list[str]:
+    """One warning per reason, naming the gated metrics whose rules it turned into warnings."""
+    gated = [item.metric for item in comparison.metrics if item.rules and item.metric in advisory]
+    by_reason: dict[str, list[str]] = {}
+    for metric in dict.fromkeys(gated):
+        by_reason.setdefault(advisory[metric], []).append(metric)
+    return [f"{', '.join(names)} gated as warnings only: {why}" for why, names in by_reason.items()]
 
 
 def _error_reasons(comparison: Comparison, config: SuiteConfig) -> list[Reason]:

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from evalgate.drift import alarm_messages, drift_report
 from evalgate.errors import InputError
+from evalgate.judge_drift import add_limit_alarm, history_aggregates, history_keys
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x45564731  # "EVG1"
@@ -205,7 +206,7 @@ class HistoryStore:
         ref = git.get("ref") or None
         branch = branch or branch_of_ref(ref)
         label = label or results.get("label") or None
-        metric_keys = results.get("metric_keys") or {}
+        metric_keys = {**(results.get("metric_keys") or {}), **history_keys(results)}
         with self._transaction():
             existing = self._db.execute(
                 "SELECT id FROM runs WHERE suite = ? AND IFNULL(sha, '') = ? AND created_at = ?",
@@ -423,7 +424,7 @@ def metric_history(
     points = store.series(suite, metric, category, since=start)
     spec = store.metric_keys(suite).get(metric, {})
     report = drift_report(points, spec.get("higher_is_better", True), kind=spec.get("kind"), **drift_options)
-    return points, report
+    return points, add_limit_alarm(report, points, spec, metric)
 
 
 def trend_for_report(
@@ -453,9 +454,13 @@ def branch_of_ref(ref: str | None) -> str | None:
 
 
 def _metric_rows(run_id: int, results: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+<<<<<<< HEAD
     """The values of a run worth keeping: not a value that was not measured (a timing from cached answers'
     recorded timings, `measured: false`), so trends, drift and the ratchet never see one."""
     sections = [(None, results.get("metrics") or {})]
+=======
+    sections = [(None, {**(results.get("metrics") or {}), **history_aggregates(results)})]
+>>>>>>> i13-calib
     sections += sorted((results.get("categories") or {}).items())
     for category, aggregates in sections:
         for key, aggregate in aggregates.items():

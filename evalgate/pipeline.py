@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from evalgate import datasets, metrics, report, runner
+from evalgate import datasets, judge_canary, judge_trust, metrics, report, runner
 from evalgate.compare import compare
 from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
@@ -109,7 +109,7 @@ def run_and_score(
         "cache": outcome.cache_stats,
         **({"judge": judge_usage} if judge_usage else {}),
     }
-    return build_results(
+    results = build_results(
         suite=config.suite,
         label=label,
         signature=signature(config, outcome.provider_fingerprint, sample),
@@ -120,6 +120,8 @@ def run_and_score(
         categories=categories,
         cases=case_entries,
     )
+    results.update(judge_canary.run_checks(config, built, results["git"]))
+    return results
 
 
 ALWAYS_SHOWN = ("error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
@@ -153,7 +155,10 @@ def judge(
 ) -> dict[str, Any]:
     """Compare with the baseline and decide; returns the Verdict JSON (docs/internals.md)."""
     comparison = compare(current, baseline, config, baseline_path=baseline_path)
-    return decide(comparison, config).to_json()
+    trust = judge_trust.gate_assessment(current, config)
+    verdict = decide(comparison, config, advisory=judge_trust.advisory(trust))
+    verdict.judge_calibration = trust
+    return verdict.to_json()
 
 
 def write_reports(

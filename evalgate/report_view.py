@@ -20,6 +20,7 @@ from typing import Any
 
 from evalgate import __version__
 from evalgate import report_format as fmt
+from evalgate.judge_view import judge_view
 from evalgate.metrics.base import expand_runs
 from evalgate.report_text import clip, to_text
 
@@ -102,6 +103,7 @@ def build_view(
         "flaky": _flaky((verdict.get("cases") or {}).get("flaky") or []),
         "usage": _usage(current, baseline, {row.get("metric") for row in rows}),
         "trend": _trend(trend),
+        "judge": judge_view(verdict.get("judge_calibration")),
         "version": __version__,
         "run_url": _safe_url(run_url),
         "omitted": [],
