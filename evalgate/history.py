@@ -454,13 +454,9 @@ def branch_of_ref(ref: str | None) -> str | None:
 
 
 def _metric_rows(run_id: int, results: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
-<<<<<<< HEAD
     """The values of a run worth keeping: not a value that was not measured (a timing from cached answers'
     recorded timings, `measured: false`), so trends, drift and the ratchet never see one."""
-    sections = [(None, results.get("metrics") or {})]
-=======
     sections = [(None, {**(results.get("metrics") or {}), **history_aggregates(results)})]
->>>>>>> i13-calib
     sections += sorted((results.get("categories") or {}).items())
     for category, aggregates in sections:
         for key, aggregate in aggregates.items():
