@@ -19,6 +19,7 @@ from evalgate import stats
 from evalgate.config import Rule, SuiteConfig
 from evalgate.errors import InputError
 from evalgate.metrics.base import CaseRecord, Metric, ResampledMetric, mean_score
+from evalgate.results import incomplete_reason
 
 # Signature fields that change what the numbers mean; the others (config, provider) are expected to change in
 # a pull request and are listed for information only.
@@ -99,6 +100,7 @@ class Comparison:
     cases: int
     quarantined: list[str]
     warnings: list[str]
+    incomplete: str | None = None  # why the current run did not complete (the gate never passes it)
 
     def metric(self, name: str, category: str | None = None) -> MetricComparison | None:
         for item in self.metrics if category is None else self.categories:
@@ -179,6 +181,10 @@ def compare(
     error_rate = (
         error_item.current if error_item and error_item.current is not None else _error_rate(cur_cases)
     )
+    if baseline is not None and incomplete_reason(baseline):
+        warnings.append(
+            f"the baseline run did not complete ({incomplete_reason(baseline)}): its numbers are partial"
+        )
     if baseline is None:
         warnings.append(
             "no baseline: only absolute thresholds (min, max) were checked; drops against a baseline were not judged"
@@ -205,6 +211,7 @@ def compare(
         cases=len(cur_cases),
         quarantined=excluded,
         warnings=warnings,
+        incomplete=incomplete_reason(current),
     )
 
 

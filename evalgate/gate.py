@@ -14,10 +14,11 @@ from typing import Any
 
 from evalgate.compare import Comparison, MetricComparison, amount, rule_margin
 from evalgate.config import SuiteConfig
+from evalgate.exitcodes import ExitCode
 
 SCHEMA_VERSION = 1
 DEFAULT_MAX_ERROR_RATE = 0.05
-EXIT_CODES = {"pass": 0, "warn": 0, "fail": 1}
+EXIT_CODES = {"pass": ExitCode.PASS, "warn": ExitCode.PASS, "fail": ExitCode.FAIL}
 SEVERITY_ORDER = {"info": 0, "pass": 1, "warn": 2, "fail": 3}
 
 
@@ -50,7 +51,7 @@ class Verdict:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES[self.verdict]
+        return ExitCode.INCOMPLETE if self.comparison.incomplete else EXIT_CODES[self.verdict]
 
     def to_json(self) -> dict[str, Any]:
         """The Verdict JSON of docs/internals.md ("Comparison and Verdict"), extended as docs/gate.md says."""
@@ -105,7 +106,7 @@ def decide(comparison: Comparison, config: SuiteConfig) -> Verdict:
     alpha = float(comparison.stats["alpha"])
     mode = comparison.stats["mode"]
     errors = _error_reasons(comparison, config)
-    reasons = list(errors)
+    reasons = _incomplete_reasons(comparison) + errors
     for item in comparison.metrics + comparison.categories:
         found = [] if not item.rules else _item_reasons(item, comparison, mode=mode, alpha=alpha)
         reasons.extend(found)
@@ -125,6 +126,14 @@ def decide(comparison: Comparison, config: SuiteConfig) -> Verdict:
     else:
         verdict = "pass"
     return Verdict(comparison, verdict, _headline(verdict, reasons, comparison), reasons, warnings)
+
+
+def _incomplete_reasons(comparison: Comparison) -> list[Reason]:
+    """A run that did not complete never passes, whatever its partial numbers say."""
+    if not comparison.incomplete:
+        return []
+    message = f"run incomplete: {comparison.incomplete}; an incomplete run never passes"
+    return [Reason("run", None, "complete", 1.0, 0.0, None, None, "fail", message)]
 
 
 def _error_reasons(comparison: Comparison, config: SuiteConfig) -> list[Reason]:

@@ -326,15 +326,18 @@ async def compare_players(
     }
 
 
-async def run_provider(config: Any, provider_config: Any, cases: list[Case]) -> dict[str, dict[str, Any]]:
+async def run_provider(
+    config: Any, provider_config: Any, cases: list[Case]
+) -> tuple[dict[str, dict[str, Any]], str | None]:
     """Run one provider of the config on the cases (through the runner, as `evalgate run` does); answers by
-    case id (the first repeat when the suite repeats cases)."""
+    case id (the first repeat when the suite repeats cases), and why the run stopped early (None: it did not)."""
     outcome = await run_suite(config, cases, provider_config)
-    return {
+    answers = {
         r.case.id: {"output": r.output.value if r.output is not None else None, "error": r.error}
         for r in outcome.results
         if r.repeat == 0
     }
+    return answers, outcome.aborted
 
 
 def load_results_answers(path: Path) -> tuple[str, list[Entry], dict[str, dict[str, Any]]]:
