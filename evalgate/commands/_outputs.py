@@ -56,12 +56,17 @@ def save_results(path: str, results: dict[str, Any]) -> None:
     try:
         write_text_atomic(path, text)
     except OSError as exc:
-        kept = rescue(text, Path(path).name)
-        where = (
-            f"the results were kept in {kept} (judge them with `evalgate gate --current {kept}`)"
-            if kept
-            else "they could not be kept anywhere else either (no writable temporary, home or current folder)"
-        )
-        raise InputError(
-            f"cannot write the results file ({exc.strerror or exc}); {where}", file=path
+        raise kept_elsewhere(
+            exc, text, path, what="results", then="judge them with `evalgate gate --current {}`"
         ) from None
+
+
+def kept_elsewhere(exc: OSError, text: str, path: str | Path, *, what: str, then: str) -> InputError:
+    """The error for a write that failed late, after keeping `text` in a safe place (`then` may name it: {})."""
+    kept = rescue(text, Path(path).name)
+    where = (
+        f"the {what} were kept in {kept} ({then.format(kept)})"
+        if kept
+        else f"the {what} could not be kept anywhere else either (no writable temporary, home or current folder)"
+    )
+    return InputError(f"cannot write this file ({exc.strerror or exc}); {where}", file=path)
