@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import math
 import numbers
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-OUTPUT_KEYS = ("text", "label", "score", "probabilities", "tokens_in", "tokens_out", "cost")
+ANSWER_KEYS = ("text", "label", "score", "probabilities")  # the answer; the other output keys are usage
+OUTPUT_KEYS = (*ANSWER_KEYS, "tokens_in", "tokens_out", "cost")
 
 
 @dataclass(frozen=True)
@@ -50,24 +51,22 @@ def normalize_output(raw: Any) -> Output:
     the results file cannot hold is never stored, cached or scored.
     """
     if isinstance(raw, Output):
-        output = raw
-    elif isinstance(raw, dict) and raw and all(key in OUTPUT_KEYS for key in raw):
-        output = Output(
-            value={k: v for k, v in raw.items() if k in ("text", "label", "score", "probabilities")},
+        return Output(
+            value=json_value(raw.value, "output"),
+            tokens_in=int_or_none(raw.tokens_in),
+            tokens_out=int_or_none(raw.tokens_out),
+            cost=float_or_none(raw.cost),
+            cached=raw.cached,
+            extra=json_value(raw.extra, "output extra") if raw.extra else {},
+        )
+    if isinstance(raw, dict) and raw and all(key in OUTPUT_KEYS for key in raw):
+        return Output(
+            value=json_value({k: v for k, v in raw.items() if k in ANSWER_KEYS}, "output"),
             tokens_in=int_or_none(raw.get("tokens_in")),
             tokens_out=int_or_none(raw.get("tokens_out")),
             cost=float_or_none(raw.get("cost")),
         )
-    else:
-        output = Output(value=raw)
-    return replace(
-        output,
-        value=json_value(output.value, "output"),
-        tokens_in=int_or_none(output.tokens_in),
-        tokens_out=int_or_none(output.tokens_out),
-        cost=float_or_none(output.cost),
-        extra=json_value(output.extra, "output extra") if output.extra else {},
-    )
+    return Output(value=json_value(raw, "output"))
 
 
 def int_or_none(value: Any) -> int | None:
@@ -78,7 +77,7 @@ def int_or_none(value: Any) -> int | None:
 
 def float_or_none(value: Any) -> float | None:
     """An amount from untrusted data: a finite number 0 or more, or None when absent or not one."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
         return None
     try:
         amount = float(value)
