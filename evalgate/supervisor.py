@@ -22,7 +22,7 @@ import os
 import select
 import signal
 import sys
-import time
+import threading
 from typing import NoReturn
 
 from evalgate.exitcodes import STOP_SIGNALS, ExitCode, for_signal, signal_name
@@ -162,22 +162,24 @@ def _ended(pid: int) -> bool:
 
 
 def _wait(pid: int, timeout: float | None) -> int | None:
-    """The child's wait status; with a timeout, kill it when it has not ended by then (and return None)."""
+    """The child's wait status; with a timeout, kill it when it has not ended by then (and return None).
+
+    A timer thread does the killing (the parent forks no more, so a thread is safe here), so the wait itself
+    blocks and returns the moment the child ends."""
     if timeout is None:
         return os.waitpid(pid, 0)[1]
-    deadline = time.monotonic() + timeout
-    pause = 0.001
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return status
-        if time.monotonic() >= deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return None
-        time.sleep(pause)
-        pause = min(pause * 2, 0.02)
+    killed = threading.Event()
+
+    def kill() -> None:
+        killed.set()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    status = os.waitpid(pid, 0)[1]
+    timer.cancel()
+    return None if killed.is_set() else status
 
 
 def _code_of(status: int) -> int:
