@@ -26,6 +26,7 @@ from evalgate.metrics.base import (
     timing_measured,
     timing_note,
 )
+from evalgate.results import incomplete_reason
 
 # Signature fields that change what the numbers mean; the others (config, provider) are expected to change in
 # a pull request and are listed for information only.
@@ -110,6 +111,7 @@ class Comparison:
     quarantined: list[str]
     warnings: list[str]
     runs: int = 0  # every case x repeat
+    incomplete: str | None = None  # why the current run did not complete (the gate never passes it)
 
     def metric(self, name: str, category: str | None = None) -> MetricComparison | None:
         for item in self.metrics if category is None else self.categories:
@@ -192,6 +194,10 @@ def compare(
         if error_item and error_item.current is not None
         else (errors / runs if runs else 0.0)
     )
+    if baseline is not None and incomplete_reason(baseline):
+        warnings.append(
+            f"the baseline run did not complete ({incomplete_reason(baseline)}): its numbers are partial"
+        )
     if baseline is None:
         warnings.append(
             "no baseline: only absolute thresholds (min, max) were checked; drops against a baseline were not judged"
@@ -219,6 +225,7 @@ def compare(
         cases=len(cur_cases),
         quarantined=excluded,
         warnings=warnings,
+        incomplete=incomplete_reason(current),
     )
 
 

@@ -15,11 +15,12 @@ from typing import Any
 
 from evalgate.compare import DROP_RULES, Comparison, MetricComparison, amount, rule_margin
 from evalgate.config import SuiteConfig
+from evalgate.exitcodes import ExitCode
 from evalgate.metrics.base import UNMEASURED, timing_source
 
 SCHEMA_VERSION = 1
 DEFAULT_MAX_ERROR_RATE = 0.05
-EXIT_CODES = {"pass": 0, "warn": 0, "fail": 1}
+EXIT_CODES = {"pass": ExitCode.PASS, "warn": ExitCode.PASS, "fail": ExitCode.FAIL}
 SEVERITY_ORDER = {"info": 0, "pass": 1, "warn": 2, "fail": 3}
 
 
@@ -53,7 +54,7 @@ class Verdict:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES[self.verdict]
+        return ExitCode.INCOMPLETE if self.comparison.incomplete else EXIT_CODES[self.verdict]
 
     def to_json(self) -> dict[str, Any]:
         """The Verdict JSON of docs/internals.md ("Comparison and Verdict"), extended as docs/gate.md says."""
@@ -114,7 +115,7 @@ def decide(
     alpha = float(comparison.stats["alpha"])
     mode = comparison.stats["mode"]
     errors = _error_reasons(comparison, config)
-    reasons = list(errors)
+    reasons = _incomplete_reasons(comparison) + errors
     for item in comparison.metrics + comparison.categories:
         found = [] if not item.rules else _item_reasons(item, comparison, mode=mode, alpha=alpha)
         found = only_warn(found, advisory or {})
@@ -154,6 +155,14 @@ def _advisory_warnings(comparison: Comparison, advisory: Mapping[str, str]) -> l
     for metric in dict.fromkeys(gated):
         by_reason.setdefault(advisory[metric], []).append(metric)
     return [f"{', '.join(names)} gated as warnings only: {why}" for why, names in by_reason.items()]
+
+
+def _incomplete_reasons(comparison: Comparison) -> list[Reason]:
+    """A run that did not complete never passes, whatever its partial numbers say."""
+    if not comparison.incomplete:
+        return []
+    message = f"run incomplete: {comparison.incomplete}; an incomplete run never passes"
+    return [Reason("run", None, "complete", 1.0, 0.0, None, None, "fail", message)]
 
 
 def _error_reasons(comparison: Comparison, config: SuiteConfig) -> list[Reason]:

@@ -106,6 +106,8 @@ def run_and_score(
         "concurrency": config.concurrency,
         "provider": provider_config.name,
         "aborted": outcome.aborted,
+        "complete": outcome.aborted is None and outcome.not_run == 0,
+        "not_run": outcome.not_run,
         "cache": outcome.cache_stats,
         **({"judge": judge_usage} if judge_usage else {}),
     }

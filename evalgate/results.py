@@ -93,6 +93,19 @@ def build_results(
     }
 
 
+def incomplete_reason(results: dict[str, Any]) -> str | None:
+    """Why the run of a results file did not complete (a spent budget, an interruption), or None when it did.
+
+    `run.complete` says it (`run.aborted` in files written before it existed); the gate never passes such a run.
+    """
+    run = results.get("run") or {}
+    if run.get("complete", True) is not False and not run.get("aborted"):
+        return None
+    why = run.get("aborted") or "stopped early"
+    not_run = run.get("not_run")
+    return f"{why} ({not_run} case runs never finished)" if isinstance(not_run, int) else why
+
+
 def write_results(path: str | Path, results: dict[str, Any]) -> Path:
     return write_json_atomic(path, results)
 

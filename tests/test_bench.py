@@ -16,6 +16,7 @@ SMALL = {
     "stats_speed.py": ["--cases", "300", "--resamples", "200", "--metrics", "2", "--repeat", "1"],
     "gate_calibration.py": ["--prs", "20", "--sizes", "100"],
     "llm_throughput.py": ["--n", "40", "--latency", "0.01", "--concurrency", "4"],
+    "startup.py": ["--repeat", "1", "--cases", "5"],
 }
 
 

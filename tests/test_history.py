@@ -310,3 +310,18 @@ def test_history_command_with_a_config_appends_only_the_history_branch(tmp_path,
     assert main(["history", "--config", config, "--append", main_run]) == 0
     assert (tmp_path / "store/h.sqlite").exists()
     assert "appended as run 1" in capsys.readouterr().out
+
+
+def test_an_incomplete_run_is_not_appended(tmp_path, capsys):
+    """A run stopped by its budget has partial numbers: they would move the trends and the ratchet."""
+    incomplete = {
+        **make_results(1, 0.9),
+        "run": {"complete": False, "aborted": "budget exceeded: x", "not_run": 3},
+    }
+    path = write_results(tmp_path, incomplete, "r.json")
+    store = tmp_path / "h.sqlite"
+    assert main(["history", "--suite", "support-bot", "--history", str(store), "--append", path]) == 0
+    assert "not appended: the run did not complete (budget exceeded: x (3 case runs never finished))" in (
+        capsys.readouterr().out
+    )
+    assert not store.exists()

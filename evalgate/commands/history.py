@@ -12,7 +12,7 @@ from evalgate.drift import LONG_WINDOW, REFERENCE_RUNS, SHORT_WINDOW, alarm_mess
 from evalgate.errors import InputError
 from evalgate.history import HistoryStore, branch_of_ref, metric_history
 from evalgate.ratchet import shown_path
-from evalgate.results import load_results
+from evalgate.results import incomplete_reason, load_results
 from evalgate.sparkline import sparkline
 
 
@@ -118,10 +118,13 @@ def append_results(
     label: str | None = None,
     file: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Append `results` (read from `file`) to the store at `path` if they belong to `suite` and come from the
-    history branch."""
+    """Append `results` (read from `file`) to the store at `path` if they belong to `suite`, come from the
+    history branch and from a complete run."""
     if results.get("suite") != suite:
         raise InputError(f"the results are for suite {results.get('suite')!r}, not {suite!r}", file=file)
+    if incomplete_reason(results):  # partial numbers would move the trends and the ratchet
+        message = f"not appended: the run did not complete ({incomplete_reason(results)})"
+        return {"run_id": None, "added": False, "message": message}
     branch = branch or branch_of_ref((results.get("git") or {}).get("ref"))
     if history_branch and branch and branch != history_branch:
         return {

@@ -30,7 +30,7 @@ import jinja2.meta
 
 from evalgate.cache import ResponseCache, cache_key
 from evalgate.errors import InputError, RunAborted
-from evalgate.model import Case, Output
+from evalgate.model import Case, Output, normalize_output
 from evalgate.options import Option, positive
 from evalgate.pricing import Price, PriceTable
 from evalgate.providers.base import Provider
@@ -619,6 +619,7 @@ class LLMProvider(Provider):
             output.latency_ms = (time.perf_counter() - began) * 1000.0
         output.cost = self.price.cost(output.tokens_in, output.tokens_out) if self.price else None
         self.settings.budget.charge(output)
+        output = normalize_output(output)  # an answer JSON cannot hold is the case's error, never cached
         if self.cache:
             self.cache.put(key, output)
         return output
