@@ -3,7 +3,8 @@
 Inputs come as INPUT_* variables (evalgate.github.inputs); the engine is `python -m evalgate check` (or `gate`,
 in the fork-safe second stage, on results uploaded by the first); the GitHub side (baseline artifacts, outputs,
 step summary, annotations, the sticky comment) lives in evalgate.github.
-Exit codes: 0 the gate passed (or fail_on allowed it), 1 it failed, 2 bad input (nothing was judged).
+Exit codes (evalgate.exitcodes): 0 the gate passed (or fail_on allowed it), 1 it failed, 2 bad input or the engine
+stopped without a verdict (nothing was judged), 3 the run did not complete (whatever fail_on says).
 A GitHub API failure (a fork's read-only token, an outage) is a warning, never a failed gate.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
+from evalgate.exitcodes import ExitCode
 from evalgate.fileio import write_text_atomic
 from evalgate.github import actions_io as gha
 from evalgate.github import comment, publish, sources
@@ -33,6 +35,11 @@ from evalgate.report import comment_marker
 # engine messages look like `evalgate: error: path:line: message`
 _ENGINE_ERROR = re.compile(r"^evalgate: error: (?:(?P<file>[^:\n]+?):(?:(?P<line>\d+):)? )?(?P<message>.+)$")
 ENGINE_FILES = ("results.json", "report.md", "verdict.json", "comment.md")
+VERDICT_CODES = (
+    ExitCode.PASS,
+    ExitCode.FAIL,
+    ExitCode.INCOMPLETE,
+)  # the engine's codes that come with a verdict
 
 
 def run_engine(argv: list[str], env: Mapping[str, str]) -> int:
@@ -142,14 +149,19 @@ def run(env: Mapping[str, str]) -> int:
         engine_env = {**env, "EVALGATE_HEAD_SHA": event.head_sha, "EVALGATE_HEAD_REF": event.branch or ""}
         command = "gate" if current else "check"
         code = run_engine(engine_argv(command, settings, out, current=current, baseline=baseline), engine_env)
-        if code not in (0, 1) or not (out / "verdict.json").is_file():
+        if code not in VERDICT_CODES or not (out / "verdict.json").is_file():
             gha.error(
                 f"evalgate stopped with exit code {code} without a verdict: nothing was judged (see the log)"
             )
-            return 2
+            return ExitCode.BAD_INPUT
         verdict = publish.load_verdict(out / "verdict.json")
+        incomplete = ExitCode.INCOMPLETE in (code, verdict.get("exit_code"))
+        if (
+            incomplete
+        ):  # the headline says why (a spent budget); such a run never passes nor joins the history
+            gha.error(f"the run did not complete: {verdict['headline']}", title="evalgate: run incomplete")
         branch = event.branch or env.get("GITHUB_REF_NAME", "")
-        if event.mode in ("push_base", "other") and branch and not current:
+        if event.mode in ("push_base", "other") and branch and not current and not incomplete:
             append_history(settings, out / "results.json", branch, event.head_sha, engine_env)
         if current:  # keep the judged results next to the verdict, for later steps
             write_text_atomic(out / "results.json", current.read_text(encoding="utf-8"))
@@ -183,7 +195,7 @@ def run(env: Mapping[str, str]) -> int:
             f"evalgate: PR #{result.number}: comment {result.action} {result.url or ''} {result.reason}",
             flush=True,
         )
-    return gate_exit(verdict["verdict"], settings.fail_on)
+    return ExitCode.INCOMPLETE if incomplete else gate_exit(verdict["verdict"], settings.fail_on)
 
 
 def main(env: Mapping[str, str] | None = None) -> int:

@@ -1,7 +1,9 @@
 """The `evalgate` command line. Each subcommand lives in evalgate/commands/<name>.py and registers itself.
 
 A command module defines `register(subparsers) -> None`, adding its parser with `set_defaults(handler=fn)`;
-`fn(args) -> int` returns the exit code: 0 pass, 1 the gate failed, 2 bad input (raise InputError for that).
+`fn(args) -> int` returns the exit code (evalgate.exitcodes: 0 pass, 1 the gate failed, 3 the run did not
+complete; raise InputError for 2, bad input). `main` turns everything else that can end a command into a code
+that is never 0: a stop signal (128+N), a SystemExit from the code under test or an internal error (4).
 Every command module is imported to build `--help`, so a module imports the engine's heavy parts (scipy through
 the pipeline, the drift charts) inside its handler, not at the top: `evalgate --help` stays well under a second.
 """
@@ -11,10 +13,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
+import traceback
 
-from evalgate import __version__, commands
+from evalgate import __version__, commands, interrupts
 from evalgate.errors import InputError
+from evalgate.exitcodes import ExitCode, for_signal
 
 # the order commands are listed in `evalgate --help`; modules not named here follow alphabetically
 COMMAND_ORDER = ["run", "gate", "check", "compare", "generate", "history", "thresholds"]
@@ -43,15 +48,37 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
-        return 2
+        return ExitCode.BAD_INPUT
+    with interrupts.handled():
+        return _run_handler(args)
+
+
+def _run_handler(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args))
     except InputError as exc:
         print(f"evalgate: error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     except BrokenPipeError:  # output piped into `head`: stop quietly
         sys.stderr.close()
-        return 0
+        return ExitCode.PASS
+    except interrupts.Interrupted as exc:
+        print(f"evalgate: stopped by {exc}: nothing was judged", file=sys.stderr)
+        return for_signal(exc.signum)
     except KeyboardInterrupt:
-        print("evalgate: interrupted", file=sys.stderr)
-        return 130
+        print("evalgate: interrupted: nothing was judged", file=sys.stderr)
+        return for_signal(signal.SIGINT)
+    except SystemExit as exc:  # evalgate's commands return their code: this came from the code under test
+        print(
+            f"evalgate: error: the code under test called sys.exit({exc.code!r}) outside a case (in a scorer, "
+            "at import or at start-up); nothing was judged",
+            file=sys.stderr,
+        )
+        return ExitCode.NO_RESULT
+    except Exception:
+        traceback.print_exc()
+        print(
+            "evalgate: internal error (a bug in evalgate; please report it): nothing was judged",
+            file=sys.stderr,
+        )
+        return ExitCode.NO_RESULT

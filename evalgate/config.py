@@ -88,6 +88,29 @@ HISTORY_OPTIONS = {
     "branch": Option((str,), default="main", help="runs on this branch are appended to history"),
 }
 
+CALIBRATION_OPTIONS = {
+    "gold": Option((str,), required=True, help="the gold labels (JSONL), relative to the config"),
+    "min_agreement": Option(
+        (float,),
+        default=0.6,
+        check=between_0_and_1,
+        help="the judge's lowest quadratic-weighted kappa with people for its metrics to gate",
+    ),
+    "min_items": Option(
+        (int,), default=30, check=positive, help="the fewest labelled items a trusted calibration has"
+    ),
+    "file": Option(
+        (str,), help="the calibration result (default: next to the gold file, <name>.calibration.json)"
+    ),
+    "canary": Option((str,), help="fixed answers re-judged on each run on main, to catch judge drift"),
+    "max_canary_changed": Option(
+        (float,),
+        default=0.2,
+        check=between_0_and_1,
+        help="the share of canary verdicts that may differ from the calibration's before history alarms",
+    ),
+}
+
 TOP_OPTIONS: dict[str, Option] = {
     "suite": Option((str,), required=True, help="the suite's name"),
     "description": Option((str,), default=""),
@@ -191,6 +214,7 @@ class SuiteConfig:
     history: dict[str, Any]
     quarantine: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+    judge_calibration: dict[str, Any] | None = None  # judge.calibration, paths resolved (docs/judge.md)
 
     @property
     def provider(self) -> ProviderConfig:
@@ -238,9 +262,7 @@ def load_config(path: str | Path) -> SuiteConfig:
             ("history", HISTORY_OPTIONS),
         )
     }
-    judge = None
-    if top["judge"] is not None:
-        judge = _provider_config(top["judge"], "judge", file, context="judge")
+    judge, calibration = _judge(top["judge"], file, base_dir)
     config = SuiteConfig(
         path=path,
         base_dir=base_dir,
@@ -263,6 +285,7 @@ def load_config(path: str | Path) -> SuiteConfig:
         history=section["history"],
         quarantine=[str(item) for item in (top["quarantine"] or [])],
         raw=data,
+        judge_calibration=calibration,
     )
     _check_metric_names(config)
     return config
@@ -323,6 +346,37 @@ def _provider_config(mapping: Any, name: str, file: str, *, context: str) -> Pro
     return ProviderConfig(
         type=type_name, name=name, options=options, file=file, line=getattr(mapping, "line", None)
     )
+
+
+def _judge(section: Any, file: str, base_dir: Path) -> tuple[ProviderConfig | None, dict[str, Any] | None]:
+    """The judge's provider section, and its `calibration` subsection (checked, paths resolved) if any."""
+    if section is None:
+        return None, None
+    if not isinstance(section, dict) or "calibration" not in section:
+        return _provider_config(section, "judge", file, context="judge"), None
+    provider = LineDict({key: value for key, value in section.items() if key != "calibration"})
+    provider.line, provider.key_lines = getattr(section, "line", 0), getattr(section, "key_lines", {})
+    line = line_of(section, "calibration")
+    options = check_options(
+        section["calibration"], CALIBRATION_OPTIONS, file=file, context="judge.calibration", line=line
+    )
+    for key in ("gold", "canary"):
+        if options[key] is not None:
+            resolved = (base_dir / options[key]).resolve()
+            if not resolved.is_file():
+                raise InputError(
+                    f"judge.calibration.{key} {options[key]!r} not found (looked for {resolved})",
+                    file=file,
+                    line=line_of(section["calibration"], key),
+                )
+            options[key] = resolved
+    gold = options["gold"]
+    options["file"] = (
+        (base_dir / options["file"]).resolve()
+        if options["file"]
+        else gold.with_name(gold.name.removesuffix(".jsonl") + ".calibration.json")
+    )
+    return _provider_config(provider, "judge", file, context="judge"), options
 
 
 def _providers(data: LineDict, top: dict[str, Any], file: str) -> list[ProviderConfig]:

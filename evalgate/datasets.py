@@ -87,6 +87,17 @@ def _read_file(file: Path) -> list[tuple[int, Case]]:
         raise InputError(f"cannot read the dataset ({exc.strerror or exc})", file=file) from None
     default_category = category_of_file(file)
     cases = []
+    for number, text in text_lines(data, file):
+        try:
+            cases.append((number, _parse_case(text, f"{file}:{number}", default_category)))
+        except _BadLine as problem:
+            raise InputError(str(problem), file=file, line=number) from None
+    return cases
+
+
+def text_lines(data: bytes, file: Path) -> Iterable[tuple[int, str]]:
+    """The non-blank lines of a JSON Lines file's bytes, stripped, with their line numbers (a UTF-8 byte-order
+    mark is skipped; a line that is not UTF-8 is an InputError naming it)."""
     for number, raw in enumerate(data.split(b"\n"), 1):
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
@@ -95,11 +106,7 @@ def _read_file(file: Path) -> list[tuple[int, Case]]:
         except UnicodeDecodeError as exc:
             raise InputError(f"the line is not valid UTF-8 ({exc.reason})", file=file, line=number) from None
         if text:
-            try:
-                cases.append((number, _parse_case(text, f"{file}:{number}", default_category)))
-            except _BadLine as problem:
-                raise InputError(str(problem), file=file, line=number) from None
-    return cases
+            yield number, text
 
 
 class _BadLine(Exception):

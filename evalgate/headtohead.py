@@ -12,6 +12,7 @@ bootstrap intervals (see evalgate.ratings).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import re
@@ -326,15 +327,19 @@ async def compare_players(
     }
 
 
-async def run_provider(config: Any, provider_config: Any, cases: list[Case]) -> dict[str, dict[str, Any]]:
+async def run_provider(
+    config: Any, provider_config: Any, cases: list[Case]
+) -> tuple[dict[str, dict[str, Any]], str | None]:
     """Run one provider of the config on the cases (through the runner, as `evalgate run` does); answers by
-    case id (the first repeat when the suite repeats cases)."""
-    outcome = await run_suite(config, cases, provider_config)
-    return {
+    case id, and why the run stopped early (None: it did not). Each case is asked once, whatever the suite's
+    `repeats`: a head-to-head compares one answer of each player, so further repeats would be calls paid for and
+    never used."""
+    outcome = await run_suite(dataclasses.replace(config, repeats=1), cases, provider_config)
+    answers = {
         r.case.id: {"output": r.output.value if r.output is not None else None, "error": r.error}
         for r in outcome.results
-        if r.repeat == 0
     }
+    return answers, outcome.aborted
 
 
 def load_results_answers(path: Path) -> tuple[str, list[Entry], dict[str, dict[str, Any]]]:

@@ -11,10 +11,11 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-from evalgate import datasets, metrics, names, report, runner
+from evalgate import datasets, judge_canary, judge_trust, metrics, names, report, runner
 from evalgate.compare import compare
 from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
@@ -110,10 +111,12 @@ def run_and_score(
         "concurrency": config.concurrency,
         "provider": provider_config.name,
         "aborted": outcome.aborted,
+        "complete": outcome.aborted is None and outcome.not_run == 0,
+        "not_run": outcome.not_run,
         "cache": outcome.cache_stats,
         **({"judge": judge_usage} if judge_usage else {}),
     }
-    return build_results(
+    results = build_results(
         suite=config.suite,
         label=label,
         signature=signature(config, outcome.provider_fingerprint, sample),
@@ -124,6 +127,8 @@ def run_and_score(
         categories=categories,
         cases=case_entries,
     )
+    results.update(judge_canary.run_checks(config, built, results["git"]))
+    return results
 
 
 ALWAYS_SHOWN = ("error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
@@ -157,7 +162,10 @@ def judge(
 ) -> dict[str, Any]:
     """Compare with the baseline and decide; returns the Verdict JSON (docs/internals.md)."""
     comparison = compare(current, baseline, config, baseline_path=baseline_path)
-    return decide(comparison, config).to_json()
+    trust = judge_trust.gate_assessment(current, config)
+    verdict = decide(comparison, config, advisory=judge_trust.advisory(trust))
+    verdict.judge_calibration = trust
+    return verdict.to_json()
 
 
 def write_reports(
@@ -200,11 +208,20 @@ def write_reports(
 
 
 def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> dict[str, Any] | None:
-    """The trend of the first gated metric from the history store (with any drift alarm), when there is one."""
+    """The trend of the first gated metric from the history store (with any drift alarm), when there is one.
+
+    The trend only decorates the report: a store that cannot be read leaves it out with a warning (in the
+    verdict's warnings and on stderr), never costing the verdict or the reports."""
     path = config.resolve(config.history["path"])
     gated = [row["metric"] for row in verdict.get("metrics", []) if row.get("rules")]
-    if not path.is_file() or not gated:
+    if not path.exists() or not gated:
         return None
-    with HistoryStore(path) as store:
-        trend = trend_for_report(store, config.suite, gated[0])
+    try:
+        with HistoryStore(path) as store:
+            trend = trend_for_report(store, config.suite, gated[0])
+    except InputError as exc:
+        warning = f"the trend chart is left out: {exc}"
+        verdict.setdefault("warnings", []).append(warning)
+        print(f"evalgate: warning: {warning}", file=sys.stderr)
+        return None
     return trend if len(trend["values"]) >= 2 else None

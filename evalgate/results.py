@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -14,7 +15,7 @@ import jsonschema
 from evalgate import __version__
 from evalgate.errors import InputError
 from evalgate.fileio import read_text, write_json_atomic
-from evalgate.metrics.base import mean_score
+from evalgate.metrics.base import RUN_FIELDS, mean_score
 from evalgate.model import CaseResult
 
 SCHEMA_VERSION = 1
@@ -30,7 +31,7 @@ def case_record(result: CaseResult) -> dict[str, Any]:
         "expected": case.expected,
         "output": output.value if output else None,
         "scores": {},
-        "latency_ms": round(result.latency_ms, 3),
+        "latency_ms": None if result.latency_ms is None else round(result.latency_ms, 3),
         "tokens_in": output.tokens_in if output else None,
         "tokens_out": output.tokens_out if output else None,
         "cost": output.cost if output else None,
@@ -43,7 +44,9 @@ def case_record(result: CaseResult) -> dict[str, Any]:
 
 
 def merge_repeats(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """K runs of one case -> one entry: mean scores, the first run's fields, and every run under `repeats`."""
+    """K runs of one case -> one entry: every run under `repeats` (what the metrics read, docs/gate.md "Repeats"),
+    the per-case mean scores, the first run's output, the case's usage summed over its runs, the mean of its
+    measured latencies, `cached` when every run was, and an error only when every run errored."""
     if len(records) == 1:
         return records[0]
     merged = dict(records[0])
@@ -51,8 +54,14 @@ def merge_repeats(records: list[dict[str, Any]]) -> dict[str, Any]:
     merged["scores"] = {key: mean_score(records, key) for key in sorted(keys)}
     errors = [record["error"] for record in records if record["error"]]
     merged["error"] = errors[0] if len(errors) == len(records) else None
+    for field in ("tokens_in", "tokens_out", "cost"):
+        reported = [record[field] for record in records if record.get(field) is not None]
+        merged[field] = (math.fsum(reported) if field == "cost" else sum(reported)) if reported else None
+    latencies = [r["latency_ms"] for r in records if r.get("latency_ms") is not None and not r["error"]]
+    merged["latency_ms"] = round(math.fsum(latencies) / len(latencies), 3) if latencies else None
+    merged["cached"] = all(record.get("cached") for record in records)
     merged["repeats"] = [
-        {field: record[field] for field in ("output", "error", "latency_ms", "scores")} for record in records
+        {field: record[field] for field in RUN_FIELDS if field in record} for record in records
     ]
     return merged
 
@@ -82,6 +91,19 @@ def build_results(
         "categories": categories,
         "cases": cases,
     }
+
+
+def incomplete_reason(results: dict[str, Any]) -> str | None:
+    """Why the run of a results file did not complete (a spent budget, an interruption), or None when it did.
+
+    `run.complete` says it (`run.aborted` in files written before it existed); the gate never passes such a run.
+    """
+    run = results.get("run") or {}
+    if run.get("complete", True) is not False and not run.get("aborted"):
+        return None
+    why = run.get("aborted") or "stopped early"
+    not_run = run.get("not_run")
+    return f"{why} ({not_run} case runs never finished)" if isinstance(not_run, int) else why
 
 
 def write_results(path: str | Path, results: dict[str, Any]) -> Path:

@@ -11,10 +11,12 @@ import pytest
 from tests.conftest import ROOT
 
 SMALL = {
+    "calibration_stats.py": ["--items", "30", "--raters", "2", "--resamples", "50", "--repeat", "1"],
     "runner_overhead.py": ["--cases", "40", "--latency-ms", "5", "--concurrency", "4", "--command"],
     "stats_speed.py": ["--cases", "300", "--resamples", "200", "--metrics", "2", "--repeat", "1"],
     "gate_calibration.py": ["--prs", "20", "--sizes", "100"],
     "llm_throughput.py": ["--n", "40", "--latency", "0.01", "--concurrency", "4"],
+    "startup.py": ["--repeat", "1", "--cases", "5"],
 }
 
 

@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from evalgate.commands._outputs import check_outputs
+from evalgate.commands.run import incomplete_exit_code
 from evalgate.config import load_config
 from evalgate.errors import InputError
+from evalgate.exitcodes import ExitCode
 from evalgate.fileio import write_json_atomic, write_text_atomic
 from evalgate.headtohead import (
     Entry,
@@ -49,21 +52,26 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-async def _run_players(config: Any, names: list[str], sample: int | None) -> tuple[list[Entry], list[Player]]:
+async def _run_players(
+    config: Any, names: list[str], sample: int | None
+) -> tuple[list[Entry], list[Player], list[str]]:
+    """The cases, each model's answers, and which runs stopped early (`name: why`)."""
     from evalgate.pipeline import load_suite_cases  # --sample checked as by run (0 is not "all cases")
 
     cases = load_suite_cases(config, sample)
-    players = []
+    players, stopped = [], []
     for provider_config in [
         config.provider_named(name) for name in names
     ]:  # one model at a time: each uses all the slots
-        answers = await run_provider(config, provider_config, cases)
+        answers, aborted = await run_provider(config, provider_config, cases)
+        if aborted:
+            stopped.append(f"{provider_config.name}: {aborted}")
         players.append(Player(provider_config.name, answers, f"provider {provider_config.type}"))
     entries = [
         Entry(case.id, case.input, case.expected, case.category, as_text(case.metadata.get("source")))
         for case in cases
     ]
-    return entries, players
+    return entries, players, stopped
 
 
 def _check_args(args: argparse.Namespace) -> list[str] | None:
@@ -90,12 +98,14 @@ def _check_args(args: argparse.Namespace) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     names = _check_args(args)
+    check_outputs(args)
     config = load_config(args.config)
     warnings: list[str] = []
+    stopped: list[str] = []
     if names is None:
         entries, players, warnings = pair_results_files(args.a_results, args.b_results)
     else:
-        entries, players = asyncio.run(_run_players(config, names, args.sample))
+        entries, players, stopped = asyncio.run(_run_players(config, names, args.sample))
     document = asyncio.run(
         compare_players(
             config, entries, players, margin=args.margin, resamples=args.resamples, warnings=warnings
@@ -123,7 +133,12 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"evalgate: warning: the judge failed on {failed} comparison(s); see the report", file=sys.stderr
         )
+    if stopped:  # its cases not run count as errors, that is as losses: the comparison is not a fair one
+        print(
+            f"evalgate: RUN INCOMPLETE: {'; '.join(stopped)}; the comparison is incomplete", file=sys.stderr
+        )
+        return incomplete_exit_code()
     if all(pair["n"] == 0 for pair in document["pairs"]):
         print("evalgate: no case could be compared: every judge call failed", file=sys.stderr)
-        return 1
-    return 0
+        return ExitCode.FAIL
+    return ExitCode.PASS

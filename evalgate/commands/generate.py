@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from evalgate.commands._outputs import kept_elsewhere
 from evalgate.config import load_config
 from evalgate.datasets import load_cases
 from evalgate.errors import InputError
+from evalgate.fileio import check_writable
 from evalgate.generate import EXISTS, TECHNIQUES, generate_cases, parse_techniques, to_jsonl, write_new_file
 from evalgate.judging import open_judge
 
@@ -52,6 +54,7 @@ async def _generate(args: argparse.Namespace, config: Any, seeds: list[Any], tec
 def run(args: argparse.Namespace) -> int:
     if args.out.exists():
         raise InputError(EXISTS, file=args.out)
+    check_writable(args.out, what="--out")  # before paying for the generation
     if args.n_per_case < 1:
         raise InputError(f"--n-per-case must be at least 1, got {args.n_per_case}")
     techniques = parse_techniques(args.techniques)
@@ -67,7 +70,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(
             f"no usable case was generated from {len(seeds)} seed(s); nothing written", file=args.out
         )
-    write_new_file(args.out, to_jsonl(report.cases))
+    text = to_jsonl(report.cases)
+    try:
+        write_new_file(args.out, text)
+    except OSError as exc:
+        raise kept_elsewhere(
+            exc, text, args.out, what="generated cases", then="rename it to keep it"
+        ) from None
     dropped = ", ".join(f"{count} {reason}" for reason, count in sorted(report.dropped.items())) or "none"
     print(
         f"wrote {len(report.cases)} case(s) to {args.out} from {len(seeds)} seed(s) "

@@ -13,7 +13,7 @@ from evalgate.drift import LONG_WINDOW, REFERENCE_RUNS, SHORT_WINDOW, alarm_mess
 from evalgate.errors import InputError
 from evalgate.history import HistoryStore, branch_of_ref, metric_history
 from evalgate.ratchet import shown_path
-from evalgate.results import load_results
+from evalgate.results import incomplete_reason, load_results
 from evalgate.sparkline import sparkline
 
 
@@ -119,10 +119,13 @@ def append_results(
     label: str | None = None,
     file: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Append `results` (read from `file`) to the store at `path` if they belong to `suite` and come from the
-    history branch."""
+    """Append `results` (read from `file`) to the store at `path` if they belong to `suite`, come from the
+    history branch and from a complete run."""
     if results.get("suite") != suite:
         raise InputError(f"the results are for suite {results.get('suite')!r}, not {suite!r}", file=file)
+    if incomplete_reason(results):  # partial numbers would move the trends and the ratchet
+        message = f"not appended: the run did not complete ({incomplete_reason(results)})"
+        return {"run_id": None, "added": False, "message": message}
     branch = branch or branch_of_ref((results.get("git") or {}).get("ref"))
     if history_branch and branch and branch != history_branch:
         return {
@@ -193,8 +196,8 @@ def history_overview(
                 "alarms": alarm_messages(report, name),
             }
         )
-    flaky = {
-        name: store.flaky_cases(suite, name, window=flaky_window, min_flips=min_flips)
+    stability = {
+        name: store.case_stability(suite, name, window=flaky_window, min_flips=min_flips)
         for name, spec in keys.items()
         if spec.get("kind") == "binary" and (not metrics or name in metrics)
     }
@@ -205,7 +208,8 @@ def history_overview(
         "excluded_runs": excluded,
         "metrics": entries,
         "alarm": any(entry["alarms"] for entry in entries),
-        "flaky": {name: cases for name, cases in flaky.items() if cases},
+        "flaky": {name: flaky for name, (flaky, _) in stability.items() if flaky},
+        "changed": {name: changed for name, (_, changed) in stability.items() if changed},
         "flaky_window": flaky_window,
         "min_flips": min_flips,
     }
@@ -256,6 +260,14 @@ def render_overview(overview: dict[str, Any]) -> str:
                     ids.append(case["id"])
         lines.append("  to keep them out of the gate until fixed, add to the config:")
         lines.append(f"    quarantine: [{', '.join(json.dumps(i) for i in ids)}]")
+    if overview.get("changed"):
+        lines.append("changed at a step, not flaky (their latest runs all went one way; not for quarantine):")
+        for name, cases in overview["changed"].items():
+            for case in cases:
+                what = "failing (a regression)" if case["state"] == "failing" else "passing"
+                lines.append(
+                    f"  {name}: {case['id']} {what} since run {case['since']} ({case['streak']} runs in a row)"
+                )
     return "\n".join(lines)
 
 

@@ -1,8 +1,11 @@
-"""Latency percentiles and mean (milliseconds) over the cases that did not error.
+"""Latency percentiles and mean (milliseconds) over the runs that did not error and were timed.
 
 Percentiles are numpy's: `method: linear` (default, numpy's default interpolation) or `method: nearest_rank`
-(numpy "inverted_cdf": the smallest value with at least q% of the values at or below it). Errored cases are
-left out (a timeout's latency is the timeout, not the model's) and counted by error_rate instead.
+(numpy "inverted_cdf": the smallest value with at least q% of the values at or below it). Errored runs are
+left out (a timeout's latency is the timeout, not the model's) and counted by error_rate instead. A cached
+answer counts with the latency recorded when it was first answered (none when the cache has none), never with
+the time the cache read took; every key is a timing key, whose `fresh` count says how many values come from
+calls made in this run (docs/metrics.md, "Timing").
 """
 
 from __future__ import annotations
@@ -39,18 +42,23 @@ class Latency(ResampledMetric):
         how = f"numpy.percentile method={self.method}"
         keys = [
             MetricKey(
-                f"latency_p{q}_ms", "corpus", False, f"{q}th percentile of latency in ms ({how})", q / 100
+                f"latency_p{q}_ms",
+                "corpus",
+                False,
+                f"{q}th percentile of latency in ms ({how})",
+                q / 100,
+                timing=True,
             )
             for q in PERCENTILES
         ]
-        return [*keys, MetricKey("latency_mean_ms", "corpus", False, "mean latency in ms")]
+        return [*keys, MetricKey("latency_mean_ms", "corpus", False, "mean latency in ms", timing=True)]
 
     def encode(self, records: list[CaseRecord]) -> np.ndarray:
-        """Each case's latency, NaN for errored cases and cases without one."""
+        """Each run's latency, NaN for errored runs and runs without one."""
         values = [None if r.get("error") is not None else as_number(r.get("latency_ms")) for r in records]
         return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
-    def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
+    def aggregate_runs(self, records: list[CaseRecord]) -> dict[str, float | None]:
         values = self.encode(records)
         values = values[~np.isnan(values)]
         if not len(values):
@@ -60,7 +68,7 @@ class Latency(ResampledMetric):
         result["latency_mean_ms"] = math.fsum(values) / len(values)  # exact: the case order cannot change it
         return result
 
-    def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
+    def sizes_runs(self, records: list[CaseRecord]) -> dict[str, int]:
         n = int((~np.isnan(self.encode(records))).sum())
         return {key.name: n for key in self.keys()}
 

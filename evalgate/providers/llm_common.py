@@ -30,7 +30,7 @@ import jinja2.meta
 
 from evalgate.cache import ResponseCache, cache_key
 from evalgate.errors import InputError, RunAborted
-from evalgate.model import Case, Output
+from evalgate.model import Case, Output, normalize_output
 from evalgate.options import Option, non_negative, positive, seconds
 from evalgate.pricing import Price, PriceTable
 from evalgate.providers.base import Provider
@@ -566,7 +566,7 @@ class LLMProvider(Provider):
         return RunSettings(cache_dir=self.base_dir / DEFAULT_CACHE_DIR)
 
     @property
-    def cache_stats(self) -> dict[str, int]:
+    def cache_stats(self) -> dict[str, Any]:
         """Cache hits and misses of this run ({"hits": 0, "misses": 0} when the cache is off)."""
         return self.cache.stats if self.cache else {"hits": 0, "misses": 0}
 
@@ -613,9 +613,13 @@ class LLMProvider(Provider):
             if hit is not None:
                 hit.cost = self.price.cost(hit.tokens_in, hit.tokens_out) if self.price else None
                 return hit
+        began = time.perf_counter()
         output = await self._call_with_retries(request)
+        if output.latency_ms is None:  # the call's own time, stored with the answer (a cache hit replays it)
+            output.latency_ms = (time.perf_counter() - began) * 1000.0
         output.cost = self.price.cost(output.tokens_in, output.tokens_out) if self.price else None
         self.settings.budget.charge(output)
+        output = normalize_output(output)  # an answer JSON cannot hold is the case's error, never cached
         if self.cache:
             self.cache.put(key, output)
         return output
