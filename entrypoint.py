@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
-from evalgate.fileio import write_text_atomic
+from evalgate.fileio import real_path, write_text_atomic
 from evalgate.github import actions_io as gha
 from evalgate.github import comment, publish, sources
 from evalgate.github.annotations import annotate, read_config_facts, workspace_relative
@@ -165,9 +165,9 @@ def run(env: Mapping[str, str]) -> int:
         )
 
     annotate(verdict.get("reasons"), config, workspace=settings.workspace)
-    prefix = Path(settings.working_directory)
-    paths = {
-        name: os.path.normpath(prefix / out / file)
+    workspace = real_path(settings.workspace)
+    paths = {  # relative to the workspace, where later steps find them (output_dir is inside it)
+        name: os.path.relpath(real_path(out / file), workspace)
         for name, file in (
             ("results_path", "results.json"),
             ("report_path", "report.md"),

@@ -18,7 +18,7 @@ from evalgate import datasets, metrics, report, runner
 from evalgate.compare import compare
 from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
-from evalgate.fileio import write_json_atomic, write_text_atomic
+from evalgate.fileio import read_bytes, write_json_atomic, write_text_atomic
 from evalgate.gate import decide
 from evalgate.github.actions_io import run_url as actions_run_url
 from evalgate.history import HistoryStore, trend_for_report
@@ -57,7 +57,7 @@ def signature(config: SuiteConfig, provider_fingerprint: str, sample: int | None
     """What makes two runs comparable (datasets, metrics, sample, repeats) and what identifies them."""
     metric_spec = json.dumps([[m.name, m.options] for m in config.metrics], sort_keys=True, default=str)
     return {
-        "config": _sha256(config.path.read_bytes()),
+        "config": _sha256(read_bytes(config.path, what="config file")),
         "datasets": datasets.dataset_fingerprint(config.datasets),
         "provider": provider_fingerprint,
         "metrics": _sha256(metric_spec.encode()),

@@ -13,7 +13,8 @@ import jsonschema
 
 from evalgate import __version__
 from evalgate.errors import InputError
-from evalgate.fileio import read_text, write_json_atomic
+from evalgate.fileio import write_json_atomic
+from evalgate.jsonio import load_json
 from evalgate.metrics.base import mean_score
 from evalgate.model import CaseResult
 
@@ -119,13 +120,5 @@ def check_results(data: Any, *, file: str) -> dict[str, Any]:
 
 def load_results(path: str | Path) -> dict[str, Any]:
     """Read and check a results file (a baseline or the current run)."""
-    text = read_text(path, what="results file")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"not valid JSON: {exc.msg} (column {exc.colno}); expected an evalgate results file",
-            file=path,
-            line=exc.lineno,
-        ) from None
+    data = load_json(path, what="results file", expected="expected an evalgate results file")
     return check_results(data, file=str(path))

@@ -1,4 +1,8 @@
-"""YAML reading that remembers line numbers, so every config error can name its file and line."""
+"""YAML reading that remembers line numbers, so every config error can name its file and line.
+
+Guarded like every read of a user's file (evalgate.fileio): a regular file of at most MAX_TEXT_FILE_BYTES, at
+most MAX_NESTING levels deep, and at most MAX_YAML_VALUES values once aliases are expanded (an "alias bomb" of
+a few lines expands to billions, which would fill the memory of anything that walks it)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import yaml
 
 from evalgate.errors import InputError
 from evalgate.fileio import read_text
+from evalgate.limits import MAX_NESTING, MAX_TEXT_FILE_BYTES, MAX_YAML_VALUES
 
 
 class LineDict(dict):
@@ -32,7 +37,45 @@ class LineList(list):
 
 
 class _Loader(yaml.SafeLoader):
-    pass
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise InputError(
+                    f"nested more than {MAX_NESTING} levels deep",
+                    file=self.name,
+                    line=self.peek_event().start_mark.line + 1,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many values the document holds with every alias expanded, counted without expanding anything: an
+    alias is the very node its anchor names, so each node's size is computed once."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            sizes[id(node)] = 1
+            continue
+        children = (
+            [part for pair in node.value for part in pair]
+            if isinstance(node, yaml.MappingNode)
+            else node.value
+        )
+        if children_done:
+            sizes[id(node)] = min(1 + sum(sizes[id(child)] for child in children), MAX_YAML_VALUES + 1)
+        else:
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+    return sizes[id(root)]
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
@@ -65,12 +108,22 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
-def load_yaml(path: str | Path) -> Any:
+def load_yaml(path: str | Path, *, what: str = "file") -> Any:
     """Read a YAML file (safe types only); syntax errors become an InputError with the line."""
-    loader = _Loader(read_text(path))
+    loader = _Loader(read_text(path, what=what, max_bytes=MAX_TEXT_FILE_BYTES))
     loader.name = str(path)
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node) > MAX_YAML_VALUES:
+            raise InputError(
+                f"the YAML holds more than {MAX_YAML_VALUES:,} values once its aliases (*name) are expanded; "
+                "an alias that repeats an alias that repeats an alias... (an alias bomb) is refused",
+                file=path,
+                line=node.start_mark.line + 1,
+            )
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

@@ -3,7 +3,6 @@ stage, the current results uploaded by the triggering run."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -84,7 +83,7 @@ def current_workflow_id(gh: Github, env: Mapping[str, str]) -> int | str | None:
 
 
 def _int(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() else None
+    return int(text) if text and re.fullmatch(r"[0-9]{1,18}", text) else None
 
 
 def fetch_triggering_results(
@@ -105,6 +104,8 @@ def fetch_triggering_results(
         archive = artifacts.download(wanted[0].archive_download_url, settings.token)
         files = artifacts.safe_extract(archive, scratch / "current")
         results = artifacts.find_results(files)
+        context_files = [f for f in files if f.name == CONTEXT_FILE]
+        context = artifacts.read_artifact_json(context_files[0], what=CONTEXT_FILE) if context_files else {}
     except artifacts.ArtifactError as exc:
         raise InputError(
             f"the artifact {settings.results_artifact!r} of run {event.workflow_run_id}: {exc}"
@@ -113,11 +114,4 @@ def fetch_triggering_results(
         raise InputError(
             f"cannot read the artifacts of the triggering run {event.workflow_run_id}: {describe(exc)}"
         ) from None
-    context_files = [f for f in files if f.name == CONTEXT_FILE]
-    context = {}
-    if context_files:
-        try:
-            context = json.loads(context_files[0].read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            context = {}
     return results, context if isinstance(context, dict) else {}
