@@ -28,6 +28,7 @@ from evalgate.github.annotations import annotate, read_config_facts, workspace_r
 from evalgate.github.client import ClientSettings, api_url, make_github
 from evalgate.github.event import load_event
 from evalgate.github.inputs import Settings, gate_exit, mask_secrets, read_settings
+from evalgate.outbound import echo
 from evalgate.report import comment_marker
 
 # engine messages look like `evalgate: error: path:line: message`
@@ -47,7 +48,7 @@ def run_engine(argv: list[str], env: Mapping[str, str]) -> int:
         command, env=dict(env), stderr=subprocess.PIPE, text=True, errors="replace"
     ) as process:
         for line in process.stderr:  # streamed: progress shows as it happens
-            print(line, end="", file=sys.stderr, flush=True)
+            echo(line.rstrip("\n"))  # the target's own stderr and data from results files: never a command
             match = _ENGINE_ERROR.match(line.rstrip("\n"))
             if match:
                 file = workspace_relative(Path(match["file"]), workspace) if match["file"] else None
@@ -76,7 +77,7 @@ def engine_argv(
 def append_history(settings: Settings, results: Path, branch: str, sha: str, env: Mapping[str, str]) -> None:
     """A run on the base branch joins the history (trends, drift alarms): `evalgate history --append`, which keeps
     only runs of the config's history branch. Keep the store between runs with actions/cache (docs/workflows.md)."""
-    print("::group::evalgate history", flush=True)
+    gha.issue_command("group", "evalgate history")
     argv = [
         "history",
         "--config",
@@ -89,7 +90,7 @@ def append_history(settings: Settings, results: Path, branch: str, sha: str, env
         sha,
     ]
     code = run_engine(argv, env)
-    print("::endgroup::", flush=True)
+    gha.issue_command("endgroup", "")
     if code != 0:
         gha.warning(
             f"evalgate history --append stopped with exit code {code}: this run is not in the history"
@@ -101,9 +102,9 @@ def install_requirements(args: list[str], env: Mapping[str, str]) -> None:
     constraints = env.get("EVALGATE_CONSTRAINTS")
     command = [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check"]
     command += ["-c", constraints] if constraints and Path(constraints).is_file() else []
-    print(f"::group::pip install {shlex.join(args)}", flush=True)
+    gha.issue_command("group", f"pip install {shlex.join(args)}")
     code = subprocess.run([*command, *args], env=dict(env), check=False).returncode
-    print("::endgroup::", flush=True)
+    gha.issue_command("endgroup", "")
     if code != 0:
         raise InputError(f"input install: pip install {shlex.join(args)} failed (exit code {code})")
 
@@ -122,6 +123,7 @@ def run(env: Mapping[str, str]) -> int:
     if settings.install:
         install_requirements(settings.install, env)
     config = read_config_facts(settings.config)
+    mask_secrets(env, config.secret_env_names)  # what the config's providers read: ${NAME}, api_key_env
     out = Path(settings.output_dir)
     for name in ENGINE_FILES:  # a verdict left by an earlier run must never pass for this one's
         (out / name).unlink(missing_ok=True)
@@ -137,7 +139,7 @@ def run(env: Mapping[str, str]) -> int:
             if not event.base_sha and isinstance(context.get("base_sha"), str):
                 event = replace(event, base_sha=context["base_sha"])
         baseline, baseline_note = sources.resolve_baseline(settings, event, config.suite, gh, Path(scratch))
-        print(f"evalgate: {baseline_note}", flush=True)
+        echo(f"evalgate: {baseline_note}", file=sys.stdout)
         # the commit under test, for the results file: the PR's head, not GitHub's merge commit
         engine_env = {**env, "EVALGATE_HEAD_SHA": event.head_sha, "EVALGATE_HEAD_REF": event.branch or ""}
         command = "gate" if current else "check"
@@ -179,9 +181,9 @@ def run(env: Mapping[str, str]) -> int:
     summary = publish.summary_markdown(report, baseline_note, comment_note, posted)
     gha.write_summary(env.get("GITHUB_STEP_SUMMARY"), summary)
     for result in posted:
-        print(
+        echo(
             f"evalgate: PR #{result.number}: comment {result.action} {result.url or ''} {result.reason}",
-            flush=True,
+            file=sys.stdout,
         )
     return gate_exit(verdict["verdict"], settings.fail_on)
 
@@ -194,7 +196,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
         workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
         file = workspace_relative(Path(exc.file), workspace) if exc.file else None
         gha.error(exc.message, file=file, line=exc.line, title="evalgate: bad input")
-        print(f"evalgate: error: {exc}", file=sys.stderr, flush=True)
+        echo(f"evalgate: error: {exc}")
         gha.write_summary(env.get("GITHUB_STEP_SUMMARY"), f"### evalgate could not run\n\n`{exc}`\n")
         return 2
 

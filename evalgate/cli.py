@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
 from evalgate import __version__, commands
 from evalgate.errors import InputError
+from evalgate.outbound import add_env_secrets, echo, log_text
 
 # the order commands are listed in `evalgate --help`; modules not named here follow alphabetically
 COMMAND_ORDER = ["run", "gate", "check", "compare", "generate", "history", "thresholds"]
@@ -22,7 +24,7 @@ COMMAND_ORDER = ["run", "gate", "check", "compare", "generate", "history", "thre
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # usage errors: one line and exit 2, like every bad input
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, log_text(f"{self.prog}: error: {message}") + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    add_env_secrets(os.environ)  # a token or key in the environment is redacted from all output
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -47,11 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except InputError as exc:
-        print(f"evalgate: error: {exc}", file=sys.stderr)
+        echo(f"evalgate: error: {exc}")
         return 2
     except BrokenPipeError:  # output piped into `head`: stop quietly
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print("evalgate: interrupted", file=sys.stderr)
+        echo("evalgate: interrupted")
         return 130

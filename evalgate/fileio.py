@@ -12,6 +12,7 @@ from typing import Any
 
 from evalgate.errors import InputError
 from evalgate.limits import MAX_DATA_FILE_BYTES, MIB
+from evalgate.outbound import redact
 
 _KINDS = (
     (stat.S_ISDIR, "a folder"),
@@ -95,13 +96,15 @@ def _too_large(path: str | Path, what: str, max_bytes: int) -> InputError:
 
 
 def write_text_atomic(path: str | Path, text: str, *, overwrite: bool = True) -> Path:
-    """Write `text` to `path` through a temporary file in the same folder.
+    """Write `text`, every known secret redacted (evalgate.outbound), to `path` through a temporary file in the
+    same folder.
 
     overwrite=True: an atomic rename over any old file (its permissions kept). overwrite=False: a hard link to
     the final name, which raises FileExistsError if the name exists, even if another process made it a moment
     ago.
     """
     path = Path(path)
+    text = redact(text)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -23,6 +23,7 @@ import jinja2
 from evalgate.errors import InputError
 from evalgate.jsonio import JSONProblem, parse_json
 from evalgate.model import Case, Output, normalize_output
+from evalgate.outbound import redact
 from evalgate.providers import create_provider
 
 MAX_REPLY_KEPT = 500  # characters of an invalid reply kept in the error record
@@ -195,7 +196,7 @@ class JudgeSession:
                 except JudgeFormatError as second:
                     return JudgeAnswer(
                         error=f"invalid judge reply after one repair attempt: {second}",
-                        invalid_reply=reply[:MAX_REPLY_KEPT],
+                        invalid_reply=redact(reply)[:MAX_REPLY_KEPT],  # redacted before the cut
                     )
         except TimeoutError:
             return JudgeAnswer(error=f"judge call failed: no reply within {self.timeout:g}s")

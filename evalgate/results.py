@@ -17,6 +17,7 @@ from evalgate.fileio import write_json_atomic
 from evalgate.jsonio import load_json
 from evalgate.metrics.base import mean_score
 from evalgate.model import CaseResult
+from evalgate.outbound import redact_data
 
 SCHEMA_VERSION = 1
 
@@ -70,19 +71,23 @@ def build_results(
     categories: dict[str, Any],
     cases: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "suite": suite,
-        "label": label,
-        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "signature": {**signature, "evalgate": __version__},
-        "git": git,
-        "run": run,
-        "metric_keys": metric_keys,
-        "metrics": metrics,
-        "categories": categories,
-        "cases": cases,
-    }
+    """The results document, every known secret redacted (a server may echo a key back into an error or an
+    answer): the reports, the verdict and the history all start from it."""
+    return redact_data(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "suite": suite,
+            "label": label,
+            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "signature": {**signature, "evalgate": __version__},
+            "git": git,
+            "run": run,
+            "metric_keys": metric_keys,
+            "metrics": metrics,
+            "categories": categories,
+            "cases": cases,
+        }
+    )
 
 
 def write_results(path: str | Path, results: dict[str, Any]) -> Path:

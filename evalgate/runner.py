@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 from evalgate.errors import InputError, RunAborted
 from evalgate.model import Case, CaseResult, normalize_output
+from evalgate.outbound import redact
 from evalgate.progress import Progress, auto_progress
 
 if TYPE_CHECKING:
@@ -32,8 +33,9 @@ class RunOutcome:
 
 
 def error_text(exc: BaseException) -> str:
-    """An exception as one line for the results file: `Type: message`, no traceback, at most ~2,000 chars."""
-    message = " ".join(str(exc).split())
+    """An exception as one line for the results file: `Type: message`, no traceback, at most ~2,000 chars, and
+    no secret (redacted before the cut, so no part of one survives it)."""
+    message = " ".join(redact(str(exc)).split())
     if len(message) > MAX_ERROR_CHARS:
         message = message[: MAX_ERROR_CHARS - 3] + "..."
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

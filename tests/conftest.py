@@ -7,11 +7,14 @@ from __future__ import annotations
 import functools
 import json
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from evalgate import outbound
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
 FIXTURES = ROOT / "tests" / "fixtures"
 # the published reference values of scikit-learn, rouge-score, sacrebleu, scipy and numpy (see its "about")
 REFERENCE_VECTORS = FIXTURES / "reference-vectors.json"
@@ -33,3 +36,10 @@ def write_suite(tmp_path: Path, config: str, files: dict[str, str] | None = None
     path = tmp_path / "evalgate.yaml"
     path.write_text(textwrap.dedent(config).lstrip("\n"))
     return path
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """The secrets a test's providers read are redacted from that test's output only (evalgate.outbound)."""
+    yield
+    outbound.forget_secrets()

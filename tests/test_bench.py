@@ -15,6 +15,7 @@ SMALL = {
     "stats_speed.py": ["--cases", "300", "--resamples", "200", "--metrics", "2", "--repeat", "1"],
     "gate_calibration.py": ["--prs", "20", "--sizes", "100"],
     "llm_throughput.py": ["--n", "40", "--latency", "0.01", "--concurrency", "4"],
+    "read_speed.py": ["--cases", "200", "--repeat", "1"],
 }
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from evalgate.config import SuiteConfig, load_config
+from evalgate.outbound import echo
 from evalgate.results import load_results
 
 
@@ -45,9 +47,9 @@ def decide_and_report(args: argparse.Namespace, config: SuiteConfig, current: di
         html_path=args.html,
         comment_path=args.comment,
     )
-    print(f"evalgate: {verdict['verdict'].upper()}: {verdict['headline']}")
+    echo(f"evalgate: {verdict['verdict'].upper()}: {verdict['headline']}", file=sys.stdout)
     for reason in verdict["reasons"]:
-        print(f"  - {reason['severity']}: {reason['message']}")
+        echo(f"  - {reason['severity']}: {reason['message']}", file=sys.stdout)
     return int(verdict["exit_code"])
 
 

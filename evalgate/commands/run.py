@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from evalgate.config import load_config
+from evalgate.outbound import echo
 from evalgate.results import write_results
 
 
@@ -50,5 +50,5 @@ def handle(args: argparse.Namespace) -> int:
         for key, entry in results["metrics"].items()
         if entry.get("value") is not None and results["metric_keys"].get(key, {}).get("shown", True)
     )
-    print(f"evalgate: {len(results['cases'])} cases -> {args.output} ({summary})", file=sys.stderr)
+    echo(f"evalgate: {len(results['cases'])} cases -> {args.output} ({summary})")
     return 0

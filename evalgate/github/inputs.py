@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from evalgate.fileio import real_path
 from evalgate.github import actions_io as gha
 from evalgate.github import artifacts
 from evalgate.github.comment import POLICIES as COMMENT_POLICIES
+from evalgate.outbound import add_env_secrets
 
 FAIL_ON = ("fail", "warn", "never")
 DEFAULT_RESULTS_ARTIFACT = "evalgate-results"
@@ -109,13 +110,11 @@ def _split(text: str, name: str) -> list[str]:
         raise InputError(f"input {name} cannot be split into arguments: {exc}") from None
 
 
-def mask_secrets(env: Mapping[str, str]) -> None:
-    """Mask the token and every *_API_KEY / *_TOKEN present, before anything else is printed."""
-    for name, value in env.items():
-        if value and (
-            name in ("INPUT_GITHUB_TOKEN", "GITHUB_TOKEN") or name.endswith(("_API_KEY", "_TOKEN"))
-        ):
-            gha.add_mask(value)
+def mask_secrets(env: Mapping[str, str], names: Iterable[str] = ()) -> None:
+    """Mask in the log, and redact from all output, the token, every variable whose name says it holds a secret
+    (*_API_KEY, *_TOKEN, ...) and the variables `names` (those the config reads), before anything is printed."""
+    for value in add_env_secrets(env, names):
+        gha.add_mask(value)
 
 
 def gate_exit(verdict: str, fail_on: str) -> int:

@@ -22,6 +22,7 @@ from evalgate.github.client import describe, is_forbidden
 from evalgate.github.event import Event
 from evalgate.github.sources import CONTEXT_FILE
 from evalgate.jsonio import load_json
+from evalgate.outbound import redact
 
 _OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
@@ -137,6 +138,7 @@ def post_comments(
         gha.warning("no github_token: the comment was not posted")
         return [], "not posted: no github_token"
     results = []
+    body = redact(body)
     try:
         numbers = comment.unique_numbers(comment_targets(event, gh, context))
         repo = gh.get_repo(event.repository)

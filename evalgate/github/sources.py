@@ -4,6 +4,7 @@ stage, the current results uploaded by the triggering run."""
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from evalgate.github import artifacts
 from evalgate.github.client import describe
 from evalgate.github.event import Event
 from evalgate.github.inputs import Settings
+from evalgate.outbound import echo
 
 CONTEXT_FILE = "context.json"
 
@@ -60,7 +62,7 @@ def resolve_baseline(
         gha.warning(f"cannot look up the baseline artifact ({describe(exc)}); absolute thresholds only")
         return None, "no baseline (the artifact lookup failed): absolute thresholds only"
     for note in notes:
-        print(f"evalgate: baseline: {note}", flush=True)
+        echo(f"evalgate: baseline: {note}", file=sys.stdout)
     if found is None:
         return None, f"no baseline artifact {value!r} on {branch}: absolute thresholds only"
     where = f"baseline from artifact {value!r} of run {found.run_id} ({found.head_sha[:7]} on {branch})"
@@ -74,8 +76,9 @@ def current_workflow_id(gh: Github, env: Mapping[str, str]) -> int | str | None:
         try:
             return gh.get_repo(repository).get_workflow_run(run_id).workflow_id
         except GithubException as exc:
-            print(
-                f"evalgate: cannot read run {run_id} ({describe(exc)}); using GITHUB_WORKFLOW_REF", flush=True
+            echo(
+                f"evalgate: cannot read run {run_id} ({describe(exc)}); using GITHUB_WORKFLOW_REF",
+                file=sys.stdout,
             )
     ref = env.get("GITHUB_WORKFLOW_REF", "")
     match = re.search(r"/\.github/workflows/([^@/]+)@", ref)

@@ -34,6 +34,7 @@ from evalgate.fileio import read_text
 from evalgate.limits import MAX_ATTEMPTS, MAX_TEXT_FILE_BYTES
 from evalgate.model import Case, Output
 from evalgate.options import Option, positive, up_to
+from evalgate.outbound import add_secret
 from evalgate.pricing import Price, PriceTable
 from evalgate.providers.base import Provider
 
@@ -660,6 +661,7 @@ def env_secret(name: str, *, config_file: str, config_line: int | None, purpose:
             file=config_file,
             line=config_line,
         )
+    add_secret(value)
     return value
 
 
@@ -688,12 +690,18 @@ class SDKChatProvider(LLMProvider):
     def parse_answer(self, data: Any) -> Output:
         """The answer and its usage from the response JSON; ProviderError("malformed response: ...")."""
 
-    def api_key_env(self) -> str | None:
-        """The environment variable holding the API key; None for a server that needs no key."""
-        return self.API_KEY_ENV
+    @classmethod
+    def api_key_env(cls, options: Mapping[str, Any]) -> str | None:
+        """The environment variable holding the API key (given these options); None for a server that needs no key."""
+        return cls.API_KEY_ENV
+
+    @classmethod
+    def secret_env_names(cls, options: Mapping[str, Any]) -> set[str]:
+        env = cls.api_key_env(options)
+        return {env} if env else set()
 
     def prepare(self) -> None:
-        env = self.api_key_env()
+        env = self.api_key_env(self.options)
         purpose = f"the {self.type} provider"
         self._api_key = (
             env_secret(env, config_file=self.config.file, config_line=self.config.line, purpose=purpose)
