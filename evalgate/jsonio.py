@@ -16,9 +16,7 @@ from typing import Any
 
 from evalgate.errors import InputError
 from evalgate.fileio import read_text
-from evalgate.limits import MAX_DATA_FILE_BYTES, MAX_NESTING
-
-_FLOAT_DIGITS = 309  # an integer with more digits is beyond a float's range (1.8e308)
+from evalgate.limits import MAX_DATA_FILE_BYTES, MAX_INTEGER_DIGITS, MAX_NESTING
 
 
 class JSONProblem(ValueError):
@@ -91,8 +89,8 @@ def _finite_float(text: str) -> float:
 
 
 def _float_sized_int(text: str) -> int:
-    if len(text.lstrip("-")) > _FLOAT_DIGITS:
-        raise _NumberProblem(f"the integer {_shorten(text)} has more than {_FLOAT_DIGITS - 1} digits", text)
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise _NumberProblem(f"the integer {_shorten(text)} has more than {MAX_INTEGER_DIGITS} digits", text)
     return int(text)
 
 

@@ -12,9 +12,9 @@ MIB = 1024 * 1024
 MAX_DATA_FILE_BYTES = 1024 * MIB  # a dataset file, a results file, an event payload, any JSON file
 MAX_TEXT_FILE_BYTES = 16 * MIB  # a config, a thresholds file, a template, a schema (YAML and Jinja2 text)
 MAX_NESTING = 128  # levels of JSON arrays/objects or YAML sequences/mappings, the document's own included
-MAX_YAML_VALUES = (
-    100_000  # values a YAML file may hold once its aliases are expanded (an alias bomb has 10^9)
-)
+# values a YAML file may hold once its aliases are expanded (an alias bomb has 10^9)
+MAX_YAML_VALUES = 100_000
+MAX_INTEGER_DIGITS = 308  # a longer integer is beyond a float's range (1.8e308), which every number must fit
 
 # sizes a config may ask for
 MAX_CONCURRENCY = 1024  # cases in flight at once (concurrency), threads of a sync python target

@@ -6,6 +6,7 @@ a few lines expands to billions, which would fill the memory of anything that wa
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import yaml
 
 from evalgate.errors import InputError
 from evalgate.fileio import read_text
-from evalgate.limits import MAX_NESTING, MAX_TEXT_FILE_BYTES, MAX_YAML_VALUES
+from evalgate.limits import MAX_INTEGER_DIGITS, MAX_NESTING, MAX_TEXT_FILE_BYTES, MAX_YAML_VALUES
 
 
 class LineDict(dict):
@@ -104,6 +105,29 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
     return result
 
 
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    if len(node.value.lstrip("+-").replace("_", "")) > MAX_INTEGER_DIGITS:  # int() refuses 4,300+ digits
+        raise InputError(
+            f"the integer {node.value[:12]}... has more than {MAX_INTEGER_DIGITS} digits",
+            file=loader.name,
+            line=node.start_mark.line + 1,
+        )
+    return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+
+def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
+    value = yaml.SafeLoader.construct_yaml_float(loader, node)
+    if math.isinf(value) and ".inf" not in node.value.lower():  # 1.0e+400: an overflow, not a written .inf
+        raise InputError(
+            f"the number {node.value} is beyond the range of a float (about 1.8e308)",
+            file=loader.name,
+            line=node.start_mark.line + 1,
+        )
+    return value
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 

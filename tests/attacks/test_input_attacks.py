@@ -248,6 +248,29 @@ def test_yaml_nested_too_deep_is_one_message_with_its_line(tmp_path, capsys, tex
     )
 
 
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        (
+            "seed: 1" + "0" * 5000,
+            "the integer 100000000000... has more than 308 digits",
+        ),  # ValueError traceback
+        ("timeout: 1.0e+400", "the number 1.0e+400 is beyond the range of a float"),  # silently infinite
+    ],
+    ids=["a 5,001-digit integer", "1.0e+400"],
+)
+def test_a_yaml_number_out_of_range_is_one_message_with_its_line(tmp_path, capsys, setting, problem) -> None:
+    config = suite(tmp_path, '{"input": 1}\n', extra=setting + "\n")
+    code, err = evalgate(capsys, "run", "-q", "-c", config, "-o", tmp_path / "r.json")
+    assert code == 2 and f"evalgate.yaml:4: {problem}" in one_message(err)
+
+
+def test_a_written_yaml_infinity_is_still_a_number(tmp_path, capsys) -> None:
+    config = suite(tmp_path, '{"input": 1}\n', extra="timeout: .inf\n")  # no timeout: the user said so
+    code, err = evalgate(capsys, "run", "-q", "-c", config, "-o", tmp_path / "r.json")
+    assert code == 0, err
+
+
 def test_a_fifo_config_is_refused_not_waited_on(tmp_path) -> None:
     os.mkfifo(tmp_path / "evalgate.yaml")
     code, err = evalgate_process("run", "-q", "-c", tmp_path / "evalgate.yaml", cwd=tmp_path)
