@@ -105,6 +105,8 @@ def _download(url: str, token: str, *, timeout: float, max_bytes: int) -> bytes:
     for _ in range(5):
         if response.status_code not in (301, 302, 303, 307, 308):
             break
+        if not response.headers.get("Location"):
+            raise ArtifactError(f"the artifact download answered {response.status_code} without a Location")
         location = urljoin(response.url, response.headers["Location"])
         response.close()
         # a signed URL: no Authorization header to a host that is not the API

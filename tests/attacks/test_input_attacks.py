@@ -12,8 +12,10 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import warnings
 import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -479,6 +481,29 @@ def test_the_second_stage_refuses_a_deep_results_or_context_file_with_exit_2(tmp
         gh = make_github(TOKEN, fake.url, ClientSettings(retries=1, backoff=0))
         with pytest.raises(InputError, match=f"{name}: nested more than {MAX_NESTING} levels"):
             sources.fetch_triggering_results(inputs.read_settings(env), event, gh, tmp_path / "scratch")
+
+
+def test_a_redirect_without_a_location_is_an_artifact_error(tmp_path) -> None:
+    """requests' headers["Location"] was a KeyError traceback."""
+
+    class NoLocation(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NoLocation)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(ArtifactError, match="302 without a Location"):
+            artifacts.download(f"http://127.0.0.1:{server.server_address[1]}/zip", TOKEN)
+    finally:
+        server.shutdown()
+        thread.join()
 
 
 @pytest.mark.parametrize("output_dir", ["/abs/out", "../..", "../outside", "escape"])
