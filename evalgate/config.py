@@ -7,7 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
-from evalgate.options import Option, between_0_and_1, check_options, line_of, non_negative, one_of, positive
+from evalgate.fileio import real_path
+from evalgate.limits import MAX_CONCURRENCY, MAX_REPEATS, MAX_RESAMPLES
+from evalgate.options import (
+    Option,
+    between_0_and_1,
+    check_options,
+    line_of,
+    non_negative,
+    one_of,
+    positive,
+    up_to,
+)
 from evalgate.yamlio import LineDict, load_yaml
 
 RULE_KEYS = ("min", "max", "max_drop", "max_drop_pct")
@@ -32,7 +43,7 @@ STATS_OPTIONS = {
     ),
     "alpha": Option((float,), default=0.05, check=between_0_and_1),
     "confidence": Option((float,), default=0.95, check=between_0_and_1),
-    "resamples": Option((int,), default=10000, check=positive, help="bootstrap resamples"),
+    "resamples": Option((int,), default=10000, check=up_to(MAX_RESAMPLES), help="bootstrap resamples"),
     "signature_mismatch": Option(
         (str,),
         default="warn",
@@ -94,9 +105,11 @@ TOP_OPTIONS: dict[str, Option] = {
     "datasets": Option((list, str), required=True, help="JSONL files or folders, relative to this file"),
     "provider": Option((dict,), help="the model under test"),
     "providers": Option((dict,), help="several named providers compared side by side"),
-    "concurrency": Option((int,), default=8, check=positive),
+    "concurrency": Option((int,), default=8, check=up_to(MAX_CONCURRENCY)),
     "timeout": Option((float,), default=60.0, check=positive, help="seconds per case"),
-    "repeats": Option((int,), default=1, check=positive, help="runs of each case (non-deterministic models)"),
+    "repeats": Option(
+        (int,), default=1, check=up_to(MAX_REPEATS), help="runs of each case (non-deterministic models)"
+    ),
     "seed": Option((int,), default=0),
     "metrics": Option((list,), default=None, help="metric names, or mappings of a name to its options"),
     "gate": Option((dict, str), help="thresholds per metric, or a thresholds file"),
@@ -189,7 +202,7 @@ class SuiteConfig:
 
     def resolve(self, relative: str) -> Path:
         """A path written in the config, relative to the config's folder."""
-        return (self.base_dir / relative).resolve()
+        return real_path(self.base_dir / relative)
 
 
 def load_config(path: str | Path) -> SuiteConfig:
@@ -198,13 +211,13 @@ def load_config(path: str | Path) -> SuiteConfig:
     if path.is_dir():
         path = path / "evalgate.yaml"
     file = str(path)
-    data = load_yaml(path)
+    data = load_yaml(path, what="config file")
     if data is None:
         raise InputError(
             "the config is empty; expected a mapping with at least suite, datasets and provider", file=file
         )
     top = check_options(data, TOP_OPTIONS, file=file, context="the config")
-    base_dir = path.resolve().parent
+    base_dir = real_path(path).parent
 
     providers = _providers(data, top, file)
     metrics = _metrics(data, top, file)
@@ -271,9 +284,10 @@ def _datasets(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) ->
             raise InputError(
                 f"datasets[{index}] must be a path (a string), got {entry!r}", file=file, line=line
             )
-        resolved = (base_dir / entry).resolve()
+        resolved = real_path(base_dir / entry)
         if not resolved.exists():
-            raise InputError(f"dataset {entry!r} not found (looked for {resolved})", file=file, line=line)
+            problem = "is a symbolic link loop" if resolved.is_symlink() else "not found"
+            raise InputError(f"dataset {entry!r} {problem} (looked for {resolved})", file=file, line=line)
         paths.append(resolved)
     return paths
 
@@ -388,8 +402,8 @@ def _rules(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) -> li
         gate = top["thresholds"]
     gate_file = file
     if isinstance(gate, str):  # a thresholds file
-        gate_file = str((base_dir / gate).resolve())
-        gate = load_yaml(gate_file) or LineDict()
+        gate_file = str(real_path(base_dir / gate))
+        gate = load_yaml(gate_file, what="thresholds file") or LineDict()
     if gate is None:
         return []
     if not isinstance(gate, dict):
