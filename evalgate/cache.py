@@ -21,7 +21,6 @@ import hashlib
 import json
 import math
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +29,7 @@ from typing import Any
 
 from evalgate.errors import InputError
 from evalgate.model import Case, Output, float_or_none, normalize_output
+from evalgate.outbound import echo
 from evalgate.providers.base import Provider
 
 CACHE_FILE = "responses.sqlite"
@@ -117,7 +117,7 @@ def _decode(text: Any) -> Output:
 
 
 def print_warning(message: str) -> None:
-    print(f"evalgate: warning: {message}", file=sys.stderr, flush=True)
+    echo(f"evalgate: warning: {message}")
 
 
 class ResponseCache:

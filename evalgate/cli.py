@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import signal
 import sys
@@ -20,6 +21,7 @@ import traceback
 from evalgate import __version__, commands, interrupts
 from evalgate.errors import InputError
 from evalgate.exitcodes import ExitCode, for_signal
+from evalgate.outbound import add_env_secrets, echo, log_text
 
 # the order commands are listed in `evalgate --help`; modules not named here follow alphabetically
 COMMAND_ORDER = ["run", "gate", "check", "compare", "generate", "history", "thresholds"]
@@ -27,7 +29,7 @@ COMMAND_ORDER = ["run", "gate", "check", "compare", "generate", "history", "thre
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # usage errors: one line and exit 2, like every bad input
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, log_text(f"{self.prog}: error: {message}") + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    add_env_secrets(os.environ)  # a token or key in the environment is redacted from all output
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -57,28 +60,24 @@ def _run_handler(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args))
     except InputError as exc:
-        print(f"evalgate: error: {exc}", file=sys.stderr)
+        echo(f"evalgate: error: {exc}")
         return ExitCode.BAD_INPUT
-    except BrokenPipeError:  # output piped into `head`: stop quietly
+    except BrokenPipeError:  # output piped into `head`: stop quietly, never as a pass (no verdict may exist)
         sys.stderr.close()
-        return ExitCode.PASS
+        return ExitCode.NO_RESULT
     except interrupts.Interrupted as exc:
-        print(f"evalgate: stopped by {exc}: nothing was judged", file=sys.stderr)
+        echo(f"evalgate: stopped by {exc}: nothing was judged")
         return for_signal(exc.signum)
     except KeyboardInterrupt:
-        print("evalgate: interrupted: nothing was judged", file=sys.stderr)
+        echo("evalgate: interrupted: nothing was judged")
         return for_signal(signal.SIGINT)
     except SystemExit as exc:  # evalgate's commands return their code: this came from the code under test
-        print(
+        echo(
             f"evalgate: error: the code under test called sys.exit({exc.code!r}) outside a case (in a scorer, "
-            "at import or at start-up); nothing was judged",
-            file=sys.stderr,
+            "at import or at start-up); nothing was judged"
         )
         return ExitCode.NO_RESULT
     except Exception:
-        traceback.print_exc()
-        print(
-            "evalgate: internal error (a bug in evalgate; please report it): nothing was judged",
-            file=sys.stderr,
-        )
+        echo(traceback.format_exc().rstrip())
+        echo("evalgate: internal error (a bug in evalgate; please report it): nothing was judged")
         return ExitCode.NO_RESULT

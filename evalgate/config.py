@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
+from evalgate.fileio import real_path
+from evalgate.limits import MAX_CONCURRENCY, MAX_REPEATS, MAX_RESAMPLES, MIN_RESAMPLES
 from evalgate.names import did_you_mean, listed
 from evalgate.options import (
     Option,
-    at_most,
     between_0_and_1,
     check_options,
     in_range,
@@ -20,15 +21,13 @@ from evalgate.options import (
     one_of,
     positive,
     seconds,
+    up_to,
 )
 from evalgate.units import unit_of
 from evalgate.yamlio import LineDict, load_yaml
 
 RULE_KEYS = ("min", "max", "max_drop", "max_drop_pct")
 DROP_RULES = ("max_drop", "max_drop_pct")  # the rules judged against the baseline
-MAX_CONCURRENCY = 1_000
-MAX_REPEATS = 1_000
-MIN_RESAMPLES, MAX_RESAMPLES = 100, 1_000_000
 MAX_ALPHA = 0.5  # a one-sided level above one half would call "no evidence of a drop" significant
 
 RULE_OPTIONS = {
@@ -117,12 +116,10 @@ TOP_OPTIONS: dict[str, Option] = {
     "datasets": Option((list, str), required=True, help="JSONL files or folders, relative to this file"),
     "provider": Option((dict,), help="the model under test"),
     "providers": Option((dict,), help="several named providers compared side by side"),
-    "concurrency": Option(
-        (int,), default=8, check=at_most(MAX_CONCURRENCY, "cases in flight at once"), help="cases run at once"
-    ),
+    "concurrency": Option((int,), default=8, check=up_to(MAX_CONCURRENCY), help="cases run at once"),
     "timeout": Option((float,), default=60.0, check=seconds, help="seconds per case"),
     "repeats": Option(
-        (int,), default=1, check=at_most(MAX_REPEATS), help="runs of each case (non-deterministic models)"
+        (int,), default=1, check=up_to(MAX_REPEATS), help="runs of each case (non-deterministic models)"
     ),
     "seed": Option((int,), default=0),
     "metrics": Option((list,), default=None, help="metric names, or mappings of a name to its options"),
@@ -230,7 +227,7 @@ class SuiteConfig:
 
     def resolve(self, relative: str) -> Path:
         """A path written in the config, relative to the config's folder."""
-        return (self.base_dir / relative).resolve()
+        return real_path(self.base_dir / relative)
 
 
 def load_config(path: str | Path) -> SuiteConfig:
@@ -239,13 +236,13 @@ def load_config(path: str | Path) -> SuiteConfig:
     if path.is_dir():
         path = path / "evalgate.yaml"
     file = str(path)
-    data = load_yaml(path)
+    data = load_yaml(path, what="config file")
     if data is None:
         raise InputError(
             "the config is empty; expected a mapping with at least suite, datasets and provider", file=file
         )
     top = check_options(data, TOP_OPTIONS, file=file, context="the config")
-    base_dir = path.resolve().parent
+    base_dir = real_path(path).parent
 
     providers = _providers(data, top, file)
     metrics = _metrics(data, top, file)
@@ -312,9 +309,10 @@ def _datasets(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) ->
             raise InputError(
                 f"datasets[{index}] must be a path (a string), got {entry!r}", file=file, line=line
             )
-        resolved = (base_dir / entry).resolve()
+        resolved = real_path(base_dir / entry)
         if not resolved.exists():
-            raise InputError(f"dataset {entry!r} not found (looked for {resolved})", file=file, line=line)
+            problem = "is a symbolic link loop" if resolved.is_symlink() else "not found"
+            raise InputError(f"dataset {entry!r} {problem} (looked for {resolved})", file=file, line=line)
         paths.append(resolved)
     return paths
 
@@ -429,8 +427,8 @@ def _rules(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) -> li
         gate = top["thresholds"]
     gate_file = file
     if isinstance(gate, str):  # a thresholds file
-        gate_file = str((base_dir / gate).resolve())
-        gate = load_yaml(gate_file) or LineDict()
+        gate_file = str(real_path(base_dir / gate))
+        gate = load_yaml(gate_file, what="thresholds file") or LineDict()
     if gate is None:
         return []
     if not isinstance(gate, dict):

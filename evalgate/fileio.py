@@ -1,5 +1,5 @@
-"""File I/O: reads whose failures are InputErrors, and atomic writes (a reader never sees half a file, and a
-failed write leaves the old file whole).
+"""File I/O: every read of a user's file (guarded: a regular file of bounded size, failures as InputErrors) and
+every write (atomic: a reader never sees half a file, and a failed write leaves the old file whole).
 
 Where a write goes: a symlink is written through (its target is replaced, the link stays); a device, FIFO or
 socket, and a name that leads through /proc or /dev/fd (`/dev/stdout`), is written to directly, appending
@@ -18,30 +18,100 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
+from evalgate.limits import MAX_DATA_FILE_BYTES, MIB
+from evalgate.outbound import redact
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
-def read_text(path: str | Path, *, what: str = "file") -> str:
-    """A UTF-8 file's text; an InputError naming the file when it is missing or unreadable.
+def read_bytes(path: str | Path, *, what: str = "file", max_bytes: int = MAX_DATA_FILE_BYTES) -> bytes:
+    """A regular file's bytes; an InputError naming the file when it is missing or unreadable, when it is not a
+    regular file (a folder, a FIFO or a device, whose reading could block or never end) or larger than max_bytes.
 
     `what` names the file in the message: "results file" gives "results file not found" or "cannot read the
-    results file (...)".
+    results file (...)". The file is opened without blocking and checked through its descriptor, so nothing
+    can swap it between the check and the read.
     """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        return Path(path).read_text(encoding="utf-8")
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise InputError(f"{what} not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the {what} ({exc})", file=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the {what} ({exc.strerror or exc})", file=path) from None
+    try:
+        info = os.fstat(fd)
+        _check_regular(info.st_mode, path, what)
+        if info.st_size > max_bytes:
+            raise _too_large(path, what, max_bytes)
+        chunks, total = [], 0
+        while total <= max_bytes and (chunk := os.read(fd, min(max_bytes + 1 - total, 1 << 24))):
+            chunks.append(chunk)
+            total += len(chunk)
+    except OSError as exc:
+        raise InputError(f"cannot read the {what} ({exc.strerror or exc})", file=path) from None
+    finally:
+        os.close(fd)
+    if total > max_bytes:  # it grew while being read
+        raise _too_large(path, what, max_bytes)
+    return b"".join(chunks)
+
+
+def read_text(path: str | Path, *, what: str = "file", max_bytes: int = MAX_DATA_FILE_BYTES) -> str:
+    """A regular UTF-8 file's text (see read_bytes); a file that is not UTF-8 is an InputError naming the line."""
+    data = read_bytes(path, what=what, max_bytes=max_bytes)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"the {what} is not UTF-8 text ({exc.reason})", file=path, line=line) from None
+
+
+def check_regular_file(path: str | Path, *, what: str) -> None:
+    """For files opened by another library (a SQLite store): an existing path must be a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise InputError(f"cannot open the {what} ({exc.strerror or exc})", file=path) from None
+    _check_regular(mode, path, what)
+
+
+def _check_regular(mode: int, path: str | Path, what: str) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+        raise InputError(f"the {what} is {kind}, not a regular file", file=path)
+
+
+def real_path(path: str | Path) -> Path:
+    """`path` made absolute with its symbolic links followed. A link loop is kept as written (no exception, on
+    every Python version): reading it then fails with a message naming it."""
+    return Path(os.path.realpath(path))
+
+
+def _too_large(path: str | Path, what: str, max_bytes: int) -> InputError:
+    return InputError(
+        f"the {what} is larger than {max_bytes / MIB:g} MiB, the most evalgate reads", file=path
+    )
 
 
 def write_text_atomic(path: str | Path, text: str, *, overwrite: bool = True) -> Path:
-    """Write `text` to `path` through a temporary file in the same folder.
+    """Write `text`, every known secret redacted (evalgate.outbound), to `path` through a temporary file in the
+    same folder.
 
     overwrite=True: an atomic rename over any old file (its permissions kept). overwrite=False: a hard link to
     the final name, which raises FileExistsError if the name exists, even if another process made it a moment
     ago. A symlink is written through; a stream (`is_stream`) is appended to. An OSError names `path`.
     """
     given = Path(path)
+    text = redact(text)
     try:
         if is_stream(given):
             with open(given, "a", encoding="utf-8", newline="") as handle:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
+from evalgate.jsonio import load_json
 from evalgate.judging import (
     JudgeSession,
     as_text,
@@ -344,14 +344,7 @@ async def run_provider(
 
 def load_results_answers(path: Path) -> tuple[str, list[Entry], dict[str, dict[str, Any]]]:
     """A results file's label, cases and answers (only the fields a comparison needs are checked)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("results file not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the results file ({exc})", file=path) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg})", file=path, line=exc.lineno) from None
+    data = load_json(path, what="results file", expected="expected an evalgate results file")
     cases = data.get("cases") if isinstance(data, dict) else None
     if not isinstance(cases, list):
         raise InputError('expected a results file: a JSON object with a "cases" list', file=path)

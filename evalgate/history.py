@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from evalgate.drift import alarm_messages, drift_report
 from evalgate.errors import InputError
+from evalgate.fileio import check_regular_file
 from evalgate.judge_drift import add_limit_alarm, history_aggregates, history_keys
 
 SCHEMA_VERSION = 1
@@ -103,6 +104,7 @@ class HistoryStore:
                 "no history store here yet; append runs with `evalgate history --append results.json`",
                 file=self.path,
             )
+        check_regular_file(self.path, what="history store")  # SQLite would wait forever on a FIFO
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         uri = f"{self.path.resolve().as_uri()}?mode={'rwc' if create else 'ro'}"

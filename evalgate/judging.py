@@ -21,7 +21,9 @@ from typing import Any
 import jinja2
 
 from evalgate.errors import InputError
+from evalgate.jsonio import JSONProblem, parse_json
 from evalgate.model import Case, Output, normalize_output
+from evalgate.outbound import redact
 from evalgate.providers import create_provider
 
 MAX_REPLY_KEPT = 500  # characters of an invalid reply kept in the error record
@@ -61,10 +63,6 @@ def as_text(value: Any) -> str:
 _FENCE = re.compile(r"\A```(?:json|JSON)?[ \t]*\n(.*?)\n?[ \t]*```\Z", re.S)
 
 
-def _reject_constant(name: str) -> Any:
-    raise JudgeFormatError(f"{name} is not a JSON number")
-
-
 def parse_json_object(text: str) -> dict[str, Any]:
     """Parse a judge reply strictly: the whole reply is one JSON object, or one ```json fence holding it.
 
@@ -76,12 +74,11 @@ def parse_json_object(text: str) -> dict[str, Any]:
         stripped = fenced.group(1).strip()
     if not stripped:
         raise JudgeFormatError("the reply is empty")
-    try:
-        value = json.loads(stripped, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise JudgeFormatError(
-            f"the reply is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-        ) from None
+    try:  # strict, as every JSON evalgate reads: no NaN, no 1e400, nothing nested past the limit
+        value = parse_json(stripped)
+    except JSONProblem as problem:
+        where = f" at line {problem.line}" if problem.line else ""
+        raise JudgeFormatError(f"the reply is not valid JSON ({problem.message}{where})") from None
     if not isinstance(value, dict):
         raise JudgeFormatError(f"the reply must be a JSON object, got a JSON {type(value).__name__}")
     return value
@@ -199,7 +196,7 @@ class JudgeSession:
                 except JudgeFormatError as second:
                     return JudgeAnswer(
                         error=f"invalid judge reply after one repair attempt: {second}",
-                        invalid_reply=reply[:MAX_REPLY_KEPT],
+                        invalid_reply=redact(reply)[:MAX_REPLY_KEPT],  # redacted before the cut
                     )
         except TimeoutError:
             return JudgeAnswer(error=f"judge call failed: no reply within {self.timeout:g}s")

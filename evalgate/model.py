@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import numbers
@@ -53,13 +54,13 @@ def normalize_output(raw: Any) -> Output:
     (NaN, negative, not a number) is not reported (None). An OutputError becomes the case's error, so a value
     the results file cannot hold is never stored, cached or scored.
     """
-    if isinstance(raw, Output):
-        return Output(
+    if isinstance(raw, Output):  # every other field (cached, the recorded latency) is kept as it is
+        return dataclasses.replace(
+            raw,
             value=json_value(raw.value, "output"),
             tokens_in=int_or_none(raw.tokens_in),
             tokens_out=int_or_none(raw.tokens_out),
             cost=float_or_none(raw.cost),
-            cached=raw.cached,
             extra=json_value(raw.extra, "output extra") if raw.extra else {},
         )
     if isinstance(raw, dict) and raw and all(key in OUTPUT_KEYS for key in raw):

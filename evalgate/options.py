@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalgate.errors import InputError
+from evalgate.limits import MAX_TIMEOUT_S
 from evalgate.yamlio import LineDict, LineList
 
 _TYPE_NAMES = {
@@ -144,38 +145,35 @@ def between_0_and_1(value: Any) -> str | None:
     return None if 0 < value < 1 else "must be between 0 and 1"
 
 
-def at_most(limit: float, why: str = "") -> Callable[[Any], str | None]:
-    """Greater than 0 and at most `limit` (`why` says what the limit protects)."""
+def up_to(limit: int) -> Callable[[Any], str | None]:
+    """A check: from 1 to `limit` (one of evalgate.limits), so an absurd size is refused before any work."""
 
     def check(value: Any) -> str | None:
-        if not value > 0:
-            return "must be greater than 0"
-        return None if value <= limit else f"must be at most {_plain(limit)}{f' ({why})' if why else ''}"
+        return None if 1 <= value <= limit else f"must be from 1 to {limit:,}"
 
     return check
+
+
+def seconds(value: Any) -> str | None:
+    """A check for a timeout: above 0 seconds, at most a day (evalgate.limits.MAX_TIMEOUT_S)."""
+    return in_range(0, MAX_TIMEOUT_S, low_open=True, unit=" seconds (a day)")(value)
 
 
 def _plain(number: float) -> str:
     return f"{int(number):,}" if float(number).is_integer() else f"{number:g}"
 
 
-MAX_SECONDS = 86_400  # a timeout longer than a day is a mistake (a unit slip: milliseconds for seconds)
-
-
-def seconds(value: Any) -> str | None:
-    """A timeout in seconds: greater than 0, at most a day."""
-    return at_most(MAX_SECONDS, "a day; timeouts are in seconds")(value)
-
-
-def in_range(low: float, high: float, *, low_open: bool = False) -> Callable[[Any], str | None]:
-    """From `low` (excluded when `low_open`) to `high` included."""
+def in_range(
+    low: float, high: float, *, low_open: bool = False, unit: str = ""
+) -> Callable[[Any], str | None]:
+    """A check: from `low` (excluded when `low_open`) to `high` included; `unit` follows the bound."""
 
     def check(value: Any) -> str | None:
         above = value > low if low_open else value >= low
         if above and value <= high:
             return None
         lowest = f"above {_plain(low)} and at most" if low_open else f"from {_plain(low)} to"
-        return f"must be {lowest} {_plain(high)}"
+        return f"must be {lowest} {_plain(high)}{unit}"
 
     return check
 

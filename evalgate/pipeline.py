@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +18,11 @@ from evalgate import datasets, judge_canary, judge_trust, metrics, names, report
 from evalgate.compare import compare
 from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
-from evalgate.fileio import write_json_atomic, write_text_atomic
+from evalgate.fileio import read_bytes, write_json_atomic, write_text_atomic
 from evalgate.gate import decide
 from evalgate.github.actions_io import run_url as actions_run_url
 from evalgate.history import HistoryStore, trend_for_report
+from evalgate.outbound import echo
 from evalgate.results import build_results, case_record, merge_repeats
 
 
@@ -58,7 +58,7 @@ def signature(config: SuiteConfig, provider_fingerprint: str, sample: int | None
     """What makes two runs comparable (datasets, metrics, sample, repeats) and what identifies them."""
     metric_spec = json.dumps([[m.name, m.options] for m in config.metrics], sort_keys=True, default=str)
     return {
-        "config": _sha256(config.path.read_bytes()),
+        "config": _sha256(read_bytes(config.path, what="config file")),
         "datasets": datasets.dataset_fingerprint(config.datasets),
         "provider": provider_fingerprint,
         "metrics": _sha256(metric_spec.encode()),
@@ -222,6 +222,6 @@ def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> dict[str, Any
     except InputError as exc:
         warning = f"the trend chart is left out: {exc}"
         verdict.setdefault("warnings", []).append(warning)
-        print(f"evalgate: warning: {warning}", file=sys.stderr)
+        echo(f"evalgate: warning: {warning}")
         return None
     return trend if len(trend["values"]) >= 2 else None

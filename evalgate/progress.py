@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TextIO
 
+from evalgate.outbound import echo
+
 
 class Progress(Protocol):
     """What the runner reports to: the total once, then one call per finished case, then the end."""
@@ -89,7 +91,7 @@ class LineProgress:
 
     def _print(self, *, final: bool) -> None:
         self.last_print = self.clock()
-        print(self.line(final=final), file=self.stream, flush=True)
+        echo(self.line(final=final), file=self.stream)
 
 
 def _rate_column():

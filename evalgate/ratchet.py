@@ -28,8 +28,9 @@ import numpy as np
 from evalgate.config import Rule
 from evalgate.drift import alarm_messages, rate_model, reference
 from evalgate.errors import InputError
-from evalgate.fileio import write_text_atomic
+from evalgate.fileio import read_text, write_text_atomic
 from evalgate.history import HistoryStore, metric_history
+from evalgate.limits import MAX_TEXT_FILE_BYTES
 from evalgate.yamlio import LineDict, load_yaml
 
 RUNS = 10
@@ -200,9 +201,8 @@ def edited_files(proposals: Sequence[Proposal], config_path: str | Path) -> dict
             by_file.setdefault(Path(p.file).resolve(), []).append(p)
     result = {}
     for path, items in by_file.items():
-        with open(path, encoding="utf-8", newline="") as handle:
-            old = handle.read()
-        data = load_yaml(path)
+        old = read_text(path, what="thresholds file", max_bytes=MAX_TEXT_FILE_BYTES)
+        data = load_yaml(path, what="thresholds file")
         is_config = path == Path(config_path).resolve()
         root = data.get("gate") if is_config and isinstance(data, dict) else data
         lines = old.splitlines(keepends=True)

@@ -14,9 +14,11 @@ import jsonschema
 
 from evalgate import __version__
 from evalgate.errors import InputError
-from evalgate.fileio import read_text, write_json_atomic
+from evalgate.fileio import write_json_atomic
+from evalgate.jsonio import load_json
 from evalgate.metrics.base import RUN_FIELDS, mean_score
 from evalgate.model import CaseResult
+from evalgate.outbound import redact_data
 
 SCHEMA_VERSION = 1
 
@@ -78,19 +80,23 @@ def build_results(
     categories: dict[str, Any],
     cases: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "suite": suite,
-        "label": label,
-        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "signature": {**signature, "evalgate": __version__},
-        "git": git,
-        "run": run,
-        "metric_keys": metric_keys,
-        "metrics": metrics,
-        "categories": categories,
-        "cases": cases,
-    }
+    """The results document, every known secret redacted (a server may echo a key back into an error or an
+    answer): the reports, the verdict and the history all start from it."""
+    return redact_data(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "suite": suite,
+            "label": label,
+            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "signature": {**signature, "evalgate": __version__},
+            "git": git,
+            "run": run,
+            "metric_keys": metric_keys,
+            "metrics": metrics,
+            "categories": categories,
+            "cases": cases,
+        }
+    )
 
 
 def incomplete_reason(results: dict[str, Any]) -> str | None:
@@ -141,13 +147,5 @@ def check_results(data: Any, *, file: str) -> dict[str, Any]:
 
 def load_results(path: str | Path) -> dict[str, Any]:
     """Read and check a results file (a baseline or the current run)."""
-    text = read_text(path, what="results file")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"not valid JSON: {exc.msg} (column {exc.colno}); expected an evalgate results file",
-            file=path,
-            line=exc.lineno,
-        ) from None
+    data = load_json(path, what="results file", expected="expected an evalgate results file")
     return check_results(data, file=str(path))

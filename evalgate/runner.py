@@ -13,6 +13,7 @@ from evalgate import interrupts
 from evalgate.errors import InputError, RunAborted
 from evalgate.exitcodes import signal_name
 from evalgate.model import Case, CaseResult, Output, normalize_output
+from evalgate.outbound import redact
 from evalgate.progress import Progress, auto_progress
 from evalgate.watchdog import LoopBlocked, LoopWatchdog
 
@@ -37,8 +38,9 @@ class RunOutcome:
 
 
 def error_text(exc: BaseException) -> str:
-    """An exception as one line for the results file: `Type: message`, no traceback, at most ~2,000 chars."""
-    message = " ".join(str(exc).split())
+    """An exception as one line for the results file: `Type: message`, no traceback, at most ~2,000 chars, and
+    no secret (redacted before the cut, so no part of one survives it)."""
+    message = " ".join(redact(str(exc)).split())
     if len(message) > MAX_ERROR_CHARS:
         message = message[: MAX_ERROR_CHARS - 3] + "..."
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 import threading
 import time
 from types import FrameType, TracebackType
 
 from evalgate.exitcodes import ExitCode
+from evalgate.outbound import echo
 
 WATCHDOG_SIGNAL = getattr(signal, "SIGUSR2", None)
 GIVE_UP_AFTER = 3  # interruptions that did not free the loop before the watchdog stops trying
@@ -129,6 +129,6 @@ def _report_stuck(message: str) -> None:
     """Under the command line a stuck process can only end: say why first. Elsewhere (a library), only say it."""
     from evalgate import interrupts
 
-    print(f"evalgate: error: {message}; stopping", file=sys.stderr, flush=True)
+    echo(f"evalgate: error: {message}; stopping")
     if interrupts.active():
         os._exit(ExitCode.NO_RESULT)

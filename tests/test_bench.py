@@ -17,6 +17,7 @@ SMALL = {
     "gate_calibration.py": ["--prs", "20", "--sizes", "100"],
     "llm_throughput.py": ["--n", "40", "--latency", "0.01", "--concurrency", "4"],
     "startup.py": ["--repeat", "1", "--cases", "5"],
+    "read_speed.py": ["--cases", "200", "--repeat", "1"],
 }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -18,9 +17,9 @@ from evalgate.drift import (
     rolling_means,
 )
 from evalgate.history import Point
-from tests.conftest import find_shared
+from tests.conftest import reference_vectors
 
-VECTORS = json.loads((find_shared() / "fixtures" / "reference-vectors.json").read_text())["drift"]
+VECTORS = reference_vectors()["drift"]
 
 
 def points(values, *, n=500, start_day=1):

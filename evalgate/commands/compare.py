@@ -23,6 +23,7 @@ from evalgate.headtohead import (
     run_provider,
 )
 from evalgate.judging import as_text
+from evalgate.outbound import echo
 
 
 def register(subparsers: Any) -> None:
@@ -122,23 +123,23 @@ def run(args: argparse.Namespace) -> int:
         write_text_atomic(args.report, markdown)
     for pair in document["pairs"]:
         rate = pair["win_rate_a"]["value"]
-        print(
+        echo(
             f"{pair['a']} vs {pair['b']}: {pair['wins_a']} wins, {pair['wins_b']} losses, {pair['ties']} ties"
-            + (f" (win rate {100 * rate:.1f}%)" if rate is not None else "")
+            + (f" (win rate {100 * rate:.1f}%)" if rate is not None else ""),
+            file=sys.stdout,
         )
     for name, rating in document["ratings"]["players"].items():
-        print(f"  {name}: {rating['rating']:.0f} [{rating['ci_low']:.0f}, {rating['ci_high']:.0f}]")
+        echo(
+            f"  {name}: {rating['rating']:.0f} [{rating['ci_low']:.0f}, {rating['ci_high']:.0f}]",
+            file=sys.stdout,
+        )
     failed = sum(pair["judge_errors"] for pair in document["pairs"])
     if failed:
-        print(
-            f"evalgate: warning: the judge failed on {failed} comparison(s); see the report", file=sys.stderr
-        )
+        echo(f"evalgate: warning: the judge failed on {failed} comparison(s); see the report")
     if stopped:  # its cases not run count as errors, that is as losses: the comparison is not a fair one
-        print(
-            f"evalgate: RUN INCOMPLETE: {'; '.join(stopped)}; the comparison is incomplete", file=sys.stderr
-        )
+        echo(f"evalgate: RUN INCOMPLETE: {'; '.join(stopped)}; the comparison is incomplete")
         return incomplete_exit_code()
     if all(pair["n"] == 0 for pair in document["pairs"]):
-        print("evalgate: no case could be compared: every judge call failed", file=sys.stderr)
+        echo("evalgate: no case could be compared: every judge call failed")
         return ExitCode.FAIL
     return ExitCode.PASS

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from evalgate.commands._outputs import check_outputs
 from evalgate.config import SuiteConfig, load_config
 from evalgate.errors import InputError
+from evalgate.outbound import echo
 from evalgate.results import load_results
 
 
@@ -40,9 +42,9 @@ def decide_and_report(
 
     baseline = load_results(args.baseline) if args.baseline else None
     verdict = judge(current, baseline, config, baseline_path=args.baseline)
-    print(f"evalgate: {verdict['verdict'].upper()}: {verdict['headline']}")
+    echo(f"evalgate: {verdict['verdict'].upper()}: {verdict['headline']}", file=sys.stdout)
     for reason in verdict["reasons"]:
-        print(f"  - {reason['severity']}: {reason['message']}")
+        echo(f"  - {reason['severity']}: {reason['message']}", file=sys.stdout)
     try:
         write_reports(
             verdict,

@@ -15,6 +15,7 @@ from evalgate.errors import InputError
 from evalgate.fileio import check_writable
 from evalgate.generate import EXISTS, TECHNIQUES, generate_cases, parse_techniques, to_jsonl, write_new_file
 from evalgate.judging import open_judge
+from evalgate.outbound import echo
 
 
 def register(subparsers: Any) -> None:
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("no seed cases in the file", file=args.seeds)
     report = asyncio.run(_generate(args, config, seeds, techniques))
     for error in report.errors:
-        print(f"evalgate: warning: {error}", file=sys.stderr)
+        echo(f"evalgate: warning: {error}")
     if not report.cases:
         raise InputError(
             f"no usable case was generated from {len(seeds)} seed(s); nothing written", file=args.out
@@ -78,8 +79,9 @@ def run(args: argparse.Namespace) -> int:
             exc, text, args.out, what="generated cases", then="rename it to keep it"
         ) from None
     dropped = ", ".join(f"{count} {reason}" for reason, count in sorted(report.dropped.items())) or "none"
-    print(
+    echo(
         f"wrote {len(report.cases)} case(s) to {args.out} from {len(seeds)} seed(s) "
-        f"({', '.join(techniques)}; dropped: {dropped}; generator errors: {len(report.errors)})"
+        f"({', '.join(techniques)}; dropped: {dropped}; generator errors: {len(report.errors)})",
+        file=sys.stdout,
     )
     return 0

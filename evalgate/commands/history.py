@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from evalgate.drift import LONG_WINDOW, REFERENCE_RUNS, SHORT_WINDOW, alarm_messages
 from evalgate.errors import InputError
 from evalgate.history import HistoryStore, branch_of_ref, metric_history
+from evalgate.outbound import echo, echo_json
 from evalgate.ratchet import shown_path
 from evalgate.results import incomplete_reason, load_results
 from evalgate.sparkline import sparkline
@@ -83,10 +85,10 @@ def run(args: argparse.Namespace) -> int:
             file=args.append,
         )
         if not args.json:
-            print(appended["message"])
+            echo(appended["message"], file=sys.stdout)
     if args.append and not Path(path).exists():  # nothing appended (another branch) and no store yet
         if args.json:
-            print(json.dumps({"suite": suite, "store": shown_path(path), "appended": appended}, indent=2))
+            echo_json({"suite": suite, "store": shown_path(path), "appended": appended})
         return 0
     with HistoryStore(path) as store:
         overview = history_overview(
@@ -104,7 +106,10 @@ def run(args: argparse.Namespace) -> int:
         )
     overview["store"] = shown_path(path)
     overview["appended"] = appended
-    print(json.dumps(overview, indent=2) if args.json else render_overview(overview))
+    if args.json:
+        echo_json(overview)
+    else:
+        echo(render_overview(overview), file=sys.stdout)  # case ids and metric names come from results files
     return 1 if args.fail_on_alarm and overview["alarm"] else 0
 
 

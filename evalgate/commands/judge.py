@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from evalgate.errors import InputError
+from evalgate.outbound import echo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -100,6 +102,6 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     text = render_calibration(document, trust)
     if args.report:
         write_text_atomic(args.report, text)
-    print(text)
-    print(f"evalgate: calibration written to {output}")
+    echo(text, file=sys.stdout)
+    echo(f"evalgate: calibration written to {output}")
     return 1 if trust and trust["status"] != "trusted" else 0

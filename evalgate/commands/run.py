@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from evalgate import interrupts
@@ -11,6 +10,7 @@ from evalgate import report_format as fmt
 from evalgate.commands._outputs import check_outputs, save_results
 from evalgate.config import load_config
 from evalgate.exitcodes import ExitCode, for_signal
+from evalgate.outbound import echo
 from evalgate.results import incomplete_reason
 
 
@@ -55,9 +55,8 @@ def finish(results: dict[str, Any], path: str, code: int) -> int:
     if not reason:
         return code
     code = incomplete_exit_code()
-    print(
-        f"evalgate: RUN INCOMPLETE: {reason}; {path} is marked incomplete and never passes the gate (exit {code})",
-        file=sys.stderr,
+    echo(
+        f"evalgate: RUN INCOMPLETE: {reason}; {path} is marked incomplete and never passes the gate (exit {code})"
     )
     return code
 
@@ -77,5 +76,5 @@ def handle(args: argparse.Namespace) -> int:
         for key, entry in results["metrics"].items()
         if entry.get("value") is not None and keys.get(key, {}).get("shown", True)
     )
-    print(f"evalgate: {len(results['cases'])} cases -> {args.output} ({summary})", file=sys.stderr)
+    echo(f"evalgate: {len(results['cases'])} cases -> {args.output} ({summary})")
     return finish(results, args.output, ExitCode.PASS)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from evalgate.errors import InputError
 from evalgate.model import Case, Output, int_or_none
 from evalgate.options import Option, one_of
+from evalgate.outbound import add_secret, redact
 from evalgate.providers.llm_common import (
     CALL_OPTIONS,
     Failure,
@@ -64,6 +65,12 @@ class HttpProvider(LLMProvider):
         **CALL_OPTIONS,
     }
 
+    @classmethod
+    def secret_env_names(cls, options: Mapping[str, Any]) -> set[str]:
+        headers = options.get("headers")
+        texts = [options.get("url"), *(headers.values() if isinstance(headers, Mapping) else ())]
+        return {name for text in texts if isinstance(text, str) for name in _ENV_REF.findall(text)}
+
     def prepare(self) -> None:
         self._url = self._expand(self.options["url"], "url")
         self._headers = {
@@ -81,6 +88,7 @@ class HttpProvider(LLMProvider):
                     file=self.config.file,
                     line=self.config.line,
                 )
+            add_secret(os.environ[name])
             return os.environ[name]
 
         return _ENV_REF.sub(value, text)
@@ -138,7 +146,9 @@ class HttpProvider(LLMProvider):
     async def send(self, request: dict[str, Any]) -> Output:
         response = await self.client.request(self.options["method"], self._url, json=request["body"])
         if response.status_code >= 400:
-            raise HttpStatus(response.status_code, response.text[:ERROR_BODY_CHARS], dict(response.headers))
+            # redacted before the cut: a server echoing a header back must not leave half of a secret
+            excerpt = redact(response.text)[:ERROR_BODY_CHARS]
+            raise HttpStatus(response.status_code, excerpt, dict(response.headers))
         data = json_body(response.content)
         value = _at_path(data, self.options.get("output_path"), "output_path")
         tokens_in = _at_path(data, self.options.get("tokens_in_path"), "tokens_in_path", optional=True)

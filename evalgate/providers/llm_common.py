@@ -30,8 +30,11 @@ import jinja2.meta
 
 from evalgate.cache import ResponseCache, cache_key
 from evalgate.errors import InputError, RunAborted
+from evalgate.fileio import read_text
+from evalgate.limits import MAX_ATTEMPTS, MAX_TEXT_FILE_BYTES
 from evalgate.model import Case, Output, normalize_output
-from evalgate.options import Option, non_negative, positive, seconds
+from evalgate.options import Option, non_negative, positive, seconds, up_to
+from evalgate.outbound import add_secret
 from evalgate.pricing import Price, PriceTable
 from evalgate.providers.base import Provider
 
@@ -109,7 +112,9 @@ def chat_options(
 
 CALL_OPTIONS: dict[str, Option] = {
     "timeout": Option((float,), default=60.0, check=seconds, help="seconds one HTTP request may take"),
-    "max_attempts": Option((int,), default=4, check=positive, help="tries per case, the first one included"),
+    "max_attempts": Option(
+        (int,), default=4, check=up_to(MAX_ATTEMPTS), help="tries per case, the first one included"
+    ),
 }
 
 
@@ -154,16 +159,13 @@ class Templates:
 
     def from_file(self, relative: str) -> jinja2.Template:
         path = self.base_dir / relative
-        if not path.is_file():
+        if not path.exists():
             raise InputError(
                 f"prompt template {relative!r} not found (looked for {path})",
                 file=self.config_file,
                 line=self.config_line,
             )
-        try:
-            source = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read the template ({exc})", file=path) from None
+        source = read_text(path, what="template", max_bytes=MAX_TEXT_FILE_BYTES)
         self._check_names(source, file=str(path), line=None)
         try:
             return self.env.get_template(Path(relative).as_posix())
@@ -663,6 +665,7 @@ def env_secret(name: str, *, config_file: str, config_line: int | None, purpose:
             file=config_file,
             line=config_line,
         )
+    add_secret(value)
     return value
 
 
@@ -691,12 +694,18 @@ class SDKChatProvider(LLMProvider):
     def parse_answer(self, data: Any) -> Output:
         """The answer and its usage from the response JSON; ProviderError("malformed response: ...")."""
 
-    def api_key_env(self) -> str | None:
-        """The environment variable holding the API key; None for a server that needs no key."""
-        return self.API_KEY_ENV
+    @classmethod
+    def api_key_env(cls, options: Mapping[str, Any]) -> str | None:
+        """The environment variable holding the API key (given these options); None for a server that needs no key."""
+        return cls.API_KEY_ENV
+
+    @classmethod
+    def secret_env_names(cls, options: Mapping[str, Any]) -> set[str]:
+        env = cls.api_key_env(options)
+        return {env} if env else set()
 
     def prepare(self) -> None:
-        env = self.api_key_env()
+        env = self.api_key_env(self.options)
         purpose = f"the {self.type} provider"
         self._api_key = (
             env_secret(env, config_file=self.config.file, config_line=self.config.line, purpose=purpose)

@@ -715,11 +715,12 @@ def test_a_head_to_head_pays_for_no_repeat_it_does_not_use(tmp_path):
     from evalgate.headtohead import run_provider
 
     config = load_config(python_suite(tmp_path, 6, 3))
-    answers = asyncio.run(run_provider(config, config.provider, load_cases(config.datasets)))
+    answers, aborted = asyncio.run(run_provider(config, config.provider, load_cases(config.datasets)))
     file = str((tmp_path / "target.py").resolve())
     target = next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == file)
     assert sorted(target.CALLS.values()) == [1] * 6  # the target's own count: one call per case
     assert len(answers) == 6 and all(answer["error"] is None for answer in answers.values())
+    assert aborted is None
 
 
 def test_repeats_errors_are_counted_per_call(tmp_path):
