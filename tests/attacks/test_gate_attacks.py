@@ -113,7 +113,7 @@ def test_a_number_that_is_not_finite_is_refused_with_its_line(tmp_path, text, wh
 
 
 ABSURD = [
-    ("concurrency: 0", "must be greater than 0"),
+    ("concurrency: 0", "concurrency must be from 1 to 1,024"),
     ("concurrency: 100000", "concurrency must be from 1 to 1,024"),
     ("timeout: 0", "timeout must be above 0 and at most 86,400 seconds (a day)"),
     ("timeout: 1000000", "timeout must be above 0 and at most 86,400 seconds (a day)"),
