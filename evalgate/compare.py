@@ -27,9 +27,9 @@ from evalgate.metrics.base import (
     timing_measured,
     timing_note,
 )
+from evalgate.options import line_of
 from evalgate.results import incomplete_reason
 from evalgate.units import unit_of
-from evalgate.yamlio import LineDict
 
 # Signature fields that change what the numbers mean; the others (config, provider) are expected to change in
 # a pull request and are listed for information only.
@@ -263,7 +263,7 @@ def _check_suites(
             f"the results to gate are of suite {suite!r}, but this config is of suite {config.suite!r}: gate "
             "the results with the config of their suite",
             file=config.path,
-            line=config.raw.line_of("suite") if isinstance(config.raw, LineDict) else None,
+            line=line_of(config.raw, "suite"),
         )
     if baseline is not None and str(baseline.get("suite", suite)) != suite:
         raise InputError(

@@ -9,6 +9,9 @@ any case runs) and again when the results are read (`evalgate gate`), the metric
 A sample may leave a category out: there a missing one is a warning, not an error.
 
 Adding a name-keyed rule (slices): give `config.Rule` the attribute, and add one `RuleName` line below.
+
+Other names a config keys things by, where a stray one only leaves something unused: quarantined case ids
+(compare.py warns about ids no case has) and `prices:` entries no model of the suite uses (`unused_prices`).
 """
 
 from __future__ import annotations
@@ -79,3 +82,18 @@ def check_rule_names(
                 line=rule.line_of(kind.attribute),
             )
     return warnings
+
+
+def unused_prices(config: Any) -> list[str]:
+    """Warnings for `prices:` entries that apply to no model of the suite's providers or judge (a typo there
+    silently leaves the built-in price, or none, in force)."""
+    from evalgate.pricing import price_key
+
+    sections = [*config.providers, *([config.judge] if config.judge is not None else [])]
+    models = {str(section.options["model"]) for section in sections if section.options.get("model")}
+    used = {price_key(model, config.prices) for model in models}
+    return [
+        f"prices.{name} applies to no model of this suite (its models: {listed(models)})"
+        f"{did_you_mean(name, models)}; the price of a model only applies under its own name"
+        for name in sorted(set(config.prices) - used)
+    ]

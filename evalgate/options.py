@@ -103,7 +103,7 @@ def check_options(
             and float in option.types
             and int not in option.types
         ):
-            value = _as_float(value)
+            value = float(value)  # yamlio refuses integers beyond a float's range
         if isinstance(value, float) and not math.isfinite(value):
             raise InputError(
                 f"{context}.{key} must be a finite number, got {_yaml_number(value)}",
@@ -118,14 +118,6 @@ def check_options(
                 )
         result[key] = value
     return result
-
-
-def _as_float(value: int) -> float:
-    """An integer for a number option; one too large for a float is not finite (caught by the caller)."""
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
 
 
 def _yaml_number(value: float) -> str:

@@ -76,6 +76,8 @@ def load_suite_cases(config: SuiteConfig, sample: int | None) -> list:
     names.check_rule_names(
         config.rules, {names.CATEGORY: {case.category for case in cases}}, source="the cases of the datasets"
     )
+    for warning in names.unused_prices(config):
+        echo(f"evalgate: warning: {warning}")
     return cases if sample is None else datasets.sample_cases(cases, sample, config.seed)
 
 

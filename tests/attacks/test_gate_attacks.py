@@ -390,3 +390,18 @@ def test_a_command_line_number_that_is_not_finite_is_refused(value):
 
     with pytest.raises(argparse.ArgumentTypeError, match="expected a positive number"):
         positive(float)(value)
+
+
+def test_a_price_for_a_model_no_provider_uses_is_named_before_the_run(tmp_path, capsys):
+    """`prices: {claude-sonet-4-5: ...}` (a typo) once left the built-in price in force without a word."""
+    text = (
+        "suite: demo\ndatasets: [data]\nprovider: {type: python, target: model.py:predict}\n"
+        "judge: {type: anthropic, model: claude-sonnet-4-5-20250929}\n"
+        "prices:\n  claude-sonet-4-5: {input: 1, output: 2}\n  claude-sonnet-4-5: {input: 3, output: 4}\n"
+    )
+    path = write_suite(tmp_path, text, MODEL)
+    assert main(["run", "--config", str(path), "--output", str(tmp_path / "r.json"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "evalgate: warning: prices.claude-sonet-4-5 applies to no model of this suite" in err
+    assert "(did you mean claude-sonnet-4-5-20250929?)" in err
+    assert "prices.claude-sonnet-4-5 " not in err  # the dated snapshot takes its family's price
