@@ -1,7 +1,8 @@
 """The stages of DESIGN.md's pipeline joined up: config -> cases -> run -> scored results -> verdict -> reports.
 
 The commands (evalgate/commands/) and the Action's entrypoint call these functions; each stage's own module
-does the work.
+does the work. The judging stages (compare, gate, reports, history; scipy among them) are imported by the
+functions that use them, so `evalgate run` never loads them.
 """
 
 from __future__ import annotations
@@ -14,14 +15,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from evalgate import datasets, metrics, report, runner
-from evalgate.compare import compare
+from evalgate import datasets, metrics, runner
 from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
-from evalgate.fileio import write_json_atomic, write_text_atomic
-from evalgate.gate import decide
-from evalgate.github.actions_io import run_url as actions_run_url
-from evalgate.history import HistoryStore, trend_for_report
 from evalgate.results import build_results, case_record, merge_repeats
 
 
@@ -151,6 +147,9 @@ def judge(
     baseline_path: str | None = None,
 ) -> dict[str, Any]:
     """Compare with the baseline and decide; returns the Verdict JSON (docs/internals.md)."""
+    from evalgate.compare import compare
+    from evalgate.gate import decide
+
     comparison = compare(current, baseline, config, baseline_path=baseline_path)
     return decide(comparison, config).to_json()
 
@@ -169,6 +168,10 @@ def write_reports(
 ) -> None:
     """Write each report asked for, atomically. The comment is the sticky PR comment: marker first, within
     GitHub's size limit, detail dropped in tiers when needed."""
+    from evalgate import report
+    from evalgate.fileio import write_json_atomic, write_text_atomic
+    from evalgate.github.actions_io import run_url as actions_run_url
+
     options = {
         "max_examples": config.report["max_examples"],
         "max_chars": config.report["max_chars"],
@@ -196,6 +199,8 @@ def write_reports(
 
 def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> dict[str, Any] | None:
     """The trend of the first gated metric from the history store (with any drift alarm), when there is one."""
+    from evalgate.history import HistoryStore, trend_for_report
+
     path = config.resolve(config.history["path"])
     gated = [row["metric"] for row in verdict.get("metrics", []) if row.get("rules")]
     if not path.is_file() or not gated:

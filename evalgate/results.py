@@ -9,8 +9,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from evalgate import __version__
 from evalgate.errors import InputError
 from evalgate.fileio import read_text, write_json_atomic
@@ -95,6 +93,8 @@ def _schema() -> dict[str, Any]:
 
 def check_results(data: Any, *, file: str) -> dict[str, Any]:
     """Check a parsed results file against the schema; an InputError names the first bad field."""
+    import jsonschema  # only commands that read results files pay for it (not `evalgate run`)
+
     validator = jsonschema.Draft202012Validator(_schema())
     error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
     if error is not None:
