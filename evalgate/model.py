@@ -21,6 +21,22 @@ class Case:
     source: str = ""  # "file:line" it came from
 
 
+@dataclass(frozen=True)
+class CallTiming:
+    """How a provider that measures its own calls (the LLM providers) got one answer.
+
+    `latency_ms` is the answering request's own time, from sending it to its last byte: never a wait for a free
+    slot, a back-off, a failed attempt or the SDK's import. `attempts` counts the requests made (the answering one
+    included); `wait_ms` is everything before the answering request began (queueing for the limiter, the failed
+    attempts and the back-off between them). `ttft_ms`: streaming only, the time from sending to the first token.
+    """
+
+    latency_ms: float
+    attempts: int = 1
+    wait_ms: float = 0.0
+    ttft_ms: float | None = None
+
+
 @dataclass
 class Output:
     """What a provider returned, normalized. `value` is what metrics compare with `expected`."""
@@ -31,6 +47,7 @@ class Output:
     cost: float | None = None
     cached: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # provider-specific details kept in the results file
+    timing: CallTiming | None = None  # set by providers that time their own calls (never by a cache read)
 
 
 def normalize_output(raw: Any) -> Output:
@@ -72,6 +89,8 @@ class CaseResult:
     error: str | None
     latency_ms: float
     repeat: int = 0
+    timing: CallTiming | None = None  # the provider's own timing of the call, when it measured one
+
 
     @property
     def ok(self) -> bool:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from evalgate.errors import InputError, RunAborted
-from evalgate.model import Case, CaseResult, normalize_output
+from evalgate.model import CallTiming, Case, CaseResult, normalize_output
 from evalgate.progress import Progress, auto_progress
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ class RunOutcome:
     wall_s: float
     provider_fingerprint: str = ""  # set by run_suite: identifies the model under test in the signature
     cache_stats: dict[str, int] | None = None  # response-cache hits and misses, when the provider has a cache
+    limiter: dict[str, float] | None = None  # the adaptive limiter's report, when the provider has one
 
 
 def error_text(exc: BaseException) -> str:
@@ -37,6 +38,12 @@ def error_text(exc: BaseException) -> str:
     if len(message) > MAX_ERROR_CHARS:
         message = message[: MAX_ERROR_CHARS - 3] + "..."
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def call_latency_ms(timing: CallTiming | None, answered: bool, elapsed_ms: float) -> float:
+    """A case's latency: the answering request's own time when the provider measured it (no queueing, retries or
+    set-up), else the time the runner saw the call take."""
+    return timing.latency_ms if timing is not None and answered else elapsed_ms
 
 
 async def run_cases(
@@ -66,13 +73,14 @@ async def run_cases(
         nonlocal aborted
         for index in pending:
             case, repeat = jobs[index]
-            output = error = None
+            output = error = timing = None
             deadline = asyncio.timeout(timeout)
             began = clock()
             try:
                 async with deadline:
                     raw = await provider.complete(case)
                 output = normalize_output(raw)
+                timing = output.timing
             except RunAborted as exc:
                 aborted = aborted or str(exc) or type(exc).__name__
                 return
@@ -80,7 +88,9 @@ async def run_cases(
                 raise
             except (Exception, SystemExit) as exc:
                 error = timeout_error if deadline.expired() else error_text(exc)
-            results[index] = CaseResult(case, output, error, (clock() - began) * 1000.0, repeat)
+                timing = getattr(exc, "timing", None)  # a provider's failed call: its attempts and waits
+            latency_ms = call_latency_ms(timing, output is not None, (clock() - began) * 1000.0)
+            results[index] = CaseResult(case, output, error, latency_ms, repeat, timing)
             if progress is not None:
                 progress.advance(error is not None)
             if aborted is not None:
@@ -138,6 +148,7 @@ async def run_suite(
         )
         outcome.provider_fingerprint = provider.fingerprint()
         outcome.cache_stats = getattr(provider, "cache_stats", None)
+        outcome.limiter = getattr(provider, "limiter_report", None)
         return outcome
     finally:
         await provider.close()
