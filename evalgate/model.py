@@ -91,7 +91,6 @@ class CaseResult:
     repeat: int = 0
     timing: CallTiming | None = None  # the provider's own timing of the call, when it measured one
 
-
     @property
     def ok(self) -> bool:
         return self.error is None

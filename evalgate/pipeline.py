@@ -18,7 +18,7 @@ from typing import Any
 from evalgate import datasets, metrics, runner
 from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
-from evalgate.results import build_results, case_record, merge_repeats
+from evalgate.results import build_results, call_summary, case_record, merge_repeats
 
 
 def _sha256(data: bytes) -> str:
@@ -102,6 +102,8 @@ def run_and_score(
         "provider": provider_config.name,
         "aborted": outcome.aborted,
         "cache": outcome.cache_stats,
+        **({"calls": calls} if (calls := call_summary(outcome.results)) else {}),
+        **({"limiter": outcome.limiter} if outcome.limiter else {}),
         **({"judge": judge_usage} if judge_usage else {}),
     }
     return build_results(
@@ -118,6 +120,7 @@ def run_and_score(
 
 
 ALWAYS_SHOWN = ("error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
+SHOWN_WHEN_MEASURED = ("usage", "streaming")  # families whose keys a report shows when the run measured them
 
 
 def _mark_shown(
@@ -133,9 +136,11 @@ def _mark_shown(
             shown.add(key)
         else:
             shown.update(k.name for metric in built if metric.family == family for k in metric.keys())
-    usage = next((metric for metric in built if metric.family == "usage"), None)
-    if usage is not None:
-        shown.update(k.name for k in usage.keys() if (overall.get(k.name) or {}).get("value") is not None)
+    for metric in built:
+        if metric.family in SHOWN_WHEN_MEASURED:
+            shown.update(
+                k.name for k in metric.keys() if (overall.get(k.name) or {}).get("value") is not None
+            )
     return {name: {**info, "shown": name in shown} for name, info in keys.items()}
 
 

@@ -67,7 +67,9 @@ class ServerState:
     retry_after: str | None = "1"
     token_delay: float = 0.0
     tokens_per_minute: float | None = None
-    bucket: float = 0.0  # tokens available (tokens_per_minute), refilled continuously up to one second's worth
+    bucket: float = (
+        0.0  # tokens available (tokens_per_minute), refilled continuously up to one second's worth
+    )
     refilled_at: float = field(default_factory=time.monotonic)
     scripts: dict[str, deque[str]] = field(default_factory=lambda: defaultdict(deque))
     requests: list[RecordedRequest] = field(default_factory=list)
@@ -247,13 +249,19 @@ def _stream_events(path: str, body: Any, prompt: str) -> list[Any]:
         usage = answer["usage"]
         start = {**answer, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
         events.append({"type": "message_start", "message": start})
-        events.append({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+        events.append(
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+        )
         for piece in pieces:
             events += [_TOKEN_GAP, {"type": "content_block_delta", "index": 0,
                                     "delta": {"type": "text_delta", "text": piece}}]  # fmt: skip
         events.append({"type": "content_block_stop", "index": 0})
         events.append(
-            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": usage["output_tokens"]}}
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn"},
+                "usage": {"output_tokens": usage["output_tokens"]},
+            }
         )
         events.append({"type": "message_stop"})
         return events
