@@ -14,7 +14,17 @@ SMALL = {
     "runner_overhead.py": ["--cases", "40", "--latency-ms", "5", "--concurrency", "4", "--command"],
     "stats_speed.py": ["--cases", "300", "--resamples", "200", "--metrics", "2", "--repeat", "1"],
     "gate_calibration.py": ["--prs", "20", "--sizes", "100"],
-    "llm_throughput.py": ["--n", "40", "--latency", "0.01", "--concurrency", "4"],
+    "llm_throughput.py": [
+        "--n",
+        "40",
+        "--latency",
+        "0.01",
+        "--concurrency",
+        "4",
+        "--repeat",
+        "1",
+        "--no-promptfoo",
+    ],
 }
 
 
