@@ -132,12 +132,12 @@ def child_env() -> dict[str, str]:
     return {**os.environ, **KEYS, "PYTHONPATH": str(ROOT)}
 
 
-def timed_process(command: list[str], **options: Any) -> tuple[float, float]:
+def timed_process(command: list[str], check: bool = True, **options: Any) -> tuple[float, float]:
     """Run a child process: its wall time and its CPU time (user + system), in seconds. On a busy machine the
     CPU time says what the wall time would be on an idle one, where the child waits for nothing but I/O."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(command, check=True, **options)
+    subprocess.run(command, check=check, **options)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -235,14 +235,14 @@ def promptfoo_process(binary: str, folder: Path, kind: str, url: str, n: int, co
     }
     command = [binary, "eval", "-c", "promptfooconfig.yaml", "--no-cache", "--no-progress-bar", "--no-table",
                "--no-write", "-j", str(concurrency), "-o", "out.json"]  # fmt: skip
-    try:
-        wall, _ = timed_process(command, cwd=folder, env=env, capture_output=True, text=True)
-    except subprocess.CalledProcessError as exc:
-        raise SystemExit(f"promptfoo failed ({exc.returncode}): {exc.stderr[-2000:]}") from None
-    results = json.loads((folder / "out.json").read_text(encoding="utf-8"))
-    stats = results.get("results", {}).get("stats", {})
-    if stats.get("errors"):
-        raise SystemExit(f"promptfoo: {stats['errors']} errors against the fake server ({kind})")
+    # its exit status is not the result: 0.121.20 sometimes dies after writing out.json (a logger's "write
+    # after end" at exit); the output file says whether every case was answered
+    (folder / "out.json").unlink(missing_ok=True)
+    wall, _ = timed_process(command, check=False, cwd=folder, env=env, capture_output=True, text=True)
+    out = folder / "out.json"
+    stats = json.loads(out.read_text(encoding="utf-8"))["results"]["stats"] if out.is_file() else {}
+    if stats.get("successes") != n:
+        raise SystemExit(f"promptfoo ({kind}) did not answer every case: {stats or 'no out.json'}")
     return wall
 
 

@@ -581,9 +581,10 @@ class LLMProvider(Provider):
     the config folder.
 
     Timing (docs/metrics.md): each answer carries a CallTiming whose latency is the answering request's own
-    time. The client library is imported in a worker thread on the first call that misses the cache, before
-    that call's clock starts, so its import and set-up (a second or more for an SDK) are never a latency, the
-    event loop keeps serving cache hits meanwhile, and a fully cached run never imports it.
+    time. The client library is imported in a worker thread, before any request's clock starts: at `start`
+    when the cache is off, else on the first call that misses it (the event loop keeps serving cache hits
+    meanwhile, and a fully cached run never imports it). Its import and set-up (a second or more for an SDK)
+    are never a latency.
     """
 
     OPTIONS: ClassVar[dict[str, Option]]
@@ -699,6 +700,8 @@ class LLMProvider(Provider):
         self.limiter = AdaptiveLimiter(self.slots)
         if self.settings.cache_dir is not None:
             self.cache = ResponseCache(self.settings.cache_dir)
+        else:  # every call will miss: open the client now, before any case's clock or timeout starts
+            await self.ready()
 
     async def close(self) -> None:
         if self._library is not None and not self._library.done():
