@@ -94,7 +94,8 @@ class MessageEvents(StreamReader):
 
 
 def stream_failure(error_type: Any, message: str) -> Failure:
-    """An error event inside a stream, classified like the status its type stands for."""
+    """An error event inside a streamed answer (its status was 200): retried and counted as overload like the
+    status its type stands for (overloaded_error: 529, api_error: 500), any other type is this case's error."""
     status = 529 if error_type == "overloaded_error" else 500 if error_type == "api_error" else 400
-    failure = failure_for_status(status, message, error_type=str(error_type))
-    return Failure(f"in the stream: {failure.message}", failure.retryable, failure.overload)
+    rule = failure_for_status(status, message, error_type=str(error_type))
+    return Failure(f"{error_type} in the streamed answer: {message}", rule.retryable, rule.overload)

@@ -41,6 +41,7 @@ CUSTOM_PATH = "/custom/answer"
 #   "slow:SECONDS"       answer normally after sleeping
 #   "malformed"          200 with a body that is not JSON
 #   "truncated"          200 with JSON missing the fields a client needs
+#   "stream-overloaded"  (Anthropic, streamed) 200, message_start, then an overloaded_error event mid-stream
 
 
 def words(text: str) -> int:
@@ -162,6 +163,15 @@ class _Connection:
             await self._send_raw(200, b'{"id": "msg_1", "content": [')
         elif kind == "truncated":
             await self._send(200, {"id": "x"})
+        elif kind == "stream-overloaded":
+            head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+            self.writer.write(head.encode("latin-1"))
+            start = _stream_events(path, body, prompt)[0]
+            error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+            for event in (start, error):
+                await self._chunk(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n")
+            self.writer.write(b"0\r\n\r\n")
+            await self.writer.drain()
         else:
             status = int(kind)
             await self._send(status, _error_body(path, status), {"retry-after": arg} if arg else {})

@@ -155,3 +155,25 @@ def test_streaming_records_the_time_to_the_first_token_and_the_generation_rate(
     )
     assert metrics["generation_tokens_per_s"]["value"] <= max_rate
     assert results["metric_keys"]["latency_ttft_p95_ms"]["shown"] is True
+
+
+@pytest.mark.usefixtures("fast_backoff")
+def test_an_overload_inside_a_stream_is_retried_like_a_529(tmp_path: Path) -> None:
+    with FakeLLMServer() as server:
+        server.script("q", ["stream-overloaded", "ok"])
+        server.script("broken", ["stream-overloaded"] * 3)
+        config = suite(
+            tmp_path,
+            f'{{type: anthropic, model: claude-haiku-4-5, base_url: "{server.url}", stream: true, max_attempts: 3}}',
+            ["q", "broken"],
+        )
+        assert main(["run", "-q", "--config", str(config), "--output", str(tmp_path / "r.json")]) == 0
+        assert server.calls == 2 + 3
+    results = json.loads((tmp_path / "r.json").read_text())
+    by_input = {case["input"]: case for case in results["cases"]}
+    assert by_input["q"]["output"] == answer_for("q") and by_input["q"]["attempts"] == 2
+    assert (
+        "overloaded_error in the streamed answer: Overloaded (after 3 attempts)"
+        in by_input["broken"]["error"]
+    )
+    assert results["run"]["limiter"]["overloads"] == 1 + 3
