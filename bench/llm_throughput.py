@@ -13,10 +13,10 @@ is measured K times and printed as a range. The phases:
 2. per provider, N cases at concurrency C: wall / ideal N*L/C (goal <= 1.15); the python provider's target sleeps
    L; http, openai and anthropic call the server. Also, in this process with the SDK already imported, the
    client CPU per call of the run (goal <= 0.3 ms);
-3. capped: anthropic against a server that admits C/2 requests at once and answers 429 with retry-after beyond:
+3. capped: anthropic (or --limited-provider) against a server that admits C/2 requests at once and answers 429 with retry-after beyond:
    wall / N*L/(C/2) (goal <= 1.25), and the concurrency the limiter settled on;
-4. token rate: anthropic against a tokens-per-minute bucket that admits about C/4 requests in flight: wall / the
-   bound (the run's tokens / the rate) (goal <= 1.25);
+4. token rate: the same provider against a tokens-per-minute bucket that admits about C/4 requests in flight: wall / the
+   bound (the run's tokens, less the second's worth the bucket starts with, / the rate) (goal <= 1.25);
 5. promptfoo, when installed (see --promptfoo): the same server and cases for http, openai and anthropic at the
    same concurrency, and evalgate's wall / promptfoo's (goal <= 0.35). Install it outside the repository with
    `mkdir -p ../promptfoo-bench && cd ../promptfoo-bench && npm install promptfoo@0.121.20` (the last release that
@@ -260,6 +260,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--providers", default=",".join(PROVIDERS))
+    parser.add_argument(
+        "--limited-provider", default="anthropic", choices=PROMPTFOO_PROVIDERS,
+        help="the provider of the capped and token-rate phases (http has the cheapest client: the limiter alone)",
+    )  # fmt: skip
     parser.add_argument("--promptfoo", help="the promptfoo executable (default: found as the docstring says)")
     parser.add_argument("--no-promptfoo", action="store_true", help="skip the promptfoo phase")
     args = parser.parse_args()
@@ -311,7 +315,9 @@ def main() -> None:
         cap = max(1, c // 2)
         with FakeServer(latency, max_concurrent=cap, retry_after="1") as server:
             folder = work / "capped"
-            config = write_suite(folder, provider_section("anthropic", server.url, folder, latency), n, c)
+            config = write_suite(
+                folder, provider_section(args.limited_provider, server.url, folder, latency), n, c
+            )
             runs, settled, refusals = [], [], []
             for _ in range(repeat):
                 before = server.stats()["rate_limited"]
@@ -319,7 +325,7 @@ def main() -> None:
                 runs.append(wall / (n * latency / cap))
                 settled.append(results["run"]["limiter"]["settled"])
                 refusals.append(server.stats()["rate_limited"] - before)
-            print(f"capped (server admits {cap} < C): ratio to N*L/{cap} {spread(runs)} (goal <= 1.25); "
+            print(f"capped, {args.limited_provider} (server admits {cap} < C): ratio to N*L/{cap} {spread(runs)} (goal <= 1.25); "
                   f"limiter settled on {spread(settled, '{:.0f}')}, 429s {spread(refusals, '{:.0f}')}")  # fmt: skip
 
         # 4. a token rate: about C/4 requests in flight at L
@@ -329,16 +335,18 @@ def main() -> None:
         rate = c / 4 / latency * tokens_per_request  # tokens per second
         with FakeServer(latency, tokens_per_minute=rate * 60) as server:
             folder = work / "tokens"
-            config = write_suite(folder, provider_section("anthropic", server.url, folder, latency), n, c)
+            config = write_suite(
+                folder, provider_section(args.limited_provider, server.url, folder, latency), n, c
+            )
             runs, settled = [], []
             for _ in range(repeat):
                 wall, _, results = evalgate_process(config)
                 tokens = sum(
                     (case["tokens_in"] or 0) + (case["tokens_out"] or 0) for case in results["cases"]
                 )
-                runs.append(wall / (tokens / rate))
+                runs.append(wall / ((tokens - rate) / rate))  # the bucket starts full: one second's worth
                 settled.append(results["run"]["limiter"]["settled"])
-            print(f"token rate ({rate * 60:,.0f} tokens/min, about {c // 4} in flight): ratio to tokens/rate "
+            print(f"token rate, {args.limited_provider} ({rate * 60:,.0f} tokens/min, about {c // 4} in flight): ratio to tokens/rate "
                   f"{spread(runs)} (goal <= 1.25); limiter settled on {spread(settled, '{:.0f}')}")  # fmt: skip
 
         # 5. promptfoo

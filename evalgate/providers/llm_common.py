@@ -43,6 +43,9 @@ PROMPT_VARIABLES = ("input", "metadata", "id", "category")
 MAX_RETRY_AFTER = 60.0  # seconds: a longer retry-after is capped
 BACKOFF_BASE = 0.5  # seconds before the first retry (doubled each attempt, jittered)
 BACKOFF_CAP = 20.0
+# a refusal that says when to come back (overload with retry-after: a rate limit) does not use up an attempt; such
+# a case still stops after this many times max_attempts requests in all
+RATE_LIMITED_TRIES_FACTOR = 4
 DEFAULT_CACHE_DIR = ".evalgate/cache"
 NO_KEY_PLACEHOLDER = "no-key"  # what an SDK gets as its key for a server that needs none (it insists on one)
 
@@ -404,7 +407,8 @@ class AdaptiveLimiter:
       smoothed round trips of the last one (a server needs that long to show the effect of a cut).
     - **Growth after a hold**: each success adds 1/limit (about one slot per round of answers, as AIMD does),
       but only after HOLD_ROUNDS rounds without a cut: a limit just learnt is held, so probing above it (and the
-      refused request that probing costs, which then waits out its retry-after) is rare, not every round.
+      refused request that probing costs, which then waits out its retry-after) is rare, not every round. A cut
+      that lands where the last one did (the same ceiling, found again) doubles the hold, up to MAX_HOLD_ROUNDS.
     - **A pause below one**: a refusal with nothing else of ours in flight (`k` = 1) says even one request at a
       time is too many (a token or request rate below what one request at a time uses): no new request starts
       until the server's retry-after has passed, so retries come paced, not in a herd.
@@ -417,6 +421,7 @@ class AdaptiveLimiter:
     FLOOR = 0.5
     COOLDOWN_RTTS = 1.0
     HOLD_ROUNDS = 8
+    MAX_HOLD_ROUNDS = 64
     RTT_WEIGHT = 0.1  # the smoothed round trip follows the successes' latencies with this weight
 
     def __init__(self, slots: int, clock: Callable[[], float] = time.monotonic) -> None:
@@ -431,6 +436,8 @@ class AdaptiveLimiter:
         self._rtt: float | None = None
         self._last_cut = -math.inf
         self._hold = 0.0  # successes still to see before the limit may grow again
+        self._hold_rounds = self.HOLD_ROUNDS
+        self._last_landing: float | None = None  # where the last cut put the limit
         self._paused_until = -math.inf
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._level_since: float | None = None  # when the current whole limit began (first acquire)
@@ -480,10 +487,15 @@ class AdaptiveLimiter:
         if ticket.epoch != self.epoch or now - self._last_cut < self.COOLDOWN_RTTS * (self._rtt or 0.0):
             return
         self._set_limit(max(1.0, self.limit * self.FLOOR, float(ticket.in_flight - 1)))
+        same_ceiling = self._last_landing is not None and abs(self.limit - self._last_landing) < 1.0
+        self._hold_rounds = (
+            min(self.MAX_HOLD_ROUNDS, self._hold_rounds * 2) if same_ceiling else self.HOLD_ROUNDS
+        )
+        self._last_landing = self.limit
         self.epoch += 1
         self.decreases += 1
         self._last_cut = now
-        self._hold = self.HOLD_ROUNDS * self.limit
+        self._hold = self._hold_rounds * self.limit
         self.lowest = min(self.lowest, self.limit)
 
     def report(self) -> dict[str, Any]:
@@ -743,9 +755,10 @@ class LLMProvider(Provider):
         it; a ProviderError carries the timing of the attempts that failed."""
         assert self.limiter is not None and self.settings is not None
         clock = time.perf_counter
-        attempt = 0
+        attempt = tries = 0  # attempts count against max_attempts; tries are every request made
         while True:
             attempt += 1
+            tries += 1
             ticket = await self.limiter.acquire()
             sent = clock()
             try:
@@ -766,21 +779,27 @@ class LLMProvider(Provider):
                 self.limiter.succeeded(answered - sent)
                 output.timing = CallTiming(
                     latency_ms=(answered - sent) * 1000.0,
-                    attempts=attempt,
+                    attempts=tries,
                     wait_ms=(sent - began) * 1000.0,
                     ttft_ms=output.timing.ttft_ms if output.timing else None,
                 )
                 return output
             if failure.overload:
                 self.limiter.overloaded(ticket, failure.retry_after)
-            if not failure.retryable or attempt >= self.max_attempts:
-                suffix = f" (after {attempt} attempts)" if attempt > 1 else ""
+                if failure.retry_after is not None:  # a rate limit saying when: not a failed attempt
+                    attempt -= 1
+            if (
+                not failure.retryable
+                or attempt >= self.max_attempts
+                or tries >= self.max_attempts * RATE_LIMITED_TRIES_FACTOR
+            ):
+                suffix = f" (after {tries} attempts)" if tries > 1 else ""
                 error = ProviderError(failure.message + suffix)
                 error.timing = CallTiming(
-                    latency_ms=(answered - sent) * 1000.0, attempts=attempt, wait_ms=(sent - began) * 1000.0
+                    latency_ms=(answered - sent) * 1000.0, attempts=tries, wait_ms=(sent - began) * 1000.0
                 )
                 raise error
-            await asyncio.sleep(backoff_delay(attempt, failure.retry_after, self._rng))
+            await asyncio.sleep(backoff_delay(tries, failure.retry_after, self._rng))
 
 
 def env_secret(name: str, *, config_file: str, config_line: int | None, purpose: str) -> str:

@@ -81,6 +81,41 @@ def test_growth_waits_out_the_hold_then_adds_a_slot_per_round_up_to_the_slots() 
     asyncio.run(scenario())
 
 
+def test_finding_the_same_ceiling_again_doubles_the_hold() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        limiter = AdaptiveLimiter(32, clock=clock)
+
+        async def refused_at(k: int) -> None:
+            tickets = [await limiter.acquire() for _ in range(k)]
+            clock.now += 1.0
+            limiter.overloaded(tickets[-1])
+            for _ in tickets:
+                limiter.release()
+
+        def successes_until_growth() -> int:
+            start, count = limiter.limit, 0
+            while limiter.limit == start:
+                limiter.succeeded(0.05)
+                count += 1
+            return count
+
+        await refused_at(17)  # the cap is 16
+        assert successes_until_growth() == 8 * 16 + 1
+        holds = []
+        for _ in range(5):  # each probe above 16 is refused at 17 again
+            while limiter.limit < 17:
+                limiter.succeeded(0.05)
+            await refused_at(17)
+            assert limiter.limit == 16
+            holds.append(successes_until_growth())
+        assert holds == [16 * 16 + 1, 32 * 16 + 1, 64 * 16 + 1, 64 * 16 + 1, 64 * 16 + 1]
+        await refused_at(11)  # the server's limit moved: a new ceiling, the short hold again
+        assert limiter.limit == 10 and successes_until_growth() == 8 * 10 + 1
+
+    asyncio.run(scenario())
+
+
 def test_the_report_names_the_limit_held_longest() -> None:
     async def scenario() -> None:
         clock = FakeClock()
@@ -198,3 +233,22 @@ def test_a_token_rate_limit_is_found_and_every_case_answered(tmp_path: Path) -> 
         report = provider.limiter_report
         assert report is not None and report["cuts"] >= 1 and report["lowest"] < 8
         assert server.calls == len(cases) + server.state.rate_limited
+
+
+@pytest.mark.usefixtures("fast_backoff")
+def test_a_rate_limit_that_says_when_does_not_use_up_the_attempts(tmp_path: Path) -> None:
+    """429 with retry-after is the server scheduling us, not a failed try: retried as told beyond max_attempts
+    (up to 4 x max_attempts requests); an overload without retry-after, and any failure, still counts."""
+    with FakeLLMServer() as server:
+        server.script("patient", ["429:0.05"] * 6 + ["ok"])
+        server.script("hopeless", ["429:0.01"] * 50)
+        server.script("bare", ["429", "429", "429", "ok"])
+        provider = make_provider(
+            "anthropic", {"model": "claude-haiku-4-5", "base_url": server.url, "max_attempts": 3}, tmp_path
+        )
+        ran = asyncio.run(run_provider(provider, [case("patient"), case("hopeless"), case("bare")]))
+        assert ran.outputs["patient"].value == answer_for("patient")
+        assert ran.outputs["patient"].timing is not None and ran.outputs["patient"].timing.attempts == 7
+        assert "after 12 attempts" in ran.errors["hopeless"]
+        assert "after 3 attempts" in ran.errors["bare"]
+        assert server.calls == 7 + 12 + 3
