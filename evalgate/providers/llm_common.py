@@ -664,10 +664,10 @@ class LLMProvider(Provider):
             self._client = self.open_client()
 
     async def close_client(self) -> None:
-        """Close the client, if one was opened (SDK and aiohttp clients have close(), httpx clients aclose())."""
+        """Close the client, if one was opened (an SDK client or an aiohttp session: both have close())."""
         client, self._client = self._client, None
         if client is not None:
-            await (getattr(client, "aclose", None) or client.close)()
+            await client.close()
 
     # -- run-level settings ---------------------------------------------------------------------------------
 
