@@ -153,9 +153,9 @@ def test_streaming_records_the_time_to_the_first_token_and_the_generation_rate(
     generated = sum(case["tokens_out"] for case in results["cases"])
     seconds = sum((case["latency_ms"] - case["ttft_ms"]) / 1000 for case in results["cases"])
     assert metrics["generation_tokens_per_s"]["value"] == pytest.approx(generated / seconds, rel=1e-9)
-    # the server's sleeps bound it: no faster than a word per token_delay after the first one
+    # the server's sleeps bound it: no faster than a word per token_delay after the first one (less the late read)
     max_rate = generated / sum(
-        (len(answer_for(c["input"]).split()) - 1) * token_delay for c in results["cases"]
+        (len(answer_for(c["input"]).split()) - 1) * token_delay * READ_DELAY_SHARE for c in results["cases"]
     )
     assert metrics["generation_tokens_per_s"]["value"] <= max_rate
     assert results["metric_keys"]["latency_ttft_p95_ms"]["shown"] is True
