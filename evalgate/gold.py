@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalgate.datasets import _DECODER, _is_id, _json_type, text_lines
+from evalgate.datasets import _is_id, _json_type, text_lines
 from evalgate.errors import InputError
+from evalgate.jsonio import JSONProblem, parse_json
 
 MAX_ITEMS = 10_000  # more labels than this is a mistake (50 to 200 measure a judge; each one is a judge call)
 COMMON_KEYS = ("id", "input", "expected", "metadata", "category", "note")
@@ -119,9 +120,13 @@ def load_gold(path: str | Path, *, labelled: bool = True, what: str = "gold file
 
 def _parse(text: str, line: int, labelled: bool) -> GoldItem:
     try:
-        obj = _DECODER.decode(text)
-    except ValueError as exc:
-        raise _BadLine(f"invalid JSON ({exc}); expected one JSON object a line, such as {_EXAMPLE}") from None
+        obj = parse_json(text, unique_keys=True)  # strict, as datasets are read: no NaN, 1e400, deep nesting
+    except JSONProblem as problem:
+        if problem.syntax:
+            raise _BadLine(
+                f"invalid JSON ({problem.message}); expected one JSON object a line, such as {_EXAMPLE}"
+            ) from None
+        raise _BadLine(problem.message) from None
     if not isinstance(obj, dict):
         raise _BadLine(f"an item must be a JSON object, got {_json_type(obj)}; such as {_EXAMPLE}")
     kind = _kind(obj, labelled)
