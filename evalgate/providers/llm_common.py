@@ -30,7 +30,7 @@ import jinja2.meta
 
 from evalgate.cache import ResponseCache, cache_key
 from evalgate.errors import InputError, RunAborted
-from evalgate.model import Case, Output
+from evalgate.model import Case, Output, conversation_messages
 from evalgate.options import Option, positive
 from evalgate.pricing import Price, PriceTable
 from evalgate.providers.base import Provider
@@ -272,8 +272,9 @@ class ChatPrompt:
     def render(self, case: Case) -> Prompt:
         context = template_context(case)
         system = self.templates.render(self.system, context, case) if self.system else None
-        if self.messages is None:
-            return Prompt(system, [{"role": "user", "content": default_user_text(case.input)}])
+        if self.messages is None:  # a conversation input is sent as its messages, anything else as one
+            messages = conversation_messages(case.input)
+            return Prompt(system, messages or [{"role": "user", "content": default_user_text(case.input)}])
         return Prompt(
             system,
             [
