@@ -11,6 +11,7 @@ from typing import Any
 
 ANSWER_KEYS = ("text", "label", "score", "probabilities")  # the answer; the other output keys are usage
 OUTPUT_KEYS = (*ANSWER_KEYS, "tokens_in", "tokens_out", "cost")
+CONVERSATION_ROLES = ("user", "assistant")
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,28 @@ class Case:
     metadata: dict[str, Any] = field(default_factory=dict)
     cluster: str | None = None  # cases sharing a cluster are not independent (clustered standard errors)
     source: str = ""  # "file:line" it came from
+
+
+def conversation_messages(value: Any) -> list[dict[str, str]] | None:
+    """The chat messages of a conversation input, or None for any other value.
+
+    A conversation is a non-empty list of {"role": "user" | "assistant", "content": text} objects (no other
+    keys) whose last message is the user's: what `evalgate generate` writes for multi-turn cases, and what the
+    chat providers send as the messages when no prompt template is configured.
+    """
+    if not isinstance(value, list) or not value:
+        return None
+    for message in value:
+        if not (
+            isinstance(message, dict)
+            and set(message) == {"role", "content"}
+            and message["role"] in CONVERSATION_ROLES
+            and isinstance(message["content"], str)
+        ):
+            return None
+    if value[-1]["role"] != "user":
+        return None
+    return [{"role": message["role"], "content": message["content"]} for message in value]
 
 
 @dataclass

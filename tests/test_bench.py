@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from extrakit import requires_embeddings
 
 from tests.conftest import ROOT
 
@@ -18,10 +19,18 @@ SMALL = {
     "llm_throughput.py": ["--n", "40", "--latency", "0.01", "--concurrency", "4"],
     "startup.py": ["--repeat", "1", "--cases", "5"],
     "read_speed.py": ["--cases", "200", "--repeat", "1"],
+    "bertscore_speed.py": ["--pairs", "20", "--repeat", "1"],
 }
+NEEDS_EMBEDDINGS = {"bertscore_speed.py"}
 
 
-@pytest.mark.parametrize("script", sorted(SMALL))
+@pytest.mark.parametrize(
+    "script",
+    [
+        pytest.param(name, marks=requires_embeddings if name in NEEDS_EMBEDDINGS else ())
+        for name in sorted(SMALL)
+    ],
+)
 def test_the_benchmark_runs_and_prints_its_figures(script: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ANTHROPIC_API_KEY": "bench-key"}
     result = subprocess.run(

@@ -32,7 +32,7 @@ from evalgate.cache import ResponseCache, cache_key
 from evalgate.errors import InputError, RunAborted
 from evalgate.fileio import read_text
 from evalgate.limits import MAX_ATTEMPTS, MAX_TEXT_FILE_BYTES
-from evalgate.model import Case, Output, normalize_output
+from evalgate.model import Case, Output, conversation_messages, normalize_output
 from evalgate.options import Option, positive, up_to
 from evalgate.outbound import add_secret
 from evalgate.pricing import Price, PriceTable
@@ -274,8 +274,9 @@ class ChatPrompt:
     def render(self, case: Case) -> Prompt:
         context = template_context(case)
         system = self.templates.render(self.system, context, case) if self.system else None
-        if self.messages is None:
-            return Prompt(system, [{"role": "user", "content": default_user_text(case.input)}])
+        if self.messages is None:  # a conversation input is sent as its messages, anything else as one
+            messages = conversation_messages(case.input)
+            return Prompt(system, messages or [{"role": "user", "content": default_user_text(case.input)}])
         return Prompt(
             system,
             [
