@@ -3,7 +3,8 @@
 Inputs come as INPUT_* variables (evalgate.github.inputs); the engine is `python -m evalgate check` (or `gate`,
 in the fork-safe second stage, on results uploaded by the first); the GitHub side (baseline artifacts, outputs,
 step summary, annotations, the sticky comment) lives in evalgate.github.
-Exit codes: 0 the gate passed (or fail_on allowed it), 1 it failed, 2 bad input (nothing was judged).
+Exit codes (evalgate.exitcodes): 0 the gate passed (or fail_on allowed it), 1 it failed, 2 bad input or the engine
+stopped without a verdict (nothing was judged), 3 the run did not complete (whatever fail_on says).
 A GitHub API failure (a fork's read-only token, an outage) is a warning, never a failed gate.
 """
 
@@ -21,18 +22,25 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
-from evalgate.fileio import write_text_atomic
+from evalgate.exitcodes import ExitCode
+from evalgate.fileio import real_path, write_text_atomic
 from evalgate.github import actions_io as gha
 from evalgate.github import comment, publish, sources
 from evalgate.github.annotations import annotate, read_config_facts, workspace_relative
 from evalgate.github.client import ClientSettings, api_url, make_github
 from evalgate.github.event import load_event
 from evalgate.github.inputs import Settings, gate_exit, mask_secrets, read_settings
+from evalgate.outbound import echo
 from evalgate.report import comment_marker
 
 # engine messages look like `evalgate: error: path:line: message`
 _ENGINE_ERROR = re.compile(r"^evalgate: error: (?:(?P<file>[^:\n]+?):(?:(?P<line>\d+):)? )?(?P<message>.+)$")
 ENGINE_FILES = ("results.json", "report.md", "verdict.json", "comment.md")
+VERDICT_CODES = (
+    ExitCode.PASS,
+    ExitCode.FAIL,
+    ExitCode.INCOMPLETE,
+)  # the engine's codes that come with a verdict
 
 
 def run_engine(argv: list[str], env: Mapping[str, str]) -> int:
@@ -47,7 +55,7 @@ def run_engine(argv: list[str], env: Mapping[str, str]) -> int:
         command, env=dict(env), stderr=subprocess.PIPE, text=True, errors="replace"
     ) as process:
         for line in process.stderr:  # streamed: progress shows as it happens
-            print(line, end="", file=sys.stderr, flush=True)
+            echo(line.rstrip("\n"))  # the target's own stderr and data from results files: never a command
             match = _ENGINE_ERROR.match(line.rstrip("\n"))
             if match:
                 file = workspace_relative(Path(match["file"]), workspace) if match["file"] else None
@@ -76,7 +84,7 @@ def engine_argv(
 def append_history(settings: Settings, results: Path, branch: str, sha: str, env: Mapping[str, str]) -> None:
     """A run on the base branch joins the history (trends, drift alarms): `evalgate history --append`, which keeps
     only runs of the config's history branch. Keep the store between runs with actions/cache (docs/workflows.md)."""
-    print("::group::evalgate history", flush=True)
+    gha.issue_command("group", "evalgate history")
     argv = [
         "history",
         "--config",
@@ -89,7 +97,7 @@ def append_history(settings: Settings, results: Path, branch: str, sha: str, env
         sha,
     ]
     code = run_engine(argv, env)
-    print("::endgroup::", flush=True)
+    gha.issue_command("endgroup", "")
     if code != 0:
         gha.warning(
             f"evalgate history --append stopped with exit code {code}: this run is not in the history"
@@ -101,9 +109,9 @@ def install_requirements(args: list[str], env: Mapping[str, str]) -> None:
     constraints = env.get("EVALGATE_CONSTRAINTS")
     command = [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check"]
     command += ["-c", constraints] if constraints and Path(constraints).is_file() else []
-    print(f"::group::pip install {shlex.join(args)}", flush=True)
+    gha.issue_command("group", f"pip install {shlex.join(args)}")
     code = subprocess.run([*command, *args], env=dict(env), check=False).returncode
-    print("::endgroup::", flush=True)
+    gha.issue_command("endgroup", "")
     if code != 0:
         raise InputError(f"input install: pip install {shlex.join(args)} failed (exit code {code})")
 
@@ -122,6 +130,7 @@ def run(env: Mapping[str, str]) -> int:
     if settings.install:
         install_requirements(settings.install, env)
     config = read_config_facts(settings.config)
+    mask_secrets(env, config.secret_env_names)  # what the config's providers read: ${NAME}, api_key_env
     out = Path(settings.output_dir)
     for name in ENGINE_FILES:  # a verdict left by an earlier run must never pass for this one's
         (out / name).unlink(missing_ok=True)
@@ -137,19 +146,24 @@ def run(env: Mapping[str, str]) -> int:
             if not event.base_sha and isinstance(context.get("base_sha"), str):
                 event = replace(event, base_sha=context["base_sha"])
         baseline, baseline_note = sources.resolve_baseline(settings, event, config.suite, gh, Path(scratch))
-        print(f"evalgate: {baseline_note}", flush=True)
+        echo(f"evalgate: {baseline_note}", file=sys.stdout)
         # the commit under test, for the results file: the PR's head, not GitHub's merge commit
         engine_env = {**env, "EVALGATE_HEAD_SHA": event.head_sha, "EVALGATE_HEAD_REF": event.branch or ""}
         command = "gate" if current else "check"
         code = run_engine(engine_argv(command, settings, out, current=current, baseline=baseline), engine_env)
-        if code not in (0, 1) or not (out / "verdict.json").is_file():
+        if code not in VERDICT_CODES or not (out / "verdict.json").is_file():
             gha.error(
                 f"evalgate stopped with exit code {code} without a verdict: nothing was judged (see the log)"
             )
-            return 2
+            return ExitCode.BAD_INPUT
         verdict = publish.load_verdict(out / "verdict.json")
+        incomplete = ExitCode.INCOMPLETE in (code, verdict.get("exit_code"))
+        if (
+            incomplete
+        ):  # the headline says why (a spent budget); such a run never passes nor joins the history
+            gha.error(f"the run did not complete: {verdict['headline']}", title="evalgate: run incomplete")
         branch = event.branch or env.get("GITHUB_REF_NAME", "")
-        if event.mode in ("push_base", "other") and branch and not current:
+        if event.mode in ("push_base", "other") and branch and not current and not incomplete:
             append_history(settings, out / "results.json", branch, event.head_sha, engine_env)
         if current:  # keep the judged results next to the verdict, for later steps
             write_text_atomic(out / "results.json", current.read_text(encoding="utf-8"))
@@ -165,9 +179,9 @@ def run(env: Mapping[str, str]) -> int:
         )
 
     annotate(verdict.get("reasons"), config, workspace=settings.workspace)
-    prefix = Path(settings.working_directory)
-    paths = {
-        name: os.path.normpath(prefix / out / file)
+    workspace = real_path(settings.workspace)
+    paths = {  # relative to the workspace, where later steps find them (output_dir is inside it)
+        name: os.path.relpath(real_path(out / file), workspace)
         for name, file in (
             ("results_path", "results.json"),
             ("report_path", "report.md"),
@@ -179,11 +193,11 @@ def run(env: Mapping[str, str]) -> int:
     summary = publish.summary_markdown(report, baseline_note, comment_note, posted)
     gha.write_summary(env.get("GITHUB_STEP_SUMMARY"), summary)
     for result in posted:
-        print(
+        echo(
             f"evalgate: PR #{result.number}: comment {result.action} {result.url or ''} {result.reason}",
-            flush=True,
+            file=sys.stdout,
         )
-    return gate_exit(verdict["verdict"], settings.fail_on)
+    return ExitCode.INCOMPLETE if incomplete else gate_exit(verdict["verdict"], settings.fail_on)
 
 
 def main(env: Mapping[str, str] | None = None) -> int:
@@ -194,7 +208,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
         workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
         file = workspace_relative(Path(exc.file), workspace) if exc.file else None
         gha.error(exc.message, file=file, line=exc.line, title="evalgate: bad input")
-        print(f"evalgate: error: {exc}", file=sys.stderr, flush=True)
+        echo(f"evalgate: error: {exc}")
         gha.write_summary(env.get("GITHUB_STEP_SUMMARY"), f"### evalgate could not run\n\n`{exc}`\n")
         return 2
 

@@ -1,3 +1,3 @@
-from evalgate.cli import main
+from evalgate.supervisor import main
 
-raise SystemExit(main())
+main()

@@ -1,7 +1,9 @@
 """The `evalgate` command line. Each subcommand lives in evalgate/commands/<name>.py and registers itself.
 
 A command module defines `register(subparsers) -> None`, adding its parser with `set_defaults(handler=fn)`;
-`fn(args) -> int` returns the exit code: 0 pass, 1 the gate failed, 2 bad input (raise InputError for that).
+`fn(args) -> int` returns the exit code (evalgate.exitcodes: 0 pass, 1 the gate failed, 3 the run did not
+complete; raise InputError for 2, bad input). `main` turns everything else that can end a command into a code
+that is never 0: a stop signal (128+N), a SystemExit from the code under test or an internal error (4).
 Every command module is imported to build `--help`, so a module imports the engine's heavy parts (scipy through
 the pipeline, the drift charts) inside its handler, not at the top: `evalgate --help` stays well under a second.
 A command line that names its command imports that command's module only (`evalgate run` starts in the time of
@@ -12,11 +14,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
+import signal
 import sys
+import traceback
 
-from evalgate import __version__, commands
+from evalgate import __version__, commands, interrupts
 from evalgate.errors import InputError
+from evalgate.exitcodes import ExitCode, for_signal
+from evalgate.outbound import add_env_secrets, echo, log_text
 
 # the order commands are listed in `evalgate --help`; modules not named here follow alphabetically
 COMMAND_ORDER = ["run", "gate", "check", "compare", "generate", "history", "thresholds"]
@@ -24,7 +31,7 @@ COMMAND_ORDER = ["run", "gate", "check", "compare", "generate", "history", "thre
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # usage errors: one line and exit 2, like every bad input
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, log_text(f"{self.prog}: error: {message}") + "\n")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -44,20 +51,39 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    add_env_secrets(os.environ)  # a token or key in the environment is redacted from all output
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
-        return 2
+        return ExitCode.BAD_INPUT
+    with interrupts.handled():
+        return _run_handler(args)
+
+
+def _run_handler(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args))
     except InputError as exc:
-        print(f"evalgate: error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # output piped into `head`: stop quietly
+        echo(f"evalgate: error: {exc}")
+        return ExitCode.BAD_INPUT
+    except BrokenPipeError:  # output piped into `head`: stop quietly, never as a pass (no verdict may exist)
         sys.stderr.close()
-        return 0
+        return ExitCode.NO_RESULT
+    except interrupts.Interrupted as exc:
+        echo(f"evalgate: stopped by {exc}: nothing was judged")
+        return for_signal(exc.signum)
     except KeyboardInterrupt:
-        print("evalgate: interrupted", file=sys.stderr)
-        return 130
+        echo("evalgate: interrupted: nothing was judged")
+        return for_signal(signal.SIGINT)
+    except SystemExit as exc:  # evalgate's commands return their code: this came from the code under test
+        echo(
+            f"evalgate: error: the code under test called sys.exit({exc.code!r}) outside a case (in a scorer, "
+            "at import or at start-up); nothing was judged"
+        )
+        return ExitCode.NO_RESULT
+    except Exception:
+        echo(traceback.format_exc().rstrip())
+        echo("evalgate: internal error (a bug in evalgate; please report it): nothing was judged")
+        return ExitCode.NO_RESULT

@@ -18,7 +18,15 @@ import numpy as np
 from evalgate import stats
 from evalgate.config import Rule, SuiteConfig
 from evalgate.errors import InputError
-from evalgate.metrics.base import CaseRecord, Metric, ResampledMetric, mean_score
+from evalgate.metrics.base import (
+    CaseRecord,
+    Metric,
+    ResampledMetric,
+    mean_score,
+    timing_measured,
+    timing_note,
+)
+from evalgate.results import incomplete_reason
 
 # Signature fields that change what the numbers mean; the others (config, provider) are expected to change in
 # a pull request and are listed for information only.
@@ -62,6 +70,9 @@ class MetricComparison:
     se: float | None = None
     discordant: dict[str, int] | None = None  # {"worse": b, "better": c} for McNemar
     tests: dict[str, dict[str, float | None]] = field(default_factory=dict)  # per drop rule: margin, p, p_adj
+    # a timing key (latency, tokens/s): per run ("current", "baseline") how its values were timed,
+    # {"n", "fresh", "measured", "note"}; a rule needs measured values (gate.py: "not measured")
+    timing: dict[str, dict[str, Any]] | None = None
 
     @property
     def drop(self) -> float | None:
@@ -95,10 +106,12 @@ class Comparison:
     failing_total: int
     flaky: list[dict[str, Any]]
     error_rate: float
-    errors: int
+    errors: int  # runs that errored (each repeat counts)
     cases: int
     quarantined: list[str]
     warnings: list[str]
+    runs: int = 0  # every case x repeat
+    incomplete: str | None = None  # why the current run did not complete (the gate never passes it)
 
     def metric(self, name: str, category: str | None = None) -> MetricComparison | None:
         for item in self.metrics if category is None else self.categories:
@@ -174,11 +187,17 @@ def compare(
         _regressed(cur_cases, base_cases, paired_ids, regress_keys, keys) if baseline is not None else ([], 0)
     )
     failing, failing_total = _failing(cur_cases, regress_keys, keys) if baseline is None else ([], 0)
-    errors = sum(1 for case in cur_cases.values() if case.get("error"))
+    errors, runs = _errored_runs(cur_cases)
     error_item = next((item for item in overall if item.metric == "error_rate"), None)
     error_rate = (
-        error_item.current if error_item and error_item.current is not None else _error_rate(cur_cases)
+        error_item.current
+        if error_item and error_item.current is not None
+        else (errors / runs if runs else 0.0)
     )
+    if baseline is not None and incomplete_reason(baseline):
+        warnings.append(
+            f"the baseline run did not complete ({incomplete_reason(baseline)}): its numbers are partial"
+        )
     if baseline is None:
         warnings.append(
             "no baseline: only absolute thresholds (min, max) were checked; drops against a baseline were not judged"
@@ -199,12 +218,14 @@ def compare(
         regressed_total=regressed_total,
         failing=failing,
         failing_total=failing_total,
-        flaky=_flaky(cur_cases, regress_keys, keys),
+        flaky=_flaky(cur_cases, base_cases, regress_keys, keys),
         error_rate=float(error_rate),
         errors=errors,
+        runs=runs,
         cases=len(cur_cases),
         quarantined=excluded,
         warnings=warnings,
+        incomplete=incomplete_reason(current),
     )
 
 
@@ -232,6 +253,7 @@ class _Builder:
         self._joint: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[str, stats.PairedStat]] = {}
         self._corpus: dict[tuple[int, tuple[str, ...]], dict[str, stats.PairedStat]] = {}
         self._objects: dict[str, Metric] | None = None
+        self._timings: dict[tuple[int, str, str | None], dict[str, tuple[int, int]]] = {}
         per_case = [k for k, (kind, _) in keys.items() if kind != "corpus"]
         self.cur_table = _ScoreTable(cur_cases, per_case)
         self.base_table = _ScoreTable(base_cases, per_case)
@@ -282,6 +304,7 @@ class _Builder:
             rules=rules,
             n=len(ids) if self.baseline is not None else _count(self.cur_cases, category),
         )
+        item.timing = self.timing(key, category)
         if self.baseline is None:
             return item
         item.baseline = self.value(self.baseline, self.base_cases, key, category)
@@ -305,8 +328,9 @@ class _Builder:
             item.note = self.tail_note(key, ids)
         if result.discordant is not None:
             item.discordant = {"worse": result.discordant[0], "better": result.discordant[1]}
+        measured = item.timing is None or all(side["measured"] for side in item.timing.values())
         for rule, threshold in rules.items():
-            if rule in DROP_RULES:
+            if rule in DROP_RULES and measured:  # an unmeasured timing is not tested (nor in Holm's family)
                 limit = rule_margin(rule, threshold, item.baseline)
                 item.tests[rule] = {
                     "margin": limit,
@@ -314,6 +338,32 @@ class _Builder:
                     "p_adjusted": None,
                 }
         return item
+
+    def timing(self, key: str, category: str | None) -> dict[str, dict[str, Any]] | None:
+        """For a timing key, how each run's values were timed: how many, how many fresh (not cached answers'
+        recorded timings), whether that is a measurement (metrics.base.timing_measured), and the sentence."""
+        metric = self.objects().get(key)
+        spec = next((k for k in metric.keys() if k.name == key), None) if metric is not None else None
+        if spec is None or not spec.timing:
+            return None
+        runs = {"current": self.cur_cases}
+        if self.baseline is not None:
+            runs["baseline"] = self.base_cases
+        timing = {}
+        for side, cases in runs.items():
+            memo = (id(metric), side, category)
+            if memo not in self._timings:
+                records = [c for c in cases.values() if category is None or category_of(c) == category]
+                sizes, timed_now = metric.sizes(records), metric.fresh_sizes(records)
+                self._timings[memo] = {name: (sizes.get(name, 0), timed_now[name]) for name in timed_now}
+            n, fresh = self._timings[memo][key]
+            timing[side] = {
+                "n": n,
+                "fresh": fresh,
+                "measured": timing_measured(n, fresh),
+                "note": timing_note(n, fresh),
+            }
+        return timing
 
     def paired(
         self, key: str, category: str | None, ids: list[str], *, gated: bool
@@ -664,14 +714,14 @@ def _count(cases: dict[str, CaseRecord], category: str | None) -> int:
     return sum(1 for c in cases.values() if category is None or category_of(c) == category)
 
 
-def _error_rate(cases: dict[str, CaseRecord]) -> float:
-    """Share of runs that errored (each repeat counts); a case without repeats is one run."""
+def _errored_runs(cases: dict[str, CaseRecord]) -> tuple[int, int]:
+    """(runs that errored, runs): each repeat counts; a case without repeats is one run."""
     runs = errored = 0
     for case in cases.values():
         repeats = case.get("repeats") or [case]
         runs += len(repeats)
         errored += sum(1 for run in repeats if run.get("error"))
-    return errored / runs if runs else 0.0
+    return errored, runs
 
 
 def _signature_diff(current: dict[str, Any], baseline: dict[str, Any]) -> list[dict[str, Any]]:
@@ -774,32 +824,40 @@ def _failing(
 
 
 def _flaky(
-    cur: dict[str, CaseRecord], listing: list[str], keys: dict[str, tuple[str, bool]]
+    cur: dict[str, CaseRecord],
+    base: dict[str, CaseRecord],
+    listing: list[str],
+    keys: dict[str, tuple[str, bool]],
 ) -> list[dict[str, Any]]:
-    """Cases run several times whose pass rate is strictly between 0 and 1.
+    """Cases whose repeats alternate under this run's code and config: a pass rate strictly between 0 and 1.
 
     A run passes when it has no error and scores the good value on the first binary listing key (or, without
-    one, when it has no error).
+    one, when it has no error). A case whose runs all passed in the baseline (two or more of them) was not
+    flaky before: the change made it fail sometimes, a regression (listed under regressed), not flakiness.
     """
     binary = next((k for k in listing if keys[k][0] == "binary"), None)
     good = 1.0 if binary is None or keys[binary][1] else 0.0
+
+    def passes(case: CaseRecord) -> list[bool]:
+        return [
+            not run.get("error") and (binary is None or (run.get("scores") or {}).get(binary) == good)
+            for run in case.get("repeats") or []
+        ]
+
     flaky = []
     for case_id in sorted(cur):
-        runs = cur[case_id].get("repeats") or []
-        if len(runs) < 2:
+        passed = passes(cur[case_id])
+        if len(passed) < 2:
             continue
-        passed = [
-            not run.get("error") and (binary is None or (run.get("scores") or {}).get(binary) == good)
-            for run in runs
-        ]
         rate = sum(passed) / len(passed)
-        if 0.0 < rate < 1.0:
+        before = passes(base[case_id]) if case_id in base else []
+        if 0.0 < rate < 1.0 and not (len(before) >= 2 and all(before)):
             flaky.append(
                 {
                     "id": case_id,
                     "category": cur[case_id].get("category"),
                     "pass_rate": rate,
-                    "runs": len(runs),
+                    "runs": len(passed),
                     "metric": binary,
                 }
             )

@@ -7,7 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
-from evalgate.options import Option, between_0_and_1, check_options, line_of, non_negative, one_of, positive
+from evalgate.fileio import real_path
+from evalgate.limits import MAX_CONCURRENCY, MAX_REPEATS, MAX_RESAMPLES
+from evalgate.options import (
+    Option,
+    between_0_and_1,
+    check_options,
+    line_of,
+    non_negative,
+    one_of,
+    positive,
+    up_to,
+)
 from evalgate.yamlio import LineDict, load_yaml
 
 RULE_KEYS = ("min", "max", "max_drop", "max_drop_pct")
@@ -32,7 +43,7 @@ STATS_OPTIONS = {
     ),
     "alpha": Option((float,), default=0.05, check=between_0_and_1),
     "confidence": Option((float,), default=0.95, check=between_0_and_1),
-    "resamples": Option((int,), default=10000, check=positive, help="bootstrap resamples"),
+    "resamples": Option((int,), default=10000, check=up_to(MAX_RESAMPLES), help="bootstrap resamples"),
     "signature_mismatch": Option(
         (str,),
         default="warn",
@@ -65,15 +76,40 @@ HISTORY_OPTIONS = {
     "branch": Option((str,), default="main", help="runs on this branch are appended to history"),
 }
 
+CALIBRATION_OPTIONS = {
+    "gold": Option((str,), required=True, help="the gold labels (JSONL), relative to the config"),
+    "min_agreement": Option(
+        (float,),
+        default=0.6,
+        check=between_0_and_1,
+        help="the judge's lowest quadratic-weighted kappa with people for its metrics to gate",
+    ),
+    "min_items": Option(
+        (int,), default=30, check=positive, help="the fewest labelled items a trusted calibration has"
+    ),
+    "file": Option(
+        (str,), help="the calibration result (default: next to the gold file, <name>.calibration.json)"
+    ),
+    "canary": Option((str,), help="fixed answers re-judged on each run on main, to catch judge drift"),
+    "max_canary_changed": Option(
+        (float,),
+        default=0.2,
+        check=between_0_and_1,
+        help="the share of canary verdicts that may differ from the calibration's before history alarms",
+    ),
+}
+
 TOP_OPTIONS: dict[str, Option] = {
     "suite": Option((str,), required=True, help="the suite's name"),
     "description": Option((str,), default=""),
     "datasets": Option((list, str), required=True, help="JSONL files or folders, relative to this file"),
     "provider": Option((dict,), help="the model under test"),
     "providers": Option((dict,), help="several named providers compared side by side"),
-    "concurrency": Option((int,), default=8, check=positive),
+    "concurrency": Option((int,), default=8, check=up_to(MAX_CONCURRENCY)),
     "timeout": Option((float,), default=60.0, check=positive, help="seconds per case"),
-    "repeats": Option((int,), default=1, check=positive, help="runs of each case (non-deterministic models)"),
+    "repeats": Option(
+        (int,), default=1, check=up_to(MAX_REPEATS), help="runs of each case (non-deterministic models)"
+    ),
     "seed": Option((int,), default=0),
     "metrics": Option((list,), default=None, help="metric names, or mappings of a name to its options"),
     "gate": Option((dict, str), help="thresholds per metric, or a thresholds file"),
@@ -150,6 +186,7 @@ class SuiteConfig:
     history: dict[str, Any]
     quarantine: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+    judge_calibration: dict[str, Any] | None = None  # judge.calibration, paths resolved (docs/judge.md)
 
     @property
     def provider(self) -> ProviderConfig:
@@ -165,7 +202,7 @@ class SuiteConfig:
 
     def resolve(self, relative: str) -> Path:
         """A path written in the config, relative to the config's folder."""
-        return (self.base_dir / relative).resolve()
+        return real_path(self.base_dir / relative)
 
 
 def load_config(path: str | Path) -> SuiteConfig:
@@ -174,13 +211,13 @@ def load_config(path: str | Path) -> SuiteConfig:
     if path.is_dir():
         path = path / "evalgate.yaml"
     file = str(path)
-    data = load_yaml(path)
+    data = load_yaml(path, what="config file")
     if data is None:
         raise InputError(
             "the config is empty; expected a mapping with at least suite, datasets and provider", file=file
         )
     top = check_options(data, TOP_OPTIONS, file=file, context="the config")
-    base_dir = path.resolve().parent
+    base_dir = real_path(path).parent
 
     providers = _providers(data, top, file)
     metrics = _metrics(data, top, file)
@@ -197,9 +234,7 @@ def load_config(path: str | Path) -> SuiteConfig:
             ("history", HISTORY_OPTIONS),
         )
     }
-    judge = None
-    if top["judge"] is not None:
-        judge = _provider_config(top["judge"], "judge", file, context="judge")
+    judge, calibration = _judge(top["judge"], file, base_dir)
     config = SuiteConfig(
         path=path,
         base_dir=base_dir,
@@ -222,6 +257,7 @@ def load_config(path: str | Path) -> SuiteConfig:
         history=section["history"],
         quarantine=[str(item) for item in (top["quarantine"] or [])],
         raw=data,
+        judge_calibration=calibration,
     )
     _check_metric_names(config)
     return config
@@ -248,9 +284,10 @@ def _datasets(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) ->
             raise InputError(
                 f"datasets[{index}] must be a path (a string), got {entry!r}", file=file, line=line
             )
-        resolved = (base_dir / entry).resolve()
+        resolved = real_path(base_dir / entry)
         if not resolved.exists():
-            raise InputError(f"dataset {entry!r} not found (looked for {resolved})", file=file, line=line)
+            problem = "is a symbolic link loop" if resolved.is_symlink() else "not found"
+            raise InputError(f"dataset {entry!r} {problem} (looked for {resolved})", file=file, line=line)
         paths.append(resolved)
     return paths
 
@@ -282,6 +319,37 @@ def _provider_config(mapping: Any, name: str, file: str, *, context: str) -> Pro
     return ProviderConfig(
         type=type_name, name=name, options=options, file=file, line=getattr(mapping, "line", None)
     )
+
+
+def _judge(section: Any, file: str, base_dir: Path) -> tuple[ProviderConfig | None, dict[str, Any] | None]:
+    """The judge's provider section, and its `calibration` subsection (checked, paths resolved) if any."""
+    if section is None:
+        return None, None
+    if not isinstance(section, dict) or "calibration" not in section:
+        return _provider_config(section, "judge", file, context="judge"), None
+    provider = LineDict({key: value for key, value in section.items() if key != "calibration"})
+    provider.line, provider.key_lines = getattr(section, "line", 0), getattr(section, "key_lines", {})
+    line = line_of(section, "calibration")
+    options = check_options(
+        section["calibration"], CALIBRATION_OPTIONS, file=file, context="judge.calibration", line=line
+    )
+    for key in ("gold", "canary"):
+        if options[key] is not None:
+            resolved = (base_dir / options[key]).resolve()
+            if not resolved.is_file():
+                raise InputError(
+                    f"judge.calibration.{key} {options[key]!r} not found (looked for {resolved})",
+                    file=file,
+                    line=line_of(section["calibration"], key),
+                )
+            options[key] = resolved
+    gold = options["gold"]
+    options["file"] = (
+        (base_dir / options["file"]).resolve()
+        if options["file"]
+        else gold.with_name(gold.name.removesuffix(".jsonl") + ".calibration.json")
+    )
+    return _provider_config(provider, "judge", file, context="judge"), options
 
 
 def _providers(data: LineDict, top: dict[str, Any], file: str) -> list[ProviderConfig]:
@@ -334,8 +402,8 @@ def _rules(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) -> li
         gate = top["thresholds"]
     gate_file = file
     if isinstance(gate, str):  # a thresholds file
-        gate_file = str((base_dir / gate).resolve())
-        gate = load_yaml(gate_file) or LineDict()
+        gate_file = str(real_path(base_dir / gate))
+        gate = load_yaml(gate_file, what="thresholds file") or LineDict()
     if gate is None:
         return []
     if not isinstance(gate, dict):

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
+from evalgate.fileio import read_bytes
+from evalgate.jsonio import JSONProblem, parse_json
 from evalgate.model import Case
 
 CASE_KEYS = ("id", "input", "expected", "category", "metadata", "cluster")
@@ -34,8 +36,12 @@ def dataset_files(paths: Iterable[Path]) -> list[Path]:
             if not found:
                 raise InputError("the dataset folder holds no *.jsonl file", file=path)
             files.extend(found)
-        elif path.is_file():
+        elif path.exists():  # a file: reading it checks that it is a regular one
             files.append(path)
+        elif path.is_symlink():
+            raise InputError(
+                "the dataset is a symbolic link that leads nowhere (a loop, or a missing target)", file=path
+            )
         else:
             raise InputError("dataset not found; expected a JSONL file or a folder of them", file=path)
     return files
@@ -81,12 +87,20 @@ def load_cases(paths: Iterable[Path]) -> list[Case]:
 
 
 def _read_file(file: Path) -> list[tuple[int, Case]]:
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read the dataset ({exc.strerror or exc})", file=file) from None
+    data = read_bytes(file, what="dataset")
     default_category = category_of_file(file)
     cases = []
+    for number, text in text_lines(data, file):
+        try:
+            cases.append((number, _parse_case(text, f"{file}:{number}", default_category)))
+        except _BadLine as problem:
+            raise InputError(str(problem), file=file, line=number) from None
+    return cases
+
+
+def text_lines(data: bytes, file: Path) -> Iterable[tuple[int, str]]:
+    """The non-blank lines of a JSON Lines file's bytes, stripped, with their line numbers (a UTF-8 byte-order
+    mark is skipped; a line that is not UTF-8 is an InputError naming it)."""
     for number, raw in enumerate(data.split(b"\n"), 1):
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
@@ -95,42 +109,24 @@ def _read_file(file: Path) -> list[tuple[int, Case]]:
         except UnicodeDecodeError as exc:
             raise InputError(f"the line is not valid UTF-8 ({exc.reason})", file=file, line=number) from None
         if text:
-            try:
-                cases.append((number, _parse_case(text, f"{file}:{number}", default_category)))
-            except _BadLine as problem:
-                raise InputError(str(problem), file=file, line=number) from None
-    return cases
+            yield number, text
 
 
 class _BadLine(Exception):
     """What is wrong with one line; turned into an InputError with the file and line."""
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ValueError(f"duplicate key {key!r}")
-            seen.add(key)
-    return result
-
-
-_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _CASE_KEY_SET = frozenset(CASE_KEYS)
 
 
 def _parse_case(text: str, source: str, default_category: str) -> Case:
     try:
-        obj = _DECODER.decode(text)
-    except ValueError as exc:  # JSONDecodeError is a ValueError
-        raise _BadLine(f"invalid JSON ({exc}); {_EXPECTED_LINE}") from None
+        obj = parse_json(text, unique_keys=True)
+    except JSONProblem as problem:
+        if problem.syntax:
+            raise _BadLine(f"invalid JSON ({problem.message}); {_EXPECTED_LINE}") from None
+        raise _BadLine(problem.message) from None
     if not isinstance(obj, dict):
         raise _BadLine(f"a case must be a JSON object, got {_json_type(obj)}; {_EXPECTED_LINE}")
     if not obj.keys() <= _CASE_KEY_SET:
@@ -194,7 +190,7 @@ def dataset_fingerprint(paths: Iterable[Path]) -> str:
         path = Path(path)
         for file in dataset_files([path]):
             name = file.name if file == path else f"{path.name}/{file.relative_to(path).as_posix()}"
-            data = file.read_bytes()
+            data = read_bytes(file, what="dataset")
             for part in (name.encode("utf-8"), data):
                 digest.update(len(part).to_bytes(8, "big"))
                 digest.update(part)

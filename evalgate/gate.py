@@ -9,15 +9,18 @@ when only one of the two holds. Too many errors fail the run whatever the scores
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalgate.compare import Comparison, MetricComparison, amount, rule_margin
+from evalgate.compare import DROP_RULES, Comparison, MetricComparison, amount, rule_margin
 from evalgate.config import SuiteConfig
+from evalgate.exitcodes import ExitCode
+from evalgate.metrics.base import UNMEASURED, timing_source
 
 SCHEMA_VERSION = 1
 DEFAULT_MAX_ERROR_RATE = 0.05
-EXIT_CODES = {"pass": 0, "warn": 0, "fail": 1}
+EXIT_CODES = {"pass": ExitCode.PASS, "warn": ExitCode.PASS, "fail": ExitCode.FAIL}
 SEVERITY_ORDER = {"info": 0, "pass": 1, "warn": 2, "fail": 3}
 
 
@@ -47,10 +50,11 @@ class Verdict:
     headline: str
     reasons: list[Reason] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    judge_calibration: dict[str, Any] | None = None  # whether the judge may gate (evalgate.judge_trust)
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES[self.verdict]
+        return ExitCode.INCOMPLETE if self.comparison.incomplete else EXIT_CODES[self.verdict]
 
     def to_json(self) -> dict[str, Any]:
         """The Verdict JSON of docs/internals.md ("Comparison and Verdict"), extended as docs/gate.md says."""
@@ -84,6 +88,7 @@ class Verdict:
                     "paired": comparison.paired,
                     "total": comparison.cases,
                     "errors": comparison.errors,
+                    "runs": comparison.runs,
                     "error_rate": comparison.error_rate,
                     "quarantined": comparison.quarantined,
                     "regressed": comparison.regressed,
@@ -93,6 +98,7 @@ class Verdict:
                     "flaky": comparison.flaky,
                 },
                 "warnings": self.warnings,
+                **({"judge_calibration": self.judge_calibration} if self.judge_calibration else {}),
             }
         )
 
@@ -100,20 +106,25 @@ class Verdict:
 NO_BASELINE = "No baseline to compare with: only the absolute thresholds (min, max) were checked, not drops."
 
 
-def decide(comparison: Comparison, config: SuiteConfig) -> Verdict:
-    """Apply the config's rules to the comparison: one reason per breached rule, then the verdict."""
+def decide(
+    comparison: Comparison, config: SuiteConfig, *, advisory: Mapping[str, str] | None = None
+) -> Verdict:
+    """Apply the config's rules to the comparison: one reason per breached rule, then the verdict.
+
+    `advisory` names metrics whose rules only warn, with the reason (a judge not trusted to gate)."""
     alpha = float(comparison.stats["alpha"])
     mode = comparison.stats["mode"]
     errors = _error_reasons(comparison, config)
-    reasons = list(errors)
+    reasons = _incomplete_reasons(comparison) + errors
     for item in comparison.metrics + comparison.categories:
         found = [] if not item.rules else _item_reasons(item, comparison, mode=mode, alpha=alpha)
+        found = only_warn(found, advisory or {})
         reasons.extend(found)
         if item.metric == "error_rate" and item.category is None:
             found = found + errors
         if item.rules:
             item.status = max((r.severity for r in found), key=SEVERITY_ORDER.__getitem__, default="pass")
-    warnings = list(comparison.warnings)
+    warnings = list(comparison.warnings) + _advisory_warnings(comparison, advisory or {})
     for item in comparison.metrics + comparison.categories:
         if item.rules and item.note and item.margin is not None:
             label = item.metric if item.category is None else f"{item.metric} [{item.category}]"
@@ -125,6 +136,33 @@ def decide(comparison: Comparison, config: SuiteConfig) -> Verdict:
     else:
         verdict = "pass"
     return Verdict(comparison, verdict, _headline(verdict, reasons, comparison), reasons, warnings)
+
+
+def only_warn(reasons: list[Reason], advisory: Mapping[str, str]) -> list[Reason]:
+    """The reasons with every failure of an advisory metric turned into a warning that says why."""
+    for reason in reasons:
+        why = advisory.get(reason.metric)
+        if why is not None and reason.severity == "fail":
+            reason.severity = "warn"
+            reason.message = f"{reason.message} (only a warning: {why})"
+    return reasons
+
+
+def _advisory_warnings(comparison: Comparison, advisory: Mapping[str, str]) -> list[str]:
+    """One warning per reason, naming the gated metrics whose rules it turned into warnings."""
+    gated = [item.metric for item in comparison.metrics if item.rules and item.metric in advisory]
+    by_reason: dict[str, list[str]] = {}
+    for metric in dict.fromkeys(gated):
+        by_reason.setdefault(advisory[metric], []).append(metric)
+    return [f"{', '.join(names)} gated as warnings only: {why}" for why, names in by_reason.items()]
+
+
+def _incomplete_reasons(comparison: Comparison) -> list[Reason]:
+    """A run that did not complete never passes, whatever its partial numbers say."""
+    if not comparison.incomplete:
+        return []
+    message = f"run incomplete: {comparison.incomplete}; an incomplete run never passes"
+    return [Reason("run", None, "complete", 1.0, 0.0, None, None, "fail", message)]
 
 
 def _error_reasons(comparison: Comparison, config: SuiteConfig) -> list[Reason]:
@@ -151,7 +189,7 @@ def _error_reasons(comparison: Comparison, config: SuiteConfig) -> list[Reason]:
             severity="fail",
             message=(
                 f"too many errors to trust the run: {rate:.1%} of runs errored ({comparison.errors} of "
-                f"{comparison.cases} cases), above the maximum {limit:.1%}; errors never count as passes"
+                f"{comparison.runs} runs), above the maximum {limit:.1%}; errors never count as passes"
             ),
         )
     ]
@@ -163,7 +201,16 @@ def _item_reasons(item: MetricComparison, comparison: Comparison, *, mode: str, 
     for rule, threshold in item.rules.items():
         if item.metric == "error_rate" and item.category is None and rule == "max":
             continue  # see _error_reasons
-        if rule in ("min", "max"):
+        unmeasured = _unmeasured(item, rule) if comparison.has_baseline or rule in ("min", "max") else None
+        if unmeasured:
+            reason = _reason(
+                item,
+                rule,
+                threshold,
+                "warn",
+                f"{name} was not measured, so its {rule} was not checked: {unmeasured}",
+            )
+        elif rule in ("min", "max"):
             reason = _limit_reason(item, name, rule, threshold)
         elif comparison.has_baseline:
             reason = _drop_reason(item, name, rule, threshold, mode=mode, alpha=alpha)
@@ -187,6 +234,18 @@ def _reason(item: MetricComparison, rule: str, threshold: float, severity: str, 
         message=message,
         p_adjusted=(item.tests.get(rule) or {}).get("p_adjusted", item.p_adjusted),
     )
+
+
+def _unmeasured(item: MetricComparison, rule: str) -> str | None:
+    """Why a timing rule cannot be judged: a run whose timing values were not measured (mostly cached answers'
+    recorded timings, metrics.base.timing_measured): this run for any rule, the baseline too for a drop rule."""
+    runs = ("current", "baseline") if rule in DROP_RULES else ("current",)
+    for side in runs:
+        timing = (item.timing or {}).get(side)
+        if timing is not None and timing["n"] and not timing["measured"]:
+            run = "this run" if side == "current" else "the baseline"
+            return f"{run} was {timing_source(timing['n'], timing['fresh'])}, and {UNMEASURED}"
+    return None
 
 
 def _limit_reason(item: MetricComparison, name: str, rule: str, threshold: float) -> Reason | None:

@@ -12,8 +12,8 @@ bootstrap intervals (see evalgate.ratings).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
+from evalgate.jsonio import load_json
 from evalgate.judging import (
     JudgeSession,
     as_text,
@@ -32,6 +33,7 @@ from evalgate.judging import (
     require_string,
 )
 from evalgate.model import Case
+from evalgate.progress import Progress
 from evalgate.ratings import Game, bootstrap_ratings, fit_bradley_terry, wilson_interval
 from evalgate.report import environment
 from evalgate.report_text import clip
@@ -180,15 +182,21 @@ async def judge_pair(session: JudgeSession, entry: Entry, a: Player, b: Player, 
 
 
 async def judge_players(
-    session: JudgeSession, entries: list[Entry], players: list[Player], margin: float
+    session: JudgeSession,
+    entries: list[Entry],
+    players: list[Player],
+    margin: float,
+    progress: Progress | None = None,
 ) -> list[PairResult]:
-    """Judge every pair of players on every case (all judge calls at once, bounded by the session)."""
-    jobs = [
-        judge_pair(session, entry, a, b, margin)
-        for entry in entries
-        for a, b in itertools.combinations(players, 2)
-    ]
-    return list(await asyncio.gather(*jobs))
+    """Judge every pair of players on every case (all judge calls at once, bounded by the session).
+
+    `progress` hears of every judge question: two per case and pair, unless an answer errored (no question)."""
+    pairs = [(entry, a, b) for entry in entries for a, b in itertools.combinations(players, 2)]
+    questions = 2 * sum(
+        not (a.answers[e.id].get("error") or b.answers[e.id].get("error")) for e, a, b in pairs
+    )
+    with session.tracking(progress, questions):
+        return list(await asyncio.gather(*(judge_pair(session, e, a, b, margin) for e, a, b in pairs)))
 
 
 def _rate(count: float, n: int, confidence: float) -> dict[str, Any]:
@@ -295,12 +303,13 @@ async def compare_players(
     margin: float = 0.05,
     resamples: int = 1000,
     warnings: list[str] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Judge all pairs and build the comparison document (what compare.json holds)."""
     if len({p.name for p in players}) != len(players) or len(players) < 2:
         raise InputError("a comparison needs at least two players with different names")
     async with open_judge(config, purpose="evalgate compare") as session:
-        results = await judge_players(session, entries, players, margin)
+        results = await judge_players(session, entries, players, margin, progress)
     names = [p.name for p in players]
     summary = summarize(
         results,
@@ -326,27 +335,26 @@ async def compare_players(
     }
 
 
-async def run_provider(config: Any, provider_config: Any, cases: list[Case]) -> dict[str, dict[str, Any]]:
-    """Run one provider of the config on the cases (through the runner, as `evalgate run` does); answers by
-    case id (the first repeat when the suite repeats cases)."""
-    outcome = await run_suite(config, cases, provider_config)
-    return {
+async def run_provider(
+    config: Any, provider_config: Any, cases: list[Case], progress: Progress | None = None
+) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """Run one provider of the config on the cases (through the runner, as `evalgate run` does, reporting to
+    `progress`); answers by case id, and why the run stopped early (None: it did not). Each case is asked once,
+    whatever the suite's `repeats`: a head-to-head compares one answer of each player, so further repeats would
+    be calls paid for and never used."""
+    outcome = await run_suite(
+        dataclasses.replace(config, repeats=1), cases, provider_config, progress=progress
+    )
+    answers = {
         r.case.id: {"output": r.output.value if r.output is not None else None, "error": r.error}
         for r in outcome.results
-        if r.repeat == 0
     }
+    return answers, outcome.aborted
 
 
 def load_results_answers(path: Path) -> tuple[str, list[Entry], dict[str, dict[str, Any]]]:
     """A results file's label, cases and answers (only the fields a comparison needs are checked)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("results file not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the results file ({exc})", file=path) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg})", file=path, line=exc.lineno) from None
+    data = load_json(path, what="results file", expected="expected an evalgate results file")
     cases = data.get("cases") if isinstance(data, dict) else None
     if not isinstance(cases, list):
         raise InputError('expected a results file: a JSON object with a "cases" list', file=path)

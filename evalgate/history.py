@@ -19,12 +19,17 @@ from typing import Any, NamedTuple
 
 from evalgate.drift import alarm_messages, drift_report
 from evalgate.errors import InputError
+from evalgate.fileio import check_regular_file
+from evalgate.judge_drift import add_limit_alarm, history_aggregates, history_keys
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x45564731  # "EVG1"
 # signature fields that change what a number means: runs that differ in them are not one series
 COMPARABLE_FIELDS = ("datasets", "metrics", "sample", "repeats")
 PASS_AT = 0.5  # a binary score at or above this passes (per-case means of repeated runs are fractions)
+# A final streak of L equal outcomes is a step (not flakiness) when the case's earlier rate of that outcome, p,
+# makes it this unlikely: p**L < STEP_ALPHA (docs/history.md, "Flaky cases").
+STEP_ALPHA = 0.05
 
 _SCHEMA = """
 CREATE TABLE runs (
@@ -61,6 +66,19 @@ CREATE TABLE cases (
 """
 
 
+LOCK_TIMEOUT_S = 5.0  # how long to wait for another process's lock on the store
+
+# SQLite's error codes (by prefix) that are faults of where the store lives, not of the store's content
+STORE_FAULTS = {
+    "SQLITE_BUSY": "the history store is locked by another process; try again when it is done",
+    "SQLITE_LOCKED": "the history store is locked by another process; try again when it is done",
+    "SQLITE_READONLY": "cannot write the history store: the file or its folder is read-only",
+    "SQLITE_FULL": "cannot write the history store: the disk is full",
+    "SQLITE_IOERR": "cannot read or write the history store: an I/O error",
+    "SQLITE_CANTOPEN": "cannot open the history store",
+}
+
+
 class Point(NamedTuple):
     """One run's value of one metric."""
 
@@ -86,11 +104,12 @@ class HistoryStore:
                 "no history store here yet; append runs with `evalgate history --append results.json`",
                 file=self.path,
             )
+        check_regular_file(self.path, what="history store")  # SQLite would wait forever on a FIFO
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         uri = f"{self.path.resolve().as_uri()}?mode={'rwc' if create else 'ro'}"
         try:
-            self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=LOCK_TIMEOUT_S)
         except sqlite3.Error as exc:
             raise InputError(f"cannot open the history store ({exc})", file=self.path) from None
         try:
@@ -112,10 +131,16 @@ class HistoryStore:
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
-        """Turn SQLite's errors on a damaged or foreign file into one clear InputError."""
+        """Turn SQLite's errors into one clear InputError naming the store: a lock, a read-only file, a full
+        disk or an I/O error say so (and that the store was not changed: a write is one transaction); any other
+        error means a damaged or foreign file."""
         try:
             yield
         except sqlite3.DatabaseError as exc:
+            code = getattr(exc, "sqlite_errorname", "") or ""
+            fault = next((text for prefix, text in STORE_FAULTS.items() if code.startswith(prefix)), None)
+            if fault is not None:
+                raise InputError(f"{fault} ({exc}); the store was not changed", file=self.path) from None
             raise InputError(
                 f"not a readable evalgate history store ({exc}); expected a SQLite file written by "
                 "`evalgate history --append`",
@@ -183,7 +208,7 @@ class HistoryStore:
         ref = git.get("ref") or None
         branch = branch or branch_of_ref(ref)
         label = label or results.get("label") or None
-        metric_keys = results.get("metric_keys") or {}
+        metric_keys = {**(results.get("metric_keys") or {}), **history_keys(results)}
         with self._transaction():
             existing = self._db.execute(
                 "SELECT id FROM runs WHERE suite = ? AND IFNULL(sha, '') = ? AND created_at = ?",
@@ -312,40 +337,74 @@ class HistoryStore:
             start = created_at
         return start, 0
 
-    def flaky_cases(self, suite: str, key: str, window: int = 20, min_flips: int = 3) -> list[dict[str, Any]]:
-        """Cases whose pass/fail on `key` flipped at least `min_flips` times over the last `window` runs, most
-        flips first: [{"id", "flips", "runs", "pass_rate"}]."""
+    def case_stability(
+        self, suite: str, key: str, window: int = 20, min_flips: int = 3
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(flaky, changed) cases on a binary `key` over the last `window` runs of the latest configuration.
+
+        Flaky means alternating under the same code and config, so only runs with the latest run's comparable
+        signature and provider count. A case is flaky when its pass/fail flipped at least `min_flips` times and
+        it still alternates. One whose latest runs all went one way since a step is not: when a case passing at
+        its earlier rate p would give that streak of L equal outcomes with probability p^L < STEP_ALPHA, it
+        changed at the step (a regression, or a fix) and is listed as changed, with the run it changed at;
+        quarantining it would hide the regression. Each list is most flips first:
+        flaky [{"id", "flips", "runs", "pass_rate"}], changed [{"id", "flips", "runs", "pass_rate", "state",
+        "since", "streak"}] (changed lists only cases that flipped at least `min_flips` times, the ones a flip
+        count alone would have called flaky).
+        """
         with self._guard():
-            run_ids = [
-                r[0]
-                for r in self._db.execute(
-                    "SELECT id FROM runs WHERE suite = ? ORDER BY ts DESC, id DESC LIMIT ?", (suite, window)
-                )
-            ]
-            order = {run_id: position for position, run_id in enumerate(reversed(run_ids))}
-            marks = ",".join("?" * len(run_ids))
+            recent = self._db.execute(
+                "SELECT id, signature, created_at, sha, label FROM runs WHERE suite = ? "
+                "ORDER BY ts DESC, id DESC LIMIT ?",
+                (suite, window),
+            ).fetchall()
+            if not recent:
+                return [], []
+            latest = _configuration(recent[0][1])
+            runs = []
+            for run_id, signature, created_at, sha, label in recent:
+                if _configuration(signature) != latest:
+                    break
+                runs.append((run_id, Point(created_at, sha, label, 0.0, None).name))
+            runs.reverse()
+            order = {run_id: position for position, (run_id, _) in enumerate(runs)}
+            marks = ",".join("?" * len(runs))
             rows = self._db.execute(
                 f"SELECT run_id, case_id, value FROM cases WHERE key = ? AND run_id IN ({marks})",
-                (key, *run_ids),
+                (key, *order),
             ).fetchall()
         outcomes: dict[str, list[tuple[int, bool]]] = {}
         for run_id, case_id, value in rows:
             outcomes.setdefault(case_id, []).append((order[run_id], value >= PASS_AT))
-        flaky = []
+        flaky, changed = [], []
         for case_id, seen in outcomes.items():
-            passes = [passed for _, passed in sorted(seen)]
+            seen.sort()
+            passes = [passed for _, passed in seen]
             flips = sum(a != b for a, b in pairwise(passes))
-            if flips >= min_flips:
-                flaky.append(
-                    {
-                        "id": case_id,
-                        "flips": flips,
-                        "runs": len(passes),
-                        "pass_rate": sum(passes) / len(passes),
-                    }
-                )
+            if flips < max(min_flips, 1):
+                continue
+            item = {
+                "id": case_id,
+                "flips": flips,
+                "runs": len(passes),
+                "pass_rate": sum(passes) / len(passes),
+            }
+            streak = next((i for i in range(len(passes) - 1, -1, -1) if passes[i] != passes[-1]), -1) + 1
+            before = passes[:streak]
+            same = sum(passed == passes[-1] for passed in before) / len(before)
+            if same ** (len(passes) - streak) < STEP_ALPHA:
+                since = runs[seen[streak][0]][1]
+                state = "passing" if passes[-1] else "failing"
+                changed.append({**item, "state": state, "since": since, "streak": len(passes) - streak})
+            else:
+                flaky.append(item)
         flaky.sort(key=lambda item: (-item["flips"], item["id"]))
-        return flaky
+        changed.sort(key=lambda item: (-item["flips"], item["id"]))
+        return flaky, changed
+
+    def flaky_cases(self, suite: str, key: str, window: int = 20, min_flips: int = 3) -> list[dict[str, Any]]:
+        """The flaky cases of `case_stability`: [{"id", "flips", "runs", "pass_rate"}], most flips first."""
+        return self.case_stability(suite, key, window, min_flips)[0]
 
 
 def metric_history(
@@ -367,7 +426,7 @@ def metric_history(
     points = store.series(suite, metric, category, since=start)
     spec = store.metric_keys(suite).get(metric, {})
     report = drift_report(points, spec.get("higher_is_better", True), kind=spec.get("kind"), **drift_options)
-    return points, report
+    return points, add_limit_alarm(report, points, spec, metric)
 
 
 def trend_for_report(
@@ -397,17 +456,30 @@ def branch_of_ref(ref: str | None) -> str | None:
 
 
 def _metric_rows(run_id: int, results: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
-    sections = [(None, results.get("metrics") or {})]
+    """The values of a run worth keeping: not a value that was not measured (a timing from cached answers'
+    recorded timings, `measured: false`), so trends, drift and the ratchet never see one."""
+    sections = [(None, {**(results.get("metrics") or {}), **history_aggregates(results)})]
     sections += sorted((results.get("categories") or {}).items())
     for category, aggregates in sections:
         for key, aggregate in aggregates.items():
-            if isinstance(aggregate, dict) and aggregate.get("value") is not None:
+            if (
+                isinstance(aggregate, dict)
+                and aggregate.get("value") is not None
+                and aggregate.get("measured") is not False
+            ):
                 yield run_id, key, category, float(aggregate["value"]), aggregate.get("n")
 
 
 def _comparable(signature_json: str) -> tuple[Any, ...]:
     signature = json.loads(signature_json)
     return tuple(signature.get(field) for field in COMPARABLE_FIELDS)
+
+
+def _configuration(signature_json: str) -> tuple[Any, ...]:
+    """What must stay the same for a case's flips to be flakiness: the comparable fields and the model under
+    test (the provider's fingerprint: type, model, prompt, parameters). Thresholds (the config's hash) may
+    change."""
+    return (*_comparable(signature_json), json.loads(signature_json).get("provider"))
 
 
 def _normalize_time(text: Any, what: str = "created_at") -> tuple[str, float]:

@@ -13,15 +13,18 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
 
 from evalgate.errors import InputError
+from evalgate.jsonio import JSONProblem, parse_json
 from evalgate.model import Case, Output, normalize_output
+from evalgate.outbound import redact
+from evalgate.progress import Progress
 from evalgate.providers import create_provider
 
 MAX_REPLY_KEPT = 500  # characters of an invalid reply kept in the error record
@@ -61,10 +64,6 @@ def as_text(value: Any) -> str:
 _FENCE = re.compile(r"\A```(?:json|JSON)?[ \t]*\n(.*?)\n?[ \t]*```\Z", re.S)
 
 
-def _reject_constant(name: str) -> Any:
-    raise JudgeFormatError(f"{name} is not a JSON number")
-
-
 def parse_json_object(text: str) -> dict[str, Any]:
     """Parse a judge reply strictly: the whole reply is one JSON object, or one ```json fence holding it.
 
@@ -76,12 +75,11 @@ def parse_json_object(text: str) -> dict[str, Any]:
         stripped = fenced.group(1).strip()
     if not stripped:
         raise JudgeFormatError("the reply is empty")
-    try:
-        value = json.loads(stripped, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise JudgeFormatError(
-            f"the reply is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-        ) from None
+    try:  # strict, as every JSON evalgate reads: no NaN, no 1e400, nothing nested past the limit
+        value = parse_json(stripped)
+    except JSONProblem as problem:
+        where = f" at line {problem.line}" if problem.line else ""
+        raise JudgeFormatError(f"the reply is not valid JSON ({problem.message}{where})") from None
     if not isinstance(value, dict):
         raise JudgeFormatError(f"the reply must be a JSON object, got a JSON {type(value).__name__}")
     return value
@@ -176,9 +174,24 @@ class JudgeSession:
     timeout: float
     model: str = ""
     usage: JudgeUsage = field(default_factory=JudgeUsage)
+    progress: Progress | None = None  # told of every answered question (see `tracking`)
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.concurrency)
+
+    @contextmanager
+    def tracking(self, progress: Progress | None, total: int) -> Iterator[None]:
+        """Report each of the next `total` questions to `progress` as it is answered (an error counts as one)."""
+        if progress is None:
+            yield
+            return
+        progress.start(total)
+        self.progress = progress
+        try:
+            yield
+        finally:
+            self.progress = None
+            progress.finish()
 
     async def ask(
         self, question_id: str, prompt: str, validate: Callable[[dict[str, Any]], Any]
@@ -187,6 +200,14 @@ class JudgeSession:
 
         An invalid reply gets one repair attempt. Provider failures (timeouts, API errors) are errors too.
         """
+        answer = await self._answer(question_id, prompt, validate)
+        if self.progress is not None:
+            self.progress.advance(answer.error is not None)
+        return answer
+
+    async def _answer(
+        self, question_id: str, prompt: str, validate: Callable[[dict[str, Any]], Any]
+    ) -> JudgeAnswer:
         try:
             reply = await self._call(question_id, prompt)
             try:
@@ -199,7 +220,7 @@ class JudgeSession:
                 except JudgeFormatError as second:
                     return JudgeAnswer(
                         error=f"invalid judge reply after one repair attempt: {second}",
-                        invalid_reply=reply[:MAX_REPLY_KEPT],
+                        invalid_reply=redact(reply)[:MAX_REPLY_KEPT],  # redacted before the cut
                     )
         except TimeoutError:
             return JudgeAnswer(error=f"judge call failed: no reply within {self.timeout:g}s")

@@ -124,6 +124,15 @@ def between_0_and_1(value: Any) -> str | None:
     return None if 0 < value < 1 else "must be between 0 and 1"
 
 
+def up_to(limit: int) -> Callable[[Any], str | None]:
+    """A check: from 1 to `limit` (one of evalgate.limits), so an absurd size is refused before any work."""
+
+    def check(value: Any) -> str | None:
+        return None if 1 <= value <= limit else f"must be from 1 to {limit:,}"
+
+    return check
+
+
 def one_of(*choices: str) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         return None if value in choices else "must be one of " + ", ".join(choices)

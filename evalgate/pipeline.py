@@ -18,6 +18,8 @@ from typing import Any
 from evalgate import datasets, metrics, runner
 from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
+from evalgate.fileio import read_bytes
+from evalgate.outbound import echo
 from evalgate.results import build_results, call_summary, case_record, merge_repeats
 
 
@@ -53,7 +55,7 @@ def signature(config: SuiteConfig, provider_fingerprint: str, sample: int | None
     """What makes two runs comparable (datasets, metrics, sample, repeats) and what identifies them."""
     metric_spec = json.dumps([[m.name, m.options] for m in config.metrics], sort_keys=True, default=str)
     return {
-        "config": _sha256(config.path.read_bytes()),
+        "config": _sha256(read_bytes(config.path, what="config file")),
         "datasets": datasets.dataset_fingerprint(config.datasets),
         "provider": provider_fingerprint,
         "metrics": _sha256(metric_spec.encode()),
@@ -101,12 +103,14 @@ def run_and_score(
         "concurrency": config.concurrency,
         "provider": provider_config.name,
         "aborted": outcome.aborted,
+        "complete": outcome.aborted is None and outcome.not_run == 0,
+        "not_run": outcome.not_run,
         "cache": outcome.cache_stats,
         **({"calls": calls} if (calls := call_summary(outcome.results)) else {}),
         **({"limiter": outcome.limiter} if outcome.limiter else {}),
         **({"judge": judge_usage} if judge_usage else {}),
     }
-    return build_results(
+    results = build_results(
         suite=config.suite,
         label=label,
         signature=signature(config, outcome.provider_fingerprint, sample),
@@ -117,6 +121,13 @@ def run_and_score(
         categories=categories,
         cases=case_entries,
     )
+    if (
+        config.judge_calibration is not None
+    ):  # the canary's stack (scipy, the judge) only for suites that have one
+        from evalgate import judge_canary
+
+        results.update(judge_canary.run_checks(config, built, results["git"]))
+    return results
 
 
 ALWAYS_SHOWN = ("error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
@@ -152,11 +163,15 @@ def judge(
     baseline_path: str | None = None,
 ) -> dict[str, Any]:
     """Compare with the baseline and decide; returns the Verdict JSON (docs/internals.md)."""
+    from evalgate import judge_trust
     from evalgate.compare import compare
     from evalgate.gate import decide
 
     comparison = compare(current, baseline, config, baseline_path=baseline_path)
-    return decide(comparison, config).to_json()
+    trust = judge_trust.gate_assessment(current, config)
+    verdict = decide(comparison, config, advisory=judge_trust.advisory(trust))
+    verdict.judge_calibration = trust
+    return verdict.to_json()
 
 
 def write_reports(
@@ -203,13 +218,22 @@ def write_reports(
 
 
 def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> dict[str, Any] | None:
-    """The trend of the first gated metric from the history store (with any drift alarm), when there is one."""
+    """The trend of the first gated metric from the history store (with any drift alarm), when there is one.
+
+    The trend only decorates the report: a store that cannot be read leaves it out with a warning (in the
+    verdict's warnings and on stderr), never costing the verdict or the reports."""
     from evalgate.history import HistoryStore, trend_for_report
 
     path = config.resolve(config.history["path"])
     gated = [row["metric"] for row in verdict.get("metrics", []) if row.get("rules")]
-    if not path.is_file() or not gated:
+    if not path.exists() or not gated:
         return None
-    with HistoryStore(path) as store:
-        trend = trend_for_report(store, config.suite, gated[0])
+    try:
+        with HistoryStore(path) as store:
+            trend = trend_for_report(store, config.suite, gated[0])
+    except InputError as exc:
+        warning = f"the trend chart is left out: {exc}"
+        verdict.setdefault("warnings", []).append(warning)
+        echo(f"evalgate: warning: {warning}")
+        return None
     return trend if len(trend["values"]) >= 2 else None

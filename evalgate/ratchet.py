@@ -1,12 +1,15 @@
 """The quality ratchet: propose tighter `min`/`max` thresholds from the recent history of the main branch.
 
 For a `min` rule the proposal is a conservative floor of recent performance: mean - z * spread over the last N
-comparable runs, never above the worst of those runs, rounded down to a step of the margin's order of magnitude.
-spread is the runs' sample sd, and for binary metrics at least the standard error of one run, sqrt(p(1-p)/n) (a
-model of the same quality would score that differently on this dataset). `max` rules on lower-is-better metrics
-(latency, error rate) are the mirror image. Only the bound on the worse side is ratcheted (a `max` on accuracy is
-a sanity bound); a proposal never loosens a rule unless asked to; relative rules (max_drop, max_drop_pct) are
-left alone.
+comparable runs, never above the worst of those runs, rounded down to a step of the margin's order of magnitude;
+spread is the runs' sample sd. For binary metrics (rates of n cases) the floor is the rate a run of the same
+quality stays above with probability Φ(z) (97.7% at z = 2) under drift.RateModel's predictive distribution, which
+never has a zero spread (an error rate that was 0 in every run still gets a ceiling that one stray error does not
+breach). `max` rules on lower-is-better metrics (latency, error rate) are the mirror image. Only the bound on the
+worse side is ratcheted (a `max` on accuracy is a sanity bound); a proposal never loosens a rule unless asked to;
+relative rules (max_drop, max_drop_pct) are left alone. No bound is tightened while a drift alarm is active on
+its metric: a window that is drifting is not evidence of what the model does. The history keeps only measured
+values (no timing of cached answers), so those never enter a window.
 """
 
 from __future__ import annotations
@@ -17,15 +20,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
 from evalgate.config import Rule
-from evalgate.drift import reference
+from evalgate.drift import alarm_messages, rate_model, reference
 from evalgate.errors import InputError
-from evalgate.fileio import write_text_atomic
-from evalgate.history import HistoryStore
+from evalgate.fileio import read_text, write_text_atomic
+from evalgate.history import HistoryStore, metric_history
+from evalgate.limits import MAX_TEXT_FILE_BYTES
 from evalgate.yamlio import LineDict, load_yaml
 
 RUNS = 10
@@ -76,9 +81,16 @@ def propose_bound(
     data = np.asarray(values, dtype=float)
     mean, spread = reference(values, ns, kind=kind)
     sd = float(data.std(ddof=1)) if len(data) > 1 else 0.0
-    margin = z * spread
     worst = float(data.min() if bound == "min" else data.max())
-    raw = min(mean - margin, worst) if bound == "min" else max(mean + margin, worst)
+    model = rate_model(values, ns, kind)
+    if model is not None:  # the predictive quantile of a run's rate, whose tail is Φ(-z)
+        tail = NormalDist().cdf(-z)
+        limit = model.quantile(tail if bound == "min" else 1.0 - tail)
+        margin = abs(mean - limit)
+    else:
+        margin = z * spread
+        limit = mean - margin if bound == "min" else mean + margin
+    raw = min(limit, worst) if bound == "min" else max(limit, worst)
     step = _step(margin, mean)
     decimals = max(0, -math.floor(math.log10(step) + 1e-9))
     snapped = (math.floor if bound == "min" else math.ceil)(round(raw / step, 9)) * step
@@ -91,6 +103,7 @@ def propose_bound(
         "margin": margin,
         "z": z,
         "worst": worst,
+        "method": "predictive quantile" if model is not None else "mean and sd",
     }
     tighter = proposed > current if bound == "min" else proposed < current
     if proposed == current or (not tighter and not allow_loosen):
@@ -113,6 +126,7 @@ def suggest(
     kinds = store.metric_keys(suite)
     proposals = []
     for rule in rules:
+        alarms = _active_alarms(store, suite, rule) if since else []
         for bound in ("min", "max"):
             current = getattr(rule, bound)
             if current is None:
@@ -138,6 +152,12 @@ def suggest(
                     allow_loosen=allow_loosen,
                 )
                 reason = _reason(action, bound, evidence)
+                if action == "tighten" and alarms:
+                    action, proposed, text = "keep", None, None
+                    reason = (
+                        f"not tightened while a drift alarm is active ({'; '.join(alarms)}): a drifting window "
+                        "is no evidence of what the model does"
+                    )
             proposals.append(
                 Proposal(
                     metric=rule.metric,
@@ -153,6 +173,14 @@ def suggest(
                 )
             )
     return proposals
+
+
+def _active_alarms(store: HistoryStore, suite: str, rule: Rule) -> list[str]:
+    """The drift alarms active on the rule's metric (and category), as "kind since run X"."""
+    if rule.metric not in store.metric_keys(suite):
+        return []
+    _, report = metric_history(store, suite, rule.metric, category=rule.category)
+    return [f"{alarm['kind']} since run {alarm['run']}" for alarm in alarm_messages(report, rule.metric)]
 
 
 def render(proposals: Sequence[Proposal]) -> str:
@@ -173,9 +201,8 @@ def edited_files(proposals: Sequence[Proposal], config_path: str | Path) -> dict
             by_file.setdefault(Path(p.file).resolve(), []).append(p)
     result = {}
     for path, items in by_file.items():
-        with open(path, encoding="utf-8", newline="") as handle:
-            old = handle.read()
-        data = load_yaml(path)
+        old = read_text(path, what="thresholds file", max_bytes=MAX_TEXT_FILE_BYTES)
+        data = load_yaml(path, what="thresholds file")
         is_config = path == Path(config_path).resolve()
         root = data.get("gate") if is_config and isinstance(data, dict) else data
         lines = old.splitlines(keepends=True)
@@ -241,10 +268,14 @@ def _step(margin: float, mean: float) -> float:
 
 
 def _reason(action: str, bound: str, evidence: dict[str, Any]) -> str:
+    if evidence.get("method") == "predictive quantile":
+        side = "below" if bound == "min" else "above"
+        margin = f"a run of this quality lands {side} it {NormalDist().cdf(-evidence['z']):.1%} of the time"
+    else:
+        margin = f"margin {evidence['z']:g}×{evidence['spread']:.3g}"
     stats = (
-        f"{evidence['runs']} runs, mean {evidence['mean']:.4g}, sd {evidence['sd']:.3g}, "
-        f"margin {evidence['z']:g}×{evidence['spread']:.3g}, {'lowest' if bound == 'min' else 'highest'} "
-        f"{evidence['worst']:.4g}"
+        f"{evidence['runs']} runs, mean {evidence['mean']:.4g}, sd {evidence['sd']:.3g}, {margin}, "
+        f"{'lowest' if bound == 'min' else 'highest'} {evidence['worst']:.4g}"
     )
     if action == "keep":
         return f"history supports no tighter {bound} ({stats})"

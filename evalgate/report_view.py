@@ -20,6 +20,8 @@ from typing import Any
 
 from evalgate import __version__
 from evalgate import report_format as fmt
+from evalgate.judge_view import judge_view
+from evalgate.metrics.base import expand_runs
 from evalgate.report_text import clip, to_text
 
 ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
@@ -101,6 +103,7 @@ def build_view(
         "flaky": _flaky((verdict.get("cases") or {}).get("flaky") or []),
         "usage": _usage(current, baseline, {row.get("metric") for row in rows}),
         "trend": _trend(trend),
+        "judge": judge_view(verdict.get("judge_calibration")),
         "version": __version__,
         "run_url": _safe_url(run_url),
         "omitted": [],
@@ -305,12 +308,26 @@ def _sensitivity(
 
 
 def _notes(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The notes of the shown metric rows, one line per distinct note (the sensitivity sentence has its own)."""
+    """The notes of the shown metric rows, one line per distinct note (the sensitivity sentence has its own),
+    and for timing rows how their values were timed (fresh calls, cached answers' recorded timings)."""
     grouped: dict[str, list[str]] = {}
     for row in rows:
-        if row.get("note") and not _undersized(row):
-            grouped.setdefault(str(row["note"]), []).append(str(row.get("metric") or ""))
+        for note in (row.get("note") if not _undersized(row) else None, _timing_note(row)):
+            if note:
+                grouped.setdefault(str(note), []).append(str(row.get("metric") or ""))
     return [{"text": text, "metrics": names} for text, names in grouped.items()]
+
+
+def _timing_note(row: dict[str, Any]) -> str | None:
+    """ "This run was timed from 24 fresh calls." (and the baseline's, when it was timed otherwise)."""
+    timing = row.get("timing") or {}
+    now, before = timing.get("current") or {}, timing.get("baseline") or {}
+    if not now.get("n"):
+        return None
+    text = f"This run was {now['note']}"
+    if before.get("n") and before.get("note") != now["note"]:
+        text += f"; the baseline was {before['note']}"
+    return text + "."
 
 
 def _legend(verdict: dict[str, Any], *, adjusted: bool) -> str | None:
@@ -490,7 +507,8 @@ def _flaky(flaky: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _usage_totals(results: dict[str, Any]) -> dict[str, float | None]:
-    cases = results.get("cases") or []
+    """Tokens and cost per request and in total, over every call (each repeat of a case is one)."""
+    cases = expand_runs(results.get("cases") or [])
     totals: dict[str, float | None] = {}
     for key in ("tokens_in", "tokens_out", "cost"):
         values = [c[key] for c in cases if fmt.is_number(c.get(key))]
@@ -537,10 +555,14 @@ def _usage(
         cache_line = (
             f"{fmt.count(hits)} hits, {fmt.count(misses)} misses ({hits / (hits + misses) * 100:.0f}% hits)"
         )
+        if fmt.is_number(cache.get("dropped")):
+            cache_line += f"; {fmt.count(cache['dropped'])} damaged entries dropped and asked again"
+
+    trouble = [str(w) for w in cache.get("warnings") or []]  # the cache's own failures (never the model's)
     calls_line = _calls_line(current.get("run") or {})
-    if not rows and cache_line is None and calls_line is None:
+    if not rows and cache_line is None and not trouble and calls_line is None:
         return None
-    return {"rows": rows, "cache": cache_line, "calls": calls_line}
+    return {"rows": rows, "cache": cache_line, "cache_warnings": trouble, "calls": calls_line}
 
 
 def _calls_line(run: dict[str, Any]) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -11,9 +12,11 @@ from typing import Any
 
 from evalgate import __version__
 from evalgate.errors import InputError
-from evalgate.fileio import read_text, write_json_atomic
-from evalgate.metrics.base import mean_score
+from evalgate.fileio import write_json_atomic
+from evalgate.jsonio import load_json
+from evalgate.metrics.base import RUN_FIELDS, mean_score
 from evalgate.model import CallTiming, CaseResult
+from evalgate.outbound import redact_data
 
 SCHEMA_VERSION = 1
 
@@ -28,7 +31,7 @@ def case_record(result: CaseResult) -> dict[str, Any]:
         "expected": case.expected,
         "output": output.value if output else None,
         "scores": {},
-        "latency_ms": round(result.latency_ms, 3),
+        "latency_ms": None if result.latency_ms is None else round(result.latency_ms, 3),
         "tokens_in": output.tokens_in if output else None,
         "tokens_out": output.tokens_out if output else None,
         "cost": output.cost if output else None,
@@ -66,7 +69,9 @@ def call_summary(results: list[CaseResult]) -> dict[str, Any] | None:
 
 
 def merge_repeats(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """K runs of one case -> one entry: mean scores, the first run's fields, and every run under `repeats`."""
+    """K runs of one case -> one entry: every run under `repeats` (what the metrics read, docs/gate.md "Repeats"),
+    the per-case mean scores, the first run's output, the case's usage summed over its runs, the mean of its
+    measured latencies, `cached` when every run was, and an error only when every run errored."""
     if len(records) == 1:
         return records[0]
     merged = dict(records[0])
@@ -74,8 +79,14 @@ def merge_repeats(records: list[dict[str, Any]]) -> dict[str, Any]:
     merged["scores"] = {key: mean_score(records, key) for key in sorted(keys)}
     errors = [record["error"] for record in records if record["error"]]
     merged["error"] = errors[0] if len(errors) == len(records) else None
+    for field in ("tokens_in", "tokens_out", "cost"):
+        reported = [record[field] for record in records if record.get(field) is not None]
+        merged[field] = (math.fsum(reported) if field == "cost" else sum(reported)) if reported else None
+    latencies = [r["latency_ms"] for r in records if r.get("latency_ms") is not None and not r["error"]]
+    merged["latency_ms"] = round(math.fsum(latencies) / len(latencies), 3) if latencies else None
+    merged["cached"] = all(record.get("cached") for record in records)
     merged["repeats"] = [
-        {field: record[field] for field in ("output", "error", "latency_ms", "scores")} for record in records
+        {field: record[field] for field in RUN_FIELDS if field in record} for record in records
     ]
     return merged
 
@@ -92,19 +103,36 @@ def build_results(
     categories: dict[str, Any],
     cases: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "suite": suite,
-        "label": label,
-        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "signature": {**signature, "evalgate": __version__},
-        "git": git,
-        "run": run,
-        "metric_keys": metric_keys,
-        "metrics": metrics,
-        "categories": categories,
-        "cases": cases,
-    }
+    """The results document, every known secret redacted (a server may echo a key back into an error or an
+    answer): the reports, the verdict and the history all start from it."""
+    return redact_data(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "suite": suite,
+            "label": label,
+            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "signature": {**signature, "evalgate": __version__},
+            "git": git,
+            "run": run,
+            "metric_keys": metric_keys,
+            "metrics": metrics,
+            "categories": categories,
+            "cases": cases,
+        }
+    )
+
+
+def incomplete_reason(results: dict[str, Any]) -> str | None:
+    """Why the run of a results file did not complete (a spent budget, an interruption), or None when it did.
+
+    `run.complete` says it (`run.aborted` in files written before it existed); the gate never passes such a run.
+    """
+    run = results.get("run") or {}
+    if run.get("complete", True) is not False and not run.get("aborted"):
+        return None
+    why = run.get("aborted") or "stopped early"
+    not_run = run.get("not_run")
+    return f"{why} ({not_run} case runs never finished)" if isinstance(not_run, int) else why
 
 
 def write_results(path: str | Path, results: dict[str, Any]) -> Path:
@@ -144,13 +172,5 @@ def check_results(data: Any, *, file: str) -> dict[str, Any]:
 
 def load_results(path: str | Path) -> dict[str, Any]:
     """Read and check a results file (a baseline or the current run)."""
-    text = read_text(path, what="results file")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"not valid JSON: {exc.msg} (column {exc.colno}); expected an evalgate results file",
-            file=path,
-            line=exc.lineno,
-        ) from None
+    data = load_json(path, what="results file", expected="expected an evalgate results file")
     return check_results(data, file=str(path))

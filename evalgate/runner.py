@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from evalgate import interrupts
 from evalgate.errors import InputError, RunAborted
-from evalgate.model import CallTiming, Case, CaseResult, normalize_output
+from evalgate.exitcodes import signal_name
+from evalgate.model import Case, CaseResult, Output, normalize_output
+from evalgate.outbound import redact
 from evalgate.progress import Progress, auto_progress
+from evalgate.watchdog import LoopBlocked, LoopWatchdog
 
 if TYPE_CHECKING:
     from evalgate.config import ProviderConfig, SuiteConfig
@@ -27,23 +32,28 @@ class RunOutcome:
     results: list[CaseResult]
     aborted: str | None
     wall_s: float
+    not_run: int = 0  # case runs that never finished (aborted, interrupted): the run is incomplete when > 0
     provider_fingerprint: str = ""  # set by run_suite: identifies the model under test in the signature
     cache_stats: dict[str, int] | None = None  # response-cache hits and misses, when the provider has a cache
     limiter: dict[str, float] | None = None  # the adaptive limiter's report, when the provider has one
 
 
 def error_text(exc: BaseException) -> str:
-    """An exception as one line for the results file: `Type: message`, no traceback, at most ~2,000 chars."""
-    message = " ".join(str(exc).split())
+    """An exception as one line for the results file: `Type: message`, no traceback, at most ~2,000 chars, and
+    no secret (redacted before the cut, so no part of one survives it)."""
+    message = " ".join(redact(str(exc)).split())
     if len(message) > MAX_ERROR_CHARS:
         message = message[: MAX_ERROR_CHARS - 3] + "..."
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-def call_latency_ms(timing: CallTiming | None, answered: bool, elapsed_ms: float) -> float:
-    """A case's latency: the answering request's own time when the provider measured it (no queueing, retries or
-    set-up), else the time the runner saw the call take."""
-    return timing.latency_ms if timing is not None and answered else elapsed_ms
+def call_latency(output: Output | None, elapsed_s: float) -> float | None:
+    """A call's latency in ms: the provider's own timing when it has one (for a cached answer, the original
+    call's recorded time, or None when none was recorded: a cache read is never a latency), else `elapsed_s`,
+    the time the runner measured around the call."""
+    if output is not None and (output.cached or output.latency_ms is not None):
+        return output.latency_ms
+    return elapsed_s * 1000.0
 
 
 async def run_cases(
@@ -57,8 +67,10 @@ async def run_cases(
 ) -> RunOutcome:
     """Run each case `repeats` times through a started provider, at most `concurrency` calls at once.
 
-    A call that takes longer than `timeout` seconds is cancelled and recorded as an error; any exception is
-    recorded as that case's error; `RunAborted` stops scheduling, and cases not run get `aborted: <reason>`.
+    A call that takes longer than `timeout` seconds is cancelled and recorded as an error (also an async call
+    that blocks the event loop: see evalgate.watchdog); any exception is recorded as that case's error.
+    `RunAborted` stops scheduling, and cases not run get `aborted: <reason>`; so does a stop signal (Ctrl-C,
+    SIGTERM: see evalgate.interrupts), which also cancels the calls in flight.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -72,6 +84,8 @@ async def run_cases(
     async def work() -> None:
         nonlocal aborted
         for index in pending:
+            if aborted is not None:
+                return
             case, repeat = jobs[index]
             output = error = timing = None
             deadline = asyncio.timeout(timeout)
@@ -86,23 +100,43 @@ async def run_cases(
                 return
             except InputError:  # bad input (a template naming a missing variable): stop, exit 2
                 raise
+            except LoopBlocked as exc:
+                error = f"{timeout_error}: {exc}"
             except (Exception, SystemExit) as exc:
                 error = timeout_error if deadline.expired() else error_text(exc)
                 timing = getattr(exc, "timing", None)  # a provider's failed call: its attempts and waits
-            latency_ms = call_latency_ms(timing, output is not None, (clock() - began) * 1000.0)
+            latency_ms = call_latency(output, clock() - began)
             results[index] = CaseResult(case, output, error, latency_ms, repeat, timing)
             if progress is not None:
                 progress.advance(error is not None)
             if aborted is not None:
                 return
 
+    workers: list[asyncio.Task[None]] = []
+    loop = asyncio.get_running_loop()
+
+    def stop(signum: int) -> None:  # called by the signal handler: only what is safe there
+        nonlocal aborted
+        aborted = aborted or f"interrupted by {signal_name(signum)}"
+        loop.call_soon_threadsafe(cancel_workers, signum)
+
+    def cancel_workers(signum: int) -> None:
+        print(
+            f"\nevalgate: {signal_name(signum)}: stopping the run (the cases in flight are cancelled, the results so "
+            "far are kept); send it again to stop at once",
+            file=sys.stderr,
+            flush=True,
+        )
+        for task in workers:
+            task.cancel()
+
     if progress is not None:
         progress.start(len(jobs))
     began = clock()
     try:
-        async with asyncio.TaskGroup() as group:  # an unexpected failure cancels the other workers
-            for _ in range(min(concurrency, len(jobs))):
-                group.create_task(work())
+        with interrupts.while_running(stop):
+            async with LoopWatchdog(timeout), asyncio.TaskGroup() as group:  # a failure cancels the others
+                workers.extend(group.create_task(work()) for _ in range(min(concurrency, len(jobs))))
     except ExceptionGroup as failures:
         bad_input = failures.subgroup(InputError)
         if bad_input is not None:
@@ -112,11 +146,12 @@ async def run_cases(
         if progress is not None:
             progress.finish()
     wall_s = clock() - began
+    not_run = sum(result is None for result in results)
     finished = [
-        result if result is not None else CaseResult(case, None, f"aborted: {aborted}", 0.0, repeat)
+        result if result is not None else CaseResult(case, None, f"aborted: {aborted}", None, repeat)
         for result, (case, repeat) in zip(results, jobs, strict=True)
     ]
-    return RunOutcome(results=finished, aborted=aborted, wall_s=wall_s)
+    return RunOutcome(results=finished, aborted=aborted, wall_s=wall_s, not_run=not_run)
 
 
 async def run_suite(

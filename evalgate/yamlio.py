@@ -1,7 +1,12 @@
-"""YAML reading that remembers line numbers, so every config error can name its file and line."""
+"""YAML reading that remembers line numbers, so every config error can name its file and line.
+
+Guarded like every read of a user's file (evalgate.fileio): a regular file of at most MAX_TEXT_FILE_BYTES, at
+most MAX_NESTING levels deep, and at most MAX_YAML_VALUES values once aliases are expanded (an "alias bomb" of
+a few lines expands to billions, which would fill the memory of anything that walks it)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +14,7 @@ import yaml
 
 from evalgate.errors import InputError
 from evalgate.fileio import read_text
+from evalgate.limits import MAX_INTEGER_DIGITS, MAX_NESTING, MAX_TEXT_FILE_BYTES, MAX_YAML_VALUES
 
 
 class LineDict(dict):
@@ -32,7 +38,45 @@ class LineList(list):
 
 
 class _Loader(yaml.SafeLoader):
-    pass
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise InputError(
+                    f"nested more than {MAX_NESTING} levels deep",
+                    file=self.name,
+                    line=self.peek_event().start_mark.line + 1,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many values the document holds with every alias expanded, counted without expanding anything: an
+    alias is the very node its anchor names, so each node's size is computed once."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            sizes[id(node)] = 1
+            continue
+        children = (
+            [part for pair in node.value for part in pair]
+            if isinstance(node, yaml.MappingNode)
+            else node.value
+        )
+        if children_done:
+            sizes[id(node)] = min(1 + sum(sizes[id(child)] for child in children), MAX_YAML_VALUES + 1)
+        else:
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+    return sizes[id(root)]
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
@@ -61,16 +105,49 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
     return result
 
 
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    if len(node.value.lstrip("+-").replace("_", "")) > MAX_INTEGER_DIGITS:  # int() refuses 4,300+ digits
+        raise InputError(
+            f"the integer {node.value[:12]}... has more than {MAX_INTEGER_DIGITS} digits",
+            file=loader.name,
+            line=node.start_mark.line + 1,
+        )
+    return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+
+def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
+    value = yaml.SafeLoader.construct_yaml_float(loader, node)
+    if math.isinf(value) and ".inf" not in node.value.lower():  # 1.0e+400: an overflow, not a written .inf
+        raise InputError(
+            f"the number {node.value} is beyond the range of a float (about 1.8e308)",
+            file=loader.name,
+            line=node.start_mark.line + 1,
+        )
+    return value
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
-def load_yaml(path: str | Path) -> Any:
+def load_yaml(path: str | Path, *, what: str = "file") -> Any:
     """Read a YAML file (safe types only); syntax errors become an InputError with the line."""
-    loader = _Loader(read_text(path))
+    loader = _Loader(read_text(path, what=what, max_bytes=MAX_TEXT_FILE_BYTES))
     loader.name = str(path)
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node) > MAX_YAML_VALUES:
+            raise InputError(
+                f"the YAML holds more than {MAX_YAML_VALUES:,} values once its aliases (*name) are expanded; "
+                "an alias that repeats an alias that repeats an alias... (an alias bomb) is refused",
+                file=path,
+                line=node.start_mark.line + 1,
+            )
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

@@ -1,33 +1,30 @@
-"""Shared test helpers: paths to the repository, the shared fixtures, and a suite written into tmp_path."""
+"""Shared test helpers: paths to the repository and its fixtures, and a suite written into tmp_path.
+
+Everything a test reads lives in the repository (tests/fixtures/), so a plain clone runs the suite."""
 
 from __future__ import annotations
 
+import functools
 import json
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from evalgate import outbound
+
 ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+# the published reference values of scikit-learn, rouge-score, sacrebleu, scipy and numpy (see its "about")
+REFERENCE_VECTORS = FIXTURES / "reference-vectors.json"
+# real webhook payloads from octokit/webhooks (MIT, tests/fixtures/github-events/LICENSE.octokit-webhooks)
+GITHUB_EVENTS = FIXTURES / "github-events"
 
 
-def find_shared() -> Path:
-    """The project's shared/ folder (fixtures and tools), beside the checkout or one of its parents."""
-    for parent in [ROOT, *ROOT.parents]:
-        candidate = parent / "shared"
-        if (candidate / "fixtures").is_dir():
-            return candidate
-    raise FileNotFoundError("shared/ (fixtures and tools) not found beside the checkout")
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    return find_shared()
-
-
-@pytest.fixture(scope="session")
-def reference_vectors(shared_dir: Path) -> dict:
-    return json.loads((shared_dir / "fixtures" / "reference-vectors.json").read_text())
+@functools.cache
+def reference_vectors() -> dict:
+    return json.loads(REFERENCE_VECTORS.read_text(encoding="utf-8"))
 
 
 def write_suite(tmp_path: Path, config: str, files: dict[str, str] | None = None) -> Path:
@@ -39,3 +36,10 @@ def write_suite(tmp_path: Path, config: str, files: dict[str, str] | None = None
     path = tmp_path / "evalgate.yaml"
     path.write_text(textwrap.dedent(config).lstrip("\n"))
     return path
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """The secrets a test's providers read are redacted from that test's output only (evalgate.outbound)."""
+    yield
+    outbound.forget_secrets()

@@ -27,7 +27,8 @@ pytestmark = [
     pytest.mark.container,
     pytest.mark.skipif(
         os.environ.get("EVALGATE_CONTAINER_TESTS") != "1",
-        reason="container tests: set EVALGATE_CONTAINER_TESTS=1",
+        reason="container test: builds the image with podman and runs act through ../shared/tools/container; "
+        "set EVALGATE_CONTAINER_TESTS=1 to run it (.ci/run does)",
     ),
     pytest.mark.timeout(1800),
 ]

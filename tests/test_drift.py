@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -18,9 +17,9 @@ from evalgate.drift import (
     rolling_means,
 )
 from evalgate.history import Point
-from tests.conftest import find_shared
+from tests.conftest import reference_vectors
 
-VECTORS = json.loads((find_shared() / "fixtures" / "reference-vectors.json").read_text())["drift"]
+VECTORS = reference_vectors()["drift"]
 
 
 def points(values, *, n=500, start_day=1):
@@ -197,20 +196,30 @@ def test_lower_is_better_metrics_alarm_when_they_rise():
     assert all(m["run"].startswith("run-") for m in messages)
 
 
-def test_too_few_runs_and_flat_references_say_so():
+def test_too_few_runs_and_constant_references_say_so():
     short = drift_report(points([0.9] * 5), True, reference_runs=20)
     assert short["status"] == "insufficient" and not short["alarm"]
     assert "more than 20" in short["note"]
-    flat = drift_report(points([0.9] * 25 + [0.5]), True, reference_runs=20)  # not binary: no sd floor
-    assert flat["status"] == "flat" and not flat["alarm"]
+    # not binary, and the reference runs never vary: no sd to standardize by, so any worse run is a change
+    constant = drift_report(points([0.9] * 25 + [0.5]), True, reference_runs=20)
+    assert constant["status"] == "alarm" and constant["constant"]["since"] == "run-25"
+    [message] = alarm_messages(constant, "rougeL")
+    assert message["kind"] == "constant" and "0.9 in all 20 reference runs and is 0.5" in message["message"]
+    assert drift_report(points([0.9] * 25 + [0.95]), True)["status"] == "ok"  # better never alarms
+    recovered = drift_report(points([0.9] * 25 + [0.5, 0.9]), True)
+    assert recovered["status"] == "ok" and "any run worse" in recovered["note"]
 
 
-def test_binary_reference_sd_is_at_least_the_standard_error_of_one_run():
+def test_binary_reference_sd_is_the_predictive_sd_of_one_run():
+    from scipy.stats import betabinom
+
     mean, sd = reference([0.9] * 20, [400] * 20, kind="binary")
     assert mean == pytest.approx(0.9)
-    assert sd == pytest.approx(math.sqrt(0.9 * 0.1 / 400), rel=1e-12)
+    # the pooled count 7,200 of 8,000 with a Jeffreys prior; a run of 400 under its beta-binomial predictive
+    assert sd == pytest.approx(math.sqrt(betabinom(400, 7200.5, 800.5).var()) / 400, rel=1e-9)
+    assert sd > math.sqrt(0.9 * 0.1 / 400)  # at least the standard error of one run
     varied = [0.8, 0.95] * 10
-    assert reference(varied, [400] * 20, kind="binary")[1] == pytest.approx(np.std(varied, ddof=1), rel=1e-12)
+    assert reference(varied, [400] * 20, kind="binary")[1] == pytest.approx(np.std(varied, ddof=1), rel=2e-3)
     # a deterministic model: one case flipping on 400 is not a drift
     report = drift_report(points([0.9] * 20 + [0.8975] * 3, n=400), True, kind="binary")
     assert report["status"] == "ok"
@@ -231,3 +240,15 @@ def test_rolling_means_by_run_and_by_day():
     assert by_day["short"]["runs"] == 14
     assert by_day["short"]["mean"] == pytest.approx(np.mean(values[-14:]))
     assert by_day["long"]["runs"] == 40
+
+
+@pytest.mark.parametrize(("rate", "higher_is_better"), [(0.9, True), (0.002, False)])
+def test_rate_charts_rarely_alarm_in_control(rate, higher_is_better):
+    """Binomial runs of 500 cases, 20 reference and 20 monitored: the count model keeps false alarms rare, a
+    rare error rate included (a Gaussian chart with a binomial floor alarms on its first stray error)."""
+    rng = np.random.default_rng(5)
+    alarms = 0
+    for _ in range(200):
+        values = rng.binomial(500, rate, 40) / 500
+        alarms += drift_report(points(values, n=500), higher_is_better, kind="binary")["alarm"]
+    assert alarms / 200 <= 0.05

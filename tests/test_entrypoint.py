@@ -36,6 +36,8 @@ MODELS = {
     # the engine process ends without a verdict: the model exits it, or kills it (as the OOM killer would)
     "exits": "import os\n\ndef predict(x):\n    os._exit(1)\n",
     "killed": "import os, signal\n\ndef predict(x):\n    os.kill(os.getpid(), signal.SIGKILL)\n",
+    # the run stops early, as a spent budget stops it
+    "aborts": "from evalgate.errors import RunAborted\n\ndef predict(x):\n    raise RunAborted('budget exceeded: test')\n",
 }
 VERDICT_MODEL = {"pass": "good", "warn": "slip", "fail": "bad"}
 
@@ -424,7 +426,7 @@ def test_an_engine_error_is_annotated_in_the_repository_and_exits_2(fake, engine
     assert 5 not in fake.comments and "Traceback" not in captured.err
 
 
-@pytest.mark.parametrize(("model", "engine_code"), [("exits", 1), ("killed", -9)])
+@pytest.mark.parametrize(("model", "engine_code"), [("exits", 4), ("killed", 128 + 9)])
 def test_an_engine_that_ends_without_a_verdict_exits_2(
     fake, engine, workspace, capsys, model, engine_code
 ) -> None:
@@ -432,6 +434,28 @@ def test_an_engine_that_ends_without_a_verdict_exits_2(
     assert entrypoint.main(action_env(fake, workspace, "pull_request", pr_event(), baseline="none")) == 2
     assert 5 not in fake.comments
     assert f"evalgate stopped with exit code {engine_code} without a verdict" in capsys.readouterr().out
+
+
+def test_an_incomplete_run_fails_the_step_whatever_fail_on_says_and_the_headline_says_why(
+    fake, engine, workspace, capsys
+) -> None:
+    use_model(workspace, "aborts")
+    env = action_env(fake, workspace, "pull_request", pr_event(), baseline="none", fail_on="never")
+    assert entrypoint.main(env) == 3
+    out = capsys.readouterr().out
+    assert (
+        "::error title=evalgate%3A run incomplete::the run did not complete: run incomplete: budget exceeded"
+        in out
+    )
+    assert outputs(workspace)["exit_code"] == "3" and outputs(workspace)["verdict"] == "fail"
+    assert "run incomplete: budget exceeded: test" in fake.comments[5][0]["body"]
+
+
+def test_an_incomplete_run_on_main_does_not_join_the_history(fake, engine, workspace) -> None:
+    use_model(workspace, "aborts")
+    assert entrypoint.main(action_env(fake, workspace, "push", push_event("main"), baseline="none")) == 3
+    assert [argv[0] for argv, _ in engine.calls] == ["check"]
+    assert not (workspace / ".evalgate" / "history.sqlite").exists()
 
 
 def test_a_deleted_branch_push_has_nothing_to_do(fake, engine, workspace) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import stat
 
@@ -50,15 +49,24 @@ def history(tmp_path):
         yield store
 
 
-def test_a_floor_is_the_mean_minus_z_standard_errors_rounded_down():
+def test_a_rate_floor_is_the_predictive_quantile_rounded_down():
+    from scipy.stats import betabinom, norm
+
     values = [0.93, 0.94, 0.935, 0.945, 0.94]
     action, proposed, text, evidence = ratchet.propose_bound(values, [500] * 5, "min", 0.90, kind="binary")
-    mean = sum(values) / 5
-    se = math.sqrt(mean * (1 - mean) / 500)  # larger than the runs' own sd here
-    assert evidence["spread"] == pytest.approx(se, rel=1e-12)
-    assert evidence["margin"] == pytest.approx(2 * se, rel=1e-12)
-    assert mean - 2 * se == pytest.approx(0.9164, abs=1e-4)  # rounded down to the margin's step, 0.01
+    count = sum(round(v * 500) for v in values)  # 2,346 of 2,500 (two halves round to even)
+    # the rate a run of 500 stays at or above 97.7% of the time: Jeffreys posterior, beta-binomial predictive
+    quantile = betabinom(500, count + 0.5, 2500 - count + 0.5).ppf(norm.cdf(-2)) / 500
+    assert evidence["method"] == "predictive quantile"
+    assert evidence["margin"] == pytest.approx(np.mean(values) - quantile, rel=1e-12)
+    assert quantile == pytest.approx(0.914)  # rounded down to the margin's step, 0.01
     assert (action, proposed, text) == ("tighten", 0.91, "0.91")
+
+
+def test_an_error_rate_that_was_always_0_gets_a_ceiling_one_stray_error_does_not_breach():
+    action, proposed, _, evidence = ratchet.propose_bound([0.0] * 10, [500] * 10, "max", 0.05, kind="binary")
+    assert evidence["mean"] == 0.0 and evidence["spread"] > 0
+    assert action == "tighten" and proposed == pytest.approx(1 / 500)  # before: a maximum of 0
 
 
 def test_a_ceiling_is_the_mean_plus_z_sd_rounded_up():

@@ -25,6 +25,10 @@ RUN_MODULES = {
     "evalgate.model", "evalgate.options", "evalgate.pipeline", "evalgate.progress", "evalgate.providers",
     "evalgate.providers.base", "evalgate.providers.python_fn", "evalgate.results", "evalgate.runner",
     "evalgate.userfunc", "evalgate.yamlio",
+    # what a run does besides: exit codes, interrupts and the loop's watchdog, limits of inputs, strict JSON,
+    # secrets kept out of the output, the output paths checked before the run
+    "evalgate.commands._outputs", "evalgate.exitcodes", "evalgate.interrupts", "evalgate.jsonio", "evalgate.limits",
+    "evalgate.outbound", "evalgate.watchdog",
 }  # fmt: skip
 
 PROBE = """

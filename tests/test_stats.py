@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy import stats as sps
 
 from evalgate import stats
+from tests.conftest import reference_vectors
 
-VECTORS = json.loads(Path("/work/shared/fixtures/reference-vectors.json").read_text())["paired_tests"]
+VECTORS = reference_vectors()["paired_tests"]
 
 
 def test_mcnemar_matches_the_reference_vector_and_scipy():

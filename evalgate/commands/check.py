@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from evalgate.commands.gate import add_gate_arguments, decide_and_report
-from evalgate.commands.run import add_run_arguments, run_from_args
+from evalgate.commands.run import add_run_arguments, finish, run_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,4 +17,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     config, results = run_from_args(args)
-    return decide_and_report(args, config, results)
+    return finish(results, args.output, decide_and_report(args, config, results, results_path=args.output))

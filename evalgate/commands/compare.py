@@ -8,9 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from evalgate.commands._outputs import check_outputs
+from evalgate.commands.run import incomplete_exit_code
 from evalgate.config import load_config
 from evalgate.datasets import load_cases, sample_cases
 from evalgate.errors import InputError
+from evalgate.exitcodes import ExitCode
 from evalgate.fileio import write_json_atomic, write_text_atomic
 from evalgate.headtohead import (
     Entry,
@@ -21,6 +24,8 @@ from evalgate.headtohead import (
     run_provider,
 )
 from evalgate.judging import as_text
+from evalgate.outbound import echo
+from evalgate.progress import auto_progress
 
 
 def register(subparsers: Any) -> None:
@@ -47,24 +52,31 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--output", type=Path, help="write the comparison as JSON")
     parser.add_argument("--report", type=Path, help="write the comparison as markdown")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     parser.set_defaults(handler=run)
 
 
-async def _run_players(config: Any, names: list[str], sample: int | None) -> tuple[list[Entry], list[Player]]:
+async def _run_players(
+    config: Any, names: list[str], sample: int | None, quiet: bool
+) -> tuple[list[Entry], list[Player], list[str]]:
+    """The cases, each model's answers, and which runs stopped early (`name: why`)."""
     cases = load_cases(config.datasets)
     if sample:
         cases = sample_cases(cases, sample, config.seed)
-    players = []
+    players, stopped = [], []
     for provider_config in [
         config.provider_named(name) for name in names
     ]:  # one model at a time: each uses all the slots
-        answers = await run_provider(config, provider_config, cases)
+        progress = None if quiet else auto_progress(label=f"model {provider_config.name}")
+        answers, aborted = await run_provider(config, provider_config, cases, progress)
+        if aborted:
+            stopped.append(f"{provider_config.name}: {aborted}")
         players.append(Player(provider_config.name, answers, f"provider {provider_config.type}"))
     entries = [
         Entry(case.id, case.input, case.expected, case.category, as_text(case.metadata.get("source")))
         for case in cases
     ]
-    return entries, players
+    return entries, players, stopped
 
 
 def _check_args(args: argparse.Namespace) -> list[str] | None:
@@ -91,15 +103,23 @@ def _check_args(args: argparse.Namespace) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     names = _check_args(args)
+    check_outputs(args)
     config = load_config(args.config)
     warnings: list[str] = []
+    stopped: list[str] = []
     if names is None:
         entries, players, warnings = pair_results_files(args.a_results, args.b_results)
     else:
-        entries, players = asyncio.run(_run_players(config, names, args.sample))
+        entries, players, stopped = asyncio.run(_run_players(config, names, args.sample, args.quiet))
     document = asyncio.run(
         compare_players(
-            config, entries, players, margin=args.margin, resamples=args.resamples, warnings=warnings
+            config,
+            entries,
+            players,
+            margin=args.margin,
+            resamples=args.resamples,
+            warnings=warnings,
+            progress=None if args.quiet else auto_progress(label="judge", unit="questions"),
         )
     )
     if args.output:
@@ -113,18 +133,23 @@ def run(args: argparse.Namespace) -> int:
         write_text_atomic(args.report, markdown)
     for pair in document["pairs"]:
         rate = pair["win_rate_a"]["value"]
-        print(
+        echo(
             f"{pair['a']} vs {pair['b']}: {pair['wins_a']} wins, {pair['wins_b']} losses, {pair['ties']} ties"
-            + (f" (win rate {100 * rate:.1f}%)" if rate is not None else "")
+            + (f" (win rate {100 * rate:.1f}%)" if rate is not None else ""),
+            file=sys.stdout,
         )
     for name, rating in document["ratings"]["players"].items():
-        print(f"  {name}: {rating['rating']:.0f} [{rating['ci_low']:.0f}, {rating['ci_high']:.0f}]")
+        echo(
+            f"  {name}: {rating['rating']:.0f} [{rating['ci_low']:.0f}, {rating['ci_high']:.0f}]",
+            file=sys.stdout,
+        )
     failed = sum(pair["judge_errors"] for pair in document["pairs"])
     if failed:
-        print(
-            f"evalgate: warning: the judge failed on {failed} comparison(s); see the report", file=sys.stderr
-        )
+        echo(f"evalgate: warning: the judge failed on {failed} comparison(s); see the report")
+    if stopped:  # its cases not run count as errors, that is as losses: the comparison is not a fair one
+        echo(f"evalgate: RUN INCOMPLETE: {'; '.join(stopped)}; the comparison is incomplete")
+        return incomplete_exit_code()
     if all(pair["n"] == 0 for pair in document["pairs"]):
-        print("evalgate: no case could be compared: every judge call failed", file=sys.stderr)
-        return 1
-    return 0
+        echo("evalgate: no case could be compared: every judge call failed")
+        return ExitCode.FAIL
+    return ExitCode.PASS

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from evalgate.commands._outputs import check_outputs
 from evalgate.config import SuiteConfig, load_config
+from evalgate.errors import InputError
+from evalgate.outbound import echo
 from evalgate.results import load_results
 
 
@@ -28,29 +32,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=handle)
 
 
-def decide_and_report(args: argparse.Namespace, config: SuiteConfig, current: dict) -> int:
-    """Gate `current` against --baseline, write the reports asked for, print the verdict; returns the exit code."""
+def decide_and_report(
+    args: argparse.Namespace, config: SuiteConfig, current: dict, *, results_path: str
+) -> int:
+    """Gate `current` against --baseline, print the verdict, write the reports asked for; returns the exit code.
+
+    A report that cannot be written is exit 2 (the verdict printed, the results kept in `results_path`)."""
     from evalgate.pipeline import judge, write_reports  # the engine (numpy, scipy) only when the command runs
 
     baseline = load_results(args.baseline) if args.baseline else None
     verdict = judge(current, baseline, config, baseline_path=args.baseline)
-    write_reports(
-        verdict,
-        current,
-        baseline,
-        config,
-        report_path=args.report,
-        json_path=args.json_path,
-        junit_path=args.junit,
-        html_path=args.html,
-        comment_path=args.comment,
-    )
-    print(f"evalgate: {verdict['verdict'].upper()}: {verdict['headline']}")
+    echo(f"evalgate: {verdict['verdict'].upper()}: {verdict['headline']}", file=sys.stdout)
     for reason in verdict["reasons"]:
-        print(f"  - {reason['severity']}: {reason['message']}")
+        echo(f"  - {reason['severity']}: {reason['message']}", file=sys.stdout)
+    try:
+        write_reports(
+            verdict,
+            current,
+            baseline,
+            config,
+            report_path=args.report,
+            json_path=args.json_path,
+            junit_path=args.junit,
+            html_path=args.html,
+            comment_path=args.comment,
+        )
+    except OSError as exc:
+        raise InputError(
+            f"cannot write this report ({exc.strerror or exc}); the results are in {results_path}: "
+            f"`evalgate gate --current {results_path}` writes the reports again",
+            file=exc.filename,
+        ) from None
     return int(verdict["exit_code"])
 
 
 def handle(args: argparse.Namespace) -> int:
+    check_outputs(args)
     config = load_config(args.config)
-    return decide_and_report(args, config, load_results(args.current))
+    return decide_and_report(args, config, load_results(args.current), results_path=args.current)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,9 @@ from typing import Any
 from evalgate.drift import LONG_WINDOW, REFERENCE_RUNS, SHORT_WINDOW, alarm_messages
 from evalgate.errors import InputError
 from evalgate.history import HistoryStore, branch_of_ref, metric_history
+from evalgate.outbound import echo, echo_json
 from evalgate.ratchet import shown_path
-from evalgate.results import load_results
+from evalgate.results import incomplete_reason, load_results
 from evalgate.sparkline import sparkline
 
 
@@ -82,10 +84,10 @@ def run(args: argparse.Namespace) -> int:
             file=args.append,
         )
         if not args.json:
-            print(appended["message"])
+            echo(appended["message"], file=sys.stdout)
     if args.append and not Path(path).exists():  # nothing appended (another branch) and no store yet
         if args.json:
-            print(json.dumps({"suite": suite, "store": shown_path(path), "appended": appended}, indent=2))
+            echo_json({"suite": suite, "store": shown_path(path), "appended": appended})
         return 0
     with HistoryStore(path) as store:
         overview = history_overview(
@@ -103,7 +105,10 @@ def run(args: argparse.Namespace) -> int:
         )
     overview["store"] = shown_path(path)
     overview["appended"] = appended
-    print(json.dumps(overview, indent=2) if args.json else render_overview(overview))
+    if args.json:
+        echo_json(overview)
+    else:
+        echo(render_overview(overview), file=sys.stdout)  # case ids and metric names come from results files
     return 1 if args.fail_on_alarm and overview["alarm"] else 0
 
 
@@ -118,10 +123,13 @@ def append_results(
     label: str | None = None,
     file: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Append `results` (read from `file`) to the store at `path` if they belong to `suite` and come from the
-    history branch."""
+    """Append `results` (read from `file`) to the store at `path` if they belong to `suite`, come from the
+    history branch and from a complete run."""
     if results.get("suite") != suite:
         raise InputError(f"the results are for suite {results.get('suite')!r}, not {suite!r}", file=file)
+    if incomplete_reason(results):  # partial numbers would move the trends and the ratchet
+        message = f"not appended: the run did not complete ({incomplete_reason(results)})"
+        return {"run_id": None, "added": False, "message": message}
     branch = branch or branch_of_ref((results.get("git") or {}).get("ref"))
     if history_branch and branch and branch != history_branch:
         return {
@@ -192,8 +200,8 @@ def history_overview(
                 "alarms": alarm_messages(report, name),
             }
         )
-    flaky = {
-        name: store.flaky_cases(suite, name, window=flaky_window, min_flips=min_flips)
+    stability = {
+        name: store.case_stability(suite, name, window=flaky_window, min_flips=min_flips)
         for name, spec in keys.items()
         if spec.get("kind") == "binary" and (not metrics or name in metrics)
     }
@@ -204,7 +212,8 @@ def history_overview(
         "excluded_runs": excluded,
         "metrics": entries,
         "alarm": any(entry["alarms"] for entry in entries),
-        "flaky": {name: cases for name, cases in flaky.items() if cases},
+        "flaky": {name: flaky for name, (flaky, _) in stability.items() if flaky},
+        "changed": {name: changed for name, (_, changed) in stability.items() if changed},
         "flaky_window": flaky_window,
         "min_flips": min_flips,
     }
@@ -255,6 +264,14 @@ def render_overview(overview: dict[str, Any]) -> str:
                     ids.append(case["id"])
         lines.append("  to keep them out of the gate until fixed, add to the config:")
         lines.append(f"    quarantine: [{', '.join(json.dumps(i) for i in ids)}]")
+    if overview.get("changed"):
+        lines.append("changed at a step, not flaky (their latest runs all went one way; not for quarantine):")
+        for name, cases in overview["changed"].items():
+            for case in cases:
+                what = "failing (a regression)" if case["state"] == "failing" else "passing"
+                lines.append(
+                    f"  {name}: {case['id']} {what} since run {case['since']} ({case['streak']} runs in a row)"
+                )
     return "\n".join(lines)
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from typing import Any
 
+from evalgate import interrupts
+from evalgate.commands._outputs import check_outputs, save_results
 from evalgate.config import load_config
-from evalgate.results import write_results
+from evalgate.exitcodes import ExitCode, for_signal
+from evalgate.outbound import echo
+from evalgate.results import incomplete_reason
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,22 +37,42 @@ def run_from_args(args: argparse.Namespace):
     """Load the config named by the arguments and run the suite; returns (config, results)."""
     from evalgate.pipeline import run_and_score  # the engine (numpy, scipy) only when the command runs
 
+    check_outputs(args)  # before the run: a path that cannot be written fails now, not after an hour of calls
     config = load_config(args.config)
     if args.no_cache:
         config.cache["enabled"] = False
     results = run_and_score(
         config, sample=args.sample, label=args.label, provider_name=args.provider, progress=not args.quiet
     )
-    write_results(args.output, results)
+    save_results(args.output, results)
     return config, results
+
+
+def finish(results: dict[str, Any], path: str, code: int) -> int:
+    """The command's exit code; a run that stopped early says so loudly (stderr, last) and is never 0 or 1."""
+    reason = incomplete_reason(results)
+    if not reason:
+        return code
+    code = incomplete_exit_code()
+    echo(
+        f"evalgate: RUN INCOMPLETE: {reason}; {path} is marked incomplete and never passes the gate (exit {code})"
+    )
+    return code
+
+
+def incomplete_exit_code() -> int:
+    """128+N when a stop signal ended the run early, else INCOMPLETE (a spent budget, an abort)."""
+    signum = interrupts.received()
+    return for_signal(signum) if signum is not None else ExitCode.INCOMPLETE
 
 
 def handle(args: argparse.Namespace) -> int:
     _, results = run_from_args(args)
     summary = ", ".join(
         f"{key} {entry['value']:.4g}"
+        + (" (not measured: timed mostly from cached answers)" if entry.get("measured") is False else "")
         for key, entry in results["metrics"].items()
         if entry.get("value") is not None and results["metric_keys"].get(key, {}).get("shown", True)
     )
-    print(f"evalgate: {len(results['cases'])} cases -> {args.output} ({summary})", file=sys.stderr)
-    return 0
+    echo(f"evalgate: {len(results['cases'])} cases -> {args.output} ({summary})")
+    return finish(results, args.output, ExitCode.PASS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from evalgate import ratchet
 from evalgate.commands.history import positive
 from evalgate.errors import InputError
 from evalgate.history import HistoryStore
+from evalgate.outbound import echo, echo_json
 
 
 def register(subparsers: Any) -> None:
@@ -68,20 +69,17 @@ def run_suggest(args: argparse.Namespace) -> int:
     files = ratchet.edited_files(proposals, config.path)
     written = ratchet.write(files) if args.write else []
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "suite": config.suite,
-                    "store": str(path),
-                    "proposals": [{**asdict(p), "where": p.where} for p in proposals],
-                    "diff": ratchet.diff(files),
-                    "written": [str(p) for p in written],
-                },
-                indent=2,
-            )
+        echo_json(
+            {
+                "suite": config.suite,
+                "store": str(path),
+                "proposals": [{**asdict(p), "where": p.where} for p in proposals],
+                "diff": ratchet.diff(files),
+                "written": [str(p) for p in written],
+            }
         )
         return 0
-    print(report(config.suite, path, proposals, files, written))
+    echo(report(config.suite, path, proposals, files, written), file=sys.stdout)
     return 0
 
 

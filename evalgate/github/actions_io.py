@@ -1,6 +1,7 @@
 """The GitHub Actions runner protocol: inputs, workflow commands, GITHUB_OUTPUT and the step summary.
 
-Everything here writes to streams or files the runner reads; nothing talks to the GitHub API.
+Everything here writes to streams or files the runner reads; nothing talks to the GitHub API. Every known secret
+is redacted from all of it (evalgate.outbound), and a command's text has its control characters made visible.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
+
+from evalgate.outbound import redact, visible_controls
 
 # GitHub rejects a step summary above 1 MiB (1,048,576 bytes) for one step
 SUMMARY_LIMIT = 1024 * 1024
@@ -41,11 +44,20 @@ def escape_property(text: str) -> str:
 
 
 def format_command(command: str, message: str, **properties: object) -> str:
-    """`::command key=value,...::message`, with properties whose value is None left out."""
+    """`::command key=value,...::message`, with properties whose value is None left out. The message and the
+    values are made inert (secrets redacted, control characters visible) except the value of an add-mask."""
+    inert = (lambda text: text) if command == "add-mask" else _inert
     props = ",".join(
-        f"{key}={escape_property(str(value))}" for key, value in properties.items() if value is not None
+        f"{key}={escape_property(_inert(str(value)))}"
+        for key, value in properties.items()
+        if value is not None
     )
-    return f"::{command}{' ' + props if props else ''}::{escape_data(message)}"
+    return f"::{command}{' ' + props if props else ''}::{escape_data(inert(message))}"
+
+
+def _inert(text: str) -> str:
+    """No secret, and no control character but CR and LF (escape_data escapes those: the runner restores them)."""
+    return "\r".join(visible_controls(part) for part in redact(text).split("\r"))
 
 
 def issue_command(command: str, message: str, *, stream: TextIO | None = None, **properties: object) -> None:
@@ -92,7 +104,7 @@ def format_output(name: str, value: str) -> str:
 
 def write_outputs(path: str | Path | None, outputs: Mapping[str, str]) -> None:
     """Append outputs to the GITHUB_OUTPUT file (printed to stdout when the runner gave none, as in local runs)."""
-    text = "".join(format_output(name, value) for name, value in outputs.items())
+    text = "".join(format_output(name, redact(value)) for name, value in outputs.items())
     if not path:
         sys.stdout.write(text)
         return
@@ -116,7 +128,7 @@ def write_summary(path: str | Path | None, markdown: str, limit: int = SUMMARY_L
         return
     used = os.path.getsize(path) if os.path.exists(path) else 0
     with open(path, "a", encoding="utf-8") as handle:
-        handle.write(fit_summary(markdown, max(limit - used, len(SUMMARY_CUT_NOTE.encode()))))
+        handle.write(fit_summary(redact(markdown), max(limit - used, len(SUMMARY_CUT_NOTE.encode()))))
 
 
 def run_url(env: Mapping[str, str]) -> str | None:

@@ -14,16 +14,19 @@ from typing import Any
 
 from evalgate.errors import InputError
 from evalgate.github import actions_io as gha
+from evalgate.providers import secret_env_names
 from evalgate.yamlio import LineDict, load_yaml
 
 
 @dataclass(frozen=True)
 class ConfigFacts:
-    """The suite's name, and the file and line of each rule by (metric, category)."""
+    """The suite's name, the file and line of each rule by (metric, category), and the environment variables the
+    providers read secrets from (masked in the log before the engine starts)."""
 
     path: Path
     suite: str
     rule_lines: dict[tuple[str, str | None], tuple[Path, int]] = field(default_factory=dict)
+    secret_env_names: frozenset[str] = frozenset()
 
 
 def read_config_facts(path: str | Path) -> ConfigFacts:
@@ -51,7 +54,14 @@ def read_config_facts(path: str | Path) -> ConfigFacts:
                             lines[(name, str(category))] = (gate_file, rules.line_of(name))
             else:
                 lines[(metric, None)] = (gate_file, gate.line_of(metric))
-    return ConfigFacts(path, data["suite"], lines)
+    providers = data.get("providers")
+    sections = [
+        data.get("provider"),
+        data.get("judge"),
+        *(providers.values() if isinstance(providers, dict) else ()),
+    ]
+    secrets = frozenset(name for section in sections for name in secret_env_names(section))
+    return ConfigFacts(path, data["suite"], lines, secrets)
 
 
 def annotate(reasons: Any, facts: ConfigFacts, *, workspace: Path) -> int:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -25,13 +25,18 @@ from github import Github
 from github.WorkflowRun import WorkflowRun
 
 from evalgate.errors import InputError
+from evalgate.jsonio import load_json
+from evalgate.limits import (
+    MAX_ARCHIVE_BYTES,
+    MAX_ARCHIVE_FILES,
+    MAX_ARCHIVE_PATH_CHARS,
+    MAX_ARCHIVE_PATH_PARTS,
+    MAX_EXTRACTED_BYTES,
+)
 
 # events of the base branch whose results may serve as a baseline
 TRUSTED_EVENTS = ("push", "schedule", "workflow_dispatch")
 MAX_RUNS_SCANNED = 100
-MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
-MAX_EXTRACTED_BYTES = 1024 * 1024 * 1024
-MAX_FILES = 2000
 RESULTS_NAMES = ("results.json", "baseline.json")
 
 
@@ -100,6 +105,8 @@ def _download(url: str, token: str, *, timeout: float, max_bytes: int) -> bytes:
     for _ in range(5):
         if response.status_code not in (301, 302, 303, 307, 308):
             break
+        if not response.headers.get("Location"):
+            raise ArtifactError(f"the artifact download answered {response.status_code} without a Location")
         location = urljoin(response.url, response.headers["Location"])
         response.close()
         # a signed URL: no Authorization header to a host that is not the API
@@ -116,18 +123,70 @@ def _download(url: str, token: str, *, timeout: float, max_bytes: int) -> bytes:
     return bytes(data)
 
 
-def _safe_member_path(name: str) -> PurePosixPath:
+def _member_path(info: zipfile.ZipInfo) -> PurePosixPath:
+    """An entry's path, refused unless it is a plain relative path of a sane length below the folder."""
+    name = info.filename
     path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
+    if not path.parts or path.is_absolute() or ".." in path.parts or ":" in path.parts[0] or "\x00" in name:
         raise ArtifactError(f"unsafe path in the artifact: {name!r}")
+    if len(path.parts) > MAX_ARCHIVE_PATH_PARTS or len(name) > MAX_ARCHIVE_PATH_CHARS:
+        raise ArtifactError(
+            f"the artifact holds a path {len(path.parts)} folders deep ({len(name)} characters); at most "
+            f"{MAX_ARCHIVE_PATH_PARTS} folders and {MAX_ARCHIVE_PATH_CHARS} characters are unpacked"
+        )
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise ArtifactError(f"the artifact holds a symbolic link: {name!r}")
     return path
 
 
+def _check_members(
+    members: list[zipfile.ZipInfo], max_bytes: int
+) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
+    """Every entry checked before anything is written: its path, and that no name is both a file and a folder
+    (`x` and `x/`, or `x` and `x/y`) nor a file twice, so unpacking cannot fail half-way."""
+    checked = [(info, _member_path(info)) for info in members]
+    files: set[PurePosixPath] = set()
+    folders: set[PurePosixPath] = set()
+    for info, path in checked:
+        folders.update(path.parents)
+        if info.is_dir():
+            folders.add(path)
+        elif path in files:
+            raise ArtifactError(f"the artifact holds {str(path)!r} twice")
+        else:
+            files.add(path)
+    clash = sorted(files & folders)
+    if clash:
+        raise ArtifactError(f"the artifact holds both a file and a folder named {str(clash[0])!r}")
+    declared = sum(info.file_size for info, _ in checked)
+    if declared > max_bytes:
+        raise ArtifactError(f"the artifact unpacks to more than {max_bytes} bytes")
+    return checked
+
+
 def safe_extract(
-    archive: bytes, dest: Path, *, max_bytes: int = MAX_EXTRACTED_BYTES, max_files: int = MAX_FILES
+    archive: bytes, dest: Path, *, max_bytes: int = MAX_EXTRACTED_BYTES, max_files: int = MAX_ARCHIVE_FILES
 ) -> list[Path]:
-    """Extract a zip into dest, refusing absolute or `..` paths, links, more than max_files files or max_bytes bytes
-    (counted while decompressing, not trusted from the headers). Returns the files written."""
+    """Extract a zip into dest, refusing absolute or `..` paths, paths too deep or too long, links, a name that is
+    both a file and a folder, more than max_files files or max_bytes bytes (counted while decompressing, not
+    trusted from the headers). Returns the files written. Whatever is wrong with the archive is an ArtifactError.
+    """
+    try:
+        return _extract(archive, dest, max_bytes=max_bytes, max_files=max_files)
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        ValueError,
+        RuntimeError,
+        NotImplementedError,
+        EOFError,
+        zlib.error,
+    ) as exc:
+        # a corrupt entry (a bad CRC), an encrypted one, an unknown compression method
+        raise ArtifactError(f"the artifact cannot be unpacked ({type(exc).__name__}: {exc})") from None
+
+
+def _extract(archive: bytes, dest: Path, *, max_bytes: int, max_files: int) -> list[Path]:
     try:
         bundle = zipfile.ZipFile(io.BytesIO(archive))
     except zipfile.BadZipFile as exc:
@@ -135,21 +194,16 @@ def safe_extract(
     members = bundle.infolist()
     if len(members) > max_files:
         raise ArtifactError(f"the artifact holds {len(members)} files, more than {max_files}")
-    for info in members:  # check everything before writing anything
-        _safe_member_path(info.filename)
-        if stat.S_ISLNK(info.external_attr >> 16):
-            raise ArtifactError(f"the artifact holds a symbolic link: {info.filename!r}")
     written, total = [], 0
     root = dest.resolve()
-    for info in members:
-        target = (root / _safe_member_path(info.filename)).resolve()
-        if root not in target.parents and target != root:
-            raise ArtifactError(f"unsafe path in the artifact: {info.filename!r}")
+    root.mkdir(parents=True, exist_ok=True)
+    for info, path in _check_members(members, max_bytes):
+        target = root.joinpath(*path.parts)
         if info.is_dir():
             target.mkdir(parents=True, exist_ok=True)
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        with bundle.open(info) as source, open(target, "wb") as sink:
+        with bundle.open(info) as source, open(target, "xb") as sink:
             while chunk := source.read(1 << 16):
                 total += len(chunk)
                 if total > max_bytes:
@@ -160,28 +214,39 @@ def safe_extract(
 
 
 def find_results(files: list[Path]) -> Path:
-    """The results file among extracted files: results.json (or baseline.json) first, else any results-shaped JSON."""
+    """The results file among extracted files: results.json (or baseline.json) first, else any results-shaped JSON.
+
+    A file named results.json that cannot be read (not JSON, nested too deep, ...) is an ArtifactError; another
+    JSON file that cannot is passed over."""
     by_name = sorted(
         (f for f in files if f.name in RESULTS_NAMES),
         key=lambda f: (len(f.parts), RESULTS_NAMES.index(f.name)),
     )
     for candidate in by_name + sorted(f for f in files if f.suffix == ".json" and f not in by_name):
-        if _looks_like_results(candidate):
+        try:
+            data = read_artifact_json(candidate, what="results file")
+        except ArtifactError:
+            if candidate in by_name:
+                raise
+            continue
+        if isinstance(data, dict) and "suite" in data and "metrics" in data and "schema_version" in data:
             return candidate
     raise ArtifactError("no results file (results.json) in the artifact")
 
 
-def _looks_like_results(path: Path) -> bool:
+def read_artifact_json(path: Path, *, what: str) -> Any:
+    """A JSON file unpacked from an artifact, read as strictly as any user's file; ArtifactError when it cannot be."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return isinstance(data, dict) and "suite" in data and "metrics" in data and "schema_version" in data
+        return load_json(path, what=what)
+    except InputError as exc:
+        raise ArtifactError(
+            f"{path.name}: {exc.message}" + (f" (line {exc.line})" if exc.line else "")
+        ) from None
 
 
 def check_signature(path: Path, suite: str) -> dict[str, Any]:
     """The results must be of the same suite; the gate compares the detailed signature."""
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = read_artifact_json(path, what="results file")
     if data.get("suite") != suite:
         raise ArtifactError(f"the artifact's results are of suite {data.get('suite')!r}, not {suite!r}")
     return data
@@ -222,9 +287,6 @@ def fetch_baseline(
             check_signature(results, suite)
         except ArtifactError as exc:
             notes.append(f"run {run.id}: {exc}")
-            continue
-        except (OSError, json.JSONDecodeError) as exc:
-            notes.append(f"run {run.id}: {type(exc).__name__}: {exc}")
             continue
         note = (
             ""

@@ -10,13 +10,13 @@ The modes the Action acts on:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
+from evalgate.jsonio import load_json
 
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
 ZERO_SHA = "0" * 40
@@ -68,16 +68,7 @@ def read_payload(path: str | Path | None) -> dict[str, Any]:
         raise InputError(
             "GITHUB_EVENT_PATH is not set; run evalgate's action inside a GitHub Actions workflow"
         )
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("the event file (GITHUB_EVENT_PATH) does not exist", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the event file ({exc})", file=path) from None
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"the event file is not valid JSON: {exc.msg}", file=path, line=exc.lineno) from None
+    payload = load_json(path, what="event file")
     if not isinstance(payload, dict):
         raise InputError("the event file should hold a JSON object", file=path)
     return payload

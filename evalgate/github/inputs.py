@@ -7,15 +7,18 @@ InputError naming the input, its value and what is expected (exit code 2).
 from __future__ import annotations
 
 import os
+import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalgate.errors import InputError
+from evalgate.fileio import real_path
 from evalgate.github import actions_io as gha
 from evalgate.github import artifacts
 from evalgate.github.comment import POLICIES as COMMENT_POLICIES
+from evalgate.outbound import add_env_secrets
 
 FAIL_ON = ("fail", "warn", "never")
 DEFAULT_RESULTS_ARTIFACT = "evalgate-results"
@@ -52,8 +55,10 @@ def read_settings(env: Mapping[str, str]) -> Settings:
     sample_text = gha.get_input("sample", env)
     sample = None
     if sample_text:
-        if not sample_text.isdigit() or int(sample_text) < 1:
-            raise InputError(f"input sample is {sample_text!r}; expected a whole number of cases above 0")
+        if not re.fullmatch(r"[0-9]{1,9}", sample_text) or int(sample_text) < 1:
+            raise InputError(
+                f"input sample is {sample_text!r}; expected a whole number of cases from 1 to 999,999,999"
+            )
         sample = int(sample_text)
     config = gha.get_input("config", env, "evalgate.yaml")
     baseline = gha.get_input("baseline", env, "artifact:evalgate-baseline")
@@ -64,10 +69,13 @@ def read_settings(env: Mapping[str, str]) -> Settings:
         raise InputError(
             f"input working_directory is {working_directory!r}; expected a folder inside the workspace"
         )
+    _check_inside(workspace, "working_directory", working_directory, workspace)
     if not (workspace / working_directory).is_dir():
         raise InputError(
             f"input working_directory: the folder {working_directory!r} does not exist in the workspace"
         )
+    output_dir = gha.get_input("output_dir", env, ".evalgate/out")
+    _check_inside(workspace, "output_dir", output_dir, workspace / working_directory)
     return Settings(
         config=config,
         baseline=baseline,
@@ -77,12 +85,22 @@ def read_settings(env: Mapping[str, str]) -> Settings:
         working_directory=working_directory,
         sample=sample,
         label=gha.get_input("label", env) or None,
-        output_dir=gha.get_input("output_dir", env, ".evalgate/out"),
+        output_dir=output_dir,
         install=_split(gha.get_input("install", env), "install"),
         results_artifact=gha.get_input("results_artifact", env, DEFAULT_RESULTS_ARTIFACT),
         workspace=workspace,
         env=env,
     )
+
+
+def _check_inside(workspace: Path, name: str, value: str, base: Path) -> None:
+    """A folder input must stay inside the workspace once `..` and symbolic links are followed: the container's
+    files elsewhere vanish when the step ends, and a later step finds the outputs' paths in the workspace."""
+    if not real_path(base / value).is_relative_to(real_path(workspace)):
+        raise InputError(
+            f"input {name} is {value!r}, which is outside the workspace; expected a folder inside it "
+            f"(relative to {'the working directory' if base != workspace else 'the workspace'})"
+        )
 
 
 def _split(text: str, name: str) -> list[str]:
@@ -92,13 +110,11 @@ def _split(text: str, name: str) -> list[str]:
         raise InputError(f"input {name} cannot be split into arguments: {exc}") from None
 
 
-def mask_secrets(env: Mapping[str, str]) -> None:
-    """Mask the token and every *_API_KEY / *_TOKEN present, before anything else is printed."""
-    for name, value in env.items():
-        if value and (
-            name in ("INPUT_GITHUB_TOKEN", "GITHUB_TOKEN") or name.endswith(("_API_KEY", "_TOKEN"))
-        ):
-            gha.add_mask(value)
+def mask_secrets(env: Mapping[str, str], names: Iterable[str] = ()) -> None:
+    """Mask in the log, and redact from all output, the token, every variable whose name says it holds a secret
+    (*_API_KEY, *_TOKEN, ...) and the variables `names` (those the config reads), before anything is printed."""
+    for value in add_env_secrets(env, names):
+        gha.add_mask(value)
 
 
 def gate_exit(verdict: str, fail_on: str) -> int:

@@ -21,16 +21,15 @@ from evalgate.github import comment
 from evalgate.github.client import describe, is_forbidden
 from evalgate.github.event import Event
 from evalgate.github.sources import CONTEXT_FILE
+from evalgate.jsonio import load_json
+from evalgate.outbound import redact
 
 _OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 def load_verdict(path: Path) -> dict[str, Any]:
     """The engine's verdict JSON (docs/internals.md), with a pass, warn or fail verdict."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"the engine's verdict is unreadable ({exc})", file=path) from None
+    data = load_json(path, what="engine's verdict")
     if not isinstance(data, dict) or data.get("verdict") not in ("pass", "warn", "fail"):
         raise InputError("the verdict file has no verdict (pass, warn or fail)", file=path)
     return data
@@ -139,6 +138,7 @@ def post_comments(
         gha.warning("no github_token: the comment was not posted")
         return [], "not posted: no github_token"
     results = []
+    body = redact(body)
     try:
         numbers = comment.unique_numbers(comment_targets(event, gh, context))
         repo = gh.get_repo(event.repository)

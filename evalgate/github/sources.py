@@ -3,8 +3,8 @@ stage, the current results uploaded by the triggering run."""
 
 from __future__ import annotations
 
-import json
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from evalgate.github import artifacts
 from evalgate.github.client import describe
 from evalgate.github.event import Event
 from evalgate.github.inputs import Settings
+from evalgate.outbound import echo
 
 CONTEXT_FILE = "context.json"
 
@@ -61,7 +62,7 @@ def resolve_baseline(
         gha.warning(f"cannot look up the baseline artifact ({describe(exc)}); absolute thresholds only")
         return None, "no baseline (the artifact lookup failed): absolute thresholds only"
     for note in notes:
-        print(f"evalgate: baseline: {note}", flush=True)
+        echo(f"evalgate: baseline: {note}", file=sys.stdout)
     if found is None:
         return None, f"no baseline artifact {value!r} on {branch}: absolute thresholds only"
     where = f"baseline from artifact {value!r} of run {found.run_id} ({found.head_sha[:7]} on {branch})"
@@ -75,8 +76,9 @@ def current_workflow_id(gh: Github, env: Mapping[str, str]) -> int | str | None:
         try:
             return gh.get_repo(repository).get_workflow_run(run_id).workflow_id
         except GithubException as exc:
-            print(
-                f"evalgate: cannot read run {run_id} ({describe(exc)}); using GITHUB_WORKFLOW_REF", flush=True
+            echo(
+                f"evalgate: cannot read run {run_id} ({describe(exc)}); using GITHUB_WORKFLOW_REF",
+                file=sys.stdout,
             )
     ref = env.get("GITHUB_WORKFLOW_REF", "")
     match = re.search(r"/\.github/workflows/([^@/]+)@", ref)
@@ -84,7 +86,7 @@ def current_workflow_id(gh: Github, env: Mapping[str, str]) -> int | str | None:
 
 
 def _int(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() else None
+    return int(text) if text and re.fullmatch(r"[0-9]{1,18}", text) else None
 
 
 def fetch_triggering_results(
@@ -105,6 +107,8 @@ def fetch_triggering_results(
         archive = artifacts.download(wanted[0].archive_download_url, settings.token)
         files = artifacts.safe_extract(archive, scratch / "current")
         results = artifacts.find_results(files)
+        context_files = [f for f in files if f.name == CONTEXT_FILE]
+        context = artifacts.read_artifact_json(context_files[0], what=CONTEXT_FILE) if context_files else {}
     except artifacts.ArtifactError as exc:
         raise InputError(
             f"the artifact {settings.results_artifact!r} of run {event.workflow_run_id}: {exc}"
@@ -113,11 +117,4 @@ def fetch_triggering_results(
         raise InputError(
             f"cannot read the artifacts of the triggering run {event.workflow_run_id}: {describe(exc)}"
         ) from None
-    context_files = [f for f in files if f.name == CONTEXT_FILE]
-    context = {}
-    if context_files:
-        try:
-            context = json.loads(context_files[0].read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            context = {}
     return results, context if isinstance(context, dict) else {}

@@ -27,6 +27,7 @@ FAMILIES: dict[str, str] = {
     "json_schema": "evalgate.metrics.structured:JsonSchema",
     "compression_ratio": "evalgate.metrics.compression:CompressionRatio",
     "similarity": "evalgate.metrics.similarity:Similarity",
+    "bertscore": "evalgate.metrics.bertscore:BertScore",
     # the judge families are implemented in evalgate/metrics/judge.py
     "judge": "evalgate.metrics.judge:RubricJudge",
     "factual_consistency": "evalgate.metrics.judge:FactualConsistency",
@@ -50,6 +51,7 @@ RESOLVE: dict[str, tuple[str, str | None]] = {
     "judge_score": ("judge", "judge_score"),
     "hallucination_rate": ("factual_consistency", "hallucination_rate"),
     **{key: ("rouge", key) for key in ("rouge1", "rouge2", "rougeL", "rougeLsum")},
+    **{f"bertscore_{part}": ("bertscore", f"bertscore_{part}") for part in ("precision", "recall", "f1")},
     **{
         key: ("latency", key)
         for key in ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_mean_ms")

@@ -27,9 +27,28 @@ from evalgate.metrics.values import add_note, has_expected
 from evalgate.options import Option
 
 # A case record is one entry of results.json "cases" (a plain dict): id, category, input, expected,
-# output, error, latency_ms, tokens_in, tokens_out, cost, scores (filled by score_case), plus optional
-# metadata/cluster.
+# output, error, latency_ms, tokens_in, tokens_out, cost, cached, scores (filled by score_case), plus optional
+# metadata/cluster. With `repeats: K` a case entry keeps its K runs under "repeats", each with RUN_FIELDS.
 CaseRecord = dict[str, Any]
+
+# What one run of a case records (results.merge_repeats keeps these per run; expand_runs restores them).
+RUN_FIELDS = (
+    "output",
+    "error",
+    "latency_ms",
+    "tokens_in",
+    "tokens_out",
+    "cost",
+    "cached",
+    "scores",
+    "notes",
+    "extra",
+    "ttft_ms",
+)
+
+# A timing value (latency, tokens per second) is measured when at least this share of its values come from
+# fresh calls; the rest are the recorded timings of cached answers (docs/metrics.md, "Timing").
+MIN_FRESH_SHARE = 0.5
 
 Kind = Literal["binary", "continuous", "corpus"]
 
@@ -43,6 +62,7 @@ class MetricKey:
           "corpus" = computed from the whole set (F1, AUC, BLEU, percentiles): resample case indices.
     quantile: for a percentile key, its level in (0, 1) (0.99 for a p99): the gate notes when few cases lie
           beyond it (a tail percentile of a few hundred values rests on a handful of cases).
+    timing: the key is computed from call latencies; `fresh_sizes` counts its values from fresh calls.
     """
 
     name: str
@@ -50,6 +70,7 @@ class MetricKey:
     higher_is_better: bool = True
     description: str = ""
     quantile: float | None = None
+    timing: bool = False  # computed from latencies: a measurement only from fresh calls (timing_measured)
 
 
 class Metric(ABC):
@@ -92,6 +113,14 @@ class Metric(ABC):
     def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
         """How many of `records` each aggregate key is computed from (the `n` of the results file)."""
         return {key.name: len(records) for key in self.keys()}
+
+    def fresh_sizes(self, records: list[CaseRecord]) -> dict[str, int]:
+        """For each timing key: how many of its values come from fresh calls (runs not answered by the cache)."""
+        timing = [key.name for key in self.keys() if key.timing]
+        if not timing:
+            return {}
+        sizes = self.sizes([run for run in expand_runs(records) if not run.get("cached")])
+        return {name: int(sizes.get(name, 0)) for name in timing}
 
 
 class CaseMetric(Metric):
@@ -145,26 +174,103 @@ class ResampledMetric(Metric):
     """A corpus metric computed for many resamples at once: `encode` reads the records into arrays once,
     `resample` computes every key on each row of case indices from them. The gate's index resampling takes a
     `resampler(records)` and calls it chunk after chunk, so the records are read once per run, not per chunk.
-    The aggregate is the resample that takes every case once."""
+    The aggregate is the resample that takes every case once.
+
+    Repeats: a corpus value is computed over every run of every case (K x N runs with `repeats: K`), and a
+    resample that draws a case takes all its runs (docs/gate.md, "Repeats"). The public methods take case
+    entries and expand them; subclasses implement `encode`, `resample`, `aggregate_runs` and `sizes_runs` on runs.
+    """
 
     @abstractmethod
-    def encode(self, records: list[CaseRecord]) -> Any:
-        """What `resample` needs of the records, read once."""
+    def encode(self, runs: list[CaseRecord]) -> Any:
+        """What `resample` needs of the runs, read once."""
 
     @abstractmethod
     def resample(self, encoded: Any, indices: np.ndarray) -> dict[str, np.ndarray]:
-        """Each key's value on each row of case `indices` (resamples x size): {key: array of resamples}."""
+        """Each key's value on each row of run `indices` (resamples x size): {key: array of resamples}."""
 
     def resampled(self, records: list[CaseRecord], indices: np.ndarray) -> dict[str, np.ndarray]:
-        return self.resample(self.encode(records), indices)
+        return self.resampler(records)(indices)
 
     def resampler(self, records: list[CaseRecord]) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-        """`resampled` for one set of records and many chunks of indices."""
-        return functools.partial(self.resample, self.encode(records))
+        """`resampled` for one set of records and many chunks of case indices."""
+        runs = expand_runs(records)
+        return functools.partial(self._resample_cases, self.encode(runs), run_counts(records))
+
+    def _resample_cases(self, encoded: Any, counts: np.ndarray, indices: np.ndarray) -> dict[str, np.ndarray]:
+        indices = np.asarray(indices, dtype=np.int64)
+        if len(counts) == 0 or (counts == counts[0]).all():  # K runs per case: case i's runs are iK .. iK+K-1
+            k = int(counts[0]) if len(counts) else 1
+            if k == 1:
+                return self.resample(encoded, indices)
+            runs = (indices[:, :, None] * k + np.arange(k)).reshape(indices.shape[0], -1)
+            return self.resample(encoded, runs)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rows = [  # cases with different numbers of runs: one resample at a time
+            self.resample(
+                encoded, np.concatenate([np.arange(starts[i], starts[i] + counts[i]) for i in row])[None]
+            )
+            for row in indices
+        ]
+        return {key: np.concatenate([row[key] for row in rows]) for key in rows[0]} if rows else {}
 
     def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
-        arrays = self.resampled(records, np.arange(len(records))[None, :])
+        return self.aggregate_runs(expand_runs(records))
+
+    def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
+        return self.sizes_runs(expand_runs(records))
+
+    def aggregate_runs(self, runs: list[CaseRecord]) -> dict[str, float | None]:
+        """Every key over these runs: the resample that takes each run once."""
+        arrays = self.resample(self.encode(runs), np.arange(len(runs))[None, :])
         return {name: nan_to_none(values[0]) for name, values in arrays.items()}
+
+    def sizes_runs(self, runs: list[CaseRecord]) -> dict[str, int]:
+        return {key.name: len(runs) for key in self.keys()}
+
+
+def runs_of(record: CaseRecord) -> list[CaseRecord]:
+    """The runs of a case entry: each of its `repeats` with the case's other fields (a run's own fields are
+    RUN_FIELDS; one it lacks is None, never the case's), or the entry itself when it was run once."""
+    repeats = record.get("repeats")
+    if not repeats:
+        return [record]
+    case = {key: value for key, value in record.items() if key != "repeats"}
+    return [{**case, **{field: run.get(field) for field in RUN_FIELDS}} for run in repeats]
+
+
+def expand_runs(records: list[CaseRecord]) -> list[CaseRecord]:
+    """Every run of every case entry, case after case."""
+    return [run for record in records for run in runs_of(record)]
+
+
+def run_counts(records: list[CaseRecord]) -> np.ndarray:
+    return np.array([len(record.get("repeats") or [None]) for record in records], dtype=np.int64)
+
+
+def timing_measured(n: int, fresh: int) -> bool:
+    """Whether a timing value of `n` values, `fresh` of them from fresh calls, is a measurement of this run."""
+    return fresh > 0 and fresh >= MIN_FRESH_SHARE * n
+
+
+def timing_source(n: int, fresh: int) -> str:
+    """Where a timing value's values come from, in words: "timed from 3 fresh calls and 5 recorded timings of
+    cached answers"."""
+    recorded = n - fresh
+    return f"timed from {fresh:,} fresh call{'' if fresh == 1 else 's'}" + (
+        f" and {recorded:,} recorded timing{'' if recorded == 1 else 's'} of cached answers"
+        if recorded
+        else ""
+    )
+
+
+UNMEASURED = f"at least {MIN_FRESH_SHARE:.0%} must be fresh calls (run with --no-cache to measure it)"
+
+
+def timing_note(n: int, fresh: int) -> str:
+    """How a timing value was timed, and whether that is a measurement (the report's note of its row)."""
+    source = timing_source(n, fresh)
+    return source if not n or timing_measured(n, fresh) else f"{source}: not measured, {UNMEASURED}"
 
 
 def case_scores(records: list[CaseRecord], key: str) -> list[float]:

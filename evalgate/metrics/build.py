@@ -38,11 +38,12 @@ class _Group:
 
 @contextmanager
 def _located(entry: _Entry) -> Iterator[None]:
-    """Give an InputError raised while configuring `entry` its file and line when it has none."""
+    """Give an InputError raised while configuring `entry` its file and line when it has none (an error about
+    another file, such as a metric's data file, keeps its own file and gets no line of the config)."""
     try:
         yield
     except InputError as exc:
-        if exc.file is None or exc.line is None:
+        if exc.file is None or (exc.line is None and str(exc.file) == str(entry.file)):
             raise InputError(exc.message, file=exc.file or entry.file, line=exc.line or entry.line) from None
         raise
 

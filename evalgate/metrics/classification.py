@@ -98,7 +98,7 @@ class Classification(ResampledMetric):
         )
         return labels, true, predicted
 
-    def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
+    def sizes_runs(self, records: list[CaseRecord]) -> dict[str, int]:
         n = sum(has_expected(record) for record in records)
         return {key.name: n for key in self.keys()}
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evalgate.errors import InputError
+from evalgate.fileio import read_text, real_path
 from evalgate.judging import (
     JudgeAnswer,
     JudgeFormatError,
@@ -27,6 +28,7 @@ from evalgate.judging import (
     require_number,
     require_string,
 )
+from evalgate.limits import MAX_TEXT_FILE_BYTES
 from evalgate.metrics.base import CaseRecord, Metric, MetricKey, mean_score
 from evalgate.options import Option, one_of
 
@@ -136,11 +138,7 @@ def parse_criteria(entries: list[Any] | None) -> list[Criterion]:
 def _load_template(path: str | None, base_dir: Path, default: str) -> str:
     if path is None:
         return default
-    resolved = (base_dir / path).resolve()
-    try:
-        return resolved.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read the judge template ({exc.strerror or exc})", file=resolved) from None
+    return read_text(real_path(base_dir / path), what="judge template", max_bytes=MAX_TEXT_FILE_BYTES)
 
 
 async def _ask_all(

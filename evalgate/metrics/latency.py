@@ -1,12 +1,15 @@
-"""Latency percentiles and mean (milliseconds) over the cases that did not error; with streaming, the same of
-the time to the first token, and the output tokens per second of generation.
+"""Latency percentiles and mean (milliseconds) over the runs that did not error and were timed; with streaming,
+the same of the time to the first token, and the output tokens per second of generation.
 
 Percentiles are numpy's: `method: linear` (default, numpy's default interpolation) or `method: nearest_rank`
-(numpy "inverted_cdf": the smallest value with at least q% of the values at or below it). Errored cases are
-left out (a timeout's latency is the timeout, not the model's) and counted by error_rate instead.
+(numpy "inverted_cdf": the smallest value with at least q% of the values at or below it). Errored runs are
+left out (a timeout's latency is the timeout, not the model's) and counted by error_rate instead. A cached
+answer counts with the latency recorded when it was first answered (none when the cache has none), never with
+the time the cache read took; every key is a timing key, whose `fresh` count says how many values come from
+calls made in this run (docs/metrics.md, "Timing").
 
-`streaming` (computed whenever a provider has `stream: true`): latency_ttft_p50/p95/p99/mean_ms over the cases
-that report `ttft_ms`, and generation_tokens_per_s = the output tokens of those cases over their seconds of
+`streaming` (computed whenever a provider has `stream: true`): latency_ttft_p50/p95/p99/mean_ms over the runs
+that report `ttft_ms`, and generation_tokens_per_s = the output tokens of those runs over their seconds of
 generation (latency - ttft), summed: the decoding speed, without the queueing and prefill before the first token.
 """
 
@@ -27,7 +30,7 @@ NUMPY_METHODS = {"linear": "linear", "nearest_rank": "inverted_cdf"}
 
 class Latency(ResampledMetric):
     family = "latency"
-    FIELD = "latency_ms"  # the case field read
+    FIELD = "latency_ms"  # the run field read
     PREFIX = "latency"  # the keys: {PREFIX}_p50_ms ... {PREFIX}_mean_ms
     WHAT = "latency"
     OPTIONS: ClassVar[dict[str, Option]] = {
@@ -52,13 +55,15 @@ class Latency(ResampledMetric):
                 False,
                 f"{q}th percentile of {self.WHAT} in ms ({how})",
                 q / 100,
+                timing=True,
             )
             for q in PERCENTILES
         ]
-        return [*keys, MetricKey(f"{self.PREFIX}_mean_ms", "corpus", False, f"mean {self.WHAT} in ms")]
+        mean = MetricKey(f"{self.PREFIX}_mean_ms", "corpus", False, f"mean {self.WHAT} in ms", timing=True)
+        return [*keys, mean]
 
     def values(self, records: list[CaseRecord]) -> np.ndarray:
-        """Each case's latency (its FIELD), NaN for errored cases and cases without one."""
+        """Each run's latency (its FIELD), NaN for errored runs and runs without one."""
         values = _column(records, self.FIELD)
         values[[r.get("error") is not None for r in records]] = np.nan
         return values
@@ -66,7 +71,7 @@ class Latency(ResampledMetric):
     def encode(self, records: list[CaseRecord]) -> Any:
         return self.values(records)
 
-    def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
+    def aggregate_runs(self, records: list[CaseRecord]) -> dict[str, float | None]:
         values = self.values(records)
         values = values[~np.isnan(values)]
         if not len(values):
@@ -75,10 +80,10 @@ class Latency(ResampledMetric):
         result = {f"{self.PREFIX}_p{q}_ms": float(v) for q, v in zip(PERCENTILES, points, strict=True)}
         result[f"{self.PREFIX}_mean_ms"] = math.fsum(values) / len(
             values
-        )  # exact: the case order cannot change it
+        )  # exact: the order cannot change it
         return result
 
-    def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
+    def sizes_runs(self, records: list[CaseRecord]) -> dict[str, int]:
         n = int((~np.isnan(self.values(records))).sum())
         return {key.name: n for key in Latency.keys(self)}
 
@@ -122,12 +127,13 @@ class Streaming(Latency):
             self.RATE,
             "corpus",
             True,
-            "output tokens per second of generation (latency - ttft), streamed cases",
+            "output tokens per second of generation (latency - ttft), streamed runs",
+            timing=True,
         )
         return [*super().keys(), rate]
 
     def encode(self, records: list[CaseRecord]) -> dict[str, np.ndarray]:
-        """The ttft of each case (NaN without one), and for the rate its output tokens and generation seconds."""
+        """The ttft of each run (NaN without one), and for the rate its output tokens and generation seconds."""
         ttft = self.values(records)
         latency, tokens = (_column(records, field) for field in ("latency_ms", "tokens_out"))
         seconds = (latency - ttft) / 1000.0
@@ -139,15 +145,15 @@ class Streaming(Latency):
             "rated": rated,
         }
 
-    def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
+    def aggregate_runs(self, records: list[CaseRecord]) -> dict[str, float | None]:
         encoded = self.encode(records)
         rated = encoded["rated"]
         seconds = math.fsum(encoded["seconds"][rated])
         rate = math.fsum(encoded["tokens"][rated]) / seconds if seconds > 0 else None
-        return {**super().aggregate(records), self.RATE: rate}
+        return {**super().aggregate_runs(records), self.RATE: rate}
 
-    def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
-        return {**super().sizes(records), self.RATE: int(self.encode(records)["rated"].sum())}
+    def sizes_runs(self, records: list[CaseRecord]) -> dict[str, int]:
+        return {**super().sizes_runs(records), self.RATE: int(self.encode(records)["rated"].sum())}
 
     def resample(self, encoded: dict[str, np.ndarray], indices: np.ndarray) -> dict[str, np.ndarray]:
         counts = resample_counts(indices, len(encoded["ttft"])).astype(np.float64)

@@ -87,7 +87,7 @@ class ScoreRanking(ResampledMetric):
         )
         return positive, used, scores
 
-    def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
+    def sizes_runs(self, records: list[CaseRecord]) -> dict[str, int]:
         n = sum(has_expected(record) for record in records)
         return {key.name: n for key in self.keys()}
 

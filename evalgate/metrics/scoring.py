@@ -7,7 +7,9 @@ Each aggregate is {"value": float | None, "n": int}. Mean metrics (kinds binary 
 - "cluster": when cases share a `cluster` (they are not independent), mean +- z * the cluster-robust standard
   error sqrt(G / (G - 1) * sum over clusters of (sum of x - mean)^2) / n, for both kinds (clipped to [0, 1]
   for binary keys); a case without a cluster is a cluster of its own.
-Corpus keys get their intervals from the statistics module, which resamples case indices.
+Corpus keys get their intervals from the statistics module, which resamples case indices. Timing keys (latency,
+tokens per second) also carry "fresh", how many of their n values were timed in this run (the others are cached
+answers' recorded timings), and "measured" (metrics.base.timing_measured): false when too few were.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 from statistics import NormalDist
 from typing import Any
 
-from evalgate.metrics.base import CaseRecord, Kind, Metric
+from evalgate.metrics.base import CaseRecord, Kind, Metric, timing_measured
 
 Aggregates = dict[str, dict[str, Any]]
 
@@ -59,12 +61,16 @@ def summarize(metrics: Sequence[Metric], records: list[CaseRecord], confidence: 
     for metric in metrics:
         aggregates = metric.aggregate(records)
         sizes = metric.sizes(records)
+        fresh = metric.fresh_sizes(records)
         for key in metric.keys():
             value = aggregates.get(key.name)
             entry: dict[str, Any] = {
                 "value": None if value is None or math.isnan(value) else float(value),
                 "n": int(sizes.get(key.name, len(records))),
             }
+            if key.timing:  # how many values were timed now, and whether that makes a measurement
+                entry["fresh"] = fresh[key.name]
+                entry["measured"] = timing_measured(entry["n"], entry["fresh"])
             if key.kind != "corpus":
                 scored = [r for r in records if (r.get("scores") or {}).get(key.name) is not None]
                 scores = [r["scores"][key.name] for r in scored]
@@ -115,9 +121,14 @@ def mean_interval(
 
 
 def metric_keys(metrics: Sequence[Metric]) -> dict[str, dict[str, Any]]:
-    """The results file's `metric_keys`: each key's kind, direction and meaning."""
+    """The results file's `metric_keys`: each key's kind, direction and meaning (and `timing` for timing keys)."""
     return {
-        key.name: {"kind": key.kind, "higher_is_better": key.higher_is_better, "description": key.description}
+        key.name: {
+            "kind": key.kind,
+            "higher_is_better": key.higher_is_better,
+            "description": key.description,
+            **({"timing": True} if key.timing else {}),
+        }
         for metric in metrics
         for key in metric.keys()
     }

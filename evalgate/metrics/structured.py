@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import jsonschema
-import yaml
 
 from evalgate.errors import InputError
+from evalgate.fileio import real_path
+from evalgate.jsonio import load_json
+from evalgate.limits import MAX_TEXT_FILE_BYTES
 from evalgate.metrics.base import CaseMetric, CaseRecord
 from evalgate.metrics.matching import NAME
 from evalgate.metrics.values import is_answer_mapping
 from evalgate.options import Option
+from evalgate.yamlio import load_yaml
 
 _INVALID = object()
 
@@ -32,7 +35,7 @@ def parse_json(output: Any) -> Any:
         return output
     try:
         return json.loads(output)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested deeper than Python parses: not JSON evalgate can use
         return _INVALID
 
 
@@ -56,7 +59,7 @@ class JsonSchema(CaseMetric):
 
     def __init__(self, options: dict[str, Any], base_dir: Path) -> None:
         super().__init__(options, base_dir)
-        path = (base_dir / options["schema"]).resolve()
+        path = real_path(base_dir / options["schema"])
         schema = _read_schema(path)
         validator_class = jsonschema.validators.validator_for(schema)
         try:
@@ -72,20 +75,18 @@ class JsonSchema(CaseMetric):
 
     def score_ok(self, record: CaseRecord) -> dict[str, float]:
         value = parse_json(record.get("output"))
-        return {self.instance: float(value is not _INVALID and self.validator.is_valid(value))}
+        try:
+            valid = value is not _INVALID and self.validator.is_valid(value)
+        except RecursionError:  # an answer nested too deep to check is not a valid one
+            valid = False
+        return {self.instance: float(valid)}
 
 
 def _read_schema(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"json_schema.schema: file {str(path)!r} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"json_schema.schema: cannot read {str(path)!r} ({exc})") from None
-    try:
-        schema = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise InputError(f"json_schema.schema {str(path)!r} is not valid JSON/YAML ({exc})") from None
+    if path.suffix == ".json":
+        schema = load_json(path, what="JSON Schema file", max_bytes=MAX_TEXT_FILE_BYTES)
+    else:
+        schema = load_yaml(path, what="JSON Schema file")
     if not isinstance(schema, dict | bool):
         raise InputError(f"json_schema.schema {str(path)!r} must hold a JSON Schema object")
     return schema

@@ -60,13 +60,13 @@ class _CorpusTranslation(ResampledMetric):
         streams = [[r[j] if j < len(r) else None for r in refs] for j in range(width)]
         return hypotheses, streams, used
 
-    def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
+    def aggregate_runs(self, records: list[CaseRecord]) -> dict[str, float | None]:
         hypotheses, streams, _ = self.corpus(records)
         if not hypotheses:
             return {self.family: None}
         return {self.family: float(self.make().corpus_score(hypotheses, streams).score)}
 
-    def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
+    def sizes_runs(self, records: list[CaseRecord]) -> dict[str, int]:
         return {self.family: sum(has_expected(record) for record in records)}
 
     def encode(self, records: list[CaseRecord]) -> tuple[SacreMetric, np.ndarray, np.ndarray]:

@@ -1,9 +1,11 @@
 """Token and cost usage, from what the provider reported per case (None when no case reports it).
 
-tokens_in / tokens_out: totals; tokens_in_per_case / tokens_out_per_case: means over the cases reporting them;
-tokens_per_s: output tokens per second of latency, over the cases that did not error and report tokens_out;
-cost_total: USD summed; cost_per_1k_requests: the mean cost of a reporting case times 1,000.
-Errored cases count when they report usage (a failed call may still be billed).
+Every run counts (with `repeats: K`, each of a case's K calls). tokens_in / tokens_out: totals;
+tokens_in_per_case / tokens_out_per_case: means over the runs reporting them (per request); tokens_per_s: output
+tokens per second of latency, over the runs that did not error, report tokens_out and were timed (a timing key:
+a cached answer counts with its recorded latency, docs/metrics.md "Timing"); cost_total: USD summed;
+cost_per_1k_requests: the mean cost of a reporting run times 1,000. Errored runs count when they report usage
+(a failed call may still be billed).
 
 Fast path: `resampled(records, indices)` computes every key from per-resample weighted sums (matrix products);
 the aggregate uses exact sums (math.fsum) instead, so the recorded values do not depend on the order of the cases.
@@ -21,24 +23,28 @@ from evalgate.metrics.values import as_number
 
 # key -> (higher_is_better, description)
 _KEYS: dict[str, tuple[bool, str]] = {
-    "tokens_in": (False, "input tokens, total over the cases that report them"),
-    "tokens_out": (False, "output tokens, total over the cases that report them"),
-    "tokens_in_per_case": (False, "input tokens per case (mean over the cases that report them)"),
-    "tokens_out_per_case": (False, "output tokens per case (mean over the cases that report them)"),
+    "tokens_in": (False, "input tokens, total over the calls that report them"),
+    "tokens_out": (False, "output tokens, total over the calls that report them"),
+    "tokens_in_per_case": (False, "input tokens per request (mean over the calls that report them)"),
+    "tokens_out_per_case": (False, "output tokens per request (mean over the calls that report them)"),
     "tokens_per_s": (
         True,
-        "output tokens per second of latency (cases without error that report tokens_out)",
+        "output tokens per second of latency (timed calls without error that report tokens_out)",
     ),
-    "cost_total": (False, "cost in USD, total over the cases that report it"),
-    "cost_per_1k_requests": (False, "cost in USD of 1,000 requests (mean cost per reporting case x 1000)"),
+    "cost_total": (False, "cost in USD, total over the calls that report it"),
+    "cost_per_1k_requests": (False, "cost in USD of 1,000 requests (mean cost per reporting call x 1000)"),
 }
+TIMING = ("tokens_per_s",)  # computed from latencies: measured only from fresh calls
 
 
 class Usage(ResampledMetric):
     family = "usage"
 
     def keys(self) -> list[MetricKey]:
-        return [MetricKey(name, "corpus", better, text) for name, (better, text) in _KEYS.items()]
+        return [
+            MetricKey(name, "corpus", better, text, timing=name in TIMING)
+            for name, (better, text) in _KEYS.items()
+        ]
 
     def encode(self, records: list[CaseRecord]) -> dict[str, np.ndarray]:
         """Per case: tokens_in, tokens_out, cost (NaN when not reported) and latency_s for tokens_per_s."""
@@ -59,7 +65,7 @@ class Usage(ResampledMetric):
             "rate_seconds": np.where(throughput, latency, np.nan),
         }
 
-    def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
+    def sizes_runs(self, records: list[CaseRecord]) -> dict[str, int]:
         columns = self.encode(records)
         reported = {name: int((~np.isnan(values)).sum()) for name, values in columns.items()}
         return {
@@ -82,7 +88,7 @@ class Usage(ResampledMetric):
 
         return _from_totals(encoded, total)
 
-    def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
+    def aggregate_runs(self, records: list[CaseRecord]) -> dict[str, float | None]:
         """Exact sums (math.fsum), so the recorded values cannot change with the order of the cases."""
 
         def total(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

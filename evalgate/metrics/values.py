@@ -6,8 +6,7 @@ import json
 import math
 from typing import Any
 
-# the keys of a normalized provider output mapping that carry the answer (see evalgate.model.normalize_output)
-ANSWER_KEYS = ("text", "label", "score", "probabilities")
+from evalgate.model import ANSWER_KEYS  # the keys of a normalized output mapping that carry the answer
 
 
 def is_answer_mapping(value: Any) -> bool:

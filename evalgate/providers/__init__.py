@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,14 @@ def provider_class(type_name: str) -> type[Provider]:
         raise KeyError(type_name)
     module_name, _, class_name = PROVIDER_CLASSES[type_name].partition(":")
     return getattr(importlib.import_module(module_name), class_name)
+
+
+def secret_env_names(section: Any) -> set[str]:
+    """The environment variables a provider section, as written in a config, reads secrets from (none for a
+    section that is not a provider evalgate knows: the engine reports that)."""
+    if not isinstance(section, Mapping) or section.get("type") not in PROVIDER_CLASSES:
+        return set()
+    return provider_class(section["type"]).secret_env_names(section)
 
 
 def create_provider(config: Any, base_dir: Path) -> Provider:

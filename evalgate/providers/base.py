@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,6 +33,12 @@ class Provider(ABC):
 
     def configure_run(self, suite: Any) -> Any:  # noqa: B027 - optional hook
         """Take the suite-wide settings of this run (cache, budget, prices) before start()."""
+
+    @classmethod
+    def secret_env_names(cls, options: Mapping[str, Any]) -> set[str]:
+        """The environment variables these options (as written in the config) read secrets from: the Action
+        masks their values in the log before the engine starts."""
+        return set()
 
     async def start(self, slots: int) -> None:  # noqa: B027 - optional hook
         """Prepare for up to `slots` concurrent calls."""

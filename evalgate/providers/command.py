@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evalgate.errors import InputError
+from evalgate.fileio import real_path
 from evalgate.model import Case
 from evalgate.options import Option, positive
 from evalgate.providers.base import Provider
@@ -78,7 +79,7 @@ class CommandProvider(Provider):
         super().__init__(config, base_dir)
         command = self.options["command"]
         self.argv: list[str] = shlex.split(command) if isinstance(command, str) else list(command)
-        self.cwd = (base_dir / (self.options.get("cwd") or ".")).resolve()
+        self.cwd = real_path(base_dir / (self.options.get("cwd") or "."))
         if not self.cwd.is_dir():
             raise InputError(
                 f"provider cwd {self.options['cwd']!r} is not a folder (looked for {self.cwd})",

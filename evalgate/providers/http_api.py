@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from evalgate.errors import InputError
 from evalgate.model import Case, Output, int_or_none
 from evalgate.options import Option, one_of
+from evalgate.outbound import add_secret, redact
 from evalgate.providers.llm_common import (
     CALL_OPTIONS,
     Failure,
@@ -65,6 +66,12 @@ class HttpProvider(LLMProvider):
         **CALL_OPTIONS,
     }
 
+    @classmethod
+    def secret_env_names(cls, options: Mapping[str, Any]) -> set[str]:
+        headers = options.get("headers")
+        texts = [options.get("url"), *(headers.values() if isinstance(headers, Mapping) else ())]
+        return {name for text in texts if isinstance(text, str) for name in _ENV_REF.findall(text)}
+
     def prepare(self) -> None:
         self._url = self._expand(self.options["url"], "url")
         self._headers = {
@@ -82,6 +89,7 @@ class HttpProvider(LLMProvider):
                     file=self.config.file,
                     line=self.config.line,
                 )
+            add_secret(os.environ[name])
             return os.environ[name]
 
         return _ENV_REF.sub(value, text)
@@ -147,7 +155,8 @@ class HttpProvider(LLMProvider):
         async with self.client.request(self.options["method"], self._url, json=request["body"]) as response:
             content = await response.read()
         if response.status >= 400:
-            excerpt = content[:ERROR_BODY_CHARS].decode("utf-8", errors="replace")
+            # redacted before the cut: a server echoing a header back must not leave half of a secret
+            excerpt = redact(content.decode("utf-8", errors="replace"))[:ERROR_BODY_CHARS]
             headers = {name.lower(): value for name, value in response.headers.items()}
             raise HttpStatus(response.status, excerpt, headers)
         data = json_body(content)

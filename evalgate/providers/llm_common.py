@@ -30,8 +30,11 @@ import jinja2.meta
 
 from evalgate.cache import ResponseCache, cache_key
 from evalgate.errors import InputError, RunAborted
-from evalgate.model import CallTiming, Case, Output
-from evalgate.options import Option, positive
+from evalgate.fileio import read_text
+from evalgate.limits import MAX_ATTEMPTS, MAX_TEXT_FILE_BYTES
+from evalgate.model import CallTiming, Case, Output, conversation_messages, normalize_output
+from evalgate.options import Option, positive, up_to
+from evalgate.outbound import add_secret
 from evalgate.pricing import Price, PriceTable
 from evalgate.providers.base import Provider
 
@@ -120,7 +123,9 @@ def chat_options(
 
 CALL_OPTIONS: dict[str, Option] = {
     "timeout": Option((float,), default=60.0, check=positive, help="seconds one HTTP request may take"),
-    "max_attempts": Option((int,), default=4, check=positive, help="tries per case, the first one included"),
+    "max_attempts": Option(
+        (int,), default=4, check=up_to(MAX_ATTEMPTS), help="tries per case, the first one included"
+    ),
 }
 
 
@@ -165,16 +170,13 @@ class Templates:
 
     def from_file(self, relative: str) -> jinja2.Template:
         path = self.base_dir / relative
-        if not path.is_file():
+        if not path.exists():
             raise InputError(
                 f"prompt template {relative!r} not found (looked for {path})",
                 file=self.config_file,
                 line=self.config_line,
             )
-        try:
-            source = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read the template ({exc})", file=path) from None
+        source = read_text(path, what="template", max_bytes=MAX_TEXT_FILE_BYTES)
         self._check_names(source, file=str(path), line=None)
         try:
             return self.env.get_template(Path(relative).as_posix())
@@ -283,8 +285,9 @@ class ChatPrompt:
     def render(self, case: Case) -> Prompt:
         context = template_context(case)
         system = self.templates.render(self.system, context, case) if self.system else None
-        if self.messages is None:
-            return Prompt(system, [{"role": "user", "content": default_user_text(case.input)}])
+        if self.messages is None:  # a conversation input is sent as its messages, anything else as one
+            messages = conversation_messages(case.input)
+            return Prompt(system, messages or [{"role": "user", "content": default_user_text(case.input)}])
         return Prompt(
             system,
             [
@@ -684,7 +687,7 @@ class LLMProvider(Provider):
         return RunSettings(cache_dir=self.base_dir / DEFAULT_CACHE_DIR)
 
     @property
-    def cache_stats(self) -> dict[str, int]:
+    def cache_stats(self) -> dict[str, Any]:
         """Cache hits and misses of this run ({"hits": 0, "misses": 0} when the cache is off)."""
         return self.cache.stats if self.cache else {"hits": 0, "misses": 0}
 
@@ -743,9 +746,12 @@ class LLMProvider(Provider):
                 hit.cost = self.price.cost(hit.tokens_in, hit.tokens_out) if self.price else None
                 return hit
         await self.ready()
-        output = await self._call_with_retries(request, began)
+        output = await self._call_with_retries(
+            request, began
+        )  # its latency is stored with it: a hit replays it
         output.cost = self.price.cost(output.tokens_in, output.tokens_out) if self.price else None
         self.settings.budget.charge(output)
+        output = normalize_output(output)  # an answer JSON cannot hold is the case's error, never cached
         if self.cache:
             self.cache.put(key, output)
         return output
@@ -777,8 +783,8 @@ class LLMProvider(Provider):
             answered = clock()
             if failure is None:
                 self.limiter.succeeded(answered - sent)
+                output.latency_ms = (answered - sent) * 1000.0  # the answering request's own time
                 output.timing = CallTiming(
-                    latency_ms=(answered - sent) * 1000.0,
                     attempts=tries,
                     wait_ms=(sent - began) * 1000.0,
                     ttft_ms=output.timing.ttft_ms if output.timing else None,
@@ -795,9 +801,7 @@ class LLMProvider(Provider):
             ):
                 suffix = f" (after {tries} attempts)" if tries > 1 else ""
                 error = ProviderError(failure.message + suffix)
-                error.timing = CallTiming(
-                    latency_ms=(answered - sent) * 1000.0, attempts=tries, wait_ms=(sent - began) * 1000.0
-                )
+                error.timing = CallTiming(attempts=tries, wait_ms=(sent - began) * 1000.0)
                 raise error
             await asyncio.sleep(backoff_delay(tries, failure.retry_after, self._rng))
 
@@ -811,6 +815,7 @@ def env_secret(name: str, *, config_file: str, config_line: int | None, purpose:
             file=config_file,
             line=config_line,
         )
+    add_secret(value)
     return value
 
 
@@ -852,12 +857,18 @@ class SDKChatProvider(LLMProvider):
     def stream_reader(self) -> StreamReader:
         """A reader of this API's streamed events."""
 
-    def api_key_env(self) -> str | None:
-        """The environment variable holding the API key; None for a server that needs no key."""
-        return self.API_KEY_ENV
+    @classmethod
+    def api_key_env(cls, options: Mapping[str, Any]) -> str | None:
+        """The environment variable holding the API key (given these options); None for a server that needs no key."""
+        return cls.API_KEY_ENV
+
+    @classmethod
+    def secret_env_names(cls, options: Mapping[str, Any]) -> set[str]:
+        env = cls.api_key_env(options)
+        return {env} if env else set()
 
     def prepare(self) -> None:
-        env = self.api_key_env()
+        env = self.api_key_env(self.options)
         purpose = f"the {self.type} provider"
         self._api_key = (
             env_secret(env, config_file=self.config.file, config_line=self.config.line, purpose=purpose)
@@ -943,7 +954,7 @@ class SDKChatProvider(LLMProvider):
             await response.aclose()
         output = reader.output()
         ttft = None if first_token is None else (first_token - sent) * 1000.0
-        output.timing = CallTiming(latency_ms=0.0, ttft_ms=ttft)  # the latency is the base class's to measure
+        output.timing = CallTiming(ttft_ms=ttft)  # the rest of the timing is the base class's to fill in
         return output
 
     def classify(self, exc: Exception) -> Failure | None:

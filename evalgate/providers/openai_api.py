@@ -6,6 +6,7 @@ As with the anthropic provider, the SDK is imported on the first call that misse
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from evalgate.model import Output, int_or_none
@@ -50,8 +51,9 @@ class OpenAIProvider(SDKChatProvider):
         ),
     }
 
-    def api_key_env(self) -> str | None:
-        env = self.options["api_key_env"]
+    @classmethod
+    def api_key_env(cls, options: Mapping[str, Any]) -> str | None:
+        env = options.get("api_key_env") or cls.API_KEY_ENV
         return None if env == NO_KEY else env
 
     def prompt_fields(self, prompt: Prompt) -> dict[str, Any]:

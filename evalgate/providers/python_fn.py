@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evalgate.errors import InputError
+from evalgate.limits import MAX_CONCURRENCY
 from evalgate.model import Case
-from evalgate.options import Option, positive
+from evalgate.options import Option, up_to
 from evalgate.providers.base import Provider
 from evalgate.userfunc import TARGET_FORM, is_target, load_function
 
@@ -41,7 +42,9 @@ class PythonProvider(Provider):
             (dict,), default=None, help="keyword arguments passed to the function on every call"
         ),
         "threads": Option(
-            (int,), check=positive, help="threads for a sync function (default: the concurrency)"
+            (int,),
+            check=up_to(MAX_CONCURRENCY),
+            help="threads for a sync function (default: the concurrency)",
         ),
     }
 

@@ -8,6 +8,8 @@ import pytest
 from fake_github import FakeGitHub
 from gh_helpers import REPO, TOKEN
 
+from tests.conftest import GITHUB_EVENTS
+
 
 @pytest.fixture
 def fake() -> FakeGitHub:
@@ -16,8 +18,8 @@ def fake() -> FakeGitHub:
 
 
 @pytest.fixture
-def events_dir(shared_dir: Path) -> Path:
-    return shared_dir / "fixtures" / "github-events"
+def events_dir() -> Path:
+    return GITHUB_EVENTS
 
 
 @pytest.fixture(autouse=True)

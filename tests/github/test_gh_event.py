@@ -88,7 +88,7 @@ def test_malformed_missing_and_incomplete_events_are_input_errors(tmp_path: Path
     with pytest.raises(InputError, match="not valid JSON") as caught:
         load_event("pull_request", bad)
     assert caught.value.line == 2
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(InputError, match="event file not found"):
         load_event("pull_request", tmp_path / "nope.json")
     with pytest.raises(InputError, match="GITHUB_EVENT_PATH is not set"):
         load_event("pull_request", None)

@@ -110,13 +110,13 @@ def test_generate_from_the_example_seeds_then_refuse_to_overwrite(example, stub,
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     # 10 seeds x 2 techniques x 2 variants; the fake writes the same two for both techniques
     assert len(rows) == 20
-    assert Counter(row["metadata"]["technique"] for row in rows) == {"paraphrase": 20}
+    assert Counter(row["metadata"]["generated"]["strategy"] for row in rows) == {"paraphrase": 20}
     seeds = {case["id"]: case for case in read_cases()["typical_cases"]}
     for row in rows:
-        seed = seeds[row["metadata"]["seed_id"]]
-        assert row["expected"] == seed["expected"]
+        seed = seeds[row["metadata"]["generated"]["source_id"]]
+        assert row["expected"] == seed["expected"] and row["category"] == "generated"
         assert row["metadata"]["source"] == seed["metadata"]["source"]
-        assert row["metadata"]["model"] == "claude-sonnet-4-6"
+        assert row["metadata"]["generated"]["model"] == "claude-sonnet-4-6"
     assert "dropped: 20 duplicate" in capsys.readouterr().out
     before = out.read_text()
     assert main(args) == 2
@@ -183,3 +183,47 @@ def test_the_example_suite_scores_with_its_judge_through_the_anthropic_provider(
     vault = next(r for r in records if r["id"] == "e-vault-key")
     assert vault["factual"]["claims"][1] == {"claim": "made up", "supported": False}
     assert set(categories) == {"typical", "edge", "adversarial"}
+
+
+def test_the_example_gold_labels_calibrate_the_example_judge(example, stub, capsys):
+    """The example's gold file fits its judge (criteria, scale): a judge that scores like the first reviewer
+    agrees fully, and the calibration lands next to the gold file, with the canary's reference verdicts."""
+    rows = [json.loads(line) for line in (example / "eval" / "judge" / "gold.jsonl").read_text().splitlines()]
+    rubric = {(row["input"], row["output"]): row["scores"] for row in rows if "scores" in row}
+    factual = {row["output"]: row for row in rows if "claims" in row or "hallucinated" in row}
+
+    def first_reviewer(request: dict) -> str:
+        prompt = user_text(request)
+        if "<answer_1>" in prompt:
+            return json.dumps({"scores": {"answer_1": 80, "answer_2": 80}, "reasoning": "alike"})
+        answer = re.search(r"<answer>\n(.*?)\n</answer>", prompt, re.S).group(1)
+        if "factual claims" in prompt:
+            row = factual.get(answer, {})
+            unsupported = bool(row.get("hallucinated")) or any(
+                not c["supported"] for c in row.get("claims", [])
+            )
+            return json.dumps(
+                {"claims": [{"claim": "c", "supported": not unsupported}], "reasoning": "checked"}
+            )
+        question = re.search(r"<question>\n(.*?)\n</question>", prompt, re.S).group(1)
+        names = re.findall(r"^- (\w+):", prompt, re.M)
+        labels = rubric.get((question, answer), {})
+        scores = {n: (labels[n][0] if isinstance(labels.get(n), list) else labels.get(n, 3)) for n in names}
+        return json.dumps({"scores": scores, "reasoning": "as the reviewer"})
+
+    stub.responder = first_reviewer
+    assert main(["judge", "calibrate", "--config", str(example / "evalgate.yaml"), "--resamples", "100"]) == 0
+    calibration = json.loads((example / "eval" / "judge" / "gold.calibration.json").read_text())
+    assert calibration["gold"]["kinds"] == {"rubric": 30, "factual": 30, "pairwise": 8}
+    assert set(calibration["rubric"]["criteria"]) == {
+        "relevance",
+        "accuracy",
+        "clarity",
+        "completeness",
+        "policy",
+    }
+    assert calibration["rubric"]["criteria"]["policy"]["raters"] == 2
+    assert calibration["rubric"]["criteria"]["policy"]["alpha_humans"]["value"] is not None
+    assert calibration["factual"]["criteria"]["hallucinated"]["kappa"]["value"] == pytest.approx(1.0)
+    assert len(calibration["canary"]["verdicts"]) == 6
+    assert "✅ **Judge**: trusted to gate" in capsys.readouterr().out

@@ -163,7 +163,7 @@ def test_bad_rubric_options_are_input_errors(tmp_path):
         RubricJudge({"criteria": ["tone"]}, tmp_path)
     with pytest.raises(InputError, match="two integers"):
         RubricJudge({"scale": [5, 1]}, tmp_path)
-    with pytest.raises(InputError, match="cannot read the judge template"):
+    with pytest.raises(InputError, match="judge template not found"):
         RubricJudge({"rubric": "missing.j2"}, tmp_path)
 
 
@@ -257,7 +257,7 @@ def test_factual_claims_must_have_boolean_support(suite, stub):
     [
         ('Here you go: {"a": 1}', "not valid JSON"),
         ("[1, 2]", "must be a JSON object"),
-        ('{"a": NaN}', "NaN is not a JSON number"),
+        ('{"a": NaN}', "NaN is not valid JSON"),
         ('```json\n{"a": 1}\n``` and more', "not valid JSON"),
         ("   ", "empty"),
     ],

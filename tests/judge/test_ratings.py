@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +10,9 @@ from scipy.optimize import minimize
 from scipy.stats import binomtest
 
 from evalgate.ratings import Game, bootstrap_ratings, fit_bradley_terry, wilson_interval, win_probability
+from tests.conftest import reference_vectors
 
-REFERENCE = json.loads(Path("/work/shared/fixtures/reference-vectors.json").read_text())["pairwise"]
+REFERENCE = reference_vectors()["pairwise"]
 
 
 def gap(fit, a="A", b="B"):

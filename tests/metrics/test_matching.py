@@ -99,7 +99,13 @@ def test_bad_schema_file_is_an_input_error(tmp_path, content, problem):
         (tmp_path / "schema.json").write_text(content)
     with pytest.raises(InputError) as info:
         build(tmp_path, "metrics:\n  - accuracy\n  - json_schema: {schema: schema.json}\n")
-    assert info.value.line == 3 and problem in info.value.message
+    assert problem in info.value.message
+    if content == "{not json":  # the schema file's own line
+        assert info.value.file == str(tmp_path / "schema.json") and info.value.line == 1
+    elif content is None:  # the missing file, named as the config wrote it (no line of the config pinned on it)
+        assert info.value.file == str(tmp_path / "schema.json")
+    else:  # the config's line
+        assert info.value.line == 3
 
 
 def test_compression_ratio(tmp_path):

@@ -59,7 +59,7 @@ def test_latency_resampled_equals_aggregate_on_each_resample(tmp_path):
 
 def test_no_latency_gives_none(tmp_path):
     overall, _ = score_results(build(tmp_path, "metrics: [accuracy]\n"), [record("a", "a", error="boom")])
-    assert overall["latency_p50_ms"] == {"value": None, "n": 0}
+    assert overall["latency_p50_ms"] == {"value": None, "n": 0, "fresh": 0, "measured": False}
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
