@@ -74,11 +74,13 @@ def resolve_name(name: str) -> tuple[str, str | None]:
 
 def build_metrics(config: Any) -> list[Metric]:
     """The configured metric families of a suite: `config.metrics` (MetricConfig-like: name, options, file,
-    line) resolved against `config.base_dir`, duplicates merged, plus error_rate, latency and usage."""
-    from evalgate.metrics import ALWAYS
+    line) resolved against `config.base_dir`, duplicates merged, plus error_rate, latency and usage (and the
+    streaming keys when a provider streams)."""
+    from evalgate.metrics import ALWAYS, WHEN_STREAMING
 
     entries = [_Entry(m.name, m.options or {}, m.file, m.line) for m in config.metrics]
-    entries += [_Entry(name, {}, None, None) for name in ALWAYS]
+    streams = any(provider.options.get("stream") for provider in getattr(config, "providers", ()))
+    entries += [_Entry(name, {}, None, None) for name in (*ALWAYS, *([WHEN_STREAMING] if streams else []))]
     groups: dict[tuple[str, str], _Group] = {}
     for entry in entries:
         with _located(entry):
