@@ -6,6 +6,8 @@ complete; raise InputError for 2, bad input). `main` turns everything else that 
 that is never 0: a stop signal (128+N), a SystemExit from the code under test or an internal error (4).
 Every command module is imported to build `--help`, so a module imports the engine's heavy parts (scipy through
 the pipeline, the drift charts) inside its handler, not at the top: `evalgate --help` stays well under a second.
+A command line that names its command imports that command's module only (`evalgate run` starts in the time of
+what a run uses; tests/test_startup.py keeps its import list in check).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, log_text(f"{self.prog}: error: {message}") + "\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of `command` alone when it names one."""
     parser = _Parser(prog="evalgate", description="The regression gate for machine-learning and LLM changes.")
     parser.add_argument("--version", action="version", version=f"evalgate {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -40,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     names.sort(
         key=lambda name: (COMMAND_ORDER.index(name) if name in COMMAND_ORDER else len(COMMAND_ORDER), name)
     )
+    if command in names:
+        names = [command]
     for name in names:
         importlib.import_module(f"evalgate.commands.{name}").register(subparsers)
     return parser
@@ -47,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     add_env_secrets(os.environ)  # a token or key in the environment is redacted from all output
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()

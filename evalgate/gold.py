@@ -120,9 +120,13 @@ def load_gold(path: str | Path, *, labelled: bool = True, what: str = "gold file
 
 def _parse(text: str, line: int, labelled: bool) -> GoldItem:
     try:
-        obj = parse_json(text, unique_keys=True)
-    except JSONProblem as exc:
-        raise _BadLine(f"invalid JSON ({exc}); expected one JSON object a line, such as {_EXAMPLE}") from None
+        obj = parse_json(text, unique_keys=True)  # strict, as datasets are read: no NaN, 1e400, deep nesting
+    except JSONProblem as problem:
+        if problem.syntax:
+            raise _BadLine(
+                f"invalid JSON ({problem.message}); expected one JSON object a line, such as {_EXAMPLE}"
+            ) from None
+        raise _BadLine(problem.message) from None
     if not isinstance(obj, dict):
         raise _BadLine(f"an item must be a JSON object, got {_json_type(obj)}; such as {_EXAMPLE}")
     kind = _kind(obj, labelled)

@@ -33,6 +33,7 @@ from evalgate.judging import (
     require_string,
 )
 from evalgate.model import Case
+from evalgate.progress import Progress
 from evalgate.ratings import Game, bootstrap_ratings, fit_bradley_terry, wilson_interval
 from evalgate.report import environment
 from evalgate.report_text import clip
@@ -181,15 +182,21 @@ async def judge_pair(session: JudgeSession, entry: Entry, a: Player, b: Player, 
 
 
 async def judge_players(
-    session: JudgeSession, entries: list[Entry], players: list[Player], margin: float
+    session: JudgeSession,
+    entries: list[Entry],
+    players: list[Player],
+    margin: float,
+    progress: Progress | None = None,
 ) -> list[PairResult]:
-    """Judge every pair of players on every case (all judge calls at once, bounded by the session)."""
-    jobs = [
-        judge_pair(session, entry, a, b, margin)
-        for entry in entries
-        for a, b in itertools.combinations(players, 2)
-    ]
-    return list(await asyncio.gather(*jobs))
+    """Judge every pair of players on every case (all judge calls at once, bounded by the session).
+
+    `progress` hears of every judge question: two per case and pair, unless an answer errored (no question)."""
+    pairs = [(entry, a, b) for entry in entries for a, b in itertools.combinations(players, 2)]
+    questions = 2 * sum(
+        not (a.answers[e.id].get("error") or b.answers[e.id].get("error")) for e, a, b in pairs
+    )
+    with session.tracking(progress, questions):
+        return list(await asyncio.gather(*(judge_pair(session, e, a, b, margin) for e, a, b in pairs)))
 
 
 def _rate(count: float, n: int, confidence: float) -> dict[str, Any]:
@@ -296,12 +303,13 @@ async def compare_players(
     margin: float = 0.05,
     resamples: int = 1000,
     warnings: list[str] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Judge all pairs and build the comparison document (what compare.json holds)."""
     if len({p.name for p in players}) != len(players) or len(players) < 2:
         raise InputError("a comparison needs at least two players with different names")
     async with open_judge(config, purpose="evalgate compare") as session:
-        results = await judge_players(session, entries, players, margin)
+        results = await judge_players(session, entries, players, margin, progress)
     names = [p.name for p in players]
     summary = summarize(
         results,
@@ -328,13 +336,15 @@ async def compare_players(
 
 
 async def run_provider(
-    config: Any, provider_config: Any, cases: list[Case]
+    config: Any, provider_config: Any, cases: list[Case], progress: Progress | None = None
 ) -> tuple[dict[str, dict[str, Any]], str | None]:
-    """Run one provider of the config on the cases (through the runner, as `evalgate run` does); answers by
-    case id, and why the run stopped early (None: it did not). Each case is asked once, whatever the suite's
-    `repeats`: a head-to-head compares one answer of each player, so further repeats would be calls paid for and
-    never used."""
-    outcome = await run_suite(dataclasses.replace(config, repeats=1), cases, provider_config)
+    """Run one provider of the config on the cases (through the runner, as `evalgate run` does, reporting to
+    `progress`); answers by case id, and why the run stopped early (None: it did not). Each case is asked once,
+    whatever the suite's `repeats`: a head-to-head compares one answer of each player, so further repeats would
+    be calls paid for and never used."""
+    outcome = await run_suite(
+        dataclasses.replace(config, repeats=1), cases, provider_config, progress=progress
+    )
     answers = {
         r.case.id: {"output": r.output.value if r.output is not None else None, "error": r.error}
         for r in outcome.results

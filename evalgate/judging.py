@@ -13,8 +13,8 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from evalgate.errors import InputError
 from evalgate.jsonio import JSONProblem, parse_json
 from evalgate.model import Case, Output, normalize_output
 from evalgate.outbound import redact
+from evalgate.progress import Progress
 from evalgate.providers import create_provider
 
 MAX_REPLY_KEPT = 500  # characters of an invalid reply kept in the error record
@@ -173,9 +174,24 @@ class JudgeSession:
     timeout: float
     model: str = ""
     usage: JudgeUsage = field(default_factory=JudgeUsage)
+    progress: Progress | None = None  # told of every answered question (see `tracking`)
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.concurrency)
+
+    @contextmanager
+    def tracking(self, progress: Progress | None, total: int) -> Iterator[None]:
+        """Report each of the next `total` questions to `progress` as it is answered (an error counts as one)."""
+        if progress is None:
+            yield
+            return
+        progress.start(total)
+        self.progress = progress
+        try:
+            yield
+        finally:
+            self.progress = None
+            progress.finish()
 
     async def ask(
         self, question_id: str, prompt: str, validate: Callable[[dict[str, Any]], Any]
@@ -184,6 +200,14 @@ class JudgeSession:
 
         An invalid reply gets one repair attempt. Provider failures (timeouts, API errors) are errors too.
         """
+        answer = await self._answer(question_id, prompt, validate)
+        if self.progress is not None:
+            self.progress.advance(answer.error is not None)
+        return answer
+
+    async def _answer(
+        self, question_id: str, prompt: str, validate: Callable[[dict[str, Any]], Any]
+    ) -> JudgeAnswer:
         try:
             reply = await self._call(question_id, prompt)
             try:

@@ -11,6 +11,7 @@ from typing import Any
 
 ANSWER_KEYS = ("text", "label", "score", "probabilities")  # the answer; the other output keys are usage
 OUTPUT_KEYS = (*ANSWER_KEYS, "tokens_in", "tokens_out", "cost")
+CONVERSATION_ROLES = ("user", "assistant")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,44 @@ class Case:
     source: str = ""  # "file:line" it came from
 
 
+@dataclass(frozen=True)
+class CallTiming:
+    """How a provider that measures its own calls (the LLM providers) got one answer, besides its latency
+    (`Output.latency_ms`: the answering request's own time, from sending it to its last byte, never a wait for a
+    free slot, a back-off, a failed attempt or the SDK's import).
+
+    `attempts` counts the requests made (the answering one included); `wait_ms` is everything before the answering
+    request began (queueing for the limiter, the failed attempts and the back-off between them); `ttft_ms`,
+    streaming only, the time from sending the answering request to its first token.
+    """
+
+    attempts: int = 1
+    wait_ms: float = 0.0
+    ttft_ms: float | None = None
+
+
+def conversation_messages(value: Any) -> list[dict[str, str]] | None:
+    """The chat messages of a conversation input, or None for any other value.
+
+    A conversation is a non-empty list of {"role": "user" | "assistant", "content": text} objects (no other
+    keys) whose last message is the user's: what `evalgate generate` writes for multi-turn cases, and what the
+    chat providers send as the messages when no prompt template is configured.
+    """
+    if not isinstance(value, list) or not value:
+        return None
+    for message in value:
+        if not (
+            isinstance(message, dict)
+            and set(message) == {"role", "content"}
+            and message["role"] in CONVERSATION_ROLES
+            and isinstance(message["content"], str)
+        ):
+            return None
+    if value[-1]["role"] != "user":
+        return None
+    return [{"role": message["role"], "content": message["content"]} for message in value]
+
+
 @dataclass
 class Output:
     """What a provider returned, normalized. `value` is what metrics compare with `expected`."""
@@ -39,6 +78,7 @@ class Output:
     # The call's own time when the provider timed it (for a cached answer: the original call's recorded time,
     # None when the cache has none); None otherwise, and the runner times the call itself.
     latency_ms: float | None = None
+    timing: CallTiming | None = None  # attempts, waits and time to first token of a provider-timed call
 
 
 def normalize_output(raw: Any) -> Output:
@@ -206,6 +246,7 @@ class CaseResult:
     error: str | None
     latency_ms: float | None
     repeat: int = 0
+    timing: CallTiming | None = None  # the provider's own timing of the call, when it measured one
 
     @property
     def ok(self) -> bool:

@@ -1,7 +1,8 @@
 """The stages of DESIGN.md's pipeline joined up: config -> cases -> run -> scored results -> verdict -> reports.
 
 The commands (evalgate/commands/) and the Action's entrypoint call these functions; each stage's own module
-does the work.
+does the work. The judging stages (compare, gate, reports, history; scipy among them) are imported by the
+functions that use them, so `evalgate run` never loads them.
 """
 
 from __future__ import annotations
@@ -14,16 +15,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from evalgate import datasets, judge_canary, judge_trust, metrics, names, report, runner
-from evalgate.compare import compare
+from evalgate import datasets, metrics, names, runner
 from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
-from evalgate.fileio import read_bytes, write_json_atomic, write_text_atomic
-from evalgate.gate import decide
-from evalgate.github.actions_io import run_url as actions_run_url
-from evalgate.history import HistoryStore, trend_for_report
+from evalgate.fileio import read_bytes
 from evalgate.outbound import echo
-from evalgate.results import build_results, case_record, merge_repeats
+from evalgate.results import build_results, call_summary, case_record, merge_repeats
 
 
 def _sha256(data: bytes) -> str:
@@ -116,6 +113,8 @@ def run_and_score(
         "complete": outcome.aborted is None and outcome.not_run == 0,
         "not_run": outcome.not_run,
         "cache": outcome.cache_stats,
+        **({"calls": calls} if (calls := call_summary(outcome.results)) else {}),
+        **({"limiter": outcome.limiter} if outcome.limiter else {}),
         **({"judge": judge_usage} if judge_usage else {}),
     }
     results = build_results(
@@ -129,11 +128,17 @@ def run_and_score(
         categories=categories,
         cases=case_entries,
     )
-    results.update(judge_canary.run_checks(config, built, results["git"]))
+    if (
+        config.judge_calibration is not None
+    ):  # the canary's stack (scipy, the judge) only for suites that have one
+        from evalgate import judge_canary
+
+        results.update(judge_canary.run_checks(config, built, results["git"]))
     return results
 
 
 ALWAYS_SHOWN = ("error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
+SHOWN_WHEN_MEASURED = ("usage", "streaming")  # families whose keys a report shows when the run measured them
 
 
 def _mark_shown(
@@ -149,9 +154,11 @@ def _mark_shown(
             shown.add(key)
         else:
             shown.update(k.name for metric in built if metric.family == family for k in metric.keys())
-    usage = next((metric for metric in built if metric.family == "usage"), None)
-    if usage is not None:
-        shown.update(k.name for k in usage.keys() if (overall.get(k.name) or {}).get("value") is not None)
+    for metric in built:
+        if metric.family in SHOWN_WHEN_MEASURED:
+            shown.update(
+                k.name for k in metric.keys() if (overall.get(k.name) or {}).get("value") is not None
+            )
     return {name: {**info, "shown": name in shown} for name, info in keys.items()}
 
 
@@ -163,6 +170,10 @@ def judge(
     baseline_path: str | None = None,
 ) -> dict[str, Any]:
     """Compare with the baseline and decide; returns the Verdict JSON (docs/internals.md)."""
+    from evalgate import judge_trust
+    from evalgate.compare import compare
+    from evalgate.gate import decide
+
     comparison = compare(current, baseline, config, baseline_path=baseline_path)
     trust = judge_trust.gate_assessment(current, config)
     verdict = decide(comparison, config, advisory=judge_trust.advisory(trust))
@@ -184,6 +195,10 @@ def write_reports(
 ) -> None:
     """Write each report asked for, atomically. The comment is the sticky PR comment: marker first, within
     GitHub's size limit, detail dropped in tiers when needed."""
+    from evalgate import report
+    from evalgate.fileio import write_json_atomic, write_text_atomic
+    from evalgate.github.actions_io import run_url as actions_run_url
+
     options = {
         "max_examples": config.report["max_examples"],
         "max_chars": config.report["max_chars"],
@@ -214,6 +229,8 @@ def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> dict[str, Any
 
     The trend only decorates the report: a store that cannot be read leaves it out with a warning (in the
     verdict's warnings and on stderr), never costing the verdict or the reports."""
+    from evalgate.history import HistoryStore, trend_for_report
+
     path = config.resolve(config.history["path"])
     gated = [row["metric"] for row in verdict.get("metrics", []) if row.get("rules")]
     if not path.exists() or not gated:

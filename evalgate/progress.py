@@ -1,4 +1,5 @@
-"""Run progress: a live bar on a terminal, a compact periodic line in CI logs (stderr)."""
+"""Progress of a run, of generator or judge calls: a live bar on a terminal, a compact periodic line in CI logs
+(stderr). Each display has a label (`evalgate`, `generate`, `model sonnet`, `judge`) and a unit (cases, calls)."""
 
 from __future__ import annotations
 
@@ -20,12 +21,12 @@ class Progress(Protocol):
     def finish(self) -> None: ...
 
 
-def auto_progress(stream: TextIO | None = None) -> Progress:
+def auto_progress(stream: TextIO | None = None, *, label: str = "evalgate", unit: str = "cases") -> Progress:
     """A rich bar when `stream` (default stderr) is a terminal, else periodic log lines."""
     stream = stream or sys.stderr
     if stream.isatty():
-        return BarProgress(stream)
-    return LineProgress(stream)
+        return BarProgress(stream, label=label, unit=unit)
+    return LineProgress(stream, label=label, unit=unit)
 
 
 def _eta(seconds: float) -> str:
@@ -40,7 +41,7 @@ def _eta(seconds: float) -> str:
 
 
 class LineProgress:
-    """A line every `every_s` seconds or every 10% of the cases, and one at the end."""
+    """A line every `every_s` seconds or every 10% of the work, and one at the end."""
 
     def __init__(
         self,
@@ -48,8 +49,12 @@ class LineProgress:
         *,
         every_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        label: str = "evalgate",
+        unit: str = "cases",
     ) -> None:
         self.stream = stream or sys.stderr
+        self.label = label
+        self.unit = unit
         self.every_s = every_s
         self.clock = clock
         self.total = self.done = self.errors = 0
@@ -81,8 +86,8 @@ class LineProgress:
         elapsed = max(now - self.started, 1e-9)
         rate = self.done / elapsed
         percent = 100 * self.done // self.total if self.total else 100
-        text = f"evalgate: {self.done}/{self.total} cases ({percent}%), {self.errors} errors"
-        text += f", {rate:.1f} cases/s"
+        text = f"{self.label}: {self.done}/{self.total} {self.unit} ({percent}%), {self.errors} errors"
+        text += f", {rate:.1f} {self.unit}/s"
         if final:
             return f"{text}, done in {elapsed:.1f}s"
         if rate > 0:
@@ -94,13 +99,13 @@ class LineProgress:
         echo(self.line(final=final), file=self.stream)
 
 
-def _rate_column():
+def _rate_column(unit: str):
     from rich.progress import ProgressColumn
     from rich.text import Text
 
     class RateColumn(ProgressColumn):
         def render(self, task) -> Text:
-            return Text(f"{task.speed:.1f} cases/s" if task.speed else "")
+            return Text(f"{task.speed:.1f} {unit}/s" if task.speed else "")
 
     return RateColumn()
 
@@ -108,16 +113,16 @@ def _rate_column():
 class BarProgress:
     """A rich progress bar: done/total, errors, rate and time left."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, label: str = "evalgate", unit: str = "cases") -> None:
         from rich import progress as rich_progress
         from rich.console import Console
 
         self._bar = rich_progress.Progress(
-            rich_progress.TextColumn("evalgate"),
+            rich_progress.TextColumn(label, markup=False),
             rich_progress.BarColumn(),
             rich_progress.MofNCompleteColumn(),
             rich_progress.TextColumn("{task.fields[errors]} errors"),
-            _rate_column(),
+            _rate_column(unit),
             rich_progress.TimeRemainingColumn(),
             console=Console(file=stream or sys.stderr),
             transient=False,

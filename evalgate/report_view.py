@@ -577,9 +577,34 @@ def _usage(
             cache_line += f"; {fmt.count(cache['dropped'])} damaged entries dropped and asked again"
 
     trouble = [str(w) for w in cache.get("warnings") or []]  # the cache's own failures (never the model's)
-    if not rows and cache_line is None and not trouble:
+    calls_line = _calls_line(current.get("run") or {})
+    if not rows and cache_line is None and not trouble and calls_line is None:
         return None
-    return {"rows": rows, "cache": cache_line, "cache_warnings": trouble}
+    return {"rows": rows, "cache": cache_line, "cache_warnings": trouble, "calls": calls_line}
+
+
+def _calls_line(run: dict[str, Any]) -> str | None:
+    """The requests the run made (retries apart) and the concurrency its limiter settled on, in one line."""
+    calls, limiter = run.get("calls") or {}, run.get("limiter") or {}
+    parts = []
+    if fmt.is_number(calls.get("requests")):
+        retried = calls.get("retries") or 0
+        parts.append(
+            f"{fmt.count(calls['requests'])} requests"
+            + (
+                f" ({fmt.count(retried)} retries on {fmt.count(calls.get('retried_cases') or 0)} cases, "
+                f"{calls.get('wait_s') or 0:g} s waited before answers)"
+                if retried
+                else ""
+            )
+        )
+    if fmt.is_number(limiter.get("settled")) and fmt.is_number(limiter.get("slots")):
+        cuts = limiter.get("cuts") or 0
+        parts.append(
+            f"concurrency settled on {limiter['settled']} of {limiter['slots']}"
+            + (f" ({cuts} cuts after {limiter.get('overloads') or 0} refusals)" if cuts else "")
+        )
+    return "; ".join(parts) if parts else None
 
 
 SVG_WIDTH, SVG_HEIGHT, SVG_PAD = 640, 200, 24

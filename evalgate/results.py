@@ -10,14 +10,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from evalgate import __version__
 from evalgate.errors import InputError
 from evalgate.fileio import write_json_atomic
 from evalgate.jsonio import load_json
 from evalgate.metrics.base import RUN_FIELDS, mean_score
-from evalgate.model import CaseResult
+from evalgate.model import CallTiming, CaseResult
 from evalgate.outbound import redact_data
 
 SCHEMA_VERSION = 1
@@ -42,6 +40,31 @@ def case_record(result: CaseResult) -> dict[str, Any]:
         "metadata": case.metadata or None,
         "cached": bool(output and output.cached),
         **({"extra": output.extra} if output and output.extra else {}),
+        **(timing_fields(result.timing) if result.timing else {}),
+    }
+
+
+def timing_fields(timing: CallTiming) -> dict[str, Any]:
+    """A provider-timed call's case fields: the requests made, the time waited before the answering one (queueing,
+    failed attempts, back-off) and, when streamed, the time to the first token (all milliseconds)."""
+    fields: dict[str, Any] = {"attempts": timing.attempts, "wait_ms": round(timing.wait_ms, 3)}
+    if timing.ttft_ms is not None:
+        fields["ttft_ms"] = round(timing.ttft_ms, 3)
+    return fields
+
+
+def call_summary(results: list[CaseResult]) -> dict[str, Any] | None:
+    """The run's count of requests, for `run.calls`: every request a provider-timed call made (retries
+    included), the retries, the cases that needed one, and the seconds waited (None when no call was timed)."""
+    timings = [result.timing for result in results if result.timing is not None]
+    if not timings:
+        return None
+    requests = sum(timing.attempts for timing in timings)
+    return {
+        "requests": requests,
+        "retries": requests - len(timings),
+        "retried_cases": sum(timing.attempts > 1 for timing in timings),
+        "wait_s": round(sum(timing.wait_ms for timing in timings) / 1000.0, 3),
     }
 
 
@@ -123,6 +146,8 @@ def _schema() -> dict[str, Any]:
 
 def check_results(data: Any, *, file: str) -> dict[str, Any]:
     """Check a parsed results file against the schema; an InputError names the first bad field."""
+    import jsonschema  # only commands that read results files pay for it (not `evalgate run`)
+
     validator = jsonschema.Draft202012Validator(_schema())
     error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
     if error is not None:

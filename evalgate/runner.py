@@ -35,6 +35,7 @@ class RunOutcome:
     not_run: int = 0  # case runs that never finished (aborted, interrupted): the run is incomplete when > 0
     provider_fingerprint: str = ""  # set by run_suite: identifies the model under test in the signature
     cache_stats: dict[str, int] | None = None  # response-cache hits and misses, when the provider has a cache
+    limiter: dict[str, float] | None = None  # the adaptive limiter's report, when the provider has one
 
 
 def error_text(exc: BaseException) -> str:
@@ -86,13 +87,14 @@ async def run_cases(
             if aborted is not None:
                 return
             case, repeat = jobs[index]
-            output = error = None
+            output = error = timing = None
             deadline = asyncio.timeout(timeout)
             began = clock()
             try:
                 async with deadline:
                     raw = await provider.complete(case)
                 output = normalize_output(raw)
+                timing = output.timing
             except RunAborted as exc:
                 aborted = aborted or str(exc) or type(exc).__name__
                 return
@@ -102,7 +104,9 @@ async def run_cases(
                 error = f"{timeout_error}: {exc}"
             except (Exception, SystemExit) as exc:
                 error = timeout_error if deadline.expired() else error_text(exc)
-            results[index] = CaseResult(case, output, error, call_latency(output, clock() - began), repeat)
+                timing = getattr(exc, "timing", None)  # a provider's failed call: its attempts and waits
+            latency_ms = call_latency(output, clock() - began)
+            results[index] = CaseResult(case, output, error, latency_ms, repeat, timing)
             if progress is not None:
                 progress.advance(error is not None)
             if aborted is not None:
@@ -179,6 +183,7 @@ async def run_suite(
         )
         outcome.provider_fingerprint = provider.fingerprint()
         outcome.cache_stats = getattr(provider, "cache_stats", None)
+        outcome.limiter = getattr(provider, "limiter_report", None)
         return outcome
     finally:
         await provider.close()

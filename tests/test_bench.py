@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from extrakit import requires_embeddings
 
 from tests.conftest import ROOT
 
@@ -15,13 +16,31 @@ SMALL = {
     "runner_overhead.py": ["--cases", "40", "--latency-ms", "5", "--concurrency", "4", "--command"],
     "stats_speed.py": ["--cases", "300", "--resamples", "200", "--metrics", "2", "--repeat", "1"],
     "gate_calibration.py": ["--prs", "20", "--sizes", "100"],
-    "llm_throughput.py": ["--n", "40", "--latency", "0.01", "--concurrency", "4"],
+    "llm_throughput.py": [
+        "--n",
+        "40",
+        "--latency",
+        "0.01",
+        "--concurrency",
+        "4",
+        "--repeat",
+        "1",
+        "--no-promptfoo",
+    ],
     "startup.py": ["--repeat", "1", "--cases", "5"],
     "read_speed.py": ["--cases", "200", "--repeat", "1"],
+    "bertscore_speed.py": ["--pairs", "20", "--repeat", "1"],
 }
+NEEDS_EMBEDDINGS = {"bertscore_speed.py"}
 
 
-@pytest.mark.parametrize("script", sorted(SMALL))
+@pytest.mark.parametrize(
+    "script",
+    [
+        pytest.param(name, marks=requires_embeddings if name in NEEDS_EMBEDDINGS else ())
+        for name in sorted(SMALL)
+    ],
+)
 def test_the_benchmark_runs_and_prints_its_figures(script: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ANTHROPIC_API_KEY": "bench-key"}
     result = subprocess.run(

@@ -24,6 +24,7 @@ from evalgate.headtohead import (
 )
 from evalgate.judging import as_text
 from evalgate.outbound import echo
+from evalgate.progress import auto_progress
 
 
 def register(subparsers: Any) -> None:
@@ -50,11 +51,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--output", type=Path, help="write the comparison as JSON")
     parser.add_argument("--report", type=Path, help="write the comparison as markdown")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     parser.set_defaults(handler=run)
 
 
 async def _run_players(
-    config: Any, names: list[str], sample: int | None
+    config: Any, names: list[str], sample: int | None, quiet: bool
 ) -> tuple[list[Entry], list[Player], list[str]]:
     """The cases, each model's answers, and which runs stopped early (`name: why`)."""
     from evalgate.pipeline import load_suite_cases  # --sample checked as by run (0 is not "all cases")
@@ -64,7 +66,8 @@ async def _run_players(
     for provider_config in [
         config.provider_named(name) for name in names
     ]:  # one model at a time: each uses all the slots
-        answers, aborted = await run_provider(config, provider_config, cases)
+        progress = None if quiet else auto_progress(label=f"model {provider_config.name}")
+        answers, aborted = await run_provider(config, provider_config, cases, progress)
         if aborted:
             stopped.append(f"{provider_config.name}: {aborted}")
         players.append(Player(provider_config.name, answers, f"provider {provider_config.type}"))
@@ -106,10 +109,16 @@ def run(args: argparse.Namespace) -> int:
     if names is None:
         entries, players, warnings = pair_results_files(args.a_results, args.b_results)
     else:
-        entries, players, stopped = asyncio.run(_run_players(config, names, args.sample))
+        entries, players, stopped = asyncio.run(_run_players(config, names, args.sample, args.quiet))
     document = asyncio.run(
         compare_players(
-            config, entries, players, margin=args.margin, resamples=args.resamples, warnings=warnings
+            config,
+            entries,
+            players,
+            margin=args.margin,
+            resamples=args.resamples,
+            warnings=warnings,
+            progress=None if args.quiet else auto_progress(label="judge", unit="questions"),
         )
     )
     if args.output:

@@ -19,6 +19,7 @@ FAMILIES: dict[str, str] = {
     "bleu": "evalgate.metrics.translation:Bleu",
     "chrf": "evalgate.metrics.translation:Chrf",
     "latency": "evalgate.metrics.latency:Latency",
+    "streaming": "evalgate.metrics.latency:Streaming",
     "error_rate": "evalgate.metrics.error_rate:ErrorRate",
     "usage": "evalgate.metrics.usage:Usage",
     "custom": "evalgate.metrics.custom:Custom",
@@ -26,6 +27,7 @@ FAMILIES: dict[str, str] = {
     "json_schema": "evalgate.metrics.structured:JsonSchema",
     "compression_ratio": "evalgate.metrics.compression:CompressionRatio",
     "similarity": "evalgate.metrics.similarity:Similarity",
+    "bertscore": "evalgate.metrics.bertscore:BertScore",
     # the judge families are implemented in evalgate/metrics/judge.py
     "judge": "evalgate.metrics.judge:RubricJudge",
     "factual_consistency": "evalgate.metrics.judge:FactualConsistency",
@@ -33,6 +35,8 @@ FAMILIES: dict[str, str] = {
 
 # the families every suite computes, listed or not
 ALWAYS: tuple[str, ...] = ("error_rate", "latency", "usage")
+# and the one a suite computes when one of its providers streams (`stream: true`)
+WHEN_STREAMING = "streaming"
 
 # config name -> (family, the key it names or None for the whole family)
 RESOLVE: dict[str, tuple[str, str | None]] = {
@@ -47,9 +51,20 @@ RESOLVE: dict[str, tuple[str, str | None]] = {
     "judge_score": ("judge", "judge_score"),
     "hallucination_rate": ("factual_consistency", "hallucination_rate"),
     **{key: ("rouge", key) for key in ("rouge1", "rouge2", "rougeL", "rougeLsum")},
+    **{f"bertscore_{part}": ("bertscore", f"bertscore_{part}") for part in ("precision", "recall", "f1")},
     **{
         key: ("latency", key)
         for key in ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_mean_ms")
+    },
+    **{
+        key: ("streaming", key)
+        for key in (
+            "latency_ttft_p50_ms",
+            "latency_ttft_p95_ms",
+            "latency_ttft_p99_ms",
+            "latency_ttft_mean_ms",
+            "generation_tokens_per_s",
+        )
     },
     **{
         key: ("usage", key)

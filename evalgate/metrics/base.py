@@ -43,6 +43,7 @@ RUN_FIELDS = (
     "scores",
     "notes",
     "extra",
+    "ttft_ms",
 )
 
 # A timing value (latency, tokens per second) is measured when at least this share of its values come from

@@ -38,11 +38,12 @@ class _Group:
 
 @contextmanager
 def _located(entry: _Entry) -> Iterator[None]:
-    """Give an InputError raised while configuring `entry` its file and line when it has none."""
+    """Give an InputError raised while configuring `entry` its file and line when it has none (an error about
+    another file, such as a metric's data file, keeps its own file and gets no line of the config)."""
     try:
         yield
     except InputError as exc:
-        if exc.file is None or exc.line is None:
+        if exc.file is None or (exc.line is None and str(exc.file) == str(entry.file)):
             raise InputError(exc.message, file=exc.file or entry.file, line=exc.line or entry.line) from None
         raise
 
@@ -73,11 +74,13 @@ def resolve_name(name: str) -> tuple[str, str | None]:
 
 def build_metrics(config: Any) -> list[Metric]:
     """The configured metric families of a suite: `config.metrics` (MetricConfig-like: name, options, file,
-    line) resolved against `config.base_dir`, duplicates merged, plus error_rate, latency and usage."""
-    from evalgate.metrics import ALWAYS
+    line) resolved against `config.base_dir`, duplicates merged, plus error_rate, latency and usage (and the
+    streaming keys when a provider streams)."""
+    from evalgate.metrics import ALWAYS, WHEN_STREAMING
 
     entries = [_Entry(m.name, m.options or {}, m.file, m.line) for m in config.metrics]
-    entries += [_Entry(name, {}, None, None) for name in ALWAYS]
+    streams = any(provider.options.get("stream") for provider in getattr(config, "providers", ()))
+    entries += [_Entry(name, {}, None, None) for name in (*ALWAYS, *([WHEN_STREAMING] if streams else []))]
     groups: dict[tuple[str, str], _Group] = {}
     for entry in entries:
         with _located(entry):

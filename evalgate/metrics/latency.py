@@ -1,4 +1,5 @@
-"""Latency percentiles and mean (milliseconds) over the runs that did not error and were timed.
+"""Latency percentiles and mean (milliseconds) over the runs that did not error and were timed; with streaming,
+the same of the time to the first token, and the output tokens per second of generation.
 
 Percentiles are numpy's: `method: linear` (default, numpy's default interpolation) or `method: nearest_rank`
 (numpy "inverted_cdf": the smallest value with at least q% of the values at or below it). Errored runs are
@@ -6,6 +7,10 @@ left out (a timeout's latency is the timeout, not the model's) and counted by er
 answer counts with the latency recorded when it was first answered (none when the cache has none), never with
 the time the cache read took; every key is a timing key, whose `fresh` count says how many values come from
 calls made in this run (docs/metrics.md, "Timing").
+
+`streaming` (computed whenever a provider has `stream: true`): latency_ttft_p50/p95/p99/mean_ms over the runs
+that report `ttft_ms`, and generation_tokens_per_s = the output tokens of those runs over their seconds of
+generation (latency - ttft), summed: the decoding speed, without the queueing and prefill before the first token.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from evalgate.metrics.base import CaseRecord, MetricKey, ResampledMetric
+from evalgate.metrics.base import CaseRecord, MetricKey, ResampledMetric, resample_counts
 from evalgate.metrics.values import as_number
 from evalgate.options import Option, one_of
 
@@ -25,6 +30,9 @@ NUMPY_METHODS = {"linear": "linear", "nearest_rank": "inverted_cdf"}
 
 class Latency(ResampledMetric):
     family = "latency"
+    FIELD = "latency_ms"  # the run field read
+    PREFIX = "latency"  # the keys: {PREFIX}_p50_ms ... {PREFIX}_mean_ms
+    WHAT = "latency"
     OPTIONS: ClassVar[dict[str, Option]] = {
         "method": Option(
             (str,),
@@ -42,35 +50,42 @@ class Latency(ResampledMetric):
         how = f"numpy.percentile method={self.method}"
         keys = [
             MetricKey(
-                f"latency_p{q}_ms",
+                f"{self.PREFIX}_p{q}_ms",
                 "corpus",
                 False,
-                f"{q}th percentile of latency in ms ({how})",
+                f"{q}th percentile of {self.WHAT} in ms ({how})",
                 q / 100,
                 timing=True,
             )
             for q in PERCENTILES
         ]
-        return [*keys, MetricKey("latency_mean_ms", "corpus", False, "mean latency in ms", timing=True)]
+        mean = MetricKey(f"{self.PREFIX}_mean_ms", "corpus", False, f"mean {self.WHAT} in ms", timing=True)
+        return [*keys, mean]
 
-    def encode(self, records: list[CaseRecord]) -> np.ndarray:
-        """Each run's latency, NaN for errored runs and runs without one."""
-        values = [None if r.get("error") is not None else as_number(r.get("latency_ms")) for r in records]
-        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    def values(self, records: list[CaseRecord]) -> np.ndarray:
+        """Each run's latency (its FIELD), NaN for errored runs and runs without one."""
+        values = _column(records, self.FIELD)
+        values[[r.get("error") is not None for r in records]] = np.nan
+        return values
+
+    def encode(self, records: list[CaseRecord]) -> Any:
+        return self.values(records)
 
     def aggregate_runs(self, records: list[CaseRecord]) -> dict[str, float | None]:
-        values = self.encode(records)
+        values = self.values(records)
         values = values[~np.isnan(values)]
         if not len(values):
-            return {key.name: None for key in self.keys()}
+            return {key.name: None for key in Latency.keys(self)}
         points = np.percentile(values, PERCENTILES, method=self.method)
-        result = {f"latency_p{q}_ms": float(v) for q, v in zip(PERCENTILES, points, strict=True)}
-        result["latency_mean_ms"] = math.fsum(values) / len(values)  # exact: the case order cannot change it
+        result = {f"{self.PREFIX}_p{q}_ms": float(v) for q, v in zip(PERCENTILES, points, strict=True)}
+        result[f"{self.PREFIX}_mean_ms"] = math.fsum(values) / len(
+            values
+        )  # exact: the order cannot change it
         return result
 
     def sizes_runs(self, records: list[CaseRecord]) -> dict[str, int]:
-        n = int((~np.isnan(self.encode(records))).sum())
-        return {key.name: n for key in self.keys()}
+        n = int((~np.isnan(self.values(records))).sum())
+        return {key.name: n for key in Latency.keys(self)}
 
     def resample(self, encoded: np.ndarray, indices: np.ndarray) -> dict[str, np.ndarray]:
         """Equal to np.nanpercentile / np.nanmean of each resample (tested bit for bit), several times faster.
@@ -88,6 +103,61 @@ class Latency(ResampledMetric):
             kept = drawn[rows, :k]
             points[:, rows] = np.percentile(kept, PERCENTILES, axis=1, method=self.method)
             mean[rows] = kept.mean(axis=1)
-        result = {f"latency_p{q}_ms": points[i] for i, q in enumerate(PERCENTILES)}
-        result["latency_mean_ms"] = mean
+        result = {f"{self.PREFIX}_p{q}_ms": points[i] for i, q in enumerate(PERCENTILES)}
+        result[f"{self.PREFIX}_mean_ms"] = mean
         return result
+
+
+def _column(records: list[CaseRecord], field: str) -> np.ndarray:
+    values = [as_number(record.get(field)) for record in records]
+    return np.array([np.nan if value is None else value for value in values], dtype=np.float64)
+
+
+class Streaming(Latency):
+    """Time to the first token (percentiles, mean) and generation_tokens_per_s, from streamed calls."""
+
+    family = "streaming"
+    FIELD = "ttft_ms"
+    PREFIX = "latency_ttft"
+    WHAT = "the time to the first token"
+    RATE = "generation_tokens_per_s"
+
+    def keys(self) -> list[MetricKey]:
+        rate = MetricKey(
+            self.RATE,
+            "corpus",
+            True,
+            "output tokens per second of generation (latency - ttft), streamed runs",
+            timing=True,
+        )
+        return [*super().keys(), rate]
+
+    def encode(self, records: list[CaseRecord]) -> dict[str, np.ndarray]:
+        """The ttft of each run (NaN without one), and for the rate its output tokens and generation seconds."""
+        ttft = self.values(records)
+        latency, tokens = (_column(records, field) for field in ("latency_ms", "tokens_out"))
+        seconds = (latency - ttft) / 1000.0
+        rated = ~np.isnan(ttft) & ~np.isnan(tokens) & ~np.isnan(seconds) & (seconds > 0)
+        return {
+            "ttft": ttft,
+            "tokens": np.where(rated, tokens, 0.0),
+            "seconds": np.where(rated, seconds, 0.0),
+            "rated": rated,
+        }
+
+    def aggregate_runs(self, records: list[CaseRecord]) -> dict[str, float | None]:
+        encoded = self.encode(records)
+        rated = encoded["rated"]
+        seconds = math.fsum(encoded["seconds"][rated])
+        rate = math.fsum(encoded["tokens"][rated]) / seconds if seconds > 0 else None
+        return {**super().aggregate_runs(records), self.RATE: rate}
+
+    def sizes_runs(self, records: list[CaseRecord]) -> dict[str, int]:
+        return {**super().sizes_runs(records), self.RATE: int(self.encode(records)["rated"].sum())}
+
+    def resample(self, encoded: dict[str, np.ndarray], indices: np.ndarray) -> dict[str, np.ndarray]:
+        counts = resample_counts(indices, len(encoded["ttft"])).astype(np.float64)
+        seconds = counts @ encoded["seconds"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = np.where(seconds > 0, (counts @ encoded["tokens"]) / seconds, np.nan)
+        return {**super().resample(encoded["ttft"], indices), self.RATE: rate}

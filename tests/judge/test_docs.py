@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from evalgate.generate import GENERATE_PROMPT, TECHNIQUES
+from evalgate.generate import GENERATE_PROMPT, STRATEGIES
 from evalgate.headtohead import PAIRWISE_PROMPT
 from evalgate.judging import REPAIR_PROMPT
 from evalgate.metrics.judge import DEFAULT_CRITERIA, FACTUAL_PROMPT, RUBRIC_PROMPT, RUBRIC_REPLY_FORMAT
@@ -24,7 +24,8 @@ DOC = (Path(__file__).resolve().parents[2] / "docs" / "judge.md").read_text()
         PAIRWISE_PROMPT,
         GENERATE_PROMPT,
         *DEFAULT_CRITERIA.values(),
-        *TECHNIQUES.values(),
+        *(strategy.instruction for strategy in STRATEGIES.values()),
+        *(strategy.safe_behavior for strategy in STRATEGIES.values()),
     ],
 )
 def test_the_docs_quote_the_prompts_in_use(text):

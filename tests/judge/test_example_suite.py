@@ -110,13 +110,13 @@ def test_generate_from_the_example_seeds_then_refuse_to_overwrite(example, stub,
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     # 10 seeds x 2 techniques x 2 variants; the fake writes the same two for both techniques
     assert len(rows) == 20
-    assert Counter(row["metadata"]["technique"] for row in rows) == {"paraphrase": 20}
+    assert Counter(row["metadata"]["generated"]["strategy"] for row in rows) == {"paraphrase": 20}
     seeds = {case["id"]: case for case in read_cases()["typical_cases"]}
     for row in rows:
-        seed = seeds[row["metadata"]["seed_id"]]
-        assert row["expected"] == seed["expected"]
+        seed = seeds[row["metadata"]["generated"]["source_id"]]
+        assert row["expected"] == seed["expected"] and row["category"] == "generated"
         assert row["metadata"]["source"] == seed["metadata"]["source"]
-        assert row["metadata"]["model"] == "claude-sonnet-4-6"
+        assert row["metadata"]["generated"]["model"] == "claude-sonnet-4-6"
     assert "dropped: 20 duplicate" in capsys.readouterr().out
     before = out.read_text()
     assert main(args) == 2

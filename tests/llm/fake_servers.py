@@ -5,16 +5,23 @@ request with an echo of the prompt, and can be told how to misbehave:
 
 - per prompt: `server.script("the user text", ["429:2", "ok"])` makes the first request whose last user
   message is that text answer 429 with `retry-after: 2`, the next one succeed (see `Behavior` for the forms);
-- for everyone: `latency` (seconds before answering) and `max_concurrent` (above it: 429 with `retry-after`).
+- for everyone: `latency` (seconds before answering), `max_concurrent` (above it: 429 with `retry-after`) and
+  `tokens_per_minute` (a token bucket holding one second's worth and refilled continuously; a request whose
+  tokens, in and out, the bucket cannot pay is answered 429 with the whole seconds until it could, as the
+  Anthropic API does).
 
-It counts requests (`server.calls`), keeps their bodies and headers (`server.requests`) and the highest
-number of requests in flight at once (`server.peak_in_flight`).
+A request with `"stream": true` is answered with server-sent events in the vendor's format (Anthropic or
+OpenAI), one word per event: the first after `latency`, the next ones `token_delay` apart.
+
+It counts requests (`server.calls`), keeps their bodies and headers (`server.requests`), the highest number of
+requests in flight at once (`server.peak_in_flight`) and the refusals (`state.rate_limited`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
 import time
 from collections import defaultdict, deque
@@ -34,6 +41,7 @@ CUSTOM_PATH = "/custom/answer"
 #   "slow:SECONDS"       answer normally after sleeping
 #   "malformed"          200 with a body that is not JSON
 #   "truncated"          200 with JSON missing the fields a client needs
+#   "stream-overloaded"  (Anthropic, streamed) 200, message_start, then an overloaded_error event mid-stream
 
 
 def words(text: str) -> int:
@@ -58,6 +66,12 @@ class ServerState:
     latency: float = 0.0
     max_concurrent: int | None = None
     retry_after: str | None = "1"
+    token_delay: float = 0.0
+    tokens_per_minute: float | None = None
+    bucket: float = (
+        0.0  # tokens available (tokens_per_minute), refilled continuously up to one second's worth
+    )
+    refilled_at: float = field(default_factory=time.monotonic)
     scripts: dict[str, deque[str]] = field(default_factory=lambda: defaultdict(deque))
     requests: list[RecordedRequest] = field(default_factory=list)
     calls: int = 0
@@ -121,12 +135,15 @@ class _Connection:
             state.in_flight += 1
             state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
             over = state.max_concurrent is not None and state.in_flight > state.max_concurrent
-            if over:
+            wait = None if over else _take_tokens(state, path, body, prompt)
+            if over or wait is not None:
                 state.rate_limited += 1
         try:
             if over:
                 behavior = f"429:{state.retry_after}" if state.retry_after else "429"
-            elif state.latency:
+            elif wait is not None:
+                behavior = f"429:{max(1, math.ceil(wait))}"
+            elif state.latency and not body.get("stream"):
                 await asyncio.sleep(state.latency)
             await self._behave(path, behavior, body, prompt)
         finally:
@@ -135,7 +152,9 @@ class _Connection:
 
     async def _behave(self, path: str, behavior: str, body: Any, prompt: str) -> None:
         kind, _, arg = behavior.partition(":")
-        if kind == "ok":
+        if kind == "ok" and body.get("stream"):
+            await self._stream(path, body, prompt)
+        elif kind == "ok":
             await self._send(200, _success(path, body, prompt))
         elif kind == "slow":
             await asyncio.sleep(float(arg))
@@ -144,9 +163,40 @@ class _Connection:
             await self._send_raw(200, b'{"id": "msg_1", "content": [')
         elif kind == "truncated":
             await self._send(200, {"id": "x"})
+        elif kind == "stream-overloaded":
+            head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+            self.writer.write(head.encode("latin-1"))
+            start = _stream_events(path, body, prompt)[0]
+            error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+            for event in (start, error):
+                await self._chunk(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n")
+            self.writer.write(b"0\r\n\r\n")
+            await self.writer.drain()
         else:
             status = int(kind)
             await self._send(status, _error_body(path, status), {"retry-after": arg} if arg else {})
+
+    async def _stream(self, path: str, body: Any, prompt: str) -> None:
+        """The answer as server-sent events, one word each: the first after `latency`, then `token_delay` apart."""
+        head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+        self.writer.write(head.encode("latin-1"))
+        first = True
+        for event in _stream_events(path, body, prompt):
+            if event is _TOKEN_GAP:
+                await asyncio.sleep(self.state.latency if first else self.state.token_delay)
+                first = False
+                continue
+            name = f"event: {event['type']}\n" if path == ANTHROPIC_PATH else ""
+            await self._chunk(f"{name}data: {json.dumps(event)}\n\n")
+        if path != ANTHROPIC_PATH:
+            await self._chunk("data: [DONE]\n\n")
+        self.writer.write(b"0\r\n\r\n")
+        await self.writer.drain()
+
+    async def _chunk(self, text: str) -> None:
+        data = text.encode()
+        self.writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        await self.writer.drain()
 
     async def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         await self._send_raw(status, json.dumps(payload).encode(), headers)
@@ -175,6 +225,64 @@ _ERROR_TYPES = {
     503: "overloaded_error",
     529: "overloaded_error",
 }
+
+
+def _take_tokens(state: ServerState, path: str, body: Any, prompt: str) -> float | None:
+    """Charge a request's tokens to the bucket (state.lock held): None when paid, else the seconds until the
+    bucket could pay them."""
+    if state.tokens_per_minute is None:
+        return None
+    rate = state.tokens_per_minute / 60.0
+    now = time.monotonic()
+    state.bucket = min(rate, state.bucket + (now - state.refilled_at) * rate)
+    state.refilled_at = now
+    answer = _success(path, body, prompt)
+    usage = answer.get("usage") or {}
+    cost = sum(value for value in usage.values() if isinstance(value, int) and value > 0)
+    cost = usage.get("total_tokens", cost)
+    if state.bucket >= cost:
+        state.bucket -= cost
+        return None
+    return (cost - state.bucket) / rate
+
+
+_TOKEN_GAP = object()  # in a stream: wait before the next word (latency before the first, token_delay after)
+
+
+def _stream_events(path: str, body: Any, prompt: str) -> list[Any]:
+    """The streamed events of the answer `_success` gives, with a gap before each word."""
+    answer = _success(path, body, prompt)
+    text = answer_for(prompt)
+    pieces = [word if i == 0 else " " + word for i, word in enumerate(text.split(" "))]
+    events: list[Any] = []
+    if path == ANTHROPIC_PATH:
+        usage = answer["usage"]
+        start = {**answer, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
+        events.append({"type": "message_start", "message": start})
+        events.append(
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+        )
+        for piece in pieces:
+            events += [_TOKEN_GAP, {"type": "content_block_delta", "index": 0,
+                                    "delta": {"type": "text_delta", "text": piece}}]  # fmt: skip
+        events.append({"type": "content_block_stop", "index": 0})
+        events.append(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn"},
+                "usage": {"output_tokens": usage["output_tokens"]},
+            }
+        )
+        events.append({"type": "message_stop"})
+        return events
+    chunk = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": body.get("model")}
+    events.append({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+    for piece in pieces:
+        events += [_TOKEN_GAP, {**chunk, "choices": [{"index": 0, "delta": {"content": piece}}]}]
+    events.append({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    if (body.get("stream_options") or {}).get("include_usage"):
+        events.append({**chunk, "choices": [], "usage": answer["usage"]})
+    return events
 
 
 def _error_body(path: str, status: int) -> dict[str, Any]:
@@ -242,9 +350,22 @@ class FakeLLMServer:
     """
 
     def __init__(
-        self, *, latency: float = 0.0, max_concurrent: int | None = None, retry_after: str | None = "1"
+        self,
+        *,
+        latency: float = 0.0,
+        max_concurrent: int | None = None,
+        retry_after: str | None = "1",
+        token_delay: float = 0.0,
+        tokens_per_minute: float | None = None,
     ):
-        self.state = ServerState(latency=latency, max_concurrent=max_concurrent, retry_after=retry_after)
+        self.state = ServerState(
+            latency=latency,
+            max_concurrent=max_concurrent,
+            retry_after=retry_after,
+            token_delay=token_delay,
+            tokens_per_minute=tokens_per_minute,
+        )
+        self.state.bucket = (tokens_per_minute or 0.0) / 60.0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
@@ -314,9 +435,13 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--max-concurrent", type=int, default=None)
     parser.add_argument("--retry-after", default="1")
+    parser.add_argument("--tokens-per-minute", type=float, default=None)
     args = parser.parse_args()
     with FakeLLMServer(
-        latency=args.latency, max_concurrent=args.max_concurrent, retry_after=args.retry_after
+        latency=args.latency,
+        max_concurrent=args.max_concurrent,
+        retry_after=args.retry_after,
+        tokens_per_minute=args.tokens_per_minute,
     ) as server:
         print(server.url, flush=True)
         for line in sys.stdin:

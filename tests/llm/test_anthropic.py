@@ -226,6 +226,11 @@ def test_answer_is_the_text_blocks_and_missing_usage_is_unknown(
             provider.parse_answer(broken)
 
 
+async def opened(provider) -> None:
+    await provider.start(1)
+    await provider.ready()
+
+
 @pytest.mark.skipif(
     "open_telemetry" not in inspect.signature(anthropic_sdk.AsyncAnthropic).parameters,
     reason="this SDK version does not trace its calls",
@@ -236,11 +241,11 @@ def test_sdk_tracing_is_off_unless_configured(
     for name in [name for name in os.environ if name.startswith("ANTHROPIC_OPEN_TELEMETRY")]:
         monkeypatch.delenv(name)
     provider = anthropic(server, tmp_path)
-    asyncio.run(provider.start(1))
+    asyncio.run(opened(provider))
     assert provider.client.open_telemetry["traces"]["enabled"] is False
     monkeypatch.setenv("ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE", "content")
     configured = anthropic(server, tmp_path)
-    asyncio.run(configured.start(1))
+    asyncio.run(opened(configured))
     assert configured.client.open_telemetry["traces"] == {
         **configured.client.open_telemetry["traces"],
         "enabled": True,

@@ -21,29 +21,112 @@ from .conftest import case, make_provider, run_provider
 from .fake_servers import FakeLLMServer, answer_for
 
 
-def test_halves_once_per_round_and_grows_back_additively() -> None:
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_cut_goes_to_what_the_server_admitted_once_per_event_never_more_than_half() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        limiter = AdaptiveLimiter(32, clock=clock)
+        tickets = [await limiter.acquire() for _ in range(32)]
+        assert [t.in_flight for t in tickets] == list(range(1, 33))
+        limiter.overloaded(tickets[20])  # refused with 21 of ours in flight: the server admitted 20
+        assert limiter.limit == 20 and limiter.decreases == 1
+        for ticket in tickets[16:]:  # the rest of that burst is the same congestion event
+            limiter.overloaded(ticket)
+        assert limiter.limit == 20 and limiter.decreases == 1 and limiter.overloads == 17
+        for _ in range(32):
+            limiter.release()
+        # a refusal of a request sent after the cut, but within one round trip of it: still the same event
+        limiter.succeeded(0.05)
+        fresh = await limiter.acquire()
+        limiter.overloaded(fresh)
+        assert limiter.decreases == 1
+        clock.now += 0.06  # a round trip later: a new event; k = 1 says "nothing admitted", but at most half
+        limiter.overloaded(fresh if fresh.epoch == limiter.epoch else await limiter.acquire())
+        assert limiter.limit == 10 and limiter.decreases == 2
+        limiter.release()
+        for _ in range(40):
+            clock.now += 0.06
+            limiter.overloaded(await limiter.acquire())
+            limiter.release()
+        assert limiter.limit == 1  # never below one
+
+    asyncio.run(scenario())
+
+
+def test_growth_waits_out_the_hold_then_adds_a_slot_per_round_up_to_the_slots() -> None:
     async def scenario() -> None:
         limiter = AdaptiveLimiter(16)
-        epochs = [await limiter.acquire() for _ in range(10)]
-        for epoch in epochs:  # a burst of 429s from one round of requests
-            limiter.overloaded(epoch)
-        assert limiter.limit == 8 and limiter.decreases == 1
-        epoch = await limiter.acquire() if limiter.in_flight < 8 else limiter.epoch
-        limiter.overloaded(epoch)
-        assert limiter.limit == 4
-        for _ in range(10):
+        tickets = [await limiter.acquire() for _ in range(9)]
+        limiter.overloaded(tickets[8])  # 8 admitted
+        for _ in range(9):
             limiter.release()
-        assert limiter.in_flight == 0
-        # additive increase: about one slot per `limit` successes
-        for _ in range(4):
-            limiter.succeeded()
-        assert 4.9 < limiter.limit < 5.0
+        assert limiter.limit == 8
+        for _ in range(AdaptiveLimiter.HOLD_ROUNDS * 8):  # the hold: the learnt limit is kept
+            limiter.succeeded(0.05)
+        assert limiter.limit == 8
+        for _ in range(8):  # then about one slot per round of answers
+            limiter.succeeded(0.05)
+        assert 8.9 < limiter.limit < 9.0
         for _ in range(10_000):
-            limiter.succeeded()
+            limiter.succeeded(0.05)
         assert limiter.limit == 16  # never above the configured slots
-        for _ in range(10):
-            limiter.overloaded(limiter.epoch)
-        assert limiter.limit == 1  # never below one
+
+    asyncio.run(scenario())
+
+
+def test_finding_the_same_ceiling_again_doubles_the_hold() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        limiter = AdaptiveLimiter(32, clock=clock)
+
+        async def refused_at(k: int) -> None:
+            tickets = [await limiter.acquire() for _ in range(k)]
+            clock.now += 1.0
+            limiter.overloaded(tickets[-1])
+            for _ in tickets:
+                limiter.release()
+
+        def successes_until_growth() -> int:
+            start, count = limiter.limit, 0
+            while limiter.limit == start:
+                limiter.succeeded(0.05)
+                count += 1
+            return count
+
+        await refused_at(17)  # the cap is 16
+        assert successes_until_growth() == 8 * 16 + 1
+        holds = []
+        for _ in range(5):  # each probe above 16 is refused at 17 again
+            while limiter.limit < 17:
+                limiter.succeeded(0.05)
+            await refused_at(17)
+            assert limiter.limit == 16
+            holds.append(successes_until_growth())
+        assert holds == [16 * 16 + 1, 32 * 16 + 1, 64 * 16 + 1, 64 * 16 + 1, 64 * 16 + 1]
+        await refused_at(11)  # the server's limit moved: a new ceiling, the short hold again
+        assert limiter.limit == 10 and successes_until_growth() == 8 * 10 + 1
+
+    asyncio.run(scenario())
+
+
+def test_the_report_names_the_limit_held_longest() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        limiter = AdaptiveLimiter(32, clock=clock)
+        tickets = [await limiter.acquire() for _ in range(17)]
+        clock.now = 1.0  # 1 s at 32
+        limiter.overloaded(tickets[16])
+        clock.now = 4.0  # 3 s at 16
+        assert limiter.report() == {
+            "slots": 32, "settled": 16, "final": 16.0, "lowest": 16.0, "cuts": 1, "overloads": 1,
+        }  # fmt: skip
 
     asyncio.run(scenario())
 
@@ -131,3 +214,41 @@ def test_rate_limited_server_every_case_answered(tmp_path: Path) -> None:
         assert server.state.rate_limited > 0
         assert provider.limiter is not None and provider.limiter.decreases >= 1
         assert server.calls == len(cases) + server.state.rate_limited
+        # it settled on the server's cap, and knew every refusal the server counted
+        report = provider.limiter_report
+        assert report is not None and report["settled"] == 4
+        assert report["overloads"] == server.state.rate_limited
+
+
+def test_a_token_rate_limit_is_found_and_every_case_answered(tmp_path: Path) -> None:
+    """A token bucket (tokens per minute) refuses with retry-after; the limiter backs off below the cap."""
+    cases = [case(f"question {i}") for i in range(24)]
+    # each request costs 2 + 4 words = 6 tokens (input and answer); 3600 a minute pays 10 requests a second, and
+    # the bucket holds one second's worth: 10 go at once, the other 14 wait for it to refill
+    with FakeLLMServer(latency=0.01, tokens_per_minute=3600) as server:
+        provider = make_provider("anthropic", {"model": "claude-haiku-4-5", "base_url": server.url}, tmp_path)
+        ran = asyncio.run(run_provider(provider, cases, concurrency=8))
+        assert ran.errors == {}
+        assert server.state.rate_limited > 0
+        report = provider.limiter_report
+        assert report is not None and report["cuts"] >= 1 and report["lowest"] < 8
+        assert server.calls == len(cases) + server.state.rate_limited
+
+
+@pytest.mark.usefixtures("fast_backoff")
+def test_a_rate_limit_that_says_when_does_not_use_up_the_attempts(tmp_path: Path) -> None:
+    """429 with retry-after is the server scheduling us, not a failed try: retried as told beyond max_attempts
+    (up to 4 x max_attempts requests); an overload without retry-after, and any failure, still counts."""
+    with FakeLLMServer() as server:
+        server.script("patient", ["429:0.05"] * 6 + ["ok"])
+        server.script("hopeless", ["429:0.01"] * 50)
+        server.script("bare", ["429", "429", "429", "ok"])
+        provider = make_provider(
+            "anthropic", {"model": "claude-haiku-4-5", "base_url": server.url, "max_attempts": 3}, tmp_path
+        )
+        ran = asyncio.run(run_provider(provider, [case("patient"), case("hopeless"), case("bare")]))
+        assert ran.outputs["patient"].value == answer_for("patient")
+        assert ran.outputs["patient"].timing is not None and ran.outputs["patient"].timing.attempts == 7
+        assert "after 12 attempts" in ran.errors["hopeless"]
+        assert "after 3 attempts" in ran.errors["bare"]
+        assert server.calls == 7 + 12 + 3

@@ -65,3 +65,31 @@ def test_shuffled_cases_give_identical_aggregates(tmp_path):
         again, again_categories = score_results(metrics, shuffled)
         assert again == overall  # dict equality of floats: identical to the last bit
         assert again_categories == categories
+
+
+def test_streaming_keys_resampled_equal_numpy_and_the_rate_is_tokens_over_generation_seconds(tmp_path):
+    """latency_ttft_* are the latency percentiles of `ttft_ms`; generation_tokens_per_s sums tokens and the
+    seconds after the first token, over streamed cases without error (cases without a ttft are left out)."""
+    metric = only(build(tmp_path, "metrics:\n  - streaming\n"), "streaming")
+    rng = np.random.default_rng(5)
+    rows = latency_rows(11, 80, 0.1)
+    for i, row in enumerate(rows):
+        row["ttft_ms"] = None if i % 9 == 0 else float(row["latency_ms"] * rng.uniform(0.1, 0.9))
+        row["tokens_out"] = int(rng.integers(1, 400))
+    indices = np.random.default_rng(2).integers(0, len(rows), size=(300, len(rows)))
+    ttft = np.array([np.nan if r["error"] or r["ttft_ms"] is None else r["ttft_ms"] for r in rows])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = np.nanpercentile(ttft[indices], PERCENTILES, axis=1, method="linear")
+    fast = metric.resampled(rows, indices)
+    for i, q in enumerate(PERCENTILES):
+        np.testing.assert_array_equal(fast[f"latency_ttft_p{q}_ms"], expected[i])
+    rated = [r for r in rows if r["error"] is None and r["ttft_ms"] is not None]
+    tokens = sum(r["tokens_out"] for r in rated)
+    seconds = sum((r["latency_ms"] - r["ttft_ms"]) / 1000 for r in rated)
+    overall, _ = score_results([metric], [dict(row) for row in rows])
+    assert overall["generation_tokens_per_s"]["value"] == pytest.approx(tokens / seconds, rel=1e-12)
+    assert overall["generation_tokens_per_s"]["n"] == len(rated)
+    assert overall["latency_ttft_p95_ms"]["n"] == len(rated)
+    whole = metric.resampled(rows, np.arange(len(rows))[None, :])
+    assert whole["generation_tokens_per_s"][0] == pytest.approx(tokens / seconds, rel=1e-12)

@@ -1,0 +1,128 @@
+"""`evalgate run` imports what a run uses and nothing else (issue 11: start-up is part of every run's wall time).
+
+Each test runs the real command in a fresh interpreter and reads `sys.modules` after it: an allow-list of
+third-party packages and of evalgate's own modules, so a new top-level import of scipy, jsonschema, the report
+stack or an SDK into the run path fails here (and shows which module came in).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, write_suite
+
+# the third-party packages a run of a python-provider suite may load: numpy (the metrics) and PyYAML (the config)
+RUN_THIRD_PARTY = {"numpy", "yaml"}
+RUN_MODULES = {
+    "evalgate", "evalgate.cli", "evalgate.commands", "evalgate.commands.run", "evalgate.config",
+    "evalgate.datasets", "evalgate.errors", "evalgate.fileio", "evalgate.metrics", "evalgate.metrics.base",
+    "evalgate.metrics.build", "evalgate.metrics.error_rate", "evalgate.metrics.latency",
+    "evalgate.metrics.matching", "evalgate.metrics.scoring", "evalgate.metrics.usage", "evalgate.metrics.values",
+    "evalgate.model", "evalgate.options", "evalgate.pipeline", "evalgate.progress", "evalgate.providers",
+    "evalgate.providers.base", "evalgate.providers.python_fn", "evalgate.results", "evalgate.runner",
+    "evalgate.userfunc", "evalgate.yamlio",
+    # what a run does besides: exit codes, interrupts and the loop's watchdog, limits of inputs, strict JSON,
+    # secrets kept out of the output, the output paths checked before the run
+    "evalgate.commands._outputs", "evalgate.exitcodes", "evalgate.interrupts", "evalgate.jsonio", "evalgate.limits",
+    "evalgate.outbound", "evalgate.watchdog",
+}  # fmt: skip
+
+PROBE = """
+import json, sys
+from evalgate.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def run_and_list_modules(*args: str, cwd: Path, env: dict[str, str] | None = None) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["code"] == 0, result.stderr
+    return report["modules"]
+
+
+def third_party(modules: list[str]) -> set[str]:
+    tops = {name.split(".")[0] for name in modules}
+    return {
+        top
+        for top in tops
+        if top not in sys.stdlib_module_names
+        and not top.startswith(("_", "evalgate"))
+        and top not in {"__main__", "cython_runtime", "site"}
+    }
+
+
+def python_suite(tmp_path: Path) -> Path:
+    cases = "".join(json.dumps({"id": f"c{i}", "input": i, "expected": i}) + "\n" for i in range(20))
+    return write_suite(
+        tmp_path,
+        """
+        suite: startup
+        datasets: [cases.jsonl]
+        provider: {type: python, target: model.py:predict}
+        metrics: [accuracy]
+        """,
+        {"cases.jsonl": cases, "model.py": "def predict(x):\n    return x\n"},
+    )
+
+
+def test_run_imports_only_what_a_run_uses(tmp_path: Path) -> None:
+    python_suite(tmp_path)
+    modules = run_and_list_modules("run", "-q", "--output", str(tmp_path / "r.json"), cwd=tmp_path)
+    assert third_party(modules) <= RUN_THIRD_PARTY, third_party(modules) - RUN_THIRD_PARTY
+    ours = {name for name in modules if name.startswith("evalgate.") or name == "evalgate"}
+    assert ours <= RUN_MODULES, sorted(ours - RUN_MODULES)
+    assert (tmp_path / "r.json").is_file()
+
+
+def test_an_llm_run_imports_its_sdk_and_still_no_judging_stack(tmp_path: Path) -> None:
+    """The anthropic provider brings its SDK and the HTTP stack, never scipy, jsonschema or the reports."""
+    from tests.llm.fake_servers import FakeLLMServer
+
+    cases = "".join(json.dumps({"id": f"c{i}", "input": f"q{i}"}) + "\n" for i in range(5))
+    with FakeLLMServer() as server:
+        write_suite(
+            tmp_path,
+            f"""
+            suite: startup
+            datasets: [cases.jsonl]
+            provider: {{type: anthropic, model: claude-haiku-4-5, base_url: "{server.url}"}}
+            metrics: [exact_match]
+            cache: {{enabled: false}}
+            """,
+            {"cases.jsonl": cases},
+        )
+        modules = run_and_list_modules(
+            "run", "-q", "--output", str(tmp_path / "r.json"), cwd=tmp_path,
+            env={"ANTHROPIC_API_KEY": "sk-ant-startup-test"},
+        )  # fmt: skip
+    assert server.calls == 5
+    assert "anthropic" in modules
+    forbidden = {
+        "scipy",
+        "jsonschema",
+        "evalgate.compare",
+        "evalgate.gate",
+        "evalgate.report",
+        "evalgate.history",
+    }
+    assert not forbidden & set(modules)
+
+
+def test_help_still_lists_every_command(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "evalgate", "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert result.returncode == 0
+    for command in ("run", "gate", "check", "compare", "generate", "history", "thresholds"):
+        assert command in result.stdout
