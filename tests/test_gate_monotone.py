@@ -6,9 +6,9 @@
 - the same drop on more cases (every case repeated k times) never gets a milder verdict;
 
 for every kind of metric key: binary (accuracy: exact McNemar), continuous (rougeL and a judge-like Likert
-score: paired bootstrap), corpus (f1_macro, BLEU, latency p95, ROC-AUC: index resampling); for min, max,
-max_drop and max_drop_pct rules, overall and per category; in both gate modes. A verdict's severity is
-pass < warn < fail. `min` is drawn for metrics where higher is better and `max` where lower is better: a
+score: paired bootstrap), corpus (f1_macro, BLEU, latency p95 by interpolation and by nearest rank, ROC-AUC:
+index resampling); for min, max, max_drop and max_drop_pct rules, overall and per category; in both gate
+modes. A verdict's severity is pass < warn < fail. `min` is drawn for metrics where higher is better and `max` where lower is better: a
 ceiling on a quality score (a `max` on accuracy) is the one rule that, by design, a drop moves away from.
 
 The fast loop draws suites of 10 to 300 cases (up to 1,500 repeated) with 1,000 resamples; the `slow` tests
@@ -85,8 +85,15 @@ KINDS = {
     ),
     "bleu": Kind(["bleu"], "bleu", 5, _text, 50.0),
     "latency_p95_ms": Kind([], "latency_p95_ms", 5, _latency, 60.0, higher_is_better=False),
+    "latency_nearest_rank": Kind(
+        [("latency", {"method": "nearest_rank"})], "latency_p95_ms", 5, _latency, 60.0, higher_is_better=False
+    ),
     "roc_auc": Kind(["roc_auc"], "roc_auc", 5, _ranked, 0.5),
 }
+# Kinds whose value the same cases repeated k times keep: not an interpolated percentile (the p95 of 3 values
+# lies between the two largest, that of the 6 values of two copies on the largest: another drop, found by
+# hypothesis); the nearest-rank percentile keeps its value, and stands for latency there.
+REPLICABLE = [name for name in KINDS if name != "latency_p95_ms"]
 _BUILT: dict[str, list] = {}
 
 
@@ -259,7 +266,7 @@ def test_a_larger_drop_never_gets_a_milder_verdict(name, suite):
     check_larger_drop_not_milder(name, suite)
 
 
-@pytest.mark.parametrize("name", KINDS)
+@pytest.mark.parametrize("name", REPLICABLE)
 @FAST
 @given(suite=suites, copies=st.sampled_from([2, 3, 5]))
 def test_the_same_drop_on_more_cases_never_gets_a_milder_verdict(name, suite, copies):
@@ -290,7 +297,7 @@ def test_a_larger_drop_never_gets_a_milder_verdict_on_large_suites(name, suite):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["accuracy", "judge", "latency_p95_ms"])
+@pytest.mark.parametrize("name", ["accuracy", "judge", "latency_nearest_rank"])
 def test_the_same_drop_on_ten_times_the_cases_never_gets_a_milder_verdict(name):
     suite = LARGE[0] | {"rule_sets": [DROPS, CATEGORY_DROPS]}
     check_more_cases_not_milder(name, suite, copies=10, resamples=200)
