@@ -102,9 +102,7 @@ def test_bad_schema_file_is_an_input_error(tmp_path, content, problem):
     assert problem in info.value.message
     if content == "{not json":  # the schema file's own line
         assert info.value.file == str(tmp_path / "schema.json") and info.value.line == 1
-    elif (
-        content is None
-    ):  # the missing file, named as the config wrote it (no line of the config pinned on it)
+    elif content is None:  # the missing file is named itself, with no line of the config pinned on it
         assert info.value.file == str(tmp_path / "schema.json")
     else:  # the config's line
         assert info.value.line == 3
