@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from evalgate import stats
-from evalgate.config import Rule, SuiteConfig
+from evalgate import names, stats
+from evalgate import report_format as fmt
+from evalgate.config import DROP_RULES, Rule, SuiteConfig
 from evalgate.errors import InputError
 from evalgate.metrics.base import (
     CaseRecord,
@@ -26,7 +27,9 @@ from evalgate.metrics.base import (
     timing_measured,
     timing_note,
 )
+from evalgate.options import line_of
 from evalgate.results import incomplete_reason
+from evalgate.units import unit_of
 
 # Signature fields that change what the numbers mean; the others (config, provider) are expected to change in
 # a pull request and are listed for information only.
@@ -132,23 +135,39 @@ def compare(
 
     `metrics` are the metric objects used to recompute corpus metrics (macro-F1, AUC, BLEU, percentiles) on
     resampled cases; when None they are built from the config. Raises InputError when the baseline's signature
-    differs and `stats.signature_mismatch` is "fail", or when case ids repeat.
+    differs and `stats.signature_mismatch` is "fail", when the runs or the config are of different suites, when
+    a rule names a metric or a category the current run does not have (evalgate.names), or when case ids
+    repeat.
     """
     settings = {**DEFAULT_STATS, "signature_mismatch": "warn", **(config.stats or {})}
-    warnings: list[str] = []
-    quarantine = set(config.quarantine or [])
+    _check_suites(current, baseline, config, baseline_path)
     cur_cases = _cases_by_id(current, "current results")
     base_cases = (
         _cases_by_id(baseline, str(baseline_path or "baseline results")) if baseline is not None else {}
     )
+    warnings = _check_rule_names(current, cur_cases, config)
+    quarantine = set(config.quarantine or [])
     excluded = sorted(quarantine & (set(cur_cases) | set(base_cases)))
     if excluded:
         warnings.append(
             f"{len(excluded)} quarantined case(s) left out of the gate: {', '.join(excluded[:10])}"
         )
+    unmatched = sorted(quarantine - set(cur_cases) - set(base_cases))
+    if unmatched:
+        warnings.append(
+            f"{len(unmatched)} quarantined id(s) match no case of either run (a typo, or a case since "
+            f"removed): {', '.join(unmatched[:10])}{' ...' if len(unmatched) > 10 else ''}"
+        )
+    present = set(_categories(cur_cases))
     for case_id in excluded:
         cur_cases.pop(case_id, None)
         base_cases.pop(case_id, None)
+    emptied = present - set(_categories(cur_cases))
+    warnings += [
+        f"{rule.where}: not judged: every case of category {rule.category!r} is quarantined"
+        for rule in config.rules
+        if rule.category in emptied
+    ]
 
     diff = _signature_diff(current, baseline) if baseline is not None else []
     blocking = [item for item in diff if item["affects_comparison"]]
@@ -229,6 +248,50 @@ def compare(
     )
 
 
+def _check_suites(
+    current: dict[str, Any],
+    baseline: dict[str, Any] | None,
+    config: SuiteConfig,
+    baseline_path: str | Path | None,
+) -> None:
+    """The config, the current run and the baseline must be of one suite: another suite's thresholds or
+    baseline are never applied (stats.signature_mismatch does not relax this: a signature says how the numbers
+    were computed, the suite what they are of)."""
+    suite = str(current.get("suite", config.suite))
+    if suite != config.suite:
+        raise InputError(
+            f"the results to gate are of suite {suite!r}, but this config is of suite {config.suite!r}: gate "
+            "the results with the config of their suite",
+            file=config.path,
+            line=line_of(config.raw, "suite"),
+        )
+    if baseline is not None and str(baseline.get("suite", suite)) != suite:
+        raise InputError(
+            f"the baseline is of suite {baseline.get('suite')!r}, but this run is of suite {suite!r}; a baseline "
+            f"of another suite is never compared: pass the results of suite {suite!r} on the base branch as "
+            "--baseline (or omit --baseline to check only the absolute thresholds)",
+            file=baseline_path or "baseline results",
+        )
+
+
+def _check_rule_names(
+    current: dict[str, Any], cases: dict[str, CaseRecord], config: SuiteConfig
+) -> list[str]:
+    """The rules' metric and category names must be the current run's (a typo never disables a rule); a
+    sampled run may lack a category (a warning). Returns the warnings."""
+    if "metric_keys" in current:
+        names.check_rule_names(
+            config.rules, {names.METRIC: set(_metric_keys(current))}, source="the current results"
+        )
+    sampled = (current.get("signature") or {}).get("sample") is not None
+    return names.check_rule_names(
+        config.rules,
+        {names.CATEGORY: {category_of(case) for case in cases.values()}},
+        source="the cases of the current results",
+        partial=sampled,
+    )
+
+
 class _Builder:
     """Computes one MetricComparison at a time, sharing the bootstrap resamples of a group of cases."""
 
@@ -262,7 +325,8 @@ class _Builder:
     def value(
         self, results: dict[str, Any], cases: dict[str, CaseRecord], key: str, category: str | None
     ) -> float | None:
-        """The run's value of `key` (overall or in a category), recomputed when quarantine removed cases."""
+        """The run's value of `key` (overall or in a category) as recorded (None stays None: a value the run
+        could not compute is not recomputed), recomputed when quarantine removed cases."""
         if not self.quarantined:
             recorded = (
                 results.get("metrics", {})
@@ -270,8 +334,8 @@ class _Builder:
                 else results.get("categories", {}).get(category, {})
             )
             entry = recorded.get(key)
-            if isinstance(entry, dict) and entry.get("value") is not None:
-                return float(entry["value"])
+            if isinstance(entry, dict) and "value" in entry:
+                return None if entry["value"] is None else float(entry["value"])
         records = [c for c in cases.values() if category is None or category_of(c) == category]
         if self.keys[key][0] != "corpus":
             return mean_score(records, key)  # as the metrics module records it (exact: math.fsum)
@@ -401,7 +465,9 @@ class _Builder:
     def joint(self, ids: list[str], clusters: np.ndarray | None) -> dict[str, stats.PairedStat]:
         """Bootstrap all mean keys of these paired cases at once (one set of resamples for all of them).
 
-        The seed comes from the cases' ids and scores only, so the same cases always get the same resamples.
+        The seed comes from the paired ids and the metric names only (common random numbers): the same cases
+        always get the same resamples, and a run that is worse case by case than another gets a p-value at most
+        as large on the same resamples, so a larger drop never gets a milder verdict (docs/gate.md).
         """
         columns = {
             name: (self.cur_table.get(ids, name), self.base_table.get(ids, name))
@@ -415,7 +481,7 @@ class _Builder:
             cur = np.column_stack([columns[name][0] for name in names])
             base = np.column_stack([columns[name][1] for name in names])
             diffs = cur - base
-            seed = stats.input_seed("\0".join(ids), "\0".join(names), cur.tobytes(), base.tobytes())
+            seed = stats.input_seed("\0".join(ids), "\0".join(names))
             boot = stats.bootstrap_means(
                 diffs, resamples=int(self.settings["resamples"]), seed=seed, clusters=clusters
             )
@@ -492,7 +558,7 @@ class _Builder:
                 rows.append([_nan(after_row.get(k)) - _nan(before_row.get(k)) for k in names])
             return np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
 
-        seed = stats.input_seed("\0".join(ids), metric.family, repr([(now[k], before[k]) for k in names]))
+        seed = stats.input_seed("\0".join(ids), metric.family)  # common random numbers, as in `joint`
         boot = stats.corpus_bootstrap(statistic, len(ids), resamples=resamples, seed=seed, clusters=clusters)
         method = "cluster_index_bootstrap" if clusters is not None else "index_bootstrap"
         return {
@@ -537,7 +603,7 @@ class _Builder:
         elif item.mde > item.margin:
             gate = (
                 f", and fails the gate on drops of about {amount(item, item.mde_gate)}"
-                if item.mde_gate
+                if item.mde_gate is not None
                 else ""
             )
             item.note = _join(
@@ -572,34 +638,27 @@ def _join(*sentences: str | None) -> str | None:
 
 
 def amount(item: MetricComparison, value: float, *, adjective: bool = False) -> str:
-    """A change in words: points for rates and scores in [0, 1] ("2.0 points", or "2.0-point" before a noun),
-    the metric's own unit otherwise."""
-    if _is_rate(item):
+    """A change in words, in the metric's unit (evalgate.units): points for rates ("2.0 points", or "2.0-point"
+    before a noun), "120 ms", "$0.002", or the plain number ("0.03")."""
+    unit = unit_of(item.metric, item.kind)
+    if unit == "rate":
         return f"{abs(value) * 100:.1f}{'-point' if adjective else ' points'}"
-    return f"{abs(value):.4g}"
-
-
-def _is_rate(item: MetricComparison) -> bool:
-    values = [v for v in (item.current, item.baseline) if v is not None]
-    return item.kind == "binary" or (bool(values) and all(0.0 <= v <= 1.0 for v in values))
+    return fmt.amount(value, unit, strip=True)
 
 
 def _adjust(items: list[MetricComparison]) -> None:
     """Holm within a family (the overall rules, or the category rules): across the metrics with a drop rule
     for the test of no change, and across the drop rules for the tests against their margins."""
     gated = [item for item in items if item.tests and item.p_value is not None]
-    for item, adjusted in zip(gated, stats.holm([item.p_value or 1.0 for item in gated]), strict=True):
+    for item, adjusted in zip(gated, stats.holm([item.p_value for item in gated]), strict=True):
         item.p_adjusted = adjusted
     tests = [test for item in items for test in item.tests.values() if test["p_value"] is not None]
-    for test, adjusted in zip(tests, stats.holm([test["p_value"] or 1.0 for test in tests]), strict=True):
+    for test, adjusted in zip(tests, stats.holm([test["p_value"] for test in tests]), strict=True):
         test["p_adjusted"] = adjusted
     for item in items:
         if item.tests:
-            strictest = min(item.tests.values(), key=lambda test: test["margin"] or 0.0)
+            strictest = min(item.tests.values(), key=lambda test: test["margin"])
             item.p_margin, item.p_margin_adjusted = strictest["p_value"], strictest["p_adjusted"]
-
-
-DROP_RULES = ("max_drop", "max_drop_pct")
 
 
 def rule_margin(rule: str, threshold: float, baseline: float | None) -> float:

@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
 from evalgate.fileio import real_path
-from evalgate.limits import MAX_CONCURRENCY, MAX_REPEATS, MAX_RESAMPLES
+from evalgate.limits import MAX_CONCURRENCY, MAX_REPEATS, MAX_RESAMPLES, MIN_RESAMPLES
+from evalgate.names import did_you_mean, listed
 from evalgate.options import (
     Option,
     between_0_and_1,
     check_options,
+    in_range,
     line_of,
     non_negative,
     one_of,
     positive,
+    seconds,
     up_to,
 )
+from evalgate.units import unit_of
 from evalgate.yamlio import LineDict, load_yaml
 
 RULE_KEYS = ("min", "max", "max_drop", "max_drop_pct")
+DROP_RULES = ("max_drop", "max_drop_pct")  # the rules judged against the baseline
+MAX_ALPHA = 0.5  # a one-sided level above one half would call "no evidence of a drop" significant
 
 RULE_OPTIONS = {
     "min": Option((float,), help="the lowest value allowed"),
@@ -41,9 +48,13 @@ STATS_OPTIONS = {
         check=one_of("significance", "threshold"),
         help="significance: fail only on a significant drop beyond max_drop; threshold: plain comparison",
     ),
-    "alpha": Option((float,), default=0.05, check=between_0_and_1),
+    "alpha": Option(
+        (float,), default=0.05, check=in_range(0, MAX_ALPHA, low_open=True), help="the one-sided level"
+    ),
     "confidence": Option((float,), default=0.95, check=between_0_and_1),
-    "resamples": Option((int,), default=10000, check=up_to(MAX_RESAMPLES), help="bootstrap resamples"),
+    "resamples": Option(
+        (int,), default=10000, check=in_range(MIN_RESAMPLES, MAX_RESAMPLES), help="bootstrap resamples"
+    ),
     "signature_mismatch": Option(
         (str,),
         default="warn",
@@ -105,8 +116,8 @@ TOP_OPTIONS: dict[str, Option] = {
     "datasets": Option((list, str), required=True, help="JSONL files or folders, relative to this file"),
     "provider": Option((dict,), help="the model under test"),
     "providers": Option((dict,), help="several named providers compared side by side"),
-    "concurrency": Option((int,), default=8, check=up_to(MAX_CONCURRENCY)),
-    "timeout": Option((float,), default=60.0, check=positive, help="seconds per case"),
+    "concurrency": Option((int,), default=8, check=up_to(MAX_CONCURRENCY), help="cases run at once"),
+    "timeout": Option((float,), default=60.0, check=seconds, help="seconds per case"),
     "repeats": Option(
         (int,), default=1, check=up_to(MAX_REPEATS), help="runs of each case (non-deterministic models)"
     ),
@@ -158,9 +169,23 @@ class Rule:
     max_drop_pct: float | None = None
     file: str = ""
     line: int | None = None
+    lines: dict[str, int | None] = field(default_factory=dict)  # where each name and bound is written
 
     def bounds(self) -> dict[str, float]:
         return {key: getattr(self, key) for key in RULE_KEYS if getattr(self, key) is not None}
+
+    @property
+    def where(self) -> str:
+        """The rule's place in the config: gate.accuracy or gate.categories.edge.accuracy."""
+        return (
+            f"gate.{self.metric}"
+            if self.category is None
+            else f"gate.categories.{self.category}.{self.metric}"
+        )
+
+    def line_of(self, key: str) -> int | None:
+        """The line of a name (metric, category) or a bound (min, max_drop...), else the rule's line."""
+        return self.lines.get(key) or self.line
 
 
 @dataclass
@@ -429,22 +454,28 @@ def _rules(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) -> li
                         line=line_of(rule, category),
                     )
                 for name, body in per_metric.items():
-                    rules.append(_rule(name, str(category), body, gate_file, line_of(per_metric, name)))
+                    line = line_of(per_metric, name)
+                    found = _rule(str(name), str(category), body, gate_file, line)
+                    found.lines["category"] = line_of(rule, category)
+                    rules.append(found)
             continue
-        rules.append(_rule(metric, None, rule, gate_file, line_of(gate, metric)))
+        rules.append(_rule(str(metric), None, rule, gate_file, line_of(gate, metric)))
     return rules
 
 
 def _rule(metric: str, category: str | None, body: Any, file: str, line: int | None) -> Rule:
-    where = f"gate.{metric}" if category is None else f"gate.categories.{category}.{metric}"
-    values = check_options(body, RULE_OPTIONS, file=file, context=where, line=line)
+    found = Rule(metric=metric, category=category, file=file, line=line)
+    values = check_options(body, RULE_OPTIONS, file=file, context=found.where, line=line)
     if not any(values[key] is not None for key in RULE_KEYS):
         raise InputError(
-            f"{where} sets no threshold; expected one of {', '.join(RULE_KEYS)}", file=file, line=line
+            f"{found.where} sets no threshold; expected one of {', '.join(RULE_KEYS)}", file=file, line=line
         )
     if values["min"] is not None and values["max"] is not None and values["min"] > values["max"]:
-        raise InputError(f"{where}: min is above max", file=file, line=line)
-    return Rule(metric=metric, category=category, file=file, line=line, **values)
+        raise InputError(f"{found.where}: min is above max", file=file, line=line)
+    for key, value in values.items():
+        setattr(found, key, value)
+    found.lines = {"metric": line, **{key: line_of(body, key) for key in body if key in RULE_KEYS}}
+    return found
 
 
 def _prices(top: dict[str, Any], file: str) -> dict[str, Any]:
@@ -462,7 +493,8 @@ def _prices(top: dict[str, Any], file: str) -> dict[str, Any]:
 
 
 def _check_metric_names(config: SuiteConfig) -> None:
-    """Build the metrics once, so a bad name or option fails now, and check every gated metric exists."""
+    """Build the metrics once, so a bad name or option fails now; check every gated metric is computed, that
+    its thresholds can be met and breached, and that the resamples can resolve the gate's p-values."""
     from evalgate.metrics import build_metrics, resolve_name
 
     built = build_metrics(config)
@@ -476,24 +508,112 @@ def _check_metric_names(config: SuiteConfig) -> None:
                     file=config.path,
                     line=entry.line if entry else None,
                 )
-    known = {key.name for metric in built for key in metric.keys()}
+    keys = {key.name: key for metric in built for key in metric.keys()}
     for rule in config.rules:
-        if rule.metric not in known:
-            close = sorted(known, key=lambda name: _distance(name, rule.metric))[:3]
-            raise InputError(
-                f"the gate names metric {rule.metric!r}, which this suite does not compute; "
-                f"known metrics: {', '.join(sorted(known))} (did you mean {' or '.join(close)}?)",
-                file=rule.file,
-                line=rule.line,
+        key = keys.get(rule.metric)
+        if key is None:
+            raise _not_computed(config, rule, set(keys))
+        _check_bounds(rule, key.kind, key.higher_is_better)
+    bootstrapped = {
+        name for name, key in keys.items() if key.kind != "binary" or config.repeats > 1
+    }  # binary keys get an exact test (McNemar) unless repeats make per-case means
+    _check_resamples(config, bootstrapped)
+
+
+def _not_computed(config: SuiteConfig, rule: Rule, computed: set[str]) -> InputError:
+    """Why the gate names a metric the suite does not compute, and what to do."""
+    from evalgate.metrics import RESOLVE
+
+    located = dict(file=rule.file, line=rule.line_of("metric"))
+    if rule.metric in RESOLVE:
+        family = RESOLVE[rule.metric][0]
+        family_keys = sorted(name for name, (fam, key) in RESOLVE.items() if fam == family and key == name)
+        if rule.metric not in family_keys and family_keys:
+            return InputError(
+                f"{rule.where}: {rule.metric!r} is a family of metrics, not one number to gate; gate one of "
+                f"its keys ({', '.join(family_keys)}), computed when the family or the key is under metrics:",
+                **located,
             )
+        where = line_of(config.raw, "metrics") if "metrics" in config.raw else None
+        listing = (
+            f"the metrics: list at {config.path}:{where}"
+            if where
+            else f"a metrics: list in {config.path} (without one a suite computes only accuracy)"
+        )
+        return InputError(
+            f"{rule.where}: this suite does not compute {rule.metric}; add {rule.metric} to {listing}",
+            **located,
+        )
+    return InputError(
+        f"{rule.where}: {rule.metric!r} is not a metric of this suite{did_you_mean(rule.metric, computed)}; "
+        f"it computes: {listed(computed)}",
+        **located,
+    )
 
 
-def _distance(a: str, b: str) -> int:
-    """Levenshtein distance, for 'did you mean' hints."""
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, 1):
-        current = [i]
-        for j, char_b in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
-        previous = current
-    return previous[-1]
+def _check_bounds(rule: Rule, kind: str, higher_is_better: bool) -> None:
+    """A rate (a share of cases, from 0 to 1: evalgate.units) has thresholds from 0 to 1: `min: 90` or
+    `max_drop: 2` (percent written for a fraction) could never be met, or never be breached."""
+    if unit_of(rule.metric, kind) != "rate":
+        return
+    hint = "; write {fraction:g} for {value:g}%"
+    for bound in ("min", "max"):
+        value = getattr(rule, bound)
+        if value is not None and not 0 <= value <= 1:
+            fix = hint.format(fraction=value / 100, value=value) if 1 < value <= 100 else ""
+            raise InputError(
+                f"{rule.where}.{bound} is {value:g}, but {rule.metric} is a rate from 0 to 1 (a share of cases), "
+                f"so this rule {'could never pass' if (bound == 'min') == (value > 1) else 'could never fail'}"
+                f"{fix}",
+                file=rule.file,
+                line=rule.line_of(bound),
+            )
+    if rule.max_drop is not None and rule.max_drop >= 1:
+        fix = hint.format(fraction=rule.max_drop / 100, value=rule.max_drop).replace("%", " points")
+        raise InputError(
+            f"{rule.where}.max_drop is {rule.max_drop:g}, but {rule.metric} is a rate from 0 to 1, so no change "
+            f"can exceed it and this rule could never fail{fix if rule.max_drop <= 100 else ''}",
+            file=rule.file,
+            line=rule.line_of("max_drop"),
+        )
+    if higher_is_better and rule.max_drop_pct is not None and rule.max_drop_pct >= 100:
+        raise InputError(
+            f"{rule.where}.max_drop_pct is {rule.max_drop_pct:g}, but {rule.metric} is a rate from 0 to 1: it "
+            "cannot drop by 100% of its baseline or more, so this rule could never fail",
+            file=rule.file,
+            line=rule.line_of("max_drop_pct"),
+        )
+
+
+def _drop_tests(rules: list[Rule]) -> int:
+    return sum(getattr(rule, key) is not None for rule in rules for key in DROP_RULES)
+
+
+def _check_resamples(config: SuiteConfig, bootstrapped: set[str]) -> None:
+    """In significance mode a bootstrap p-value is at least 1/(resamples + 1), and Holm's correction makes the
+    smallest of a family's m drop tests beat alpha/m: with fewer resamples than m/alpha no bootstrapped
+    metric could ever fail its drop rule. A family is the overall rules, or the category rules."""
+    settings = config.stats
+    if settings["mode"] != "significance":
+        return
+    families = ([r for r in config.rules if r.category is None], [r for r in config.rules if r.category])
+    tests = max(
+        (
+            _drop_tests(family)
+            for family in families
+            if any(_drop_tests([r]) for r in family if r.metric in bootstrapped)
+        ),
+        default=0,
+    )
+    resamples, alpha = settings["resamples"], settings["alpha"]
+    need = math.floor(tests / alpha + 1e-9) if tests else 0
+    if resamples >= need:
+        return
+    raise InputError(
+        f"stats.resamples is {resamples:,}: too few for the gate ever to fail a bootstrapped metric: its p-values "
+        f"are at least 1/{resamples + 1:,} = {1 / (resamples + 1):.3g}, and with {tests} drop rules in one "
+        f"Holm family the smallest must be below alpha/{tests} = {alpha / tests:.3g}; use at least {need:,} "
+        "(the default is 10,000)",
+        file=config.path,
+        line=line_of(config.raw.get("stats") or config.raw, "resamples"),
+    )

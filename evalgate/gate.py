@@ -13,10 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from evalgate import report_format as fmt
 from evalgate.compare import DROP_RULES, Comparison, MetricComparison, amount, rule_margin
 from evalgate.config import SuiteConfig
 from evalgate.exitcodes import ExitCode
 from evalgate.metrics.base import UNMEASURED, timing_source
+from evalgate.units import unit_of
 
 SCHEMA_VERSION = 1
 DEFAULT_MAX_ERROR_RATE = 0.05
@@ -173,6 +175,7 @@ def _error_reasons(comparison: Comparison, config: SuiteConfig) -> list[Reason]:
     limit = min(limits) if limits else DEFAULT_MAX_ERROR_RATE
     rate = comparison.error_rate
     item = comparison.metric("error_rate")
+    unit = unit_of("error_rate", "binary")
     if item is not None:
         item.rules["max"] = limit  # gated by default; judged here, with its own message
     if rate <= limit:
@@ -188,8 +191,9 @@ def _error_reasons(comparison: Comparison, config: SuiteConfig) -> list[Reason]:
             delta=item.delta if item is not None else None,
             severity="fail",
             message=(
-                f"too many errors to trust the run: {rate:.1%} of runs errored ({comparison.errors} of "
-                f"{comparison.runs} runs), above the maximum {limit:.1%}; errors never count as passes"
+                f"too many errors to trust the run: {fmt.distinct(rate, limit, unit)} of runs errored "
+                f"({comparison.errors} of {comparison.runs} runs), above the maximum "
+                f"{fmt.value(limit, unit, strip=True)}; errors never count as passes"
             ),
         )
     ]
@@ -253,22 +257,10 @@ def _limit_reason(item: MetricComparison, name: str, rule: str, threshold: float
         return _reason(
             item, rule, threshold, "warn", f"{name} could not be computed, so its {rule} was not checked"
         )
-    if rule == "min" and item.current < threshold:
-        return _reason(
-            item,
-            rule,
-            threshold,
-            "fail",
-            f"{name} is {_num(item.current)}, below the minimum {_num(threshold)}",
-        )
-    if rule == "max" and item.current > threshold:
-        return _reason(
-            item,
-            rule,
-            threshold,
-            "fail",
-            f"{name} is {_num(item.current)}, above the maximum {_num(threshold)}",
-        )
+    if (rule == "min" and item.current < threshold) or (rule == "max" and item.current > threshold):
+        side = "below the minimum" if rule == "min" else "above the maximum"
+        value = fmt.distinct(item.current, threshold, _unit(item), strip=True)
+        return _reason(item, rule, threshold, "fail", f"{name} is {value}, {side} {_value(item, threshold)}")
     return None
 
 
@@ -285,7 +277,10 @@ def _drop_reason(
         f" ({threshold:g}% of the baseline)" if rule == "max_drop_pct" else ""
     )
     beyond = drop > margin + 1e-12
-    change = f"{name} {_worse_verb(item)} {_points(item, drop)} ({_num(item.baseline)} → {_num(item.current)}"
+    now = (
+        "n/a" if item.current is None else fmt.distinct(item.current, item.baseline, _unit(item), strip=True)
+    )
+    change = f"{name} {_worse_verb(item)} {_points(item, drop)} ({_value(item, item.baseline)} → {now}"
     test = item.tests.get(rule) or {}
     p_beyond = test.get("p_adjusted")
     if mode == "threshold" or p_beyond is None:
@@ -349,8 +344,13 @@ def _points(item: MetricComparison, value: float) -> str:
     return text if text.endswith(" points") else f"by {text}"
 
 
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
+def _unit(item: MetricComparison) -> fmt.Unit:
+    return unit_of(item.metric, item.kind)
+
+
+def _value(item: MetricComparison, value: float | None) -> str:
+    """A value (or threshold) of the item's metric in its unit: 91.0%, 412 ms, 0.53."""
+    return "n/a" if value is None else fmt.value(value, _unit(item), strip=True)
 
 
 def _p(value: float) -> str:

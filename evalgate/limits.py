@@ -19,7 +19,11 @@ MAX_INTEGER_DIGITS = 308  # a longer integer is beyond a float's range (1.8e308)
 # sizes a config may ask for
 MAX_CONCURRENCY = 1024  # cases in flight at once (concurrency), threads of a sync python target
 MAX_REPEATS = 1000  # runs of each case
-MAX_RESAMPLES = 1_000_000  # bootstrap resamples
+MIN_RESAMPLES, MAX_RESAMPLES = (
+    100,
+    1_000_000,
+)  # bootstrap resamples (fewer than 100: no percentile to speak of)
+MAX_TIMEOUT_S = 86_400  # seconds: a timeout longer than a day is a slip (milliseconds written for seconds)
 MAX_ATTEMPTS = 100  # tries of one call to a model API
 
 # the Action's artifacts (zip archives from other workflow runs)

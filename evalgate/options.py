@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from evalgate.errors import InputError
+from evalgate.limits import MAX_TIMEOUT_S
 from evalgate.yamlio import LineDict, LineList
 
 _TYPE_NAMES = {
@@ -101,7 +103,13 @@ def check_options(
             and float in option.types
             and int not in option.types
         ):
-            value = float(value)
+            value = float(value)  # yamlio refuses integers beyond a float's range
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(
+                f"{context}.{key} must be a finite number, got {_yaml_number(value)}",
+                file=file,
+                line=line_of(mapping, key),
+            )
         if option.check is not None:
             problem = option.check(value)
             if problem:
@@ -110,6 +118,11 @@ def check_options(
                 )
         result[key] = value
     return result
+
+
+def _yaml_number(value: float) -> str:
+    """A non-finite number as YAML writes it (.nan, .inf, -.inf)."""
+    return ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
 
 
 def positive(value: Any) -> str | None:
@@ -129,6 +142,30 @@ def up_to(limit: int) -> Callable[[Any], str | None]:
 
     def check(value: Any) -> str | None:
         return None if 1 <= value <= limit else f"must be from 1 to {limit:,}"
+
+    return check
+
+
+def seconds(value: Any) -> str | None:
+    """A check for a timeout: above 0 seconds, at most a day (evalgate.limits.MAX_TIMEOUT_S)."""
+    return in_range(0, MAX_TIMEOUT_S, low_open=True, unit=" seconds (a day)")(value)
+
+
+def _plain(number: float) -> str:
+    return f"{int(number):,}" if float(number).is_integer() else f"{number:g}"
+
+
+def in_range(
+    low: float, high: float, *, low_open: bool = False, unit: str = ""
+) -> Callable[[Any], str | None]:
+    """A check: from `low` (excluded when `low_open`) to `high` included; `unit` follows the bound."""
+
+    def check(value: Any) -> str | None:
+        above = value > low if low_open else value >= low
+        if above and value <= high:
+            return None
+        lowest = f"above {_plain(low)} and at most" if low_open else f"from {_plain(low)} to"
+        return f"must be {lowest} {_plain(high)}{unit}"
 
     return check
 

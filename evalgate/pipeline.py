@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from evalgate import datasets, metrics, runner
+from evalgate import datasets, metrics, names, runner
 from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
 from evalgate.fileio import read_bytes
@@ -65,9 +65,16 @@ def signature(config: SuiteConfig, provider_fingerprint: str, sample: int | None
 
 
 def load_suite_cases(config: SuiteConfig, sample: int | None) -> list:
+    """The suite's cases (a stratified sample of `sample`), once the gate's category rules are known to name
+    categories the cases have (evalgate.names: before any case runs)."""
     if sample is not None and sample < 1:  # before reading the datasets
         raise InputError(f"--sample must be at least 1, got {sample}")
     cases = datasets.load_cases(config.datasets)
+    names.check_rule_names(
+        config.rules, {names.CATEGORY: {case.category for case in cases}}, source="the cases of the datasets"
+    )
+    for warning in names.unused_prices(config):
+        echo(f"evalgate: warning: {warning}")
     return cases if sample is None else datasets.sample_cases(cases, sample, config.seed)
 
 

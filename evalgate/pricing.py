@@ -9,7 +9,7 @@ An unknown model has no price: its cost is None, never 0.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,9 +71,15 @@ class PriceTable:
 
     def price_for(self, model: str | None) -> Price | None:
         """The price of `model`: its own entry, else its family's (a dated snapshot, -latest), else None."""
-        if not model:
-            return None
-        if model in self._prices:
-            return self._prices[model]
-        family = _SNAPSHOT.sub("", model)
-        return self._prices.get(family)
+        key = price_key(model, self._prices)
+        return None if key is None else self._prices[key]
+
+
+def price_key(model: str | None, keys: Collection[str]) -> str | None:
+    """The entry of `keys` whose price applies to `model`: its own, else its family's, else None."""
+    if not model:
+        return None
+    if model in keys:
+        return model
+    family = _SNAPSHOT.sub("", model)
+    return family if family in keys else None

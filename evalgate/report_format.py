@@ -1,29 +1,33 @@
 """Numbers for people: rates in percent (changes in percentage points), latency in ms, cost in USD, the rest
 with three significant digits.
 
-A metric's unit follows from its kind and name: binary metrics (a mean of 0/1), names ending in `rate`, and
-`accuracy` and `exact_match` (rates even where the kind is not known, as in a reason) are rates; names ending in
-`_ms` are milliseconds; names containing `cost` are dollars.
+A metric's unit is decided in one place, `evalgate.units.unit_of` (by its kind and name); this module only
+writes numbers in it.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
-Unit = Literal["rate", "ms", "usd", "plain"]
+from evalgate.units import Unit, unit_of
+
+__all__ = [
+    "DASH",
+    "Unit",
+    "amount",
+    "count",
+    "delta",
+    "distinct",
+    "interval",
+    "p_value",
+    "sig",
+    "threshold",
+    "unit_of",
+    "value",
+]
 
 DASH = "—"
-
-
-def unit_of(name: str, kind: str | None = None) -> Unit:
-    if kind == "binary" or name.endswith("rate") or name in ("accuracy", "exact_match"):
-        return "rate"
-    if name.endswith("_ms"):
-        return "ms"
-    if "cost" in name:
-        return "usd"
-    return "plain"
 
 
 def is_number(value: Any) -> bool:
@@ -43,22 +47,25 @@ def sig(value: float, digits: int = 3, *, strip: bool = False) -> str:
     return text
 
 
-def _pct(value: float) -> str:
-    """Percent with one decimal, or three significant digits below 1."""
-    return f"{value:,.1f}" if abs(value) >= 1 or value == 0 else sig(value)
+def _pct(value: float, digits: int = 3) -> str:
+    """Percent with one decimal (more when `digits` asks for more), or `digits` significant digits below 1."""
+    if abs(value) >= 1 or value == 0:
+        return f"{value:,.{max(1, digits - 2)}f}"
+    return sig(value, digits)
 
 
-def value(x: Any, unit: Unit, *, strip: bool = False) -> str:
-    """A metric's value (or a threshold, with `strip`)."""
+def value(x: Any, unit: Unit, *, strip: bool = False, digits: int = 3) -> str:
+    """A metric's value (or a threshold, with `strip`); `digits` significant digits (3: one decimal of a
+    percent)."""
     if not is_number(x):
         return DASH
     if unit == "rate":
-        return _pct(x * 100) + "%"
+        return _pct(x * 100, digits) + "%"
     if unit == "ms":
-        return sig(x, strip=strip) + " ms"
+        return sig(x, digits, strip=strip) + " ms"
     if unit == "usd":
-        return "$" + sig(x, strip=strip)
-    return sig(x, strip=strip)
+        return "$" + sig(x, digits, strip=strip)
+    return sig(x, digits, strip=strip)
 
 
 def amount(x: Any, unit: Unit, *, strip: bool = False) -> str:
@@ -68,6 +75,16 @@ def amount(x: Any, unit: Unit, *, strip: bool = False) -> str:
     if unit == "rate":
         return _pct(abs(x) * 100) + " pp"
     return value(abs(x), unit, strip=strip)
+
+
+def distinct(x: float, other: float, unit: Unit, *, strip: bool = False) -> str:
+    """`x` written with as many digits as it takes not to read as `other` (89.99% below a 90% minimum, never
+    "90.0%, below the minimum 90.0%")."""
+    for digits in range(3, 10):
+        text = value(x, unit, strip=strip, digits=digits)
+        if x == other or text != value(other, unit, strip=strip, digits=digits):
+            return text
+    return text
 
 
 def delta(x: Any, unit: Unit, base: Any = None) -> str:

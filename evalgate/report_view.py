@@ -71,6 +71,7 @@ def build_view(
     """Everything a template shows, at full detail."""
     outcome = verdict.get("verdict")
     shown = _key_info(current, baseline)
+    kinds = {name: info.get("kind") for name, info in shown.items()}
     rows = [row for row in verdict.get("metrics") or [] if _visible(row, shown)]
     categories = verdict.get("categories") or []
     sensitivity, repeated = _sensitivity(
@@ -88,7 +89,7 @@ def build_view(
         "headline": verdict.get("headline") or "",
         "mode": verdict.get("mode"),
         "baseline": _baseline(verdict, baseline),
-        "reasons": [_reason(reason) for reason in verdict.get("reasons") or []],
+        "reasons": [_reason(reason, kinds) for reason in verdict.get("reasons") or []],
         "warnings": [
             str(w) for w in verdict.get("warnings") or [] if not _repeated(str(w), repeated, verdict)
         ],
@@ -182,8 +183,8 @@ def _signature_item(item: Any) -> str:
     return str(item)
 
 
-def _reason(reason: dict[str, Any]) -> dict[str, Any]:
-    unit = fmt.unit_of(str(reason.get("metric") or ""))
+def _reason(reason: dict[str, Any], kinds: dict[str, Any]) -> dict[str, Any]:
+    unit = fmt.unit_of(str(reason.get("metric") or ""), kinds.get(str(reason.get("metric") or "")))
     message = reason.get("message")
     if not message:
         value = fmt.value(reason.get("value"), unit)
@@ -369,8 +370,24 @@ def _category_columns(
     return [name for name in wanted if name in keep], len(wanted) - len(keep)
 
 
+def regression_size(row: dict[str, Any]) -> float:
+    """How much worse a metric row got, comparable across metrics: percentage points (as a fraction) for
+    rates, a fraction of the baseline for the others (the change itself when the baseline is 0); negative
+    when it got better, 0 without a change to measure."""
+    delta, base = row.get("delta"), row.get("baseline")
+    if not fmt.is_number(delta):
+        return 0.0
+    worse = -delta if row.get("higher_is_better", True) is not False else delta
+    unit = fmt.unit_of(str(row.get("metric") or ""), row.get("kind"))
+    if unit == "rate" or not fmt.is_number(base) or base == 0:
+        return float(worse)
+    return float(worse / abs(base))
+
+
 def _categories(rows: list[dict[str, Any]], columns: tuple[list[str], int]) -> dict[str, Any] | None:
-    """One row per category, one column per chosen metric: `current (delta)`; worst categories first."""
+    """One row per category, one column per chosen metric: `current (delta)`. Worst first: failed, then warned,
+    then the others; within each, the largest regression on a shown metric first (`regression_size`: a
+    category down 26 points comes before an unchanged one), then the verdict's order."""
     names, left_out = columns
     if not rows or not names:
         return None
@@ -381,6 +398,7 @@ def _categories(rows: list[dict[str, Any]], columns: tuple[list[str], int]) -> d
     for order, (category, metrics) in enumerate(by_category.items()):
         statuses = [row.get("status") for row in metrics.values()]
         worst = min(statuses, key=lambda s: SEVERITY.get(s, 3))
+        size = max((regression_size(metrics[name]) for name in names if name in metrics), default=0.0)
         cells = []
         for metric in names:
             row = metrics.get(metric)
@@ -401,7 +419,7 @@ def _categories(rows: list[dict[str, Any]], columns: tuple[list[str], int]) -> d
                 "n": fmt.count(n),
                 "cells": cells,
                 "icon": status_icon(worst),
-                "_key": (SEVERITY.get(worst, 3), order),
+                "_key": (min(SEVERITY.get(worst, 2), 2), -size, order),
             }
         )
     table.sort(key=lambda item: item.pop("_key"))

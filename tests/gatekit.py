@@ -6,7 +6,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from evalgate.config import STATS_OPTIONS, Rule, SuiteConfig
+from evalgate.config import STATS_OPTIONS, MetricConfig, Rule, SuiteConfig
+from evalgate.metrics import build_metrics, metric_keys, score_results
+from evalgate.model import Case, CaseResult, Output
+from evalgate.results import build_results, case_record
 
 SIGNATURE = {
     "config": "sha256:a",
@@ -20,13 +23,20 @@ SIGNATURE = {
 
 
 def make_config(
-    rules: list[Rule] | None = None, quarantine: list[str] | None = None, **stats: Any
+    rules: list[Rule] | None = None,
+    quarantine: list[str] | None = None,
+    *,
+    metrics: list[str | tuple[str, dict[str, Any]]] | None = None,
+    base_dir: Path = Path("."),
+    **stats: Any,
 ) -> SuiteConfig:
-    """A SuiteConfig with the documented stats defaults, overridden by `stats`."""
+    """A SuiteConfig with the documented stats defaults, overridden by `stats`; `metrics` are config names
+    (or (name, options) pairs) as under `metrics:` in evalgate.yaml."""
     defaults = {name: option.default for name, option in STATS_OPTIONS.items()}
+    entries = [(m, {}) if isinstance(m, str) else m for m in metrics or []]
     return SuiteConfig(
         path=Path("evalgate.yaml"),
-        base_dir=Path("."),
+        base_dir=base_dir,
         suite="demo",
         description="",
         datasets=[],
@@ -35,7 +45,7 @@ def make_config(
         timeout=1.0,
         repeats=1,
         seed=0,
-        metrics=[],
+        metrics=[MetricConfig(name, dict(options), "evalgate.yaml", 2) for name, options in entries],
         rules=rules or [],
         stats={**defaults, **stats},
         judge=None,
@@ -112,3 +122,37 @@ def make_results(
         "categories": by_category,
         "cases": cases,
     }
+
+
+def scored_results(
+    config: SuiteConfig, rows: list[dict[str, Any]], metrics: list | None = None
+) -> dict[str, Any]:
+    """A results dict as `evalgate run` builds it: each row (`id`, `category`, `expected`, `output`,
+    `latency_ms`, optional `error`) becomes a CaseResult, a case record, scored by the config's real metrics.
+    `metrics` are the built metric objects (built from the config when None)."""
+    built = metrics if metrics is not None else build_metrics(config)
+    records = [
+        case_record(
+            CaseResult(
+                Case(
+                    id=row["id"], input=f"q-{row['id']}", expected=row["expected"], category=row["category"]
+                ),
+                None if row.get("error") else Output(row["output"]),
+                row.get("error"),
+                row.get("latency_ms", 10.0),
+            )
+        )
+        for row in rows
+    ]
+    overall, categories = score_results(built, records, confidence=config.stats["confidence"])
+    return build_results(
+        suite=config.suite,
+        label=None,
+        signature=dict(SIGNATURE),
+        git={"sha": "abc1234def", "ref": "main"},
+        run={},
+        metric_keys={name: {**info, "shown": True} for name, info in metric_keys(built).items()},
+        metrics=overall,
+        categories=categories,
+        cases=records,
+    )

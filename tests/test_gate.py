@@ -95,7 +95,7 @@ def test_min_and_max_are_hard_limits_even_without_a_drop():
     value = current["metrics"]["accuracy"]["value"]
     too_low = _verdict(current, baseline, make_config([rule("accuracy", min=value + 0.01)]))
     assert too_low.verdict == "fail" and too_low.reasons[0].rule == "min"
-    assert f"below the minimum {value + 0.01:.4g}" in too_low.reasons[0].message
+    assert f"is {value:.1%}, below the minimum {value + 0.01:.1%}" in too_low.reasons[0].message
     too_high = _verdict(current, baseline, make_config([rule("accuracy", max=value - 0.01)]))
     assert too_high.verdict == "fail" and "above the maximum" in too_high.reasons[0].message
     fine = _verdict(current, baseline, make_config([rule("accuracy", min=value - 0.01, max=value + 0.01)]))

@@ -29,6 +29,8 @@ RUN_MODULES = {
     # secrets kept out of the output, the output paths checked before the run
     "evalgate.commands._outputs", "evalgate.exitcodes", "evalgate.interrupts", "evalgate.jsonio", "evalgate.limits",
     "evalgate.outbound", "evalgate.watchdog",
+    # the config's checks of names and units, the summary line's units, the warning about unused prices
+    "evalgate.names", "evalgate.units", "evalgate.report_format", "evalgate.pricing",
 }  # fmt: skip
 
 PROBE = """

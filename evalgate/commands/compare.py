@@ -11,7 +11,6 @@ from typing import Any
 from evalgate.commands._outputs import check_outputs
 from evalgate.commands.run import incomplete_exit_code
 from evalgate.config import load_config
-from evalgate.datasets import load_cases, sample_cases
 from evalgate.errors import InputError
 from evalgate.exitcodes import ExitCode
 from evalgate.fileio import write_json_atomic, write_text_atomic
@@ -60,9 +59,9 @@ async def _run_players(
     config: Any, names: list[str], sample: int | None, quiet: bool
 ) -> tuple[list[Entry], list[Player], list[str]]:
     """The cases, each model's answers, and which runs stopped early (`name: why`)."""
-    cases = load_cases(config.datasets)
-    if sample:
-        cases = sample_cases(cases, sample, config.seed)
+    from evalgate.pipeline import load_suite_cases  # --sample checked as by run (0 is not "all cases")
+
+    cases = load_suite_cases(config, sample)
     players, stopped = [], []
     for provider_config in [
         config.provider_named(name) for name in names

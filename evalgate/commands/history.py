@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -325,7 +326,7 @@ def positive(cast: Callable[[str], float]) -> Callable[[str], Any]:
             value = cast(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a positive {noun}, got {text!r}") from None
-        if not value > 0:
+        if not (value > 0 and math.isfinite(value)):  # nan and inf are not numbers to compute with
             raise argparse.ArgumentTypeError(f"expected a positive {noun}, got {text!r}")
         return value
 

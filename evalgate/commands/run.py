@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from evalgate import interrupts
+from evalgate import report_format as fmt
 from evalgate.commands._outputs import check_outputs, save_results
 from evalgate.config import load_config
 from evalgate.exitcodes import ExitCode, for_signal
@@ -68,11 +69,12 @@ def incomplete_exit_code() -> int:
 
 def handle(args: argparse.Namespace) -> int:
     _, results = run_from_args(args)
+    keys = results["metric_keys"]
     summary = ", ".join(
-        f"{key} {entry['value']:.4g}"
+        f"{key} {fmt.value(entry['value'], fmt.unit_of(key, keys.get(key, {}).get('kind')))}"
         + (" (not measured: timed mostly from cached answers)" if entry.get("measured") is False else "")
         for key, entry in results["metrics"].items()
-        if entry.get("value") is not None and results["metric_keys"].get(key, {}).get("shown", True)
+        if entry.get("value") is not None and keys.get(key, {}).get("shown", True)
     )
     echo(f"evalgate: {len(results['cases'])} cases -> {args.output} ({summary})")
     return finish(results, args.output, ExitCode.PASS)

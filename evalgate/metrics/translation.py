@@ -21,7 +21,7 @@ from sacrebleu.metrics.base import Metric as SacreMetric
 from evalgate.errors import InputError
 from evalgate.metrics.base import CaseRecord, MetricKey, ResampledMetric, resample_counts
 from evalgate.metrics.values import as_text, has_expected, references
-from evalgate.options import Option, positive
+from evalgate.options import Option, non_negative, positive
 
 # Corpora whose statistics are kept: the two runs the gate compares.
 
@@ -120,7 +120,7 @@ class Chrf(_CorpusTranslation):
     )
     OPTIONS: ClassVar[dict[str, Option]] = {
         "char_order": Option((int,), default=6, check=positive),
-        "word_order": Option((int,), default=0, help="2 gives chrF++"),
+        "word_order": Option((int,), default=0, check=non_negative, help="2 gives chrF++"),
         "beta": Option(
             (int,), default=2, check=positive, help="recall is beta times as important as precision"
         ),

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from evalgate.errors import InputError
 from evalgate.fileio import real_path
 from evalgate.model import Case
-from evalgate.options import Option, positive
+from evalgate.options import Option, seconds
 from evalgate.providers.base import Provider
 
 MAX_LINE = 32 * 1024 * 1024  # the longest response line read from a worker
@@ -70,7 +70,7 @@ class CommandProvider(Provider):
         ),
         "startup_timeout": Option(
             (float,),
-            check=positive,
+            check=seconds,
             help="seconds a new worker may take to give its first answer (default: only the case timeout)",
         ),
     }

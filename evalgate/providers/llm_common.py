@@ -33,7 +33,7 @@ from evalgate.errors import InputError, RunAborted
 from evalgate.fileio import read_text
 from evalgate.limits import MAX_ATTEMPTS, MAX_TEXT_FILE_BYTES
 from evalgate.model import CallTiming, Case, Output, conversation_messages, normalize_output
-from evalgate.options import Option, positive, up_to
+from evalgate.options import Option, non_negative, positive, seconds, up_to
 from evalgate.outbound import add_secret
 from evalgate.pricing import Price, PriceTable
 from evalgate.providers.base import Provider
@@ -108,7 +108,7 @@ def chat_options(
         "max_tokens": Option(
             (int,), default=max_tokens, check=positive, help="the most tokens an answer may have"
         ),
-        "temperature": Option((float,), help="sampling temperature"),
+        "temperature": Option((float,), check=non_negative, help="sampling temperature"),
         "stop_sequences": Option((list,), check=_str_list, help="strings that end the answer"),
         "extra": Option((dict,), default={}, check=_extra_check(reserved), help="more request parameters"),
         "base_url": Option((str,), help="the API's address (a proxy, a gateway, a local server)"),
@@ -122,7 +122,7 @@ def chat_options(
 
 
 CALL_OPTIONS: dict[str, Option] = {
-    "timeout": Option((float,), default=60.0, check=positive, help="seconds one HTTP request may take"),
+    "timeout": Option((float,), default=60.0, check=seconds, help="seconds one HTTP request may take"),
     "max_attempts": Option(
         (int,), default=4, check=up_to(MAX_ATTEMPTS), help="tries per case, the first one included"
     ),
