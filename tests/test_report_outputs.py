@@ -16,8 +16,8 @@ import pytest
 from reportkit import FIXTURES, load
 
 from evalgate.errors import InputError
-from evalgate.fileio import write_json_atomic
-from evalgate.report import environment, render_html, render_junit, render_markdown
+from evalgate.files.fileio import write_json_atomic
+from evalgate.report.render import environment, render_html, render_junit, render_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = "</details><script>alert(1)</script><img src=x onerror=alert(1)> @octocat \x1b[0m\x00 & ]]> ``` |"
