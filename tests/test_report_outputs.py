@@ -220,7 +220,7 @@ def test_installed_package_loads_its_own_templates(tmp_path) -> None:
     assert (build / "evalgate" / "templates" / "report.md.j2").is_file()
     (build / "evalgate" / "templates" / "_cases.md.j2").write_text("\nINSTALLED COPY\n", encoding="utf-8")
     script = (
-        "import json, sys; from evalgate import report; "
+        "import json, sys; from evalgate.report import render as report; "
         f"v = json.load(open({str(FIXTURES / 'verdict_fail.json')!r})); "
         "print(report.builtin_templates()); print(report.render_markdown(v, {}, None))"
     )
