@@ -3,7 +3,7 @@
 Inputs come as INPUT_* variables (evalgate.github.inputs); the engine is `python -m evalgate check` (or `gate`,
 in the fork-safe second stage, on results uploaded by the first); the GitHub side (baseline artifacts, outputs,
 step summary, annotations, the sticky comment) lives in evalgate.github.
-Exit codes (evalgate.exitcodes): 0 the gate passed (or fail_on allowed it), 1 it failed, 2 bad input or the engine
+Exit codes (evalgate.process.exitcodes): 0 the gate passed (or fail_on allowed it), 1 it failed, 2 bad input or the engine
 stopped without a verdict (nothing was judged), 3 the run did not complete (whatever fail_on says).
 A GitHub API failure (a fork's read-only token, an outage) is a warning, never a failed gate.
 """
@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
-from evalgate.exitcodes import ExitCode
-from evalgate.fileio import real_path, write_text_atomic
+from evalgate.files.fileio import real_path, write_text_atomic
 from evalgate.github import actions_io as gha
 from evalgate.github import comment, publish, sources
 from evalgate.github.annotations import annotate, read_config_facts, workspace_relative
@@ -31,7 +30,8 @@ from evalgate.github.client import ClientSettings, api_url, make_github
 from evalgate.github.event import load_event
 from evalgate.github.inputs import Settings, gate_exit, mask_secrets, read_settings
 from evalgate.outbound import echo
-from evalgate.report import comment_marker
+from evalgate.process.exitcodes import ExitCode
+from evalgate.report.render import comment_marker
 
 # engine messages look like `evalgate: error: path:line: message`
 _ENGINE_ERROR = re.compile(r"^evalgate: error: (?:(?P<file>[^:\n]+?):(?:(?P<line>\d+):)? )?(?P<message>.+)$")

@@ -1,5 +1,5 @@
 """Speed of the judge calibration's statistics: every agreement statistic of one criterion with its bootstrap
-intervals (evalgate.agreement.agreement: kappa, alpha among people and with the judge, Spearman, exact and
+intervals (evalgate.judge.agreement.agreement: kappa, alpha among people and with the judge, Spearman, exact and
 within-one agreement), against a baseline in the same process: the plain loop that recomputes quadratic kappa
 (scikit-learn) and Spearman (scipy) on each resample.
 
@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evalgate.agreement import LabelledItem, agreement, resample_weights
+from evalgate.judge.agreement import LabelledItem, agreement, resample_weights
 
 
 def labelled(items: int, raters: int, seed: int = 0) -> list[LabelledItem]:

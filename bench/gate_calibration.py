@@ -32,9 +32,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evalgate.compare import compare
 from evalgate.config import STATS_OPTIONS, Rule, SuiteConfig
 from evalgate.gate import decide
+from evalgate.pairing import compare
 from evalgate.stats import mcnemar_power
 
 DISCORDANCE = 0.10

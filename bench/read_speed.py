@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evalgate import outbound
-from evalgate.fileio import write_json_atomic
-from evalgate.jsonio import parse_json
+from evalgate.files.fileio import write_json_atomic
+from evalgate.files.jsonio import parse_json
 from evalgate.results import check_results, load_results
 
 

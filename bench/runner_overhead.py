@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from evalgate.config import ProviderConfig
-from evalgate.model import Case
+from evalgate.contracts.cases import Case
 from evalgate.options import check_options
 from evalgate.progress import LineProgress
 from evalgate.providers import create_provider, provider_class

@@ -1,4 +1,4 @@
-"""Start-up of the `evalgate` command: what the supervising parent process (evalgate/supervisor.py) costs.
+"""Start-up of the `evalgate` command: what the supervising parent process (evalgate/process/supervisor.py) costs.
 
 Whole processes, as users feel them: `python -m evalgate ARGS` (the supervisor forks the command) against the
 same command run in one process (`evalgate.cli.main`, no supervisor), alternated, median of each. Two commands:

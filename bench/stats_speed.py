@@ -23,10 +23,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evalgate import stats
-from evalgate.compare import compare
 from evalgate.config import STATS_OPTIONS, Rule, SuiteConfig
 from evalgate.gate import decide
 from evalgate.metrics.latency import PERCENTILES, Latency
+from evalgate.pairing import compare
 
 
 def best_of(repeat: int, fn):

@@ -1,3 +1,3 @@
-from evalgate.supervisor import main
+from evalgate.process.supervisor import main
 
 main()

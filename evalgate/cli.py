@@ -1,7 +1,7 @@
 """The `evalgate` command line. Each subcommand lives in evalgate/commands/<name>.py and registers itself.
 
 A command module defines `register(subparsers) -> None`, adding its parser with `set_defaults(handler=fn)`;
-`fn(args) -> int` returns the exit code (evalgate.exitcodes: 0 pass, 1 the gate failed, 3 the run did not
+`fn(args) -> int` returns the exit code (evalgate.process.exitcodes: 0 pass, 1 the gate failed, 3 the run did not
 complete; raise InputError for 2, bad input). `main` turns everything else that can end a command into a code
 that is never 0: a stop signal (128+N), a SystemExit from the code under test or an internal error (4).
 Every command module is imported to build `--help`, so a module imports the engine's heavy parts (scipy through
@@ -20,10 +20,11 @@ import signal
 import sys
 import traceback
 
-from evalgate import __version__, commands, interrupts
+from evalgate import __version__, commands
 from evalgate.errors import InputError
-from evalgate.exitcodes import ExitCode, for_signal
 from evalgate.outbound import add_env_secrets, echo, log_text
+from evalgate.process import interrupts
+from evalgate.process.exitcodes import ExitCode, for_signal
 
 # the order commands are listed in `evalgate --help`; modules not named here follow alphabetically
 COMMAND_ORDER = ["run", "gate", "check", "compare", "generate", "history", "thresholds"]

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
-from evalgate.fileio import real_path
-from evalgate.limits import MAX_CONCURRENCY, MAX_REPEATS, MAX_RESAMPLES, MIN_RESAMPLES
+from evalgate.files.fileio import real_path
+from evalgate.files.limits import MAX_CONCURRENCY, MAX_REPEATS, MAX_RESAMPLES, MIN_RESAMPLES
 from evalgate.names import did_you_mean, listed
 from evalgate.options import (
     Option,

@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from evalgate.contracts.cases import Case
 from evalgate.errors import InputError
-from evalgate.fileio import read_bytes
-from evalgate.jsonio import JSONProblem, parse_json
-from evalgate.model import Case
+from evalgate.files.fileio import read_bytes
+from evalgate.files.jsonio import JSONProblem, parse_json
 
 CASE_KEYS = ("id", "input", "expected", "category", "metadata", "cluster")
 HASH_ID_PREFIX = "h-"

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalgate import report_format as fmt
-from evalgate.compare import DROP_RULES, Comparison, MetricComparison, amount, rule_margin
 from evalgate.config import SuiteConfig
-from evalgate.exitcodes import ExitCode
 from evalgate.metrics.base import UNMEASURED, timing_source
+from evalgate.pairing import DROP_RULES, Comparison, MetricComparison, amount, rule_margin
+from evalgate.process.exitcodes import ExitCode
+from evalgate.report import formatting as fmt
 from evalgate.units import unit_of
 
 SCHEMA_VERSION = 1
@@ -52,7 +52,7 @@ class Verdict:
     headline: str
     reasons: list[Reason] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    judge_calibration: dict[str, Any] | None = None  # whether the judge may gate (evalgate.judge_trust)
+    judge_calibration: dict[str, Any] | None = None  # whether the judge may gate (evalgate.judge.trust)
 
     @property
     def exit_code(self) -> int:

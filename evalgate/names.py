@@ -87,7 +87,7 @@ def check_rule_names(
 def unused_prices(config: Any) -> list[str]:
     """Warnings for `prices:` entries that apply to no model of the suite's providers or judge (a typo there
     silently leaves the built-in price, or none, in force)."""
-    from evalgate.pricing import price_key
+    from evalgate.providers.llm.pricing import price_key
 
     sections = [*config.providers, *([config.judge] if config.judge is not None else [])]
     models = {str(section.options["model"]) for section in sections if section.options.get("model")}

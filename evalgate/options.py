@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalgate.errors import InputError
-from evalgate.limits import MAX_TIMEOUT_S
+from evalgate.files.limits import MAX_TIMEOUT_S
 from evalgate.yamlio import LineDict, LineList
 
 _TYPE_NAMES = {
@@ -138,7 +138,7 @@ def between_0_and_1(value: Any) -> str | None:
 
 
 def up_to(limit: int) -> Callable[[Any], str | None]:
-    """A check: from 1 to `limit` (one of evalgate.limits), so an absurd size is refused before any work."""
+    """A check: from 1 to `limit` (one of evalgate.files.limits), so an absurd size is refused before any work."""
 
     def check(value: Any) -> str | None:
         return None if 1 <= value <= limit else f"must be from 1 to {limit:,}"
@@ -147,7 +147,7 @@ def up_to(limit: int) -> Callable[[Any], str | None]:
 
 
 def seconds(value: Any) -> str | None:
-    """A check for a timeout: above 0 seconds, at most a day (evalgate.limits.MAX_TIMEOUT_S)."""
+    """A check for a timeout: above 0 seconds, at most a day (evalgate.files.limits.MAX_TIMEOUT_S)."""
     return in_range(0, MAX_TIMEOUT_S, low_open=True, unit=" seconds (a day)")(value)
 
 

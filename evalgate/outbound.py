@@ -3,7 +3,7 @@ echoed to a log cannot act as a GitHub Actions workflow command nor steer a term
 
 Secrets are learnt where they are read: the API keys the providers take from the environment, every `${NAME}` a
 config interpolates, the GitHub token, and any environment variable whose name says it holds one (*_API_KEY,
-*_TOKEN, *_SECRET, *_PASSWORD). Every file evalgate writes (evalgate.fileio), every results document it builds,
+*_TOKEN, *_SECRET, *_PASSWORD). Every file evalgate writes (evalgate.files.fileio), every results document it builds,
 every error text it records, every line it echoes (`echo`) and everything the Action hands to GitHub passes
 through `redact`.
 """

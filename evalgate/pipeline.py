@@ -18,7 +18,7 @@ from typing import Any
 from evalgate import datasets, metrics, names, runner
 from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
-from evalgate.fileio import read_bytes
+from evalgate.files.fileio import read_bytes
 from evalgate.outbound import echo
 from evalgate.results import build_results, call_summary, case_record, merge_repeats
 
@@ -131,9 +131,9 @@ def run_and_score(
     if (
         config.judge_calibration is not None
     ):  # the canary's stack (scipy, the judge) only for suites that have one
-        from evalgate import judge_canary
+        from evalgate.judge import canary
 
-        results.update(judge_canary.run_checks(config, built, results["git"]))
+        results.update(canary.run_checks(config, built, results["git"]))
     return results
 
 
@@ -170,13 +170,13 @@ def judge(
     baseline_path: str | None = None,
 ) -> dict[str, Any]:
     """Compare with the baseline and decide; returns the Verdict JSON (docs/internals.md)."""
-    from evalgate import judge_trust
-    from evalgate.compare import compare
     from evalgate.gate import decide
+    from evalgate.judge.trust import advisory, gate_assessment
+    from evalgate.pairing import compare
 
     comparison = compare(current, baseline, config, baseline_path=baseline_path)
-    trust = judge_trust.gate_assessment(current, config)
-    verdict = decide(comparison, config, advisory=judge_trust.advisory(trust))
+    trust = gate_assessment(current, config)
+    verdict = decide(comparison, config, advisory=advisory(trust))
     verdict.judge_calibration = trust
     return verdict.to_json()
 
@@ -195,9 +195,9 @@ def write_reports(
 ) -> None:
     """Write each report asked for, atomically. The comment is the sticky PR comment: marker first, within
     GitHub's size limit, detail dropped in tiers when needed."""
-    from evalgate import report
-    from evalgate.fileio import write_json_atomic, write_text_atomic
+    from evalgate.files.fileio import write_json_atomic, write_text_atomic
     from evalgate.github.actions_io import run_url as actions_run_url
+    from evalgate.report.render import render_comment, render_html, render_junit, render_markdown
 
     options = {
         "max_examples": config.report["max_examples"],
@@ -208,20 +208,18 @@ def write_reports(
     options["trend"] = history_trend(config, verdict)
     if report_path:
         write_text_atomic(
-            report_path, report.render_markdown(verdict, current, baseline, run_url=run_url, **options)
+            report_path, render_markdown(verdict, current, baseline, run_url=run_url, **options)
         )
     if comment_path:
         write_text_atomic(
-            comment_path, report.render_comment(verdict, current, baseline, run_url=run_url, **options)
+            comment_path, render_comment(verdict, current, baseline, run_url=run_url, **options)
         )
     if json_path:
         write_json_atomic(json_path, verdict)
     if junit_path:
-        write_text_atomic(junit_path, report.render_junit(verdict, current))
+        write_text_atomic(junit_path, render_junit(verdict, current))
     if html_path:
-        write_text_atomic(
-            html_path, report.render_html(verdict, current, baseline, run_url=run_url, **options)
-        )
+        write_text_atomic(html_path, render_html(verdict, current, baseline, run_url=run_url, **options))
 
 
 def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> dict[str, Any] | None:
@@ -229,7 +227,7 @@ def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> dict[str, Any
 
     The trend only decorates the report: a store that cannot be read leaves it out with a warning (in the
     verdict's warnings and on stderr), never costing the verdict or the reports."""
-    from evalgate.history import HistoryStore, trend_for_report
+    from evalgate.history.store import HistoryStore, trend_for_report
 
     path = config.resolve(config.history["path"])
     gated = [row["metric"] for row in verdict.get("metrics", []) if row.get("rules")]

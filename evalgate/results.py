@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from evalgate import __version__
+from evalgate.contracts.cases import CallTiming, CaseResult
 from evalgate.errors import InputError
-from evalgate.fileio import write_json_atomic
-from evalgate.jsonio import load_json
+from evalgate.files.fileio import write_json_atomic
+from evalgate.files.jsonio import load_json
 from evalgate.metrics.base import RUN_FIELDS, mean_score
-from evalgate.model import CallTiming, CaseResult
 from evalgate.outbound import redact_data
 
 SCHEMA_VERSION = 1

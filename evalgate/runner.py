@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from evalgate import interrupts
+from evalgate.contracts.cases import Case, CaseResult, Output, normalize_output
 from evalgate.errors import InputError, RunAborted
-from evalgate.exitcodes import signal_name
-from evalgate.model import Case, CaseResult, Output, normalize_output
 from evalgate.outbound import redact
+from evalgate.process import interrupts
+from evalgate.process.exitcodes import signal_name
+from evalgate.process.watchdog import LoopBlocked, LoopWatchdog
 from evalgate.progress import Progress, auto_progress
-from evalgate.watchdog import LoopBlocked, LoopWatchdog
 
 if TYPE_CHECKING:
     from evalgate.config import ProviderConfig, SuiteConfig
@@ -68,9 +68,9 @@ async def run_cases(
     """Run each case `repeats` times through a started provider, at most `concurrency` calls at once.
 
     A call that takes longer than `timeout` seconds is cancelled and recorded as an error (also an async call
-    that blocks the event loop: see evalgate.watchdog); any exception is recorded as that case's error.
+    that blocks the event loop: see evalgate.process.watchdog); any exception is recorded as that case's error.
     `RunAborted` stops scheduling, and cases not run get `aborted: <reason>`; so does a stop signal (Ctrl-C,
-    SIGTERM: see evalgate.interrupts), which also cancels the calls in flight.
+    SIGTERM: see evalgate.process.interrupts), which also cancels the calls in flight.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")

@@ -1,6 +1,6 @@
 """YAML reading that remembers line numbers, so every config error can name its file and line.
 
-Guarded like every read of a user's file (evalgate.fileio): a regular file of at most MAX_TEXT_FILE_BYTES, at
+Guarded like every read of a user's file (evalgate.files.fileio): a regular file of at most MAX_TEXT_FILE_BYTES, at
 most MAX_NESTING levels deep, and at most MAX_YAML_VALUES values once aliases are expanded (an "alias bomb" of
 a few lines expands to billions, which would fill the memory of anything that walks it)."""
 
@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 
 from evalgate.errors import InputError
-from evalgate.fileio import read_text
-from evalgate.limits import MAX_INTEGER_DIGITS, MAX_NESTING, MAX_TEXT_FILE_BYTES, MAX_YAML_VALUES
+from evalgate.files.fileio import read_text
+from evalgate.files.limits import MAX_INTEGER_DIGITS, MAX_NESTING, MAX_TEXT_FILE_BYTES, MAX_YAML_VALUES
 
 
 class LineDict(dict):

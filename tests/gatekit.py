@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.config import STATS_OPTIONS, MetricConfig, Rule, SuiteConfig
+from evalgate.contracts.cases import Case, CaseResult, Output
 from evalgate.metrics import build_metrics, metric_keys, score_results
-from evalgate.model import Case, CaseResult, Output
 from evalgate.results import build_results, case_record
 
 SIGNATURE = {

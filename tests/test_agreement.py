@@ -1,4 +1,4 @@
-"""evalgate.agreement against its references: scikit-learn's cohen_kappa_score, the krippendorff package and
+"""evalgate.judge.agreement against its references: scikit-learn's cohen_kappa_score, the krippendorff package and
 scipy's spearmanr, on random labels with uneven numbers of raters, and the bootstrap's own properties."""
 
 from __future__ import annotations
@@ -9,7 +9,13 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import cohen_kappa_score
 
-from evalgate.agreement import LabelledItem, agreement, krippendorff_alpha, rank_correlation, weighted_kappa
+from evalgate.judge.agreement import (
+    LabelledItem,
+    agreement,
+    krippendorff_alpha,
+    rank_correlation,
+    weighted_kappa,
+)
 
 
 def random_items(seed: int, n: int, k: int, max_raters: int) -> list[LabelledItem]:

@@ -10,10 +10,10 @@ from gatekit import make_config, make_results, rule
 from scipy import stats as sps
 
 from evalgate import stats
-from evalgate.compare import compare
 from evalgate.errors import InputError
 from evalgate.metrics.base import Metric, MetricKey
 from evalgate.metrics.latency import Latency
+from evalgate.pairing import compare
 
 
 class MedianLatency(Metric):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from evalgate.contracts.cases import Case
 from evalgate.datasets import (
     allocate,
     category_of_file,
@@ -19,7 +20,6 @@ from evalgate.datasets import (
     sample_cases,
 )
 from evalgate.errors import InputError
-from evalgate.model import Case
 
 V2 = Path(__file__).parent / "fixtures" / "datasets" / "v2"
 

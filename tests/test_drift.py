@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from evalgate.drift import (
+from evalgate.history.drift import (
     alarm_messages,
     drift_report,
     ewma,
@@ -16,7 +16,7 @@ from evalgate.drift import (
     reference,
     rolling_means,
 )
-from evalgate.history import Point
+from evalgate.history.store import Point
 from tests.conftest import reference_vectors
 
 VECTORS = reference_vectors()["drift"]

@@ -1,4 +1,4 @@
-"""Exit codes: one table in the code (evalgate/exitcodes.py), the same table in README and docs/reference.md."""
+"""Exit codes: one table in the code (evalgate/process/exitcodes.py), the same table in README and docs/reference.md."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from evalgate.exitcodes import SIGNAL_BASE, ExitCode
+from evalgate.process.exitcodes import SIGNAL_BASE, ExitCode
 from tests.conftest import ROOT
 
 

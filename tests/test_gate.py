@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from gatekit import make_config, make_results, rule
 
-from evalgate.compare import compare
 from evalgate.gate import decide
+from evalgate.pairing import compare
 
 
 def _pair(n: int, worse: int, better: int, *, categories=None, seed: int = 0):

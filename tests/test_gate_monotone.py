@@ -28,9 +28,9 @@ from gatekit import make_config, rule, scored_results
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evalgate.compare import compare
 from evalgate.gate import decide
 from evalgate.metrics import build_metrics
+from evalgate.pairing import compare
 
 SEVERITY = {"pass": 0, "warn": 1, "fail": 2}
 SCORERS = Path(__file__).parent / "fixtures" / "scorers"

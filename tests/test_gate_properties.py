@@ -9,9 +9,9 @@ from gatekit import make_config, make_results, rule
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evalgate.compare import compare
 from evalgate.gate import decide
 from evalgate.metrics.latency import Latency
+from evalgate.pairing import compare
 
 RULES = [
     rule("accuracy", max_drop=0.0),

@@ -10,7 +10,7 @@ import pytest
 
 from evalgate.cli import main
 from evalgate.errors import InputError
-from evalgate.history import HistoryStore, branch_of_ref, metric_history, trend_for_report
+from evalgate.history.store import HistoryStore, branch_of_ref, metric_history, trend_for_report
 
 METRIC_KEYS = {
     "accuracy": {"kind": "binary", "higher_is_better": True},

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from evalgate.model import Output, OutputError, normalize_output
+from evalgate.contracts.cases import Output, OutputError, normalize_output
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from test_history import make_results
 
-from evalgate import ratchet
 from evalgate.cli import main
 from evalgate.config import Rule
 from evalgate.errors import InputError
-from evalgate.history import HistoryStore
+from evalgate.history import ratchet
+from evalgate.history.store import HistoryStore
 from evalgate.yamlio import load_yaml
 
 CONFIG = """\

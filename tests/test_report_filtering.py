@@ -16,9 +16,9 @@ from gatekit import make_config, make_results, rule
 from markdown_it import MarkdownIt
 from reportkit import load
 
-from evalgate.compare import compare
 from evalgate.gate import decide
-from evalgate.report import render_html, render_markdown
+from evalgate.pairing import compare
+from evalgate.report.render import render_html, render_markdown
 
 N = 200
 CATEGORIES = ["typical" if i % 2 else "edge" for i in range(N)]
@@ -83,7 +83,7 @@ def test_a_key_not_marked_shown_is_left_out_of_both_tables_but_kept_in_the_json(
     assert "hidden" not in text
     assert category_header(text) == ["Category", "n", "accuracy", "rougeL", "error\\_rate", "Status"]
     assert "hidden_score" not in render_html(verdict, current, baseline)
-    as_json = json.loads(json.dumps(verdict))  # what --json writes (evalgate.fileio.write_json_atomic)
+    as_json = json.loads(json.dumps(verdict))  # what --json writes (evalgate.files.fileio.write_json_atomic)
     assert {"hidden_score", "tokens_in"} <= {row["metric"] for row in as_json["metrics"]}
     assert "hidden_score" in {row["metric"] for row in as_json["categories"]}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalgate import report_format as fmt
+from evalgate.report import formatting as fmt
 
 
 @pytest.mark.parametrize(

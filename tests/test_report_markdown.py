@@ -15,8 +15,14 @@ from markdown_it import MarkdownIt
 from reportkit import load
 
 from evalgate import __version__
-from evalgate.report import COMMENT_LIMIT, comment_marker, render_comment, render_markdown, render_summary
-from evalgate.report_text import clean
+from evalgate.report.render import (
+    COMMENT_LIMIT,
+    comment_marker,
+    render_comment,
+    render_markdown,
+    render_summary,
+)
+from evalgate.report.text import clean
 
 MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 MENTION = re.compile(r"(?<![A-Za-z0-9])@[A-Za-z0-9]")
@@ -301,7 +307,7 @@ def test_an_alarm_from_the_history_names_its_run_once(current, baseline) -> None
         "accuracy drifted down (worse): lower CUSUM 13.35 > h=5.0 (k=0.5) since run 2408aaa; the change likely "
         "began at run 2108aaa; reference mean 0.9288, sd 0.0115"
     )
-    trend = {  # the shape of evalgate.history.trend_for_report
+    trend = {  # the shape of evalgate.history.store.trend_for_report
         "metric": "accuracy",
         "labels": ["2108aaa", "2308aaa", "2408aaa"],
         "values": [0.91, 0.9, 0.89],

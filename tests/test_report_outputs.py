@@ -16,8 +16,8 @@ import pytest
 from reportkit import FIXTURES, load
 
 from evalgate.errors import InputError
-from evalgate.fileio import write_json_atomic
-from evalgate.report import environment, render_html, render_junit, render_markdown
+from evalgate.files.fileio import write_json_atomic
+from evalgate.report.render import environment, render_html, render_junit, render_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = "</details><script>alert(1)</script><img src=x onerror=alert(1)> @octocat \x1b[0m\x00 & ]]> ``` |"
@@ -220,7 +220,7 @@ def test_installed_package_loads_its_own_templates(tmp_path) -> None:
     assert (build / "evalgate" / "templates" / "report.md.j2").is_file()
     (build / "evalgate" / "templates" / "_cases.md.j2").write_text("\nINSTALLED COPY\n", encoding="utf-8")
     script = (
-        "import json, sys; from evalgate import report; "
+        "import json, sys; from evalgate.report import render as report; "
         f"v = json.load(open({str(FIXTURES / 'verdict_fail.json')!r})); "
         "print(report.builtin_templates()); print(report.render_markdown(v, {}, None))"
     )

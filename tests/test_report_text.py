@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from evalgate import report_text as rt
+from evalgate.report import text as rt
 
 MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 

@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 import pytest
 
 from evalgate.config import ProviderConfig, SuiteConfig
+from evalgate.contracts.cases import Case, Output
 from evalgate.errors import RunAborted
-from evalgate.model import Case, Output
 from evalgate.progress import BarProgress, LineProgress, auto_progress
 from evalgate.providers.base import Provider
 from evalgate.runner import run_cases, run_suite

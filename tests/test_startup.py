@@ -19,18 +19,20 @@ from tests.conftest import ROOT, write_suite
 RUN_THIRD_PARTY = {"numpy", "yaml"}
 RUN_MODULES = {
     "evalgate", "evalgate.cli", "evalgate.commands", "evalgate.commands.run", "evalgate.config",
-    "evalgate.datasets", "evalgate.errors", "evalgate.fileio", "evalgate.metrics", "evalgate.metrics.base",
+    "evalgate.datasets", "evalgate.errors", "evalgate.files.fileio", "evalgate.metrics", "evalgate.metrics.base",
     "evalgate.metrics.build", "evalgate.metrics.error_rate", "evalgate.metrics.latency",
     "evalgate.metrics.matching", "evalgate.metrics.scoring", "evalgate.metrics.usage", "evalgate.metrics.values",
-    "evalgate.model", "evalgate.options", "evalgate.pipeline", "evalgate.progress", "evalgate.providers",
+    "evalgate.contracts.cases", "evalgate.options", "evalgate.pipeline", "evalgate.progress", "evalgate.providers",
     "evalgate.providers.base", "evalgate.providers.python_fn", "evalgate.results", "evalgate.runner",
     "evalgate.userfunc", "evalgate.yamlio",
     # what a run does besides: exit codes, interrupts and the loop's watchdog, limits of inputs, strict JSON,
     # secrets kept out of the output, the output paths checked before the run
-    "evalgate.commands._outputs", "evalgate.exitcodes", "evalgate.interrupts", "evalgate.jsonio", "evalgate.limits",
-    "evalgate.outbound", "evalgate.watchdog",
+    "evalgate.commands._outputs", "evalgate.process.exitcodes", "evalgate.process.interrupts", "evalgate.files.jsonio", "evalgate.files.limits",
+    "evalgate.outbound", "evalgate.process.watchdog",
     # the config's checks of names and units, the summary line's units, the warning about unused prices
-    "evalgate.names", "evalgate.units", "evalgate.report_format", "evalgate.pricing",
+    "evalgate.names", "evalgate.units", "evalgate.report.formatting", "evalgate.providers.llm.pricing",
+    # the (empty) packages of the side areas those modules live in
+    "evalgate.contracts", "evalgate.files", "evalgate.process", "evalgate.report", "evalgate.providers.llm",
 }  # fmt: skip
 
 PROBE = """
@@ -112,10 +114,10 @@ def test_an_llm_run_imports_its_sdk_and_still_no_judging_stack(tmp_path: Path) -
     forbidden = {
         "scipy",
         "jsonschema",
-        "evalgate.compare",
+        "evalgate.pairing",
         "evalgate.gate",
-        "evalgate.report",
-        "evalgate.history",
+        "evalgate.report.render",
+        "evalgate.history.store",
     }
     assert not forbidden & set(modules)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
-from evalgate.fileio import check_writable, is_stream, json_text, rescue, write_text_atomic
+from evalgate.files.fileio import check_writable, is_stream, json_text, rescue, write_text_atomic
 
 # argparse destination -> the option users type, for every file a command may write or read
 OUTPUT_OPTIONS = {

@@ -12,9 +12,9 @@ from evalgate.commands._outputs import check_outputs
 from evalgate.commands.run import incomplete_exit_code
 from evalgate.config import load_config
 from evalgate.errors import InputError
-from evalgate.exitcodes import ExitCode
-from evalgate.fileio import write_json_atomic, write_text_atomic
-from evalgate.headtohead import (
+from evalgate.files.fileio import write_json_atomic, write_text_atomic
+from evalgate.judge.client import as_text
+from evalgate.judge.headtohead import (
     Entry,
     Player,
     compare_players,
@@ -22,8 +22,8 @@ from evalgate.headtohead import (
     render_markdown,
     run_provider,
 )
-from evalgate.judging import as_text
 from evalgate.outbound import echo
+from evalgate.process.exitcodes import ExitCode
 from evalgate.progress import auto_progress
 
 

@@ -12,8 +12,9 @@ from evalgate.commands._outputs import kept_elsewhere
 from evalgate.config import load_config
 from evalgate.datasets import load_cases
 from evalgate.errors import InputError
-from evalgate.fileio import check_writable
-from evalgate.generate import (
+from evalgate.files.fileio import check_writable
+from evalgate.judge.client import open_judge
+from evalgate.judge.generate import (
     DEFAULT_CATEGORY,
     DEFAULT_STRATEGIES,
     EXISTS,
@@ -24,7 +25,6 @@ from evalgate.generate import (
     to_jsonl,
     write_new_file,
 )
-from evalgate.judging import open_judge
 from evalgate.outbound import echo
 from evalgate.progress import auto_progress
 

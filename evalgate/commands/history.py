@@ -10,13 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from evalgate.drift import LONG_WINDOW, REFERENCE_RUNS, SHORT_WINDOW, alarm_messages
 from evalgate.errors import InputError
-from evalgate.history import HistoryStore, branch_of_ref, metric_history
+from evalgate.history.drift import LONG_WINDOW, REFERENCE_RUNS, SHORT_WINDOW, alarm_messages
+from evalgate.history.ratchet import shown_path
+from evalgate.history.store import HistoryStore, branch_of_ref, metric_history
 from evalgate.outbound import echo, echo_json
-from evalgate.ratchet import shown_path
+from evalgate.report.sparkline import sparkline
 from evalgate.results import incomplete_reason, load_results
-from evalgate.sparkline import sparkline
 
 
 def register(subparsers: Any) -> None:

@@ -55,11 +55,12 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def handle_calibrate(args: argparse.Namespace) -> int:
     import asyncio
 
-    from evalgate import judge_calibration, judge_canary, judge_trust
     from evalgate.config import load_config
-    from evalgate.fileio import write_json_atomic, write_text_atomic
-    from evalgate.gold import load_gold
-    from evalgate.judge_report import render_calibration
+    from evalgate.files.fileio import write_json_atomic, write_text_atomic
+    from evalgate.judge import calibration, canary
+    from evalgate.judge.gold import load_gold
+    from evalgate.judge.trust import assess
+    from evalgate.report.calibration import render_calibration
 
     if args.consistency < 0 or args.consistency == 1:
         raise InputError(f"--consistency must be 0 (off) or at least 2 runs, got {args.consistency}")
@@ -82,7 +83,7 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else settings.get("file")
     if output is None:
         output = gold.path.with_name(gold.path.name.removesuffix(".jsonl") + ".calibration.json")
-    options = judge_calibration.Settings(
+    options = calibration.Settings(
         resamples=args.resamples,
         confidence=float(config.stats.get("confidence", 0.95)),
         seed=config.seed,
@@ -90,14 +91,14 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     )
 
     async def measure() -> dict:
-        document = await judge_calibration.calibrate(
+        document = await calibration.calibrate(
             config, gold, settings=options, consistency=args.consistency, temperature=args.temperature
         )
-        document["canary"] = await judge_canary.reference(config)
+        document["canary"] = await canary.reference(config)
         return document
 
     document = asyncio.run(measure())
-    trust = judge_trust.assess(config, document=document) if settings else None
+    trust = assess(config, document=document) if settings else None
     write_json_atomic(output, document)
     text = render_calibration(document, trust)
     if args.report:

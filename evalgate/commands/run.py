@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from evalgate import interrupts
-from evalgate import report_format as fmt
 from evalgate.commands._outputs import check_outputs, save_results
 from evalgate.config import load_config
-from evalgate.exitcodes import ExitCode, for_signal
 from evalgate.outbound import echo
+from evalgate.process import interrupts
+from evalgate.process.exitcodes import ExitCode, for_signal
+from evalgate.report import formatting as fmt
 from evalgate.results import incomplete_reason
 
 

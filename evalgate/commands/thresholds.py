@@ -8,10 +8,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from evalgate import ratchet
 from evalgate.commands.history import positive
 from evalgate.errors import InputError
-from evalgate.history import HistoryStore
+from evalgate.history import ratchet
+from evalgate.history.store import HistoryStore
 from evalgate.outbound import echo, echo_json
 
 

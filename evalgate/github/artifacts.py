@@ -25,8 +25,8 @@ from github import Github
 from github.WorkflowRun import WorkflowRun
 
 from evalgate.errors import InputError
-from evalgate.jsonio import load_json
-from evalgate.limits import (
+from evalgate.files.jsonio import load_json
+from evalgate.files.limits import (
     MAX_ARCHIVE_BYTES,
     MAX_ARCHIVE_FILES,
     MAX_ARCHIVE_PATH_CHARS,

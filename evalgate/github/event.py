@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.errors import InputError
-from evalgate.jsonio import load_json
+from evalgate.files.jsonio import load_json
 
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
 ZERO_SHA = "0" * 40

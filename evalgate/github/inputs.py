@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalgate.errors import InputError
-from evalgate.fileio import real_path
+from evalgate.files.fileio import real_path
 from evalgate.github import actions_io as gha
 from evalgate.github import artifacts
 from evalgate.github.comment import POLICIES as COMMENT_POLICIES

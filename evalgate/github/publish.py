@@ -15,13 +15,13 @@ import requests
 from github import Github, GithubException
 
 from evalgate.errors import InputError
-from evalgate.fileio import write_json_atomic
+from evalgate.files.fileio import write_json_atomic
+from evalgate.files.jsonio import load_json
 from evalgate.github import actions_io as gha
 from evalgate.github import comment
 from evalgate.github.client import describe, is_forbidden
 from evalgate.github.event import Event
 from evalgate.github.sources import CONTEXT_FILE
-from evalgate.jsonio import load_json
 from evalgate.outbound import redact
 
 _OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evalgate.errors import InputError
-from evalgate.fileio import read_text, real_path
-from evalgate.judging import (
+from evalgate.files.fileio import read_text, real_path
+from evalgate.files.limits import MAX_TEXT_FILE_BYTES
+from evalgate.judge.client import (
     JudgeAnswer,
     JudgeFormatError,
     as_text,
@@ -28,7 +29,6 @@ from evalgate.judging import (
     require_number,
     require_string,
 )
-from evalgate.limits import MAX_TEXT_FILE_BYTES
 from evalgate.metrics.base import CaseRecord, Metric, MetricKey, mean_score
 from evalgate.options import Option, one_of
 

@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 import jsonschema
 
 from evalgate.errors import InputError
-from evalgate.fileio import real_path
-from evalgate.jsonio import load_json
-from evalgate.limits import MAX_TEXT_FILE_BYTES
+from evalgate.files.fileio import real_path
+from evalgate.files.jsonio import load_json
+from evalgate.files.limits import MAX_TEXT_FILE_BYTES
 from evalgate.metrics.base import CaseMetric, CaseRecord
 from evalgate.metrics.matching import NAME
 from evalgate.metrics.values import is_answer_mapping

@@ -6,7 +6,9 @@ import json
 import math
 from typing import Any
 
-from evalgate.model import ANSWER_KEYS  # the keys of a normalized output mapping that carry the answer
+from evalgate.contracts.cases import (
+    ANSWER_KEYS,  # the keys of a normalized output mapping that carry the answer
+)
 
 
 def is_answer_mapping(value: Any) -> bool:

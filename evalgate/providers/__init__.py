@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 PROVIDER_CLASSES: dict[str, str] = {
     "python": "evalgate.providers.python_fn:PythonProvider",
     "command": "evalgate.providers.command:CommandProvider",
-    "anthropic": "evalgate.providers.anthropic_api:AnthropicProvider",
-    "openai": "evalgate.providers.openai_api:OpenAIProvider",
-    "http": "evalgate.providers.http_api:HttpProvider",
+    "anthropic": "evalgate.providers.llm.anthropic_api:AnthropicProvider",
+    "openai": "evalgate.providers.llm.openai_api:OpenAIProvider",
+    "http": "evalgate.providers.llm.http_api:HttpProvider",
 }
 
 

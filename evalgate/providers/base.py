@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalgate.model import Case, Output
+from evalgate.contracts.cases import Case, Output
 from evalgate.options import Option
 
 
@@ -18,7 +18,7 @@ class Provider(ABC):
 
     Lifecycle: `await start(slots)` once (slots = the run's concurrency), then `await complete(case)` from up to
     `slots` tasks at once, then `await close()`. `complete` returns an Output (or anything
-    `evalgate.model.normalize_output` accepts) or raises: any exception becomes that case's error, except
+    `evalgate.contracts.cases.normalize_output` accepts) or raises: any exception becomes that case's error, except
     `evalgate.errors.RunAborted`, which stops the run. The runner enforces the per-case timeout by cancelling
     `complete`; a provider must leave itself usable after a cancellation (restart a worker, drop a connection).
     """

@@ -19,9 +19,9 @@ from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar
 
+from evalgate.contracts.cases import Case
 from evalgate.errors import InputError
-from evalgate.fileio import real_path
-from evalgate.model import Case
+from evalgate.files.fileio import real_path
 from evalgate.options import Option, seconds
 from evalgate.providers.base import Provider
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from evalgate.contracts.cases import Case
 from evalgate.errors import InputError
-from evalgate.limits import MAX_CONCURRENCY
-from evalgate.model import Case
+from evalgate.files.limits import MAX_CONCURRENCY
 from evalgate.options import Option, up_to
 from evalgate.providers.base import Provider
 from evalgate.userfunc import TARGET_FORM, is_target, load_function

@@ -12,10 +12,10 @@ from judge.calibration_kit import rubric_gold, write_jsonl, write_suite
 from judge.fake_judge import FakeJudge
 from sklearn.metrics import cohen_kappa_score
 
-from evalgate.agreement import LabelledItem, agreement, interval
 from evalgate.cli import main
 from evalgate.errors import InputError
-from evalgate.gold import MAX_ITEMS, load_gold
+from evalgate.judge.agreement import LabelledItem, agreement, interval
+from evalgate.judge.gold import MAX_ITEMS, load_gold
 
 GOOD = '{"id": "g1", "input": "q", "output": "a [q=3]", "scores": {"relevance": 3}}'
 

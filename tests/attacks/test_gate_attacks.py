@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from gatekit import make_config, make_results, rule, scored_results
 
-from evalgate import report_format as fmt
 from evalgate.cli import main
-from evalgate.compare import compare
 from evalgate.config import load_config
 from evalgate.errors import InputError
 from evalgate.gate import decide
-from evalgate.report import render_markdown
+from evalgate.pairing import compare
+from evalgate.report import formatting as fmt
+from evalgate.report.render import render_markdown
 from evalgate.units import unit_of
 from tests.conftest import write_suite
 

@@ -23,12 +23,12 @@ import pytest
 from evalgate import cli
 from evalgate.config import load_config
 from evalgate.errors import InputError
+from evalgate.files.limits import MAX_DATA_FILE_BYTES, MAX_NESTING, MAX_TEXT_FILE_BYTES
 from evalgate.github import artifacts, inputs, sources
 from evalgate.github.artifacts import ArtifactError
 from evalgate.github.client import ClientSettings, make_github
 from evalgate.github.event import Event, load_event
-from evalgate.judging import JudgeFormatError, parse_json_object
-from evalgate.limits import MAX_DATA_FILE_BYTES, MAX_NESTING, MAX_TEXT_FILE_BYTES
+from evalgate.judge.client import JudgeFormatError, parse_json_object
 from tests.conftest import ROOT, write_suite
 
 sys.path.insert(0, str(ROOT / "tests" / "github"))

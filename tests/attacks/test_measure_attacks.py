@@ -24,9 +24,9 @@ from llm.conftest import keys, server  # noqa: F401
 from llm.fake_servers import FakeLLMServer, answer_for
 from sklearn.metrics import f1_score, recall_score
 
-from evalgate import cache as cache_module
-from evalgate.cache import CACHE_FILE
 from evalgate.cli import main
+from evalgate.providers import cache as cache_module
+from evalgate.providers.cache import CACHE_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "Q: {{ input }}"
@@ -417,8 +417,8 @@ def test_a_cache_locked_during_the_run_stops_storing_and_the_run_goes_on(server,
     monkeypatch.setattr(cache_module, "LOCK_TIMEOUT_S", 0.2)
     from llm.conftest import case, make_provider
 
-    from evalgate.cache import ResponseCache
-    from evalgate.providers.llm_common import RunSettings
+    from evalgate.providers.cache import ResponseCache
+    from evalgate.providers.llm.budget import RunSettings
     from evalgate.runner import run_cases
 
     provider = make_provider(
@@ -668,9 +668,7 @@ def test_an_unreadable_history_store_leaves_out_the_trend_not_the_verdict(server
 
 
 def test_a_locked_history_store_says_so(tmp_path, capsys, monkeypatch):
-    from evalgate import history
-
-    monkeypatch.setattr(history, "LOCK_TIMEOUT_S", 0.2)
+    monkeypatch.setattr("evalgate.history.store.LOCK_TIMEOUT_S", 0.2)
     store = append_all(tmp_path, [history_run(1)])
     holder = sqlite3.connect(store, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
@@ -712,7 +710,7 @@ def test_a_head_to_head_pays_for_no_repeat_it_does_not_use(tmp_path):
 
     from evalgate.config import load_config
     from evalgate.datasets import load_cases
-    from evalgate.headtohead import run_provider
+    from evalgate.judge.headtohead import run_provider
 
     config = load_config(python_suite(tmp_path, 6, 3))
     answers, aborted = asyncio.run(run_provider(config, config.provider, load_cases(config.datasets)))

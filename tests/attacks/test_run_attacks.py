@@ -25,7 +25,7 @@ from typing import ClassVar
 
 import pytest
 
-from evalgate.exitcodes import ExitCode, for_signal
+from evalgate.process.exitcodes import ExitCode, for_signal
 from tests.conftest import ROOT
 
 CASES = 4

@@ -9,7 +9,7 @@ from github import GithubException
 
 from evalgate.github import comment
 from evalgate.github.client import ClientSettings, make_github
-from evalgate.report import comment_marker
+from evalgate.report.render import comment_marker
 
 MARKER = comment_marker("digits")
 

@@ -8,7 +8,7 @@ import pytest
 
 from evalgate.cli import main
 from evalgate.errors import InputError
-from evalgate.headtohead import load_results_answers, pair_results_files
+from evalgate.judge.headtohead import load_results_answers, pair_results_files
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from evalgate.generate import GENERATE_PROMPT, STRATEGIES
-from evalgate.headtohead import PAIRWISE_PROMPT
-from evalgate.judging import REPAIR_PROMPT
+from evalgate.judge.client import REPAIR_PROMPT
+from evalgate.judge.generate import GENERATE_PROMPT, STRATEGIES
+from evalgate.judge.headtohead import PAIRWISE_PROMPT
 from evalgate.metrics.judge import DEFAULT_CRITERIA, FACTUAL_PROMPT, RUBRIC_PROMPT, RUBRIC_REPLY_FORMAT
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "judge.md").read_text()

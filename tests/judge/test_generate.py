@@ -12,8 +12,10 @@ import re
 import pytest
 
 from evalgate.cli import main
+from evalgate.contracts.cases import Case
 from evalgate.errors import InputError
-from evalgate.generate import (
+from evalgate.judge.client import open_judge
+from evalgate.judge.generate import (
     STRATEGIES,
     STRATEGY_GROUPS,
     canary_text,
@@ -23,8 +25,6 @@ from evalgate.generate import (
     to_jsonl,
     write_new_file,
 )
-from evalgate.judging import open_judge
-from evalgate.model import Case
 from evalgate.progress import LineProgress
 from evalgate.runner import run_suite
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from evalgate.headtohead import Entry, Player, compare_players, pair_results_files, render_markdown
+from evalgate.judge.headtohead import Entry, Player, compare_players, pair_results_files, render_markdown
 
 from .anthropic_stub import user_text
 

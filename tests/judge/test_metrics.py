@@ -11,7 +11,7 @@ import time
 import pytest
 
 from evalgate.errors import InputError
-from evalgate.judging import JudgeFormatError, parse_json_object
+from evalgate.judge.client import JudgeFormatError, parse_json_object
 from evalgate.metrics.judge import FactualConsistency, RubricJudge
 
 from .anthropic_stub import user_text

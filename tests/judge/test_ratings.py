@@ -9,7 +9,13 @@ import pytest
 from scipy.optimize import minimize
 from scipy.stats import binomtest
 
-from evalgate.ratings import Game, bootstrap_ratings, fit_bradley_terry, wilson_interval, win_probability
+from evalgate.judge.ratings import (
+    Game,
+    bootstrap_ratings,
+    fit_bradley_terry,
+    wilson_interval,
+    win_probability,
+)
 from tests.conftest import reference_vectors
 
 REFERENCE = reference_vectors()["pairwise"]

@@ -11,10 +11,12 @@ import pytest
 
 from evalgate import runner
 from evalgate.config import ProviderConfig
-from evalgate.model import Case, Output
+from evalgate.contracts.cases import Case, Output
 from evalgate.options import Option, check_options
-from evalgate.providers import llm_common, provider_class
-from evalgate.providers.llm_common import LLMProvider, RunSettings
+from evalgate.providers import provider_class
+from evalgate.providers.llm import retry
+from evalgate.providers.llm.base import LLMProvider
+from evalgate.providers.llm.budget import RunSettings
 from evalgate.runner import RunOutcome
 
 from .fake_servers import FakeLLMServer
@@ -40,7 +42,7 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries without the half-second wait (retry-after from the server still applies)."""
-    monkeypatch.setattr(llm_common, "BACKOFF_BASE", 0.01)
+    monkeypatch.setattr(retry, "BACKOFF_BASE", 0.01)
 
 
 def make_provider(

@@ -12,8 +12,9 @@ import anthropic as anthropic_sdk
 import pytest
 
 from evalgate.errors import InputError
-from evalgate.pricing import PriceTable
-from evalgate.providers.llm_common import ProviderError, RunSettings
+from evalgate.providers.llm.budget import RunSettings
+from evalgate.providers.llm.pricing import PriceTable
+from evalgate.providers.llm.retry import ProviderError
 
 from .conftest import ANTHROPIC_KEY, case, make_provider, run_provider
 from .fake_servers import FakeLLMServer, answer_for, words

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from evalgate.errors import InputError
-from evalgate.providers.llm_common import Budget, RunSettings
+from evalgate.providers.llm.budget import Budget, RunSettings
 
 from .conftest import case, make_provider, run_provider
 from .fake_servers import FakeLLMServer

@@ -10,11 +10,11 @@ from typing import ClassVar
 
 import pytest
 
-from evalgate.cache import CACHE_FILE, CachedProvider, ResponseCache
-from evalgate.model import Case, Output
+from evalgate.contracts.cases import Case, Output
 from evalgate.options import Option
 from evalgate.providers.base import Provider
-from evalgate.providers.llm_common import Budget, RunSettings
+from evalgate.providers.cache import CACHE_FILE, CachedProvider, ResponseCache
+from evalgate.providers.llm.budget import Budget, RunSettings
 
 from .conftest import ANTHROPIC_KEY, OPENAI_KEY, case, make_provider, run_provider
 from .fake_servers import FakeLLMServer, answer_for

@@ -97,7 +97,7 @@ def test_output_path_not_found_is_a_case_error(server: FakeLLMServer, tmp_path: 
 
 
 def test_the_secret_is_not_in_the_cache(server: FakeLLMServer, tmp_path: Path) -> None:
-    from evalgate.providers.llm_common import RunSettings
+    from evalgate.providers.llm.budget import RunSettings
 
     provider = make_provider(
         "http",

@@ -9,13 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from evalgate.providers import llm_common
-from evalgate.providers.llm_common import (
-    AdaptiveLimiter,
-    backoff_delay,
-    failure_for_status,
-    parse_retry_after,
-)
+from evalgate.providers.llm import retry
+from evalgate.providers.llm.limiter import AdaptiveLimiter
+from evalgate.providers.llm.retry import backoff_delay, failure_for_status, parse_retry_after
 
 from .conftest import case, make_provider, run_provider
 from .fake_servers import FakeLLMServer, answer_for
@@ -197,7 +193,7 @@ def test_which_statuses_are_retried(
 def test_backoff_is_jittered_exponential_or_the_servers_wait() -> None:
     rng = random.Random(1)
     for attempt in range(1, 8):
-        ceiling = min(llm_common.BACKOFF_CAP, llm_common.BACKOFF_BASE * 2 ** (attempt - 1))
+        ceiling = min(retry.BACKOFF_CAP, retry.BACKOFF_BASE * 2 ** (attempt - 1))
         delays = [backoff_delay(attempt, None, rng) for _ in range(200)]
         assert ceiling / 2 <= min(delays) and max(delays) <= ceiling
         assert len(set(delays)) > 100  # jittered

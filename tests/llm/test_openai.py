@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from evalgate.errors import InputError
-from evalgate.providers.llm_common import ProviderError
+from evalgate.providers.llm.retry import ProviderError
 
 from .conftest import OPENAI_KEY, case, make_provider, run_provider
 from .fake_servers import FakeLLMServer, answer_for, words

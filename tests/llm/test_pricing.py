@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalgate.pricing import DEFAULT_PRICES, Price, PriceTable
+from evalgate.providers.llm.pricing import DEFAULT_PRICES, Price, PriceTable
 
 
 def test_exact_snapshot_and_latest() -> None:

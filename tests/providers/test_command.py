@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from evalgate.config import ProviderConfig
+from evalgate.contracts.cases import Case
 from evalgate.errors import InputError
-from evalgate.model import Case
 from evalgate.providers import create_provider
 from evalgate.providers.command import SHUTDOWN_GRACE_S, CommandProvider
 from evalgate.runner import run_cases

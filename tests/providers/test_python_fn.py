@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from evalgate.config import ProviderConfig
+from evalgate.contracts.cases import Case
 from evalgate.errors import InputError
-from evalgate.model import Case
 from evalgate.providers import create_provider
 from evalgate.providers.python_fn import PythonProvider
 from evalgate.runner import run_cases
@@ -179,7 +179,7 @@ import asyncio, sys
 sys.path.insert(0, {str(Path(__file__).parents[2])!r})
 from pathlib import Path
 from evalgate.config import ProviderConfig
-from evalgate.model import Case
+from evalgate.contracts.cases import Case
 from evalgate.providers.python_fn import PythonProvider
 from evalgate.runner import run_cases
 

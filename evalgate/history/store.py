@@ -1,0 +1,497 @@
+"""The history store: one SQLite file of results on the main branch, for trends, drift alarms and the ratchet.
+
+Tables: `runs` (one row a results file), `metrics` (one row per run, metric key and category; category NULL is
+the overall value), `cases` (per-case scores of binary keys, for flaky-case detection). The file is marked with
+PRAGMA application_id and versioned with PRAGMA user_version; it uses the rollback journal, so after a write the
+store is one self-contained file (safe to upload as an artifact or commit).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from evalgate.errors import InputError
+from evalgate.files.fileio import check_regular_file
+from evalgate.history.drift import alarm_messages, drift_report
+from evalgate.judge.canary_history import add_limit_alarm, history_aggregates, history_keys
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x45564731  # "EVG1"
+# signature fields that change what a number means: runs that differ in them are not one series
+COMPARABLE_FIELDS = ("datasets", "metrics", "sample", "repeats")
+PASS_AT = 0.5  # a binary score at or above this passes (per-case means of repeated runs are fractions)
+# A final streak of L equal outcomes is a step (not flakiness) when the case's earlier rate of that outcome, p,
+# makes it this unlikely: p**L < STEP_ALPHA (docs/history.md, "Flaky cases").
+STEP_ALPHA = 0.05
+
+_SCHEMA = """
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    suite TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    ts REAL NOT NULL,
+    sha TEXT,
+    ref TEXT,
+    branch TEXT,
+    label TEXT,
+    signature TEXT NOT NULL,
+    metric_keys TEXT NOT NULL,
+    appended_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX runs_identity ON runs (suite, IFNULL(sha, ''), created_at);
+CREATE INDEX runs_time ON runs (suite, ts);
+CREATE TABLE metrics (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    category TEXT,
+    value REAL NOT NULL,
+    n INTEGER
+);
+CREATE UNIQUE INDEX metrics_identity ON metrics (run_id, key, IFNULL(category, ''));
+CREATE INDEX metrics_key ON metrics (key, category);
+CREATE TABLE cases (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (run_id, key, case_id)
+) WITHOUT ROWID;
+"""
+
+
+LOCK_TIMEOUT_S = 5.0  # how long to wait for another process's lock on the store
+
+# SQLite's error codes (by prefix) that are faults of where the store lives, not of the store's content
+STORE_FAULTS = {
+    "SQLITE_BUSY": "the history store is locked by another process; try again when it is done",
+    "SQLITE_LOCKED": "the history store is locked by another process; try again when it is done",
+    "SQLITE_READONLY": "cannot write the history store: the file or its folder is read-only",
+    "SQLITE_FULL": "cannot write the history store: the disk is full",
+    "SQLITE_IOERR": "cannot read or write the history store: an I/O error",
+    "SQLITE_CANTOPEN": "cannot open the history store",
+}
+
+
+class Point(NamedTuple):
+    """One run's value of one metric."""
+
+    created_at: str
+    sha: str | None
+    label: str | None
+    value: float
+    n: int | None
+
+    @property
+    def name(self) -> str:
+        """How a run is named in messages and charts: its label, else its short sha, else its time."""
+        return self.label or (self.sha[:7] if self.sha else self.created_at[:16])
+
+
+class HistoryStore:
+    """An open history file. Use as a context manager, or call close()."""
+
+    def __init__(self, path: str | Path, *, create: bool = False) -> None:
+        self.path = Path(path)
+        if not self.path.exists() and not create:
+            raise InputError(
+                "no history store here yet; append runs with `evalgate history --append results.json`",
+                file=self.path,
+            )
+        check_regular_file(self.path, what="history store")  # SQLite would wait forever on a FIFO
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        uri = f"{self.path.resolve().as_uri()}?mode={'rwc' if create else 'ro'}"
+        try:
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=LOCK_TIMEOUT_S)
+        except sqlite3.Error as exc:
+            raise InputError(f"cannot open the history store ({exc})", file=self.path) from None
+        try:
+            with self._guard():
+                self._db.execute("PRAGMA foreign_keys = ON")
+                self._check_or_create(create)
+        except BaseException:
+            self._db.close()
+            raise
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn SQLite's errors into one clear InputError naming the store: a lock, a read-only file, a full
+        disk or an I/O error say so (and that the store was not changed: a write is one transaction); any other
+        error means a damaged or foreign file."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            code = getattr(exc, "sqlite_errorname", "") or ""
+            fault = next((text for prefix, text in STORE_FAULTS.items() if code.startswith(prefix)), None)
+            if fault is not None:
+                raise InputError(f"{fault} ({exc}); the store was not changed", file=self.path) from None
+            raise InputError(
+                f"not a readable evalgate history store ({exc}); expected a SQLite file written by "
+                "`evalgate history --append`",
+                file=self.path,
+            ) from None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._guard():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _check_or_create(self, create: bool) -> None:
+        app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        objects = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id == 0 and version == 0 and objects == 0:
+            if not create:
+                raise InputError("the history store is empty (not initialized)", file=self.path)
+            with self._transaction():
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            return
+        if app_id != APPLICATION_ID:
+            raise InputError(
+                "this SQLite file is not an evalgate history store; point history.path at an evalgate store "
+                "or at a new file",
+                file=self.path,
+            )
+        if version > SCHEMA_VERSION:
+            raise InputError(
+                f"the history store has schema version {version}, newer than this evalgate reads "
+                f"({SCHEMA_VERSION}); upgrade evalgate",
+                file=self.path,
+            )
+        if version < 1:
+            raise InputError(f"the history store has an invalid schema version {version}", file=self.path)
+
+    # ---- writing
+
+    def append(
+        self,
+        results: dict[str, Any],
+        *,
+        branch: str | None = None,
+        sha: str | None = None,
+        label: str | None = None,
+    ) -> int:
+        """Store one results file; returns its run id. Appending the same run again (same suite, sha and
+        created_at) changes nothing and returns the existing id. `sha` and `label` override the file's own."""
+        suite = results.get("suite")
+        if not isinstance(suite, str) or not suite:
+            raise InputError("the results have no suite name; expected an evalgate results file")
+        created_at, ts = _normalize_time(results.get("created_at"))
+        git = results.get("git") or {}
+        sha = sha or git.get("sha") or None
+        ref = git.get("ref") or None
+        branch = branch or branch_of_ref(ref)
+        label = label or results.get("label") or None
+        metric_keys = {**(results.get("metric_keys") or {}), **history_keys(results)}
+        with self._transaction():
+            existing = self._db.execute(
+                "SELECT id FROM runs WHERE suite = ? AND IFNULL(sha, '') = ? AND created_at = ?",
+                (suite, sha or "", created_at),
+            ).fetchone()
+            if existing:
+                return int(existing[0])
+            cursor = self._db.execute(
+                "INSERT INTO runs (suite, created_at, ts, sha, ref, branch, label, signature, metric_keys, "
+                "appended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    suite,
+                    created_at,
+                    ts,
+                    sha,
+                    ref,
+                    branch,
+                    label,
+                    json.dumps(results.get("signature") or {}, sort_keys=True),
+                    json.dumps(metric_keys, sort_keys=True),
+                    datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                ),
+            )
+            run_id = int(cursor.lastrowid)
+            self._db.executemany(
+                "INSERT INTO metrics (run_id, key, category, value, n) VALUES (?, ?, ?, ?, ?)",
+                _metric_rows(run_id, results),
+            )
+            binary = [key for key, spec in metric_keys.items() if spec.get("kind") == "binary"]
+            self._insert_cases(run_id, binary, results.get("cases") or [])
+        return run_id
+
+    def _insert_cases(self, run_id: int, keys: list[str], cases: list[dict[str, Any]]) -> None:
+        try:
+            self._db.executemany(
+                "INSERT INTO cases (run_id, key, case_id, value) VALUES (?, ?, ?, ?)",
+                (
+                    (run_id, key, str(case["id"]), float(case["scores"][key]))
+                    for case in cases
+                    for key in keys
+                    if (case.get("scores") or {}).get(key) is not None
+                ),
+            )
+        except sqlite3.IntegrityError:
+            raise InputError("the results list a case id twice; expected unique case ids") from None
+
+    # ---- reading
+
+    def suites(self) -> list[str]:
+        with self._guard():
+            return [row[0] for row in self._db.execute("SELECT DISTINCT suite FROM runs ORDER BY suite")]
+
+    def run_count(self, suite: str) -> int:
+        with self._guard():
+            return int(self._db.execute("SELECT count(*) FROM runs WHERE suite = ?", (suite,)).fetchone()[0])
+
+    def metric_keys(self, suite: str) -> dict[str, dict[str, Any]]:
+        """The metric keys of the latest run (name -> {"kind", "higher_is_better"}), overall keys first."""
+        with self._guard():
+            row = self._db.execute(
+                "SELECT id, metric_keys FROM runs WHERE suite = ? ORDER BY ts DESC, id DESC LIMIT 1", (suite,)
+            ).fetchone()
+            if row is None:
+                return {}
+            declared = json.loads(row[1])
+            stored = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT key FROM metrics WHERE run_id = ? AND category IS NULL ORDER BY rowid", (row[0],)
+                )
+            ]
+        return {key: declared.get(key, {}) for key in stored}
+
+    def categories(self, suite: str) -> list[str]:
+        with self._guard():
+            return [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT DISTINCT m.category FROM metrics m JOIN runs r ON r.id = m.run_id "
+                    "WHERE r.suite = ? AND m.category IS NOT NULL ORDER BY m.category",
+                    (suite,),
+                )
+            ]
+
+    def series(
+        self,
+        suite: str,
+        key: str,
+        category: str | None = None,
+        limit: int | None = None,
+        *,
+        since: str | None = None,
+    ) -> list[Point]:
+        """The values of one metric (overall, or in one category) in time order; the last `limit` runs, and only
+        runs created at or after `since` (an ISO time) when given."""
+        query = (
+            "SELECT r.created_at, r.sha, r.label, m.value, m.n FROM metrics m JOIN runs r ON r.id = m.run_id "
+            "WHERE r.suite = ? AND m.key = ? AND m.category IS ?"
+        )
+        params: list[Any] = [suite, key, category]
+        if since is not None:
+            query += " AND r.ts >= ?"
+            params.append(_normalize_time(since, "since")[1])
+        query += " ORDER BY r.ts DESC, r.id DESC"
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(int(limit))
+        with self._guard():
+            rows = self._db.execute(query, params).fetchall()
+        return [Point(*row) for row in reversed(rows)]
+
+    def comparable_since(self, suite: str) -> tuple[str | None, int]:
+        """When the latest stretch of comparable runs began (same datasets, metrics, sample and repeats), and how
+        many earlier runs differ. Drift and the ratchet look only at that stretch."""
+        with self._guard():
+            rows = self._db.execute(
+                "SELECT created_at, signature FROM runs WHERE suite = ? ORDER BY ts DESC, id DESC", (suite,)
+            ).fetchall()
+        if not rows:
+            return None, 0
+        latest = _comparable(rows[0][1])
+        start = rows[0][0]
+        for index, (created_at, signature) in enumerate(rows):
+            if _comparable(signature) != latest:
+                return start, len(rows) - index
+            start = created_at
+        return start, 0
+
+    def case_stability(
+        self, suite: str, key: str, window: int = 20, min_flips: int = 3
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(flaky, changed) cases on a binary `key` over the last `window` runs of the latest configuration.
+
+        Flaky means alternating under the same code and config, so only runs with the latest run's comparable
+        signature and provider count. A case is flaky when its pass/fail flipped at least `min_flips` times and
+        it still alternates. One whose latest runs all went one way since a step is not: when a case passing at
+        its earlier rate p would give that streak of L equal outcomes with probability p^L < STEP_ALPHA, it
+        changed at the step (a regression, or a fix) and is listed as changed, with the run it changed at;
+        quarantining it would hide the regression. Each list is most flips first:
+        flaky [{"id", "flips", "runs", "pass_rate"}], changed [{"id", "flips", "runs", "pass_rate", "state",
+        "since", "streak"}] (changed lists only cases that flipped at least `min_flips` times, the ones a flip
+        count alone would have called flaky).
+        """
+        with self._guard():
+            recent = self._db.execute(
+                "SELECT id, signature, created_at, sha, label FROM runs WHERE suite = ? "
+                "ORDER BY ts DESC, id DESC LIMIT ?",
+                (suite, window),
+            ).fetchall()
+            if not recent:
+                return [], []
+            latest = _configuration(recent[0][1])
+            runs = []
+            for run_id, signature, created_at, sha, label in recent:
+                if _configuration(signature) != latest:
+                    break
+                runs.append((run_id, Point(created_at, sha, label, 0.0, None).name))
+            runs.reverse()
+            order = {run_id: position for position, (run_id, _) in enumerate(runs)}
+            marks = ",".join("?" * len(runs))
+            rows = self._db.execute(
+                f"SELECT run_id, case_id, value FROM cases WHERE key = ? AND run_id IN ({marks})",
+                (key, *order),
+            ).fetchall()
+        outcomes: dict[str, list[tuple[int, bool]]] = {}
+        for run_id, case_id, value in rows:
+            outcomes.setdefault(case_id, []).append((order[run_id], value >= PASS_AT))
+        flaky, changed = [], []
+        for case_id, seen in outcomes.items():
+            seen.sort()
+            passes = [passed for _, passed in seen]
+            flips = sum(a != b for a, b in pairwise(passes))
+            if flips < max(min_flips, 1):
+                continue
+            item = {
+                "id": case_id,
+                "flips": flips,
+                "runs": len(passes),
+                "pass_rate": sum(passes) / len(passes),
+            }
+            streak = next((i for i in range(len(passes) - 1, -1, -1) if passes[i] != passes[-1]), -1) + 1
+            before = passes[:streak]
+            same = sum(passed == passes[-1] for passed in before) / len(before)
+            if same ** (len(passes) - streak) < STEP_ALPHA:
+                since = runs[seen[streak][0]][1]
+                state = "passing" if passes[-1] else "failing"
+                changed.append({**item, "state": state, "since": since, "streak": len(passes) - streak})
+            else:
+                flaky.append(item)
+        flaky.sort(key=lambda item: (-item["flips"], item["id"]))
+        changed.sort(key=lambda item: (-item["flips"], item["id"]))
+        return flaky, changed
+
+    def flaky_cases(self, suite: str, key: str, window: int = 20, min_flips: int = 3) -> list[dict[str, Any]]:
+        """The flaky cases of `case_stability`: [{"id", "flips", "runs", "pass_rate"}], most flips first."""
+        return self.case_stability(suite, key, window, min_flips)[0]
+
+
+def metric_history(
+    store: HistoryStore,
+    suite: str,
+    metric: str,
+    *,
+    category: str | None = None,
+    since: str | None = None,
+    **drift_options: Any,
+) -> tuple[list[Point], dict[str, Any]]:
+    """The comparable series of one metric (since the last change of datasets or metrics, and `since`) and its
+    drift report."""
+    start, _ = store.comparable_since(suite)
+    if since is not None and (
+        start is None or _normalize_time(since, "since")[1] > _normalize_time(start)[1]
+    ):
+        start = since
+    points = store.series(suite, metric, category, since=start)
+    spec = store.metric_keys(suite).get(metric, {})
+    report = drift_report(points, spec.get("higher_is_better", True), kind=spec.get("kind"), **drift_options)
+    return points, add_limit_alarm(report, points, spec, metric)
+
+
+def trend_for_report(
+    store: HistoryStore, suite: str, metric: str, last: int = 30, *, category: str | None = None
+) -> dict[str, Any]:
+    """The trend chart data for the PR comment: the last `last` comparable runs and the active drift alarms.
+
+    {"metric": str, "labels": [str], "values": [float], "alarms": [{"kind": "ewma"|"cusum", "run": label,
+    "message": str}]}
+    """
+    points, report = metric_history(store, suite, metric, category=category)
+    shown = points[-last:] if last else points
+    return {
+        "metric": metric if category is None else f"{metric} [{category}]",
+        "labels": [point.name for point in shown],
+        "values": [float(point.value) for point in shown],
+        "alarms": alarm_messages(report, metric),
+    }
+
+
+def branch_of_ref(ref: str | None) -> str | None:
+    """The branch a run's git ref names: refs/heads/main -> main, a bare branch name as is; other refs (pull
+    requests, tags) are returned whole, so they never equal the history branch; None when unknown."""
+    if not ref or ref == "HEAD":
+        return None
+    return ref.removeprefix("refs/heads/")
+
+
+def _metric_rows(run_id: int, results: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+    """The values of a run worth keeping: not a value that was not measured (a timing from cached answers'
+    recorded timings, `measured: false`), so trends, drift and the ratchet never see one."""
+    sections = [(None, {**(results.get("metrics") or {}), **history_aggregates(results)})]
+    sections += sorted((results.get("categories") or {}).items())
+    for category, aggregates in sections:
+        for key, aggregate in aggregates.items():
+            if (
+                isinstance(aggregate, dict)
+                and aggregate.get("value") is not None
+                and aggregate.get("measured") is not False
+            ):
+                yield run_id, key, category, float(aggregate["value"]), aggregate.get("n")
+
+
+def _comparable(signature_json: str) -> tuple[Any, ...]:
+    signature = json.loads(signature_json)
+    return tuple(signature.get(field) for field in COMPARABLE_FIELDS)
+
+
+def _configuration(signature_json: str) -> tuple[Any, ...]:
+    """What must stay the same for a case's flips to be flakiness: the comparable fields and the model under
+    test (the provider's fingerprint: type, model, prompt, parameters). Thresholds (the config's hash) may
+    change."""
+    return (*_comparable(signature_json), json.loads(signature_json).get("provider"))
+
+
+def _normalize_time(text: Any, what: str = "created_at") -> tuple[str, float]:
+    """An ISO time -> (UTC text as stored, epoch seconds for ordering). A time without a zone is UTC."""
+    if not isinstance(text, str):
+        raise InputError(f"{what} must be an ISO 8601 time, got {text!r}")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{what} {text!r} is not an ISO 8601 time (like 2026-11-26T08:00:00Z)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if moment.microsecond else "%Y-%m-%dT%H:%M:%SZ")
+    return stamp, moment.timestamp()

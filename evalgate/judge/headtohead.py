@@ -1,0 +1,443 @@
+"""Head-to-head comparison: a judge compares the answers of two or more models case by case.
+
+Each pair of answers is judged twice, once in each order, and the judge scores both answers from 0 to 100.
+In one order, the answer with the higher score wins unless the scores are within the tie margin (default 5%
+of the scale, 5 points); over both orders an answer wins only when both orders agree, otherwise the case is a
+tie, which cancels the judge's position bias. An answer whose run errored loses to one that did not (two
+errors tie) without asking the judge; a judge failure leaves the pair undecided and out of the counts.
+Results: win rates with Wilson intervals per pair (overall and per category) and Bradley–Terry ratings with
+bootstrap intervals (see evalgate.judge.ratings).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from evalgate.contracts.cases import Case
+from evalgate.errors import InputError
+from evalgate.files.jsonio import load_json
+from evalgate.judge.client import (
+    JudgeSession,
+    as_text,
+    open_judge,
+    question_id,
+    render_template,
+    require_keys,
+    require_number,
+    require_string,
+)
+from evalgate.judge.ratings import Game, bootstrap_ratings, fit_bradley_terry, wilson_interval
+from evalgate.progress import Progress
+from evalgate.report.render import environment
+from evalgate.report.text import clip
+from evalgate.runner import run_suite
+
+SCHEMA_VERSION = 1
+SCALE = 100.0
+
+PAIRWISE_PROMPT = """You compare two answers to the same question and score each of them.
+
+Score each answer from 0 (useless or wrong) to 100 (perfect) for how correct, relevant, clear and \
+complete it is{% if expected or source %}, taking the {{ "source document" if source else "reference answer" \
+}} as the truth{% endif %}. Judge the content \
+only: the order in which the answers are shown means nothing, and a longer answer is not better for being \
+longer.
+
+<question>
+{{ input }}
+</question>
+{% if source %}
+<source_document>
+{{ source }}
+</source_document>
+{% endif %}
+{% if expected %}
+<reference_answer>
+{{ expected }}
+</reference_answer>
+{% endif %}
+<answer_1>
+{{ answer_1 }}
+</answer_1>
+
+<answer_2>
+{{ answer_2 }}
+</answer_2>
+
+Reply with a single JSON object and nothing else, in this form:
+{"scores": {"answer_1": <0-100>, "answer_2": <0-100>}, "reasoning": "<two or three sentences>"}"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One case of the comparison: the question both players answered."""
+
+    id: str
+    input: Any
+    expected: Any = None
+    category: str = "default"
+    source: str = ""  # the case's metadata.source (a document the answers should agree with), if any
+
+
+@dataclass
+class Player:
+    """A model in the comparison: its answers by case id ({"output": ..., "error": ...})."""
+
+    name: str
+    answers: dict[str, dict[str, Any]]
+    source: str = ""
+
+
+@dataclass
+class PairResult:
+    """The outcome of one case for one pair: 1 = a won, 0 = b won, 0.5 = tie, None = the judge failed."""
+
+    case_id: str
+    category: str
+    a: str
+    b: str
+    outcome: float | None
+    reason: str
+    orders: list[dict[str, Any]] = field(default_factory=list)
+
+
+def validate_pairwise(answer: dict[str, Any]) -> dict[str, Any]:
+    require_keys(answer, "the reply", ["scores", "reasoning"])
+    scores = require_keys(answer["scores"], "scores", ["answer_1", "answer_2"])
+    return {
+        "scores": {
+            key: require_number(scores[key], f'scores["{key}"]', 0, SCALE) for key in ("answer_1", "answer_2")
+        },
+        "reasoning": require_string(answer, "reasoning"),
+    }
+
+
+def order_outcome(first: float, second: float, margin: float) -> float:
+    """1 when the first answer wins, 0 when the second does, 0.5 when the scores are within the margin."""
+    if abs(first - second) <= margin * SCALE:
+        return 0.5
+    return 1.0 if first > second else 0.0
+
+
+def combine_orders(a_first: float, a_second: float) -> float:
+    """Outcome for A from the two orders (A shown first, then A shown second); disagreement is a tie."""
+    return a_first if a_first == a_second else 0.5
+
+
+async def judge_pair(session: JudgeSession, entry: Entry, a: Player, b: Player, margin: float) -> PairResult:
+    answer_a, answer_b = a.answers[entry.id], b.answers[entry.id]
+    result = PairResult(entry.id, entry.category, a.name, b.name, None, "")
+    if answer_a.get("error") or answer_b.get("error"):
+        if answer_a.get("error") and answer_b.get("error"):
+            result.outcome, result.reason = 0.5, "both errored"
+        else:
+            loser = a if answer_a.get("error") else b
+            result.outcome, result.reason = (0.0 if loser is a else 1.0), f"{loser.name} errored"
+        return result
+
+    def prompt(first: dict[str, Any], second: dict[str, Any]) -> str:
+        return render_template(
+            PAIRWISE_PROMPT,
+            input=as_text(entry.input),
+            expected=as_text(entry.expected),
+            source=entry.source,
+            answer_1=as_text(first.get("output")),
+            answer_2=as_text(second.get("output")),
+        )
+
+    prompts = [prompt(answer_a, answer_b), prompt(answer_b, answer_a)]
+    replies = await asyncio.gather(
+        *(session.ask(question_id("pairwise", entry.id, text), text, validate_pairwise) for text in prompts)
+    )
+    outcomes = []
+    for first, reply in zip((a.name, b.name), replies, strict=True):
+        second = b.name if first == a.name else a.name
+        if reply.error:
+            result.orders.append({"first": first, "error": reply.error})
+            continue
+        scores = reply.value["scores"]
+        outcome_first = order_outcome(scores["answer_1"], scores["answer_2"], margin)
+        outcomes.append(outcome_first if first == a.name else 1.0 - outcome_first)
+        result.orders.append(
+            {
+                "first": first,
+                "scores": {first: scores["answer_1"], second: scores["answer_2"]},
+                "winner": {1.0: first, 0.0: second}.get(outcome_first, "tie"),
+                "reasoning": reply.value["reasoning"],
+            }
+        )
+    if len(outcomes) < 2:
+        result.reason = "judge failed"
+        return result
+    result.outcome = combine_orders(*outcomes)
+    result.reason = "orders agree" if outcomes[0] == outcomes[1] else "orders disagree: tie"
+    return result
+
+
+async def judge_players(
+    session: JudgeSession,
+    entries: list[Entry],
+    players: list[Player],
+    margin: float,
+    progress: Progress | None = None,
+) -> list[PairResult]:
+    """Judge every pair of players on every case (all judge calls at once, bounded by the session).
+
+    `progress` hears of every judge question: two per case and pair, unless an answer errored (no question)."""
+    pairs = [(entry, a, b) for entry in entries for a, b in itertools.combinations(players, 2)]
+    questions = 2 * sum(
+        not (a.answers[e.id].get("error") or b.answers[e.id].get("error")) for e, a, b in pairs
+    )
+    with session.tracking(progress, questions):
+        return list(await asyncio.gather(*(judge_pair(session, e, a, b, margin) for e, a, b in pairs)))
+
+
+def _rate(count: float, n: int, confidence: float) -> dict[str, Any]:
+    low, high = wilson_interval(count, n, confidence)
+    return {"value": count / n if n else None, "ci_low": low, "ci_high": high}
+
+
+def pair_summary(results: list[PairResult], a: str, b: str, confidence: float) -> dict[str, Any]:
+    """Wins, losses and ties of `a` against `b`, with Wilson intervals (judge failures left out)."""
+    mine = [r for r in results if (r.a, r.b) == (a, b)]
+    decided = [r for r in mine if r.outcome is not None]
+    wins_a = sum(r.outcome == 1.0 for r in decided)
+    wins_b = sum(r.outcome == 0.0 for r in decided)
+    ties = len(decided) - wins_a - wins_b
+    judged = [r for r in decided if len(r.orders) == 2]
+    consistent = sum(r.reason == "orders agree" for r in judged)
+    n = len(decided)
+    return {
+        "a": a,
+        "b": b,
+        "n": n,
+        "wins_a": wins_a,
+        "wins_b": wins_b,
+        "ties": ties,
+        "judge_errors": len(mine) - n,
+        "errored_answers": sum(r.reason.endswith("errored") for r in decided),
+        "win_rate_a": _rate(wins_a, n, confidence),
+        "win_rate_b": _rate(wins_b, n, confidence),
+        "tie_rate": _rate(ties, n, confidence),
+        "score_a": (wins_a + 0.5 * ties) / n if n else None,
+        "position_consistency": consistent / len(judged) if judged else None,
+    }
+
+
+def summarize(
+    results: list[PairResult],
+    players: list[str],
+    *,
+    confidence: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Pair summaries overall and per category, and Bradley–Terry ratings with bootstrap intervals."""
+    pairs = list(itertools.combinations(players, 2))
+    categories = sorted({r.category for r in results})
+    by_case: dict[str, list[Game]] = {}
+    for r in results:
+        if r.outcome is not None:
+            by_case.setdefault(r.case_id, []).append(Game(r.a, r.b, r.outcome))
+    games = [game for group in by_case.values() for game in group]
+    ratings: dict[str, Any] = {"players": {}, "regularized": False}
+    if games:
+        fit = fit_bradley_terry(games, players)
+        intervals = bootstrap_ratings(
+            list(by_case.values()), players, resamples=resamples, seed=seed, confidence=confidence
+        )
+        ratings = {
+            "players": {
+                name: {
+                    "rating": fit.ratings[name],
+                    "ci_low": intervals[name][0],
+                    "ci_high": intervals[name][1],
+                }
+                for name in sorted(players, key=lambda p: -fit.ratings[p])
+            },
+            "regularized": fit.regularized,
+        }
+    return {
+        "pairs": [pair_summary(results, a, b, confidence) for a, b in pairs],
+        "categories": {
+            category: [
+                pair_summary([r for r in results if r.category == category], a, b, confidence)
+                for a, b in pairs
+            ]
+            for category in categories
+        },
+        "ratings": ratings,
+    }
+
+
+def _case_json(result: PairResult, entry: Entry, players: dict[str, Player]) -> dict[str, Any]:
+    winner = {1.0: result.a, 0.0: result.b, 0.5: "tie"}.get(result.outcome)  # type: ignore[arg-type]
+    return {
+        "id": result.case_id,
+        "category": result.category,
+        "a": result.a,
+        "b": result.b,
+        "winner": winner,
+        "outcome": result.outcome,
+        "reason": result.reason,
+        "input": entry.input,
+        "expected": entry.expected,
+        "outputs": {name: players[name].answers[entry.id].get("output") for name in (result.a, result.b)},
+        "errors": {name: players[name].answers[entry.id].get("error") for name in (result.a, result.b)},
+        "orders": result.orders,
+    }
+
+
+async def compare_players(
+    config: Any,
+    entries: list[Entry],
+    players: list[Player],
+    *,
+    margin: float = 0.05,
+    resamples: int = 1000,
+    warnings: list[str] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Judge all pairs and build the comparison document (what compare.json holds)."""
+    if len({p.name for p in players}) != len(players) or len(players) < 2:
+        raise InputError("a comparison needs at least two players with different names")
+    async with open_judge(config, purpose="evalgate compare") as session:
+        results = await judge_players(session, entries, players, margin, progress)
+    names = [p.name for p in players]
+    summary = summarize(
+        results,
+        names,
+        confidence=float(config.stats.get("confidence", 0.95)),
+        resamples=resamples,
+        seed=config.seed,
+    )
+    by_id = {entry.id: entry for entry in entries}
+    by_name = {p.name: p for p in players}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "compare",
+        "suite": config.suite,
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "judge": {"model": session.model, "usage": session.usage.to_json()},
+        "margin": margin,
+        "confidence": float(config.stats.get("confidence", 0.95)),
+        "players": [{"name": p.name, "source": p.source} for p in players],
+        **summary,
+        "cases": [_case_json(r, by_id[r.case_id], by_name) for r in results],
+        "warnings": warnings or [],
+    }
+
+
+async def run_provider(
+    config: Any, provider_config: Any, cases: list[Case], progress: Progress | None = None
+) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """Run one provider of the config on the cases (through the runner, as `evalgate run` does, reporting to
+    `progress`); answers by case id, and why the run stopped early (None: it did not). Each case is asked once,
+    whatever the suite's `repeats`: a head-to-head compares one answer of each player, so further repeats would
+    be calls paid for and never used."""
+    outcome = await run_suite(
+        dataclasses.replace(config, repeats=1), cases, provider_config, progress=progress
+    )
+    answers = {
+        r.case.id: {"output": r.output.value if r.output is not None else None, "error": r.error}
+        for r in outcome.results
+    }
+    return answers, outcome.aborted
+
+
+def load_results_answers(path: Path) -> tuple[str, list[Entry], dict[str, dict[str, Any]]]:
+    """A results file's label, cases and answers (only the fields a comparison needs are checked)."""
+    data = load_json(path, what="results file", expected="expected an evalgate results file")
+    cases = data.get("cases") if isinstance(data, dict) else None
+    if not isinstance(cases, list):
+        raise InputError('expected a results file: a JSON object with a "cases" list', file=path)
+    entries, answers = [], {}
+    for index, case in enumerate(cases):
+        if not isinstance(case, dict) or not isinstance(case.get("id"), str | int):
+            raise InputError(f'cases[{index}] must be an object with an "id"', file=path)
+        case_id = str(case["id"])
+        if case_id in answers:
+            raise InputError(f"case id {case_id!r} appears twice", file=path)
+        metadata = case.get("metadata") if isinstance(case.get("metadata"), dict) else {}
+        entries.append(
+            Entry(
+                case_id,
+                case.get("input"),
+                case.get("expected"),
+                str(case.get("category") or "default"),
+                as_text(metadata.get("source")),
+            )
+        )
+        answers[case_id] = {"output": case.get("output"), "error": case.get("error")}
+    label = str(data.get("label") or path.stem)
+    return label, entries, answers
+
+
+def pair_results_files(path_a: Path, path_b: Path) -> tuple[list[Entry], list[Player], list[str]]:
+    """The cases both results files hold (same id and same input), the two players, and warnings."""
+    label_a, entries_a, answers_a = load_results_answers(path_a)
+    label_b, entries_b, answers_b = load_results_answers(path_b)
+    if label_a == label_b:
+        label_a, label_b = f"{label_a} (a)", f"{label_b} (b)"
+    inputs_b = {entry.id: entry.input for entry in entries_b}
+    entries = [e for e in entries_a if e.id in inputs_b and inputs_b[e.id] == e.input]
+    warnings = []
+    different = [e.id for e in entries_a if e.id in inputs_b and inputs_b[e.id] != e.input]
+    if different:
+        warnings.append(
+            f"{len(different)} case(s) have different inputs in the two files and were left out: "
+            + ", ".join(different[:5])
+        )
+    only = len(entries_a) + len(entries_b) - 2 * len(entries) - 2 * len(different)
+    if only:
+        warnings.append(f"{only} case(s) are in only one of the two files and were left out")
+    if not entries:
+        raise InputError(
+            f"{path_a} and {path_b} have no case in common (same id and input); nothing to compare"
+        )
+    players = [Player(label_a, answers_a, str(path_a)), Player(label_b, answers_b, str(path_b))]
+    return entries, players, warnings
+
+
+def render_markdown(document: dict[str, Any], *, max_examples: int = 10, max_chars: int = 400) -> str:
+    """The comparison as markdown (templates/compare.md.j2, with the report's filters for untrusted text)."""
+
+    def short(value: Any) -> str:
+        """At most max_chars of the text (the template's filters make it one inert line)."""
+        return clip(as_text(value), max_chars).text
+
+    def pct(value: float | None) -> str:
+        return (
+            "–"
+            if value is None
+            else f"{100 * value:.0f}%"
+            if value * 100 == round(value * 100)
+            else f"{100 * value:.1f}%"
+        )
+
+    def rate(entry: dict[str, Any]) -> str:
+        return (
+            "–"
+            if entry["value"] is None
+            else f"{pct(entry['value'])} ({pct(entry['ci_low'])}–{pct(entry['ci_high'])})"
+        )
+
+    decided = [case for case in document["cases"] if case["winner"] not in ("tie", None)]
+    template = environment("markdown").get_template("compare.md.j2")
+    text = template.render(
+        **document,
+        case_count=len({case["id"] for case in document["cases"]}),
+        examples=decided[:max_examples],
+        short=short,
+        pct=pct,
+        rate=rate,
+    )
+    text = "\n".join(line.rstrip() for line in text.splitlines()).strip()
+    return re.sub(r"\n{3,}", "\n\n", text) + "\n"
