@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalgate.config import SuiteConfig
+from evalgate.config import DROP_RULES, SuiteConfig
+from evalgate.contracts.comparison import Comparison, MetricComparison
+from evalgate.margins import amount, rule_margin
 from evalgate.metrics.base import UNMEASURED, timing_source
-from evalgate.pairing import DROP_RULES, Comparison, MetricComparison, amount, rule_margin
 from evalgate.process.exitcodes import ExitCode
 from evalgate.report import formatting as fmt
 from evalgate.units import unit_of

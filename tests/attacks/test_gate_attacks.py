@@ -19,11 +19,11 @@ from evalgate.cli import main
 from evalgate.config import load_config
 from evalgate.errors import InputError
 from evalgate.gate import decide
-from evalgate.pairing import compare
 from evalgate.report import formatting as fmt
 from evalgate.report.render import render_markdown
 from evalgate.units import unit_of
 from tests.conftest import write_suite
+from tests.gatekit import compare
 
 MODEL = {
     "model.py": "import pathlib\n\ndef predict(x):\n    pathlib.Path(__file__).with_name('called').touch()\n    return x\n",
