@@ -24,9 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evalgate import stats
 from evalgate.config import STATS_OPTIONS, Rule, SuiteConfig
+from evalgate.contracts.results import parse_results
 from evalgate.gate import decide
 from evalgate.metrics.latency import PERCENTILES, Latency
-from evalgate.pairing import compare
+from evalgate.pairing import compare as compare_results
 
 
 def best_of(repeat: int, fn):
@@ -157,3 +158,9 @@ def _max_rss_mib() -> float:
 
 if __name__ == "__main__":
     main()
+
+
+def compare(current, baseline, config):
+    """evalgate.pairing.compare of results dicts, each read as `evalgate gate` reads a results file."""
+    read = [None if doc is None else parse_results(doc, file="bench results") for doc in (current, baseline)]
+    return compare_results(read[0], read[1], config)
