@@ -245,7 +245,10 @@ def test_a_warning_shows_the_mde_sentence_flaky_cases_and_notes(current, baselin
 
 def test_without_a_baseline_only_thresholds_are_reported(current) -> None:
     text = render_markdown(load("verdict_no_baseline.json"), current, None)
-    assert "Suite **support-bot**. No baseline: only absolute thresholds were checked." in text
+    assert (
+        "Suite **support-bot**. No baseline to compare with: only the absolute thresholds (min, max) were checked"
+        in text
+    )
     assert "| Metric | Current | Interval | Threshold | Status |" in text
     assert "| accuracy | 82.0% | [78.6%, 85.1%] | ≥ 85.0% | ❌ |" in text
     assert "**Failing cases**" in text and "<b>c-3</b> · typical · accuracy 0" in text
