@@ -177,3 +177,14 @@ def test_a_baseline_without_the_spec_compares_by_hash() -> None:
         make_config([rule("accuracy", min=0.5)]),
     )
     assert same.signature_match and same.signature_diff == []
+
+
+def test_head_to_head_reads_results_files_through_the_same_parser(tmp_path: Path) -> None:
+    from evalgate.judge.headtohead import pair_results_files
+
+    entries, players, warnings = pair_results_files(V1_FILE, V1_FILE)  # a version 1 file, migrated
+    assert len(entries) == 12 and [p.name for p in players] == ["v1-fixture (a)", "v1-fixture (b)"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema_version": 1, "label": "x", "cases": [{"id": 3}]}))
+    with pytest.raises(InputError, match="not a valid evalgate results file"):
+        pair_results_files(bad, V1_FILE)  # before: its own looser reader accepted this file
