@@ -243,18 +243,25 @@ class MetricPairing:
                 diffs, resamples=int(self.settings["resamples"]), seed=seed, clusters=clusters
             )
             method = "cluster_bootstrap" if clusters is not None else "bootstrap"
-            self._joint[cache_key] = {
-                name: stats.from_bootstrap(
-                    float(diffs[:, j].mean()),
-                    boot[:, j],
-                    higher_is_better=self.keys[name][1],
-                    confidence=self.conf,
-                    method=method,
-                    n=len(ids),
-                )
-                for j, name in enumerate(names)
-            }
+            deltas = [float(diffs[:, j].mean()) for j in range(len(names))]
+            self._joint[cache_key] = self._from_bootstrap(names, deltas, boot, method, len(ids))
         return self._joint[cache_key]
+
+    def _from_bootstrap(
+        self, names: Sequence[str], deltas: Sequence[float], boot: np.ndarray, method: str, n: int
+    ) -> dict[str, stats.PairedStat]:
+        """Each key's paired statistic from its observed delta and its column of bootstrap deltas."""
+        return {
+            name: stats.from_bootstrap(
+                delta,
+                boot[:, j],
+                higher_is_better=self.keys[name][1],
+                confidence=self.conf,
+                method=method,
+                n=n,
+            )
+            for j, (name, delta) in enumerate(zip(names, deltas, strict=True))
+        }
 
     def corpus(
         self,
@@ -318,17 +325,8 @@ class MetricPairing:
         seed = stats.input_seed("\0".join(ids), metric.family)  # common random numbers, as in `joint`
         boot = stats.corpus_bootstrap(statistic, len(ids), resamples=resamples, seed=seed, clusters=clusters)
         method = "cluster_index_bootstrap" if clusters is not None else "index_bootstrap"
-        return {
-            name: stats.from_bootstrap(
-                float(now[name]) - float(before[name]),
-                boot[:, j],
-                higher_is_better=self.keys[name][1],
-                confidence=self.conf,
-                method=method,
-                n=len(ids),
-            )
-            for j, name in enumerate(names)
-        }
+        deltas = [float(now[name]) - float(before[name]) for name in names]
+        return self._from_bootstrap(names, deltas, boot, method, len(ids))
 
     def tail_note(self, key: str, ids: list[str]) -> str | None:
         """A sentence when a percentile key rests on fewer than TAIL_CASES cases beyond it, in either run."""

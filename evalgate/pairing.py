@@ -59,26 +59,13 @@ def compare(
     quarantine = _quarantine(cur_cases, base_cases, config)
     warnings += quarantine.warnings
     diff, blocking = _check_signature(current, baseline, settings, baseline_path)
-    if blocking:
-        warnings.append(
-            "the baseline was computed differently ("
-            + ", ".join(d["field"] for d in blocking)
-            + " differ); its numbers may not be comparable"
-        )
     keys = _metric_keys(current)
     cur_side = Side(current, cur_cases)
     base_side = Side(baseline, base_cases) if baseline is not None else None
     pairing = MetricPairing(cur_side, base_side, keys, config, settings, metrics, bool(quarantine.excluded))
     paired_ids = sorted(set(cur_cases) & set(base_cases))
     overall, categories = _compare_keys(pairing, keys, paired_ids, cur_cases, settings)
-    if baseline is not None and baseline.incomplete_reason():
-        warnings.append(
-            f"the baseline run did not complete ({baseline.incomplete_reason()}): its numbers are partial"
-        )
-    if baseline is None:
-        warnings.append(
-            "no baseline: only absolute thresholds (min, max) were checked; drops against a baseline were not judged"
-        )
+    warnings += _baseline_warnings(baseline, blocking)
     errors, runs = case_lists.errored_runs(cur_cases)
     error_item = next((item for item in overall if item.metric == "error_rate"), None)
     error_rate = error_item.current if error_item is not None else None
@@ -100,6 +87,26 @@ def compare(
         warnings=warnings,
         incomplete=current.incomplete_reason(),
     )
+
+
+def _baseline_warnings(baseline: Results | None, blocking: list[dict[str, Any]]) -> list[str]:
+    """What the reader must know about the baseline: computed differently, partial, or absent."""
+    warnings = []
+    if blocking:
+        warnings.append(
+            "the baseline was computed differently ("
+            + ", ".join(d["field"] for d in blocking)
+            + " differ); its numbers may not be comparable"
+        )
+    if baseline is not None and baseline.incomplete_reason():
+        warnings.append(
+            f"the baseline run did not complete ({baseline.incomplete_reason()}): its numbers are partial"
+        )
+    if baseline is None:
+        warnings.append(
+            "no baseline: only absolute thresholds (min, max) were checked; drops against a baseline were not judged"
+        )
+    return warnings
 
 
 def _compare_keys(
