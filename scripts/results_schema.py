@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evalgate.contracts.results import SCHEMA_PATH, schema_text  # noqa: E402
+from evalgate.contracts.results import SCHEMA_PATH, schema_text
 
 if __name__ == "__main__":
     SCHEMA_PATH.write_text(schema_text(), encoding="utf-8")

@@ -184,6 +184,7 @@ def test_head_to_head_reads_results_files_through_the_same_parser(tmp_path: Path
 
     entries, players, warnings = pair_results_files(V1_FILE, V1_FILE)  # a version 1 file, migrated
     assert len(entries) == 12 and [p.name for p in players] == ["v1-fixture (a)", "v1-fixture (b)"]
+    assert warnings == []
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"schema_version": 1, "label": "x", "cases": [{"id": 3}]}))
     with pytest.raises(InputError, match="not a valid evalgate results file"):
