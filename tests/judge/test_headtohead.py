@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from evalgate.contracts.headtohead import parse_head_to_head
 from evalgate.judge.headtohead import Entry, Player, compare_players, pair_results_files, render_markdown
 from tests.gatekit import make_results
 
@@ -49,7 +50,11 @@ def players(a_scores, b_scores, a_errors=None, b_errors=None):
 
 
 def compare(suite, entries, contestants, **options):
-    return asyncio.run(compare_players(suite, entries, contestants, resamples=200, **options))
+    """The head-to-head document of the real comparison, held to its contract (evalgate/contracts/headtohead.py)
+    as `--json` writes it."""
+    document = asyncio.run(compare_players(suite, entries, contestants, resamples=200, **options))
+    parse_head_to_head(json.loads(json.dumps(document)), file="compare.json")
+    return document
 
 
 def test_a_judge_biased_to_the_first_answer_gives_only_ties(suite, stub):
