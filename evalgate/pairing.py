@@ -18,6 +18,7 @@ import numpy as np
 from evalgate import names, stats
 from evalgate.config import DROP_RULES, Rule, SuiteConfig
 from evalgate.errors import InputError
+from evalgate.facts import UNITS, Unit
 from evalgate.metrics.base import (
     CaseRecord,
     Metric,
@@ -29,7 +30,6 @@ from evalgate.metrics.base import (
 from evalgate.options import line_of
 from evalgate.report import formatting as fmt
 from evalgate.results import incomplete_reason
-from evalgate.units import unit_of
 
 # Signature fields that change what the numbers mean; the others (config, provider) are expected to change in
 # a pull request and are listed for information only.
@@ -40,7 +40,6 @@ AGGREGATE_RESAMPLES = 1000
 MAX_LISTED = 100
 # A percentile with fewer cases than this beyond it (a p99 of under 1,000 cases) gets a note: it is rough.
 TAIL_CASES = 10
-DEFAULT_STATS = {"mode": "significance", "alpha": 0.05, "confidence": 0.95, "resamples": 10000, "power": 0.8}
 
 
 @dataclass
@@ -52,6 +51,7 @@ class MetricComparison:
     kind: str
     higher_is_better: bool
     current: float | None
+    unit: Unit = "plain"  # how its values are written: the key's declared facts (key_units)
     baseline: float | None = None
     delta: float | None = None  # current - baseline over the paired cases
     ci_low: float | None = None
@@ -139,7 +139,7 @@ def compare(
     a rule names a metric or a category the current run does not have (evalgate.names), or when case ids
     repeat.
     """
-    settings = {**DEFAULT_STATS, "signature_mismatch": "warn", **(config.stats or {})}
+    settings = dict(config.stats)  # every option set: the config fills in STATS_OPTIONS' defaults
     _check_suites(current, baseline, config, baseline_path)
     cur_cases = _cases_by_id(current, "current results")
     base_cases = (
@@ -196,6 +196,9 @@ def compare(
     for category in _categories(cur_cases):
         ids = [i for i in paired_ids if category_of(cur_cases[i]) == category]
         categories.extend(builder.compare_key(key, category, ids) for key in keys)
+    units = key_units(current)
+    for item in overall + categories:
+        item.unit = units[item.metric]
     _adjust(overall)
     _adjust(categories)
     for item in overall + categories:
@@ -638,9 +641,9 @@ def _join(*sentences: str | None) -> str | None:
 
 
 def amount(item: MetricComparison, value: float, *, adjective: bool = False) -> str:
-    """A change in words, in the metric's unit (evalgate.units): points for rates ("2.0 points", or "2.0-point"
+    """A change in words, in the metric's unit (evalgate.facts): points for rates ("2.0 points", or "2.0-point"
     before a noun), "120 ms", "$0.002", or the plain number ("0.03")."""
-    unit = unit_of(item.metric, item.kind)
+    unit = item.unit
     if unit == "rate":
         return f"{abs(value) * 100:.1f}{'-point' if adjective else ' points'}"
     return fmt.amount(value, unit, strip=True)
@@ -691,6 +694,21 @@ def _cases_by_id(results: dict[str, Any], name: str) -> dict[str, CaseRecord]:
             )
         cases[case_id] = case
     return cases
+
+
+def key_units(current: dict[str, Any]) -> dict[str, Unit]:
+    """Every key's unit as the results file recorded it from the key's declared facts; for a file written
+    before the facts were recorded, the registry's unit of the key (evalgate.metrics.registry.unit_of)."""
+    units: dict[str, Unit] = {}
+    for name, spec in (current.get("metric_keys") or {}).items():
+        recorded = spec.get("unit")
+        if recorded in UNITS.values():
+            units[name] = recorded
+        else:
+            from evalgate.metrics.registry import unit_of
+
+            units[name] = unit_of(name, spec.get("kind"))
+    return units
 
 
 def _metric_keys(current: dict[str, Any]) -> dict[str, tuple[str, bool]]:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evalgate.errors import InputError
+from evalgate.facts import KeyFacts
 from evalgate.metrics.base import CaseMetric, CaseRecord, MetricKey
 from evalgate.metrics.offline_models import (
     PACKAGED_MODEL,
@@ -49,6 +50,10 @@ Pair = tuple[str, tuple[str, ...]]  # (output text, reference texts)
 
 class BertScore(CaseMetric):
     family = "bertscore"
+    # the keys are {name}_precision/_recall/_f1; the `name` option (default bertscore) sets the prefix
+    FACTS = tuple(
+        KeyFacts(f"{prefix}_{part}", "score") for prefix in ("bertscore", "{name}") for part in PARTS
+    )
     KIND = "continuous"
     NEEDS_EXPECTED = True
     OPTIONS: ClassVar[dict[str, Option]] = {
@@ -124,10 +129,9 @@ class BertScore(CaseMetric):
         how += ", rescaled with a baseline" if self.baseline else ", not rescaled"
         versions = f"bert-score {_version('bert-score')}, transformers {_version('transformers')}"
         return [
-            MetricKey(
+            self.declared_key(
                 f"{prefix}_{part}",
                 "continuous",
-                True,
                 f"BERTScore {part} of output against expected, greedy token matching ({how}; {versions})",
             )
             for part in PARTS
