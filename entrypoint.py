@@ -232,6 +232,14 @@ def stopped(ending: Ending) -> None:
 
 def main(env: Mapping[str, str] | None = None) -> int:
     env = dict(os.environ if env is None else env)
+    gha.start_step()
+    try:
+        return _main(env)
+    finally:  # the annotations beyond GitHub's limit: named in the last one of their type
+        gha.annotations.flush()
+
+
+def _main(env: dict[str, str]) -> int:
     try:
         return run(env)
     except Stopped as exc:

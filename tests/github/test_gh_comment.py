@@ -9,6 +9,7 @@ from github import GithubException
 
 from evalgate.github import comment
 from evalgate.github.client import ClientSettings, make_github
+from evalgate.github.limits import COMMENT_MAX_CHARS
 from evalgate.metrics.registry import facts_of
 from evalgate.report.render import comment_marker
 
@@ -114,7 +115,7 @@ def test_a_body_too_long_is_cut_keeping_marker_and_verdict_and_github_accepts_it
     body = comment.fit_body(
         long_report, MARKER, digest=comment.results_digest(verdict), run_url="https://run/1"
     )
-    assert len(body) <= comment.MAX_COMMENT_CHARS
+    assert len(body) <= COMMENT_MAX_CHARS
     assert body.startswith(MARKER + "\n") and "## FAIL" in body and "https://run/1" in body
     assert upsert(fake, body).action == "created"
     assert fake.comments[5][0]["body"] == body
