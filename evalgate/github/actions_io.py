@@ -176,7 +176,9 @@ def write_outputs(path: str | Path | None, outputs: Mapping[str, str]) -> None:
     within GitHub's limit: the outputs that do not fit are left empty, with a warning naming them."""
     outputs, emptied = fit_outputs({name: redact(value) for name, value in outputs.items()})
     if emptied:
-        which = f"the output {emptied[0]} is" if len(emptied) == 1 else f"the outputs {', '.join(emptied)} are"
+        which = (
+            f"the output {emptied[0]} is" if len(emptied) == 1 else f"the outputs {', '.join(emptied)} are"
+        )
         warning(
             f"{which} empty: with it the step's outputs were above GitHub's limit of {OUTPUTS_MAX_BYTES:,} "
             "bytes; read the verdict file (verdict_path) instead",

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import io
 import math
 import warnings
-from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -96,6 +94,8 @@ class BertScore(CaseMetric):
                 "(bert-score's rescale_baseline format: a header LAYER,P,R,F and a row per layer)"
             )
         path = (base_dir / options["baseline_path"]).resolve()
+        import csv
+
         try:
             rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
         except (OSError, UnicodeDecodeError) as exc:
@@ -217,6 +217,8 @@ def _pair(record: CaseRecord) -> Pair:
 
 
 def _version(distribution: str) -> str:
+    from importlib import metadata  # here: the registry reads FACTS without loading it
+
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:

@@ -55,7 +55,9 @@ def test_the_comment_is_cut_only_above_the_limit_and_then_says_so(extra: int) ->
 @pytest.mark.parametrize("extra", [-1, 0, 1])
 def test_the_summary_is_cut_only_above_one_mib_and_then_says_so(tmp_path: Path, extra: int) -> None:
     summary = tmp_path / "summary.md"
-    text = "é" * ((STEP_SUMMARY_MAX_BYTES + extra) // 2) + ("x" if (STEP_SUMMARY_MAX_BYTES + extra) % 2 else "")
+    text = "é" * ((STEP_SUMMARY_MAX_BYTES + extra) // 2) + (
+        "x" if (STEP_SUMMARY_MAX_BYTES + extra) % 2 else ""
+    )
     assert len(text.encode()) == STEP_SUMMARY_MAX_BYTES + extra
     gha.write_summary(summary, text)
     written = summary.read_bytes()
