@@ -24,13 +24,6 @@ from evalgate.report.render import comment_marker
 MARKER = comment_marker("digits")
 
 
-@pytest.fixture(autouse=True)
-def fresh_step():
-    gha.start_step()
-    yield
-    gha.start_step()
-
-
 def commands(out: str, kind: str) -> list[str]:
     return [line for line in out.splitlines() if line.startswith(f"::{kind}")]
 
