@@ -13,8 +13,10 @@ A GitHub API failure (a fork's read-only token, an outage) is a warning, never a
 
 from __future__ import annotations
 
+import importlib
 import os
 import shlex
+import site
 import subprocess
 import sys
 import tempfile
@@ -53,13 +55,13 @@ def run_engine(argv: list[str], env: Mapping[str, str]) -> Ending:
     can carry data from results files and the code under test, never a workflow command. The engine is the
     evalgate this entrypoint imported, never a folder named `evalgate` in the user's repository."""
 
-    def command() -> tuple[
-        int, dict[str, Any] | None
-    ]:  # in the forked child: its environment is the engine's
+    def command() -> tuple[int, dict[str, Any] | None]:
+        """In the forked child: the engine's environment, then the command line."""
         from evalgate import cli
 
         os.environ.clear()
         os.environ.update(env)
+        see_installed_packages()
         return cli.run(argv)
 
     ending = run_supervised(command, stderr=echo)
@@ -71,6 +73,15 @@ def run_engine(argv: list[str], env: Mapping[str, str]) -> Ending:
     if ending.reason is not None:
         gha.error(ending.reason, title="evalgate")
     return ending
+
+
+def see_installed_packages() -> None:
+    """What `install:` put in site-packages since this process started, as a new interpreter would see it: the
+    .pth files read again (an editable install's path) and the import system's folder caches dropped."""
+    for folder in [*site.getsitepackages(), site.getusersitepackages()]:
+        if os.path.isdir(folder):
+            site.addsitedir(folder)
+    importlib.invalidate_caches()
 
 
 def engine_argv(

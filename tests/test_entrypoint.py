@@ -602,3 +602,21 @@ def test_an_interrupted_step_exits_with_the_signal_and_never_green(fake, workspa
     assert process.returncode == 128 + signal.SIGTERM, (out, err)
     assert "::error title=evalgate%3A stopped::evalgate was stopped by SIGTERM: nothing was judged" in out
     assert 5 not in fake.comments and "verdict" not in outputs_or_empty(workspace)
+
+
+def test_what_install_added_is_importable_by_the_engine(
+    fake, engine, workspace, tmp_path, monkeypatch
+) -> None:
+    """The engine runs in this process (forked): a package `install:` added after start-up, such as an editable
+    install's .pth path, must be found as a new interpreter would find it."""
+    site_dir, package_dir = tmp_path / "site-packages", tmp_path / "src"
+    site_dir.mkdir()
+    (package_dir / "upper_model").mkdir(parents=True)
+    (package_dir / "upper_model" / "__init__.py").write_text("def upper(x):\n    return x.upper()\n")
+    monkeypatch.setattr(entrypoint.site, "getsitepackages", lambda: [str(site_dir)])
+    (site_dir / "editable_upper_model.pth").write_text(f"{package_dir}\n")  # as `pip install -e` leaves it
+    (workspace / "model.py").write_text(
+        "from upper_model import upper\n\ndef predict(x):\n    return upper(x)\n"
+    )
+    assert entrypoint.main(action_env(fake, workspace, "pull_request", pr_event(), baseline="none")) == 0
+    assert str(package_dir) not in sys.path  # the engine's child saw it; this process is left as it was
