@@ -35,7 +35,7 @@ pytestmark = [
 
 REPO = "octo/repo"
 TOKEN = "ghs_containertoken"
-IMAGE = "localhost/evalgate:test"
+IMAGE = os.environ.get("EVALGATE_TEST_IMAGE", "localhost/evalgate:test")  # another tag: no clash with a parallel run
 BASE_SHA = "b" * 40
 HEAD_SHA = "a" * 40
 
