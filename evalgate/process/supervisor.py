@@ -33,7 +33,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 from evalgate.process.exitcodes import STOP_SIGNALS, ExitCode, for_signal, signal_name
 
@@ -86,13 +86,17 @@ def run_supervised(
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:
-        os.close(read_fd)
-        if err_read is not None and err_write is not None:
-            os.close(err_read)
-            os.dup2(err_write, 2)
-            os.close(err_write)
-            sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)  # noqa: SIM115
-        _end_with(parent)
+        try:
+            os.close(read_fd)
+            if err_read is not None and err_write is not None:
+                os.close(err_read)
+                os.dup2(err_write, 2)
+                os.close(err_write)
+                sys.stderr = _stderr_stream()
+            _end_with(parent)
+        except BaseException:  # the child never unwinds into the caller's frames (the caller's cleanups)
+            traceback.print_exc()
+            os._exit(ExitCode.NO_RESULT)
         _run_command(command, write_fd, exit_child)
     os.close(write_fd)
     relay = None
@@ -104,6 +108,11 @@ def run_supervised(
     if relay is not None:  # a process the command started may still hold the pipe: do not wait for it long
         relay.join(EXIT_GRACE_S)
     return ending
+
+
+def _stderr_stream() -> TextIO:
+    """A text stream on file descriptor 2 (the pipe to the parent), line by line."""
+    return open(2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
 
 
 def _relay_lines(fd: int, line_to: Callable[[str], None]) -> None:
