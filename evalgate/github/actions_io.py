@@ -100,7 +100,7 @@ class Annotations:
                 issue_command(
                     kind,
                     f"{len(held)} more {kind}s not shown as annotations (GitHub shows {ANNOTATIONS_PER_TYPE} "
-                    f"per step): {listed}; each is in the log above and in the report",
+                    f"per step): {listed}; each is written in full in the log above",
                     title=f"evalgate: {len(held)} more {kind}s",
                 )
             self.shown[kind] += 1 if held else 0
