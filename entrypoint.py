@@ -1,8 +1,11 @@
 """evalgate's GitHub Action: turns the action's inputs into an engine call, then reports back to GitHub.
 
-Inputs come as INPUT_* variables (evalgate.github.inputs); the engine is `python -m evalgate check` (or `gate`,
-in the fork-safe second stage, on results uploaded by the first); the GitHub side (baseline artifacts, outputs,
-step summary, annotations, the sticky comment) lives in evalgate.github.
+Inputs come as INPUT_* variables (evalgate.github.inputs); the engine is the command `evalgate check` (or `gate`,
+in the fork-safe second stage, on results uploaded by the first), called in-process under the engine's own
+supervisor (evalgate.process.supervisor.run_supervised: a forked child runs it, so code under test that ends
+the process, or crashes it, ends a child that never reported, never this step with a green status); its exit
+code and bad input (message, file, line) come back structured, never parsed from its log. The GitHub side
+(baseline artifacts, outputs, step summary, annotations, the sticky comment) lives in evalgate.github.
 Exit codes (evalgate.process.exitcodes): 0 the gate passed (or fail_on allowed it), 1 it failed, 2 bad input or the engine
 stopped without a verdict (nothing was judged), 3 the run did not complete (whatever fail_on says).
 A GitHub API failure (a fork's read-only token, an outage) is a warning, never a failed gate.
@@ -10,9 +13,10 @@ A GitHub API failure (a fork's read-only token, an outage) is a warning, never a
 
 from __future__ import annotations
 
+import importlib
 import os
-import re
 import shlex
+import site
 import subprocess
 import sys
 import tempfile
@@ -30,11 +34,10 @@ from evalgate.github.client import ClientSettings, api_url, make_github
 from evalgate.github.event import load_event
 from evalgate.github.inputs import Settings, gate_exit, mask_secrets, read_settings
 from evalgate.outbound import echo
-from evalgate.process.exitcodes import ExitCode
+from evalgate.process.exitcodes import ExitCode, for_signal, signal_name
+from evalgate.process.supervisor import Ending, run_supervised
 from evalgate.report.render import comment_marker
 
-# engine messages look like `evalgate: error: path:line: message`
-_ENGINE_ERROR = re.compile(r"^evalgate: error: (?:(?P<file>[^:\n]+?):(?:(?P<line>\d+):)? )?(?P<message>.+)$")
 ENGINE_FILES = ("results.json", "report.md", "verdict.json", "comment.md")
 VERDICT_CODES = (
     ExitCode.PASS,
@@ -43,24 +46,42 @@ VERDICT_CODES = (
 )  # the engine's codes that come with a verdict
 
 
-def run_engine(argv: list[str], env: Mapping[str, str]) -> int:
-    """Run `python -P -m evalgate ARGV` and return its exit code; its error lines become ::error:: annotations
-    (at the file relative to the repository root, as GitHub wants it; the engine names files as it opened them).
+def run_engine(argv: list[str], env: Mapping[str, str]) -> Ending:
+    """Run the engine's command line ARGV in-process, supervised, with `env` as its environment; its bad input
+    becomes one ::error:: annotation at its file and line (relative to the repository root, as GitHub wants it;
+    the engine names files as it opened them), and an ending without a report (killed, exited) one more.
 
-    -P: the workspace (the current folder) is not put on sys.path, so a folder named `evalgate` in the user's
-    repository cannot shadow the installed engine."""
+    The engine's stderr (progress, the target's own output) is echoed line by line as it comes, made inert: it
+    can carry data from results files and the code under test, never a workflow command. The engine is the
+    evalgate this entrypoint imported, never a folder named `evalgate` in the user's repository."""
+
+    def command() -> tuple[int, dict[str, Any] | None]:
+        """In the forked child: the engine's environment, then the command line."""
+        from evalgate import cli
+
+        os.environ.clear()
+        os.environ.update(env)
+        see_installed_packages()
+        return cli.run(argv)
+
+    ending = run_supervised(command, stderr=echo)
     workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
-    command = [sys.executable, "-P", "-m", "evalgate", *argv]
-    with subprocess.Popen(
-        command, env=dict(env), stderr=subprocess.PIPE, text=True, errors="replace"
-    ) as process:
-        for line in process.stderr:  # streamed: progress shows as it happens
-            echo(line.rstrip("\n"))  # the target's own stderr and data from results files: never a command
-            match = _ENGINE_ERROR.match(line.rstrip("\n"))
-            if match:
-                file = workspace_relative(Path(match["file"]), workspace) if match["file"] else None
-                gha.error(match["message"], file=file, line=match["line"], title="evalgate")
-    return process.returncode
+    if ending.error is not None:
+        file = ending.error["file"]
+        where = workspace_relative(Path(file), workspace) if file else None
+        gha.error(ending.error["message"], file=where, line=ending.error["line"], title="evalgate")
+    if ending.reason is not None:
+        gha.error(ending.reason, title="evalgate")
+    return ending
+
+
+def see_installed_packages() -> None:
+    """What `install:` put in site-packages since this process started, as a new interpreter would see it: the
+    .pth files read again (an editable install's path) and the import system's folder caches dropped."""
+    for folder in [*site.getsitepackages(), site.getusersitepackages()]:
+        if os.path.isdir(folder):
+            site.addsitedir(folder)
+    importlib.invalidate_caches()
 
 
 def engine_argv(
@@ -96,8 +117,10 @@ def append_history(settings: Settings, results: Path, branch: str, sha: str, env
         "--sha",
         sha,
     ]
-    code = run_engine(argv, env)
+    ending = run_engine(argv, env)
     gha.issue_command("endgroup", "")
+    stopped(ending)
+    code = ending.code
     if code != 0:
         gha.warning(
             f"evalgate history --append stopped with exit code {code}: this run is not in the history"
@@ -150,7 +173,11 @@ def run(env: Mapping[str, str]) -> int:
         # the commit under test, for the results file: the PR's head, not GitHub's merge commit
         engine_env = {**env, "EVALGATE_HEAD_SHA": event.head_sha, "EVALGATE_HEAD_REF": event.branch or ""}
         command = "gate" if current else "check"
-        code = run_engine(engine_argv(command, settings, out, current=current, baseline=baseline), engine_env)
+        ending = run_engine(
+            engine_argv(command, settings, out, current=current, baseline=baseline), engine_env
+        )
+        stopped(ending)
+        code = ending.code
         if code not in VERDICT_CODES or not (out / "verdict.json").is_file():
             gha.error(
                 f"evalgate stopped with exit code {code} without a verdict: nothing was judged (see the log)"
@@ -200,10 +227,35 @@ def run(env: Mapping[str, str]) -> int:
     return ExitCode.INCOMPLETE if incomplete else gate_exit(verdict["verdict"], settings.fail_on)
 
 
+class Stopped(Exception):
+    """A stop signal (the runner cancelling the job) reached this step while the engine ran: nothing was judged."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal_name(signum))
+        self.signum = signum
+
+
+def stopped(ending: Ending) -> None:
+    """Raise Stopped when the engine ended because this step received a stop signal (passed on to it)."""
+    if ending.signal is not None:
+        raise Stopped(ending.signal)
+
+
 def main(env: Mapping[str, str] | None = None) -> int:
     env = dict(os.environ if env is None else env)
+    gha.start_step()
+    try:
+        return _main(env)
+    finally:  # the annotations beyond GitHub's limit: named in the last one of their type
+        gha.annotations.flush()
+
+
+def _main(env: dict[str, str]) -> int:
     try:
         return run(env)
+    except Stopped as exc:
+        gha.error(f"evalgate was stopped by {exc}: nothing was judged", title="evalgate: stopped")
+        return for_signal(exc.signum)
     except InputError as exc:
         workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
         file = workspace_relative(Path(exc.file), workspace) if exc.file else None

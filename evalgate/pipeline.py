@@ -143,28 +143,27 @@ def run_and_score(
     return results
 
 
-ALWAYS_SHOWN = ("error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
-SHOWN_WHEN_MEASURED = ("usage", "streaming")  # families whose keys a report shows when the run measured them
-
-
 def _mark_shown(
     keys: dict[str, dict[str, Any]], config: SuiteConfig, built: list, overall: dict[str, Any]
 ) -> dict[str, dict[str, Any]]:
-    """Mark the keys a report shows: those the config names (a family name: all its keys) or gates, error rate
-    and latency percentiles, and usage that was reported. The rest (for example precision_micro, computed with
-    f1_macro) stays in the results file for anyone who asks."""
-    shown = set(ALWAYS_SHOWN) | {rule.metric for rule in config.rules}
+    """Mark the keys a report shows: those the config names (a family name: all its keys) or gates, and those
+    whose declared facts say `shown: always` (error rate, latency percentiles) or `measured` when the run
+    measured them (usage, streaming). The rest (for example precision_micro, computed with f1_macro) stays in
+    the results file for anyone who asks."""
+    declared = [key for metric in built for key in metric.keys()]
+    shown = {rule.metric for rule in config.rules}
+    shown |= {key.name for key in declared if key.shown == "always"}
+    shown |= {
+        key.name
+        for key in declared
+        if key.shown == "measured" and (overall.get(key.name) or {}).get("value") is not None
+    }
     for entry in config.metrics:
         family, key = metrics.resolve_name(entry.name)
         if key is not None:
             shown.add(key)
         else:
             shown.update(k.name for metric in built if metric.family == family for k in metric.keys())
-    for metric in built:
-        if metric.family in SHOWN_WHEN_MEASURED:
-            shown.update(
-                k.name for k in metric.keys() if (overall.get(k.name) or {}).get("value") is not None
-            )
     return {name: {**info, "shown": name in shown} for name, info in keys.items()}
 
 

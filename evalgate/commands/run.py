@@ -71,7 +71,7 @@ def handle(args: argparse.Namespace) -> int:
     _, results = run_from_args(args)
     keys = results["metric_keys"]
     summary = ", ".join(
-        f"{key} {fmt.value(entry['value'], fmt.unit_of(key, keys.get(key, {}).get('kind')))}"
+        f"{key} {fmt.value(entry['value'], fmt.unit_in(keys.get(key)))}"
         + (" (not measured: timed mostly from cached answers)" if entry.get("measured") is False else "")
         for key, entry in results["metrics"].items()
         if entry.get("value") is not None and keys.get(key, {}).get("shown", True)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from evalgate.contracts.versions import RESULTS_SCHEMA_VERSION
 from evalgate.errors import InputError
+from evalgate.facts import Quantity, Unit
 from evalgate.results import incomplete_reason_of
 
 SUPPORTED_VERSIONS = (1, 2)  # the versions `migrate` reads
@@ -67,6 +68,9 @@ class MetricKeyInfo(_Open):
 
     kind: Kind
     higher_is_better: bool
+    quantity: Quantity | None = None  # what the key measures (evalgate/facts.py); absent in older files
+    unit: Unit | None = None  # how its values are written
+    timing: bool = False
     shown: bool = True
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from evalgate.contracts.results import first_error
 from evalgate.contracts.versions import VERDICT_SCHEMA_VERSION
 from evalgate.errors import InputError
+from evalgate.facts import Unit
 
 
 class _Closed(BaseModel):
@@ -62,6 +63,7 @@ class MetricRow(_Closed):
     kind: Literal["binary", "continuous", "corpus"]
     higher_is_better: bool
     current: float | None = None
+    unit: Unit = "plain"
     baseline: float | None = None
     delta: float | None = None
     ci_low: float | None = None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evalgate.errors import InputError
+from evalgate.facts import KeyFacts
 from evalgate.files.fileio import read_text, real_path
 from evalgate.files.limits import MAX_TEXT_FILE_BYTES
 from evalgate.judge.client import (
@@ -187,6 +188,11 @@ class RubricJudge(_JudgedMetric):
     """
 
     family = "judge"
+    FACTS = (
+        KeyFacts("judge_score", "score"),
+        KeyFacts("judge_score_norm", "score"),
+        KeyFacts("judge_{criterion}", "score"),
+    )
     OPTIONS: ClassVar[dict[str, Option]] = {
         "criteria": Option((list,), help="criterion names, or {name: description} mappings"),
         "scale": Option((list,), default=[1, 5], check=_check_scale, help="[lowest, highest] integer score"),
@@ -213,14 +219,14 @@ class RubricJudge(_JudgedMetric):
     def keys(self) -> list[MetricKey]:
         scale = f"{self.scale_min}–{self.scale_max}"
         keys = [
-            MetricKey(f"judge_{c.name}", "continuous", True, f"judge score for {c.name} ({scale})")
+            self.declared_key(f"judge_{c.name}", "continuous", f"judge score for {c.name} ({scale})")
             for c in self.criteria
         ]
         keys.append(
-            MetricKey("judge_score", "continuous", True, f"mean judge score over the criteria ({scale})")
+            self.declared_key("judge_score", "continuous", f"mean judge score over the criteria ({scale})")
         )
         if self.normalized:
-            keys.append(MetricKey("judge_score_norm", "continuous", True, "judge_score rescaled to 0–1"))
+            keys.append(self.declared_key("judge_score_norm", "continuous", "judge_score rescaled to 0–1"))
         return keys
 
     def prompt(self, record: CaseRecord) -> str:
@@ -304,6 +310,10 @@ class FactualConsistency(_JudgedMetric):
     """
 
     family = "factual_consistency"
+    FACTS = (
+        KeyFacts("factual_consistency", "score"),
+        KeyFacts("hallucination_rate", "rate", higher_is_better=False),
+    )
     OPTIONS: ClassVar[dict[str, Option]] = {
         "source": Option(
             (str,),
@@ -322,11 +332,11 @@ class FactualConsistency(_JudgedMetric):
 
     def keys(self) -> list[MetricKey]:
         return [
-            MetricKey(
-                "factual_consistency", "continuous", True, "share of the output's claims the source supports"
+            self.declared_key(
+                "factual_consistency", "continuous", "share of the output's claims the source supports"
             ),
-            MetricKey(
-                "hallucination_rate", "binary", False, "share of cases with at least one unsupported claim"
+            self.declared_key(
+                "hallucination_rate", "binary", "share of cases with at least one unsupported claim"
             ),
         ]
 

@@ -73,7 +73,7 @@ def build_view(
     """Everything a template shows, at full detail."""
     outcome = verdict.get("verdict")
     shown = _key_info(current, baseline)
-    kinds = {name: info.kind for name, info in shown.items()}
+    units = {str(row.get("metric")): fmt.unit_in(row) for row in verdict.get("metrics") or []}
     rows = [row for row in verdict.get("metrics") or [] if _visible(row, shown)]
     categories = verdict.get("categories") or []
     sensitivity, repeated = _sensitivity(
@@ -91,7 +91,7 @@ def build_view(
         "headline": verdict.get("headline") or "",
         "mode": verdict.get("mode"),
         "baseline": _baseline(verdict, baseline),
-        "reasons": [_reason(reason, kinds) for reason in verdict.get("reasons") or []],
+        "reasons": [_reason(reason, units) for reason in verdict.get("reasons") or []],
         "warnings": [
             str(w) for w in verdict.get("warnings") or [] if not _repeated(str(w), repeated, verdict)
         ],
@@ -176,8 +176,8 @@ def _moment(text: Any) -> Any:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _reason(reason: dict[str, Any], kinds: dict[str, Any]) -> dict[str, Any]:
-    unit = fmt.unit_of(str(reason.get("metric") or ""), kinds.get(str(reason.get("metric") or "")))
+def _reason(reason: dict[str, Any], units: dict[str, fmt.Unit]) -> dict[str, Any]:
+    unit = units.get(str(reason.get("metric") or ""), "plain")
     message = reason.get("message")
     if not message:
         value = fmt.value(reason.get("value"), unit)
@@ -195,7 +195,7 @@ def _reason(reason: dict[str, Any], kinds: dict[str, Any]) -> dict[str, Any]:
 
 def _metric_row(row: dict[str, Any]) -> dict[str, Any]:
     name = str(row.get("metric") or "")
-    unit = fmt.unit_of(name, row.get("kind"))
+    unit = fmt.unit_in(row)
     higher = row.get("higher_is_better", True) is not False
     has_change = fmt.is_number(row.get("delta"))
     return {
@@ -274,7 +274,7 @@ def _sensitivity(
         replaced.add(f"{_row_label(row)}: {row.get('note')}")
         if row.get("status") == "fail":
             continue
-        unit = fmt.unit_of(str(row.get("metric") or ""), row.get("kind"))
+        unit = fmt.unit_in(row)
         gate = row.get("mde_gate")
         catch = gate if mode in (None, "significance") and fmt.is_number(gate) else row["mde"]
         items.append(
@@ -366,7 +366,7 @@ def regression_size(row: dict[str, Any]) -> float:
     if not fmt.is_number(delta):
         return 0.0
     worse = -delta if row.get("higher_is_better", True) is not False else delta
-    unit = fmt.unit_of(str(row.get("metric") or ""), row.get("kind"))
+    unit = fmt.unit_in(row)
     if unit == "rate" or not fmt.is_number(base) or base == 0:
         return float(worse)
     return float(worse / abs(base))
@@ -393,7 +393,7 @@ def _categories(rows: list[dict[str, Any]], columns: tuple[list[str], int]) -> d
             if row is None:
                 cells.append(fmt.DASH)
                 continue
-            unit = fmt.unit_of(metric, row.get("kind"))
+            unit = fmt.unit_in(row)
             text = fmt.value(row.get("current"), unit)
             if fmt.is_number(row.get("delta")):
                 text += f" ({fmt.delta(row['delta'], unit)})"
