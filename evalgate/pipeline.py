@@ -15,12 +15,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from evalgate import datasets, metrics, names, runner
+from evalgate import datasets, metrics, names, runner, shards
 from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
 from evalgate.files.fileio import read_bytes
 from evalgate.outbound import echo
-from evalgate.results import build_results, call_summary, case_record, merge_repeats
+from evalgate.results import build_results, call_summary, case_record, merge_repeats, shard_of
+from evalgate.shards import ShardSpec
 
 
 def _sha256(data: bytes) -> str:
@@ -85,10 +86,15 @@ def run_and_score(
     label: str | None = None,
     provider_name: str | None = None,
     progress: bool = True,
+    shard: ShardSpec | None = None,
 ) -> dict[str, Any]:
-    """Run the suite with one provider and return the scored results (the results.json content)."""
+    """Run the suite with one provider and return the scored results (the results.json content); with `shard`,
+    those of that shard of the (sampled) cases (evalgate.shards), for `evalgate merge`."""
     provider_config = config.provider if provider_name is None else config.provider_named(provider_name)
     cases = load_suite_cases(config, sample)
+    shard_record = None
+    if shard is not None:
+        cases, shard_record = shards.select(cases, shard)
     built = metrics.build_metrics(config)
     outcome = asyncio.run(
         runner.run_suite(config, cases, provider_config, progress="auto" if progress else None)
@@ -127,6 +133,7 @@ def run_and_score(
         metrics=overall,
         categories=categories,
         cases=case_entries,
+        shard=shard_record,
     )
     if (
         config.judge_calibration is not None
@@ -174,6 +181,12 @@ def judge(
     from evalgate.judge.trust import advisory, gate_assessment
     from evalgate.pairing import compare
 
+    for results, what in ((current, "the results"), (baseline, "the baseline")):
+        if results is not None and (part := shard_of(results)):
+            raise InputError(
+                f"{what} are shard {part} of a run, not a whole run; merge the shards first "
+                "(`evalgate merge SHARD... --output results.json`) and gate the merged file"
+            )
     comparison = compare(current, baseline, config, baseline_path=baseline_path)
     trust = gate_assessment(current, config)
     verdict = decide(comparison, config, advisory=advisory(trust))
