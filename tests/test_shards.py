@@ -29,7 +29,7 @@ from evalgate.pipeline import judge, load_suite_cases, run_and_score
 from evalgate.results import check_results, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
-PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+PROPERTY = settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 
 # a model that answers what the case tells it to: the same outputs in every run, sharded or not
 MODEL = """\
@@ -86,10 +86,10 @@ def test_the_split_is_the_same_on_every_machine() -> None:
     """It hashes ids with SHA-256, never Python's salted hash: a fresh interpreter with another seed agrees."""
     ids = [f"case-{i}" for i in range(200)]
     here = shards.assign(((i, "x") for i in ids), 7)
-    code = f"from evalgate import shards; print(shards.assign(((i, 'x') for i in {ids!r}), 7))"
+    code = f"import json; from evalgate import shards; print(json.dumps(shards.assign(((i, 'x') for i in {ids!r}), 7)))"
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(ROOT)}
     there = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert eval(there.stdout) == here  # noqa: S307 - our own repr of a dict of str -> int
+    assert json.loads(there.stdout) == here
     assert [here[f"case-{i}"] for i in range(5)] == [2, 7, 1, 5, 3]  # pinned: a change of the split is seen
 
 
@@ -162,9 +162,12 @@ def test_merged_label_metrics_equal_the_unsharded_run(rows, count, tmp_path_fact
     baseline = copy.deepcopy(whole)  # a baseline that the current run may or may not fall below
     for entry in baseline["cases"][: len(rows) // 3]:
         entry["scores"] = {key: 1.0 for key in entry["scores"]}
-    drop = judge(merged, baseline, config)
-    assert drop["verdict"] == judge(whole, baseline, config)["verdict"]
-    assert drop["metrics"] == judge(whole, baseline, config)["metrics"]
+    merged_verdict, whole_verdict = judge(merged, baseline, config), judge(whole, baseline, config)
+    assert merged_verdict["verdict"] == whole_verdict["verdict"]
+    assert (
+        merged_verdict["metrics"] == whole_verdict["metrics"]
+        and merged_verdict["reasons"] == whole_verdict["reasons"]
+    )
 
 
 score_cases = st.lists(
@@ -304,7 +307,9 @@ def evalgate(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("count", [2, 3, 7])
+@pytest.mark.parametrize(
+    "count", [pytest.param(2, marks=pytest.mark.slow), 3, pytest.param(7, marks=pytest.mark.slow)]
+)
 def test_the_command_line_shards_merge_and_gate_like_one_run(tmp_path: Path, count: int) -> None:
     """Real runs (`evalgate run`, `run --shard`, `merge`, `gate`) of a sampled suite: the same cases, the same
     numbers except the measured latencies, the same verdict against the same baseline."""
@@ -317,7 +322,7 @@ def test_the_command_line_shards_merge_and_gate_like_one_run(tmp_path: Path, cou
         }
         for i in range(80)
     ]
-    config_path = write_suite(tmp_path, LABELS_CONFIG, cases)
+    write_suite(tmp_path, LABELS_CONFIG.replace("bleu, rouge, ", ""), cases)  # faster to start
     baseline = tmp_path / "baseline.json"
     (tmp_path / "model.py").write_text("def predict(x):\n    return 'yes'\n")
     assert (
