@@ -122,6 +122,8 @@ def _place_cases(loaded: list[tuple[str, dict[str, Any]]], cases: list) -> list[
     overlaps: dict[tuple[str, str], list[str]] = {}
     for path, results in loaded:
         index = results["shard"]["index"]
+        if index > count:
+            problems.append(f"{path} says it is shard {index}/{count}, beyond the last shard")
         if index in holder:
             problems.append(f"{path} and {holder[index]} are both shard {index}/{count}")
         holder.setdefault(index, path)

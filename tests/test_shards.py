@@ -258,6 +258,16 @@ def test_foreign_files_are_refused(suite, tmp_path: Path) -> None:
     assert "shard-2.json" in refused(paths, config_path)
 
 
+def test_a_shard_beyond_the_last_is_refused(suite) -> None:
+    config_path, _, paths = suite
+    stray = json.loads(paths[2].read_text())
+    stray["shard"]["index"], stray["cases"] = 5, []
+    (paths[2].parent / "stray.json").write_text(json.dumps(stray))
+    assert "says it is shard 5/3, beyond the last shard" in refused(
+        [*paths, paths[2].parent / "stray.json"], config_path
+    )
+
+
 def test_a_shard_that_claims_completion_but_lacks_cases_is_refused(suite) -> None:
     config_path, _, paths = suite
     short = json.loads(paths[2].read_text())
@@ -373,5 +383,26 @@ def test_the_command_line_shards_merge_and_gate_like_one_run(tmp_path: Path, cou
     assert missing.returncode == 2 and f"shard 1/{count} is missing" in missing.stderr
     assert not (tmp_path / "nope.json").exists() and "Traceback" not in missing.stderr
     assert "Traceback" not in missing.stderr
+    over = evalgate("merge", *names, "-o", names[0], cwd=tmp_path)
+    assert over.returncode == 2 and "--output names the shard" in over.stderr
+    assert json.loads((tmp_path / names[0]).read_text())["shard"]["index"] == 1  # the shard is kept
     shard_gate = evalgate("gate", "--current", names[0], cwd=tmp_path)
     assert shard_gate.returncode == 2 and "merge the shards first" in shard_gate.stderr
+
+
+def test_repeated_runs_merge_like_the_unsharded_run(tmp_path: Path) -> None:
+    """With `repeats: 3` a case entry holds its runs; corpus values are over every run of every case."""
+    cases = [
+        {
+            "id": f"r{i}",
+            "category": "ab"[i % 2],
+            "expected": "yes",
+            "input": {"out": ["yes", "no"][i % 3 == 0]},
+        }
+        for i in range(25)
+    ]
+    config_path = write_suite(tmp_path / "suite", LABELS_CONFIG + "repeats: 3\n", cases)
+    config = load_config(config_path)
+    whole = run_and_score(config, progress=False)
+    assert len(whole["cases"][0]["repeats"]) == 3
+    assert_same_numbers(merge_shards(shard_files(whole, config_path, 4, tmp_path), config), whole)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from evalgate.commands._outputs import check_outputs, save_results
 from evalgate.commands.run import finish
 from evalgate.config import load_config
+from evalgate.errors import InputError
 from evalgate.outbound import echo
 from evalgate.process.exitcodes import ExitCode
 
@@ -30,6 +32,11 @@ def handle(args: argparse.Namespace) -> int:
     from evalgate.merge import merge_shards  # the engine (numpy, scipy) only when the command runs
 
     check_outputs(args)
+    for shard in args.shards:  # the merged file never replaces a shard's
+        if os.path.exists(shard) and os.path.exists(args.output) and os.path.samefile(shard, args.output):
+            raise InputError(
+                f"--output names the shard {shard}; write the merged results to a file of their own"
+            )
     results = merge_shards(args.shards, load_config(args.config))
     save_results(args.output, results)
     echo(f"evalgate: merged {len(args.shards)} shards, {len(results['cases'])} cases -> {args.output}")
