@@ -13,15 +13,17 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evalgate import datasets, metrics, names, runner, shards
+from evalgate import datasets, metrics, names, runner
 from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
 from evalgate.files.fileio import read_bytes
 from evalgate.outbound import echo
 from evalgate.results import build_results, call_summary, case_record, merge_repeats, shard_of
-from evalgate.shards import ShardSpec
+
+if TYPE_CHECKING:
+    from evalgate.shards import ShardSpec
 
 
 def _sha256(data: bytes) -> str:
@@ -93,8 +95,10 @@ def run_and_score(
     provider_config = config.provider if provider_name is None else config.provider_named(provider_name)
     cases = load_suite_cases(config, sample)
     shard_record = None
-    if shard is not None:
-        cases, shard_record = shards.select(cases, shard)
+    if shard is not None:  # evalgate.shards only for a sharded run
+        from evalgate.shards import select
+
+        cases, shard_record = select(cases, shard)
     built = metrics.build_metrics(config)
     outcome = asyncio.run(
         runner.run_suite(config, cases, provider_config, progress="auto" if progress else None)

@@ -12,7 +12,6 @@ from evalgate.process import interrupts
 from evalgate.process.exitcodes import ExitCode, for_signal
 from evalgate.report import formatting as fmt
 from evalgate.results import incomplete_reason, shard_of
-from evalgate.shards import parse_shard
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +44,11 @@ def run_from_args(args: argparse.Namespace):
     from evalgate.pipeline import run_and_score  # the engine (numpy, scipy) only when the command runs
 
     check_outputs(args)  # before the run: a path that cannot be written fails now, not after an hour of calls
-    shard = parse_shard(args.shard) if getattr(args, "shard", None) else None
+    shard = None
+    if getattr(args, "shard", None):  # evalgate.shards only for a sharded run
+        from evalgate.shards import parse_shard
+
+        shard = parse_shard(args.shard)
     config = load_config(args.config)
     if args.no_cache:
         config.cache["enabled"] = False
