@@ -123,6 +123,14 @@ def shard_files(whole: dict, config_path: Path, count: int, folder: Path) -> lis
     return paths
 
 
+def whole_and_merged(folder: Path, config_text: str, cases: list[dict], count: int):
+    """Run the suite whole, then merge `count` shards with its outputs: (config, whole, merged)."""
+    config_path = write_suite(folder, config_text, cases)
+    config = load_config(config_path)
+    whole = run_and_score(config, progress=False)
+    return config, whole, merge_shards(shard_files(whole, config_path, count, folder), config)
+
+
 def assert_same_numbers(merged: dict, whole: dict) -> None:
     assert (
         merged["metrics"] == whole["metrics"]
@@ -153,10 +161,7 @@ def test_merged_label_metrics_equal_the_unsharded_run(rows, count, tmp_path_fact
         {"id": f"c{i}", "category": category, "expected": expected, "input": {"out": out, "fail": fail}}
         for i, (category, expected, out, fail) in enumerate(rows)
     ]
-    config_path = write_suite(folder, LABELS_CONFIG, cases)
-    config = load_config(config_path)
-    whole = run_and_score(config, progress=False)
-    merged = merge_shards(shard_files(whole, config_path, count, folder), config)
+    config, whole, merged = whole_and_merged(folder, LABELS_CONFIG, cases, count)
     assert_same_numbers(merged, whole)
     assert merged["run"]["complete"] is True and len(merged["run"]["shards"]) == count
     baseline = copy.deepcopy(whole)  # a baseline that the current run may or may not fall below
@@ -189,10 +194,7 @@ def test_merged_auc_and_percentiles_equal_the_unsharded_run(rows, count, tmp_pat
         {"id": f"s{i}", "category": category, "expected": label, "input": {"out": score}}
         for i, (category, label, score) in enumerate(rows)
     ]
-    config_path = write_suite(folder, SCORES_CONFIG, cases)
-    config = load_config(config_path)
-    whole = run_and_score(config, progress=False)
-    merged = merge_shards(shard_files(whole, config_path, count, folder), config)
+    _, whole, merged = whole_and_merged(folder, SCORES_CONFIG, cases, count)
     assert_same_numbers(merged, whole)
     assert merged["metrics"]["latency_p99_ms"]["value"] == whole["metrics"]["latency_p99_ms"]["value"]
 
@@ -401,8 +403,6 @@ def test_repeated_runs_merge_like_the_unsharded_run(tmp_path: Path) -> None:
         }
         for i in range(25)
     ]
-    config_path = write_suite(tmp_path / "suite", LABELS_CONFIG + "repeats: 3\n", cases)
-    config = load_config(config_path)
-    whole = run_and_score(config, progress=False)
+    _, whole, merged = whole_and_merged(tmp_path, LABELS_CONFIG + "repeats: 3\n", cases, 4)
     assert len(whole["cases"][0]["repeats"]) == 3
-    assert_same_numbers(merge_shards(shard_files(whole, config_path, 4, tmp_path), config), whole)
+    assert_same_numbers(merged, whole)
