@@ -150,18 +150,35 @@ def run_shard(settings: Settings, event: Any, out: Path, env: Mapping[str, str])
     return code
 
 
-def merge_shards(settings: Settings, gh: Any, scratch: Path, env: Mapping[str, str]) -> Path:
+def merge_shards(
+    settings: Settings, gh: Any, scratch: Path, env: Mapping[str, str], event: Any, suite: str
+) -> Path:
     """Merge mode: `evalgate merge` of the shards' results into one results file, the gate's current run. A
-    missing, foreign or overlapping shard is an InputError naming it (exit 2): never a verdict of the rest."""
-    paths = sources.collect_shard_results(settings, gh, scratch)
-    merged = scratch / "merged.json"
-    argv = ["merge", *map(str, paths), "--config", settings.config, "--output", str(merged)]
-    code = run_engine(argv, env)
-    if code not in (ExitCode.PASS, ExitCode.INCOMPLETE) or not merged.is_file():
-        raise InputError(
-            f"the {len(paths)} shard results could not be merged (exit code {code}; see the error above)"
-        )
+    missing, foreign or overlapping shard is an InputError naming it (exit 2): never a verdict of the rest; the
+    sticky comment says so, so an earlier run's comment is not left standing as this run's."""
+    try:
+        paths = sources.collect_shard_results(settings, gh, scratch)
+        merged = scratch / "merged.json"
+        argv = ["merge", *map(str, paths), "--config", settings.config, "--output", str(merged)]
+        code = run_engine(argv, env)
+        if code not in (ExitCode.PASS, ExitCode.INCOMPLETE) or not merged.is_file():
+            raise InputError(
+                f"the results of {len(paths)} shards could not be merged (`evalgate merge` exit code {code}; its "
+                "error, in the step's log, names the shard and the cases)"
+            )
+    except InputError as exc:
+        body = MERGE_FAILED.format(why=exc.message, run=gha.run_url(env) or "the workflow run")
+        marker = comment_marker(suite)
+        publish.post_comments(gh, event, {}, comment.fit_body(body, marker), marker, settings.comment, "fail")
+        raise
     return merged
+
+
+MERGE_FAILED = """### evalgate: FAIL: the shards could not be merged
+
+Nothing was judged: {why}. A sharded run passes only when the results of every shard merge into one run (a shard
+that failed before uploading its results is missing). See {run}.
+"""
 
 
 def run(env: Mapping[str, str]) -> int:
@@ -196,7 +213,7 @@ def run(env: Mapping[str, str]) -> int:
             if not event.base_sha and isinstance(context.get("base_sha"), str):
                 event = replace(event, base_sha=context["base_sha"])
         elif settings.merge:
-            current = merge_shards(settings, gh, Path(scratch), env)
+            current = merge_shards(settings, gh, Path(scratch), env, event, config.suite)
         baseline, baseline_note = sources.resolve_baseline(settings, event, config.suite, gh, Path(scratch))
         echo(f"evalgate: {baseline_note}", file=sys.stdout)
         # the commit under test, for the results file: the PR's head, not GitHub's merge commit

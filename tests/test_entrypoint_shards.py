@@ -97,7 +97,12 @@ def test_a_missing_shard_fails_the_step_naming_it(fake, engine, workspace, resul
     stdout = capsys.readouterr().out
     assert "::error title=evalgate::shard 2/3 is missing" in stdout
     assert not (workspace / ".evalgate" / "out" / "verdict.json").exists()
-    assert not fake.calls("POST", r"/comments$")  # never a comment on the shards that did run
+    # the one comment says the run failed, never a verdict of the shards that did run
+    [ours] = fake.comments[5]
+    assert (
+        ours["body"].startswith("<!-- evalgate:digits -->\n")
+        and "FAIL: the shards could not be merged" in ours["body"]
+    )
 
 
 def test_no_shard_artifact_at_all_fails_the_step(fake, engine, workspace, capsys) -> None:
