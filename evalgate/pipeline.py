@@ -185,10 +185,10 @@ def judge(
     from evalgate.judge.trust import advisory, gate_assessment
     from evalgate.pairing import compare
 
-    for results, what in ((current, "the results"), (baseline, "the baseline")):
+    for results, what in ((current, "the results file"), (baseline, "the baseline")):
         if results is not None and (part := shard_of(results)):
             raise InputError(
-                f"{what} are shard {part} of a run, not a whole run; merge the shards first "
+                f"{what} is shard {part} of a run, not a whole run; merge the shards first "
                 "(`evalgate merge SHARD... --output results.json`) and gate the merged file"
             )
     comparison = compare(current, baseline, config, baseline_path=baseline_path)

@@ -306,10 +306,19 @@ def test_a_shard_is_never_gated_as_a_whole_run(suite) -> None:
     config_path, whole, paths = suite
     shard = json.loads(paths[0].read_text())
     config = load_config(config_path)
-    with pytest.raises(InputError, match="the results are shard 1/3 of a run"):
+    with pytest.raises(InputError, match="the results file is shard 1/3 of a run"):
         judge(shard, whole, config)
-    with pytest.raises(InputError, match="the baseline are shard 1/3"):
+    with pytest.raises(InputError, match="the baseline is shard 1/3"):
         judge(whole, shard, config)
+
+
+def test_a_shard_never_joins_the_history(suite, tmp_path: Path) -> None:
+    from evalgate.commands.history import append_results
+
+    _, _, paths = suite
+    shard = json.loads(paths[0].read_text())
+    done = append_results(tmp_path / "h.sqlite", shard, suite="shards", history_branch=None)
+    assert done["added"] is False and "shard 1/3 of a run" in done["message"]
 
 
 def evalgate(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
