@@ -93,7 +93,8 @@ def test_three_shards_under_act_merge_into_one_verdict(tool, fake, tmp_path, act
         fake.add_artifact(RUN_ID, f"evalgate-shard-{index}", make_zip({"results.json": results}))
     missing = act(tool, repo, fake, "evalgate")
     assert missing.returncode != 0 and "shard 2/3 is missing" in missing.stdout, missing.stdout[-4000:]
-    assert 5 not in fake.comments
+    [failed] = fake.comments[5]  # the one comment says the shards could not be merged
+    assert "FAIL: the shards could not be merged" in failed["body"]
 
     results = (repo / "suite" / "out-2" / "results.json").read_text()
     fake.add_artifact(RUN_ID, "evalgate-shard-2", make_zip({"results.json": results}))
@@ -103,3 +104,4 @@ def test_three_shards_under_act_merge_into_one_verdict(tool, fake, tmp_path, act
     ]
     assert sorted([*sizes, len(json.loads(results)["cases"])]) == [13, 13, 14]
     assert len(fake.comments[5]) == 1 and fake.comments[5][0]["body"].startswith("<!-- evalgate:digits -->")
+    assert "could not be merged" not in fake.comments[5][0]["body"]  # the same comment, now the verdict
