@@ -29,7 +29,7 @@ def merge_shards(paths: Sequence[str | Path], config: SuiteConfig) -> dict[str, 
     """The merged results of the shard files `paths` (InputError, exit 2, when they are not one run's shards)."""
     if not paths:
         raise InputError("evalgate merge needs the results files of the shards")
-    loaded = [(str(path), load_results(path)) for path in paths]
+    loaded = [(str(path), load_results(path).to_json()) for path in paths]  # checked, then as written
     _check_alike(loaded, config)
     reference = loaded[0][1]
     cases = load_suite_cases(config, reference["signature"].get("sample"))

@@ -23,10 +23,11 @@ from hypothesis import strategies as st
 
 from evalgate import shards
 from evalgate.config import load_config
+from evalgate.contracts.results import parse_results
 from evalgate.errors import InputError
 from evalgate.merge import merge_shards
 from evalgate.pipeline import judge, load_suite_cases, run_and_score
-from evalgate.results import check_results, write_results
+from evalgate.results import write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 PROPERTY = settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
@@ -119,8 +120,14 @@ def shard_files(whole: dict, config_path: Path, count: int, folder: Path) -> lis
         part = copy.deepcopy(whole)
         part["cases"] = [entry for entry in part["cases"] if entry["id"] in ids]
         part["shard"] = record
-        paths.append(write_results(folder / f"shard-{index}.json", check_results(part, file="shard")))
+        parse_results(part, file="shard")  # a valid results file, shard object included
+        paths.append(write_results(folder / f"shard-{index}.json", part))
     return paths
+
+
+def gate(current: dict, baseline: dict, config) -> dict:
+    """The verdict on two results documents, read as the gate reads results files."""
+    return judge(parse_results(current, file="current"), parse_results(baseline, file="baseline"), config)
 
 
 def whole_and_merged(folder: Path, config_text: str, cases: list[dict], count: int):
@@ -167,7 +174,7 @@ def test_merged_label_metrics_equal_the_unsharded_run(rows, count, tmp_path_fact
     baseline = copy.deepcopy(whole)  # a baseline that the current run may or may not fall below
     for entry in baseline["cases"][: len(rows) // 3]:
         entry["scores"] = {key: 1.0 for key in entry["scores"]}
-    merged_verdict, whole_verdict = judge(merged, baseline, config), judge(whole, baseline, config)
+    merged_verdict, whole_verdict = gate(merged, baseline, config), gate(whole, baseline, config)
     assert merged_verdict["verdict"] == whole_verdict["verdict"]
     assert (
         merged_verdict["metrics"] == whole_verdict["metrics"]
@@ -298,7 +305,7 @@ def test_an_incomplete_shard_makes_the_merged_run_incomplete(suite) -> None:
     merged = merge_shards(paths, config)
     assert merged["run"]["complete"] is False and merged["run"]["not_run"] == 6
     assert "shard 2/3" in merged["run"]["aborted"] and "budget exceeded" in merged["run"]["aborted"]
-    verdict = judge(merged, whole, config)
+    verdict = gate(merged, whole, config)
     assert verdict["verdict"] != "pass" and verdict["exit_code"] == 3
 
 
@@ -307,16 +314,16 @@ def test_a_shard_is_never_gated_as_a_whole_run(suite) -> None:
     shard = json.loads(paths[0].read_text())
     config = load_config(config_path)
     with pytest.raises(InputError, match="the results file is shard 1/3 of a run"):
-        judge(shard, whole, config)
+        gate(shard, whole, config)
     with pytest.raises(InputError, match="the baseline is shard 1/3"):
-        judge(whole, shard, config)
+        gate(whole, shard, config)
 
 
 def test_a_shard_never_joins_the_history(suite, tmp_path: Path) -> None:
     from evalgate.commands.history import append_results
 
     _, _, paths = suite
-    shard = json.loads(paths[0].read_text())
+    shard = parse_results(json.loads(paths[0].read_text()), file="shard")
     done = append_results(tmp_path / "h.sqlite", shard, suite="shards", history_branch=None)
     assert done["added"] is False and "shard 1/3 of a run" in done["message"]
 
