@@ -139,6 +139,71 @@ def install_requirements(args: list[str], env: Mapping[str, str]) -> None:
         raise InputError(f"input install: pip install {shlex.join(args)} failed (exit code {code})")
 
 
+def head_env(env: Mapping[str, str], event: Any) -> dict[str, str]:
+    """The engine's environment with the commit under test: the PR's head, not GitHub's merge commit."""
+    return {**env, "EVALGATE_HEAD_SHA": event.head_sha, "EVALGATE_HEAD_REF": event.branch or ""}
+
+
+def run_shard(settings: Settings, event: Any, out: Path, env: Mapping[str, str]) -> int:
+    """Shard mode (input shard: I/N): run that shard only and leave its results in output_dir for the upload; the
+    merge job judges them. The run's own code (3 when it did not complete, which the merge reports too)."""
+    argv = [
+        "run",
+        "--config",
+        settings.config,
+        "--shard",
+        settings.shard,
+        "--output",
+        str(out / "results.json"),
+    ]
+    argv += ["--sample", str(settings.sample)] if settings.sample else []
+    argv += ["--label", settings.label] if settings.label else []
+    code = run_engine(argv, head_env(env, event))
+    if code not in (ExitCode.PASS, ExitCode.INCOMPLETE) or not (out / "results.json").is_file():
+        gha.error(
+            f"shard {settings.shard} stopped with exit code {code} without results: the merge will miss it"
+        )
+        return ExitCode.BAD_INPUT
+    workspace = real_path(settings.workspace)
+    path = os.path.relpath(real_path(out / "results.json"), workspace)
+    gha.write_outputs(env.get("GITHUB_OUTPUT"), {"results_path": path})
+    echo(
+        f"evalgate: shard {settings.shard}: results in {path}; upload them for the merge job", file=sys.stdout
+    )
+    return code
+
+
+def merge_shards(
+    settings: Settings, gh: Any, scratch: Path, env: Mapping[str, str], event: Any, suite: str
+) -> Path:
+    """Merge mode: `evalgate merge` of the shards' results into one results file, the gate's current run. A
+    missing, foreign or overlapping shard is an InputError naming it (exit 2): never a verdict of the rest; the
+    sticky comment says so, so an earlier run's comment is not left standing as this run's."""
+    try:
+        paths = sources.collect_shard_results(settings, gh, scratch)
+        merged = scratch / "merged.json"
+        argv = ["merge", *map(str, paths), "--config", settings.config, "--output", str(merged)]
+        code = run_engine(argv, env)
+        if code not in (ExitCode.PASS, ExitCode.INCOMPLETE) or not merged.is_file():
+            raise InputError(
+                f"the results of {len(paths)} shards could not be merged (`evalgate merge` exit code {code}; its "
+                "error, in the step's log, names the shard and the cases)"
+            )
+    except InputError as exc:
+        body = MERGE_FAILED.format(why=exc.message, run=gha.run_url(env) or "the workflow run")
+        marker = comment_marker(suite)
+        publish.post_comments(gh, event, {}, comment.fit_body(body, marker), marker, settings.comment, "fail")
+        raise
+    return merged
+
+
+MERGE_FAILED = """### evalgate: FAIL: the shards could not be merged
+
+Nothing was judged: {why}. A sharded run passes only when the results of every shard merge into one run (a shard
+that failed before uploading its results is missing). See {run}.
+"""
+
+
 def run(env: Mapping[str, str]) -> int:
     """The whole action; returns the step's exit code. Bad input raises InputError."""
     mask_secrets(env)
@@ -158,6 +223,8 @@ def run(env: Mapping[str, str]) -> int:
     for name in ENGINE_FILES:  # a verdict left by an earlier run must never pass for this one's
         (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
+    if settings.shard:
+        return run_shard(settings, event, out, env)
     gh = make_github(settings.token, api_url(env), ClientSettings.from_env(env)) if settings.token else None
     run_url = gha.run_url(env)
 
@@ -168,10 +235,12 @@ def run(env: Mapping[str, str]) -> int:
             current, context = sources.fetch_triggering_results(settings, event, gh, Path(scratch))
             if not event.base_sha and isinstance(context.get("base_sha"), str):
                 event = replace(event, base_sha=context["base_sha"])
+        elif settings.merge:
+            current = merge_shards(settings, gh, Path(scratch), env, event, config.suite)
         baseline, baseline_note = sources.resolve_baseline(settings, event, config.suite, gh, Path(scratch))
         echo(f"evalgate: {baseline_note}", file=sys.stdout)
         # the commit under test, for the results file: the PR's head, not GitHub's merge commit
-        engine_env = {**env, "EVALGATE_HEAD_SHA": event.head_sha, "EVALGATE_HEAD_REF": event.branch or ""}
+        engine_env = head_env(env, event)
         command = "gate" if current else "check"
         ending = run_engine(
             engine_argv(command, settings, out, current=current, baseline=baseline), engine_env
@@ -190,7 +259,8 @@ def run(env: Mapping[str, str]) -> int:
         ):  # the headline says why (a spent budget); such a run never passes nor joins the history
             gha.error(f"the run did not complete: {verdict['headline']}", title="evalgate: run incomplete")
         branch = event.branch or env.get("GITHUB_REF_NAME", "")
-        if event.mode in ("push_base", "other") and branch and not current and not incomplete:
+        ran_here = not current or settings.merge  # a merged run is this workflow's own run
+        if event.mode in ("push_base", "other") and branch and ran_here and not incomplete:
             append_history(settings, out / "results.json", branch, event.head_sha, engine_env)
         if current:  # keep the judged results next to the verdict, for later steps
             write_text_atomic(out / "results.json", current.read_text(encoding="utf-8"))

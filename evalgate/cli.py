@@ -28,7 +28,7 @@ from evalgate.process import interrupts
 from evalgate.process.exitcodes import ExitCode, for_signal
 
 # the order commands are listed in `evalgate --help`; modules not named here follow alphabetically
-COMMAND_ORDER = ["run", "gate", "check", "compare", "generate", "history", "thresholds"]
+COMMAND_ORDER = ["run", "merge", "gate", "check", "compare", "generate", "history", "thresholds"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -20,11 +20,12 @@ from evalgate.contracts.signature import metric_spec, metric_spec_hash
 from evalgate.errors import InputError
 from evalgate.files.fileio import read_bytes
 from evalgate.outbound import echo
-from evalgate.results import build_results, call_summary, case_record, merge_repeats
+from evalgate.results import build_results, call_summary, case_record, merge_repeats, shard_of
 
 if TYPE_CHECKING:
     from evalgate.contracts.results import Results
     from evalgate.contracts.trend import Trend
+    from evalgate.shards import ShardSpec
 
 
 def _sha256(data: bytes) -> str:
@@ -91,10 +92,17 @@ def run_and_score(
     label: str | None = None,
     provider_name: str | None = None,
     progress: bool = True,
+    shard: ShardSpec | None = None,
 ) -> dict[str, Any]:
-    """Run the suite with one provider and return the scored results (the results.json content)."""
+    """Run the suite with one provider and return the scored results (the results.json content); with `shard`,
+    those of that shard of the (sampled) cases (evalgate.shards), for `evalgate merge`."""
     provider_config = config.provider if provider_name is None else config.provider_named(provider_name)
     cases = load_suite_cases(config, sample)
+    shard_record = None
+    if shard is not None:  # evalgate.shards only for a sharded run
+        from evalgate.shards import select
+
+        cases, shard_record = select(cases, shard)
     built = metrics.build_metrics(config)
     outcome = asyncio.run(
         runner.run_suite(config, cases, provider_config, progress="auto" if progress else None)
@@ -133,6 +141,7 @@ def run_and_score(
         metrics=overall,
         categories=categories,
         cases=case_entries,
+        shard=shard_record,
     )
     if (
         config.judge_calibration is not None
@@ -179,6 +188,12 @@ def judge(
     from evalgate.judge.trust import advisory, gate_assessment
     from evalgate.pairing import compare
 
+    for results, what in ((current, "the results file"), (baseline, "the baseline")):
+        if results is not None and (part := shard_of(results)):
+            raise InputError(
+                f"{what} is shard {part} of a run, not a whole run; merge the shards first "
+                "(`evalgate merge SHARD... --output results.json`) and gate the merged file"
+            )
     comparison = compare(current, baseline, config, baseline_path=baseline_path)
     trust = gate_assessment(current, config)
     verdict = decide(comparison, config, advisory=advisory(trust))

@@ -141,6 +141,15 @@ class Run(_Open):
         return incomplete_reason_of(self.complete, self.aborted, self.not_run)
 
 
+class Shard(_Open):
+    """One shard of a run (`evalgate run --shard I/N`), read only by `evalgate merge` (docs/scaling.md)."""
+
+    index: int = Field(ge=1)
+    count: int = Field(ge=1)
+    dataset_cases: int = Field(ge=1, description="how many cases were split (after --sample)")
+    dataset_fingerprint: str = Field(description="sha256 of the sorted ids of the cases that were split")
+
+
 class Results(_Open):
     """An evalgate results file (schema_version 2)."""
 
@@ -166,6 +175,7 @@ class Results(_Open):
     metrics: dict[str, MetricValue]
     categories: dict[str, dict[str, MetricValue]] = Field(default_factory=dict)
     cases: list[CaseRecord]
+    shard: Shard | None = Field(default=None, description="only in the results of one shard of a run")
 
     @field_validator("cases")
     @classmethod
