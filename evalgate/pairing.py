@@ -18,6 +18,7 @@ import numpy as np
 from evalgate import names, stats
 from evalgate.config import DROP_RULES, Rule, SuiteConfig
 from evalgate.errors import InputError
+from evalgate.explain import explanation
 from evalgate.metrics.base import (
     CaseRecord,
     Metric,
@@ -742,17 +743,6 @@ def _score_or_nan(case: CaseRecord, key: str) -> float:
     return float("nan") if value is None else float(value)
 
 
-def _scores(records: list[CaseRecord], key: str) -> np.ndarray | None:
-    """The per-case scores of `key`, or None when any record lacks one."""
-    values = []
-    for record in records:
-        value = (record.get("scores") or {}).get(key)
-        if value is None:
-            return None
-        values.append(float(value))
-    return np.array(values, dtype=np.float64)
-
-
 def _clusters(ids: list[str], records: list[CaseRecord]) -> np.ndarray | None:
     keys = [record.get("cluster") for record in records]
     return stats.cluster_codes(ids, keys) if stats.has_clusters(keys) else None
@@ -810,10 +800,13 @@ def _baseline_info(baseline: dict[str, Any] | None) -> dict[str, Any]:
 def _listing_keys(
     keys: dict[str, tuple[str, bool]], rules: Sequence[Rule], cases: dict[str, CaseRecord]
 ) -> list[str]:
-    """Keys whose per-case scores decide which cases are listed: the gated ones, else the binary ones."""
+    """Keys whose per-case scores decide which cases are listed: the gated ones, else the binary ones (a key
+    that scores only some cases, such as assertions, lists among those)."""
     records = list(cases.values())
     per_case = [
-        k for k, (kind, _) in keys.items() if kind != "corpus" and records and _scores(records, k) is not None
+        k
+        for k, (kind, _) in keys.items()
+        if kind != "corpus" and any(not np.isnan(_score_or_nan(record, k)) for record in records)
     ]
     gated = [k for k in per_case if any(rule.metric == k for rule in rules) and k != "error_rate"]
     if gated:
@@ -834,6 +827,7 @@ def _case_entry(case: CaseRecord, key: str | None, before: CaseRecord | None) ->
         "output": case.get("output"),
         "baseline_output": before.get("output") if before is not None else None,
         "error": case.get("error"),
+        **explanation(case),
     }
 
 

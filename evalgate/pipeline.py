@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from evalgate import datasets, metrics, names, runner
+from evalgate import assertions, datasets, metrics, names, runner
 from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
 from evalgate.files.fileio import read_bytes
@@ -70,6 +70,7 @@ def load_suite_cases(config: SuiteConfig, sample: int | None) -> list:
     if sample is not None and sample < 1:  # before reading the datasets
         raise InputError(f"--sample must be at least 1, got {sample}")
     cases = datasets.load_cases(config.datasets)
+    assertions.check_suite(config, cases)
     names.check_rule_names(
         config.rules, {names.CATEGORY: {case.category for case in cases}}, source="the cases of the datasets"
     )

@@ -29,6 +29,7 @@ from evalgate.judge.client import (
     require_number,
     require_string,
 )
+from evalgate.judge.task import TASK_OPTION, task_text
 from evalgate.metrics.base import CaseRecord, Metric, MetricKey, mean_score
 from evalgate.options import Option, one_of
 
@@ -45,7 +46,11 @@ with an integer from {{ scale_min }} (worst) to {{ scale_max }} (best).
 Criteria:
 {% for criterion in criteria %}- {{ criterion.name }}: {{ criterion.description }}
 {% endfor %}
-<question>
+{% if task %}The task the answer was written for:
+<task>
+{{ task }}
+</task>
+{% endif %}<question>
 {{ input }}
 </question>
 {% if source %}
@@ -73,7 +78,12 @@ Break the ANSWER into its factual claims: statements that can be true or false (
 offers of help and opinions). For each claim decide whether the SOURCE supports it. A claim that the source \
 contradicts, or that the source does not state or directly imply, is unsupported.
 
-<source>
+{% if task %}The task the answer was written for:
+<task>
+{{ task }}
+</task>
+
+{% endif %}<source>
 {{ source }}
 </source>
 
@@ -177,6 +187,14 @@ class _JudgedMetric(Metric):
 
     needs_judge = True
 
+    def _with_task(
+        self, prompt: Callable[[CaseRecord, str], str], context: Any
+    ) -> Callable[[CaseRecord], str]:
+        """The prompt builder for each case, with the case's task unless the `task` option turns it off."""
+        if not self.options.get("task", True):
+            return lambda record: prompt(record, "")
+        return lambda record: prompt(record, task_text(record, context))
+
 
 class RubricJudge(_JudgedMetric):
     """Likert scores from a judge model on a rubric (default: relevance, accuracy, clarity, completeness).
@@ -195,6 +213,7 @@ class RubricJudge(_JudgedMetric):
             (bool,), default=True, help="show the expected answer to the judge as a reference"
         ),
         "normalized": Option((bool,), default=False, help="also write judge_score_norm (0 to 1)"),
+        "task": TASK_OPTION,
     }
 
     def __init__(self, options: dict[str, Any], base_dir: Path) -> None:
@@ -223,8 +242,8 @@ class RubricJudge(_JudgedMetric):
             keys.append(MetricKey("judge_score_norm", "continuous", True, "judge_score rescaled to 0–1"))
         return keys
 
-    def prompt(self, record: CaseRecord) -> str:
-        """The rendered judge prompt for one case."""
+    def prompt(self, record: CaseRecord, task: str = "") -> str:
+        """The rendered judge prompt for one case (`task`: what the model was asked to do, shown when given)."""
         example = ", ".join(f'"{c.name}": <{self.scale_min}-{self.scale_max}>' for c in self.criteria)
         reply_format = render_template(RUBRIC_REPLY_FORMAT, scores_example=example)
         expected = as_text(record.get("expected")) if self.reference else ""
@@ -235,6 +254,7 @@ class RubricJudge(_JudgedMetric):
             expected=expected,
             source=as_text((record.get("metadata") or {}).get("source")),
             metadata=record.get("metadata") or {},
+            task=task,
             criteria=self.criteria,
             scale_min=self.scale_min,
             scale_max=self.scale_max,
@@ -253,7 +273,7 @@ class RubricJudge(_JudgedMetric):
 
     async def prepare(self, records: list[CaseRecord], context: Any) -> None:
         answers, self.judge_usage = await _ask_all(
-            "judge", records, context, self.prompt, self.validate, _errored
+            "judge", records, context, self._with_task(self.prompt, context), self.validate, _errored
         )
         for record, answer in zip(records, answers, strict=True):
             if answer.error:
@@ -312,6 +332,7 @@ class FactualConsistency(_JudgedMetric):
             help="what the output is checked against: metadata.source, expected, input, or auto (that order)",
         ),
         "prompt": Option((str,), help="a Jinja2 prompt template file replacing the built-in one"),
+        "task": TASK_OPTION,
     }
 
     def __init__(self, options: dict[str, Any], base_dir: Path) -> None:
@@ -352,9 +373,10 @@ class FactualConsistency(_JudgedMetric):
             return as_text(choices[self.source])
         return as_text(next((value for value in choices.values() if value not in (None, "")), None))
 
-    def prompt(self, record: CaseRecord) -> str:
+    def prompt(self, record: CaseRecord, task: str = "") -> str:
         return render_template(
             self.template,
+            task=task,
             source=self.source_text(record),
             output=as_text(record.get("output")),
             input=as_text(record.get("input")),
@@ -363,7 +385,12 @@ class FactualConsistency(_JudgedMetric):
 
     async def prepare(self, records: list[CaseRecord], context: Any) -> None:
         answers, self.judge_usage = await _ask_all(
-            "factual_consistency", records, context, self.prompt, _validate_claims, self.not_judged
+            "factual_consistency",
+            records,
+            context,
+            self._with_task(self.prompt, context),
+            _validate_claims,
+            self.not_judged,
         )
         for record, answer in zip(records, answers, strict=True):
             if answer.error:
