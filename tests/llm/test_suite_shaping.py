@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from judge.anthropic_stub import AnthropicStub, user_text
 
 from evalgate import pipeline
 from evalgate.config import load_config
 from evalgate.errors import InputError
 from evalgate.report.render import render_markdown
 
-from judge.anthropic_stub import AnthropicStub, user_text
 from .fake_servers import FakeLLMServer
 
 TASK = "Answer the customer's billing question in one sentence."
