@@ -16,6 +16,7 @@ promptfoo's semantics (the output as text: a string as it is, an answer mapping'
   schema required;
 - rubric (llm-rubric): the suite's judge decides whether the output meets the rubric (evalgate.metrics.assertions).
 
+The `regex` module is imported when a regular expression is first compiled (a run without one never loads it).
 Every type takes a `not-` prefix that inverts it; `_` and `-` are the same in a type name (`not_contains`).
 """
 
@@ -25,11 +26,12 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import regex
+from typing import TYPE_CHECKING, Any
 
 from evalgate.metrics.values import as_text
+
+if TYPE_CHECKING:
+    import regex
 
 ASSERT_KEY = "assert"  # the dataset key
 ASSERTION_KEYS = ("type", "value")
@@ -223,6 +225,8 @@ def _contains_list(base: str, value: Any) -> Checker:
 
 
 def _regex(value: Any) -> Checker:
+    import regex
+
     if not isinstance(value, str) or not value:
         raise AssertionSpecError("the value must be a regular expression (a non-empty string)")
     try:
@@ -276,6 +280,7 @@ def guarded_validator(schema: Any) -> Any:
     """A jsonschema validator for `schema` whose `pattern` and `patternProperties` searches stop after
     REGEX_TIMEOUT_S; AssertionSpecError when the schema is not a valid one or too large."""
     import jsonschema
+    import regex
 
     if isinstance(schema, bool):
         schema = {} if schema else {"not": {}}
@@ -338,6 +343,8 @@ def _patterns(schema: Any) -> Any:
 
 @functools.lru_cache(maxsize=1024)
 def _compiled(text: str) -> regex.Pattern[str]:
+    import regex
+
     return regex.compile(text)
 
 

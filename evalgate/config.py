@@ -23,7 +23,6 @@ from evalgate.options import (
     seconds,
     up_to,
 )
-from evalgate.transforms import compile_expression, is_function
 from evalgate.units import unit_of
 from evalgate.yamlio import LineDict, load_yaml
 
@@ -352,8 +351,11 @@ def _provider_config(mapping: Any, name: str, file: str, *, context: str) -> Pro
     options = check_options(mapping, spec, file=file, context=context)
     options.pop("type")
     transform = options.pop("transform", None)
-    if transform is not None and not is_function(transform):
-        compile_expression(transform, file=file, line=line_of(mapping, "transform"))
+    if transform is not None:  # an expression's syntax is checked now (Jinja2 loaded only for a transform)
+        from evalgate.transforms import compile_expression, is_function
+
+        if not is_function(transform):
+            compile_expression(transform, file=file, line=line_of(mapping, "transform"))
     return ProviderConfig(
         type=type_name,
         name=name,

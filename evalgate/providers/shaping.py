@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalgate.contracts.cases import Case, Output, normalize_output
-from evalgate.transforms import Transform
+
+if TYPE_CHECKING:
+    from evalgate.transforms import Transform
 
 RAW_OUTPUT = "raw_output"  # the extra field that keeps an answer before its transform
 PROMPT = "prompt"  # the extra field that keeps the prompt a templated answer was asked with
@@ -47,7 +49,10 @@ class ShapedProvider:
 def shaped(provider: Any, provider_config: Any, base_dir: Path) -> ShapedProvider:
     """The provider with its config's transform (loaded now: a bad one is exit 2 before any call)."""
     spec = getattr(provider_config, "transform", None)
-    transform = (
-        Transform(spec, base_dir, file=provider_config.file, line=provider_config.line) if spec else None
+    if not spec:
+        return ShapedProvider(provider, None)
+    from evalgate.transforms import Transform  # Jinja2 only for a suite with a transform
+
+    return ShapedProvider(
+        provider, Transform(spec, base_dir, file=provider_config.file, line=provider_config.line)
     )
-    return ShapedProvider(provider, transform)
