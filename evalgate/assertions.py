@@ -113,9 +113,12 @@ def _parse_one(index: int, item: Any) -> dict[str, Any]:
 
 
 def check(assertion: dict[str, Any], output: Any) -> tuple[bool, str]:
-    """Whether `output` passes a deterministic assertion (already parsed), and why not when it does not."""
+    """Whether `output` passes a deterministic assertion (already parsed), and why not when it does not. An
+    assertion that could not be decided (a regular expression out of time) fails, with `not-` too."""
     kind = kind_of(assertion["type"])
     passed, reason = _checker(kind.base, _frozen(assertion.get("value")))(output)
+    if passed is None:  # undecided (a search that ran out of time): a failure, inverted or not
+        return False, reason
     if kind.inverse:
         return (not passed, "" if not passed else f"expected the opposite: {_affirmed(kind.base, assertion)}")
     return passed, reason
@@ -136,7 +139,7 @@ def _frozen(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-Checker = Callable[[Any], tuple[bool, str]]
+Checker = Callable[[Any], tuple[bool | None, str]]  # None: undecided
 
 
 @functools.lru_cache(maxsize=4096)
@@ -234,11 +237,11 @@ def _regex(value: Any) -> Checker:
     except (regex.error, OverflowError, RecursionError) as exc:
         raise AssertionSpecError(f"not a valid regular expression ({exc})") from None
 
-    def search(output: Any) -> tuple[bool, str]:
+    def search(output: Any) -> tuple[bool | None, str]:
         try:
             found = guarded_search(pattern, as_text(output))
         except TimeoutError:
-            return False, f"the regular expression took more than {REGEX_TIMEOUT_S:g}s on this output"
+            return None, f"the regular expression took more than {REGEX_TIMEOUT_S:g}s on this output"
         return (True, "") if found else (False, f"no match for {value[:200]!r}")
 
     return search
@@ -254,7 +257,7 @@ def _json(base: str, schema: Any) -> Checker:
         raise AssertionSpecError("the value must be a JSON Schema (an object)")
     validator = None if schema is None else guarded_validator(schema)
 
-    def valid_json(output: Any) -> tuple[bool, str]:
+    def valid_json(output: Any) -> tuple[bool | None, str]:
         from evalgate.metrics.structured import INVALID_JSON, parse_json
 
         parsed = parse_json(output)
@@ -265,9 +268,11 @@ def _json(base: str, schema: Any) -> Checker:
         try:
             error = next(iter(validator.iter_errors(parsed)), None)
         except TimeoutError:
-            return False, f"a pattern of the schema took more than {REGEX_TIMEOUT_S:g}s on this output"
+            return None, f"a pattern of the schema took more than {REGEX_TIMEOUT_S:g}s on this output"
         except RecursionError:
-            return False, "the output is nested too deep to check against the schema"
+            return None, "the output is nested too deep to check against the schema"
+        except Exception as exc:
+            return None, f"the schema could not be applied ({type(exc).__name__}: {str(exc)[:200]})"
         if error is None:
             return True, ""
         where = "/".join(str(part) for part in error.absolute_path) or "the top level"
@@ -307,6 +312,12 @@ def guarded_validator(schema: Any) -> Any:
     guarded = jsonschema.validators.extend(
         base, {"pattern": _pattern_keyword, "patternProperties": _pattern_properties_keyword}
     )
+    remote = next(_remote_refs(schema), None)
+    if remote is not None:
+        raise AssertionSpecError(
+            f"the JSON Schema refers to {remote[:100]!r}: a $ref must point inside the schema (#/...), evalgate "
+            "never downloads one"
+        )
     if _unbounded(schema):
         raise AssertionSpecError(
             "a JSON Schema that combines patternProperties with additionalProperties or unevaluatedProperties "
@@ -325,6 +336,18 @@ def _unbounded(schema: Any) -> bool:
     if "patternProperties" in schema and schema.keys() & {"additionalProperties", "unevaluatedProperties"}:
         return True
     return any(_unbounded(value) for value in schema.values())
+
+
+def _remote_refs(schema: Any) -> Any:
+    """The `$ref` and `$dynamicRef` values of a schema that point outside it."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key in ("$ref", "$dynamicRef") and isinstance(value, str) and not value.startswith("#"):
+                yield value
+            yield from _remote_refs(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            yield from _remote_refs(item)
 
 
 def _patterns(schema: Any) -> Any:
