@@ -199,3 +199,50 @@ def test_assertions_without_the_metric_are_exit_2(tmp_path, server, judge_server
     with pytest.raises(InputError, match="add `assertions` to its metrics"):
         run(config)
     assert server.calls == 0
+
+
+def test_a_regressed_judge_case_shows_the_judges_scores_and_reasoning(tmp_path, server, judge_server):
+    from evalgate.report.render import render_html
+
+    judged = 'metrics: [{judge: {criteria: [{accuracy: "is it right"}]}}]\ngate: {judge_score: {min: 4}}\n'
+    config = write_suite(tmp_path, server, judge_server, transform="output")
+    config.write_text(config.read_text().replace("metrics: [assertions]\n", judged), encoding="utf-8")
+    (tmp_path / "cases.jsonl").write_text(json.dumps({"id": "a", "input": "refund"}) + "\n", encoding="utf-8")
+    baseline = run(config)
+    config.write_text(
+        config.read_text().replace("transform: 'output'", "transform: 'output[:6]'"), encoding="utf-8"
+    )
+    current = run(config)
+    assert by_id(current)["a"]["output"] == "echo: "
+    verdict = pipeline.judge(current, baseline, load_config(config))
+    for report in (render_markdown(verdict, current, baseline), render_html(verdict, current, baseline)):
+        case = report[report.index("<b>a</b>") :]
+        assert "Judge" in case and "accuracy 1" in case and "scored 1" in case
+        assert "echo: Q: refund" in case  # the raw output beside the transformed one
+
+
+def test_a_rubric_the_judge_cannot_answer_fails_with_the_judges_error(tmp_path, server, judge_server):
+    judge_server.responder = lambda request: "I think it passes."
+    results = run(write_suite(tmp_path, server, judge_server, transform="output"))
+    rubric = by_id(results)["refund"]["assertion_results"][2]
+    assert rubric["pass"] is False
+    assert rubric["reason"].startswith("invalid judge reply after one repair attempt")
+    assert len(judge_server.requests) == 2  # the question and its repair
+
+
+@pytest.mark.parametrize("vendor", ["anthropic", "openai"])
+def test_either_sdk_keeps_the_prompt_it_sent_for_the_judge(
+    tmp_path, server, judge_server, vendor, monkeypatch
+):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    config = write_suite(tmp_path, server, judge_server, transform="output")
+    text = config.read_text().replace(f'task: "{TASK}"\n', "")
+    if vendor == "anthropic":
+        text = text.replace(
+            "type: openai\n  model: gpt-4o-mini", "type: anthropic\n  model: claude-haiku-4-5"
+        )
+        text = text.replace(f"base_url: {server.url}/v1", f"base_url: {server.url}")
+    config.write_text(text.replace("messages:", "system: Be brief.\n  messages:"), encoding="utf-8")
+    results = run(config)
+    assert by_id(results)["refund"]["extra"]["prompt"] == "[system]\nBe brief.\n\n[user]\nQ: refund window"
+    assert "[system]\nBe brief." in judge_server.prompts()[0]
