@@ -217,3 +217,10 @@ def test_the_metric_scores_cases_with_assertions_and_only_those():
     assert [o["pass"] for o in records[1]["assertion_results"]] == [True, False]
     assert records[2]["assertion_results"] is None  # not checked: no answer
     assert metric.judge_usage is None  # no rubric: the judge is never opened
+
+
+def test_the_reference_quotes_the_rubric_prompt_in_use():
+    from evalgate.metrics.assertions import RUBRIC_PROMPT
+    from tests.conftest import ROOT
+
+    assert RUBRIC_PROMPT in (ROOT / "docs" / "reference.md").read_text()
