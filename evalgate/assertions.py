@@ -142,7 +142,7 @@ def _frozen(value: Any) -> str:
 Checker = Callable[[Any], tuple[bool | None, str]]  # None: undecided
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=512)  # a schema may be 100,000 characters: a bounded cache of the distinct ones
 def _checker(base: str, frozen_value: str) -> Checker:
     value = json.loads(frozen_value)
     if base == RUBRIC:

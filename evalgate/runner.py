@@ -168,7 +168,13 @@ async def run_suite(
     from evalgate.providers.shaping import shaped
 
     provider_config = provider_config or config.provider
-    provider = shaped(create_provider(provider_config, config.base_dir), provider_config, config.base_dir)
+    keep_prompt = config.judge is not None and not config.task  # what the judge is shown as the task
+    provider = shaped(
+        create_provider(provider_config, config.base_dir),
+        provider_config,
+        config.base_dir,
+        keep_prompt=keep_prompt,
+    )
     if progress == "auto":
         progress = auto_progress()
     slots = max(1, min(config.concurrency, len(cases) * config.repeats))  # no idle workers for a small sample

@@ -14,6 +14,14 @@ TASK_OPTION = Option(
     help="show the judge the task: the config's task: description, else the prompt the model was sent",
 )
 
+# the task block of the judge's prompts (empty when there is no task to show)
+TASK_BLOCK = """{% if task %}The task the answer was written for:
+<task>
+{{ task }}
+</task>
+
+{% endif %}"""
+
 
 def task_text(record: dict[str, Any], config: Any) -> str:
     """The task of one case record ("" when there is none to show)."""

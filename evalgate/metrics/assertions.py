@@ -14,20 +14,18 @@ from typing import Any, ClassVar
 
 from evalgate.assertions import ASSERT_KEY, RUBRIC, check, kind_of
 from evalgate.judge.client import JudgeFormatError, as_text, open_judge, question_id, render_template
-from evalgate.judge.task import TASK_OPTION, task_text
+from evalgate.judge.task import TASK_BLOCK, TASK_OPTION, task_text
 from evalgate.metrics.base import CaseRecord, Metric, MetricKey, case_scores, mean_score
 from evalgate.options import Option
 
 RESULTS_KEY = "assertion_results"
 
-RUBRIC_PROMPT = """You grade an answer against a rubric. Decide whether the ANSWER meets the RUBRIC.
+RUBRIC_PROMPT = (
+    """You grade an answer against a rubric. Decide whether the ANSWER meets the RUBRIC.
 
-{% if task %}The task the answer was written for:
-<task>
-{{ task }}
-</task>
-
-{% endif %}<question>
+"""
+    + TASK_BLOCK
+    + """<question>
 {{ input }}
 </question>
 
@@ -41,6 +39,7 @@ RUBRIC_PROMPT = """You grade an answer against a rubric. Decide whether the ANSW
 
 Reply with a single JSON object and nothing else, in this form:
 {"pass": true, "reasoning": "<one or two sentences>"}"""
+)
 
 
 def _validate(answer: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from evalgate.judge.client import (
     require_number,
     require_string,
 )
-from evalgate.judge.task import TASK_OPTION, task_text
+from evalgate.judge.task import TASK_BLOCK, TASK_OPTION, task_text
 from evalgate.metrics.base import CaseRecord, Metric, MetricKey, mean_score
 from evalgate.options import Option, one_of
 
@@ -40,17 +40,16 @@ DEFAULT_CRITERIA = {
     "completeness": "Does the answer cover everything the question needs, leaving out no key step or fact?",
 }
 
-RUBRIC_PROMPT = """You are an impartial evaluator. Score the ANSWER to the QUESTION on each criterion below, \
+RUBRIC_PROMPT = (
+    """You are an impartial evaluator. Score the ANSWER to the QUESTION on each criterion below, \
 with an integer from {{ scale_min }} (worst) to {{ scale_max }} (best).
 
 Criteria:
 {% for criterion in criteria %}- {{ criterion.name }}: {{ criterion.description }}
 {% endfor %}
-{% if task %}The task the answer was written for:
-<task>
-{{ task }}
-</task>
-{% endif %}<question>
+"""
+    + TASK_BLOCK
+    + """<question>
 {{ input }}
 </question>
 {% if source %}
@@ -68,22 +67,21 @@ Criteria:
 </answer>
 
 {{ reply_format }}"""
+)
 
 RUBRIC_REPLY_FORMAT = """Reply with a single JSON object and nothing else, in this form:
 {"scores": { {{- scores_example -}} }, "reasoning": "<two or three sentences explaining the scores>"}"""
 
-FACTUAL_PROMPT = """You check answers for factual consistency with a source.
+FACTUAL_PROMPT = (
+    """You check answers for factual consistency with a source.
 
 Break the ANSWER into its factual claims: statements that can be true or false (skip greetings, questions, \
 offers of help and opinions). For each claim decide whether the SOURCE supports it. A claim that the source \
 contradicts, or that the source does not state or directly imply, is unsupported.
 
-{% if task %}The task the answer was written for:
-<task>
-{{ task }}
-</task>
-
-{% endif %}<source>
+"""
+    + TASK_BLOCK
+    + """<source>
 {{ source }}
 </source>
 
@@ -95,6 +93,7 @@ Reply with a single JSON object and nothing else, in this form:
 {"claims": [{"claim": "<one claim, quoted or paraphrased from the answer>", "supported": true}], \
 "reasoning": "<one or two sentences>"}
 An answer without factual claims has an empty claims list."""
+)
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 

@@ -25,9 +25,10 @@ class ShapedProvider:
     """A started provider's answers, transformed, with the prompt they were asked with; everything else (start,
     close, fingerprint, cache and limiter reports) is the provider's own."""
 
-    def __init__(self, provider: Any, transform: Transform | None) -> None:
+    def __init__(self, provider: Any, transform: Transform | None, *, keep_prompt: bool = True) -> None:
         self.provider = provider
         self.transform = transform
+        self.keep_prompt = keep_prompt
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.provider, name)
@@ -35,7 +36,7 @@ class ShapedProvider:
     async def complete(self, case: Case) -> Output:
         output = normalize_output(await self.provider.complete(case))
         extra = dict(output.extra)
-        prompt = self.provider.task_text(case)
+        prompt = self.provider.task_text(case) if self.keep_prompt else None
         if prompt:
             extra[PROMPT] = prompt
         value = output.value
@@ -46,13 +47,13 @@ class ShapedProvider:
         return dataclasses.replace(output, value=value, extra=extra)
 
 
-def shaped(provider: Any, provider_config: Any, base_dir: Path) -> ShapedProvider:
-    """The provider with its config's transform (loaded now: a bad one is exit 2 before any call)."""
+def shaped(provider: Any, provider_config: Any, base_dir: Path, *, keep_prompt: bool) -> ShapedProvider:
+    """The provider with its config's transform (loaded now: a bad one is exit 2 before any call); `keep_prompt`:
+    keep each templated prompt for the judge (a suite without a judge, or with a `task:`, has no use for it)."""
     spec = getattr(provider_config, "transform", None)
     if not spec:
-        return ShapedProvider(provider, None)
+        return ShapedProvider(provider, None, keep_prompt=keep_prompt)
     from evalgate.transforms import Transform  # Jinja2 only for a suite with a transform
 
-    return ShapedProvider(
-        provider, Transform(spec, base_dir, file=provider_config.file, line=provider_config.line)
-    )
+    transform = Transform(spec, base_dir, file=provider_config.file, line=provider_config.line)
+    return ShapedProvider(provider, transform, keep_prompt=keep_prompt)
