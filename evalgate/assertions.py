@@ -134,17 +134,24 @@ def _affirmed(base: str, assertion: dict[str, Any]) -> str:
     )
 
 
-def _frozen(value: Any) -> str:
-    """A hashable key of a JSON value (the checkers are built once per distinct assertion)."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+def _frozen(value: Any) -> Any:
+    """A hashable key of a JSON value (the checkers are built once per distinct assertion): a string, number,
+    bool or None is itself (the cache tells their types apart), a list or mapping its canonical JSON in a tuple."""
+    if isinstance(value, dict | list):
+        return ("json", json.dumps(value, sort_keys=True, ensure_ascii=False))
+    return value
+
+
+def _thawed(frozen: Any) -> Any:
+    return json.loads(frozen[1]) if isinstance(frozen, tuple) else frozen
 
 
 Checker = Callable[[Any], tuple[bool | None, str]]  # None: undecided
 
 
-@functools.lru_cache(maxsize=512)  # a schema may be 100,000 characters: a bounded cache of the distinct ones
-def _checker(base: str, frozen_value: str) -> Checker:
-    value = json.loads(frozen_value)
+@functools.lru_cache(maxsize=512, typed=True)  # a schema may be 100,000 characters: a bounded cache
+def _checker(base: str, frozen_value: Any) -> Checker:
+    value = _thawed(frozen_value)
     if base == RUBRIC:
         if not isinstance(value, str) or not value.strip():
             raise AssertionSpecError("the value must be the rubric, a non-empty string")
@@ -179,7 +186,7 @@ def _equals(value: Any) -> Checker:
             parsed = parse_json(output)
             if parsed is not INVALID_JSON and parsed == value:
                 return True, ""
-            return False, f"expected JSON equal to {_frozen(value)[:200]}"
+            return False, f"expected JSON equal to {json.dumps(value, sort_keys=True)[:200]}"
 
         return same_json
     wanted = value if isinstance(value, str) else json.dumps(value)
@@ -293,7 +300,7 @@ def guarded_validator(schema: Any) -> Any:
         raise AssertionSpecError(
             f"the value must be a JSON Schema (an object), got {json.dumps(schema)[:80]}"
         )
-    if len(_frozen(schema)) > MAX_SCHEMA_CHARS:
+    if len(json.dumps(schema, ensure_ascii=False)) > MAX_SCHEMA_CHARS:
         raise AssertionSpecError(f"the JSON Schema is longer than {MAX_SCHEMA_CHARS:,} characters")
     base = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     try:

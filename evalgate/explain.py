@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from evalgate.assertions import ASSERT_KEY
 from evalgate.metrics.assertions import RESULTS_KEY
 from evalgate.providers.shaping import RAW_OUTPUT
 
@@ -16,7 +17,8 @@ def explanation(record: dict[str, Any]) -> dict[str, Any]:
     extra = record.get("extra") or {}
     if RAW_OUTPUT in extra:
         found["raw_output"] = extra[RAW_OUTPUT]
-    failed = [outcome for outcome in record.get(RESULTS_KEY) or [] if not outcome.get("pass")]
+    outcomes = zip(record.get(ASSERT_KEY) or [], record.get(RESULTS_KEY) or [], strict=False)
+    failed = [{**spec, **outcome} for spec, outcome in outcomes if not outcome.get("pass")]
     if failed:
         found["failed_assertions"] = failed
     judge = record.get("judge") or {}

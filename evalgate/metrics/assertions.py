@@ -2,7 +2,8 @@
 
 Each case with assertions scores 1 when all of them pass and 0 otherwise (0 when its run errored); a case without
 assertions is not scored (it is neither a pass nor a failure). The outcome of each assertion is kept in the case
-record (`record["assertion_results"]`: type, value, pass, reason) for the report. Deterministic assertions are
+record for the report: `record["assertion_results"]`, one `{"pass": bool, "reason": why}` per assertion of
+`record["assert"]`, in its order (a passing deterministic assertion has no reason: `{"pass": true}`). Deterministic assertions are
 checked by evalgate.assertions; `rubric` assertions are asked of the suite's judge in `prepare`, all at once, with
 the task (evalgate.judge.task) and the output.
 """
@@ -50,8 +51,8 @@ def _validate(answer: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def _outcome(spec: dict[str, Any], passed: bool, reason: str) -> dict[str, Any]:
-    return {**spec, "pass": passed, "reason": reason or None}
+def _outcome(passed: bool, reason: str) -> dict[str, Any]:
+    return {"pass": passed, "reason": reason} if reason else {"pass": passed}
 
 
 class Assertions(Metric):
@@ -85,9 +86,9 @@ class Assertions(Metric):
             for spec in specs:
                 if kind_of(spec["type"]).base == RUBRIC:
                     rubrics.append((outcomes, len(outcomes), record, spec))
-                    outcomes.append(_outcome(spec, False, "not judged"))
+                    outcomes.append(_outcome(False, "not judged"))
                 else:
-                    outcomes.append(_outcome(spec, *check(spec, record.get("output"))))
+                    outcomes.append(_outcome(*check(spec, record.get("output"))))
             record[RESULTS_KEY] = outcomes
         if rubrics:
             await self._judge(rubrics, context)
@@ -111,10 +112,10 @@ class Assertions(Metric):
                 )
                 inverse = kind_of(spec["type"]).inverse
                 if answer.error:
-                    outcomes[index] = _outcome(spec, False, answer.error)
+                    outcomes[index] = _outcome(False, answer.error)
                 else:
                     met = answer.value["pass"]
-                    outcomes[index] = _outcome(spec, met != inverse, answer.value["reasoning"])
+                    outcomes[index] = _outcome(met != inverse, answer.value["reasoning"])
 
             await asyncio.gather(*(one(*item) for item in rubrics))
         self.judge_usage = session.usage.to_json()
