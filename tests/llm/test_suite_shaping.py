@@ -246,3 +246,30 @@ def test_either_sdk_keeps_the_prompt_it_sent_for_the_judge(
     results = run(config)
     assert by_id(results)["refund"]["extra"]["prompt"] == "[system]\nBe brief.\n\n[user]\nQ: refund window"
     assert "[system]\nBe brief." in judge_server.prompts()[0]
+
+
+def test_a_regressed_factual_case_shows_the_unsupported_claims(tmp_path, server, judge_server):
+    def claims_judge(request: dict[str, Any]) -> str:
+        prompt = user_text(request)
+        answer = re.search(r"<answer>\n(.*?)\n</answer>", prompt, re.S).group(1)
+        supported = "refund" in answer
+        claim = {"claim": f"the answer says {answer!r}", "supported": supported}
+        return json.dumps({"claims": [claim], "reasoning": "the source is about refunds"})
+
+    judge_server.responder = claims_judge
+    factual = "metrics: [{factual_consistency: {source: input}}]\ngate: {hallucination_rate: {max: 0.5}}\n"
+    config = write_suite(tmp_path, server, judge_server, transform="output")
+    config.write_text(config.read_text().replace("metrics: [assertions]\n", factual), encoding="utf-8")
+    (tmp_path / "cases.jsonl").write_text(json.dumps({"id": "a", "input": "refund"}) + "\n", encoding="utf-8")
+    baseline = run(config)
+    assert f"<task>\n{TASK}\n</task>" in judge_server.prompts()[-1]
+    config.write_text(
+        config.read_text().replace("transform: 'output'", "transform: 'output[:6]'"), encoding="utf-8"
+    )
+    current = run(config)
+    verdict = pipeline.judge(current, baseline, load_config(config))
+    assert verdict["verdict"] == "fail"
+    case = render_markdown(verdict, current, baseline)
+    case = case[case.index("<b>a</b>") :]
+    assert "Factual consistency" in case and "Unsupported claims:" in case
+    assert "- the answer says 'echo: '" in case and "the source is about refunds" in case
