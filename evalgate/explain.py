@@ -4,27 +4,35 @@ of regressed and failing cases carry it (evalgate.pairing), and the report shows
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalgate.assertions import ASSERT_KEY
 from evalgate.metrics.assertions import RESULTS_KEY
 from evalgate.providers.shaping import RAW_OUTPUT
 
+if TYPE_CHECKING:
+    from evalgate.contracts.results import CaseRecord
 
-def explanation(record: dict[str, Any]) -> dict[str, Any]:
-    """The fields of a regressed or failing case entry that explain it (absent when there is nothing to say)."""
+
+def explanation(record: CaseRecord) -> dict[str, Any]:
+    """The fields of a regressed or failing case entry that explain it (absent when there is nothing to say):
+    read from the record's fields that only some runs write (the model keeps them as they were written)."""
+
+    def field(name: str) -> Any:
+        return getattr(record, name, None)
+
     found: dict[str, Any] = {}
-    extra = record.get("extra") or {}
+    extra = field("extra") or {}
     if RAW_OUTPUT in extra:
         found["raw_output"] = extra[RAW_OUTPUT]
-    outcomes = zip(record.get(ASSERT_KEY) or [], record.get(RESULTS_KEY) or [], strict=False)
+    outcomes = zip(field(ASSERT_KEY) or [], field(RESULTS_KEY) or [], strict=False)
     failed = [{**spec, **outcome} for spec, outcome in outcomes if not outcome.get("pass")]
     if failed:
         found["failed_assertions"] = failed
-    judge = record.get("judge") or {}
+    judge = field("judge") or {}
     if judge.get("scores") or judge.get("error"):
         found["judge"] = {key: judge.get(key) for key in ("scores", "reasoning", "error")}
-    factual = record.get("factual") or {}
+    factual = field("factual") or {}
     if factual.get("claims") is not None or factual.get("error"):
         found["factual"] = {
             "unsupported": [

@@ -15,6 +15,7 @@ from judge.anthropic_stub import AnthropicStub, user_text
 
 from evalgate import pipeline
 from evalgate.config import load_config
+from evalgate.contracts.results import Results, parse_results
 from evalgate.errors import InputError
 from evalgate.report.render import render_markdown
 
@@ -88,6 +89,11 @@ def run(config_path: Path) -> dict[str, Any]:
     return pipeline.run_and_score(load_config(config_path), progress=False)
 
 
+def typed(results: dict[str, Any]) -> Results:
+    """A run's results as the commands read them back (the typed contract)."""
+    return parse_results(results, file="results.json")
+
+
 def by_id(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {case["id"]: case for case in results["cases"]}
 
@@ -146,6 +152,7 @@ def test_the_report_explains_a_regressed_case(tmp_path, server, judge_server):
     )
     current = run(config_path)
     config = load_config(config_path)
+    current, baseline = typed(current), typed(baseline)
     verdict = pipeline.judge(current, baseline, config)
     report = render_markdown(verdict, current, baseline)
     assert verdict["verdict"] == "fail"
@@ -214,6 +221,7 @@ def test_a_regressed_judge_case_shows_the_judges_scores_and_reasoning(tmp_path, 
     )
     current = run(config)
     assert by_id(current)["a"]["output"] == "echo: "
+    current, baseline = typed(current), typed(baseline)
     verdict = pipeline.judge(current, baseline, load_config(config))
     for report in (render_markdown(verdict, current, baseline), render_html(verdict, current, baseline)):
         case = report[report.index("<b>a</b>") :]
@@ -267,6 +275,7 @@ def test_a_regressed_factual_case_shows_the_unsupported_claims(tmp_path, server,
         config.read_text().replace("transform: 'output'", "transform: 'output[:6]'"), encoding="utf-8"
     )
     current = run(config)
+    current, baseline = typed(current), typed(baseline)
     verdict = pipeline.judge(current, baseline, load_config(config))
     assert verdict["verdict"] == "fail"
     case = render_markdown(verdict, current, baseline)
