@@ -127,6 +127,7 @@ TOP_OPTIONS: dict[str, Option] = {
     "thresholds": Option((str,), help="a YAML file of thresholds (the same form as gate)"),
     "stats": Option((dict,), help="the gate's statistics"),
     "judge": Option((dict,), help="the model that scores answers (LLM-as-judge)"),
+    "task": Option((str,), help="what the model is asked to do, in words: shown to the judge"),
     "cache": Option((dict,)),
     "budget": Option((dict,)),
     "prices": Option((dict,), help="USD per million tokens by model: {model: {input: .., output: ..}}"),
@@ -136,6 +137,9 @@ TOP_OPTIONS: dict[str, Option] = {
 }
 
 DEFAULT_METRICS = ["accuracy"]
+TRANSFORM_OPTION = Option(
+    (str,), help="a Jinja2 expression of `output`, or module:function, applied to each answer before scoring"
+)
 
 
 @dataclass
@@ -147,6 +151,7 @@ class ProviderConfig:
     options: dict[str, Any]
     file: str
     line: int | None = None
+    transform: str | None = None  # applied to each answer before scoring (evalgate.transforms)
 
 
 @dataclass
@@ -212,6 +217,7 @@ class SuiteConfig:
     quarantine: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
     judge_calibration: dict[str, Any] | None = None  # judge.calibration, paths resolved (docs/judge.md)
+    task: str | None = None  # what the model is asked to do, shown to the judge (evalgate.judge.task)
 
     @property
     def provider(self) -> ProviderConfig:
@@ -283,6 +289,7 @@ def load_config(path: str | Path) -> SuiteConfig:
         quarantine=[str(item) for item in (top["quarantine"] or [])],
         raw=data,
         judge_calibration=calibration,
+        task=top["task"],
     )
     _check_metric_names(config)
     return config
@@ -339,10 +346,23 @@ def _provider_config(mapping: Any, name: str, file: str, *, context: str) -> Pro
         )
     cls = provider_class(type_name)
     spec = {"type": Option((str,), required=True), **cls.OPTIONS}
+    if context != "judge":  # the model under test's answers only
+        spec["transform"] = TRANSFORM_OPTION
     options = check_options(mapping, spec, file=file, context=context)
     options.pop("type")
+    transform = options.pop("transform", None)
+    if transform is not None:  # an expression's syntax is checked now (Jinja2 loaded only for a transform)
+        from evalgate.transforms import compile_expression, is_function
+
+        if not is_function(transform):
+            compile_expression(transform, file=file, line=line_of(mapping, "transform"))
     return ProviderConfig(
-        type=type_name, name=name, options=options, file=file, line=getattr(mapping, "line", None)
+        type=type_name,
+        name=name,
+        options=options,
+        file=file,
+        line=getattr(mapping, "line", None),
+        transform=transform,
     )
 
 

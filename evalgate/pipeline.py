@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalgate import datasets, metrics, names, runner
+from evalgate import assertions, datasets, metrics, names, runner
 from evalgate.config import SuiteConfig
 from evalgate.contracts.signature import metric_spec, metric_spec_hash
 from evalgate.errors import InputError
@@ -77,6 +77,7 @@ def load_suite_cases(config: SuiteConfig, sample: int | None) -> list:
     if sample is not None and sample < 1:  # before reading the datasets
         raise InputError(f"--sample must be at least 1, got {sample}")
     cases = datasets.load_cases(config.datasets)
+    assertions.check_suite(config, cases)
     names.check_rule_names(
         config.rules, {names.CATEGORY: {case.category for case in cases}}, source="the cases of the datasets"
     )

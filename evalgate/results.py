@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalgate import __version__
+from evalgate.assertions import ASSERT_KEY
 from evalgate.contracts.cases import CallTiming, CaseResult
 from evalgate.contracts.versions import RESULTS_SCHEMA_VERSION
 from evalgate.files.fileio import write_json_atomic
@@ -37,6 +38,7 @@ def case_record(result: CaseResult) -> dict[str, Any]:
         "cluster": case.cluster,
         "metadata": case.metadata or None,
         "cached": bool(output and output.cached),
+        **({ASSERT_KEY: list(case.assertions)} if case.assertions else {}),
         **({"extra": output.extra} if output and output.extra else {}),
         **(timing_fields(result.timing) if result.timing else {}),
     }

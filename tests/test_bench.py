@@ -12,6 +12,7 @@ from extrakit import requires_embeddings
 from tests.conftest import ROOT
 
 SMALL = {
+    "assertions_speed.py": ["--cases", "50", "--repeat", "1"],
     "calibration_stats.py": ["--items", "30", "--raters", "2", "--resamples", "50", "--repeat", "1"],
     "runner_overhead.py": ["--cases", "40", "--latency-ms", "5", "--concurrency", "4", "--command"],
     "stats_speed.py": ["--cases", "300", "--resamples", "200", "--metrics", "2", "--repeat", "1"],

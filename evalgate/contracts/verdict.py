@@ -99,6 +99,11 @@ class CaseEntry(_Closed):
     output: Any = None
     baseline_output: Any = None
     error: str | None = None
+    # why it scored as it did (evalgate.explain), when there is something to say
+    raw_output: Any = None  # the answer before the provider's transform
+    failed_assertions: list[dict[str, Any]] | None = None  # each {type, value, pass, reason}
+    judge: dict[str, Any] | None = None  # the rubric judge's scores, reasoning, error
+    factual: dict[str, Any] | None = None  # the unsupported claims, reasoning, error
 
 
 class FlakyCase(_Closed):

@@ -29,6 +29,7 @@ FAMILIES: dict[str, str] = {
     "compression_ratio": "evalgate.metrics.compression:CompressionRatio",
     "similarity": "evalgate.metrics.similarity:Similarity",
     "bertscore": "evalgate.metrics.bertscore:BertScore",
+    "assertions": "evalgate.metrics.assertions:Assertions",  # the dataset's per-case `assert` lists
     # the judge families are implemented in evalgate/metrics/judge.py
     "judge": "evalgate.metrics.judge:RubricJudge",
     "factual_consistency": "evalgate.metrics.judge:FactualConsistency",

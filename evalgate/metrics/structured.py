@@ -22,6 +22,7 @@ from evalgate.options import Option
 from evalgate.yamlio import load_yaml
 
 _INVALID = object()
+INVALID_JSON = _INVALID  # what parse_json returns for an output that is not JSON (evalgate.assertions)
 
 
 def parse_json(output: Any) -> Any:

@@ -35,7 +35,12 @@ MAX_CATEGORY_COLUMNS = 6  # metric columns of the per-category table
 SHORT_CHARS = 80  # expected/output values up to this long (one line) share a one-row table
 # a case id or category name longer than this is cut (they land in lists, tables and summaries)
 LABEL_CHARS = 120
-ANSWER_FIELDS = (("expected", "Expected"), ("output", "Output"), ("baseline_output", "Baseline output"))
+ANSWER_FIELDS = (
+    ("expected", "Expected"),
+    ("output", "Output"),
+    ("raw_output", "Raw output (before the transform)"),
+    ("baseline_output", "Baseline output"),
+)
 EXAMPLE_KEYS = ("input", *(key for key, _ in ANSWER_FIELDS), "error")
 
 
@@ -464,10 +469,47 @@ def _example(case_id: str, group: list[dict[str, Any]], max_chars: int) -> dict[
         "brief": [{"label": label, "value": to_text(value)} for label, value in answers] if brief else [],
         "fields": [
             {"label": label, "name": None, "value": clip(value, max_chars, pretty=True)}
-            for label, value in [*([] if brief else answers), ("Error", values["error"])]
+            for label, value in [*([] if brief else answers), ("Error", values["error"]), *_explained(first)]
             if value is not None
         ],
     }
+
+
+def _explained(entry: dict[str, Any]) -> list[tuple[str, str]]:
+    """Why the case scored as it did (evalgate.explain): its failed assertions, the judge's scores and reasoning,
+    the claims found unsupported; each as a labelled text."""
+    found = []
+    failed = entry.get("failed_assertions") or []
+    if failed:
+        found.append(("Failed assertions", "\n".join(_assertion_line(outcome) for outcome in failed)))
+    judge = entry.get("judge")
+    if judge:
+        scores = ", ".join(
+            f"{name} {fmt.sig(value, strip=True)}" for name, value in (judge.get("scores") or {}).items()
+        )
+        found.append(
+            (
+                "Judge",
+                "\n".join(part for part in (scores, judge.get("reasoning"), judge.get("error")) if part),
+            )
+        )
+    factual = entry.get("factual")
+    if factual:
+        claims = [f"- {claim}" for claim in factual.get("unsupported") or []]
+        parts = ["Unsupported claims:", *claims] if claims else []
+        found.append(
+            (
+                "Factual consistency",
+                "\n".join([*parts, *(p for p in (factual.get("reasoning"), factual.get("error")) if p)]),
+            )
+        )
+    return [(label, text) for label, text in found if text]
+
+
+def _assertion_line(outcome: dict[str, Any]) -> str:
+    value = outcome.get("value")
+    shown = "" if value is None else " " + clip(value if isinstance(value, str) else to_text(value), 80).text
+    return f"{outcome.get('type')}{shown}: {outcome.get('reason') or 'failed'}"
 
 
 def _is_short(value: Any) -> bool:

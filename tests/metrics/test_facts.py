@@ -42,11 +42,16 @@ def test_config_names_are_families_aliases_and_declared_keys():
     assert not any("{" in name for name in names)  # a pattern (judge_{criterion}) is not a config name
 
 
+def test_every_family_declares_its_keys():
+    """A family without FACTS would write its keys with the defaults (a plain score), whatever they measure."""
+    assert [name for name in FAMILIES if not family_class(name).FACTS] == []
+
+
 def test_every_built_key_has_its_declared_facts(tmp_path):
     metrics = build(
         tmp_path,
         "metrics: [exact_match, contains, accuracy, f1, roc_auc, rouge, bleu, chrf, json_valid,"
-        " compression_ratio, {classification: {labels: [a, b]}}]\n",
+        " compression_ratio, assertions, {classification: {labels: [a, b]}}]\n",
     )
     for metric in metrics:
         for key in metric.keys():
