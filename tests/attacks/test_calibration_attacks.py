@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import pytest
-from judge.anthropic_stub import AnthropicStub
-from judge.calibration_kit import rubric_gold, write_jsonl, write_suite
+from judge.calibrationkit import rubric_gold, write_jsonl, write_suite
+from judge.fake_anthropic import AnthropicStub
 from judge.fake_judge import FakeJudge
 from sklearn.metrics import cohen_kappa_score
 

@@ -548,7 +548,7 @@ def test_an_absurd_sample_input_is_an_input_error_not_a_traceback(tmp_path) -> N
 
 FIXTURE_READERS = [
     "tests/test_stats.py",
-    "tests/test_drift.py",
+    "tests/history/test_drift.py",
     "tests/judge/test_ratings.py",
     "tests/metrics/test_reference_vectors.py",
     "tests/github/test_gh_event.py",

@@ -13,7 +13,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from evalgate.cli import main
 
-from .calibration_kit import factual_gold, pairwise_gold, rubric_gold, write_suite
+from .calibrationkit import factual_gold, pairwise_gold, rubric_gold, write_suite
 from .fake_judge import FakeJudge
 
 

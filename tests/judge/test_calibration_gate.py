@@ -10,7 +10,7 @@ import pytest
 from evalgate.cli import main
 from evalgate.gate import Reason, only_warn
 
-from .calibration_kit import rubric_gold, write_jsonl, write_suite
+from .calibrationkit import rubric_gold, write_jsonl, write_suite
 from .fake_judge import FakeJudge
 
 # every case's answer is of quality 2, below the gate's minimum judge_score

@@ -14,7 +14,7 @@ from evalgate.errors import InputError
 from evalgate.judge.client import JudgeFormatError, parse_json_object
 from evalgate.metrics.judge import FactualConsistency, RubricJudge
 
-from .anthropic_stub import user_text
+from .fake_anthropic import user_text
 
 
 def record(case_id: str, question: str, output: str = "an answer", **extra) -> dict:
