@@ -568,6 +568,7 @@ def test_no_test_reads_a_file_outside_the_repository() -> None:
     assert offenders == []
 
 
+@pytest.mark.slow
 def test_the_fixture_readers_pass_in_a_copy_of_the_repository_with_nothing_beside_it(tmp_path) -> None:
     """The tests that read published reference values and event payloads, run from a copy of the tracked files
     (as a clone would have them) in a folder with no shared/ anywhere above it."""

@@ -466,6 +466,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_the_run_is_never_a_model_error(server, tmp_path):
     """No file may grow past 48 KiB (RLIMIT_FSIZE): the cache's write-ahead log fills up during the run."""
     config = llm_suite(tmp_path, server, 40)
