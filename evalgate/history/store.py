@@ -232,7 +232,8 @@ class HistoryStore:
                     datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 ),
             )
-            run_id = int(cursor.lastrowid)
+            assert cursor.lastrowid is not None  # an INSERT sets it
+            run_id = cursor.lastrowid
             self._db.executemany(
                 "INSERT INTO metrics (run_id, key, category, value, n) VALUES (?, ?, ?, ?, ?)",
                 _metric_rows(run_id, results),
@@ -383,7 +384,7 @@ class HistoryStore:
             flips = sum(a != b for a, b in pairwise(passes))
             if flips < max(min_flips, 1):
                 continue
-            item = {
+            item: dict[str, Any] = {
                 "id": case_id,
                 "flips": flips,
                 "runs": len(passes),

@@ -118,7 +118,7 @@ async def pairwise_verdicts(config: SuiteConfig, items: list[GoldItem], margin: 
     values, errors, extra = [], [], []
     for result in results:
         judged = result.outcome is not None
-        values.append({1.0: "a", 0.0: "b", 0.5: "tie"}[result.outcome] if judged else None)
+        values.append(None if result.outcome is None else {1.0: "a", 0.0: "b", 0.5: "tie"}[result.outcome])
         failed = [order["error"] for order in result.orders if "error" in order]
         errors.append(None if judged else (failed[0] if failed else result.reason))
         extra.append({"orders": result.orders, "reason": result.reason})
@@ -348,6 +348,7 @@ def sampling_config(config: SuiteConfig, temperature: float) -> SuiteConfig:
     (a cached answer would repeat the first run's verdict)."""
     from evalgate.providers import provider_class
 
+    assert config.judge is not None  # calibrate refuses a suite without a judge first
     options = dict(config.judge.options)
     if "temperature" in provider_class(config.judge.type).OPTIONS:
         options["temperature"] = temperature

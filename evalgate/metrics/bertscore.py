@@ -70,9 +70,10 @@ class BertScore(CaseMetric):
         require_extra(self.family, MODULES)
         self.model_dir = model_dir(options["model"], Path(base_dir), self.family)
         layers = layer_count(self.model_dir, self.family)
-        self.num_layers = options["num_layers"] or layers
-        if self.num_layers is None:
+        num_layers: int | None = options["num_layers"] or layers
+        if num_layers is None:
             raise InputError("bertscore: the model's config.json gives no layer count; set num_layers")
+        self.num_layers = num_layers
         if layers is not None and self.num_layers > layers:
             raise InputError(f"bertscore.num_layers is {self.num_layers}, but the model has {layers} layers")
         self.baseline = self._baseline(options, Path(base_dir))
