@@ -18,8 +18,8 @@ from typing import Any
 
 from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
-from evalgate.judge.calibration import factual_verdicts, rubric_verdicts
 from evalgate.judge.gold import load_gold
+from evalgate.judge.gold_verdicts import factual_verdicts, rubric_verdicts
 from evalgate.judge.trust import assess, judge_metrics, load_calibration, metric_fingerprints
 
 
