@@ -146,45 +146,19 @@ def append_results(
     return {"run_id": run_id, "added": added, "message": f"{verb} {run_id} ({shown_path(path)})"}
 
 
-def history_overview(
+def _trend_entries(
     store: HistoryStore,
     suite: str,
-    *,
-    metrics: list[str] | None = None,
-    category: str | None = None,
-    last: int = 30,
-    since: str | None = None,
-    reference_runs: int = REFERENCE_RUNS,
-    target: tuple[float, float] | None = None,
-    by: str = "run",
-    flaky_window: int = 20,
-    min_flips: int = 3,
-) -> dict[str, Any]:
-    """Everything `evalgate history` shows, as plain data."""
-    keys = store.metric_keys(suite)
-    if not keys:
-        raise InputError(f"the history store has no runs of suite {suite!r}", file=store.path)
-    for name in metrics or []:
-        if name not in keys:
-            raise InputError(f"metric {name!r} is not in the history; recorded metrics: {', '.join(keys)}")
-    if category is not None and category not in store.categories(suite):
-        raise InputError(
-            f"category {category!r} is not in the history; recorded categories: "
-            f"{', '.join(store.categories(suite)) or 'none'}"
-        )
-    comparable_since, excluded = store.comparable_since(suite)
+    keys: dict[str, dict[str, Any]],
+    metrics: list[str] | None,
+    category: str | None,
+    last: int,
+    drift: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Each metric's last `last` values and drift report (the asked ones, else every one recorded)."""
     entries = []
     for name in metrics or list(keys):
-        points, report = metric_history(
-            store,
-            suite,
-            name,
-            category=category,
-            since=since,
-            reference_runs=reference_runs,
-            target=target,
-            by=by,
-        )
+        points, report = metric_history(store, suite, name, category=category, **drift)
         if not points and not metrics:
             continue  # a metric not recorded in this category
         shown = points[-last:]
@@ -201,6 +175,46 @@ def history_overview(
                 "alarms": alarm_messages(report, name),
             }
         )
+    return entries
+
+
+def _recorded_keys(
+    store: HistoryStore, suite: str, metrics: list[str] | None, category: str | None
+) -> dict[str, dict[str, Any]]:
+    """The suite's recorded metric keys, once the metrics and category asked for are known to be recorded."""
+    keys = store.metric_keys(suite)
+    if not keys:
+        raise InputError(f"the history store has no runs of suite {suite!r}", file=store.path)
+    for name in metrics or []:
+        if name not in keys:
+            raise InputError(f"metric {name!r} is not in the history; recorded metrics: {', '.join(keys)}")
+    if category is not None and category not in store.categories(suite):
+        raise InputError(
+            f"category {category!r} is not in the history; recorded categories: "
+            f"{', '.join(store.categories(suite)) or 'none'}"
+        )
+    return keys
+
+
+def history_overview(
+    store: HistoryStore,
+    suite: str,
+    *,
+    metrics: list[str] | None = None,
+    category: str | None = None,
+    last: int = 30,
+    since: str | None = None,
+    reference_runs: int = REFERENCE_RUNS,
+    target: tuple[float, float] | None = None,
+    by: str = "run",
+    flaky_window: int = 20,
+    min_flips: int = 3,
+) -> dict[str, Any]:
+    """Everything `evalgate history` shows, as plain data."""
+    keys = _recorded_keys(store, suite, metrics, category)
+    comparable_since, excluded = store.comparable_since(suite)
+    drift = {"since": since, "reference_runs": reference_runs, "target": target, "by": by}
+    entries = _trend_entries(store, suite, keys, metrics, category, last, drift)
     stability = {
         name: store.case_stability(suite, name, window=flaky_window, min_flips=min_flips)
         for name, spec in keys.items()

@@ -61,6 +61,35 @@ def rubric_section(
             confidence=settings.confidence,
             seed=settings.seed + index,
         )
+    human_means, judge_means, gaps = _rubric_gaps(items, verdicts)
+    return {
+        "fingerprint": fingerprint_,
+        "scale": [metric.scale_min, metric.scale_max],
+        "items": len(items),
+        "judged": sum(value is not None for value in verdicts.values),
+        "judge_errors": sum(value is None for value in verdicts.values),
+        "errors": _errors(items, verdicts)[:MAX_LISTED],
+        "criteria": criteria,
+        "overall": {
+            "items": len(human_means),
+            "spearman": rank_correlation(
+                human_means,
+                judge_means,
+                resamples=settings.resamples,
+                confidence=settings.confidence,
+                seed=settings.seed,
+            ),
+            "bias": float(np.mean(judge_means) - np.mean(human_means)) if human_means else None,
+        },
+        "disagreements": [row for row in gaps if row["gap"] != 0][:MAX_LISTED],
+    }
+
+
+def _rubric_gaps(
+    items: list[GoldItem], verdicts: Verdicts
+) -> tuple[list[float], list[float], list[dict[str, Any]]]:
+    """Per judged item, the mean human and judge scores over its criteria; and each (item, criterion)'s gap
+    between the judge and the people, largest first."""
     human_means, judge_means, gaps = [], [], []
     for item, judged, extra in zip(items, verdicts.values, verdicts.extra, strict=True):
         if judged is None or not item.scores:
@@ -83,27 +112,7 @@ def rubric_section(
                 }
             )
     gaps.sort(key=lambda row: (-abs(row["gap"]), row["id"], row["criterion"]))
-    return {
-        "fingerprint": fingerprint_,
-        "scale": [metric.scale_min, metric.scale_max],
-        "items": len(items),
-        "judged": sum(value is not None for value in verdicts.values),
-        "judge_errors": sum(value is None for value in verdicts.values),
-        "errors": _errors(items, verdicts)[:MAX_LISTED],
-        "criteria": criteria,
-        "overall": {
-            "items": len(human_means),
-            "spearman": rank_correlation(
-                human_means,
-                judge_means,
-                resamples=settings.resamples,
-                confidence=settings.confidence,
-                seed=settings.seed,
-            ),
-            "bias": float(np.mean(judge_means) - np.mean(human_means)) if human_means else None,
-        },
-        "disagreements": [row for row in gaps if row["gap"] != 0][:MAX_LISTED],
-    }
+    return human_means, judge_means, gaps
 
 
 def factual_section(
