@@ -23,6 +23,7 @@ ANALYSIS = (
     "evalgate.gate",
     "evalgate.history.drift",
     "evalgate.history.ratchet",
+    "evalgate.history.stability",
     "evalgate.pipeline",
     "evalgate.report",
 )

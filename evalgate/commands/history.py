@@ -13,6 +13,7 @@ from typing import Any
 from evalgate.errors import InputError
 from evalgate.history.drift import LONG_WINDOW, REFERENCE_RUNS, SHORT_WINDOW, alarm_messages
 from evalgate.history.ratchet import shown_path
+from evalgate.history.stability import case_stability
 from evalgate.history.store import HistoryStore, branch_of_ref, metric_history
 from evalgate.outbound import echo, echo_json
 from evalgate.report.sparkline import sparkline
@@ -216,7 +217,7 @@ def history_overview(
     drift = {"since": since, "reference_runs": reference_runs, "target": target, "by": by}
     entries = _trend_entries(store, suite, keys, metrics, category, last, drift)
     stability = {
-        name: store.case_stability(suite, name, window=flaky_window, min_flips=min_flips)
+        name: case_stability(store, suite, name, window=flaky_window, min_flips=min_flips)
         for name, spec in keys.items()
         if spec.get("kind") == "binary" and (not metrics or name in metrics)
     }
