@@ -26,10 +26,12 @@ LONG_MODULES = {
 LONG_FUNCTIONS = {
     "evalgate/pairing.py::compare": RETYPED,
     "entrypoint.py::run": RETYPED,
-    "evalgate/history/drift.py::drift_report": "builds the drift report, the trend/alarms contract " + RETYPED,
+    "evalgate/history/drift.py::drift_report": "builds the drift report, the trend/alarms contract "
+    + RETYPED,
     "evalgate/report/render.py::render_junit": "reads the Verdict JSON, " + RETYPED,
     "evalgate/runner.py::run_cases": "the scheduling loop, being changed by i10-shard/i10-resume",
 }
+
 
 def python_files() -> list[Path]:
     return [*sorted((ROOT / "evalgate").rglob("*.py")), ROOT / "entrypoint.py"]
