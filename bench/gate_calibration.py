@@ -32,8 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evalgate.config import Rule, SuiteConfig
-from evalgate.config_schema import STATS_OPTIONS
+from evalgate.config import STATS_OPTIONS, Rule, SuiteConfig
 from evalgate.gate import decide
 from evalgate.pairing import compare
 from evalgate.stats import mcnemar_power

@@ -23,8 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evalgate import stats
-from evalgate.config import Rule, SuiteConfig
-from evalgate.config_schema import STATS_OPTIONS
+from evalgate.config import STATS_OPTIONS, Rule, SuiteConfig
 from evalgate.gate import decide
 from evalgate.metrics.latency import PERCENTILES, Latency
 from evalgate.pairing import compare

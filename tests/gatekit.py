@@ -6,8 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from evalgate.config import MetricConfig, Rule, SuiteConfig
-from evalgate.config_schema import STATS_OPTIONS
+from evalgate.config import STATS_OPTIONS, MetricConfig, Rule, SuiteConfig
 from evalgate.contracts.cases import Case, CaseResult, Output
 from evalgate.metrics import build_metrics, metric_keys, score_results
 from evalgate.results import build_results, case_record

@@ -66,16 +66,16 @@ def issue_command(command: str, message: str, *, stream: TextIO | None = None, *
 
 def error(message: str, **properties: object) -> None:
     """An error annotation (`file`, `line`, `title`, ... as properties)."""
-    issue_command("error", message, stream=None, **properties)
+    issue_command("error", message, **properties)
 
 
 def warning(message: str, **properties: object) -> None:
     """A warning annotation."""
-    issue_command("warning", message, stream=None, **properties)
+    issue_command("warning", message, **properties)
 
 
 def notice(message: str, **properties: object) -> None:
-    issue_command("notice", message, stream=None, **properties)
+    issue_command("notice", message, **properties)
 
 
 def add_mask(value: str) -> None:

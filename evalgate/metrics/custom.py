@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from evalgate.errors import InputError
-from evalgate.metrics.base import CaseMetric, CaseRecord, Kind, MetricKey
+from evalgate.metrics.base import CaseMetric, CaseRecord, MetricKey
 from evalgate.metrics.values import add_note
 from evalgate.options import Option
 from evalgate.userfunc import load_function
@@ -75,7 +75,7 @@ class Custom(CaseMetric):
         return str(self.options.get("name") or self.options["function"].rpartition(":")[2])
 
     def keys(self) -> list[MetricKey]:
-        kind: Kind = "binary" if self.options["binary"] else "continuous"
+        kind = "binary" if self.options["binary"] else "continuous"
         better = self.options["higher_is_better"]
         description = self.options["description"] or f"custom scorer {self.options['function']}"
         names = self.options["keys"] or [self.instance]
