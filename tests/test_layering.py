@@ -36,6 +36,9 @@ REPORT_MAY_IMPORT = (
     "evalgate.errors",
     "evalgate.units",
     "evalgate.names",
+    # fact modules i9-facts adds: each metric key's declared facts, GitHub's size limits
+    "evalgate.facts",
+    "evalgate.github.limits",
 )
 METRICS = ("evalgate.metrics",)
 METRICS_MAY_NOT_IMPORT = ("evalgate.report", "evalgate.pairing", "evalgate.gate", "evalgate.pipeline")
