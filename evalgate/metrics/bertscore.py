@@ -191,7 +191,7 @@ class BertScore(CaseMetric):
                 nthreads=0,  # idf in this process: no worker pool forked from a threaded process
                 lang="en" if rescale else None,  # bert-score asks for it; the baseline file is what is read
                 rescale_with_baseline=rescale,
-                baseline_path=str(self.baseline[0]) if rescale else None,  # type: ignore[index]
+                baseline_path=str(self.baseline[0]) if self.baseline is not None else None,
             )
             # bert-score prints a warning for each batch with an empty text (the cases get a note instead),
             # and reading a baseline warns about a read-only numpy array: neither is the user's business
