@@ -66,17 +66,22 @@ def _modules() -> frozenset[str]:
     return frozenset(_module_name(path) for path in PACKAGE.rglob("*.py"))
 
 
-def imports_of(path: Path) -> set[str]:
-    """The evalgate modules `path` imports (`from evalgate.x import y` counts as evalgate.x.y when that is a
-    module, else as evalgate.x)."""
+def imports_of(path: Path, module: str) -> set[str]:
+    """The evalgate modules `path` (the module named `module`) imports: `from evalgate.x import y` counts as
+    evalgate.x.y when that is a module, else as evalgate.x; a relative import is resolved first."""
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if _is_ours(alias.name)}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and _is_ours(node.module):
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+            source = ".".join(part for part in (base, node.module or "") if part)
+            if not _is_ours(source):
+                continue
             for alias in node.names:
-                submodule = f"{node.module}.{alias.name}"
-                found.add(submodule if submodule in _modules() else node.module)
+                submodule = f"{source}.{alias.name}"
+                found.add(submodule if submodule in _modules() else source)
     return found
 
 
@@ -89,7 +94,9 @@ def _within(name: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def import_graph() -> dict[str, set[str]]:
-    return {_module_name(path): imports_of(path) for path in sorted(PACKAGE.rglob("*.py"))}
+    return {
+        _module_name(path): imports_of(path, _module_name(path)) for path in sorted(PACKAGE.rglob("*.py"))
+    }
 
 
 def rule_breaks(graph: dict[str, set[str]]) -> dict[tuple[str, str], str]:
@@ -130,13 +137,15 @@ def test_every_known_break_still_exists():
         ("evalgate.report.text", "from evalgate.runner import run_cases\n", "report"),
         ("evalgate.report.render", "from evalgate.metrics import build_metrics\n", "report"),
         ("evalgate.metrics.rouge", "from evalgate.report.formatting import unit_of\n", "metrics"),
+        ("evalgate.report.text", "from .. import runner\n", "report"),
+        ("evalgate.history.store", "from . import drift\n", "storage"),
     ],
 )
 def test_each_rule_catches_a_break(tmp_path, module, source, rule):
     """The check is not vacuous: a planted import of each forbidden kind is reported."""
     path = tmp_path / "planted.py"
     path.write_text(source, encoding="utf-8")
-    breaks = rule_breaks({module: imports_of(path)})
+    breaks = rule_breaks({module: imports_of(path, module)})
     assert breaks, f"{source!r} in {module} was not caught"
     assert all(rule in why for why in breaks.values())
 
@@ -148,4 +157,4 @@ def test_allowed_imports_are_not_breaks(tmp_path):
         "from evalgate.contracts.cases import Case\nfrom evalgate.report import text\n",
         encoding="utf-8",
     )
-    assert rule_breaks({"evalgate.report.render": imports_of(path)}) == {}
+    assert rule_breaks({"evalgate.report.render": imports_of(path, "evalgate.report.render")}) == {}
