@@ -147,6 +147,44 @@ def append_results(
     return {"run_id": run_id, "added": added, "message": f"{verb} {run_id} ({shown_path(path)})"}
 
 
+def history_overview(
+    store: HistoryStore,
+    suite: str,
+    *,
+    metrics: list[str] | None = None,
+    category: str | None = None,
+    last: int = 30,
+    since: str | None = None,
+    reference_runs: int = REFERENCE_RUNS,
+    target: tuple[float, float] | None = None,
+    by: str = "run",
+    flaky_window: int = 20,
+    min_flips: int = 3,
+) -> dict[str, Any]:
+    """Everything `evalgate history` shows, as plain data."""
+    keys = _recorded_keys(store, suite, metrics, category)
+    comparable_since, excluded = store.comparable_since(suite)
+    drift = {"since": since, "reference_runs": reference_runs, "target": target, "by": by}
+    entries = _trend_entries(store, suite, keys, metrics, category, last, drift)
+    stability = {
+        name: case_stability(store, suite, name, window=flaky_window, min_flips=min_flips)
+        for name, spec in keys.items()
+        if spec.get("kind") == "binary" and (not metrics or name in metrics)
+    }
+    return {
+        "suite": suite,
+        "runs": store.run_count(suite),
+        "comparable_since": comparable_since,
+        "excluded_runs": excluded,
+        "metrics": entries,
+        "alarm": any(entry["alarms"] for entry in entries),
+        "flaky": {name: flaky for name, (flaky, _) in stability.items() if flaky},
+        "changed": {name: changed for name, (_, changed) in stability.items() if changed},
+        "flaky_window": flaky_window,
+        "min_flips": min_flips,
+    }
+
+
 def _trend_entries(
     store: HistoryStore,
     suite: str,
@@ -195,44 +233,6 @@ def _recorded_keys(
             f"{', '.join(store.categories(suite)) or 'none'}"
         )
     return keys
-
-
-def history_overview(
-    store: HistoryStore,
-    suite: str,
-    *,
-    metrics: list[str] | None = None,
-    category: str | None = None,
-    last: int = 30,
-    since: str | None = None,
-    reference_runs: int = REFERENCE_RUNS,
-    target: tuple[float, float] | None = None,
-    by: str = "run",
-    flaky_window: int = 20,
-    min_flips: int = 3,
-) -> dict[str, Any]:
-    """Everything `evalgate history` shows, as plain data."""
-    keys = _recorded_keys(store, suite, metrics, category)
-    comparable_since, excluded = store.comparable_since(suite)
-    drift = {"since": since, "reference_runs": reference_runs, "target": target, "by": by}
-    entries = _trend_entries(store, suite, keys, metrics, category, last, drift)
-    stability = {
-        name: case_stability(store, suite, name, window=flaky_window, min_flips=min_flips)
-        for name, spec in keys.items()
-        if spec.get("kind") == "binary" and (not metrics or name in metrics)
-    }
-    return {
-        "suite": suite,
-        "runs": store.run_count(suite),
-        "comparable_since": comparable_since,
-        "excluded_runs": excluded,
-        "metrics": entries,
-        "alarm": any(entry["alarms"] for entry in entries),
-        "flaky": {name: flaky for name, (flaky, _) in stability.items() if flaky},
-        "changed": {name: changed for name, (_, changed) in stability.items() if changed},
-        "flaky_window": flaky_window,
-        "min_flips": min_flips,
-    }
 
 
 def render_overview(overview: dict[str, Any]) -> str:
