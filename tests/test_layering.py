@@ -19,6 +19,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "evalgate"
 STORAGE = ("evalgate.files", "evalgate.history.store", "evalgate.results", "evalgate.contracts")
 ANALYSIS = (
     "evalgate.pairing",
+    "evalgate.paired_metrics",
+    "evalgate.margins",
+    "evalgate.case_lists",
     "evalgate.stats",
     "evalgate.gate",
     "evalgate.history.drift",
@@ -49,9 +52,6 @@ KNOWN_BREAKS = {
     ("evalgate.history.store", "evalgate.history.drift"): (
         "metric_history/trend_for_report (the trend and its alarms) belong in history/trend.py, "
         "being retyped in i9-contracts"
-    ),
-    ("evalgate.report.view", "evalgate.metrics.base"): (
-        "expand_runs: the per-run expansion belongs with the results contract, being retyped in i9-contracts"
     ),
 }
 

@@ -17,14 +17,14 @@ MAX_FUNCTION_LINES = 60
 RETYPED = "being rewritten in i9-contracts/i9-facts (issue 9 step 2): split when they land"
 
 LONG_MODULES = {
-    "evalgate/pairing.py": RETYPED,
+    "evalgate/paired_metrics.py": "i9-contracts' split of pairing, 5 lines over: trim it when its 8 mypy "
+    "errors are fixed (it is exempted in pyproject.toml)",
     "evalgate/report/view.py": RETYPED,
     "evalgate/judge/headtohead.py": RETYPED,
     "evalgate/history/store.py": "the trend and its alarms (metric_history, trend_for_report) move to "
     "history/trend.py once i9-contracts has retyped them",
 }
 LONG_FUNCTIONS = {
-    "evalgate/pairing.py::compare": RETYPED,
     "entrypoint.py::run": RETYPED,
     "evalgate/history/drift.py::drift_report": "builds the drift report, the trend/alarms contract "
     + RETYPED,
