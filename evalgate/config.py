@@ -22,6 +22,7 @@ from evalgate.config_schema import (
     RULE_OPTIONS,
     STATS_OPTIONS,
     TOP_OPTIONS,
+    TRANSFORM_OPTION,
 )
 from evalgate.errors import InputError
 from evalgate.files.fileio import real_path
@@ -38,6 +39,7 @@ class ProviderConfig:
     options: dict[str, Any]
     file: str
     line: int | None = None
+    transform: str | None = None  # applied to each answer before scoring (evalgate.transforms)
 
 
 @dataclass
@@ -103,6 +105,7 @@ class SuiteConfig:
     quarantine: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
     judge_calibration: dict[str, Any] | None = None  # judge.calibration, paths resolved (docs/judge.md)
+    task: str | None = None  # what the model is asked to do, shown to the judge (evalgate.judge.task)
 
     @property
     def provider(self) -> ProviderConfig:
@@ -174,6 +177,7 @@ def load_config(path: str | Path) -> SuiteConfig:
         quarantine=[str(item) for item in (top["quarantine"] or [])],
         raw=data,
         judge_calibration=calibration,
+        task=top["task"],
     )
     check_suite(config)
     return config
@@ -230,10 +234,23 @@ def _provider_config(mapping: Any, name: str, file: str, *, context: str) -> Pro
         )
     cls = provider_class(type_name)
     spec = {"type": Option((str,), required=True), **cls.OPTIONS}
+    if context != "judge":  # the model under test's answers only
+        spec["transform"] = TRANSFORM_OPTION
     options = check_options(mapping, spec, file=file, context=context)
     options.pop("type")
+    transform = options.pop("transform", None)
+    if transform is not None:  # an expression's syntax is checked now (Jinja2 loaded only for a transform)
+        from evalgate.transforms import compile_expression, is_function
+
+        if not is_function(transform):
+            compile_expression(transform, file=file, line=line_of(mapping, "transform"))
     return ProviderConfig(
-        type=type_name, name=name, options=options, file=file, line=getattr(mapping, "line", None)
+        type=type_name,
+        name=name,
+        options=options,
+        file=file,
+        line=getattr(mapping, "line", None),
+        transform=transform,
     )
 
 

@@ -10,7 +10,6 @@ from evalgate.config_schema import DROP_RULES
 from evalgate.errors import InputError
 from evalgate.names import did_you_mean, listed
 from evalgate.options import line_of
-from evalgate.units import unit_of
 
 if TYPE_CHECKING:
     from evalgate.config import Rule, SuiteConfig
@@ -37,7 +36,7 @@ def check_suite(config: SuiteConfig) -> None:
         key = keys.get(rule.metric)
         if key is None:
             raise _not_computed(config, rule, set(keys))
-        _check_bounds(rule, key.kind, key.higher_is_better)
+        _check_bounds(rule, key.unit, key.higher_is_better)
     bootstrapped = {
         name for name, key in keys.items() if key.kind != "binary" or config.repeats > 1
     }  # binary keys get an exact test (McNemar) unless repeats make per-case means
@@ -46,12 +45,13 @@ def check_suite(config: SuiteConfig) -> None:
 
 def _not_computed(config: SuiteConfig, rule: Rule, computed: set[str]) -> InputError:
     """Why the gate names a metric the suite does not compute, and what to do."""
-    from evalgate.metrics import RESOLVE
+    from evalgate.metrics.registry import config_names
 
+    names = config_names()
     file, line = rule.file, rule.line_of("metric")
-    if rule.metric in RESOLVE:
-        family = RESOLVE[rule.metric][0]
-        family_keys = sorted(name for name, (fam, key) in RESOLVE.items() if fam == family and key == name)
+    if rule.metric in names:
+        family = names[rule.metric][0]
+        family_keys = sorted(name for name, (fam, key) in names.items() if fam == family and key == name)
         if rule.metric not in family_keys and family_keys:
             return InputError(
                 f"{rule.where}: {rule.metric!r} is a family of metrics, not one number to gate; gate one of "
@@ -78,10 +78,10 @@ def _not_computed(config: SuiteConfig, rule: Rule, computed: set[str]) -> InputE
     )
 
 
-def _check_bounds(rule: Rule, kind: str, higher_is_better: bool) -> None:
-    """A rate (a share of cases, from 0 to 1: evalgate.units) has thresholds from 0 to 1: `min: 90` or
-    `max_drop: 2` (percent written for a fraction) could never be met, or never be breached."""
-    if unit_of(rule.metric, kind) != "rate":
+def _check_bounds(rule: Rule, unit: str, higher_is_better: bool) -> None:
+    """A rate (a share of cases, from 0 to 1: the key's declared facts) has thresholds from 0 to 1: `min: 90`
+    or `max_drop: 2` (percent written for a fraction) could never be met, or never be breached."""
+    if unit != "rate":
         return
     hint = "; write {fraction:g} for {value:g}%"
     for bound in ("min", "max"):

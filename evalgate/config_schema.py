@@ -53,9 +53,10 @@ STATS_OPTIONS = {
     "power": Option((float,), default=0.8, check=between_0_and_1),
 }
 
+DEFAULT_CACHE_DIR = ".evalgate/cache"  # relative to the config file
 CACHE_OPTIONS = {
     "enabled": Option((bool,), default=True),
-    "dir": Option((str,), default=".evalgate/cache", help="a folder, relative to the config file"),
+    "dir": Option((str,), default=DEFAULT_CACHE_DIR, help="a folder, relative to the config file"),
 }
 
 BUDGET_OPTIONS = {
@@ -116,6 +117,7 @@ TOP_OPTIONS: dict[str, Option] = {
     "thresholds": Option((str,), help="a YAML file of thresholds (the same form as gate)"),
     "stats": Option((dict,), help="the gate's statistics"),
     "judge": Option((dict,), help="the model that scores answers (LLM-as-judge)"),
+    "task": Option((str,), help="what the model is asked to do, in words: shown to the judge"),
     "cache": Option((dict,)),
     "budget": Option((dict,)),
     "prices": Option((dict,), help="USD per million tokens by model: {model: {input: .., output: ..}}"),
@@ -125,3 +127,6 @@ TOP_OPTIONS: dict[str, Option] = {
 }
 
 DEFAULT_METRICS = ["accuracy"]
+TRANSFORM_OPTION = Option(
+    (str,), help="a Jinja2 expression of `output`, or module:function, applied to each answer before scoring"
+)
