@@ -119,7 +119,7 @@ def run_and_score(
             by_id.setdefault(record["id"], []).append(record)
         case_entries = [merge_repeats(group) for group in by_id.values()]
         overall, categories = metrics.summarize_all(built, case_entries, confidence)
-    judge_usage = {m.family: m.judge_usage for m in built if getattr(m, "judge_usage", None)}
+    judge_usage = {m.family: usage for m in built if (usage := getattr(m, "judge_usage", None))}
     run_info = {
         "wall_s": round(outcome.wall_s, 3),
         "concurrency": config.concurrency,
