@@ -183,8 +183,12 @@ async def run_suite(
     if progress == "auto":
         progress = auto_progress()
     try:
-        provider.configure_run(config)
+        settings = provider.configure_run(config)
         reused = journal.begin(provider.fingerprint()) if journal is not None else {}
+        budget = getattr(settings, "budget", None)
+        for result in reused.values() if budget is not None else ():  # the run's cap counts what they cost
+            if result.output is not None and not result.output.cached:
+                budget.charge(result.output)
         # no idle workers for a small sample (or the few cases a resumed run has left)
         slots = max(1, min(config.concurrency, len(cases) * config.repeats - len(reused)))
         await provider.start(slots)
