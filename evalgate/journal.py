@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import json
 import os
+import stat
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -112,11 +113,17 @@ class Journal:
     def open(cls, path: Path, *, truncate_to: int, header: dict[str, Any] | None) -> Journal:
         """Open for appending: a new journal (header written), or an existing one cut to `truncate_to` bytes (a
         torn last line dropped). Locked: a second run writing the same journal is refused (exit 2)."""
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        # O_NONBLOCK: a FIFO in its place fails at once rather than wait for a reader
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
         try:
             fd = os.open(path, flags, 0o666)
         except OSError as exc:
             raise InputError(f"cannot write the journal ({exc.strerror or exc})", file=path) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise InputError(
+                "the journal is not a regular file; remove it or give another --output", file=path
+            )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -158,7 +165,7 @@ class Journal:
 
     def _write(self, entry: dict[str, Any]) -> None:
         line = json.dumps(redact_data(entry), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        data = (line + "\n").encode("utf-8", "surrogatepass")
+        data = (line + "\n").encode("utf-8")
         while data:  # one write(2) for any line a regular file takes whole
             written = os.write(self.fd, data)
             data = data[written:]

@@ -5,6 +5,7 @@ The end-to-end runs that are stopped, killed and resumed are in tests/test_resum
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,31 @@ def test_a_journal_that_cannot_be_created_is_exit_2(tmp_path: Path) -> None:
     folder.mkdir()
     with pytest.raises(InputError, match="cannot write the journal"):
         plan(folder).begin("python:1")
+
+
+def test_a_fifo_in_the_journal_s_place_is_exit_2_not_a_hang(tmp_path: Path) -> None:
+    fifo = tmp_path / "r.json.journal.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match=r"cannot write the journal|not a regular file"):
+        plan(fifo).begin("python:1")
+    with pytest.raises(InputError, match="named pipe"):
+        plan(fifo, resume=True).begin("python:1")
+
+
+def test_an_output_json_cannot_hold_stops_the_journal_not_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "j"
+    journal = Journal.open(path, truncate_to=0, header=HEADER)
+    journal.record(CaseResult(CASES[0], Output("\ud800"), None, 1.0, 0))  # never past normalize_output, but
+    journal.record(RESULTS[0])
+    assert "the journal" in capsys.readouterr().err
+    assert read_journal(path, runs_of).runs == {}  # nothing half-written
+
+
+def test_a_deeply_nested_journal_line_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    write_lines(path, json.dumps(HEADER), "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError, match="not a journal line") as error:
+        read_journal(path, runs_of)
+    assert error.value.line == 2
