@@ -306,3 +306,38 @@ def test_an_llm_run_killed_mid_way_resumes_with_the_fake_anthropic_server(tmp_pa
         results["run"]["calls"]["requests"] == 12
     )  # one request per case, those made before the kill included
     assert ANTHROPIC_KEY not in (tmp_path / "results.json").read_text()
+
+
+def test_retry_errors_completes_an_interrupted_run_s_results_file(tmp_path: Path) -> None:
+    """A results file marked incomplete (SIGTERM): its aborted and errored case runs are rerun, the rest kept."""
+    suite(tmp_path, COUNTED, cases=12, concurrency=2)
+    (tmp_path / "flaky").touch()
+    process = start_run(tmp_path)
+    stop_when(tmp_path, process, 5, signal.SIGTERM)
+    stopped = results_of(tmp_path)
+    good = {case["id"] for case in stopped["cases"] if case["error"] is None}
+    assert stopped["run"]["complete"] is False and "c3" not in good
+    (tmp_path / "flaky").unlink()
+    calls(tmp_path)
+
+    done = evalgate(
+        "check", "--quiet", "--retry-errors", "results.json", "--json", "verdict.json", cwd=tmp_path
+    )
+
+    assert done.returncode == ExitCode.PASS, done.stderr
+    assert set(calls(tmp_path)) == {f"c{i}" for i in range(12)} - good
+    results = results_of(tmp_path)
+    assert results["run"]["complete"] is True and all(case["error"] is None for case in results["cases"])
+    assert results["signature"]["assembled"]["cases_reused"] == len(good)
+    assert json.loads((tmp_path / "verdict.json").read_text())["verdict"] == "pass"
+
+
+def test_a_run_without_resume_replaces_a_stopped_run_s_journal_and_says_so(tmp_path: Path) -> None:
+    suite(tmp_path, COUNTED, cases=8, concurrency=2)
+    process = start_run(tmp_path)
+    stop_when(tmp_path, process, 2, signal.SIGKILL)
+    calls(tmp_path)
+    done = evalgate("run", "--quiet", cwd=tmp_path)
+    assert done.returncode == ExitCode.PASS
+    assert "is replaced; `evalgate run --resume` would have continued it" in done.stderr
+    assert sum(calls(tmp_path).values()) == 8 and "assembled" not in results_of(tmp_path)["signature"]
