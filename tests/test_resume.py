@@ -341,3 +341,31 @@ def test_a_run_without_resume_replaces_a_stopped_run_s_journal_and_says_so(tmp_p
     assert done.returncode == ExitCode.PASS
     assert "is replaced; `evalgate run --resume` would have continued it" in done.stderr
     assert sum(calls(tmp_path).values()) == 8 and "assembled" not in results_of(tmp_path)["signature"]
+
+
+@pytest.mark.parametrize("repeats", [1, 2])
+def test_a_run_assembled_wholly_from_a_journal_has_the_numbers_of_the_run_itself(
+    tmp_path: Path, repeats: int
+) -> None:
+    """Every case run reused: the metrics (latency percentiles and their `measured` flags included), categories
+    and case entries are those of the run that measured them, to the last bit; the model is not called."""
+    from evalgate.metrics.base import runs_of
+
+    suite(tmp_path, COUNTED, cases=10, extra=f"repeats: {repeats}\nmetrics: [exact_match, latency]\n")
+    (tmp_path / "flaky").touch()
+    assert evalgate("run", "--quiet", "--output", "full.json", cwd=tmp_path).returncode == ExitCode.PASS
+    full = results_of(tmp_path, "full.json")
+    header = {"evalgate_journal": 1, "suite": full["suite"], "signature": full["signature"]}
+    lines = [header] + [
+        {**run, "repeat": repeat, "scores": {}}
+        for case in full["cases"]
+        for repeat, run in enumerate(runs_of(case))
+    ]
+    (tmp_path / JOURNAL).write_text("".join(json.dumps(line) + "\n" for line in lines))
+    calls(tmp_path)
+    assert evalgate("run", "--quiet", "--resume", cwd=tmp_path).returncode == ExitCode.PASS
+    assert calls(tmp_path) == Counter()
+    assembled = results_of(tmp_path)
+    assert assembled["signature"].pop("assembled") == {"resumed_from": JOURNAL, "cases_reused": 10 * repeats}
+    for key in ("signature", "metric_keys", "metrics", "categories", "cases"):
+        assert assembled[key] == full[key], key
