@@ -116,6 +116,7 @@ class Journal:
         # O_NONBLOCK: a FIFO in its place fails at once rather than wait for a reader
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)  # as the results file's own write will
             fd = os.open(path, flags, 0o666)
         except OSError as exc:
             raise InputError(f"cannot write the journal ({exc.strerror or exc})", file=path) from None

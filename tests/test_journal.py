@@ -198,3 +198,9 @@ def test_a_deeply_nested_journal_line_is_one_clear_error(tmp_path: Path) -> None
     with pytest.raises(InputError, match="not a journal line") as error:
         read_journal(path, runs_of)
     assert error.value.line == 2
+
+
+def test_the_journal_goes_in_the_output_s_folder_even_before_it_exists(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "folder" / "r.json.journal.jsonl"
+    plan(path).begin("python:1")
+    assert json.loads(path.read_text())["suite"] == "s"

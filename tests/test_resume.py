@@ -291,6 +291,7 @@ def test_an_llm_run_killed_mid_way_resumes_with_the_fake_anthropic_server(tmp_pa
         )
         stop_when(tmp_path, process, 4, signal.SIGKILL)
         kept = journaled(tmp_path)
+        time.sleep(0.5)  # a request sent just before the kill is counted by the server before we look
         before = server.calls
         done = evalgate("run", "--quiet", "--resume", cwd=tmp_path, env=env)
         assert done.returncode == ExitCode.PASS, done.stderr
