@@ -31,11 +31,11 @@ from evalgate.files.fileio import is_stream, read_bytes
 from evalgate.files.jsonio import JSONProblem, parse_json
 from evalgate.outbound import echo, redact_data
 from evalgate.results import case_record
+from evalgate.runner import ABORTED  # a case run that never finished: never journaled, never kept
 
 SUFFIX = ".journal.jsonl"
 FORMAT = 1  # the header's "evalgate_journal" value: the layout of the lines
 SYNC_EVERY_S = 1.0  # at most this long between fsyncs: what a machine crash (not a kill) can lose
-ABORTED = "aborted: "  # the error of a case run that never finished (runner): never journaled, never kept
 
 RunKey = tuple[str, int]  # (case id, repeat)
 

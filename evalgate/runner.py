@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 
 MAX_ERROR_CHARS = 2000  # an upstream HTML error page does not belong in every case of the results file
+ABORTED = "aborted: "  # the error of a case run the run never finished (a stop, a spent budget): `aborted: why`
 
 
 @dataclass
@@ -158,7 +159,7 @@ async def run_cases(
     wall_s = clock() - began
     not_run = sum(result is None for result in results)
     finished = [
-        result if result is not None else CaseResult(case, None, f"aborted: {aborted}", None, repeat)
+        result if result is not None else CaseResult(case, None, f"{ABORTED}{aborted}", None, repeat)
         for result, (case, repeat) in zip(results, jobs, strict=True)
     ]
     return RunOutcome(results=finished, aborted=aborted, wall_s=wall_s, not_run=not_run)
