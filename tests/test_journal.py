@@ -204,3 +204,20 @@ def test_the_journal_goes_in_the_output_s_folder_even_before_it_exists(tmp_path:
     path = tmp_path / "new" / "folder" / "r.json.journal.jsonl"
     plan(path).begin("python:1")
     assert json.loads(path.read_text())["suite"] == "s"
+
+
+def test_a_secret_in_an_output_never_reaches_the_journal(tmp_path: Path) -> None:
+    from evalgate import outbound
+
+    secret = "sk-journal-SECRET-0123456789"
+    outbound.add_secret(secret)
+    try:
+        path = tmp_path / "j"
+        journal = Journal.open(path, truncate_to=0, header=HEADER)
+        journal.record(CaseResult(CASES[0], Output(f"the key is {secret}"), None, 1.0, 0))
+        journal.record(CaseResult(CASES[1], None, f"ProviderError: denied {secret}", 1.0, 0))
+        journal.close()
+    finally:
+        outbound.forget_secrets()
+    text = path.read_text()
+    assert secret not in text and text.count("[redacted]") == 2

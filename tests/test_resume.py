@@ -370,3 +370,37 @@ def test_a_run_assembled_wholly_from_a_journal_has_the_numbers_of_the_run_itself
     assert assembled["signature"].pop("assembled") == {"resumed_from": JOURNAL, "cases_reused": 10 * repeats}
     for key in ("signature", "metric_keys", "metrics", "categories", "cases"):
         assert assembled[key] == full[key], key
+
+
+def test_a_line_cut_short_by_the_kill_is_dropped_and_its_case_runs_again(tmp_path: Path) -> None:
+    suite(tmp_path, COUNTED, cases=10, concurrency=2)
+    process = start_run(tmp_path)
+    stop_when(tmp_path, process, 3, signal.SIGKILL)
+    kept = journaled(tmp_path)
+    missing = sorted({f"c{i}" for i in range(10)} - {case_id for case_id, _ in kept})[0]
+    line = json.dumps({"repeat": 0, **next(iter(kept.values())), "id": missing})
+    with (tmp_path / JOURNAL).open("a") as journal:
+        journal.write(line[: len(line) // 2])  # the kill landed in the middle of this write
+    calls(tmp_path)
+    done = evalgate("run", "--quiet", "--resume", cwd=tmp_path)
+    assert done.returncode == ExitCode.PASS, done.stderr
+    assert "the last line was cut short" in done.stderr and "Traceback" not in done.stderr
+    assert missing in calls(tmp_path)
+    assert results_of(tmp_path)["signature"]["assembled"]["cases_reused"] == len(kept)
+
+
+def test_a_resumed_run_killed_in_its_turn_resumes_again(tmp_path: Path) -> None:
+    suite(tmp_path, COUNTED, cases=16, concurrency=2)
+    finished: set[str] = set()
+    for args, stop_at in (((), 3), (("--resume",), 8)):
+        process = start_run(tmp_path, *args)
+        stop_when(tmp_path, process, stop_at, signal.SIGKILL)
+        called = calls(tmp_path)
+        assert not finished & set(called)  # what a journal held was never called again
+        finished = {case_id for case_id, _ in journaled(tmp_path)}
+    done = evalgate("run", "--quiet", "--resume", cwd=tmp_path)
+    assert done.returncode == ExitCode.PASS, done.stderr
+    assert set(calls(tmp_path)) == {f"c{i}" for i in range(16)} - finished
+    results = results_of(tmp_path)
+    assert results["run"]["complete"] is True and len(results["cases"]) == 16
+    assert results["signature"]["assembled"]["cases_reused"] == len(finished)
