@@ -138,7 +138,7 @@ class Journal:
         try:
             os.ftruncate(fd, truncate_to if header is None else 0)
             if header is not None:
-                journal._write(header)
+                journal._write(_line(header))
                 os.fsync(fd)
         except OSError as exc:
             journal.close()
@@ -146,27 +146,28 @@ class Journal:
         return journal
 
     def record(self, result: CaseResult) -> None:
-        """Append a finished case run (never one that was aborted: it did not finish)."""
+        """Append a finished case run (never one that was aborted: it did not finish). A case run JSON cannot
+        hold (never one past normalize_output) is left out with a warning: a resumed run calls it again."""
         if self.fd is None or (result.error or "").startswith(ABORTED):
             return
         try:
-            self._write({"repeat": result.repeat, **case_record(result)})
+            line = _line({"repeat": result.repeat, **case_record(result)})
+        except (ValueError, TypeError, RecursionError) as exc:
+            echo(f"evalgate: warning: case {result.case.id!r} is left out of the journal {self.path} ({exc})")
+            return
+        try:
+            self._write(line)
             if time.monotonic() - self._synced >= SYNC_EVERY_S:
                 os.fsync(self.fd)
                 self._synced = time.monotonic()
-        except (
-            OSError,
-            ValueError,
-        ) as exc:  # ValueError: a value JSON cannot hold (never in a normal output)
+        except OSError as exc:
             echo(
-                f"evalgate: warning: the journal {self.path} stops here ({getattr(exc, 'strerror', None) or exc}); "
-                "the run goes on, but a stop from now on cannot be resumed past this case"
+                f"evalgate: warning: the journal {self.path} stops here ({exc.strerror or exc}); the run goes on, "
+                "but a stop from now on cannot be resumed past this case"
             )
             self.close()
 
-    def _write(self, entry: dict[str, Any]) -> None:
-        line = json.dumps(redact_data(entry), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        data = (line + "\n").encode("utf-8")
+    def _write(self, data: bytes) -> None:
         while data:  # one write(2) for any line a regular file takes whole
             written = os.write(self.fd, data)
             data = data[written:]
@@ -177,6 +178,12 @@ class Journal:
                 os.fsync(self.fd)
             os.close(self.fd)
             self.fd = None
+
+
+def _line(entry: dict[str, Any]) -> bytes:
+    """One journal line: compact strict JSON, UTF-8, secrets redacted, newline-terminated."""
+    text = json.dumps(redact_data(entry), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return (text + "\n").encode("utf-8")
 
 
 @dataclass

@@ -155,7 +155,7 @@ def test_a_journal_write_that_fails_warns_once_and_the_run_goes_on(
     path = tmp_path / "j"
     journal = Journal.open(path, truncate_to=0, header=HEADER)
 
-    def full(self: Journal, entry: dict) -> None:
+    def full(self: Journal, data: bytes) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Journal, "_write", full)
@@ -181,15 +181,18 @@ def test_a_fifo_in_the_journal_s_place_is_exit_2_not_a_hang(tmp_path: Path) -> N
         plan(fifo, resume=True).begin("python:1")
 
 
-def test_an_output_json_cannot_hold_stops_the_journal_not_the_run(
+def test_a_case_run_json_cannot_hold_is_left_out_and_the_journal_goes_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "j"
     journal = Journal.open(path, truncate_to=0, header=HEADER)
-    journal.record(CaseResult(CASES[0], Output("\ud800"), None, 1.0, 0))  # never past normalize_output, but
-    journal.record(RESULTS[0])
-    assert "the journal" in capsys.readouterr().err
-    assert read_journal(path, runs_of).runs == {}  # nothing half-written
+    journal.record(CaseResult(CASES[0], Output(float("nan")), None, 1.0, 0))  # never past normalize_output
+    journal.record(CaseResult(CASES[1], Output("\ud800"), None, 1.0, 0))
+    journal.record(RESULTS[1])
+    journal.close()
+    err = capsys.readouterr().err
+    assert "case 'c0' is left out of the journal" in err and "case 'c1' is left out" in err
+    assert list(read_journal(path, runs_of).runs) == [("c0", 1)]  # nothing half-written, the rest kept
 
 
 def test_a_deeply_nested_journal_line_is_one_clear_error(tmp_path: Path) -> None:
