@@ -30,7 +30,7 @@ from evalgate.errors import InputError
 from evalgate.files.fileio import is_stream, read_bytes
 from evalgate.files.jsonio import JSONProblem, parse_json
 from evalgate.outbound import echo, redact_data
-from evalgate.results import case_record
+from evalgate.results import case_problem, case_record
 from evalgate.runner import ABORTED  # a case run that never finished: never journaled, never kept
 
 SUFFIX = ".journal.jsonl"
@@ -220,6 +220,9 @@ def read_journal(path: Path, total_runs: Callable[[str], int | None]) -> Earlier
             header = entry
         else:
             key = _run_key(entry, total_runs, path, number)
+            problem = case_problem(entry)
+            if problem is not None:
+                raise InputError(f"not a journal line: {problem}", file=path, line=number)
             if key in runs:
                 raise InputError(f"case {key[0]!r} run {key[1]} appears twice", file=path, line=number)
             if not (entry.get("error") or "").startswith(ABORTED):

@@ -170,6 +170,23 @@ def check_results(data: Any, *, file: str) -> dict[str, Any]:
     return data
 
 
+@cache
+def _case_validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(_schema()["properties"]["cases"]["items"])
+
+
+def case_problem(entry: Any) -> str | None:
+    """What is wrong with one case entry (a journal line) by the results file's schema, or None."""
+    errors = _case_validator().iter_errors(entry)
+    error = next(iter(sorted(errors, key=lambda e: list(e.absolute_path))), None)
+    if error is None:
+        return None
+    where = ".".join(str(part) for part in error.absolute_path)
+    return f"{where}: {error.message}" if where else error.message
+
+
 def load_results(path: str | Path) -> dict[str, Any]:
     """Read and check a results file (a baseline or the current run)."""
     data = load_json(path, what="results file", expected="expected an evalgate results file")

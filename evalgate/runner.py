@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 
 MAX_ERROR_CHARS = 2000  # an upstream HTML error page does not belong in every case of the results file
-ABORTED = "aborted: "  # the error of a case run the run never finished (a stop, a spent budget): `aborted: why`
+ABORTED = (
+    "aborted: "  # the error of a case run the run never finished (a stop, a spent budget): `aborted: why`
+)
 
 
 @dataclass

@@ -106,6 +106,12 @@ def test_a_journal_cut_inside_its_header_starts_over(tmp_path: Path) -> None:
             2,
         ),
         ([json.dumps(HEADER), LINE.replace('"repeat": 0', '"repeat": true')], "repeat True", 2),
+        (
+            [json.dumps(HEADER), LINE.replace('"latency_ms": 12.5', '"latency_ms": "fast"')],
+            "latency_ms: 'fast'",
+            2,
+        ),
+        ([json.dumps(HEADER), LINE.replace('"error": null', '"error": 7')], "error: 7 is not of type", 2),
     ],
 )
 def test_a_damaged_journal_is_one_clear_error(
