@@ -346,6 +346,9 @@ class RunJournal:
                 self.record(result)
         if origin is not None:
             self.assembled = {**origin, "cases_reused": len(reused)}
+            source = self.path if self.previous is None else self.previous[0]
+            left = len(self.cases) * self.repeats - len(reused)
+            echo(f"evalgate: {len(reused)} case runs kept from {source}; {left} to run")
         return reused
 
     def record(self, result: CaseResult) -> None:
