@@ -33,9 +33,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evalgate.config import STATS_OPTIONS, Rule, SuiteConfig
+from evalgate.contracts.results import parse_results
+from evalgate.contracts.versions import RESULTS_SCHEMA_VERSION
 from evalgate.gate import decide
-from evalgate.pairing import compare
+from evalgate.pairing import compare as compare_results
 from evalgate.stats import mcnemar_power
+
+
+def compare(current, baseline, config):
+    """evalgate.pairing.compare of results dicts, each read as `evalgate gate` reads a results file."""
+    read = [None if doc is None else parse_results(doc, file="bench results") for doc in (current, baseline)]
+    return compare_results(read[0], read[1], config)
+
 
 DISCORDANCE = 0.10
 BOTH_PASS = 0.80
@@ -61,8 +70,10 @@ GATES = {
 def results(ids: list[str], passed: np.ndarray) -> dict:
     accuracy = float(passed.mean())
     return {
+        "schema_version": RESULTS_SCHEMA_VERSION,
         "suite": "calibration",
-        "signature": {"datasets": "d", "metrics": "m"},
+        "created_at": "2026-01-01T00:00:00Z",
+        "signature": {"datasets": "d", "metrics": "m", "evalgate": "bench"},
         "metric_keys": {
             "accuracy": {"kind": "binary", "higher_is_better": True},
             "error_rate": {"kind": "binary", "higher_is_better": False},

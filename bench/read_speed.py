@@ -1,7 +1,8 @@
 """What the guarded reading path and the redaction cost: each timed against the plain way in the same process.
 
-results file  load_results (fileio.read_text -> jsonio.parse_json -> schema check) against the same schema check
-              after Path.read_text + json.loads (the unguarded read)
+results file  load_results (fileio.read_text -> jsonio.parse_json -> the typed models, evalgate/contracts/results.py)
+              against Path.read_text + json.loads + a jsonschema check of the same generated schema (the way
+              results files were checked before the models)
 JSON only     jsonio.parse_json (nesting scan, finite numbers, surrogates) against json.loads, on the same text
 dataset       datasets.load_cases against json.loads of every line
 write         write_json_atomic of the results with 3 secrets registered against none registered
@@ -22,9 +23,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evalgate import outbound
+from evalgate.contracts.results import results_json_schema
+from evalgate.contracts.versions import RESULTS_SCHEMA_VERSION
 from evalgate.files.fileio import write_json_atomic
 from evalgate.files.jsonio import parse_json
-from evalgate.results import check_results, load_results
+from evalgate.results import load_results
+
+
+def jsonschema_check(path: Path) -> None:
+    import jsonschema
+
+    jsonschema.Draft202012Validator(results_json_schema()).validate(json.loads(path.read_text()))
 
 
 def _unique_keys(pairs: list) -> dict:
@@ -58,7 +67,7 @@ def results_document(cases: int) -> dict:
         "cached": False,
     }
     return {
-        "schema_version": 1,
+        "schema_version": RESULTS_SCHEMA_VERSION,
         "suite": "bench",
         "label": None,
         "created_at": "2026-01-01T00:00:00.000000Z",
@@ -105,7 +114,7 @@ def main() -> None:
         rows = [
             (
                 "results file",
-                lambda: check_results(json.loads(results.read_text()), file=str(results)),
+                lambda: jsonschema_check(results),
                 lambda: load_results(results),
             ),
             ("JSON only", lambda: json.loads(text), lambda: parse_json(text)),

@@ -24,9 +24,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evalgate import stats
 from evalgate.config import STATS_OPTIONS, Rule, SuiteConfig
+from evalgate.contracts.results import parse_results
+from evalgate.contracts.versions import RESULTS_SCHEMA_VERSION
 from evalgate.gate import decide
 from evalgate.metrics.latency import PERCENTILES, Latency
-from evalgate.pairing import compare
+from evalgate.pairing import compare as compare_results
+
+
+def compare(current, baseline, config):
+    """evalgate.pairing.compare of results dicts, each read as `evalgate gate` reads a results file."""
+    read = [None if doc is None else parse_results(doc, file="bench results") for doc in (current, baseline)]
+    return compare_results(read[0], read[1], config)
 
 
 def best_of(repeat: int, fn):
@@ -49,8 +57,10 @@ def synthetic_results(cur: np.ndarray, base: np.ndarray) -> tuple[dict, dict]:
 
     def build(matrix: np.ndarray) -> dict:
         return {
+            "schema_version": RESULTS_SCHEMA_VERSION,
             "suite": "bench",
-            "signature": {},
+            "created_at": "2026-01-01T00:00:00Z",
+            "signature": {"datasets": "d", "metrics": "m", "evalgate": "bench"},
             "metric_keys": {k: {"kind": "continuous", "higher_is_better": True} for k in keys},
             "metrics": {k: {"value": float(matrix[:, j].mean())} for j, k in enumerate(keys)},
             "categories": {},
@@ -58,6 +68,7 @@ def synthetic_results(cur: np.ndarray, base: np.ndarray) -> tuple[dict, dict]:
                 {
                     "id": case_id,
                     "category": "default",
+                    "error": None,
                     "scores": dict(zip(keys, map(float, row), strict=True)),
                 }
                 for case_id, row in zip(ids, matrix, strict=True)

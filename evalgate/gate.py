@@ -13,14 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalgate.config import SuiteConfig
+from evalgate.config import DROP_RULES, SuiteConfig
+from evalgate.contracts.comparison import Comparison, MetricComparison
+from evalgate.contracts.versions import VERDICT_SCHEMA_VERSION
+from evalgate.margins import amount, rule_margin
 from evalgate.metrics.base import UNMEASURED, timing_source
-from evalgate.pairing import DROP_RULES, Comparison, MetricComparison, amount, rule_margin
 from evalgate.process.exitcodes import ExitCode
 from evalgate.report import formatting as fmt
 from evalgate.units import unit_of
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = VERDICT_SCHEMA_VERSION
 DEFAULT_MAX_ERROR_RATE = 0.05
 EXIT_CODES = {"pass": ExitCode.PASS, "warn": ExitCode.PASS, "fail": ExitCode.FAIL}
 SEVERITY_ORDER = {"info": 0, "pass": 1, "warn": 2, "fail": 3}

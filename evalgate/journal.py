@@ -30,7 +30,7 @@ from evalgate.errors import InputError
 from evalgate.files.fileio import is_stream, read_bytes
 from evalgate.files.jsonio import JSONProblem, parse_json
 from evalgate.outbound import echo, redact_data
-from evalgate.results import case_problem, case_record
+from evalgate.results import case_record
 from evalgate.runner import ABORTED  # a case run that never finished: never journaled, never kept
 
 SUFFIX = ".journal.jsonl"
@@ -51,13 +51,19 @@ def comparable(signature: dict[str, Any]) -> dict[str, Any]:
 
 
 def differences(found: dict[str, Any], expected: dict[str, Any]) -> list[str]:
-    """Each signature field that differs, as `name (found there, expected now)`."""
-    found, expected = comparable(found), comparable(expected)
-    return [
-        f"{name} ({found.get(name)!r} there, {expected.get(name)!r} now)"
-        for name in sorted(set(found) | set(expected))
-        if found.get(name) != expected.get(name)
-    ]
+    """Each signature field that differs, in words (`config: "sha256:…" → "sha256:…"`, a metric option as
+    `rouge.use_stemmer: true → false`): the earlier run's value, then this run's (evalgate.contracts.signature)."""
+    from pydantic import ValidationError
+
+    from evalgate.contracts.results import Signature, first_error
+    from evalgate.contracts.signature import describe, signature_diff
+
+    now = Signature.model_validate(comparable(expected))
+    try:
+        there = Signature.model_validate(comparable(found))
+    except ValidationError as exc:
+        return [f"its signature is not valid ({first_error(exc)})"]
+    return [describe(item) for item in signature_diff(now, there)]
 
 
 def check_same_run(
@@ -70,9 +76,7 @@ def check_same_run(
         raise InputError(f"it has no run signature; {hint}", file=source)
     changed = differences(signature, expected)
     if changed:
-        raise InputError(
-            f"it is of another run of this suite: {'; '.join(changed)} differ; {hint}", file=source
-        )
+        raise InputError(f"it is of another run of this suite ({'; '.join(changed)}); {hint}", file=source)
 
 
 def result_of(record: dict[str, Any], case: Case, repeat: int) -> CaseResult:
@@ -220,9 +224,7 @@ def read_journal(path: Path, total_runs: Callable[[str], int | None]) -> Earlier
             header = entry
         else:
             key = _run_key(entry, total_runs, path, number)
-            problem = case_problem(entry)
-            if problem is not None:
-                raise InputError(f"not a journal line: {problem}", file=path, line=number)
+            _check_entry(entry, path, number)
             if key in runs:
                 raise InputError(f"case {key[0]!r} run {key[1]} appears twice", file=path, line=number)
             if not (entry.get("error") or "").startswith(ABORTED):
@@ -234,6 +236,18 @@ def read_journal(path: Path, total_runs: Callable[[str], int | None]) -> Earlier
             "writing it): dropped, its case runs again"
         )
     return Earlier(runs, header, offset)
+
+
+def _check_entry(entry: dict[str, Any], path: Path, line: int) -> None:
+    """A journal line is a results file's case entry (evalgate.contracts.results.CaseRecord: one rule for it)."""
+    from pydantic import ValidationError
+
+    from evalgate.contracts.results import CaseRecord, first_error
+
+    try:
+        CaseRecord.model_validate(entry)
+    except ValidationError as exc:
+        raise InputError(f"not a journal line: {first_error(exc)}", file=path, line=line) from None
 
 
 def _run_key(entry: dict[str, Any], total_runs: Callable[[str], int | None], path: Path, line: int) -> RunKey:

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalgate import datasets, metrics, names, runner
 from evalgate.config import SuiteConfig
+from evalgate.contracts.signature import metric_spec, metric_spec_hash
 from evalgate.errors import InputError
 from evalgate.files.fileio import read_bytes
 from evalgate.journal import RunJournal
 from evalgate.outbound import echo
 from evalgate.results import build_results, call_summary, case_record, merge_repeats
+
+if TYPE_CHECKING:
+    from evalgate.contracts.results import Results
+    from evalgate.contracts.trend import Trend
 
 
 def _sha256(data: bytes) -> str:
@@ -53,13 +57,15 @@ def _git(folder: Path, *args: str) -> str | None:
 
 
 def signature(config: SuiteConfig, provider_fingerprint: str, sample: int | None) -> dict[str, Any]:
-    """What makes two runs comparable (datasets, metrics, sample, repeats) and what identifies them."""
-    metric_spec = json.dumps([[m.name, m.options] for m in config.metrics], sort_keys=True, default=str)
+    """What makes two runs comparable (datasets, metrics, sample, repeats) and what identifies them; the metric
+    spec is kept beside its hash so a differing baseline is explained option by option."""
+    spec = metric_spec(config.metrics)
     return {
         "config": _sha256(read_bytes(config.path, what="config file")),
         "datasets": datasets.dataset_fingerprint(config.datasets),
         "provider": provider_fingerprint,
-        "metrics": _sha256(metric_spec.encode()),
+        "metrics": metric_spec_hash(spec),
+        "metric_spec": spec,
         "sample": sample,
         "repeats": config.repeats,
     }
@@ -99,7 +105,7 @@ def run_and_score(
     if retry_errors is not None:  # before any case runs: a bad previous file is exit 2 at once
         from evalgate.results import load_results
 
-        previous = (Path(retry_errors), load_results(retry_errors))
+        previous = (Path(retry_errors), load_results(retry_errors).to_json())
     cases = load_suite_cases(config, sample)
     built = metrics.build_metrics(config)
     plan = RunJournal(
@@ -187,8 +193,8 @@ def _mark_shown(
 
 
 def judge(
-    current: dict[str, Any],
-    baseline: dict[str, Any] | None,
+    current: Results,
+    baseline: Results | None,
     config: SuiteConfig,
     *,
     baseline_path: str | None = None,
@@ -207,8 +213,8 @@ def judge(
 
 def write_reports(
     verdict: dict[str, Any],
-    current: dict[str, Any],
-    baseline: dict[str, Any] | None,
+    current: Results,
+    baseline: Results | None,
     config: SuiteConfig,
     *,
     report_path: str | None = None,
@@ -246,7 +252,7 @@ def write_reports(
         write_text_atomic(html_path, render_html(verdict, current, baseline, run_url=run_url, **options))
 
 
-def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> dict[str, Any] | None:
+def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> Trend | None:
     """The trend of the first gated metric from the history store (with any drift alarm), when there is one.
 
     The trend only decorates the report: a store that cannot be read leaves it out with a warning (in the
@@ -265,4 +271,4 @@ def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> dict[str, Any
         verdict.setdefault("warnings", []).append(warning)
         echo(f"evalgate: warning: {warning}")
         return None
-    return trend if len(trend["values"]) >= 2 else None
+    return trend if len(trend.values) >= 2 else None

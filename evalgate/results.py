@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalgate import __version__
 from evalgate.contracts.cases import CallTiming, CaseResult
-from evalgate.errors import InputError
+from evalgate.contracts.versions import RESULTS_SCHEMA_VERSION
 from evalgate.files.fileio import write_json_atomic
 from evalgate.files.jsonio import load_json
 from evalgate.metrics.base import RUN_FIELDS, mean_score
 from evalgate.outbound import redact_data
 
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    from evalgate.contracts.results import Results
 
 
 def case_record(result: CaseResult) -> dict[str, Any]:
@@ -107,7 +105,7 @@ def build_results(
     answer): the reports, the verdict and the history all start from it."""
     return redact_data(
         {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": RESULTS_SCHEMA_VERSION,
             "suite": suite,
             "label": label,
             "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -123,15 +121,18 @@ def build_results(
 
 
 def incomplete_reason(results: dict[str, Any]) -> str | None:
-    """Why the run of a results file did not complete (a spent budget, an interruption), or None when it did.
-
-    `run.complete` says it (`run.aborted` in files written before it existed); the gate never passes such a run.
-    """
+    """Why the run of a freshly built results document did not complete, or None when it did (a loaded file
+    answers the same through `Results.incomplete_reason`)."""
     run = results.get("run") or {}
-    if run.get("complete", True) is not False and not run.get("aborted"):
+    return incomplete_reason_of(run.get("complete"), run.get("aborted"), run.get("not_run"))
+
+
+def incomplete_reason_of(complete: bool | None, aborted: str | None, not_run: int | None) -> str | None:
+    """The one rule: `run.complete` false (or `run.aborted`, in files written before `complete` existed) means
+    the run stopped early (a spent budget, an interruption); the gate never passes such a run."""
+    if complete is not False and not aborted:
         return None
-    why = run.get("aborted") or "stopped early"
-    not_run = run.get("not_run")
+    why = aborted or "stopped early"
     return f"{why} ({not_run} case runs never finished)" if isinstance(not_run, int) else why
 
 
@@ -139,55 +140,10 @@ def write_results(path: str | Path, results: dict[str, Any]) -> Path:
     return write_json_atomic(path, results)
 
 
-@cache
-def _schema() -> dict[str, Any]:
-    return json.loads(resources.files("evalgate").joinpath("results.schema.json").read_text(encoding="utf-8"))
+def load_results(path: str | Path) -> Results:
+    """Read a results file (a baseline or the current run), migrate an older schema_version and check it: the
+    typed Results every later stage reads; a bad file is one InputError (exit 2) naming the file and field."""
+    from evalgate.contracts.results import parse_results  # pydantic: only the commands that read results
 
-
-def check_results(data: Any, *, file: str) -> dict[str, Any]:
-    """Check a parsed results file against the schema; an InputError names the first bad field."""
-    import jsonschema  # only commands that read results files pay for it (not `evalgate run`)
-
-    validator = jsonschema.Draft202012Validator(_schema())
-    error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
-    if error is not None:
-        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
-        where = where.lstrip(".") or "the top level"
-        if error.validator == "const" and list(error.absolute_path) == ["schema_version"]:
-            raise InputError(
-                f"schema_version {data.get('schema_version')!r} is not supported; this evalgate reads version "
-                f"{SCHEMA_VERSION} (upgrade evalgate, or re-run the suite)",
-                file=file,
-            )
-        raise InputError(f"not a valid evalgate results file: {where}: {error.message}", file=file)
-    ids = set()
-    for index, case in enumerate(data["cases"]):
-        if case["id"] in ids:
-            raise InputError(
-                f"not a valid evalgate results file: cases[{index}]: duplicate id {case['id']!r}", file=file
-            )
-        ids.add(case["id"])
-    return data
-
-
-@cache
-def _case_validator() -> Any:
-    import jsonschema
-
-    return jsonschema.Draft202012Validator(_schema()["properties"]["cases"]["items"])
-
-
-def case_problem(entry: Any) -> str | None:
-    """What is wrong with one case entry (a journal line) by the results file's schema, or None."""
-    errors = _case_validator().iter_errors(entry)
-    error = next(iter(sorted(errors, key=lambda e: list(e.absolute_path))), None)
-    if error is None:
-        return None
-    where = ".".join(str(part) for part in error.absolute_path)
-    return f"{where}: {error.message}" if where else error.message
-
-
-def load_results(path: str | Path) -> dict[str, Any]:
-    """Read and check a results file (a baseline or the current run)."""
     data = load_json(path, what="results file", expected="expected an evalgate results file")
-    return check_results(data, file=str(path))
+    return parse_results(data, file=str(path))

@@ -6,8 +6,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+from evalgate import pairing
 from evalgate.config import STATS_OPTIONS, MetricConfig, Rule, SuiteConfig
 from evalgate.contracts.cases import Case, CaseResult, Output
+from evalgate.contracts.comparison import Comparison
+from evalgate.contracts.results import Results, parse_results
 from evalgate.metrics import build_metrics, metric_keys, score_results
 from evalgate.results import build_results, case_record
 
@@ -156,3 +159,22 @@ def scored_results(
         categories=categories,
         cases=records,
     )
+
+
+def as_results(data: dict[str, Any] | Results | None) -> Results | None:
+    """A results dict as evalgate reads a results file (migrated and checked once), a Results as it is."""
+    if data is None or isinstance(data, Results):
+        return data
+    return parse_results(data, file="the test's results")
+
+
+def compare(
+    current: dict[str, Any] | Results,
+    baseline: dict[str, Any] | Results | None,
+    config: SuiteConfig,
+    **options: Any,
+) -> Comparison:
+    """evalgate.pairing.compare of results dicts read as results files are (`as_results`)."""
+    current_results = as_results(current)
+    assert current_results is not None
+    return pairing.compare(current_results, as_results(baseline), config, **options)

@@ -6,9 +6,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from evalgate.contracts.results import Results, parse_results
+
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
 
 
 def load(name: str) -> dict[str, Any]:
     """A fixture file (a verdict or a results file) as data, fresh on every call."""
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+def results_fixture(name: str) -> Results:
+    """A results fixture file read as evalgate reads a results file (migrated and checked once)."""
+    return parse_results(load(name), file=str(FIXTURES / name))

@@ -13,7 +13,7 @@ from evalgate import stats
 from evalgate.errors import InputError
 from evalgate.metrics.base import Metric, MetricKey
 from evalgate.metrics.latency import Latency
-from evalgate.pairing import compare
+from tests.gatekit import compare
 
 
 class MedianLatency(Metric):

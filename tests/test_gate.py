@@ -9,7 +9,7 @@ import pytest
 from gatekit import make_config, make_results, rule
 
 from evalgate.gate import decide
-from evalgate.pairing import compare
+from tests.gatekit import compare
 
 
 def _pair(n: int, worse: int, better: int, *, categories=None, seed: int = 0):

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from evalgate.gate import decide
 from evalgate.metrics import build_metrics
-from evalgate.pairing import compare
+from tests.gatekit import compare
 
 SEVERITY = {"pass": 0, "warn": 1, "fail": 2}
 SCORERS = Path(__file__).parent / "fixtures" / "scorers"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from evalgate.gate import decide
 from evalgate.metrics.latency import Latency
-from evalgate.pairing import compare
+from tests.gatekit import compare
 
 RULES = [
     rule("accuracy", max_drop=0.0),

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from evalgate.cli import main
+from evalgate.contracts.trend import Trend
 from evalgate.errors import InputError
 from evalgate.history.store import HistoryStore, branch_of_ref, metric_history, trend_for_report
 
@@ -146,18 +147,17 @@ def test_trend_for_report_has_the_agreed_shape_and_reports_alarms(store):
     for day, value in enumerate(rng_values + [0.86] * 8, start=1):
         store.append(make_results(day, value, hour=8))
     trend = trend_for_report(store, "support-bot", "accuracy", last=10)
-    assert set(trend) == {"metric", "labels", "values", "alarms"}
-    assert trend["metric"] == "accuracy"
-    assert trend["values"] == pytest.approx([0.89, 0.90, 0.86, 0.86, 0.86, 0.86, 0.86, 0.86, 0.86, 0.86])
-    assert all(isinstance(v, float) for v in trend["values"])
-    assert trend["labels"][-1] == "2808aaa"  # day 28, short sha
-    assert {alarm["kind"] for alarm in trend["alarms"]} == {"ewma", "cusum"}
-    for alarm in trend["alarms"]:
-        assert set(alarm) == {"kind", "run", "message"}
-        assert alarm["run"] in [f"{day:02d}08aaa" for day in range(21, 29)]
-        assert "accuracy drifted down" in alarm["message"]
+    assert isinstance(trend, Trend) and trend.metric == "accuracy"
+    assert trend.values == pytest.approx([0.89, 0.90, 0.86, 0.86, 0.86, 0.86, 0.86, 0.86, 0.86, 0.86])
+    assert all(isinstance(v, float) for v in trend.values)
+    assert trend.labels[-1] == "2808aaa"  # day 28, short sha
+    assert {alarm.kind for alarm in trend.alarms} == {"ewma", "cusum"}
+    for alarm in trend.alarms:
+        assert alarm.run in [f"{day:02d}08aaa" for day in range(21, 29)]
+        assert "accuracy drifted down" in alarm.message
+        assert f"since run {alarm.run}" in alarm.message  # the report prints the message as it is
     quiet = trend_for_report(store, "support-bot", "latency_p95_ms")
-    assert quiet["alarms"] == [] and len(quiet["values"]) == 28
+    assert quiet.alarms == [] and len(quiet.values) == 28
 
 
 def test_branch_of_ref():

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 from gatekit import make_config, make_results, rule
 from markdown_it import MarkdownIt
-from reportkit import load
+from reportkit import load, results_fixture
 
+from evalgate.contracts.results import Results
 from evalgate.gate import decide
-from evalgate.pairing import compare
 from evalgate.report.render import render_html, render_markdown
+from tests.gatekit import as_results, compare
 
 N = 200
 CATEGORIES = ["typical" if i % 2 else "edge" for i in range(N)]
@@ -43,7 +44,7 @@ def results(accuracy: np.ndarray, rng: np.random.Generator, *, extra: int = 0) -
     return run
 
 
-def gate_run(*, extra: int = 0, rules: list[Any] | None = None) -> tuple[dict, dict, dict]:
+def gate_run(*, extra: int = 0, rules: list[Any] | None = None) -> tuple[dict, Results, Results]:
     """A verdict of the real gate on a barely changed run: accuracy passes its 2-point margin, which 200 cases
     cannot reliably detect (the gate notes the minimum detectable effect)."""
     rng = np.random.default_rng(7)
@@ -53,7 +54,15 @@ def gate_run(*, extra: int = 0, rules: list[Any] | None = None) -> tuple[dict, d
     baseline, current = results(before, rng, extra=extra), results(after, rng, extra=extra)
     config = make_config(rules or [rule("accuracy", max_drop=0.02)])
     verdict = decide(compare(current, baseline, config), config).to_json()
-    return verdict, current, baseline
+    return verdict, as_results(current), as_results(baseline)
+
+
+def without_shown_mark(run: Results) -> Results:
+    """The run as a results file written before the `shown` mark existed."""
+    data = run.to_json()
+    for info in data["metric_keys"].values():
+        info.pop("shown", None)
+    return as_results(data)
 
 
 def metric_names(markdown: str) -> list[str]:
@@ -90,10 +99,7 @@ def test_a_key_not_marked_shown_is_left_out_of_both_tables_but_kept_in_the_json(
 
 def test_results_without_the_shown_mark_show_every_key_with_a_value() -> None:
     verdict, current, baseline = gate_run()
-    for run in (current, baseline):
-        for info in run["metric_keys"].values():
-            info.pop("shown", None)
-    text = render_markdown(verdict, current, baseline)
+    text = render_markdown(verdict, without_shown_mark(current), without_shown_mark(baseline))
     assert metric_names(text) == ["accuracy", "rougeL", "hidden\\_score", "error\\_rate"]
     assert "hidden\\_score" in category_header(text)
 
@@ -188,8 +194,8 @@ def test_without_a_baseline_the_missing_baseline_is_explained_once_under_the_rea
 
 def test_usage_keys_in_the_metric_table_are_not_repeated_in_the_usage_table() -> None:
     current, baseline, verdict = (
-        load("results_current.json"),
-        load("results_baseline.json"),
+        results_fixture("results_current.json"),
+        results_fixture("results_baseline.json"),
         load("verdict_fail.json"),
     )
     paired = "no per-case scores to pair, so no interval or p-value; the values are compared directly"

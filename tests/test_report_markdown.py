@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 from markdown_it import MarkdownIt
-from reportkit import load
+from reportkit import load, results_fixture
 
 from evalgate import __version__
+from evalgate.contracts.signature import metric_spec_hash
+from evalgate.contracts.trend import Alarm, Trend
+from evalgate.gate import decide
 from evalgate.report.render import (
     COMMENT_LIMIT,
     comment_marker,
@@ -23,19 +26,27 @@ from evalgate.report.render import (
     render_summary,
 )
 from evalgate.report.text import clean
+from tests.gatekit import SIGNATURE, as_results, compare, make_config, make_results, rule
 
+# an alarm as evalgate.history.drift.alarm_messages writes it (its message names the run it started at)
+EWMA_ALARM = Alarm(
+    "ewma",
+    "2026-11-23",
+    "accuracy drifted down (worse): the EWMA of standardized runs, -3.100, is past its limit -2.900 "
+    "(λ=0.2, L=2.86) since run 2026-11-23; reference mean 0.911, sd 0.0014",
+)
 MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 MENTION = re.compile(r"(?<![A-Za-z0-9])@[A-Za-z0-9]")
 
 
 @pytest.fixture
 def current() -> dict[str, Any]:
-    return load("results_current.json")
+    return results_fixture("results_current.json")
 
 
 @pytest.fixture
 def baseline() -> dict[str, Any]:
-    return load("results_baseline.json")
+    return results_fixture("results_baseline.json")
 
 
 # --- structure ------------------------------------------------------------------------------------
@@ -146,12 +157,7 @@ def test_the_metric_table_formats_rates_latency_and_plain_numbers(current, basel
 
 
 def test_the_full_report_has_every_section_in_order(current, baseline) -> None:
-    trend = {
-        "metric": "accuracy",
-        "labels": ["11-20", "11-21", "11-22"],
-        "values": [0.91, 0.915, 0.9],
-        "alarms": [2],
-    }
+    trend = Trend("accuracy", ["11-20", "11-21", "11-22"], [0.91, 0.915, 0.9], [EWMA_ALARM])
     text = render_comment(load("verdict_fail.json"), current, baseline, trend=trend)
     order = [
         "<!-- evalgate:support-bot -->",
@@ -239,7 +245,10 @@ def test_a_warning_shows_the_mde_sentence_flaky_cases_and_notes(current, baselin
 
 def test_without_a_baseline_only_thresholds_are_reported(current) -> None:
     text = render_markdown(load("verdict_no_baseline.json"), current, None)
-    assert "Suite **support-bot**. No baseline: only absolute thresholds were checked." in text
+    assert (
+        "Suite **support-bot**. No baseline to compare with: only the absolute thresholds (min, max) were checked"
+        in text
+    )
     assert "| Metric | Current | Interval | Threshold | Status |" in text
     assert "| accuracy | 82.0% | [78.6%, 85.1%] | ≥ 85.0% | ❌ |" in text
     assert "**Failing cases**" in text and "<b>c-3</b> · typical · accuracy 0" in text
@@ -247,15 +256,31 @@ def test_without_a_baseline_only_thresholds_are_reported(current) -> None:
     structure(text)
 
 
-def test_a_signature_mismatch_is_a_visible_warning(current, baseline) -> None:
-    text = render_markdown(load("verdict_signature_mismatch.json"), current, baseline)
+def test_a_signature_mismatch_is_a_visible_warning_that_names_the_option() -> None:
+    # the real producers: two runs whose signatures differ in datasets and in one rouge option, the real
+    # pairing and gate (stats.signature_mismatch: warn), then the report
+    spec = [{"metric": "accuracy", "options": {}}, {"metric": "rouge", "options": {"use_stemmer": True}}]
+    changed = [spec[0], {"metric": "rouge", "options": {"use_stemmer": False}}]
+    before = {**SIGNATURE, "metric_spec": spec, "metrics": metric_spec_hash(spec)}
+    now = {
+        **SIGNATURE,
+        "metric_spec": changed,
+        "metrics": metric_spec_hash(changed),
+        "datasets": "sha256:e0c2",
+    }
+    scores = [1.0] * 90 + [0.0] * 10
+    current = as_results(make_results({"accuracy": scores}, signature=now))
+    baseline = as_results(make_results({"accuracy": scores}, signature=before))
+    config = make_config([rule("accuracy", max_drop=0.02)])
+    verdict = decide(compare(current, baseline, config), config).to_json()
+    text = render_markdown(verdict, current, baseline)
     assert (
-        "> [!WARNING]\n> The baseline was produced with a different setup (datasets: sha256:41d7aa02 → "
-        in text
+        '> [!WARNING]\n> The baseline was produced with a different setup (datasets: "sha256:d" → '
+        '"sha256:e0c2", rouge.use\\_stemmer: true → false differ)' in text
     )
-    assert "provider: anthropic:claude-haiku-4-5 → anthropic:claude-sonnet-4-5 differ)" in text
-    assert "stats.signature\\_mismatch is warn" in text
-    assert "**Cases:** 478 paired, 2 added, 2 removed." in text
+    assert "sha256:" + "0" * 8 not in text and metric_spec_hash(spec) not in text  # the option, not the hash
+    assert "on 100 paired cases" in text
+    structure(text)
 
 
 def many_categories(n: int) -> dict[str, Any]:
@@ -284,22 +309,17 @@ def test_many_categories_make_one_row_each_with_a_column_per_metric(current, bas
 
 
 def test_the_trend_is_a_mermaid_xychart_with_alarms(current, baseline) -> None:
-    trend = {
-        "metric": "accuracy",
-        "labels": ["2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23"],
-        "values": [0.91, 0.912, None, 0.884],
-        "alarms": [{"index": 2, "message": "EWMA below its lower limit"}],
-    }
+    trend = Trend("accuracy", ["2026-11-20", "2026-11-21", "2026-11-23"], [0.91, 0.912, 0.884], [EWMA_ALARM])
     text = render_markdown(load("verdict_pass.json"), current, baseline, trend=trend)
     mermaid = [t for t in MD.parse(text) if t.type == "fence" and t.info == "mermaid"]
     assert len(mermaid) == 1
     body = mermaid[0].content.split("\n")
     assert body[0] == "xychart-beta"
-    assert body[1].strip() == 'x-axis ["2026-11-20", "2026-11-21", "2026-11-23"]'  # the gap is left out
+    assert body[1].strip() == 'x-axis ["2026-11-20", "2026-11-21", "2026-11-23"]'
     assert body[3].strip() == "line [0.91, 0.912, 0.884]"
     low, high = (float(x) for x in re.findall(r"[\d.]+", body[2].split('"')[-1]))
     assert low < 0.884 and high > 0.912
-    assert "- 🔔 EWMA below its lower limit at 2026-11-23" in text
+    assert f"- 🔔 {EWMA_ALARM.message}" in text
 
 
 def test_an_alarm_from_the_history_names_its_run_once(current, baseline) -> None:
@@ -307,12 +327,9 @@ def test_an_alarm_from_the_history_names_its_run_once(current, baseline) -> None
         "accuracy drifted down (worse): lower CUSUM 13.35 > h=5.0 (k=0.5) since run 2408aaa; the change likely "
         "began at run 2108aaa; reference mean 0.9288, sd 0.0115"
     )
-    trend = {  # the shape of evalgate.history.store.trend_for_report
-        "metric": "accuracy",
-        "labels": ["2108aaa", "2308aaa", "2408aaa"],
-        "values": [0.91, 0.9, 0.89],
-        "alarms": [{"kind": "cusum", "run": "2408aaa", "message": message}],
-    }
+    trend = Trend(
+        "accuracy", ["2108aaa", "2308aaa", "2408aaa"], [0.91, 0.9, 0.89], [Alarm("cusum", "2408aaa", message)]
+    )
     text = render_markdown(load("verdict_pass.json"), current, baseline, trend=trend)
     alarm = next(line for line in text.splitlines() if line.startswith("- 🔔"))
     assert alarm.endswith("sd 0.0115")
@@ -540,7 +557,9 @@ def test_the_step_summary_counts_bytes_as_github_does(current, baseline) -> None
 
 
 def test_a_minimal_verdict_renders_and_an_unknown_outcome_is_never_shown_as_a_pass() -> None:
-    text = render_comment({"suite": "smoke", "verdict": "error"}, {}, None)
+    text = render_comment(
+        {"suite": "smoke", "verdict": "error"}, results_fixture("results_current.json"), None
+    )
     assert text.startswith("<!-- evalgate:smoke -->\n❔ **evalgate ended with verdict 'error'**")
     assert "✅" not in text
     assert "No baseline: only absolute thresholds were checked." in text

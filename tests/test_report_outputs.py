@@ -13,8 +13,9 @@ from typing import Any
 
 import jinja2
 import pytest
-from reportkit import FIXTURES, load
+from reportkit import FIXTURES, load, results_fixture
 
+from evalgate.contracts.trend import Alarm, Trend
 from evalgate.errors import InputError
 from evalgate.files.fileio import write_json_atomic
 from evalgate.report.render import environment, render_html, render_junit, render_markdown
@@ -25,12 +26,12 @@ HOSTILE = "</details><script>alert(1)</script><img src=x onerror=alert(1)> @octo
 
 @pytest.fixture
 def current() -> dict[str, Any]:
-    return load("results_current.json")
+    return results_fixture("results_current.json")
 
 
 @pytest.fixture
 def baseline() -> dict[str, Any]:
-    return load("results_baseline.json")
+    return results_fixture("results_baseline.json")
 
 
 def hostile_fail() -> dict[str, Any]:
@@ -136,7 +137,8 @@ def parse_page(text: str) -> _Page:
 
 
 def test_html_is_a_standalone_page_with_the_report(current, baseline) -> None:
-    trend = {"metric": "accuracy", "labels": ["11-20", "11-21"], "values": [0.91, 0.9], "alarms": [1]}
+    alarm = Alarm("cusum", "11-21", "accuracy drifted down (worse): lower CUSUM 6.1 > h=5.0 since run 11-21")
+    trend = Trend("accuracy", ["11-20", "11-21"], [0.91, 0.9], [alarm])
     text = render_html(
         load("verdict_fail.json"), current, baseline, trend=trend, run_url="https://ci.example/run/9"
     )
@@ -221,8 +223,10 @@ def test_installed_package_loads_its_own_templates(tmp_path) -> None:
     (build / "evalgate" / "templates" / "_cases.md.j2").write_text("\nINSTALLED COPY\n", encoding="utf-8")
     script = (
         "import json, sys; from evalgate.report import render as report; "
+        "from evalgate.contracts.results import parse_results; "
         f"v = json.load(open({str(FIXTURES / 'verdict_fail.json')!r})); "
-        "print(report.builtin_templates()); print(report.render_markdown(v, {}, None))"
+        f"r = parse_results(json.load(open({str(FIXTURES / 'results_current.json')!r})), file='results'); "
+        "print(report.builtin_templates()); print(report.render_markdown(v, r, None))"
     )
     result = subprocess.run(
         [sys.executable, "-c", script],

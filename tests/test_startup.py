@@ -22,7 +22,7 @@ RUN_MODULES = {
     "evalgate.datasets", "evalgate.errors", "evalgate.files.fileio", "evalgate.metrics", "evalgate.metrics.base",
     "evalgate.metrics.build", "evalgate.metrics.error_rate", "evalgate.metrics.latency",
     "evalgate.metrics.matching", "evalgate.metrics.scoring", "evalgate.metrics.usage", "evalgate.metrics.values",
-    "evalgate.contracts.cases", "evalgate.options", "evalgate.pipeline", "evalgate.progress", "evalgate.providers",
+    "evalgate.contracts.cases", "evalgate.contracts.signature", "evalgate.contracts.versions", "evalgate.options", "evalgate.pipeline", "evalgate.progress", "evalgate.providers",
     "evalgate.providers.base", "evalgate.providers.python_fn", "evalgate.results", "evalgate.runner",
     "evalgate.userfunc", "evalgate.yamlio",
     # what a run does besides: exit codes, interrupts and the loop's watchdog, limits of inputs, strict JSON,

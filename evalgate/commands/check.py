@@ -16,5 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from evalgate.contracts.results import parse_results  # the gate's stack only once the run is done
+
     config, results = run_from_args(args)
-    return finish(results, args.output, decide_and_report(args, config, results, results_path=args.output))
+    current = parse_results(results, file=args.output)  # the run's results as the gate reads a results file
+    return finish(results, args.output, decide_and_report(args, config, current, results_path=args.output))

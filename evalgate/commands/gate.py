@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from evalgate.commands._outputs import check_outputs
 from evalgate.config import SuiteConfig, load_config
 from evalgate.errors import InputError
 from evalgate.outbound import echo
 from evalgate.results import load_results
+
+if TYPE_CHECKING:
+    from evalgate.contracts.results import Results
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def decide_and_report(
-    args: argparse.Namespace, config: SuiteConfig, current: dict, *, results_path: str
+    args: argparse.Namespace, config: SuiteConfig, current: Results, *, results_path: str
 ) -> int:
     """Gate `current` against --baseline, print the verdict, write the reports asked for; returns the exit code.
 

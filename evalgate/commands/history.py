@@ -8,7 +8,7 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalgate.errors import InputError
 from evalgate.history.drift import LONG_WINDOW, REFERENCE_RUNS, SHORT_WINDOW, alarm_messages
@@ -16,7 +16,10 @@ from evalgate.history.ratchet import shown_path
 from evalgate.history.store import HistoryStore, branch_of_ref, metric_history
 from evalgate.outbound import echo, echo_json
 from evalgate.report.sparkline import sparkline
-from evalgate.results import incomplete_reason, load_results
+from evalgate.results import load_results
+
+if TYPE_CHECKING:
+    from evalgate.contracts.results import Results
 
 
 def register(subparsers: Any) -> None:
@@ -115,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
 
 def append_results(
     path: str | Path,
-    results: dict[str, Any],
+    results: Results,
     *,
     suite: str,
     history_branch: str | None,
@@ -126,12 +129,12 @@ def append_results(
 ) -> dict[str, Any]:
     """Append `results` (read from `file`) to the store at `path` if they belong to `suite`, come from the
     history branch and from a complete run."""
-    if results.get("suite") != suite:
-        raise InputError(f"the results are for suite {results.get('suite')!r}, not {suite!r}", file=file)
-    if incomplete_reason(results):  # partial numbers would move the trends and the ratchet
-        message = f"not appended: the run did not complete ({incomplete_reason(results)})"
+    if results.suite != suite:
+        raise InputError(f"the results are for suite {results.suite!r}, not {suite!r}", file=file)
+    if results.incomplete_reason():  # partial numbers would move the trends and the ratchet
+        message = f"not appended: the run did not complete ({results.incomplete_reason()})"
         return {"run_id": None, "added": False, "message": message}
-    branch = branch or branch_of_ref((results.get("git") or {}).get("ref"))
+    branch = branch or branch_of_ref(results.git.get("ref"))
     if history_branch and branch and branch != history_branch:
         return {
             "run_id": None,
@@ -140,7 +143,7 @@ def append_results(
         }
     with HistoryStore(path, create=True) as store:
         before = store.run_count(suite)
-        run_id = store.append(results, branch=branch, sha=sha, label=label)
+        run_id = store.append(results.to_json(), branch=branch, sha=sha, label=label)  # the store keeps JSON
         added = store.run_count(suite) > before
     verb = "appended as run" if added else "already in the history as run"
     return {"run_id": run_id, "added": added, "message": f"{verb} {run_id} ({shown_path(path)})"}

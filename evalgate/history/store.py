@@ -17,6 +17,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from evalgate.contracts.trend import Alarm, Trend
 from evalgate.errors import InputError
 from evalgate.files.fileio import check_regular_file
 from evalgate.history.drift import alarm_messages, drift_report
@@ -431,20 +432,16 @@ def metric_history(
 
 def trend_for_report(
     store: HistoryStore, suite: str, metric: str, last: int = 30, *, category: str | None = None
-) -> dict[str, Any]:
-    """The trend chart data for the PR comment: the last `last` comparable runs and the active drift alarms.
-
-    {"metric": str, "labels": [str], "values": [float], "alarms": [{"kind": "ewma"|"cusum", "run": label,
-    "message": str}]}
-    """
+) -> Trend:
+    """The trend chart data for the PR comment: the last `last` comparable runs and the active alarms."""
     points, report = metric_history(store, suite, metric, category=category)
     shown = points[-last:] if last else points
-    return {
-        "metric": metric if category is None else f"{metric} [{category}]",
-        "labels": [point.name for point in shown],
-        "values": [float(point.value) for point in shown],
-        "alarms": alarm_messages(report, metric),
-    }
+    return Trend(
+        metric=metric if category is None else f"{metric} [{category}]",
+        labels=[point.name for point in shown],
+        values=[float(point.value) for point in shown],
+        alarms=[Alarm(**alarm) for alarm in alarm_messages(report, metric)],
+    )
 
 
 def branch_of_ref(ref: str | None) -> str | None:

@@ -22,7 +22,6 @@ from typing import Any
 
 from evalgate.contracts.cases import Case
 from evalgate.errors import InputError
-from evalgate.files.jsonio import load_json
 from evalgate.judge.client import (
     JudgeSession,
     as_text,
@@ -37,6 +36,7 @@ from evalgate.judge.ratings import Game, bootstrap_ratings, fit_bradley_terry, w
 from evalgate.progress import Progress
 from evalgate.report.render import environment
 from evalgate.report.text import clip
+from evalgate.results import load_results
 from evalgate.runner import run_suite
 
 SCHEMA_VERSION = 1
@@ -353,31 +353,22 @@ async def run_provider(
 
 
 def load_results_answers(path: Path) -> tuple[str, list[Entry], dict[str, dict[str, Any]]]:
-    """A results file's label, cases and answers (only the fields a comparison needs are checked)."""
-    data = load_json(path, what="results file", expected="expected an evalgate results file")
-    cases = data.get("cases") if isinstance(data, dict) else None
-    if not isinstance(cases, list):
-        raise InputError('expected a results file: a JSON object with a "cases" list', file=path)
+    """A results file's label, cases and answers, read as every results file is (`results.load_results`)."""
+    results = load_results(path)
     entries, answers = [], {}
-    for index, case in enumerate(cases):
-        if not isinstance(case, dict) or not isinstance(case.get("id"), str | int):
-            raise InputError(f'cases[{index}] must be an object with an "id"', file=path)
-        case_id = str(case["id"])
-        if case_id in answers:
-            raise InputError(f"case id {case_id!r} appears twice", file=path)
-        metadata = case.get("metadata") if isinstance(case.get("metadata"), dict) else {}
+    for case in results.cases:
+        metadata = case.metadata or {}
         entries.append(
             Entry(
-                case_id,
-                case.get("input"),
-                case.get("expected"),
-                str(case.get("category") or "default"),
+                case.id,
+                case.input,
+                case.expected,
+                case.category or "default",
                 as_text(metadata.get("source")),
             )
         )
-        answers[case_id] = {"output": case.get("output"), "error": case.get("error")}
-    label = str(data.get("label") or path.stem)
-    return label, entries, answers
+        answers[case.id] = {"output": case.output, "error": case.error}
+    return results.label or path.stem, entries, answers
 
 
 def pair_results_files(path_a: Path, path_b: Path) -> tuple[list[Entry], list[Player], list[str]]:

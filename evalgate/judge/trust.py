@@ -13,12 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
 from evalgate.files.fileio import read_text
 from evalgate.gate import DEFAULT_MAX_ERROR_RATE
+
+if TYPE_CHECKING:
+    from evalgate.contracts.results import Results
 
 CALIBRATION_SCHEMA_VERSION = 1
 # provider options that change how a call is made, not what the judge answers
@@ -246,8 +249,8 @@ def _shown(path: Path, base: Path) -> str:
         return str(path)
 
 
-def gate_assessment(current: dict[str, Any], config: SuiteConfig) -> dict[str, Any] | None:
+def gate_assessment(current: Results, config: SuiteConfig) -> dict[str, Any] | None:
     """The judge's trust for the gate: assessed with the config's calibration settings, for the judge that
     scored the run (the fingerprints stored with the results) and the run's canary check."""
-    stored = current.get("judge_calibration") or {}
-    return assess(config, fingerprints=stored.get("fingerprints"), canary=current.get("judge_canary"))
+    stored = current.judge_calibration or {}
+    return assess(config, fingerprints=stored.get("fingerprints"), canary=current.judge_canary)

@@ -28,6 +28,8 @@ from typing import Any
 import jinja2
 
 from evalgate import __version__
+from evalgate.contracts.results import Results
+from evalgate.contracts.trend import Trend
 from evalgate.errors import InputError
 from evalgate.report import text as report_text
 from evalgate.report.view import Tier, build_view, shorten
@@ -47,12 +49,12 @@ def comment_marker(suite: str) -> str:
 
 def render_markdown(
     verdict: dict[str, Any],
-    current: dict[str, Any],
-    baseline: dict[str, Any] | None,
+    current: Results,
+    baseline: Results | None,
     *,
     max_examples: int = 10,
     max_chars: int = 400,
-    trend: dict[str, Any] | None = None,
+    trend: Trend | None = None,
     marker: str | None = None,
     run_url: str | None = None,
     max_length: int | None = None,
@@ -81,20 +83,20 @@ def render_markdown(
 
 def render_comment(
     verdict: dict[str, Any],
-    current: dict[str, Any],
-    baseline: dict[str, Any] | None,
+    current: Results,
+    baseline: Results | None,
     *,
     marker: str | None = None,
     max_length: int = COMMENT_LIMIT,
     **options: Any,
 ) -> str:
     """The sticky pull-request comment: the marker first, at most `max_length` characters."""
-    marker = marker or comment_marker(str(verdict.get("suite") or current.get("suite") or ""))
+    marker = marker or comment_marker(str(verdict.get("suite") or current.suite))
     return render_markdown(verdict, current, baseline, marker=marker, max_length=max_length, **options)
 
 
 def render_summary(
-    verdict: dict[str, Any], current: dict[str, Any], baseline: dict[str, Any] | None, **options: Any
+    verdict: dict[str, Any], current: Results, baseline: Results | None, **options: Any
 ) -> str:
     """The step summary: the same markdown without the marker, within the step summary's limit (in UTF-8
     bytes, as GitHub counts it)."""
@@ -108,12 +110,12 @@ def _utf8_length(text: str) -> int:
 
 def render_html(
     verdict: dict[str, Any],
-    current: dict[str, Any],
-    baseline: dict[str, Any] | None,
+    current: Results,
+    baseline: Results | None,
     *,
     max_examples: int = 10,
     max_chars: int = 400,
-    trend: dict[str, Any] | None = None,
+    trend: Trend | None = None,
     run_url: str | None = None,
     templates: str | Path | None = None,
 ) -> str:
@@ -131,14 +133,14 @@ def render_html(
     return _renderer("html", "report.html.j2", templates)(view)
 
 
-def render_junit(verdict: dict[str, Any], current: dict[str, Any]) -> str:
+def render_junit(verdict: dict[str, Any], current: Results) -> str:
     """JUnit XML: one test case per gated metric (overall and per category); a failure for each that failed.
 
     Warnings are passed test cases with the warning in system-out. A failed verdict always shows at least one
     failure: when no gated metric failed (too many errors, an aborted run, a refused baseline), a `verdict`
     test case fails with the headline and reasons.
     """
-    suite = str(verdict.get("suite") or current.get("suite") or "evalgate")
+    suite = str(verdict.get("suite") or current.suite)
     reasons = verdict.get("reasons") or []
     root = ET.Element("testsuites", name="evalgate")
     element = ET.SubElement(root, "testsuite", name=_xml(suite))
@@ -191,15 +193,15 @@ def render_junit(verdict: dict[str, Any], current: dict[str, Any]) -> str:
             case, "failure", message=_xml(verdict.get("headline") or "the gate failed"), type="gate"
         )
         failure.text = _xml("\n".join(str(r.get("message") or r.get("rule")) for r in reasons))
-    wall = (current.get("run") or {}).get("wall_s")
+    wall = current.run.wall_s
     for target in (root, element):
         target.set("tests", str(cases))
         target.set("failures", str(failures))
         target.set("errors", "0")
         target.set("time", f"{wall:.3f}" if isinstance(wall, int | float) else "0")
     element.set("skipped", "0")
-    if current.get("created_at"):
-        element.set("timestamp", _xml(current["created_at"]))
+    if current.created_at:
+        element.set("timestamp", _xml(current.created_at))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

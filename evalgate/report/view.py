@@ -19,7 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from evalgate import __version__
-from evalgate.metrics.base import expand_runs
+from evalgate.contracts.results import MetricKeyInfo, Results, Run
+from evalgate.contracts.signature import describe
+from evalgate.contracts.trend import Trend
 from evalgate.report import formatting as fmt
 from evalgate.report.judge_view import judge_view
 from evalgate.report.text import clip, to_text
@@ -59,19 +61,19 @@ def status_icon(status: Any) -> str:
 
 def build_view(
     verdict: dict[str, Any],
-    current: dict[str, Any],
-    baseline: dict[str, Any] | None,
+    current: Results,
+    baseline: Results | None,
     *,
     max_examples: int,
     max_chars: int,
-    trend: dict[str, Any] | None,
+    trend: Trend | None,
     marker: str | None,
     run_url: str | None,
 ) -> dict[str, Any]:
     """Everything a template shows, at full detail."""
     outcome = verdict.get("verdict")
     shown = _key_info(current, baseline)
-    kinds = {name: info.get("kind") for name, info in shown.items()}
+    kinds = {name: info.kind for name, info in shown.items()}
     rows = [row for row in verdict.get("metrics") or [] if _visible(row, shown)]
     categories = verdict.get("categories") or []
     sensitivity, repeated = _sensitivity(
@@ -82,7 +84,7 @@ def build_view(
     metric_rows = [_metric_row(row) for row in rows]
     return {
         "marker": marker,
-        "suite": verdict.get("suite") or current.get("suite") or "",
+        "suite": verdict.get("suite") or current.suite,
         "verdict": outcome,
         "icon": ICONS.get(outcome, "❔"),
         "word": WORDS.get(outcome, f"ended with verdict {outcome!r}"),
@@ -146,16 +148,16 @@ def shorten(view: dict[str, Any], tier: Tier) -> dict[str, Any]:
     return short
 
 
-def _baseline(verdict: dict[str, Any], baseline_results: dict[str, Any] | None) -> dict[str, Any]:
+def _baseline(verdict: dict[str, Any], baseline_results: Results | None) -> dict[str, Any]:
     info = verdict.get("baseline") or {}
     available = bool(info.get("available"))
-    created = info.get("created_at") or (baseline_results or {}).get("created_at")
+    created = info.get("created_at") or (baseline_results.created_at if baseline_results else None)
     return {
         "available": available,
-        "label": info.get("label") or (baseline_results or {}).get("label"),
+        "label": info.get("label") or (baseline_results.label if baseline_results else None),
         "created_at": _moment(created),
         "signature_match": info.get("signature_match", True) is not False,
-        "signature_diff": [_signature_item(item) for item in info.get("signature_diff") or []],
+        "signature_diff": [describe(item) for item in info.get("signature_diff") or []],
         "note": info.get("note"),
         "paired": fmt.count((verdict.get("cases") or {}).get("paired")),
     }
@@ -172,15 +174,6 @@ def _moment(text: Any) -> Any:
     if moment.tzinfo is None:
         return moment.strftime("%Y-%m-%d %H:%M")
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _signature_item(item: Any) -> str:
-    if isinstance(item, dict):
-        key = item.get("key") or item.get("field") or item.get("name") or "?"
-        if "baseline" in item or "current" in item:
-            return f"{key}: {item.get('baseline')} → {item.get('current')}"
-        return str(key)
-    return str(item)
 
 
 def _reason(reason: dict[str, Any], kinds: dict[str, Any]) -> dict[str, Any]:
@@ -223,26 +216,21 @@ def _metric_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _key_info(current: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+def _key_info(current: Results, baseline: Results | None) -> dict[str, MetricKeyInfo]:
     """The results files' `metric_keys` (the current run's entries win)."""
-    info: dict[str, dict[str, Any]] = {}
-    for results in (baseline or {}, current):
-        for name, entry in (results.get("metric_keys") or {}).items():
-            if isinstance(entry, dict):
-                info[str(name)] = entry
-    return info
+    return {**(baseline.metric_keys if baseline else {}), **current.metric_keys}
 
 
-def _is_shown(name: str, keys: dict[str, dict[str, Any]]) -> bool:
+def _is_shown(name: str, keys: dict[str, MetricKeyInfo]) -> bool:
     """Whether the results mark a key for reports (older results have no mark: shown)."""
-    return (keys.get(name) or {}).get("shown", True) is not False
+    return name not in keys or keys[name].shown
 
 
 def _has_value(row: dict[str, Any]) -> bool:
     return fmt.is_number(row.get("current")) or fmt.is_number(row.get("baseline"))
 
 
-def _visible(row: dict[str, Any], keys: dict[str, dict[str, Any]]) -> bool:
+def _visible(row: dict[str, Any], keys: dict[str, MetricKeyInfo]) -> bool:
     """A metric row the report shows: a gated one, or one marked shown with a value in either run."""
     if row.get("rules"):
         return True
@@ -345,7 +333,7 @@ def _legend(verdict: dict[str, Any], *, adjusted: bool) -> str | None:
 
 
 def _category_columns(
-    verdict: dict[str, Any], rows: list[dict[str, Any]], keys: dict[str, dict[str, Any]]
+    verdict: dict[str, Any], rows: list[dict[str, Any]], keys: dict[str, MetricKeyInfo]
 ) -> tuple[list[str], int]:
     """The per-category table's metrics: the gated ones, then shown binary/continuous ones with a value,
     at most MAX_CATEGORY_COLUMNS; and how many were left out for lack of room."""
@@ -357,7 +345,7 @@ def _category_columns(
         name = str(row.get("metric") or "")
         if name not in kinds:
             order.append(name)
-            kinds[name] = row.get("kind") or (keys.get(name) or {}).get("kind")
+            kinds[name] = row.get("kind") or (keys[name].kind if name in keys else None)
         if _has_value(row) or row.get("rules"):
             valued.add(name)
     wanted = [
@@ -524,12 +512,12 @@ def _flaky(flaky: list[dict[str, Any]]) -> dict[str, Any] | None:
     return {"items": items[:MAX_FLAKY], "more": max(0, len(items) - MAX_FLAKY)}
 
 
-def _usage_totals(results: dict[str, Any]) -> dict[str, float | None]:
+def _usage_totals(results: Results) -> dict[str, float | None]:
     """Tokens and cost per request and in total, over every call (each repeat of a case is one)."""
-    cases = expand_runs(results.get("cases") or [])
+    runs = [run for case in results.cases for run in (case.repeats or [case])]
     totals: dict[str, float | None] = {}
     for key in ("tokens_in", "tokens_out", "cost"):
-        values = [c[key] for c in cases if fmt.is_number(c.get(key))]
+        values = [getattr(run, key) for run in runs if getattr(run, key) is not None]
         totals[key] = sum(values) / len(values) if values else None
         totals[key + "_total"] = sum(values) if values else None
     if totals["cost"] is not None:
@@ -545,9 +533,7 @@ USAGE_ROWS = (  # key, label, unit, the metric key with the same number (when sh
 )
 
 
-def _usage(
-    current: dict[str, Any], baseline: dict[str, Any] | None, in_table: set[Any]
-) -> dict[str, Any] | None:
+def _usage(current: Results, baseline: Results | None, in_table: set[Any]) -> dict[str, Any] | None:
     """Tokens and cost per request from the cases, and the cache; numbers the metric table shows are left out."""
     now = _usage_totals(current)
     before = _usage_totals(baseline) if baseline else {}
@@ -566,7 +552,7 @@ def _usage(
                 "delta": fmt.delta(change, unit, before.get(key)),
             }
         )
-    cache = (current.get("run") or {}).get("cache") or {}
+    cache = current.run.cache or {}
     hits, misses = cache.get("hits"), cache.get("misses")
     cache_line = None
     if fmt.is_number(hits) and fmt.is_number(misses) and hits + misses > 0:
@@ -577,15 +563,15 @@ def _usage(
             cache_line += f"; {fmt.count(cache['dropped'])} damaged entries dropped and asked again"
 
     trouble = [str(w) for w in cache.get("warnings") or []]  # the cache's own failures (never the model's)
-    calls_line = _calls_line(current.get("run") or {})
+    calls_line = _calls_line(current.run)
     if not rows and cache_line is None and not trouble and calls_line is None:
         return None
     return {"rows": rows, "cache": cache_line, "cache_warnings": trouble, "calls": calls_line}
 
 
-def _calls_line(run: dict[str, Any]) -> str | None:
+def _calls_line(run: Run) -> str | None:
     """The requests the run made (retries apart) and the concurrency its limiter settled on, in one line."""
-    calls, limiter = run.get("calls") or {}, run.get("limiter") or {}
+    calls, limiter = run.calls or {}, run.limiter or {}
     parts = []
     if fmt.is_number(calls.get("requests")):
         retried = calls.get("retries") or 0
@@ -610,18 +596,11 @@ def _calls_line(run: dict[str, Any]) -> str | None:
 SVG_WIDTH, SVG_HEIGHT, SVG_PAD = 640, 200, 24
 
 
-def _trend(trend: dict[str, Any] | None) -> dict[str, Any] | None:
+def _trend(trend: Trend | None) -> dict[str, Any] | None:
     """The trend chart's points (for mermaid and for the HTML page's inline SVG) and its alarms."""
-    if not trend:
+    if not trend or not trend.values:
         return None
-    pairs = [
-        (str(label), float(v))
-        for label, v in zip(trend.get("labels") or [], trend.get("values") or [], strict=False)
-        if fmt.is_number(v)
-    ]
-    if not pairs:
-        return None
-    values = [v for _, v in pairs]
+    values, labels = trend.values, trend.labels
     low, high = min(values), max(values)
     pad = (high - low) * 0.1 or abs(high) * 0.05 or 1.0
     low, high = low - pad, high + pad
@@ -631,32 +610,18 @@ def _trend(trend: dict[str, Any] | None) -> dict[str, Any] | None:
         for i, v in enumerate(values)
     ]
     return {
-        "metric": str(trend.get("metric") or ""),
-        "labels": [label for label, _ in pairs],
+        "metric": trend.metric,
+        "labels": labels,
         "values": [float(f"{v:.6g}") for v in values],
         "y_min": float(f"{low:.4g}"),
         "y_max": float(f"{high:.4g}"),
-        "alarms": [_alarm(alarm, [label for label, _ in pairs]) for alarm in trend.get("alarms") or []],
+        "alarms": [alarm.message for alarm in trend.alarms],  # each message names the run it started at
         "svg": {
             "width": SVG_WIDTH,
             "height": SVG_HEIGHT,
             "points": " ".join(f"{x:.1f},{y:.1f}" for x, y in points),
         },
     }
-
-
-def _alarm(alarm: Any, labels: list[str]) -> str:
-    """An alarm as text: a label, an index into the labels, or a mapping with a message. The run is added
-    unless the message names it already (the messages of evalgate.history.store.trend_for_report do)."""
-    if isinstance(alarm, dict):
-        where = alarm.get("label") or alarm.get("run") or alarm.get("at")
-        if where is None and isinstance(alarm.get("index"), int) and 0 <= alarm["index"] < len(labels):
-            where = labels[alarm["index"]]
-        what = str(alarm.get("message") or alarm.get("kind") or alarm.get("type") or "drift alarm")
-        return f"{what} at {where}" if where is not None and str(where) not in what else what
-    if isinstance(alarm, int) and not isinstance(alarm, bool) and 0 <= alarm < len(labels):
-        return f"drift alarm at {labels[alarm]}"
-    return str(alarm)
 
 
 def _safe_url(url: str | None) -> str | None:

@@ -9,6 +9,7 @@ import pytest
 from evalgate.cli import main
 from evalgate.errors import InputError
 from evalgate.judge.headtohead import load_results_answers, pair_results_files
+from tests.gatekit import make_results
 
 
 @pytest.mark.parametrize(
@@ -32,18 +33,30 @@ def write(path, data):
     return path
 
 
+def results_file(path, cases, label=None):
+    """A results file (as `evalgate run` writes them) holding these cases (id, input, output, ...)."""
+    document = make_results({"exact_match": [0.0] * len(cases)}, ids=[case["id"] for case in cases])
+    for case, fields in zip(document["cases"], cases, strict=True):
+        case.update(fields)
+    return write(path, {**document, "label": label})
+
+
 def test_bad_results_files_are_input_errors(tmp_path):
     with pytest.raises(InputError, match="results file not found"):
         load_results_answers(tmp_path / "missing.json")
     with pytest.raises(InputError, match="not valid JSON") as bad:
         load_results_answers(write(tmp_path / "bad.json", '{\n"cases": [\n}'))
     assert bad.value.line == 3
-    with pytest.raises(InputError, match='"cases" list'):
-        load_results_answers(write(tmp_path / "nocases.json", {"metrics": {}}))
+    with pytest.raises(InputError, match="schema_version None is not supported"):
+        load_results_answers(write(tmp_path / "nocases.json", {"metrics": {}}))  # not a results file
+    document = json.loads(results_file(tmp_path / "full.json", [{"id": "a"}]).read_text())
+    del document["cases"]
+    with pytest.raises(InputError, match="cases: a required field is missing"):
+        load_results_answers(write(tmp_path / "without_cases.json", document))
     with pytest.raises(InputError, match="appears twice"):
-        load_results_answers(write(tmp_path / "dup.json", {"cases": [{"id": "a"}, {"id": "a"}]}))
-    a = write(tmp_path / "a.json", {"cases": [{"id": "1", "input": "x", "output": "y"}]})
-    b = write(tmp_path / "b.json", {"cases": [{"id": "1", "input": "changed", "output": "y"}]})
+        load_results_answers(results_file(tmp_path / "dup.json", [{"id": "a"}, {"id": "a"}]))
+    a = results_file(tmp_path / "a.json", [{"id": "1", "input": "x", "output": "y"}])
+    b = results_file(tmp_path / "b.json", [{"id": "1", "input": "changed", "output": "y"}])
     with pytest.raises(InputError, match="no case in common"):
         pair_results_files(a, b)
 
@@ -60,8 +73,8 @@ def test_compare_two_results_files_from_the_command_line(tmp_path, stub, monkeyp
         {"id": f"c{i}", "input": f"q{i}", "expected": "e", "category": "typical", "error": None}
         for i in range(3)
     ]
-    a = write(tmp_path / "a.json", {"label": "main", "cases": [{**c, "output": "good"} for c in cases]})
-    b = write(tmp_path / "b.json", {"label": "pr", "cases": [{**c, "output": "bad"} for c in cases]})
+    a = results_file(tmp_path / "a.json", [{**c, "output": "good"} for c in cases], label="main")
+    b = results_file(tmp_path / "b.json", [{**c, "output": "bad"} for c in cases], label="pr")
     stub.responder = lambda request: json.dumps(
         {
             "scores": {"answer_1": 90, "answer_2": 10}

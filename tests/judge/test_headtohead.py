@@ -8,7 +8,9 @@ import re
 
 import pytest
 
+from evalgate.contracts.headtohead import parse_head_to_head
 from evalgate.judge.headtohead import Entry, Player, compare_players, pair_results_files, render_markdown
+from tests.gatekit import make_results
 
 from .anthropic_stub import user_text
 
@@ -48,7 +50,11 @@ def players(a_scores, b_scores, a_errors=None, b_errors=None):
 
 
 def compare(suite, entries, contestants, **options):
-    return asyncio.run(compare_players(suite, entries, contestants, resamples=200, **options))
+    """The head-to-head document of the real comparison, held to its contract (evalgate/contracts/headtohead.py)
+    as `--json` writes it."""
+    document = asyncio.run(compare_players(suite, entries, contestants, resamples=200, **options))
+    parse_head_to_head(json.loads(json.dumps(document)), file="compare.json")
+    return document
 
 
 def test_a_judge_biased_to_the_first_answer_gives_only_ties(suite, stub):
@@ -144,19 +150,13 @@ def test_three_players_round_robin(suite, stub):
 
 def test_results_files_are_paired_by_id_and_rendered(suite, stub, tmp_path):
     def results(label, outputs):
-        cases = [
-            {
-                "id": case_id,
-                "input": f"question {case_id}",
-                "expected": "truth",
-                "category": "typical",
-                "output": output,
-                "error": None,
-            }
-            for case_id, output in outputs.items()
-        ]
+        document = make_results(
+            {"exact_match": [0.0] * len(outputs)}, ids=list(outputs), categories=["typical"] * len(outputs)
+        )
+        for case, output in zip(document["cases"], outputs.values(), strict=True):
+            case.update(input=f"question {case['id']}", expected="truth", output=output)
         path = tmp_path / f"{label}.json"
-        path.write_text(json.dumps({"schema_version": 1, "label": label, "cases": cases}))
+        path.write_text(json.dumps({**document, "label": label}))
         return path
 
     path_a = results("main", {"c1": "q=90", "c2": "q=90", "c3": "q=10"})

@@ -1,0 +1,4 @@
+"""The version numbers of evalgate's files (here, without pydantic, so the run path can write them)."""
+
+RESULTS_SCHEMA_VERSION = 2  # evalgate/contracts/results.py: the models, and the migration from version 1
+VERDICT_SCHEMA_VERSION = 1  # evalgate/contracts/verdict.py: what gate.Verdict.to_json() writes

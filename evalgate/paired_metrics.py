@@ -1,0 +1,405 @@
+"""The paired statistics of every metric key: one run against its baseline on the cases both have.
+
+`MetricPairing.compare_key` fills one MetricComparison (overall or in one category) with the paired delta, its
+interval and p-values (stats.py: McNemar for binary keys, a bootstrap for means, case-index resampling for
+corpus metrics), `adjust` applies Holm within a family of rules, `MetricPairing.finish` adds the smallest
+detectable drop and its note. See docs/gate.md for the methods and their defaults.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from evalgate import stats
+from evalgate.config import DROP_RULES, SuiteConfig
+from evalgate.contracts.comparison import MetricComparison
+from evalgate.contracts.results import CaseRecord, Results
+from evalgate.margins import rule_margin, rules_for, strictest_margin
+from evalgate.metrics.base import Metric, ResampledMetric, mean_score, timing_measured, timing_note
+
+# Corpus metrics without a vectorized `resampled` run `aggregate` on each resample: fewer resamples.
+AGGREGATE_RESAMPLES = 1000
+# A percentile with fewer cases than this beyond it (a p99 of under 1,000 cases) gets a note: it is rough.
+TAIL_CASES = 10
+
+Record = dict[str, Any]  # a case as the metric objects read it (evalgate.metrics.base.CaseRecord)
+
+
+@dataclass
+class Side:
+    """One run of the pair: its results, and its cases by id (quarantined cases left out), typed for pairing
+    and, for the metric objects that recompute corpus values, as the plain records they read."""
+
+    results: Results
+    cases: dict[str, CaseRecord]
+
+    @functools.cached_property
+    def records(self) -> dict[str, Record]:
+        return {case_id: case.model_dump(exclude_unset=True) for case_id, case in self.cases.items()}
+
+    def records_in(self, category: str | None) -> list[Record]:
+        """The records of one category (all of them for None)."""
+        return [
+            self.records[case_id]
+            for case_id, case in self.cases.items()
+            if category is None or category_of(case) == category
+        ]
+
+
+def category_of(case: CaseRecord) -> str:
+    """A case's category as the metrics module groups it (no category is "default")."""
+    return case.category or "default"
+
+
+class MetricPairing:
+    """Computes one MetricComparison at a time, sharing the bootstrap resamples of a group of cases."""
+
+    def __init__(
+        self,
+        current: Side,
+        baseline: Side | None,
+        keys: dict[str, tuple[str, bool]],
+        config: SuiteConfig,
+        settings: dict[str, Any],
+        metrics: Sequence[Metric] | None,
+        quarantined: bool,
+    ) -> None:
+        self.current, self.baseline = current, baseline
+        self.keys = keys
+        self.config, self.rules, self.settings = config, config.rules, settings
+        self.metrics = metrics
+        self.quarantined = quarantined
+        self._joint: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[str, stats.PairedStat]] = {}
+        self._corpus: dict[tuple[int, tuple[str, ...]], dict[str, stats.PairedStat]] = {}
+        self._objects: dict[str, Metric] | None = None
+        self._timings: dict[tuple[int, str, str | None], dict[str, tuple[int, int]]] = {}
+        per_case = [k for k, (kind, _) in keys.items() if kind != "corpus"]
+        self.cur_table = _ScoreTable(current.cases, per_case)
+        self.base_table = _ScoreTable(baseline.cases if baseline is not None else {}, per_case)
+
+    # -- values -------------------------------------------------------------------------------------------
+    def value(self, side: Side, key: str, category: str | None) -> float | None:
+        """The run's value of `key` (overall or in a category) as recorded (None stays None: a value the run
+        could not compute is not recomputed), recomputed when quarantine removed cases."""
+        if not self.quarantined:
+            recorded = side.results.metrics if category is None else side.results.categories.get(category, {})
+            entry = recorded.get(key)
+            if entry is not None:
+                return entry.value
+        records = side.records_in(category)
+        if self.keys[key][0] != "corpus":
+            return mean_score(records, key)  # as the metrics module records it (exact: math.fsum)
+        metric = self.objects().get(key)
+        return _aggregate(metric, key, records) if metric is not None else None
+
+    def objects(self) -> dict[str, Metric]:
+        if self._objects is None:
+            metrics = self.metrics
+            if metrics is None:
+                try:
+                    from evalgate.metrics import build_metrics
+                except ImportError:
+                    metrics = []
+                else:
+                    metrics = build_metrics(self.config)
+            self._objects = {key.name: metric for metric in metrics for key in metric.keys()}
+        return self._objects
+
+    # -- statistics ---------------------------------------------------------------------------------------
+    def compare_key(self, key: str, category: str | None, ids: list[str]) -> MetricComparison:
+        kind, higher = self.keys[key]
+        rules = rules_for(self.rules, key, category)
+        item = MetricComparison(
+            metric=key,
+            category=category,
+            kind=kind,
+            higher_is_better=higher,
+            current=self.value(self.current, key, category),
+            rules=rules,
+            n=len(ids) if self.baseline is not None else len(self.current.records_in(category)),
+        )
+        item.timing = self.timing(key, category)
+        if self.baseline is None:
+            return item
+        item.baseline = self.value(self.baseline, key, category)
+        if not ids:
+            item.note = "no case is in both runs, so there is no paired comparison"
+            return item
+        margin = strictest_margin(rules, item.baseline)
+        item.margin = margin
+        result = self.paired(key, category, ids, gated=bool(rules))
+        if result is None:
+            if item.current is not None and item.baseline is not None:
+                item.delta = item.current - item.baseline
+            item.note = (
+                "no per-case scores to pair, so no interval or p-value; the values are compared directly"
+            )
+            return item
+        item.n = result.n  # the pairs both runs scored
+        item.delta, item.ci_low, item.ci_high = result.delta, result.ci_low, result.ci_high
+        item.p_value, item.se, item.method = result.p_value, result.se, result.method
+        if kind == "corpus":
+            item.note = self.tail_note(key, ids)
+        if result.discordant is not None:
+            item.discordant = {"worse": result.discordant[0], "better": result.discordant[1]}
+        measured = item.timing is None or all(side["measured"] for side in item.timing.values())
+        for rule, threshold in rules.items():
+            if rule in DROP_RULES and measured:  # an unmeasured timing is not tested (nor in Holm's family)
+                limit = rule_margin(rule, threshold, item.baseline)
+                item.tests[rule] = {
+                    "margin": limit,
+                    "p_value": result.p_beyond(limit),
+                    "p_adjusted": None,
+                }
+        return item
+
+    def timing(self, key: str, category: str | None) -> dict[str, dict[str, Any]] | None:
+        """For a timing key, how each run's values were timed: how many, how many fresh (not cached answers'
+        recorded timings), whether that is a measurement (metrics.base.timing_measured), and the sentence."""
+        metric = self.objects().get(key)
+        spec = next((k for k in metric.keys() if k.name == key), None) if metric is not None else None
+        if spec is None or not spec.timing:
+            return None
+        runs = {"current": self.current}
+        if self.baseline is not None:
+            runs["baseline"] = self.baseline
+        timing = {}
+        for side, run in runs.items():
+            memo = (id(metric), side, category)
+            if memo not in self._timings:
+                records = run.records_in(category)
+                sizes, timed_now = metric.sizes(records), metric.fresh_sizes(records)
+                self._timings[memo] = {name: (sizes.get(name, 0), timed_now[name]) for name in timed_now}
+            n, fresh = self._timings[memo][key]
+            timing[side] = {
+                "n": n,
+                "fresh": fresh,
+                "measured": timing_measured(n, fresh),
+                "note": timing_note(n, fresh),
+            }
+        return timing
+
+    def paired(
+        self, key: str, category: str | None, ids: list[str], *, gated: bool
+    ) -> stats.PairedStat | None:
+        kind, higher = self.keys[key]
+        if kind != "corpus" and key in self.cur_table.columns and key in self.base_table.columns:
+            # a mean metric is paired on the cases both runs scored (a metric may leave a case unscored)
+            scored = ~(np.isnan(self.cur_table.raw(ids, key)) | np.isnan(self.base_table.raw(ids, key)))
+            ids = [case_id for case_id, ok in zip(ids, scored, strict=True) if ok]
+            if not ids:
+                return None
+        cur_scores, base_scores = self.cur_table.get(ids, key), self.base_table.get(ids, key)
+        clusters = _clusters(ids, [self.current.cases[i] for i in ids])
+        if cur_scores is not None and base_scores is not None:
+            if (
+                kind == "binary"
+                and clusters is None
+                and stats.is_zero_one(np.concatenate([cur_scores, base_scores]))
+            ):
+                return stats.mcnemar_paired(
+                    base_scores, cur_scores, higher_is_better=higher, confidence=self.conf
+                )
+            return self.joint(ids, clusters)[key]
+        metric = self.objects().get(key)
+        if metric is None or (category is not None and not gated and not hasattr(metric, "resampled")):
+            return None
+        assert self.baseline is not None  # paired only against a baseline
+        cur = [self.current.records[i] for i in ids]
+        base = [self.baseline.records[i] for i in ids]
+        return self.corpus(metric, key, ids, cur, base, clusters)
+
+    @property
+    def conf(self) -> float:
+        return float(self.settings["confidence"])
+
+    def joint(self, ids: list[str], clusters: np.ndarray | None) -> dict[str, stats.PairedStat]:
+        """Bootstrap all mean keys of these paired cases at once (one set of resamples for all of them).
+
+        The seed comes from the paired ids and the metric names only (common random numbers): the same cases
+        always get the same resamples, and a run that is worse case by case than another gets a p-value at most
+        as large on the same resamples, so a larger drop never gets a milder verdict (docs/gate.md).
+        """
+        columns = {
+            name: (self.cur_table.get(ids, name), self.base_table.get(ids, name))
+            for name in self.cur_table.keys
+        }
+        names = tuple(
+            name for name, (now, before) in columns.items() if now is not None and before is not None
+        )
+        cache_key = (tuple(ids), names)
+        if cache_key not in self._joint:
+            cur = np.column_stack([columns[name][0] for name in names])
+            base = np.column_stack([columns[name][1] for name in names])
+            diffs = cur - base
+            seed = stats.input_seed("\0".join(ids), "\0".join(names))
+            boot = stats.bootstrap_means(
+                diffs, resamples=int(self.settings["resamples"]), seed=seed, clusters=clusters
+            )
+            method = "cluster_bootstrap" if clusters is not None else "bootstrap"
+            deltas = [float(diffs[:, j].mean()) for j in range(len(names))]
+            self._joint[cache_key] = self._from_bootstrap(names, deltas, boot, method, len(ids))
+        return self._joint[cache_key]
+
+    def _from_bootstrap(
+        self, names: Sequence[str], deltas: Sequence[float], boot: np.ndarray, method: str, n: int
+    ) -> dict[str, stats.PairedStat]:
+        """Each key's paired statistic from its observed delta and its column of bootstrap deltas."""
+        return {
+            name: stats.from_bootstrap(
+                delta,
+                boot[:, j],
+                higher_is_better=self.keys[name][1],
+                confidence=self.conf,
+                method=method,
+                n=n,
+            )
+            for j, (name, delta) in enumerate(zip(names, deltas, strict=True))
+        }
+
+    def corpus(
+        self,
+        metric: Metric,
+        key: str,
+        ids: list[str],
+        cur: list[Record],
+        base: list[Record],
+        clusters: np.ndarray | None,
+    ) -> stats.PairedStat | None:
+        """Resample case indices (the same for both runs) and recompute the metric on each resample.
+
+        All keys of the metric's family are computed from the same resamples, once per set of cases.
+        """
+        cache_key = (id(metric), tuple(ids))
+        if cache_key not in self._corpus:
+            self._corpus[cache_key] = self._corpus_family(metric, ids, cur, base, clusters)
+        return self._corpus[cache_key].get(key)
+
+    def _corpus_family(
+        self,
+        metric: Metric,
+        ids: list[str],
+        cur: list[Record],
+        base: list[Record],
+        clusters: np.ndarray | None,
+    ) -> dict[str, stats.PairedStat]:
+        now, before = metric.aggregate(cur), metric.aggregate(base)
+        names = [
+            k.name
+            for k in metric.keys()
+            if k.name in self.keys and now.get(k.name) is not None and before.get(k.name) is not None
+        ]
+        if not names:
+            return {}
+        vectorized = hasattr(metric, "resampled") and clusters is None
+        resamples = int(self.settings["resamples"])
+        if not vectorized:
+            resamples = min(resamples, AGGREGATE_RESAMPLES)
+
+        if vectorized:  # the records are read once per run, not once per chunk
+            resample_after, resample_before = _resampler(metric, cur), _resampler(metric, base)
+
+        def statistic(chunk: np.ndarray | list[np.ndarray]) -> np.ndarray:
+            if vectorized:
+                after_rows, before_rows = resample_after(chunk), resample_before(chunk)
+                return np.column_stack(
+                    [
+                        np.asarray(after_rows[k], dtype=np.float64)
+                        - np.asarray(before_rows[k], dtype=np.float64)
+                        for k in names
+                    ]
+                )
+            rows = []
+            for row in chunk:
+                after_row = metric.aggregate([cur[i] for i in row])
+                before_row = metric.aggregate([base[i] for i in row])
+                rows.append([_nan(after_row.get(k)) - _nan(before_row.get(k)) for k in names])
+            return np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
+
+        seed = stats.input_seed("\0".join(ids), metric.family)  # common random numbers, as in `joint`
+        boot = stats.corpus_bootstrap(statistic, len(ids), resamples=resamples, seed=seed, clusters=clusters)
+        method = "cluster_index_bootstrap" if clusters is not None else "index_bootstrap"
+        deltas = [float(now[name]) - float(before[name]) for name in names]
+        return self._from_bootstrap(names, deltas, boot, method, len(ids))
+
+    def tail_note(self, key: str, ids: list[str]) -> str | None:
+        """A sentence when a percentile key rests on fewer than TAIL_CASES cases beyond it, in either run."""
+        metric = self.objects().get(key)
+        level = next((k.quantile for k in metric.keys() if k.name == key), None) if metric else None
+        if level is None:
+            return None
+        values = min(
+            metric.sizes([side.records[i] for i in ids]).get(key, len(ids))
+            for side in (self.current, self.baseline)
+            if side is not None
+        )
+        share = min(level, 1 - level)
+        if values * share >= TAIL_CASES:
+            return None
+        return (
+            f"Only {values * share:.3g} of {values} values lie beyond this {level:.0%} point, so its interval "
+            f"and p-value are rough (about {math.ceil(TAIL_CASES / share):,} cases would put {TAIL_CASES} beyond "
+            "it); the gate judges it all the same."
+        )
+
+
+class _ScoreTable:
+    """One run's per-case scores as arrays (NaN where a case has no score), looked up by case ids."""
+
+    def __init__(self, cases: dict[str, CaseRecord], keys: list[str]) -> None:
+        self.keys = keys
+        self.row = {case_id: i for i, case_id in enumerate(cases)}
+        self.columns = {
+            key: np.array([_score_or_nan(case, key) for case in cases.values()], dtype=np.float64)
+            for key in keys
+        }
+        self._rows: dict[tuple[str, ...], np.ndarray] = {}
+
+    def raw(self, ids: list[str], key: str) -> np.ndarray:
+        """The scores of `key` for these cases, in this order, NaN where a case has none."""
+        rows = self._rows.get(tuple(ids))
+        if rows is None:
+            rows = self._rows.setdefault(tuple(ids), np.array([self.row[i] for i in ids], dtype=np.intp))
+        return self.columns[key][rows]
+
+    def get(self, ids: list[str], key: str) -> np.ndarray | None:
+        """The scores of `key` for these cases, in this order; None when any of them lacks one."""
+        if key not in self.columns:
+            return None
+        values = self.raw(ids, key)
+        return None if np.isnan(values).any() else values
+
+
+def _score_or_nan(case: CaseRecord, key: str) -> float:
+    value = case.scores.get(key)
+    return float("nan") if value is None else float(value)
+
+
+def _clusters(ids: list[str], records: list[CaseRecord]) -> np.ndarray | None:
+    keys = [record.cluster for record in records]
+    return stats.cluster_codes(ids, keys) if stats.has_clusters(keys) else None
+
+
+def _aggregate(metric: Metric | None, key: str, records: list[Record]) -> float | None:
+    if metric is None or not records:
+        return None
+    value = metric.aggregate(records).get(key)
+    return None if value is None else float(value)
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
+def _resampler(metric: Metric, records: list[Record]) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """The metric's vectorized resampling of `records`, encoded once (ResampledMetric), or its plain
+    `resampled` for a metric that only offers that."""
+    if isinstance(metric, ResampledMetric):
+        return metric.resampler(records)
+    return functools.partial(metric.resampled, records)
