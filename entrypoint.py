@@ -1,8 +1,11 @@
 """evalgate's GitHub Action: turns the action's inputs into an engine call, then reports back to GitHub.
 
-Inputs come as INPUT_* variables (evalgate.github.inputs); the engine is `python -m evalgate check` (or `gate`,
-in the fork-safe second stage, on results uploaded by the first); the GitHub side (baseline artifacts, outputs,
-step summary, annotations, the sticky comment) lives in evalgate.github.
+Inputs come as INPUT_* variables (evalgate.github.inputs); the engine is the command `evalgate check` (or `gate`,
+in the fork-safe second stage, on results uploaded by the first), called in-process under the engine's own
+supervisor (evalgate.process.supervisor.run_supervised: a forked child runs it, so code under test that ends
+the process, or crashes it, ends a child that never reported, never this step with a green status); its exit
+code and bad input (message, file, line) come back structured, never parsed from its log. The GitHub side
+(baseline artifacts, outputs, step summary, annotations, the sticky comment) lives in evalgate.github.
 Exit codes (evalgate.process.exitcodes): 0 the gate passed (or fail_on allowed it), 1 it failed, 2 bad input or the engine
 stopped without a verdict (nothing was judged), 3 the run did not complete (whatever fail_on says).
 A GitHub API failure (a fork's read-only token, an outage) is a warning, never a failed gate.
@@ -10,9 +13,10 @@ A GitHub API failure (a fork's read-only token, an outage) is a warning, never a
 
 from __future__ import annotations
 
+import importlib
 import os
-import re
 import shlex
+import site
 import subprocess
 import sys
 import tempfile
@@ -30,11 +34,10 @@ from evalgate.github.client import ClientSettings, api_url, make_github
 from evalgate.github.event import load_event
 from evalgate.github.inputs import Settings, gate_exit, mask_secrets, read_settings
 from evalgate.outbound import echo
-from evalgate.process.exitcodes import ExitCode
+from evalgate.process.exitcodes import ExitCode, for_signal, signal_name
+from evalgate.process.supervisor import Ending, run_supervised
 from evalgate.report.render import comment_marker
 
-# engine messages look like `evalgate: error: path:line: message`
-_ENGINE_ERROR = re.compile(r"^evalgate: error: (?:(?P<file>[^:\n]+?):(?:(?P<line>\d+):)? )?(?P<message>.+)$")
 ENGINE_FILES = ("results.json", "report.md", "verdict.json", "comment.md")
 VERDICT_CODES = (
     ExitCode.PASS,
@@ -43,24 +46,42 @@ VERDICT_CODES = (
 )  # the engine's codes that come with a verdict
 
 
-def run_engine(argv: list[str], env: Mapping[str, str]) -> int:
-    """Run `python -P -m evalgate ARGV` and return its exit code; its error lines become ::error:: annotations
-    (at the file relative to the repository root, as GitHub wants it; the engine names files as it opened them).
+def run_engine(argv: list[str], env: Mapping[str, str]) -> Ending:
+    """Run the engine's command line ARGV in-process, supervised, with `env` as its environment; its bad input
+    becomes one ::error:: annotation at its file and line (relative to the repository root, as GitHub wants it;
+    the engine names files as it opened them), and an ending without a report (killed, exited) one more.
 
-    -P: the workspace (the current folder) is not put on sys.path, so a folder named `evalgate` in the user's
-    repository cannot shadow the installed engine."""
+    The engine's stderr (progress, the target's own output) is echoed line by line as it comes, made inert: it
+    can carry data from results files and the code under test, never a workflow command. The engine is the
+    evalgate this entrypoint imported, never a folder named `evalgate` in the user's repository."""
+
+    def command() -> tuple[int, dict[str, Any] | None]:
+        """In the forked child: the engine's environment, then the command line."""
+        from evalgate import cli
+
+        os.environ.clear()
+        os.environ.update(env)
+        see_installed_packages()
+        return cli.run(argv)
+
+    ending = run_supervised(command, stderr=echo)
     workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
-    command = [sys.executable, "-P", "-m", "evalgate", *argv]
-    with subprocess.Popen(
-        command, env=dict(env), stderr=subprocess.PIPE, text=True, errors="replace"
-    ) as process:
-        for line in process.stderr:  # streamed: progress shows as it happens
-            echo(line.rstrip("\n"))  # the target's own stderr and data from results files: never a command
-            match = _ENGINE_ERROR.match(line.rstrip("\n"))
-            if match:
-                file = workspace_relative(Path(match["file"]), workspace) if match["file"] else None
-                gha.error(match["message"], file=file, line=match["line"], title="evalgate")
-    return process.returncode
+    if ending.error is not None:
+        file = ending.error["file"]
+        where = workspace_relative(Path(file), workspace) if file else None
+        gha.error(ending.error["message"], file=where, line=ending.error["line"], title="evalgate")
+    if ending.reason is not None:
+        gha.error(ending.reason, title="evalgate")
+    return ending
+
+
+def see_installed_packages() -> None:
+    """What `install:` put in site-packages since this process started, as a new interpreter would see it: the
+    .pth files read again (an editable install's path) and the import system's folder caches dropped."""
+    for folder in [*site.getsitepackages(), site.getusersitepackages()]:
+        if os.path.isdir(folder):
+            site.addsitedir(folder)
+    importlib.invalidate_caches()
 
 
 def engine_argv(
@@ -96,8 +117,10 @@ def append_history(settings: Settings, results: Path, branch: str, sha: str, env
         "--sha",
         sha,
     ]
-    code = run_engine(argv, env)
+    ending = run_engine(argv, env)
     gha.issue_command("endgroup", "")
+    stopped(ending)
+    code = ending.code
     if code != 0:
         gha.warning(
             f"evalgate history --append stopped with exit code {code}: this run is not in the history"
@@ -114,6 +137,71 @@ def install_requirements(args: list[str], env: Mapping[str, str]) -> None:
     gha.issue_command("endgroup", "")
     if code != 0:
         raise InputError(f"input install: pip install {shlex.join(args)} failed (exit code {code})")
+
+
+def head_env(env: Mapping[str, str], event: Any) -> dict[str, str]:
+    """The engine's environment with the commit under test: the PR's head, not GitHub's merge commit."""
+    return {**env, "EVALGATE_HEAD_SHA": event.head_sha, "EVALGATE_HEAD_REF": event.branch or ""}
+
+
+def run_shard(settings: Settings, event: Any, out: Path, env: Mapping[str, str]) -> int:
+    """Shard mode (input shard: I/N): run that shard only and leave its results in output_dir for the upload; the
+    merge job judges them. The run's own code (3 when it did not complete, which the merge reports too)."""
+    argv = [
+        "run",
+        "--config",
+        settings.config,
+        "--shard",
+        settings.shard,
+        "--output",
+        str(out / "results.json"),
+    ]
+    argv += ["--sample", str(settings.sample)] if settings.sample else []
+    argv += ["--label", settings.label] if settings.label else []
+    code = run_engine(argv, head_env(env, event))
+    if code not in (ExitCode.PASS, ExitCode.INCOMPLETE) or not (out / "results.json").is_file():
+        gha.error(
+            f"shard {settings.shard} stopped with exit code {code} without results: the merge will miss it"
+        )
+        return ExitCode.BAD_INPUT
+    workspace = real_path(settings.workspace)
+    path = os.path.relpath(real_path(out / "results.json"), workspace)
+    gha.write_outputs(env.get("GITHUB_OUTPUT"), {"results_path": path})
+    echo(
+        f"evalgate: shard {settings.shard}: results in {path}; upload them for the merge job", file=sys.stdout
+    )
+    return code
+
+
+def merge_shards(
+    settings: Settings, gh: Any, scratch: Path, env: Mapping[str, str], event: Any, suite: str
+) -> Path:
+    """Merge mode: `evalgate merge` of the shards' results into one results file, the gate's current run. A
+    missing, foreign or overlapping shard is an InputError naming it (exit 2): never a verdict of the rest; the
+    sticky comment says so, so an earlier run's comment is not left standing as this run's."""
+    try:
+        paths = sources.collect_shard_results(settings, gh, scratch)
+        merged = scratch / "merged.json"
+        argv = ["merge", *map(str, paths), "--config", settings.config, "--output", str(merged)]
+        code = run_engine(argv, env)
+        if code not in (ExitCode.PASS, ExitCode.INCOMPLETE) or not merged.is_file():
+            raise InputError(
+                f"the results of {len(paths)} shards could not be merged (`evalgate merge` exit code {code}; its "
+                "error, in the step's log, names the shard and the cases)"
+            )
+    except InputError as exc:
+        body = MERGE_FAILED.format(why=exc.message, run=gha.run_url(env) or "the workflow run")
+        marker = comment_marker(suite)
+        publish.post_comments(gh, event, {}, comment.fit_body(body, marker), marker, settings.comment, "fail")
+        raise
+    return merged
+
+
+MERGE_FAILED = """### evalgate: FAIL: the shards could not be merged
+
+Nothing was judged: {why}. A sharded run passes only when the results of every shard merge into one run (a shard
+that failed before uploading its results is missing). See {run}.
+"""
 
 
 def run(env: Mapping[str, str]) -> int:
@@ -135,6 +223,8 @@ def run(env: Mapping[str, str]) -> int:
     for name in ENGINE_FILES:  # a verdict left by an earlier run must never pass for this one's
         (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
+    if settings.shard:
+        return run_shard(settings, event, out, env)
     gh = make_github(settings.token, api_url(env), ClientSettings.from_env(env)) if settings.token else None
     run_url = gha.run_url(env)
 
@@ -145,12 +235,18 @@ def run(env: Mapping[str, str]) -> int:
             current, context = sources.fetch_triggering_results(settings, event, gh, Path(scratch))
             if not event.base_sha and isinstance(context.get("base_sha"), str):
                 event = replace(event, base_sha=context["base_sha"])
+        elif settings.merge:
+            current = merge_shards(settings, gh, Path(scratch), env, event, config.suite)
         baseline, baseline_note = sources.resolve_baseline(settings, event, config.suite, gh, Path(scratch))
         echo(f"evalgate: {baseline_note}", file=sys.stdout)
         # the commit under test, for the results file: the PR's head, not GitHub's merge commit
-        engine_env = {**env, "EVALGATE_HEAD_SHA": event.head_sha, "EVALGATE_HEAD_REF": event.branch or ""}
+        engine_env = head_env(env, event)
         command = "gate" if current else "check"
-        code = run_engine(engine_argv(command, settings, out, current=current, baseline=baseline), engine_env)
+        ending = run_engine(
+            engine_argv(command, settings, out, current=current, baseline=baseline), engine_env
+        )
+        stopped(ending)
+        code = ending.code
         if code not in VERDICT_CODES or not (out / "verdict.json").is_file():
             gha.error(
                 f"evalgate stopped with exit code {code} without a verdict: nothing was judged (see the log)"
@@ -163,7 +259,8 @@ def run(env: Mapping[str, str]) -> int:
         ):  # the headline says why (a spent budget); such a run never passes nor joins the history
             gha.error(f"the run did not complete: {verdict['headline']}", title="evalgate: run incomplete")
         branch = event.branch or env.get("GITHUB_REF_NAME", "")
-        if event.mode in ("push_base", "other") and branch and not current and not incomplete:
+        ran_here = not current or settings.merge  # a merged run is this workflow's own run
+        if event.mode in ("push_base", "other") and branch and ran_here and not incomplete:
             append_history(settings, out / "results.json", branch, event.head_sha, engine_env)
         if current:  # keep the judged results next to the verdict, for later steps
             write_text_atomic(out / "results.json", current.read_text(encoding="utf-8"))
@@ -200,10 +297,35 @@ def run(env: Mapping[str, str]) -> int:
     return ExitCode.INCOMPLETE if incomplete else gate_exit(verdict["verdict"], settings.fail_on)
 
 
+class Stopped(Exception):
+    """A stop signal (the runner cancelling the job) reached this step while the engine ran: nothing was judged."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal_name(signum))
+        self.signum = signum
+
+
+def stopped(ending: Ending) -> None:
+    """Raise Stopped when the engine ended because this step received a stop signal (passed on to it)."""
+    if ending.signal is not None:
+        raise Stopped(ending.signal)
+
+
 def main(env: Mapping[str, str] | None = None) -> int:
     env = dict(os.environ if env is None else env)
+    gha.start_step()
+    try:
+        return _main(env)
+    finally:  # the annotations beyond GitHub's limit: named in the last one of their type
+        gha.annotations.flush()
+
+
+def _main(env: dict[str, str]) -> int:
     try:
         return run(env)
+    except Stopped as exc:
+        gha.error(f"evalgate was stopped by {exc}: nothing was judged", title="evalgate: stopped")
+        return for_signal(exc.signum)
     except InputError as exc:
         workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
         file = workspace_relative(Path(exc.file), workspace) if exc.file else None

@@ -8,6 +8,7 @@ from typing import Any
 
 from evalgate.config import Rule
 from evalgate.contracts.results import CaseRecord
+from evalgate.explain import explanation
 
 # Most cases listed as regressed, failing or flaky (the totals are counted separately).
 MAX_LISTED = 100
@@ -16,12 +17,13 @@ KeyKinds = dict[str, tuple[str, bool]]  # metric key -> (kind, higher_is_better)
 
 
 def listing_keys(keys: KeyKinds, rules: Sequence[Rule], cases: dict[str, CaseRecord]) -> list[str]:
-    """Keys whose per-case scores decide which cases are listed: the gated ones, else the binary ones."""
+    """Keys whose per-case scores decide which cases are listed: the gated ones, else the binary ones (a key
+    that scores only some cases, such as assertions, lists among those)."""
     records = list(cases.values())
     per_case = [
         k
         for k, (kind, _) in keys.items()
-        if kind != "corpus" and records and all(r.scores.get(k) is not None for r in records)
+        if kind != "corpus" and any(r.scores.get(k) is not None for r in records)
     ]
     gated = [k for k in per_case if any(rule.metric == k for rule in rules) and k != "error_rate"]
     if gated:
@@ -43,6 +45,7 @@ def case_entry(case: CaseRecord, key: str | None, before: CaseRecord | None) -> 
         "output": case.output,
         "baseline_output": before.output if before is not None else None,
         "error": case.error,
+        **explanation(case),
     }
 
 

@@ -19,15 +19,16 @@ import pkgutil
 import signal
 import sys
 import traceback
+from typing import Any
 
 from evalgate import __version__, commands
 from evalgate.errors import InputError
-from evalgate.outbound import add_env_secrets, echo, log_text
+from evalgate.outbound import add_env_secrets, echo, log_text, redact
 from evalgate.process import interrupts
 from evalgate.process.exitcodes import ExitCode, for_signal
 
 # the order commands are listed in `evalgate --help`; modules not named here follow alphabetically
-COMMAND_ORDER = ["run", "gate", "check", "compare", "generate", "history", "thresholds"]
+COMMAND_ORDER = ["run", "merge", "gate", "check", "compare", "generate", "history", "thresholds"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,23 +53,36 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run(argv)[0]
+
+
+def run(argv: list[str] | None = None) -> tuple[int, dict[str, Any] | None]:
+    """Run a command line: its exit code, and the bad input that ended it as {message, file, line} (None
+    otherwise), for a caller that reports it where it belongs (the Action annotates the file and line)."""
     add_env_secrets(os.environ)  # a token or key in the environment is redacted from all output
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
-        return ExitCode.BAD_INPUT
+        return ExitCode.BAD_INPUT, None
     with interrupts.handled():
-        return _run_handler(args)
+        try:
+            return _run_handler(args), None
+        except InputError as exc:
+            echo(f"evalgate: error: {exc}")
+            where = (
+                redact(exc.file) if exc.file else None
+            )  # the caller may not know every secret this run read
+            return ExitCode.BAD_INPUT, {"message": redact(exc.message), "file": where, "line": exc.line}
 
 
 def _run_handler(args: argparse.Namespace) -> int:
+    """The handler's exit code; InputError is the caller's to report."""
     try:
         return int(args.handler(args))
-    except InputError as exc:
-        echo(f"evalgate: error: {exc}")
-        return ExitCode.BAD_INPUT
+    except InputError:
+        raise
     except BrokenPipeError:  # output piped into `head`: stop quietly, never as a pass (no verdict may exist)
         sys.stderr.close()
         return ExitCode.NO_RESULT

@@ -23,7 +23,6 @@ from evalgate.options import (
     seconds,
     up_to,
 )
-from evalgate.units import unit_of
 from evalgate.yamlio import LineDict, load_yaml
 
 RULE_KEYS = ("min", "max", "max_drop", "max_drop_pct")
@@ -64,9 +63,10 @@ STATS_OPTIONS = {
     "power": Option((float,), default=0.8, check=between_0_and_1),
 }
 
+DEFAULT_CACHE_DIR = ".evalgate/cache"  # relative to the config file
 CACHE_OPTIONS = {
     "enabled": Option((bool,), default=True),
-    "dir": Option((str,), default=".evalgate/cache", help="a folder, relative to the config file"),
+    "dir": Option((str,), default=DEFAULT_CACHE_DIR, help="a folder, relative to the config file"),
 }
 
 BUDGET_OPTIONS = {
@@ -127,6 +127,7 @@ TOP_OPTIONS: dict[str, Option] = {
     "thresholds": Option((str,), help="a YAML file of thresholds (the same form as gate)"),
     "stats": Option((dict,), help="the gate's statistics"),
     "judge": Option((dict,), help="the model that scores answers (LLM-as-judge)"),
+    "task": Option((str,), help="what the model is asked to do, in words: shown to the judge"),
     "cache": Option((dict,)),
     "budget": Option((dict,)),
     "prices": Option((dict,), help="USD per million tokens by model: {model: {input: .., output: ..}}"),
@@ -136,6 +137,9 @@ TOP_OPTIONS: dict[str, Option] = {
 }
 
 DEFAULT_METRICS = ["accuracy"]
+TRANSFORM_OPTION = Option(
+    (str,), help="a Jinja2 expression of `output`, or module:function, applied to each answer before scoring"
+)
 
 
 @dataclass
@@ -147,6 +151,7 @@ class ProviderConfig:
     options: dict[str, Any]
     file: str
     line: int | None = None
+    transform: str | None = None  # applied to each answer before scoring (evalgate.transforms)
 
 
 @dataclass
@@ -212,6 +217,7 @@ class SuiteConfig:
     quarantine: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
     judge_calibration: dict[str, Any] | None = None  # judge.calibration, paths resolved (docs/judge.md)
+    task: str | None = None  # what the model is asked to do, shown to the judge (evalgate.judge.task)
 
     @property
     def provider(self) -> ProviderConfig:
@@ -283,6 +289,7 @@ def load_config(path: str | Path) -> SuiteConfig:
         quarantine=[str(item) for item in (top["quarantine"] or [])],
         raw=data,
         judge_calibration=calibration,
+        task=top["task"],
     )
     _check_metric_names(config)
     return config
@@ -339,10 +346,23 @@ def _provider_config(mapping: Any, name: str, file: str, *, context: str) -> Pro
         )
     cls = provider_class(type_name)
     spec = {"type": Option((str,), required=True), **cls.OPTIONS}
+    if context != "judge":  # the model under test's answers only
+        spec["transform"] = TRANSFORM_OPTION
     options = check_options(mapping, spec, file=file, context=context)
     options.pop("type")
+    transform = options.pop("transform", None)
+    if transform is not None:  # an expression's syntax is checked now (Jinja2 loaded only for a transform)
+        from evalgate.transforms import compile_expression, is_function
+
+        if not is_function(transform):
+            compile_expression(transform, file=file, line=line_of(mapping, "transform"))
     return ProviderConfig(
-        type=type_name, name=name, options=options, file=file, line=getattr(mapping, "line", None)
+        type=type_name,
+        name=name,
+        options=options,
+        file=file,
+        line=getattr(mapping, "line", None),
+        transform=transform,
     )
 
 
@@ -513,7 +533,7 @@ def _check_metric_names(config: SuiteConfig) -> None:
         key = keys.get(rule.metric)
         if key is None:
             raise _not_computed(config, rule, set(keys))
-        _check_bounds(rule, key.kind, key.higher_is_better)
+        _check_bounds(rule, key.unit, key.higher_is_better)
     bootstrapped = {
         name for name, key in keys.items() if key.kind != "binary" or config.repeats > 1
     }  # binary keys get an exact test (McNemar) unless repeats make per-case means
@@ -522,12 +542,13 @@ def _check_metric_names(config: SuiteConfig) -> None:
 
 def _not_computed(config: SuiteConfig, rule: Rule, computed: set[str]) -> InputError:
     """Why the gate names a metric the suite does not compute, and what to do."""
-    from evalgate.metrics import RESOLVE
+    from evalgate.metrics.registry import config_names
 
+    names = config_names()
     located = dict(file=rule.file, line=rule.line_of("metric"))
-    if rule.metric in RESOLVE:
-        family = RESOLVE[rule.metric][0]
-        family_keys = sorted(name for name, (fam, key) in RESOLVE.items() if fam == family and key == name)
+    if rule.metric in names:
+        family = names[rule.metric][0]
+        family_keys = sorted(name for name, (fam, key) in names.items() if fam == family and key == name)
         if rule.metric not in family_keys and family_keys:
             return InputError(
                 f"{rule.where}: {rule.metric!r} is a family of metrics, not one number to gate; gate one of "
@@ -551,10 +572,10 @@ def _not_computed(config: SuiteConfig, rule: Rule, computed: set[str]) -> InputE
     )
 
 
-def _check_bounds(rule: Rule, kind: str, higher_is_better: bool) -> None:
-    """A rate (a share of cases, from 0 to 1: evalgate.units) has thresholds from 0 to 1: `min: 90` or
-    `max_drop: 2` (percent written for a fraction) could never be met, or never be breached."""
-    if unit_of(rule.metric, kind) != "rate":
+def _check_bounds(rule: Rule, unit: str, higher_is_better: bool) -> None:
+    """A rate (a share of cases, from 0 to 1: the key's declared facts) has thresholds from 0 to 1: `min: 90`
+    or `max_drop: 2` (percent written for a fraction) could never be met, or never be breached."""
+    if unit != "rate":
         return
     hint = "; write {fraction:g} for {value:g}%"
     for bound in ("min", "max"):

@@ -9,12 +9,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from evalgate.assertions import ASSERT_KEY, AssertionSpecError, parse_assertions
 from evalgate.contracts.cases import Case
 from evalgate.errors import InputError
 from evalgate.files.fileio import read_bytes
 from evalgate.files.jsonio import JSONProblem, parse_json
 
-CASE_KEYS = ("id", "input", "expected", "category", "metadata", "cluster")
+CASE_KEYS = ("id", "input", "expected", "category", "metadata", "cluster", ASSERT_KEY)
 HASH_ID_PREFIX = "h-"
 _EXPECTED_LINE = 'expected one JSON object a line, such as {"id": "c-1", "input": "...", "expected": "..."}'
 
@@ -145,6 +146,10 @@ def _parse_case(text: str, source: str, default_category: str) -> Case:
     cluster = obj.get("cluster")
     if cluster is not None and not _is_id(cluster):
         raise _BadLine(f"'cluster' must be a string or an integer, got {_json_type(cluster)}")
+    try:
+        assertions = parse_assertions(obj[ASSERT_KEY]) if ASSERT_KEY in obj else ()
+    except AssertionSpecError as problem:
+        raise _BadLine(str(problem)) from None
     if "id" in obj:
         case_id = obj["id"]
         if not _is_id(case_id) or (isinstance(case_id, str) and not case_id.strip()):
@@ -160,6 +165,7 @@ def _parse_case(text: str, source: str, default_category: str) -> Case:
         metadata=metadata,
         cluster=None if cluster is None else str(cluster),
         source=source,
+        assertions=assertions,
     )
 
 

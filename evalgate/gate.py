@@ -18,9 +18,9 @@ from evalgate.contracts.comparison import Comparison, MetricComparison
 from evalgate.contracts.versions import VERDICT_SCHEMA_VERSION
 from evalgate.margins import amount, rule_margin
 from evalgate.metrics.base import UNMEASURED, timing_source
+from evalgate.metrics.error_rate import ErrorRate
 from evalgate.process.exitcodes import ExitCode
 from evalgate.report import formatting as fmt
-from evalgate.units import unit_of
 
 SCHEMA_VERSION = VERDICT_SCHEMA_VERSION
 DEFAULT_MAX_ERROR_RATE = 0.05
@@ -177,7 +177,7 @@ def _error_reasons(comparison: Comparison, config: SuiteConfig) -> list[Reason]:
     limit = min(limits) if limits else DEFAULT_MAX_ERROR_RATE
     rate = comparison.error_rate
     item = comparison.metric("error_rate")
-    unit = unit_of("error_rate", "binary")
+    unit = item.unit if item is not None else ErrorRate.FACTS[0].unit
     if item is not None:
         item.rules["max"] = limit  # gated by default; judged here, with its own message
     if rate <= limit:
@@ -261,7 +261,7 @@ def _limit_reason(item: MetricComparison, name: str, rule: str, threshold: float
         )
     if (rule == "min" and item.current < threshold) or (rule == "max" and item.current > threshold):
         side = "below the minimum" if rule == "min" else "above the maximum"
-        value = fmt.distinct(item.current, threshold, _unit(item), strip=True)
+        value = fmt.distinct(item.current, threshold, item.unit, strip=True)
         return _reason(item, rule, threshold, "fail", f"{name} is {value}, {side} {_value(item, threshold)}")
     return None
 
@@ -279,9 +279,7 @@ def _drop_reason(
         f" ({threshold:g}% of the baseline)" if rule == "max_drop_pct" else ""
     )
     beyond = drop > margin + 1e-12
-    now = (
-        "n/a" if item.current is None else fmt.distinct(item.current, item.baseline, _unit(item), strip=True)
-    )
+    now = "n/a" if item.current is None else fmt.distinct(item.current, item.baseline, item.unit, strip=True)
     change = f"{name} {_worse_verb(item)} {_points(item, drop)} ({_value(item, item.baseline)} → {now}"
     test = item.tests.get(rule) or {}
     p_beyond = test.get("p_adjusted")
@@ -346,13 +344,9 @@ def _points(item: MetricComparison, value: float) -> str:
     return text if text.endswith(" points") else f"by {text}"
 
 
-def _unit(item: MetricComparison) -> fmt.Unit:
-    return unit_of(item.metric, item.kind)
-
-
 def _value(item: MetricComparison, value: float | None) -> str:
     """A value (or threshold) of the item's metric in its unit: 91.0%, 412 ms, 0.53."""
-    return "n/a" if value is None else fmt.value(value, _unit(item), strip=True)
+    return "n/a" if value is None else fmt.value(value, item.unit, strip=True)
 
 
 def _p(value: float) -> str:

@@ -10,7 +10,6 @@ from evalgate import stats
 from evalgate.config import DROP_RULES, Rule
 from evalgate.contracts.comparison import MetricComparison
 from evalgate.report import formatting as fmt
-from evalgate.units import unit_of
 
 
 def finish(item: MetricComparison, family: list[MetricComparison], settings: dict[str, Any]) -> None:
@@ -60,9 +59,9 @@ def _join(*sentences: str | None) -> str | None:
 
 
 def amount(item: MetricComparison, value: float, *, adjective: bool = False) -> str:
-    """A change in words, in the metric's unit (evalgate.units): points for rates ("2.0 points", or "2.0-point"
+    """A change in words, in the metric's unit (evalgate.facts): points for rates ("2.0 points", or "2.0-point"
     before a noun), "120 ms", "$0.002", or the plain number ("0.03")."""
-    unit = unit_of(item.metric, item.kind)
+    unit = item.unit
     if unit == "rate":
         return f"{abs(value) * 100:.1f}{'-point' if adjective else ' points'}"
     return fmt.amount(value, unit, strip=True)

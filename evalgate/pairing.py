@@ -20,12 +20,11 @@ from evalgate.contracts.comparison import Comparison, MetricComparison
 from evalgate.contracts.results import CaseRecord, Results
 from evalgate.contracts.signature import describe, signature_diff
 from evalgate.errors import InputError
+from evalgate.facts import Unit
 from evalgate.margins import adjust, finish
 from evalgate.metrics.base import Metric
 from evalgate.options import line_of
 from evalgate.paired_metrics import MetricPairing, Side, category_of
-
-DEFAULT_STATS = {"mode": "significance", "alpha": 0.05, "confidence": 0.95, "resamples": 10000, "power": 0.8}
 
 
 @dataclass
@@ -51,7 +50,7 @@ def compare(
     differs and `stats.signature_mismatch` is "fail", when the runs or the config are of different suites, or
     when a rule names a metric or a category the current run does not have (evalgate.names).
     """
-    settings = {**DEFAULT_STATS, "signature_mismatch": "warn", **(config.stats or {})}
+    settings = dict(config.stats)  # every option set: the config fills in STATS_OPTIONS' defaults
     _check_suites(current, baseline, config, baseline_path)
     cur_cases = {case.id: case for case in current.cases}
     base_cases = {case.id: case for case in baseline.cases} if baseline is not None else {}
@@ -122,6 +121,9 @@ def _compare_keys(
     for category in _categories(cur_cases):
         ids = [i for i in paired_ids if category_of(cur_cases[i]) == category]
         categories.extend(pairing.compare_key(key, category, ids) for key in keys)
+    units = key_units(pairing.current.results)
+    for item in overall + categories:
+        item.unit = units[item.metric]
     adjust(overall)
     adjust(categories)
     for item in overall + categories:
@@ -241,6 +243,20 @@ def _check_rule_names(current: Results, cases: dict[str, CaseRecord], config: Su
         source="the cases of the current results",
         partial=current.signature.sample is not None,
     )
+
+
+def key_units(current: Results) -> dict[str, Unit]:
+    """Every key's unit as the results file recorded it from the key's declared facts; for a file written
+    before the facts were recorded, the registry's unit of the key (evalgate.metrics.registry.unit_of)."""
+    units: dict[str, Unit] = {}
+    for name, info in current.metric_keys.items():
+        if info.unit is not None:
+            units[name] = info.unit
+        else:
+            from evalgate.metrics.registry import unit_of
+
+            units[name] = unit_of(name, info.kind)
+    return units
 
 
 def _metric_keys(current: Results) -> dict[str, tuple[str, bool]]:

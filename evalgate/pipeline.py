@@ -14,18 +14,19 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalgate import datasets, metrics, names, runner
+from evalgate import assertions, datasets, metrics, names, runner
 from evalgate.config import SuiteConfig
 from evalgate.contracts.signature import metric_spec, metric_spec_hash
 from evalgate.errors import InputError
 from evalgate.files.fileio import read_bytes
 from evalgate.journal import RunJournal
 from evalgate.outbound import echo
-from evalgate.results import build_results, call_summary, case_record, merge_repeats
+from evalgate.results import build_results, call_summary, case_record, merge_repeats, shard_of
 
 if TYPE_CHECKING:
     from evalgate.contracts.results import Results
     from evalgate.contracts.trend import Trend
+    from evalgate.shards import ShardSpec
 
 
 def _sha256(data: bytes) -> str:
@@ -77,6 +78,7 @@ def load_suite_cases(config: SuiteConfig, sample: int | None) -> list:
     if sample is not None and sample < 1:  # before reading the datasets
         raise InputError(f"--sample must be at least 1, got {sample}")
     cases = datasets.load_cases(config.datasets)
+    assertions.check_suite(config, cases)
     names.check_rule_names(
         config.rules, {names.CATEGORY: {case.category for case in cases}}, source="the cases of the datasets"
     )
@@ -95,8 +97,10 @@ def run_and_score(
     journal_path: Path | None = None,
     resume: bool = False,
     retry_errors: str | None = None,
+    shard: ShardSpec | None = None,
 ) -> dict[str, Any]:
-    """Run the suite with one provider and return the scored results (the results.json content).
+    """Run the suite with one provider and return the scored results (the results.json content); with `shard`,
+    those of that shard of the (sampled) cases (evalgate.shards), for `evalgate merge`.
 
     With `journal_path`, each finished case run is journaled there (evalgate.journal); `resume` keeps the case runs
     that journal holds, `retry_errors` (a results file) those that finished without an error."""
@@ -107,6 +111,11 @@ def run_and_score(
 
         previous = (Path(retry_errors), load_results(retry_errors).to_json())
     cases = load_suite_cases(config, sample)
+    shard_record = None
+    if shard is not None:  # evalgate.shards only for a sharded run
+        from evalgate.shards import select
+
+        cases, shard_record = select(cases, shard)
     built = metrics.build_metrics(config)
     plan = RunJournal(
         path=journal_path,
@@ -157,6 +166,7 @@ def run_and_score(
         metrics=overall,
         categories=categories,
         cases=case_entries,
+        shard=shard_record,
     )
     if (
         config.judge_calibration is not None
@@ -167,28 +177,27 @@ def run_and_score(
     return results
 
 
-ALWAYS_SHOWN = ("error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
-SHOWN_WHEN_MEASURED = ("usage", "streaming")  # families whose keys a report shows when the run measured them
-
-
 def _mark_shown(
     keys: dict[str, dict[str, Any]], config: SuiteConfig, built: list, overall: dict[str, Any]
 ) -> dict[str, dict[str, Any]]:
-    """Mark the keys a report shows: those the config names (a family name: all its keys) or gates, error rate
-    and latency percentiles, and usage that was reported. The rest (for example precision_micro, computed with
-    f1_macro) stays in the results file for anyone who asks."""
-    shown = set(ALWAYS_SHOWN) | {rule.metric for rule in config.rules}
+    """Mark the keys a report shows: those the config names (a family name: all its keys) or gates, and those
+    whose declared facts say `shown: always` (error rate, latency percentiles) or `measured` when the run
+    measured them (usage, streaming). The rest (for example precision_micro, computed with f1_macro) stays in
+    the results file for anyone who asks."""
+    declared = [key for metric in built for key in metric.keys()]
+    shown = {rule.metric for rule in config.rules}
+    shown |= {key.name for key in declared if key.shown == "always"}
+    shown |= {
+        key.name
+        for key in declared
+        if key.shown == "measured" and (overall.get(key.name) or {}).get("value") is not None
+    }
     for entry in config.metrics:
         family, key = metrics.resolve_name(entry.name)
         if key is not None:
             shown.add(key)
         else:
             shown.update(k.name for metric in built if metric.family == family for k in metric.keys())
-    for metric in built:
-        if metric.family in SHOWN_WHEN_MEASURED:
-            shown.update(
-                k.name for k in metric.keys() if (overall.get(k.name) or {}).get("value") is not None
-            )
     return {name: {**info, "shown": name in shown} for name, info in keys.items()}
 
 
@@ -204,6 +213,12 @@ def judge(
     from evalgate.judge.trust import advisory, gate_assessment
     from evalgate.pairing import compare
 
+    for results, what in ((current, "the results file"), (baseline, "the baseline")):
+        if results is not None and (part := shard_of(results)):
+            raise InputError(
+                f"{what} is shard {part} of a run, not a whole run; merge the shards first "
+                "(`evalgate merge SHARD... --output results.json`) and gate the merged file"
+            )
     comparison = compare(current, baseline, config, baseline_path=baseline_path)
     trust = gate_assessment(current, config)
     verdict = decide(comparison, config, advisory=advisory(trust))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalgate import __version__
+from evalgate.assertions import ASSERT_KEY
 from evalgate.contracts.cases import CallTiming, CaseResult
 from evalgate.contracts.versions import RESULTS_SCHEMA_VERSION
 from evalgate.files.fileio import write_json_atomic
@@ -37,6 +38,7 @@ def case_record(result: CaseResult) -> dict[str, Any]:
         "cluster": case.cluster,
         "metadata": case.metadata or None,
         "cached": bool(output and output.cached),
+        **({ASSERT_KEY: list(case.assertions)} if case.assertions else {}),
         **({"extra": output.extra} if output and output.extra else {}),
         **(timing_fields(result.timing) if result.timing else {}),
     }
@@ -100,9 +102,11 @@ def build_results(
     metrics: dict[str, Any],
     categories: dict[str, Any],
     cases: list[dict[str, Any]],
+    shard: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The results document, every known secret redacted (a server may echo a key back into an error or an
-    answer): the reports, the verdict and the history all start from it."""
+    answer): the reports, the verdict and the history all start from it. `shard` (evalgate.shards.select) marks
+    the results of one shard of a run, which only `evalgate merge` reads."""
     return redact_data(
         {
             "schema_version": RESULTS_SCHEMA_VERSION,
@@ -116,8 +120,19 @@ def build_results(
             "metrics": metrics,
             "categories": categories,
             "cases": cases,
+            **({"shard": shard} if shard is not None else {}),
         }
     )
+
+
+def shard_of(results: dict[str, Any] | Results) -> str | None:
+    """`I/N` when the results (a freshly built document or a loaded file) are one shard of a run, judged only
+    once merged; else None."""
+    shard = results.get("shard") if isinstance(results, dict) else results.shard
+    if shard is None:
+        return None
+    index, count = (shard["index"], shard["count"]) if isinstance(shard, dict) else (shard.index, shard.count)
+    return f"{index}/{count}"
 
 
 def incomplete_reason(results: dict[str, Any]) -> str | None:

@@ -181,8 +181,16 @@ async def run_suite(
     earlier, and records each case run as it finishes.
     """
     from evalgate.providers import create_provider
+    from evalgate.providers.shaping import shaped
 
-    provider = create_provider(provider_config or config.provider, config.base_dir)
+    provider_config = provider_config or config.provider
+    keep_prompt = config.judge is not None and not config.task  # what the judge is shown as the task
+    provider = shaped(
+        create_provider(provider_config, config.base_dir),
+        provider_config,
+        config.base_dir,
+        keep_prompt=keep_prompt,
+    )
     if progress == "auto":
         progress = auto_progress()
     try:

@@ -39,6 +39,14 @@ def write_suite(tmp_path: Path, config: str, files: dict[str, str] | None = None
 
 
 @pytest.fixture(autouse=True)
+def _new_step() -> None:
+    """Each test is a step of its own for GitHub's annotation limit (evalgate.github.limits)."""
+    from evalgate.github import actions_io
+
+    actions_io.start_step()
+
+
+@pytest.fixture(autouse=True)
 def _forget_secrets() -> Iterator[None]:
     """The secrets a test's providers read are redacted from that test's output only (evalgate.outbound)."""
     yield

@@ -12,6 +12,7 @@ from extrakit import requires_embeddings
 from tests.conftest import ROOT
 
 SMALL = {
+    "assertions_speed.py": ["--cases", "50", "--repeat", "1"],
     "calibration_stats.py": ["--items", "30", "--raters", "2", "--resamples", "50", "--repeat", "1"],
     "runner_overhead.py": ["--cases", "40", "--latency-ms", "5", "--concurrency", "4", "--command"],
     "stats_speed.py": ["--cases", "300", "--resamples", "200", "--metrics", "2", "--repeat", "1"],
@@ -29,6 +30,7 @@ SMALL = {
     ],
     "startup.py": ["--repeat", "1", "--cases", "5"],
     "read_speed.py": ["--cases", "200", "--repeat", "1"],
+    "shard_merge.py": ["--cases", "200", "--shards", "3", "--repeat", "1"],
     "bertscore_speed.py": ["--pairs", "20", "--repeat", "1"],
 }
 NEEDS_EMBEDDINGS = {"bertscore_speed.py"}

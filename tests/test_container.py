@@ -35,7 +35,8 @@ pytestmark = [
 
 REPO = "octo/repo"
 TOKEN = "ghs_containertoken"
-IMAGE = "localhost/evalgate:test"
+# EVALGATE_TEST_IMAGE: another tag, so that this run does not overwrite a parallel run's image
+IMAGE = os.environ.get("EVALGATE_TEST_IMAGE", "localhost/evalgate:test")
 BASE_SHA = "b" * 40
 HEAD_SHA = "a" * 40
 

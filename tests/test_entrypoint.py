@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -504,3 +506,117 @@ def test_workflow_run_during_a_github_outage_exits_2_without_a_traceback(
     captured = capsys.readouterr()
     assert "cannot read the artifacts of the triggering run 777: GitHub API answered 503" in captured.out
     assert "Traceback" not in captured.err and engine.calls == []
+
+
+# -- the engine in-process (issue 9): errors come back structured, never parsed from the log ----------------------
+
+
+def annotations(out: str, kind: str = "error") -> list[str]:
+    return [line for line in out.splitlines() if line.startswith(f"::{kind}")]
+
+
+def test_a_bad_config_the_engine_finds_is_one_error_at_its_file_and_line(
+    fake, engine, workspace, capsys
+) -> None:
+    config = workspace / "evalgate.yaml"
+    config.write_text(config.read_text() + "metrics: [accuracy, rouge_l]\n")
+    assert entrypoint.main(action_env(fake, workspace, "pull_request", pr_event(), baseline="none")) == 2
+    out = capsys.readouterr().out
+    located = [line for line in annotations(out) if "file=" in line]
+    assert len(located) == 1, out
+    assert located[0].startswith("::error file=evalgate.yaml,line=7,title=evalgate::unknown metric 'rouge_l'")
+    assert "evalgate stopped with exit code 2 without a verdict" in out
+    assert 5 not in fake.comments and "verdict" not in outputs_or_empty(workspace)
+
+
+def outputs_or_empty(workspace: Path) -> dict[str, str]:
+    path = workspace.parent / "output.txt"
+    return parse_output_file(path.read_text()) if path.exists() else {}
+
+
+def test_a_crash_inside_the_engine_is_never_green(fake, engine, workspace, capsys, monkeypatch) -> None:
+    """A bug of evalgate's own (here: the gate raising) ends the engine with 4 and the step with 2, no verdict."""
+    import evalgate.commands.check as check_command
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the gate")
+
+    monkeypatch.setattr(check_command, "decide_and_report", broken)  # the forked engine inherits it
+    assert entrypoint.main(action_env(fake, workspace, "pull_request", pr_event(), baseline="none")) == 2
+    captured = capsys.readouterr()
+    assert "evalgate stopped with exit code 4 without a verdict" in captured.out
+    assert "internal error (a bug in evalgate" in captured.err  # the engine's log, relayed
+    assert 5 not in fake.comments and "verdict" not in outputs_or_empty(workspace)
+
+
+def test_a_crash_of_the_supervised_command_itself_is_never_green(
+    fake, workspace, capsys, monkeypatch
+) -> None:
+    from evalgate import cli
+
+    def broken(argv):
+        raise RuntimeError("not even a command line")
+
+    monkeypatch.setattr(cli, "run", broken)
+    assert entrypoint.main(action_env(fake, workspace, "pull_request", pr_event(), baseline="none")) == 2
+    assert "evalgate stopped with exit code 4 without a verdict" in capsys.readouterr().out
+
+
+def test_the_engines_log_is_relayed_inert(fake, engine, workspace, capsys) -> None:
+    (workspace / "model.py").write_text(
+        "import sys\n\ndef predict(x):\n    print('::error::forged by the model', file=sys.stderr)\n"
+        "    return x.upper()\n"
+    )
+    entrypoint.main(action_env(fake, workspace, "pull_request", pr_event(), baseline="none"))
+    captured = capsys.readouterr()
+    assert "\\::error::forged by the model" in captured.err
+    assert "forged by the model" not in captured.out
+
+
+SLEEPER = (
+    "import time\nfrom pathlib import Path\n\n"
+    "def predict(x):\n    Path('started').touch()\n    time.sleep(60)\n    return x\n"
+)
+RUN_ACTION = "import sys, entrypoint\nsys.exit(entrypoint.main())\n"
+
+
+def test_an_interrupted_step_exits_with_the_signal_and_never_green(fake, workspace) -> None:
+    (workspace / "model.py").write_text(SLEEPER)
+    env = action_env(fake, workspace, "pull_request", pr_event(), baseline="none")
+    process = subprocess.Popen(
+        [sys.executable, "-c", RUN_ACTION],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        cwd=workspace.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started = workspace / "started"
+    for _ in range(600):
+        if started.exists() or process.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert started.exists(), process.communicate(timeout=60)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, (out, err)
+    assert "::error title=evalgate%3A stopped::evalgate was stopped by SIGTERM: nothing was judged" in out
+    assert 5 not in fake.comments and "verdict" not in outputs_or_empty(workspace)
+
+
+def test_what_install_added_is_importable_by_the_engine(
+    fake, engine, workspace, tmp_path, monkeypatch
+) -> None:
+    """The engine runs in this process (forked): a package `install:` added after start-up, such as an editable
+    install's .pth path, must be found as a new interpreter would find it."""
+    site_dir, package_dir = tmp_path / "site-packages", tmp_path / "src"
+    site_dir.mkdir()
+    (package_dir / "upper_model").mkdir(parents=True)
+    (package_dir / "upper_model" / "__init__.py").write_text("def upper(x):\n    return x.upper()\n")
+    monkeypatch.setattr(entrypoint.site, "getsitepackages", lambda: [str(site_dir)])
+    (site_dir / "editable_upper_model.pth").write_text(f"{package_dir}\n")  # as `pip install -e` leaves it
+    (workspace / "model.py").write_text(
+        "from upper_model import upper\n\ndef predict(x):\n    return upper(x)\n"
+    )
+    assert entrypoint.main(action_env(fake, workspace, "pull_request", pr_event(), baseline="none")) == 0
+    assert str(package_dir) not in sys.path  # the engine's child saw it; this process is left as it was

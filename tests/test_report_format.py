@@ -8,20 +8,19 @@ from evalgate.report import formatting as fmt
 
 
 @pytest.mark.parametrize(
-    ("name", "kind", "unit"),
+    ("row", "unit"),
     [
-        ("accuracy", "binary", "rate"),
-        ("exact_match", "binary", "rate"),
-        ("error_rate", "binary", "rate"),
-        ("hallucination_rate", "continuous", "rate"),
-        ("latency_p95_ms", "corpus", "ms"),
-        ("cost_per_1k", "corpus", "usd"),
-        ("rougeL", "continuous", "plain"),
-        ("f1_macro", "corpus", "plain"),
+        ({"metric": "accuracy", "unit": "rate"}, "rate"),
+        ({"metric": "latency_p95_ms", "unit": "ms"}, "ms"),
+        ({"metric": "cost_total", "unit": "usd"}, "usd"),
+        ({"metric": "rougeL", "unit": "plain"}, "plain"),
+        ({"metric": "accuracy", "kind": "binary"}, "plain"),  # no unit carried: nothing guessed from the name
+        ({"metric": "x", "unit": "furlongs"}, "plain"),
+        (None, "plain"),
     ],
 )
-def test_unit_follows_kind_and_name(name: str, kind: str, unit: str) -> None:
-    assert fmt.unit_of(name, kind) == unit
+def test_the_unit_is_the_one_the_row_carries(row, unit: str) -> None:
+    assert fmt.unit_in(row) == unit
 
 
 @pytest.mark.parametrize(

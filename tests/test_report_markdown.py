@@ -18,8 +18,8 @@ from evalgate import __version__
 from evalgate.contracts.signature import metric_spec_hash
 from evalgate.contracts.trend import Alarm, Trend
 from evalgate.gate import decide
+from evalgate.github.limits import COMMENT_MAX_CHARS
 from evalgate.report.render import (
-    COMMENT_LIMIT,
     comment_marker,
     render_comment,
     render_markdown,
@@ -479,9 +479,9 @@ def test_5000_regressed_cases_fit_the_comment_limit_keeping_verdict_and_marker(c
     full = render_markdown(
         verdict, current, baseline, max_examples=5000, marker=comment_marker("support-bot")
     )
-    assert len(full) > COMMENT_LIMIT  # the point of the test
+    assert len(full) > COMMENT_MAX_CHARS  # the point of the test
     text = render_comment(verdict, current, baseline, max_examples=5000)
-    assert len(text) <= COMMENT_LIMIT
+    assert len(text) <= COMMENT_MAX_CHARS
     assert text.startswith("<!-- evalgate:support-bot -->\n❌ **evalgate failed: accuracy dropped 4.0 points")
     assert text.count("<!-- evalgate:") == 1
     for reason in verdict["reasons"]:
@@ -496,7 +496,7 @@ def test_5000_regressed_cases_fit_the_comment_limit_keeping_verdict_and_marker(c
     longer = render_markdown(
         verdict, current, baseline, max_examples=shown + 1, marker=comment_marker("support-bot")
     )
-    assert len(longer) > COMMENT_LIMIT
+    assert len(longer) > COMMENT_MAX_CHARS
 
 
 def test_tiers_drop_the_category_table_then_lists_then_non_gated_metrics(current, baseline) -> None:

@@ -404,3 +404,20 @@ def test_a_resumed_run_killed_in_its_turn_resumes_again(tmp_path: Path) -> None:
     results = results_of(tmp_path)
     assert results["run"]["complete"] is True and len(results["cases"]) == 16
     assert results["signature"]["assembled"]["cases_reused"] == len(finished)
+
+
+def test_a_resumed_shard_merges_with_the_others(tmp_path: Path) -> None:
+    """A shard killed and resumed is the same run's shard: `evalgate merge` takes it, and says it was assembled."""
+    suite(tmp_path, COUNTED, cases=12, concurrency=2)
+    assert (
+        evalgate("run", "--quiet", "--shard", "1/2", "-o", "s1.json", cwd=tmp_path).returncode
+        == ExitCode.PASS
+    )
+    process = start_run(tmp_path, "--shard", "2/2")
+    stop_when(tmp_path, process, 2, signal.SIGKILL)
+    assert evalgate("run", "--quiet", "--shard", "2/2", "--resume", cwd=tmp_path).returncode == ExitCode.PASS
+    merged = evalgate("merge", "s1.json", "results.json", "--output", "merged.json", cwd=tmp_path)
+    assert merged.returncode == ExitCode.PASS, merged.stderr
+    results = results_of(tmp_path, "merged.json")
+    assert len(results["cases"]) == 12 and results["run"]["complete"] is True
+    assert results["signature"]["assembled"]["shards"]["results.json"]["resumed_from"] == JOURNAL

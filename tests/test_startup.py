@@ -32,7 +32,9 @@ RUN_MODULES = {
     # the journal of finished cases (resume, retry-errors)
     "evalgate.journal",
     # the config's checks of names and units, the summary line's units, the warning about unused prices
-    "evalgate.names", "evalgate.units", "evalgate.report.formatting", "evalgate.providers.llm.pricing",
+    "evalgate.names", "evalgate.facts", "evalgate.report.formatting", "evalgate.providers.llm.pricing",
+    # the cases' assertions checked when read; each answer shaped (its transform, the prompt kept for the judge)
+    "evalgate.assertions", "evalgate.providers.shaping",
     # the (empty) packages of the side areas those modules live in
     "evalgate.contracts", "evalgate.files", "evalgate.process", "evalgate.report", "evalgate.providers.llm",
 }  # fmt: skip

@@ -16,7 +16,7 @@ from evalgate.history.ratchet import shown_path
 from evalgate.history.store import HistoryStore, branch_of_ref, metric_history
 from evalgate.outbound import echo, echo_json
 from evalgate.report.sparkline import sparkline
-from evalgate.results import load_results
+from evalgate.results import load_results, shard_of
 
 if TYPE_CHECKING:
     from evalgate.contracts.results import Results
@@ -133,6 +133,9 @@ def append_results(
         raise InputError(f"the results are for suite {results.suite!r}, not {suite!r}", file=file)
     if results.incomplete_reason():  # partial numbers would move the trends and the ratchet
         message = f"not appended: the run did not complete ({results.incomplete_reason()})"
+        return {"run_id": None, "added": False, "message": message}
+    if part := shard_of(results):  # a shard's numbers are partial too: its merge joins the history
+        message = f"not appended: shard {part} of a run (append the merged results of `evalgate merge`)"
         return {"run_id": None, "added": False, "message": message}
     branch = branch or branch_of_ref(results.git.get("ref"))
     if history_branch and branch and branch != history_branch:

@@ -85,7 +85,7 @@ def handle_calibrate(args: argparse.Namespace) -> int:
         output = gold.path.with_name(gold.path.name.removesuffix(".jsonl") + ".calibration.json")
     options = calibration.Settings(
         resamples=args.resamples,
-        confidence=float(config.stats.get("confidence", 0.95)),
+        confidence=float(config.stats["confidence"]),
         seed=config.seed,
         margin=args.margin,
     )

@@ -13,7 +13,7 @@ from evalgate.outbound import echo
 from evalgate.process import interrupts
 from evalgate.process.exitcodes import ExitCode, for_signal
 from evalgate.report import formatting as fmt
-from evalgate.results import incomplete_reason
+from evalgate.results import incomplete_reason, shard_of
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +46,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("run", help="run the suite and write the results file")
     add_run_arguments(parser)
+    parser.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="run shard I of N of the (sampled) cases, stratified by category; `evalgate merge` joins the shards",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -54,6 +59,11 @@ def run_from_args(args: argparse.Namespace):
     from evalgate.pipeline import run_and_score  # the engine (numpy, scipy) only when the command runs
 
     check_outputs(args)  # before the run: a path that cannot be written fails now, not after an hour of calls
+    shard = None
+    if getattr(args, "shard", None):  # evalgate.shards only for a sharded run
+        from evalgate.shards import parse_shard
+
+        shard = parse_shard(args.shard)
     journal = journal_path(args.output)
     if args.resume and journal is None:
         raise InputError(
@@ -71,6 +81,7 @@ def run_from_args(args: argparse.Namespace):
         journal_path=journal,
         resume=args.resume,
         retry_errors=args.retry_errors,
+        shard=shard,
     )
     save_results(args.output, results)
     finish_journal(journal, complete=incomplete_reason(results) is None)
@@ -99,10 +110,12 @@ def handle(args: argparse.Namespace) -> int:
     _, results = run_from_args(args)
     keys = results["metric_keys"]
     summary = ", ".join(
-        f"{key} {fmt.value(entry['value'], fmt.unit_of(key, keys.get(key, {}).get('kind')))}"
+        f"{key} {fmt.value(entry['value'], fmt.unit_in(keys.get(key)))}"
         + (" (not measured: timed mostly from cached answers)" if entry.get("measured") is False else "")
         for key, entry in results["metrics"].items()
         if entry.get("value") is not None and keys.get(key, {}).get("shown", True)
     )
-    echo(f"evalgate: {len(results['cases'])} cases -> {args.output} ({summary})")
+    part = shard_of(results)
+    what = f"{len(results['cases'])} cases" + (f" (shard {part}; merge before gating)" if part else "")
+    echo(f"evalgate: {what} -> {args.output} ({summary})")
     return finish(results, args.output, ExitCode.PASS)

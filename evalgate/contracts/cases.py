@@ -25,6 +25,7 @@ class Case:
     metadata: dict[str, Any] = field(default_factory=dict)
     cluster: str | None = None  # cases sharing a cluster are not independent (clustered standard errors)
     source: str = ""  # "file:line" it came from
+    assertions: tuple[dict[str, Any], ...] = ()  # the line's `assert` list, checked (evalgate.assertions)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from evalgate.facts import Unit
+
 
 @dataclass
 class MetricComparison:
@@ -20,6 +22,7 @@ class MetricComparison:
     kind: str
     higher_is_better: bool
     current: float | None
+    unit: Unit = "plain"  # how its values are written: the key's declared facts (pairing.key_units)
     baseline: float | None = None
     delta: float | None = None  # current - baseline over the paired cases
     ci_low: float | None = None

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from evalgate.contracts.versions import RESULTS_SCHEMA_VERSION
 from evalgate.errors import InputError
+from evalgate.facts import Quantity, Unit
 from evalgate.results import incomplete_reason_of
 
 SUPPORTED_VERSIONS = (1, 2)  # the versions `migrate` reads
@@ -72,6 +73,9 @@ class MetricKeyInfo(_Open):
 
     kind: Kind
     higher_is_better: bool
+    quantity: Quantity | None = None  # what the key measures (evalgate/facts.py); absent in older files
+    unit: Unit | None = None  # how its values are written
+    timing: bool = False
     shown: bool = True
 
 
@@ -142,6 +146,15 @@ class Run(_Open):
         return incomplete_reason_of(self.complete, self.aborted, self.not_run)
 
 
+class Shard(_Open):
+    """One shard of a run (`evalgate run --shard I/N`), read only by `evalgate merge` (docs/scaling.md)."""
+
+    index: int = Field(ge=1)
+    count: int = Field(ge=1)
+    dataset_cases: int = Field(ge=1, description="how many cases were split (after --sample)")
+    dataset_fingerprint: str = Field(description="sha256 of the sorted ids of the cases that were split")
+
+
 class Results(_Open):
     """An evalgate results file (schema_version 2)."""
 
@@ -167,6 +180,7 @@ class Results(_Open):
     metrics: dict[str, MetricValue]
     categories: dict[str, dict[str, MetricValue]] = Field(default_factory=dict)
     cases: list[CaseRecord]
+    shard: Shard | None = Field(default=None, description="only in the results of one shard of a run")
 
     @field_validator("cases")
     @classmethod

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from evalgate.contracts.results import first_error
 from evalgate.contracts.versions import VERDICT_SCHEMA_VERSION
 from evalgate.errors import InputError
+from evalgate.facts import Unit
 
 
 class _Closed(BaseModel):
@@ -62,6 +63,7 @@ class MetricRow(_Closed):
     kind: Literal["binary", "continuous", "corpus"]
     higher_is_better: bool
     current: float | None = None
+    unit: Unit = "plain"
     baseline: float | None = None
     delta: float | None = None
     ci_low: float | None = None
@@ -97,6 +99,11 @@ class CaseEntry(_Closed):
     output: Any = None
     baseline_output: Any = None
     error: str | None = None
+    # why it scored as it did (evalgate.explain), when there is something to say
+    raw_output: Any = None  # the answer before the provider's transform
+    failed_assertions: list[dict[str, Any]] | None = None  # each {type, value, pass, reason}
+    judge: dict[str, Any] | None = None  # the rubric judge's scores, reasoning, error
+    factual: dict[str, Any] | None = None  # the unsupported claims, reasoning, error
 
 
 class FlakyCase(_Closed):

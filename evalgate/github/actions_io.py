@@ -2,6 +2,8 @@
 
 Everything here writes to streams or files the runner reads; nothing talks to the GitHub API. Every known secret
 is redacted from all of it (evalgate.outbound), and a command's text has its control characters made visible.
+GitHub's limits on a step's annotations, summary and outputs are evalgate.github.limits'; what does not fit is
+said, never silently lost.
 """
 
 from __future__ import annotations
@@ -13,10 +15,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from evalgate.outbound import redact, visible_controls
+from evalgate.github.limits import (
+    ANNOTATION_TYPES,
+    ANNOTATIONS_PER_TYPE,
+    OUTPUTS_MAX_BYTES,
+    STEP_SUMMARY_MAX_BYTES,
+    utf16_size,
+)
+from evalgate.outbound import echo, redact, visible_controls
 
-# GitHub rejects a step summary above 1 MiB (1,048,576 bytes) for one step
-SUMMARY_LIMIT = 1024 * 1024
 SUMMARY_CUT_NOTE = (
     "\n\n> evalgate: the summary was cut here to stay within GitHub's 1 MiB step-summary limit.\n"
 )
@@ -64,18 +71,63 @@ def issue_command(command: str, message: str, *, stream: TextIO | None = None, *
     print(format_command(command, message, **properties), file=stream or sys.stdout, flush=True)
 
 
+class Annotations:
+    """The step's annotations within GitHub's limit of ANNOTATIONS_PER_TYPE per type: the first ones are shown;
+    from the last slot on they are held (and logged in full at once), and `flush` fills the last slot with the
+    one held, or with a note naming how many more there are and what they are about."""
+
+    def __init__(self) -> None:
+        self.shown = dict.fromkeys(ANNOTATION_TYPES, 0)
+        self.held: dict[str, list[tuple[str, dict[str, object]]]] = {kind: [] for kind in ANNOTATION_TYPES}
+
+    def add(self, kind: str, message: str, **properties: object) -> None:
+        if self.shown[kind] < ANNOTATIONS_PER_TYPE - 1:
+            self.shown[kind] += 1
+            issue_command(kind, message, **properties)
+            return
+        self.held[kind].append((message, properties))
+        where = f" ({properties['file']}:{properties.get('line') or ''})" if properties.get("file") else ""
+        echo(f"evalgate: {kind}{where}: {message}", file=sys.stdout)
+
+    def flush(self) -> None:
+        """Fill each type's last slot: with its one held annotation, or with a note about the held ones."""
+        for kind, held in self.held.items():
+            if len(held) == 1:
+                issue_command(kind, held[0][0], **held[0][1])
+            elif held:
+                about = sorted({str(properties.get("title") or kind) for _, properties in held})
+                listed = ", ".join(about[:5]) + (", ..." if len(about) > 5 else "")
+                issue_command(
+                    kind,
+                    f"{len(held)} more {kind}s not shown as annotations (GitHub shows {ANNOTATIONS_PER_TYPE} "
+                    f"per step): {listed}; each is written in full in the log above",
+                    title=f"evalgate: {len(held)} more {kind}s",
+                )
+            self.shown[kind] += 1 if held else 0
+            held.clear()
+
+
+annotations = Annotations()
+
+
+def start_step() -> None:
+    """A new step (or a new run of the Action in the same process, as in tests): no annotation shown yet."""
+    global annotations
+    annotations = Annotations()
+
+
 def error(message: str, **properties: object) -> None:
-    """An error annotation (`file`, `line`, `title`, ... as properties)."""
-    issue_command("error", message, **properties)
+    """An error annotation (`file`, `line`, `title`, ... as properties), within the step's limit."""
+    annotations.add("error", message, **properties)
 
 
 def warning(message: str, **properties: object) -> None:
-    """A warning annotation."""
-    issue_command("warning", message, **properties)
+    """A warning annotation, within the step's limit."""
+    annotations.add("warning", message, **properties)
 
 
 def notice(message: str, **properties: object) -> None:
-    issue_command("notice", message, **properties)
+    annotations.add("notice", message, **properties)
 
 
 def add_mask(value: str) -> None:
@@ -102,9 +154,37 @@ def format_output(name: str, value: str) -> str:
     return f"{name}<<{delimiter}\n{value}\n{delimiter}\n"
 
 
+def fit_outputs(
+    outputs: Mapping[str, str], limit: int = OUTPUTS_MAX_BYTES
+) -> tuple[dict[str, str], list[str]]:
+    """The outputs within GitHub's limit on a job's outputs (UTF-16 bytes of names and values): the largest
+    values left empty until they fit; and the names of those left empty."""
+    fitted = dict(outputs)
+    emptied: list[str] = []
+    size = sum(utf16_size(name) + utf16_size(value) for name, value in fitted.items())
+    for name in sorted(fitted, key=lambda name: utf16_size(fitted[name]), reverse=True):
+        if size <= limit:
+            break
+        size -= utf16_size(fitted[name])
+        fitted[name] = ""
+        emptied.append(name)
+    return fitted, emptied
+
+
 def write_outputs(path: str | Path | None, outputs: Mapping[str, str]) -> None:
-    """Append outputs to the GITHUB_OUTPUT file (printed to stdout when the runner gave none, as in local runs)."""
-    text = "".join(format_output(name, redact(value)) for name, value in outputs.items())
+    """Append outputs to the GITHUB_OUTPUT file (printed to stdout when the runner gave none, as in local runs),
+    within GitHub's limit: the outputs that do not fit are left empty, with a warning naming them."""
+    outputs, emptied = fit_outputs({name: redact(value) for name, value in outputs.items()})
+    if emptied:
+        which = (
+            f"the output {emptied[0]} is" if len(emptied) == 1 else f"the outputs {', '.join(emptied)} are"
+        )
+        warning(
+            f"{which} empty: with it the step's outputs were above GitHub's limit of {OUTPUTS_MAX_BYTES:,} "
+            "bytes; read the verdict file (verdict_path) instead",
+            title="evalgate: outputs left empty",
+        )
+    text = "".join(format_output(name, value) for name, value in outputs.items())
     if not path:
         sys.stdout.write(text)
         return
@@ -112,7 +192,7 @@ def write_outputs(path: str | Path | None, outputs: Mapping[str, str]) -> None:
         handle.write(text)
 
 
-def fit_summary(markdown: str, limit: int = SUMMARY_LIMIT) -> str:
+def fit_summary(markdown: str, limit: int = STEP_SUMMARY_MAX_BYTES) -> str:
     """The markdown cut (on a character boundary, with a note) so its UTF-8 size is within `limit` bytes."""
     data = markdown.encode("utf-8")
     if len(data) <= limit:
@@ -122,7 +202,7 @@ def fit_summary(markdown: str, limit: int = SUMMARY_LIMIT) -> str:
     return kept + SUMMARY_CUT_NOTE
 
 
-def write_summary(path: str | Path | None, markdown: str, limit: int = SUMMARY_LIMIT) -> None:
+def write_summary(path: str | Path | None, markdown: str, limit: int = STEP_SUMMARY_MAX_BYTES) -> None:
     """Append to the step summary, keeping what this step writes within GitHub's 1 MiB limit."""
     if not path:
         return

@@ -21,18 +21,20 @@ from github.Issue import Issue
 from github.IssueComment import IssueComment
 
 from evalgate.github.client import is_transient
+from evalgate.github.limits import COMMENT_MAX_CHARS
 
-# GitHub rejects an issue comment body longer than this many characters
-MAX_COMMENT_CHARS = 65536
 POLICIES = ("always", "on-change", "on-failure", "never")
-CUT_NOTE = "\n\n---\n:scissors: The comment was cut to fit GitHub's 65,536-character limit; the full report is in the run{link}.\n"
+CUT_NOTE = (
+    f"\n\n---\n:scissors: The comment was cut to fit GitHub's {COMMENT_MAX_CHARS:,}-character limit; the full "
+    "report is in the run{link}.\n"
+)
 _DIGEST_RE = re.compile(r"<!-- evalgate:digest:([0-9a-f]{16,64}) -->")
 
 
 def _timing(metric: Mapping[str, Any]) -> bool:
-    """An ungated timing measure (latency, throughput): it differs on every run, even of the same code."""
-    name = str(metric.get("metric") or "")
-    return metric.get("status") == "info" and (name.startswith("latency_") or name == "tokens_per_s")
+    """An ungated timing measure (latency, throughput: a key its family declares a timing, whose row carries
+    how it was timed): it differs on every run, even of the same code."""
+    return metric.get("status") == "info" and metric.get("timing") is not None
 
 
 def results_digest(verdict: Mapping[str, Any]) -> str:
@@ -65,7 +67,7 @@ def fit_body(
     *,
     digest: str | None = None,
     run_url: str | None = None,
-    limit: int = MAX_COMMENT_CHARS,
+    limit: int = COMMENT_MAX_CHARS,
 ) -> str:
     """The comment as posted: the marker first, the digest line after it, and the whole within `limit` characters.
 

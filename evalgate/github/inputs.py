@@ -19,9 +19,12 @@ from evalgate.github import actions_io as gha
 from evalgate.github import artifacts
 from evalgate.github.comment import POLICIES as COMMENT_POLICIES
 from evalgate.outbound import add_env_secrets
+from evalgate.shards import parse_shard
 
 FAIL_ON = ("fail", "warn", "never")
 DEFAULT_RESULTS_ARTIFACT = "evalgate-results"
+DEFAULT_SHARD_ARTIFACTS = "evalgate-shard-*"
+BOOLEAN = ("false", "true")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,10 @@ class Settings:
     install: list[str]
     results_artifact: str
     workspace: Path
+    shard: str | None = None  # run this shard only (I/N) and write its results for upload: no gate
+    merge: bool = False  # merge the shards' results (artifacts of this run, or shards_dir), then gate
+    shard_artifacts: str = DEFAULT_SHARD_ARTIFACTS
+    shards_dir: str | None = None
     env: Mapping[str, str] = field(repr=False, compare=False, default_factory=dict)
 
 
@@ -76,6 +83,15 @@ def read_settings(env: Mapping[str, str]) -> Settings:
         )
     output_dir = gha.get_input("output_dir", env, ".evalgate/out")
     _check_inside(workspace, "output_dir", output_dir, workspace / working_directory)
+    shard = gha.get_input("shard", env) or None
+    if shard:
+        shard = str(parse_shard(shard, what="input shard"))
+    merge = _choice(env, "merge", "false", BOOLEAN) == "true"
+    if shard and merge:
+        raise InputError("inputs shard and merge are both set; a step runs one shard or merges them all")
+    shards_dir = gha.get_input("shards_dir", env) or None
+    if shards_dir:
+        _check_inside(workspace, "shards_dir", shards_dir, workspace / working_directory)
     return Settings(
         config=config,
         baseline=baseline,
@@ -89,6 +105,10 @@ def read_settings(env: Mapping[str, str]) -> Settings:
         install=_split(gha.get_input("install", env), "install"),
         results_artifact=gha.get_input("results_artifact", env, DEFAULT_RESULTS_ARTIFACT),
         workspace=workspace,
+        shard=shard,
+        merge=merge,
+        shard_artifacts=gha.get_input("shard_artifacts", env, DEFAULT_SHARD_ARTIFACTS),
+        shards_dir=shards_dir,
         env=env,
     )
 

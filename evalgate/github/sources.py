@@ -3,6 +3,7 @@ stage, the current results uploaded by the triggering run."""
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import sys
 from collections.abc import Mapping
@@ -118,3 +119,50 @@ def fetch_triggering_results(
             f"cannot read the artifacts of the triggering run {event.workflow_run_id}: {describe(exc)}"
         ) from None
     return results, context if isinstance(context, dict) else {}
+
+
+def collect_shard_results(settings: Settings, gh: Github | None, scratch: Path) -> list[Path]:
+    """Merge mode: each shard's results file, from `shards_dir` or from this workflow run's artifacts named by
+    `shard_artifacts` (data only). None at all is an InputError; which ones are missing, `evalgate merge` says."""
+    if settings.shards_dir:
+        found = sorted(Path(settings.shards_dir).rglob("results.json"))
+        if not found:
+            raise InputError(
+                f"input shards_dir: no results.json below {settings.shards_dir!r}; no shard to merge"
+            )
+        return found
+    if gh is None:
+        raise InputError(
+            "input github_token is empty: merging the shards needs it to read this run's artifacts"
+        )
+    repository, run_id = settings.env.get("GITHUB_REPOSITORY"), _int(settings.env.get("GITHUB_RUN_ID"))
+    if not repository or not run_id:
+        raise InputError(
+            "merge: GITHUB_REPOSITORY and GITHUB_RUN_ID are not set; give the shards in shards_dir"
+        )
+    pattern = settings.shard_artifacts
+    try:
+        run = gh.get_repo(repository).get_workflow_run(run_id)
+        wanted = sorted((a for a in run.get_artifacts() if fnmatch.fnmatchcase(a.name, pattern)), key=_name)
+        if not wanted:
+            raise InputError(
+                f"run {run_id} has no artifact named like {pattern!r}: no shard uploaded its results (every shard "
+                "failed, or the upload step names them otherwise); nothing to merge"
+            )
+        paths = []
+        for artifact in wanted:
+            if artifact.expired:
+                raise InputError(f"the shard artifact {artifact.name!r} of run {run_id} has expired")
+            try:
+                archive = artifacts.download(artifact.archive_download_url, settings.token)
+                files = artifacts.safe_extract(archive, scratch / "shards" / f"{artifact.id}")
+                paths.append(artifacts.find_results(files))
+            except artifacts.ArtifactError as exc:
+                raise InputError(f"the shard artifact {artifact.name!r} of run {run_id}: {exc}") from None
+    except (GithubException, requests.RequestException) as exc:
+        raise InputError(f"cannot read the shard artifacts of run {run_id}: {describe(exc)}") from None
+    return paths
+
+
+def _name(artifact: Any) -> str:
+    return artifact.name

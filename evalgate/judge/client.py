@@ -16,9 +16,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from evalgate.contracts.cases import Case, Output, normalize_output
 from evalgate.errors import InputError
@@ -27,18 +25,26 @@ from evalgate.outbound import redact
 from evalgate.progress import Progress
 from evalgate.providers import create_provider
 
-MAX_REPLY_KEPT = 500  # characters of an invalid reply kept in the error record
+if TYPE_CHECKING:  # jinja2 loads with the first prompt: the metric registry reads the judge families' FACTS
+    import jinja2
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+MAX_REPLY_KEPT = 500  # characters of an invalid reply kept in the error record
 
 
 class JudgeFormatError(ValueError):
     """The judge's reply is not the JSON object asked for; the message says what is wrong."""
 
 
+@functools.cache
+def _environment() -> jinja2.Environment:
+    import jinja2
+
+    return jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
 @functools.lru_cache(maxsize=32)
 def _compiled(template: str) -> jinja2.Template:
-    return _ENV.from_string(template)
+    return _environment().from_string(template)
 
 
 def render_template(template: str, /, **values: Any) -> str:

@@ -314,7 +314,7 @@ async def compare_players(
     summary = summarize(
         results,
         names,
-        confidence=float(config.stats.get("confidence", 0.95)),
+        confidence=float(config.stats["confidence"]),
         resamples=resamples,
         seed=config.seed,
     )
@@ -327,7 +327,7 @@ async def compare_players(
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "judge": {"model": session.model, "usage": session.usage.to_json()},
         "margin": margin,
-        "confidence": float(config.stats.get("confidence", 0.95)),
+        "confidence": float(config.stats["confidence"]),
         "players": [{"name": p.name, "source": p.source} for p in players],
         **summary,
         "cases": [_case_json(r, by_id[r.case_id], by_name) for r in results],

@@ -2,12 +2,13 @@
 
 Owned by the metrics module set; `build_metrics(config)` and `score_results(metrics, records)` are the API
 (see docs/internals.md and docs/metrics.md). A config name is either a family (`rouge`, `f1`, `latency`)
-or one of its keys (`rougeL`, `f1_macro`, `latency_p95_ms`); RESOLVE below maps names to families.
+or one of its keys (`rougeL`, `f1_macro`, `latency_p95_ms`): each family declares its keys and their facts beside
+its definition (`FACTS`, evalgate/metrics/facts.py) and evalgate/metrics/registry.py derives the names from them.
 """
 
 from __future__ import annotations
 
-# family name -> "module:Class" (imported lazily)
+# family name -> "module:Class": where each family lives, imported lazily (naming a family loads that family only)
 FAMILIES: dict[str, str] = {
     "exact_match": "evalgate.metrics.matching:ExactMatch",
     "contains": "evalgate.metrics.matching:Contains",
@@ -28,6 +29,7 @@ FAMILIES: dict[str, str] = {
     "compression_ratio": "evalgate.metrics.compression:CompressionRatio",
     "similarity": "evalgate.metrics.similarity:Similarity",
     "bertscore": "evalgate.metrics.bertscore:BertScore",
+    "assertions": "evalgate.metrics.assertions:Assertions",  # the dataset's per-case `assert` lists
     # the judge families are implemented in evalgate/metrics/judge.py
     "judge": "evalgate.metrics.judge:RubricJudge",
     "factual_consistency": "evalgate.metrics.judge:FactualConsistency",
@@ -37,48 +39,6 @@ FAMILIES: dict[str, str] = {
 ALWAYS: tuple[str, ...] = ("error_rate", "latency", "usage")
 # and the one a suite computes when one of its providers streams (`stream: true`)
 WHEN_STREAMING = "streaming"
-
-# config name -> (family, the key it names or None for the whole family)
-RESOLVE: dict[str, tuple[str, str | None]] = {
-    **{family: (family, None) for family in FAMILIES},
-    **{name: ("classification", None) for name in ("precision", "recall", "f1")},
-    **{
-        f"{stat}_{average}": ("classification", f"{stat}_{average}")
-        for stat in ("precision", "recall", "f1")
-        for average in ("macro", "micro", "weighted")
-    },
-    **{key: ("ranking", key) for key in ("roc_auc", "average_precision")},
-    "judge_score": ("judge", "judge_score"),
-    "hallucination_rate": ("factual_consistency", "hallucination_rate"),
-    **{key: ("rouge", key) for key in ("rouge1", "rouge2", "rougeL", "rougeLsum")},
-    **{f"bertscore_{part}": ("bertscore", f"bertscore_{part}") for part in ("precision", "recall", "f1")},
-    **{
-        key: ("latency", key)
-        for key in ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_mean_ms")
-    },
-    **{
-        key: ("streaming", key)
-        for key in (
-            "latency_ttft_p50_ms",
-            "latency_ttft_p95_ms",
-            "latency_ttft_p99_ms",
-            "latency_ttft_mean_ms",
-            "generation_tokens_per_s",
-        )
-    },
-    **{
-        key: ("usage", key)
-        for key in (
-            "tokens_in",
-            "tokens_out",
-            "tokens_in_per_case",
-            "tokens_out_per_case",
-            "tokens_per_s",
-            "cost_total",
-            "cost_per_1k_requests",
-        )
-    },
-}
 
 from evalgate.metrics.build import build_metrics, family_class, resolve_name  # noqa: E402
 from evalgate.metrics.scoring import (  # noqa: E402
@@ -92,7 +52,6 @@ from evalgate.metrics.scoring import (  # noqa: E402
 __all__ = [
     "ALWAYS",
     "FAMILIES",
-    "RESOLVE",
     "build_metrics",
     "family_class",
     "metric_keys",

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from evalgate.facts import UNITS, KeyFacts, Quantity, Shown, Unit
 from evalgate.metrics.values import add_note, has_expected
 from evalgate.options import Option
 
@@ -63,6 +64,8 @@ class MetricKey:
     quantile: for a percentile key, its level in (0, 1) (0.99 for a p99): the gate notes when few cases lie
           beyond it (a tail percentile of a few hundred values rests on a handful of cases).
     timing: the key is computed from call latencies; `fresh_sizes` counts its values from fresh calls.
+    quantity, shown: the declared facts (evalgate.facts); a family builds its keys from its `FACTS`
+          with `Metric.declared_key`, so direction, timing, quantity and unit are the declaration's.
     """
 
     name: str
@@ -71,12 +74,22 @@ class MetricKey:
     description: str = ""
     quantile: float | None = None
     timing: bool = False  # computed from latencies: a measurement only from fresh calls (timing_measured)
+    quantity: Quantity = "score"
+    shown: Shown = "asked"
+
+    @property
+    def unit(self) -> Unit:
+        return UNITS[self.quantity]
 
 
 class Metric(ABC):
     """A family of related metric keys computed together (rouge -> rouge1, rouge2, rougeL, rougeLsum)."""
 
     family: ClassVar[str]
+    # The keys the family can write, with their facts (evalgate.facts): the registry reads them.
+    FACTS: ClassVar[tuple[KeyFacts, ...]] = ()
+    # Other config names for the whole family (classification: precision, recall, f1).
+    ALIASES: ClassVar[tuple[str, ...]] = ()
     OPTIONS: ClassVar[dict[str, Option]] = {}
     # The option (a list of key names) that a config naming one of the family's keys adds that key to,
     # for families that compute only the keys asked for (rouge: `types`). None: it computes all its keys.
@@ -94,6 +107,36 @@ class Metric(ABC):
     @abstractmethod
     def keys(self) -> list[MetricKey]:
         """The aggregate keys this metric writes (fixed once configured)."""
+
+    @classmethod
+    def facts_of(cls, name: str) -> KeyFacts:
+        """The declared facts of key `name` (the first of FACTS whose name or pattern matches it)."""
+        for facts in cls.FACTS:
+            if facts.matches(name):
+                return facts
+        raise LookupError(f"{cls.__name__} declares no key {name!r} in FACTS")
+
+    def declared_key(
+        self,
+        name: str,
+        kind: Kind,
+        description: str,
+        *,
+        quantile: float | None = None,
+        facts: KeyFacts | None = None,
+    ) -> MetricKey:
+        """The MetricKey `name` with its declared facts (`facts` for a key named from the options)."""
+        facts = facts or self.facts_of(name)
+        return MetricKey(
+            name,
+            kind,
+            facts.higher_is_better,
+            description,
+            quantile,
+            timing=facts.timing,
+            quantity=facts.quantity,
+            shown=facts.shown,
+        )
 
     async def prepare(self, records: list[CaseRecord], context: Any) -> None:  # noqa: B027 - optional hook
         """Optional async work before scoring (LLM-as-judge calls, embeddings), done for all records at once.
@@ -129,10 +172,10 @@ class CaseMetric(Metric):
     Subclasses implement `score_ok` for cases that did not error; an errored case scores `ERROR_SCORE`
     on every key (0: errors are never passes). A family that compares with the expected value
     (`NEEDS_EXPECTED`) scores a case without one as a failure too, with a note: it cannot pass.
+    Its one key is named by its instance (the `name` option, else the family) and has the facts of FACTS[0].
     """
 
     KIND: ClassVar[Kind] = "binary"
-    HIGHER_IS_BETTER: ClassVar[bool] = True
     DESCRIPTION: ClassVar[str] = ""
     ERROR_SCORE: ClassVar[float] = 0.0
     NEEDS_EXPECTED: ClassVar[bool] = False
@@ -141,7 +184,7 @@ class CaseMetric(Metric):
         return self.DESCRIPTION
 
     def keys(self) -> list[MetricKey]:
-        return [MetricKey(self.instance, self.KIND, self.HIGHER_IS_BETTER, self.description())]
+        return [self.declared_key(self.instance, self.KIND, self.description(), facts=self.FACTS[0])]
 
     @abstractmethod
     def score_ok(self, record: CaseRecord) -> dict[str, float]:

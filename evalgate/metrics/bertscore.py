@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import io
 import math
 import warnings
-from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
 from evalgate.errors import InputError
+from evalgate.facts import KeyFacts
 from evalgate.metrics.base import CaseMetric, CaseRecord, MetricKey
 from evalgate.metrics.offline_models import (
     PACKAGED_MODEL,
@@ -49,6 +48,10 @@ Pair = tuple[str, tuple[str, ...]]  # (output text, reference texts)
 
 class BertScore(CaseMetric):
     family = "bertscore"
+    # the keys are {name}_precision/_recall/_f1; the `name` option (default bertscore) sets the prefix
+    FACTS = tuple(
+        KeyFacts(f"{prefix}_{part}", "score") for prefix in ("bertscore", "{name}") for part in PARTS
+    )
     KIND = "continuous"
     NEEDS_EXPECTED = True
     OPTIONS: ClassVar[dict[str, Option]] = {
@@ -91,6 +94,8 @@ class BertScore(CaseMetric):
                 "(bert-score's rescale_baseline format: a header LAYER,P,R,F and a row per layer)"
             )
         path = (base_dir / options["baseline_path"]).resolve()
+        import csv
+
         try:
             rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
         except (OSError, UnicodeDecodeError) as exc:
@@ -124,10 +129,9 @@ class BertScore(CaseMetric):
         how += ", rescaled with a baseline" if self.baseline else ", not rescaled"
         versions = f"bert-score {_version('bert-score')}, transformers {_version('transformers')}"
         return [
-            MetricKey(
+            self.declared_key(
                 f"{prefix}_{part}",
                 "continuous",
-                True,
                 f"BERTScore {part} of output against expected, greedy token matching ({how}; {versions})",
             )
             for part in PARTS
@@ -213,6 +217,8 @@ def _pair(record: CaseRecord) -> Pair:
 
 
 def _version(distribution: str) -> str:
+    from importlib import metadata  # here: the registry reads FACTS without loading it
+
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:

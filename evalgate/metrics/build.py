@@ -1,4 +1,4 @@
-"""Resolve the config's metric names to configured metric families (see evalgate.metrics.RESOLVE)."""
+"""Resolve the config's metric names to configured metric families (evalgate.metrics.registry)."""
 
 from __future__ import annotations
 
@@ -62,14 +62,20 @@ def family_class(family: str) -> type[Metric]:
 
 
 def resolve_name(name: str) -> tuple[str, str | None]:
-    """(family, key) for a config name; InputError listing the known names (with a close match) otherwise."""
-    from evalgate.metrics import RESOLVE
+    """(family, key) for a config name; InputError listing the known names (with a close match) otherwise.
+    A family's name is resolved without loading the other families."""
+    from evalgate.metrics import FAMILIES
 
-    if name in RESOLVE:
-        return RESOLVE[name]
-    close = difflib.get_close_matches(name, RESOLVE, n=3, cutoff=0.6)
+    if name in FAMILIES:
+        return name, None
+    from evalgate.metrics.registry import config_names
+
+    names = config_names()
+    if name in names:
+        return names[name]
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
     hint = f" (did you mean {' or '.join(close)}?)" if close else ""
-    raise InputError(f"unknown metric {name!r}{hint}; known metrics: {', '.join(sorted(RESOLVE))}")
+    raise InputError(f"unknown metric {name!r}{hint}; known metrics: {', '.join(sorted(names))}")
 
 
 def build_metrics(config: Any) -> list[Metric]:

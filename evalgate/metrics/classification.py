@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from evalgate.facts import KeyFacts
 from evalgate.metrics.base import CaseRecord, MetricKey, ResampledMetric
 from evalgate.metrics.values import as_label, has_expected
 from evalgate.options import Option
@@ -47,6 +48,11 @@ def _check_labels(value: list[Any]) -> str | None:
 
 class Classification(ResampledMetric):
     family = "classification"
+    ALIASES = STATISTICS
+    FACTS = (
+        *(KeyFacts(f"{stat}_{average}", "score") for stat in STATISTICS for average in AVERAGES),
+        KeyFacts("{statistic}[{label}]", "score"),
+    )
     OPTIONS: ClassVar[dict[str, Option]] = {
         "labels": Option(
             (list,), check=_check_labels, help="the classes (default: those found in the expected values)"
@@ -64,16 +70,16 @@ class Classification(ResampledMetric):
 
     def keys(self) -> list[MetricKey]:
         keys = [
-            MetricKey(
-                f"{stat}_{average}", "corpus", True, f"{stat}: {_DESCRIPTIONS[stat]}; {_AVERAGING[average]}"
+            self.declared_key(
+                f"{stat}_{average}", "corpus", f"{stat}: {_DESCRIPTIONS[stat]}; {_AVERAGING[average]}"
             )
             for stat in STATISTICS
             for average in AVERAGES
         ]
         for label in self.labels or []:
             keys += [
-                MetricKey(
-                    f"{stat}[{label}]", "corpus", True, f"{stat} of class {label!r}: {_DESCRIPTIONS[stat]}"
+                self.declared_key(
+                    f"{stat}[{label}]", "corpus", f"{stat} of class {label!r}: {_DESCRIPTIONS[stat]}"
                 )
                 for stat in STATISTICS
             ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from evalgate.facts import KeyFacts
 from evalgate.metrics.base import CaseMetric, CaseRecord
 from evalgate.metrics.values import as_text
 from evalgate.options import Option
@@ -16,7 +17,7 @@ from evalgate.options import Option
 class CompressionRatio(CaseMetric):
     family = "compression_ratio"
     KIND = "continuous"
-    HIGHER_IS_BETTER = False
+    FACTS = (KeyFacts("compression_ratio", "score", higher_is_better=False),)
     ERROR_SCORE = 1.0
     DESCRIPTION = "output words / input words (lower is more compressed)"
     OPTIONS: ClassVar[dict[str, Option]] = {

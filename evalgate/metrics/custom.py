@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from evalgate.errors import InputError
+from evalgate.facts import KeyFacts
 from evalgate.metrics.base import CaseMetric, CaseRecord, MetricKey
 from evalgate.metrics.values import add_note
 from evalgate.options import Option
@@ -37,6 +38,10 @@ def _check_keys(value: list[Any]) -> str | None:
 
 class Custom(CaseMetric):
     family = "custom"
+    # keys named by the options: a score, or a rate with `binary: true`; the direction is `higher_is_better`
+    FACTS = (
+        KeyFacts("{name}", "score", note="a rate with `binary: true`; the direction is `higher_is_better`"),
+    )
     OPTIONS: ClassVar[dict[str, Option]] = {
         "function": Option(
             (str,),
@@ -79,7 +84,13 @@ class Custom(CaseMetric):
         better = self.options["higher_is_better"]
         description = self.options["description"] or f"custom scorer {self.options['function']}"
         names = self.options["keys"] or [self.instance]
-        return [MetricKey(name, kind, better, description) for name in names]
+        quantity = "rate" if self.options["binary"] else "score"
+        return [
+            self.declared_key(
+                name, kind, description, facts=KeyFacts(name, quantity, higher_is_better=better)
+            )
+            for name in names
+        ]
 
     async def prepare(self, records: list[CaseRecord], context: Any) -> None:
         """Await an async scorer on every case without error, all at once; score_case reads the results."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from evalgate.facts import KeyFacts
 from evalgate.metrics.base import CaseMetric, CaseRecord
 
 
 class ErrorRate(CaseMetric):
     family = "error_rate"
-    HIGHER_IS_BETTER = False
+    FACTS = (KeyFacts("error_rate", "rate", higher_is_better=False, shown="always"),)
     ERROR_SCORE = 1.0
     DESCRIPTION = "fraction of cases whose run errored (exception, timeout, abort); 1 per errored case"
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evalgate.errors import InputError
+from evalgate.facts import KeyFacts
 from evalgate.files.fileio import read_text, real_path
 from evalgate.files.limits import MAX_TEXT_FILE_BYTES
 from evalgate.judge.client import (
@@ -29,6 +30,7 @@ from evalgate.judge.client import (
     require_number,
     require_string,
 )
+from evalgate.judge.task import TASK_BLOCK, TASK_OPTION, task_text
 from evalgate.metrics.base import CaseRecord, Metric, MetricKey, mean_score
 from evalgate.options import Option, one_of
 
@@ -39,13 +41,16 @@ DEFAULT_CRITERIA = {
     "completeness": "Does the answer cover everything the question needs, leaving out no key step or fact?",
 }
 
-RUBRIC_PROMPT = """You are an impartial evaluator. Score the ANSWER to the QUESTION on each criterion below, \
+RUBRIC_PROMPT = (
+    """You are an impartial evaluator. Score the ANSWER to the QUESTION on each criterion below, \
 with an integer from {{ scale_min }} (worst) to {{ scale_max }} (best).
 
 Criteria:
 {% for criterion in criteria %}- {{ criterion.name }}: {{ criterion.description }}
 {% endfor %}
-<question>
+"""
+    + TASK_BLOCK
+    + """<question>
 {{ input }}
 </question>
 {% if source %}
@@ -63,17 +68,21 @@ Criteria:
 </answer>
 
 {{ reply_format }}"""
+)
 
 RUBRIC_REPLY_FORMAT = """Reply with a single JSON object and nothing else, in this form:
 {"scores": { {{- scores_example -}} }, "reasoning": "<two or three sentences explaining the scores>"}"""
 
-FACTUAL_PROMPT = """You check answers for factual consistency with a source.
+FACTUAL_PROMPT = (
+    """You check answers for factual consistency with a source.
 
 Break the ANSWER into its factual claims: statements that can be true or false (skip greetings, questions, \
 offers of help and opinions). For each claim decide whether the SOURCE supports it. A claim that the source \
 contradicts, or that the source does not state or directly imply, is unsupported.
 
-<source>
+"""
+    + TASK_BLOCK
+    + """<source>
 {{ source }}
 </source>
 
@@ -85,6 +94,7 @@ Reply with a single JSON object and nothing else, in this form:
 {"claims": [{"claim": "<one claim, quoted or paraphrased from the answer>", "supported": true}], \
 "reasoning": "<one or two sentences>"}
 An answer without factual claims has an empty claims list."""
+)
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -177,6 +187,14 @@ class _JudgedMetric(Metric):
 
     needs_judge = True
 
+    def _with_task(
+        self, prompt: Callable[[CaseRecord, str], str], context: Any
+    ) -> Callable[[CaseRecord], str]:
+        """The prompt builder for each case, with the case's task unless the `task` option turns it off."""
+        if not self.options.get("task", True):
+            return lambda record: prompt(record, "")
+        return lambda record: prompt(record, task_text(record, context))
+
 
 class RubricJudge(_JudgedMetric):
     """Likert scores from a judge model on a rubric (default: relevance, accuracy, clarity, completeness).
@@ -187,6 +205,11 @@ class RubricJudge(_JudgedMetric):
     """
 
     family = "judge"
+    FACTS = (
+        KeyFacts("judge_score", "score"),
+        KeyFacts("judge_score_norm", "score"),
+        KeyFacts("judge_{criterion}", "score"),
+    )
     OPTIONS: ClassVar[dict[str, Option]] = {
         "criteria": Option((list,), help="criterion names, or {name: description} mappings"),
         "scale": Option((list,), default=[1, 5], check=_check_scale, help="[lowest, highest] integer score"),
@@ -195,6 +218,7 @@ class RubricJudge(_JudgedMetric):
             (bool,), default=True, help="show the expected answer to the judge as a reference"
         ),
         "normalized": Option((bool,), default=False, help="also write judge_score_norm (0 to 1)"),
+        "task": TASK_OPTION,
     }
 
     def __init__(self, options: dict[str, Any], base_dir: Path) -> None:
@@ -213,18 +237,18 @@ class RubricJudge(_JudgedMetric):
     def keys(self) -> list[MetricKey]:
         scale = f"{self.scale_min}–{self.scale_max}"
         keys = [
-            MetricKey(f"judge_{c.name}", "continuous", True, f"judge score for {c.name} ({scale})")
+            self.declared_key(f"judge_{c.name}", "continuous", f"judge score for {c.name} ({scale})")
             for c in self.criteria
         ]
         keys.append(
-            MetricKey("judge_score", "continuous", True, f"mean judge score over the criteria ({scale})")
+            self.declared_key("judge_score", "continuous", f"mean judge score over the criteria ({scale})")
         )
         if self.normalized:
-            keys.append(MetricKey("judge_score_norm", "continuous", True, "judge_score rescaled to 0–1"))
+            keys.append(self.declared_key("judge_score_norm", "continuous", "judge_score rescaled to 0–1"))
         return keys
 
-    def prompt(self, record: CaseRecord) -> str:
-        """The rendered judge prompt for one case."""
+    def prompt(self, record: CaseRecord, task: str = "") -> str:
+        """The rendered judge prompt for one case (`task`: what the model was asked to do, shown when given)."""
         example = ", ".join(f'"{c.name}": <{self.scale_min}-{self.scale_max}>' for c in self.criteria)
         reply_format = render_template(RUBRIC_REPLY_FORMAT, scores_example=example)
         expected = as_text(record.get("expected")) if self.reference else ""
@@ -235,6 +259,7 @@ class RubricJudge(_JudgedMetric):
             expected=expected,
             source=as_text((record.get("metadata") or {}).get("source")),
             metadata=record.get("metadata") or {},
+            task=task,
             criteria=self.criteria,
             scale_min=self.scale_min,
             scale_max=self.scale_max,
@@ -253,7 +278,7 @@ class RubricJudge(_JudgedMetric):
 
     async def prepare(self, records: list[CaseRecord], context: Any) -> None:
         answers, self.judge_usage = await _ask_all(
-            "judge", records, context, self.prompt, self.validate, _errored
+            "judge", records, context, self._with_task(self.prompt, context), self.validate, _errored
         )
         for record, answer in zip(records, answers, strict=True):
             if answer.error:
@@ -304,6 +329,10 @@ class FactualConsistency(_JudgedMetric):
     """
 
     family = "factual_consistency"
+    FACTS = (
+        KeyFacts("factual_consistency", "score"),
+        KeyFacts("hallucination_rate", "rate", higher_is_better=False),
+    )
     OPTIONS: ClassVar[dict[str, Option]] = {
         "source": Option(
             (str,),
@@ -312,6 +341,7 @@ class FactualConsistency(_JudgedMetric):
             help="what the output is checked against: metadata.source, expected, input, or auto (that order)",
         ),
         "prompt": Option((str,), help="a Jinja2 prompt template file replacing the built-in one"),
+        "task": TASK_OPTION,
     }
 
     def __init__(self, options: dict[str, Any], base_dir: Path) -> None:
@@ -322,11 +352,11 @@ class FactualConsistency(_JudgedMetric):
 
     def keys(self) -> list[MetricKey]:
         return [
-            MetricKey(
-                "factual_consistency", "continuous", True, "share of the output's claims the source supports"
+            self.declared_key(
+                "factual_consistency", "continuous", "share of the output's claims the source supports"
             ),
-            MetricKey(
-                "hallucination_rate", "binary", False, "share of cases with at least one unsupported claim"
+            self.declared_key(
+                "hallucination_rate", "binary", "share of cases with at least one unsupported claim"
             ),
         ]
 
@@ -352,9 +382,10 @@ class FactualConsistency(_JudgedMetric):
             return as_text(choices[self.source])
         return as_text(next((value for value in choices.values() if value not in (None, "")), None))
 
-    def prompt(self, record: CaseRecord) -> str:
+    def prompt(self, record: CaseRecord, task: str = "") -> str:
         return render_template(
             self.template,
+            task=task,
             source=self.source_text(record),
             output=as_text(record.get("output")),
             input=as_text(record.get("input")),
@@ -363,7 +394,12 @@ class FactualConsistency(_JudgedMetric):
 
     async def prepare(self, records: list[CaseRecord], context: Any) -> None:
         answers, self.judge_usage = await _ask_all(
-            "factual_consistency", records, context, self.prompt, _validate_claims, self.not_judged
+            "factual_consistency",
+            records,
+            context,
+            self._with_task(self.prompt, context),
+            _validate_claims,
+            self.not_judged,
         )
         for record, answer in zip(records, answers, strict=True):
             if answer.error:

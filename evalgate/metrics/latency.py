@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from evalgate.facts import KeyFacts, Shown
 from evalgate.metrics.base import CaseRecord, MetricKey, ResampledMetric, resample_counts
 from evalgate.metrics.values import as_number
 from evalgate.options import Option, one_of
@@ -28,8 +29,18 @@ PERCENTILES = (50, 95, 99)
 NUMPY_METHODS = {"linear": "linear", "nearest_rank": "inverted_cdf"}
 
 
+def _time_keys(prefix: str, shown: Shown) -> tuple[KeyFacts, ...]:
+    """The facts of the percentile and mean keys of `prefix` (latency, latency_ttft)."""
+    return tuple(
+        KeyFacts(f"{prefix}_{stat}_ms", "time", higher_is_better=False, timing=True, shown=shown)
+        for stat in (*(f"p{q}" for q in PERCENTILES), "mean")
+    )
+
+
 class Latency(ResampledMetric):
     family = "latency"
+    # the percentiles are in every report; the mean when asked for
+    FACTS = (*_time_keys("latency", "always")[:-1], _time_keys("latency", "asked")[-1])
     FIELD = "latency_ms"  # the run field read
     PREFIX = "latency"  # the keys: {PREFIX}_p50_ms ... {PREFIX}_mean_ms
     WHAT = "latency"
@@ -49,17 +60,15 @@ class Latency(ResampledMetric):
     def keys(self) -> list[MetricKey]:
         how = f"numpy.percentile method={self.method}"
         keys = [
-            MetricKey(
+            self.declared_key(
                 f"{self.PREFIX}_p{q}_ms",
                 "corpus",
-                False,
                 f"{q}th percentile of {self.WHAT} in ms ({how})",
-                q / 100,
-                timing=True,
+                quantile=q / 100,
             )
             for q in PERCENTILES
         ]
-        mean = MetricKey(f"{self.PREFIX}_mean_ms", "corpus", False, f"mean {self.WHAT} in ms", timing=True)
+        mean = self.declared_key(f"{self.PREFIX}_mean_ms", "corpus", f"mean {self.WHAT} in ms")
         return [*keys, mean]
 
     def values(self, records: list[CaseRecord]) -> np.ndarray:
@@ -121,14 +130,15 @@ class Streaming(Latency):
     PREFIX = "latency_ttft"
     WHAT = "the time to the first token"
     RATE = "generation_tokens_per_s"
+    # shown when the run measured them (a provider streamed)
+    FACTS = (
+        *_time_keys(PREFIX, "measured"),
+        KeyFacts(RATE, "count", higher_is_better=True, timing=True, shown="measured"),
+    )
 
     def keys(self) -> list[MetricKey]:
-        rate = MetricKey(
-            self.RATE,
-            "corpus",
-            True,
-            "output tokens per second of generation (latency - ttft), streamed runs",
-            timing=True,
+        rate = self.declared_key(
+            self.RATE, "corpus", "output tokens per second of generation (latency - ttft), streamed runs"
         )
         return [*super().keys(), rate]
 

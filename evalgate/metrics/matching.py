@@ -6,6 +6,7 @@ import re
 from typing import Any, ClassVar
 
 from evalgate.errors import InputError
+from evalgate.facts import KeyFacts
 from evalgate.metrics.base import CaseMetric, CaseRecord
 from evalgate.metrics.values import add_note, as_label, as_text, references
 from evalgate.options import Option, one_of
@@ -19,6 +20,7 @@ IGNORE_CASE = Option((bool,), default=False, help="compare case-insensitively")
 
 class ExactMatch(CaseMetric):
     family = "exact_match"
+    FACTS = (KeyFacts("exact_match", "rate"),)
     NEEDS_EXPECTED = True
     DESCRIPTION = "1 when the output text equals the expected text (or one of a list of them), else 0"
     OPTIONS: ClassVar[dict[str, Option]] = {
@@ -45,6 +47,7 @@ class ExactMatch(CaseMetric):
 
 class Contains(CaseMetric):
     family = "contains"
+    FACTS = (KeyFacts("contains", "rate"),)
     NEEDS_EXPECTED = True
     DESCRIPTION = "1 when the expected text (all, or any, of a list) occurs in the output, else 0"
     OPTIONS: ClassVar[dict[str, Option]] = {
@@ -68,6 +71,7 @@ class Contains(CaseMetric):
 
 class Regex(CaseMetric):
     family = "regex"
+    FACTS = (KeyFacts("regex", "rate"),)
     DESCRIPTION = (
         "1 when the output matches the regular expression (the `pattern` option, else the expected value)"
     )
@@ -108,6 +112,7 @@ class Regex(CaseMetric):
 
 class Accuracy(CaseMetric):
     family = "accuracy"
+    FACTS = (KeyFacts("accuracy", "rate"),)
     NEEDS_EXPECTED = True
     DESCRIPTION = "1 when the output's label (the output, or its `label`) equals the expected label, else 0"
     OPTIONS: ClassVar[dict[str, Option]] = {"name": NAME, "ignore_case": IGNORE_CASE}

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from evalgate.facts import KeyFacts
 from evalgate.metrics.base import CaseRecord, MetricKey, ResampledMetric, resample_counts
 from evalgate.metrics.values import as_label, as_number, has_expected
 from evalgate.options import Option
@@ -28,6 +29,7 @@ DEFAULT_POSITIVES = frozenset({"1", "true"})
 
 class ScoreRanking(ResampledMetric):
     family = "ranking"
+    FACTS = (KeyFacts("roc_auc", "score"), KeyFacts("average_precision", "score"))
     OPTIONS: ClassVar[dict[str, Option]] = {
         "positive_label": Option(
             (str, int, bool), help="the expected value of the positive class (default: 1 or true)"
@@ -41,16 +43,14 @@ class ScoreRanking(ResampledMetric):
 
     def keys(self) -> list[MetricKey]:
         return [
-            MetricKey(
+            self.declared_key(
                 "roc_auc",
                 "corpus",
-                True,
                 "area under the ROC curve of the output score (0.5 = chance, 1 = perfect)",
             ),
-            MetricKey(
+            self.declared_key(
                 "average_precision",
                 "corpus",
-                True,
                 "area under the precision-recall curve of the output score (sklearn average_precision_score)",
             ),
         ]

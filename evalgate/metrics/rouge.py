@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rouge_score import rouge_scorer
-
+from evalgate.facts import KeyFacts
 from evalgate.metrics.base import CaseMetric, CaseRecord, MetricKey
 from evalgate.metrics.values import as_text, references
 from evalgate.options import Option
@@ -35,6 +34,7 @@ def _check_types(value: list[Any]) -> str | None:
 
 class Rouge(CaseMetric):
     family = "rouge"
+    FACTS = tuple(KeyFacts(name, "score") for name in ROUGE_TYPES)
     NEEDS_EXPECTED = True
     KEY_OPTION = "types"
     OPTIONS: ClassVar[dict[str, Option]] = {
@@ -43,6 +43,8 @@ class Rouge(CaseMetric):
     }
 
     def __init__(self, options: dict[str, Any], base_dir: Any) -> None:
+        from rouge_score import rouge_scorer  # here: the registry reads FACTS without loading it (nltk)
+
         super().__init__(options, base_dir)
         wanted = set(options["types"] or ROUGE_TYPES)
         self.types = [name for name in ROUGE_TYPES if name in wanted]
@@ -50,7 +52,7 @@ class Rouge(CaseMetric):
 
     def keys(self) -> list[MetricKey]:
         stem = " (Porter stemmer)" if self.options["use_stemmer"] else ""
-        return [MetricKey(name, "continuous", True, _DESCRIPTIONS[name] + stem) for name in self.types]
+        return [self.declared_key(name, "continuous", _DESCRIPTIONS[name] + stem) for name in self.types]
 
     def score_ok(self, record: CaseRecord) -> dict[str, float]:
         targets = references(record.get("expected"))

@@ -121,12 +121,15 @@ def mean_interval(
 
 
 def metric_keys(metrics: Sequence[Metric]) -> dict[str, dict[str, Any]]:
-    """The results file's `metric_keys`: each key's kind, direction and meaning (and `timing` for timing keys)."""
+    """The results file's `metric_keys`: each key's kind, direction, meaning and declared facts (quantity, unit;
+    `timing` for timing keys), so every reader of the file writes its values in one unit."""
     return {
         key.name: {
             "kind": key.kind,
             "higher_is_better": key.higher_is_better,
             "description": key.description,
+            "quantity": key.quantity,
+            "unit": key.unit,
             **({"timing": True} if key.timing else {}),
         }
         for metric in metrics

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from evalgate.errors import InputError
+from evalgate.facts import KeyFacts
 from evalgate.metrics.base import CaseMetric, CaseRecord
 from evalgate.metrics.offline_models import PACKAGED_MODEL, PACKAGED_MODULE, go_offline, require_extra
 from evalgate.metrics.values import as_text, references
@@ -49,6 +50,7 @@ def default_encoder() -> Encoder:
 
 class Similarity(CaseMetric):
     family = "similarity"
+    FACTS = (KeyFacts("similarity", "score"),)
     NEEDS_EXPECTED = True
     KIND = "continuous"
     DESCRIPTION = "cosine similarity of the embeddings of output and expected text"

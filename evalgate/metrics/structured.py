@@ -10,9 +10,8 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
-import jsonschema
-
 from evalgate.errors import InputError
+from evalgate.facts import KeyFacts
 from evalgate.files.fileio import real_path
 from evalgate.files.jsonio import load_json
 from evalgate.files.limits import MAX_TEXT_FILE_BYTES
@@ -23,6 +22,7 @@ from evalgate.options import Option
 from evalgate.yamlio import load_yaml
 
 _INVALID = object()
+INVALID_JSON = _INVALID  # what parse_json returns for an output that is not JSON (evalgate.assertions)
 
 
 def parse_json(output: Any) -> Any:
@@ -41,6 +41,7 @@ def parse_json(output: Any) -> Any:
 
 class JsonValid(CaseMetric):
     family = "json_valid"
+    FACTS = (KeyFacts("json_valid", "rate"),)
     DESCRIPTION = "1 when the output is valid JSON (or already a structured value), else 0"
     OPTIONS: ClassVar[dict[str, Option]] = {"name": NAME}
 
@@ -50,6 +51,7 @@ class JsonValid(CaseMetric):
 
 class JsonSchema(CaseMetric):
     family = "json_schema"
+    FACTS = (KeyFacts("json_schema", "rate"),)
     OPTIONS: ClassVar[dict[str, Option]] = {
         "name": NAME,
         "schema": Option(
@@ -58,6 +60,8 @@ class JsonSchema(CaseMetric):
     }
 
     def __init__(self, options: dict[str, Any], base_dir: Path) -> None:
+        import jsonschema  # here: the registry reads FACTS without loading it
+
         super().__init__(options, base_dir)
         path = real_path(base_dir / options["schema"])
         schema = _read_schema(path)

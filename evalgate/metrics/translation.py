@@ -12,16 +12,18 @@ them per resample with one matrix product, and lets sacrebleu compute each resam
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from sacrebleu.metrics import BLEU, CHRF
-from sacrebleu.metrics.base import Metric as SacreMetric
 
 from evalgate.errors import InputError
+from evalgate.facts import KeyFacts
 from evalgate.metrics.base import CaseRecord, MetricKey, ResampledMetric, resample_counts
 from evalgate.metrics.values import as_text, has_expected, references
 from evalgate.options import Option, non_negative, positive
+
+if TYPE_CHECKING:  # sacrebleu is loaded when a family is configured, not when the registry reads FACTS
+    from sacrebleu.metrics.base import Metric as SacreMetric
 
 # Corpora whose statistics are kept: the two runs the gate compares.
 
@@ -46,7 +48,7 @@ class _CorpusTranslation(ResampledMetric):
         return "|".join(part for part in parts if not part.startswith("nrefs:"))
 
     def keys(self) -> list[MetricKey]:
-        return [MetricKey(self.family, "corpus", True, f"{self.DESCRIPTION} (sacrebleu {self.signature})")]
+        return [self.declared_key(self.family, "corpus", f"{self.DESCRIPTION} (sacrebleu {self.signature})")]
 
     def corpus(self, records: list[CaseRecord]) -> tuple[list[str], list[list[str | None]], np.ndarray]:
         """Hypotheses, reference streams (None where a case has fewer references) and which cases are used."""
@@ -93,6 +95,7 @@ class _CorpusTranslation(ResampledMetric):
 
 class Bleu(_CorpusTranslation):
     family = "bleu"
+    FACTS = (KeyFacts("bleu", "score"),)
     DESCRIPTION = "corpus BLEU of the output texts against the expected texts, 0-100"
     OPTIONS: ClassVar[dict[str, Option]] = {
         "tokenize": Option(
@@ -103,6 +106,8 @@ class Bleu(_CorpusTranslation):
     }
 
     def make(self) -> SacreMetric:
+        from sacrebleu.metrics import BLEU
+
         try:
             return BLEU(
                 tokenize=self.options["tokenize"],
@@ -115,6 +120,7 @@ class Bleu(_CorpusTranslation):
 
 class Chrf(_CorpusTranslation):
     family = "chrf"
+    FACTS = (KeyFacts("chrf", "score"),)
     DESCRIPTION = (
         "corpus chrF (character n-gram F-score) of the output texts against the expected texts, 0-100"
     )
@@ -128,6 +134,8 @@ class Chrf(_CorpusTranslation):
     }
 
     def make(self) -> SacreMetric:
+        from sacrebleu.metrics import CHRF
+
         return CHRF(
             char_order=self.options["char_order"],
             word_order=self.options["word_order"],

@@ -18,33 +18,38 @@ from collections.abc import Callable
 
 import numpy as np
 
+from evalgate.facts import KeyFacts
 from evalgate.metrics.base import CaseRecord, MetricKey, ResampledMetric, nan_to_none, resample_counts
 from evalgate.metrics.values import as_number
 
-# key -> (higher_is_better, description)
-_KEYS: dict[str, tuple[bool, str]] = {
-    "tokens_in": (False, "input tokens, total over the calls that report them"),
-    "tokens_out": (False, "output tokens, total over the calls that report them"),
-    "tokens_in_per_case": (False, "input tokens per request (mean over the calls that report them)"),
-    "tokens_out_per_case": (False, "output tokens per request (mean over the calls that report them)"),
-    "tokens_per_s": (
-        True,
-        "output tokens per second of latency (timed calls without error that report tokens_out)",
-    ),
-    "cost_total": (False, "cost in USD, total over the calls that report it"),
-    "cost_per_1k_requests": (False, "cost in USD of 1,000 requests (mean cost per reporting call x 1000)"),
+_DESCRIPTIONS = {
+    "tokens_in": "input tokens, total over the calls that report them",
+    "tokens_out": "output tokens, total over the calls that report them",
+    "tokens_in_per_case": "input tokens per request (mean over the calls that report them)",
+    "tokens_out_per_case": "output tokens per request (mean over the calls that report them)",
+    "tokens_per_s": "output tokens per second of latency (timed calls without error that report tokens_out)",
+    "cost_total": "cost in USD, total over the calls that report it",
+    "cost_per_1k_requests": "cost in USD of 1,000 requests (mean cost per reporting call x 1000)",
 }
-TIMING = ("tokens_per_s",)  # computed from latencies: measured only from fresh calls
 
 
 class Usage(ResampledMetric):
     family = "usage"
+    # shown when the provider reported them; tokens_per_s is computed from latencies (a timing)
+    FACTS = (
+        *(
+            KeyFacts(name, "count", higher_is_better=False, shown="measured")
+            for name in ("tokens_in", "tokens_out", "tokens_in_per_case", "tokens_out_per_case")
+        ),
+        KeyFacts("tokens_per_s", "count", higher_is_better=True, timing=True, shown="measured"),
+        *(
+            KeyFacts(name, "money", higher_is_better=False, shown="measured")
+            for name in ("cost_total", "cost_per_1k_requests")
+        ),
+    )
 
     def keys(self) -> list[MetricKey]:
-        return [
-            MetricKey(name, "corpus", better, text, timing=name in TIMING)
-            for name, (better, text) in _KEYS.items()
-        ]
+        return [self.declared_key(facts.name, "corpus", _DESCRIPTIONS[facts.name]) for facts in self.FACTS]
 
     def encode(self, records: list[CaseRecord]) -> dict[str, np.ndarray]:
         """Per case: tokens_in, tokens_out, cost (NaN when not reported) and latency_s for tokens_per_s."""

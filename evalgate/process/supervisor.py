@@ -13,24 +13,47 @@ evalgate.process.interrupts; the same signal from the terminal reaching both cou
 terminal's process group, so progress bars, prompts and Ctrl-C work as without the supervisor. A child that
 reported but does not exit (a thread of the code under test that never returns keeps the interpreter alive)
 is stopped after `EXIT_GRACE_S`. Without os.fork (Windows), the command runs in this process, unsupervised.
+
+`run_supervised` is the same protection for a caller that stays alive after the command (the Action's entrypoint
+calls the engine in-process this way): the command is a function run in the forked child, which reports its exit
+code and its structured error (`InputError`'s message, file and line) through the pipe as one JSON line; the
+child's stderr comes back through a second pipe, line by line, to a callback (the entrypoint echoes it, made
+inert); the caller's signal handlers are restored afterwards, and a stop signal it passed on is in the Ending.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import signal
 import sys
 import threading
-from typing import NoReturn
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn, TextIO
 
 from evalgate.process.exitcodes import STOP_SIGNALS, ExitCode, for_signal, signal_name
 
 REPORT_PREFIX = b"evalgate-exit "
+MAX_REPORT_BYTES = 16 * 1024  # the report line: the code and the error, whose message is cut to fit
 EXIT_GRACE_S = 5.0  # how long the command's process may take to end after it reported its exit code
 PR_SET_PDEATHSIG = 1  # prctl(2)
 POLL_S = 0.5  # how often the parent checks on a child whose pipe is still open (a grandchild may hold it)
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a supervised command ended: its exit code (never 0 unless it reported 0), its structured error
+    (`message`, `file`, `line`) when it reported one, why it ended without reporting, and the stop signal the
+    supervisor received and passed on to it, if any."""
+
+    code: int
+    error: dict[str, Any] | None = None
+    reason: str | None = None
+    signal: int | None = None
 
 
 def main() -> NoReturn:
@@ -39,36 +62,104 @@ def main() -> NoReturn:
         from evalgate import cli
 
         raise SystemExit(cli.main())
+    raise SystemExit(run_supervised(_cli_command, exit_child=_exit_normally).code)
+
+
+def _cli_command() -> tuple[int, dict[str, Any] | None]:
+    from evalgate import cli  # in the child: the supervisor forks before the engine is imported
+
+    return cli.main(), None
+
+
+def run_supervised(
+    command: Callable[[], tuple[int, dict[str, Any] | None]],
+    *,
+    stderr: Callable[[str], None] | None = None,
+    exit_child: Callable[[int], NoReturn] = os._exit,
+) -> Ending:
+    """Run `command` (returning its exit code and its structured error, or None) in a forked child and wait for
+    it. With `stderr`, the child's standard error is sent back line by line to that callback. `exit_child` ends
+    the child once it reported (os._exit by default: the caller's stack, its temporary folders included, is
+    never unwound in the child)."""
     read_fd, write_fd = os.pipe()  # not inherited by programs the command starts (close-on-exec)
+    err_read, err_write = os.pipe() if stderr is not None else (None, None)
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:
-        os.close(read_fd)
-        _end_with(parent)
-        _run_command(write_fd)
+        try:
+            os.close(read_fd)
+            if err_read is not None and err_write is not None:
+                os.close(err_read)
+                os.dup2(err_write, 2)
+                os.close(err_write)
+                sys.stderr = _stderr_stream()
+            _end_with(parent)
+        except BaseException:  # the child never unwinds into the caller's frames (the caller's cleanups)
+            traceback.print_exc()
+            os._exit(ExitCode.NO_RESULT)
+        _run_command(command, write_fd, exit_child)
     os.close(write_fd)
-    raise SystemExit(supervise(pid, read_fd))
+    relay = None
+    if err_read is not None and err_write is not None and stderr is not None:
+        os.close(err_write)
+        relay = threading.Thread(target=_relay_lines, args=(err_read, stderr), daemon=True)
+        relay.start()
+    ending = supervise(pid, read_fd)
+    if relay is not None:  # a process the command started may still hold the pipe: do not wait for it long
+        relay.join(EXIT_GRACE_S)
+    return ending
 
 
-def _run_command(report_fd: int) -> NoReturn:
-    """The child: run the command, report its exit code to the parent, then exit normally."""
+def _stderr_stream() -> TextIO:
+    """A text stream on file descriptor 2 (the pipe to the parent), line by line."""
+    return open(2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
+
+
+def _relay_lines(fd: int, line_to: Callable[[str], None]) -> None:
+    with open(fd, encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            line_to(line.rstrip("\n"))
+
+
+def _exit_normally(code: int) -> NoReturn:
+    raise SystemExit(code)
+
+
+def _run_command(
+    command: Callable[[], tuple[int, dict[str, Any] | None]],
+    report_fd: int,
+    exit_child: Callable[[int], NoReturn],
+) -> NoReturn:
+    """The child: run the command, report its exit code (and error) to the parent, then exit."""
     pipe = os.fstat(report_fd)
     # a process the code under test forks (multiprocessing) must not hold the pipe, nor report for us
     os.register_at_fork(after_in_child=lambda: _close(report_fd))
-    from evalgate import cli
-
+    error: dict[str, Any] | None = None
     try:
-        code = cli.main()
+        code, error = command()
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else ExitCode.BAD_INPUT)
+    except BaseException:  # a bug of the caller's command: never a pass
+        traceback.print_exc()
+        code = ExitCode.NO_RESULT
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
     with contextlib.suppress(OSError):
         same = os.fstat(report_fd)
         if (same.st_dev, same.st_ino) == (pipe.st_dev, pipe.st_ino):  # not closed and reused by user code
-            os.write(report_fd, REPORT_PREFIX + str(int(code)).encode() + b"\n")
-    raise SystemExit(code)
+            os.write(report_fd, _report_line(int(code), error))
+    exit_child(code)
+
+
+def _report_line(code: int, error: dict[str, Any] | None) -> bytes:
+    """`evalgate-exit CODE [ERROR-JSON]\\n`, within MAX_REPORT_BYTES (a long message is cut)."""
+    line = REPORT_PREFIX + str(code).encode()
+    if error is not None:
+        error = dict(error)
+        error["message"] = str(error.get("message", ""))[: MAX_REPORT_BYTES // 8]
+        line += b" " + json.dumps(error, ensure_ascii=True).encode()
+    return line + b"\n"
 
 
 def _end_with(parent: int) -> None:
@@ -88,13 +179,29 @@ def _close(fd: int) -> None:
         os.close(fd)
 
 
-def supervise(pid: int, read_fd: int) -> int:
-    """Wait for the child `pid`; the exit code it reported, else what its ending means (never 0)."""
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, lambda signum, frame: _forward(pid, signum))
-    reported = _read_report(pid, read_fd)
-    status = _wait(pid, EXIT_GRACE_S if reported is not None else None)
-    if reported is not None:
+def supervise(pid: int, read_fd: int) -> Ending:
+    """Wait for the child `pid`; the exit code it reported, else what its ending means (never 0). The stop
+    signals are passed on to the child meanwhile, and the handlers before restored after."""
+    received: list[int] = []
+
+    def forward(signum: int, frame: Any) -> None:
+        received.append(signum)
+        _forward(pid, signum)
+
+    previous = {signum: signal.signal(signum, forward) for signum in STOP_SIGNALS}
+    try:
+        ending = _ending(pid, read_fd)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return Ending(ending.code, ending.error, ending.reason, received[0] if received else None)
+
+
+def _ending(pid: int, read_fd: int) -> Ending:
+    report = _read_report(pid, read_fd)
+    status = _wait(pid, EXIT_GRACE_S if report is not None else None)
+    if report is not None:
+        reported, error = report
         if status is None:
             print(
                 f"evalgate: note: the command finished, but its process was still running {EXIT_GRACE_S:g}s "
@@ -102,27 +209,24 @@ def supervise(pid: int, read_fd: int) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            return reported
+            return Ending(reported, error)
         # never greener than either: a clean report followed by a failed exit (say, a flush) is a failure
-        return reported if reported != 0 else _code_of(status)
+        return Ending(reported if reported != 0 else _code_of(status), error)
     assert status is not None
     if os.WIFSIGNALED(status):
         signum = os.WTERMSIG(status)
-        print(
-            f"evalgate: error: the run was killed by {signal_name(signum)} before it finished; nothing was "
-            "judged" + (" (out of memory?)" if signum == signal.SIGKILL else ""),
-            file=sys.stderr,
-            flush=True,
+        reason = f"the run was killed by {signal_name(signum)} before it finished; nothing was judged" + (
+            " (out of memory?)" if signum == signal.SIGKILL else ""
         )
-        return for_signal(signum)
-    print(
-        f"evalgate: error: the run ended before a result, its process exited with code "
-        f"{os.waitstatus_to_exitcode(status)} before the command finished (did the code under test call "
-        "os._exit() or exit(), or crash?); nothing was judged",
-        file=sys.stderr,
-        flush=True,
+        print(f"evalgate: error: {reason}", file=sys.stderr, flush=True)
+        return Ending(for_signal(signum), reason=reason)
+    reason = (
+        f"the run ended before a result, its process exited with code {os.waitstatus_to_exitcode(status)} "
+        "before the command finished (did the code under test call os._exit() or exit(), or crash?); nothing "
+        "was judged"
     )
-    return ExitCode.NO_RESULT
+    print(f"evalgate: error: {reason}", file=sys.stderr, flush=True)
+    return Ending(ExitCode.NO_RESULT, reason=reason)
 
 
 def _forward(pid: int, signum: int) -> None:
@@ -130,28 +234,44 @@ def _forward(pid: int, signum: int) -> None:
         os.kill(pid, signum)
 
 
-def _read_report(pid: int, read_fd: int) -> int | None:
-    """The code the child wrote, or None once it exited without writing one."""
+def _read_report(pid: int, read_fd: int) -> tuple[int, dict[str, Any] | None] | None:
+    """The code (and error) the child wrote, or None once it exited without writing them."""
     received = b""
-    while True:
+    while len(received) <= MAX_REPORT_BYTES:
         readable, _, _ = select.select([read_fd], [], [], POLL_S)
         if readable:
-            chunk = os.read(read_fd, 64)
+            chunk = os.read(read_fd, 4096)
             received += chunk
             if not chunk or b"\n" in received:
                 break
         elif _ended(pid):
             readable, _, _ = select.select([read_fd], [], [], 0)  # it ended: read what it wrote, if anything
-            received += os.read(read_fd, 64) if readable else b""
+            received += os.read(read_fd, MAX_REPORT_BYTES) if readable else b""
             break
     os.close(read_fd)
-    line = received.partition(b"\n")[0]
-    if not line.startswith(REPORT_PREFIX):
+    line, newline, _ = received.partition(b"\n")
+    if not newline or not line.startswith(REPORT_PREFIX):
         return None
+    code, _, error = line[len(REPORT_PREFIX) :].partition(b" ")
     try:
-        return int(line[len(REPORT_PREFIX) :])
+        return int(code), _error_of(error)
     except ValueError:
         return None
+
+
+def _error_of(data: bytes) -> dict[str, Any] | None:
+    """The child's structured error: {message, file, line}, None when it sent none (or something else)."""
+    if not data:
+        return None
+    error = json.loads(data)
+    if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+        return None
+    file, line = error.get("file"), error.get("line")
+    return {
+        "message": error["message"],
+        "file": file if isinstance(file, str) else None,
+        "line": line if isinstance(line, int) and not isinstance(line, bool) else None,
+    }
 
 
 def _ended(pid: int) -> bool:

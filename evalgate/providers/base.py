@@ -47,6 +47,11 @@ class Provider(ABC):
     async def complete(self, case: Case) -> Output | Any:
         """Answer one case."""
 
+    def task_text(self, case: Case) -> str | None:
+        """The prompt this case was asked with, when the provider renders one from a template (the judge is
+        shown it as the task: evalgate.judge.task); None when the case's input is all the model got."""
+        return None
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release workers, sessions and files."""
 

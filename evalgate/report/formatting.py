@@ -1,8 +1,8 @@
 """Numbers for people: rates in percent (changes in percentage points), latency in ms, cost in USD, the rest
 with three significant digits.
 
-A metric's unit is decided in one place, `evalgate.units.unit_of` (by its kind and name); this module only
-writes numbers in it.
+A metric's unit is decided in one place, the facts its family declares (evalgate/facts.py), recorded with each
+key in the results file and carried by every row of the verdict (`unit`); this module only writes numbers in it.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from evalgate.units import Unit, unit_of
+from evalgate.facts import UNITS, Unit
 
 __all__ = [
     "DASH",
@@ -23,11 +23,17 @@ __all__ = [
     "p_value",
     "sig",
     "threshold",
-    "unit_of",
+    "unit_in",
     "value",
 ]
 
 DASH = "—"
+
+
+def unit_in(row: Any) -> Unit:
+    """The unit a verdict row (or a results file's key entry) carries; the plain number for one without."""
+    unit = row.get("unit") if isinstance(row, dict) else None
+    return unit if unit in UNITS.values() else "plain"
 
 
 def is_number(value: Any) -> bool:

@@ -31,11 +31,10 @@ from evalgate import __version__
 from evalgate.contracts.results import Results
 from evalgate.contracts.trend import Trend
 from evalgate.errors import InputError
+from evalgate.github.limits import COMMENT_MAX_CHARS, REPORT_SUMMARY_MAX_BYTES
 from evalgate.report import text as report_text
 from evalgate.report.view import Tier, build_view, shorten
 
-COMMENT_LIMIT = 65_536  # GitHub's limit on an issue or pull-request comment body
-SUMMARY_LIMIT = 1_000_000  # bytes: GitHub's step summary takes 1 MiB per step; leave room for other writers
 MARKER_PREFIX = "<!-- evalgate:"
 _MARKER = re.compile(r"<!-- evalgate:[^\n<>]*? -->")
 _XML_INVALID = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -87,7 +86,7 @@ def render_comment(
     baseline: Results | None,
     *,
     marker: str | None = None,
-    max_length: int = COMMENT_LIMIT,
+    max_length: int = COMMENT_MAX_CHARS,
     **options: Any,
 ) -> str:
     """The sticky pull-request comment: the marker first, at most `max_length` characters."""
@@ -100,7 +99,7 @@ def render_summary(
 ) -> str:
     """The step summary: the same markdown without the marker, within the step summary's limit (in UTF-8
     bytes, as GitHub counts it)."""
-    options.setdefault("max_length", SUMMARY_LIMIT)
+    options.setdefault("max_length", REPORT_SUMMARY_MAX_BYTES)
     return render_markdown(verdict, current, baseline, marker=None, measure=_utf8_length, **options)
 
 

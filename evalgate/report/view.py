@@ -35,7 +35,12 @@ MAX_CATEGORY_COLUMNS = 6  # metric columns of the per-category table
 SHORT_CHARS = 80  # expected/output values up to this long (one line) share a one-row table
 # a case id or category name longer than this is cut (they land in lists, tables and summaries)
 LABEL_CHARS = 120
-ANSWER_FIELDS = (("expected", "Expected"), ("output", "Output"), ("baseline_output", "Baseline output"))
+ANSWER_FIELDS = (
+    ("expected", "Expected"),
+    ("output", "Output"),
+    ("raw_output", "Raw output (before the transform)"),
+    ("baseline_output", "Baseline output"),
+)
 EXAMPLE_KEYS = ("input", *(key for key, _ in ANSWER_FIELDS), "error")
 
 
@@ -73,7 +78,7 @@ def build_view(
     """Everything a template shows, at full detail."""
     outcome = verdict.get("verdict")
     shown = _key_info(current, baseline)
-    kinds = {name: info.kind for name, info in shown.items()}
+    units = {str(row.get("metric")): fmt.unit_in(row) for row in verdict.get("metrics") or []}
     rows = [row for row in verdict.get("metrics") or [] if _visible(row, shown)]
     categories = verdict.get("categories") or []
     sensitivity, repeated = _sensitivity(
@@ -91,7 +96,7 @@ def build_view(
         "headline": verdict.get("headline") or "",
         "mode": verdict.get("mode"),
         "baseline": _baseline(verdict, baseline),
-        "reasons": [_reason(reason, kinds) for reason in verdict.get("reasons") or []],
+        "reasons": [_reason(reason, units) for reason in verdict.get("reasons") or []],
         "warnings": [
             str(w) for w in verdict.get("warnings") or [] if not _repeated(str(w), repeated, verdict)
         ],
@@ -176,8 +181,8 @@ def _moment(text: Any) -> Any:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _reason(reason: dict[str, Any], kinds: dict[str, Any]) -> dict[str, Any]:
-    unit = fmt.unit_of(str(reason.get("metric") or ""), kinds.get(str(reason.get("metric") or "")))
+def _reason(reason: dict[str, Any], units: dict[str, fmt.Unit]) -> dict[str, Any]:
+    unit = units.get(str(reason.get("metric") or ""), "plain")
     message = reason.get("message")
     if not message:
         value = fmt.value(reason.get("value"), unit)
@@ -195,7 +200,7 @@ def _reason(reason: dict[str, Any], kinds: dict[str, Any]) -> dict[str, Any]:
 
 def _metric_row(row: dict[str, Any]) -> dict[str, Any]:
     name = str(row.get("metric") or "")
-    unit = fmt.unit_of(name, row.get("kind"))
+    unit = fmt.unit_in(row)
     higher = row.get("higher_is_better", True) is not False
     has_change = fmt.is_number(row.get("delta"))
     return {
@@ -274,7 +279,7 @@ def _sensitivity(
         replaced.add(f"{_row_label(row)}: {row.get('note')}")
         if row.get("status") == "fail":
             continue
-        unit = fmt.unit_of(str(row.get("metric") or ""), row.get("kind"))
+        unit = fmt.unit_in(row)
         gate = row.get("mde_gate")
         catch = gate if mode in (None, "significance") and fmt.is_number(gate) else row["mde"]
         items.append(
@@ -366,7 +371,7 @@ def regression_size(row: dict[str, Any]) -> float:
     if not fmt.is_number(delta):
         return 0.0
     worse = -delta if row.get("higher_is_better", True) is not False else delta
-    unit = fmt.unit_of(str(row.get("metric") or ""), row.get("kind"))
+    unit = fmt.unit_in(row)
     if unit == "rate" or not fmt.is_number(base) or base == 0:
         return float(worse)
     return float(worse / abs(base))
@@ -393,7 +398,7 @@ def _categories(rows: list[dict[str, Any]], columns: tuple[list[str], int]) -> d
             if row is None:
                 cells.append(fmt.DASH)
                 continue
-            unit = fmt.unit_of(metric, row.get("kind"))
+            unit = fmt.unit_in(row)
             text = fmt.value(row.get("current"), unit)
             if fmt.is_number(row.get("delta")):
                 text += f" ({fmt.delta(row['delta'], unit)})"
@@ -464,10 +469,47 @@ def _example(case_id: str, group: list[dict[str, Any]], max_chars: int) -> dict[
         "brief": [{"label": label, "value": to_text(value)} for label, value in answers] if brief else [],
         "fields": [
             {"label": label, "name": None, "value": clip(value, max_chars, pretty=True)}
-            for label, value in [*([] if brief else answers), ("Error", values["error"])]
+            for label, value in [*([] if brief else answers), ("Error", values["error"]), *_explained(first)]
             if value is not None
         ],
     }
+
+
+def _explained(entry: dict[str, Any]) -> list[tuple[str, str]]:
+    """Why the case scored as it did (evalgate.explain): its failed assertions, the judge's scores and reasoning,
+    the claims found unsupported; each as a labelled text."""
+    found = []
+    failed = entry.get("failed_assertions") or []
+    if failed:
+        found.append(("Failed assertions", "\n".join(_assertion_line(outcome) for outcome in failed)))
+    judge = entry.get("judge")
+    if judge:
+        scores = ", ".join(
+            f"{name} {fmt.sig(value, strip=True)}" for name, value in (judge.get("scores") or {}).items()
+        )
+        found.append(
+            (
+                "Judge",
+                "\n".join(part for part in (scores, judge.get("reasoning"), judge.get("error")) if part),
+            )
+        )
+    factual = entry.get("factual")
+    if factual:
+        claims = [f"- {claim}" for claim in factual.get("unsupported") or []]
+        parts = ["Unsupported claims:", *claims] if claims else []
+        found.append(
+            (
+                "Factual consistency",
+                "\n".join([*parts, *(p for p in (factual.get("reasoning"), factual.get("error")) if p)]),
+            )
+        )
+    return [(label, text) for label, text in found if text]
+
+
+def _assertion_line(outcome: dict[str, Any]) -> str:
+    value = outcome.get("value")
+    shown = "" if value is None else " " + clip(value if isinstance(value, str) else to_text(value), 80).text
+    return f"{outcome.get('type')}{shown}: {outcome.get('reason') or 'failed'}"
 
 
 def _is_short(value: Any) -> bool:

@@ -19,9 +19,9 @@ from evalgate.cli import main
 from evalgate.config import load_config
 from evalgate.errors import InputError
 from evalgate.gate import decide
+from evalgate.metrics.registry import unit_of
 from evalgate.report import formatting as fmt
 from evalgate.report.render import render_markdown
-from evalgate.units import unit_of
 from tests.conftest import write_suite
 from tests.gatekit import as_results, compare
 
@@ -284,14 +284,15 @@ def test_the_unit_follows_what_the_metric_is_never_its_values():
 
 
 def test_reasons_write_values_in_their_unit():
-    kinds = {"latency_ms": ("continuous", False)}
-    baseline = make_results({"latency_ms": [300.0] * 50 + [310.0] * 50}, kinds=kinds)
-    current = make_results({"latency_ms": [420.0] * 50 + [430.0] * 50}, kinds=kinds)
-    config = make_config([rule("latency_ms", max_drop=20.0, max=400.0)], resamples=1000)
+    kinds = {"latency_mean_ms": ("continuous", False)}
+    baseline = make_results({"latency_mean_ms": [300.0] * 50 + [310.0] * 50}, kinds=kinds)
+    current = make_results({"latency_mean_ms": [420.0] * 50 + [430.0] * 50}, kinds=kinds)
+    config = make_config([rule("latency_mean_ms", max_drop=20.0, max=400.0)], resamples=1000)
     messages = [r.message for r in decide(compare(current, baseline, config), config).reasons]
-    assert "latency_ms is 425 ms, above the maximum 400 ms" in messages
+    assert "latency_mean_ms is 425 ms, above the maximum 400 ms" in messages
     assert any(
-        m.startswith("latency_ms rose by 120 ms (305 ms → 425 ms), beyond the 20 ms margin") for m in messages
+        m.startswith("latency_mean_ms rose by 120 ms (305 ms → 425 ms), beyond the 20 ms margin")
+        for m in messages
     )
 
 

@@ -295,9 +295,9 @@ def test_the_entrypoint_copies_engine_stderr_without_letting_a_results_file_issu
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "GITHUB_WORKSPACE": str(tmp_path),
     }
-    code = entrypoint.run_engine(["gate", "--config", str(config), "--current", str(hostile)], env)
+    ending = entrypoint.run_engine(["gate", "--config", str(config), "--current", str(hostile)], env)
     printed = capsys.readouterr()
-    assert code == 2 and "not a valid evalgate results file: metrics.accuracy" in printed.err
+    assert ending.code == 2 and "not a valid evalgate results file: metrics.accuracy" in printed.err
     commands = workflow_commands(printed.out + "\n" + printed.err)
     assert commands and all(
         line.startswith("::error file=results.json,title=evalgate::") for line in commands

@@ -105,3 +105,11 @@ def test_uploads_of_the_hidden_output_folder_include_hidden_files(path: Path) ->
                     path.name,
                     step.get("name"),
                 )
+
+
+def test_no_expression_in_action_yml_outside_defaults() -> None:
+    """The runner (and act) refuse to load an action whose descriptions hold `${{ }}`: expressions are allowed in
+    an input's default only (act: "expressions are not allowed here")."""
+    for name, spec in {**ACTION["inputs"], **ACTION["outputs"]}.items():
+        assert "${{" not in spec.get("description", ""), name
+    assert "${{" not in ACTION["description"]

@@ -9,6 +9,8 @@ from github import GithubException
 
 from evalgate.github import comment
 from evalgate.github.client import ClientSettings, make_github
+from evalgate.github.limits import COMMENT_MAX_CHARS
+from evalgate.metrics.registry import facts_of
 from evalgate.report.render import comment_marker
 
 MARKER = comment_marker("digits")
@@ -113,7 +115,7 @@ def test_a_body_too_long_is_cut_keeping_marker_and_verdict_and_github_accepts_it
     body = comment.fit_body(
         long_report, MARKER, digest=comment.results_digest(verdict), run_url="https://run/1"
     )
-    assert len(body) <= comment.MAX_COMMENT_CHARS
+    assert len(body) <= COMMENT_MAX_CHARS
     assert body.startswith(MARKER + "\n") and "## FAIL" in body and "https://run/1" in body
     assert upsert(fake, body).action == "created"
     assert fake.comments[5][0]["body"] == body
@@ -159,13 +161,23 @@ def test_an_outage_gives_up_after_the_retries(fake: FakeGitHub) -> None:
 
 def test_the_digest_ignores_ungated_timings_but_not_gated_ones_nor_quality_metrics() -> None:
     def with_metric(name: str, value: float, status: str = "info") -> dict:
+        """A verdict row as the pairing writes it: a key its family declares a timing carries how it was timed."""
+        facts = facts_of(name)
+        timed = {"current": {"n": 5, "fresh": 5, "measured": True}} if facts and facts.timing else None
         verdict = verdict_doc("pass")
-        verdict["metrics"].append({"metric": name, "category": None, "current": value, "status": status})
+        verdict["metrics"].append(
+            {"metric": name, "category": None, "current": value, "status": status, "timing": timed}
+        )
         return verdict
 
     digest = comment.results_digest
     assert digest(with_metric("latency_p95_ms", 0.2)) == digest(with_metric("latency_p95_ms", 0.4))
     assert digest(with_metric("tokens_per_s", 10.0)) == digest(with_metric("tokens_per_s", 12.0))
+    # the old prefix rule missed this timing, and took any key named latency_... for one
+    assert digest(with_metric("generation_tokens_per_s", 50.0)) == digest(
+        with_metric("generation_tokens_per_s", 60.0)
+    )
+    assert digest(with_metric("latency_budget_ok", 0.8)) != digest(with_metric("latency_budget_ok", 0.9))
     assert digest(with_metric("latency_p95_ms", 0.2, "pass")) != digest(
         with_metric("latency_p95_ms", 0.4, "pass")
     )

@@ -8,7 +8,8 @@ import pytest
 
 from evalgate.config import MetricConfig
 from evalgate.errors import InputError
-from evalgate.metrics import FAMILIES, RESOLVE, build_metrics, metric_keys
+from evalgate.metrics import FAMILIES, build_metrics, metric_keys
+from evalgate.metrics.registry import config_names
 
 from .helpers import build, only
 
@@ -42,7 +43,7 @@ def test_listed_always_family_keeps_its_options(tmp_path):
 
 
 def test_every_registered_name_resolves_to_a_family():
-    for name, (family, key) in RESOLVE.items():
+    for name, (family, key) in config_names().items():
         assert family in FAMILIES, name
         assert key is None or isinstance(key, str)
 

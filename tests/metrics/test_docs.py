@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evalgate.metrics import FAMILIES, RESOLVE, family_class
+from evalgate.metrics import FAMILIES, family_class
+from evalgate.metrics.registry import config_names
 
 from .helpers import build
 
@@ -13,7 +14,7 @@ JUDGED = {"judge", "factual_consistency"}  # documented with the judge in docs/r
 
 
 def test_every_name_and_option_is_documented():
-    for name, (family, _) in RESOLVE.items():
+    for name, (family, _) in config_names().items():
         if family not in JUDGED:
             assert f"`{name}`" in DOC, name
     for family in FAMILIES:

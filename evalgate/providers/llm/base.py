@@ -20,13 +20,14 @@ from abc import abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from evalgate.config import DEFAULT_CACHE_DIR
 from evalgate.contracts.cases import CallTiming, Case, Output, normalize_output
 from evalgate.errors import InputError, RunAborted
 from evalgate.options import Option
 from evalgate.outbound import add_secret
 from evalgate.providers.base import Provider
 from evalgate.providers.cache import ResponseCache, cache_key
-from evalgate.providers.llm.budget import DEFAULT_CACHE_DIR, RunSettings
+from evalgate.providers.llm.budget import RunSettings
 from evalgate.providers.llm.limiter import AdaptiveLimiter
 from evalgate.providers.llm.pricing import Price
 from evalgate.providers.llm.retry import RATE_LIMITED_TRIES_FACTOR, Failure, ProviderError, backoff_delay

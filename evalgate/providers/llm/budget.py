@@ -6,15 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from evalgate.config import DEFAULT_CACHE_DIR
 from evalgate.contracts.cases import Output
 from evalgate.errors import RunAborted
 from evalgate.providers.llm.pricing import PriceTable
 
 if TYPE_CHECKING:
     from evalgate.config import SuiteConfig
-
-
-DEFAULT_CACHE_DIR = ".evalgate/cache"
 
 
 class Budget:

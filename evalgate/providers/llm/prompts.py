@@ -27,6 +27,12 @@ class Prompt:
     system: str | None
     messages: list[dict[str, str]]
 
+    def text(self) -> str:
+        """The prompt as one text (what the judge is shown as the task): each part under its role."""
+        parts = [("system", self.system)] if self.system else []
+        parts += [(message["role"], message["content"]) for message in self.messages]
+        return "\n\n".join(f"[{role}]\n{content}" for role, content in parts)
+
 
 def default_user_text(value: Any) -> str:
     """The user message when there is no template: the input itself, or its JSON text when not a string."""
@@ -168,6 +174,11 @@ class ChatPrompt:
                 (item["role"], templates.from_string(item["content"], where=f"provider.messages[{index}]"))
                 for index, item in enumerate(options["messages"])
             ]
+
+    @property
+    def templated(self) -> bool:
+        """Whether the prompt comes from templates (a system text, a prompt file or messages), not the input."""
+        return self.system is not None or self.messages is not None
 
     def render(self, case: Case) -> Prompt:
         context = template_context(case)

@@ -78,6 +78,9 @@ class SDKChatProvider(LLMProvider):
         templates = Templates(self.base_dir, config_file=self.config.file, config_line=self.config.line)
         self._prompt = ChatPrompt(self.options, templates)
 
+    def task_text(self, case: Case) -> str | None:
+        return self._prompt.render(case).text() if self._prompt.templated else None
+
     def endpoint(self) -> str:
         return self.options.get("base_url") or os.environ.get(self.BASE_URL_ENV) or self.DEFAULT_BASE_URL
 
