@@ -30,6 +30,8 @@ RUN_MODULES = {
     # secrets kept out of the output, the output paths checked before the run
     "evalgate.commands._outputs", "evalgate.process.exitcodes", "evalgate.process.interrupts", "evalgate.files.jsonio", "evalgate.files.limits",
     "evalgate.outbound", "evalgate.process.watchdog",
+    # the journal of finished cases (resume, retry-errors)
+    "evalgate.journal",
     # the config's checks of names and units, the summary line's units, the warning about unused prices
     "evalgate.names", "evalgate.facts", "evalgate.report.formatting", "evalgate.providers.llm.pricing",
     # the cases' assertions checked when read; each answer shaped (its transform, the prompt kept for the judge)
