@@ -172,6 +172,7 @@ class Journal:
             self.close()
 
     def _write(self, data: bytes) -> None:
+        assert self.fd is not None  # append() writes only to an open journal
         while data:  # one write(2) for any line a regular file takes whole
             written = os.write(self.fd, data)
             data = data[written:]
@@ -259,7 +260,7 @@ def _run_key(entry: dict[str, Any], total_runs: Callable[[str], int | None], pat
         raise InputError(
             f"case {case_id!r}: repeat {repeat!r} is not between 0 and {runs - 1}", file=path, line=line
         )
-    return case_id, repeat
+    return str(case_id), repeat  # a str: total_runs answers None for anything else
 
 
 def previous_runs(
@@ -308,11 +309,12 @@ class RunJournal:
     def begin(self, fingerprint: str) -> dict[RunKey, CaseResult]:
         """Check the earlier work against this run, open the journal, and return the case runs to keep."""
         signature = {**self.signature_for(fingerprint), "evalgate": __version__}
-        header: dict[str, Any] | None = {
+        fresh_header: dict[str, Any] = {
             "evalgate_journal": FORMAT,
             "suite": self.suite,
             "signature": signature,
         }
+        header: dict[str, Any] | None = fresh_header  # None: appending to an earlier journal, which has one
         by_id = {case.id: case for case in self.cases}
 
         def total_runs(case_id: str) -> int | None:
@@ -331,7 +333,8 @@ class RunJournal:
                 hint="--retry-errors takes a results file of this suite, config and datasets",
             )
             kept = previous_runs(results, total_runs, path)
-            origin = header["assembled"] = {"retried_errors_of": str(path)}
+            origin = {"retried_errors_of": str(path)}
+            fresh_header["assembled"] = origin
         elif self.resume and self.path is not None and self.path.exists():
             earlier = read_journal(self.path, total_runs)
             if earlier.header is not None:
