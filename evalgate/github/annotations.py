@@ -70,8 +70,10 @@ def annotate(reasons: Any, facts: ConfigFacts, *, workspace: Path) -> int:
     for reason in reasons or []:
         if not isinstance(reason, Mapping) or reason.get("severity") not in ("fail", "warn"):
             continue
-        metric, category = reason.get("metric"), reason.get("category")
-        file, line = facts.rule_lines.get((metric, category), (facts.path, None))
+        metric: str | None = reason.get("metric")
+        category: str | None = reason.get("category")
+        located = facts.rule_lines.get((metric, category)) if metric is not None else None
+        file, line = located if located is not None else (facts.path, None)
         where = f"{metric}" + (f" [{category}]" if category else "")
         emit = gha.error if reason["severity"] == "fail" else gha.warning
         emit(
