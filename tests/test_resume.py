@@ -23,6 +23,10 @@ from tests.conftest import ROOT
 from tests.providers.llm.conftest import ANTHROPIC_KEY
 from tests.providers.llm.fake_servers import FakeLLMServer
 
+# every test runs, stops and resumes whole evalgate processes: the full suite only (tests/test_journal.py keeps
+# the journal's unit tests in the everyday loop)
+pytestmark = pytest.mark.slow
+
 JOURNAL = "results.json.journal.jsonl"
 
 # each call is logged (the truth the test counts), then takes 0.3 s; c3 fails while the file `flaky` exists
