@@ -272,7 +272,8 @@ def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> Trend | None:
 
     The trend only decorates the report: a store that cannot be read leaves it out with a warning (in the
     verdict's warnings and on stderr), never costing the verdict or the reports."""
-    from evalgate.history.store import HistoryStore, trend_for_report
+    from evalgate.history.store import HistoryStore
+    from evalgate.history.trend import trend_for_report
 
     path = config.resolve(config.history["path"])
     gated = [row["metric"] for row in verdict.get("metrics", []) if row.get("rules")]

@@ -23,8 +23,6 @@ LONG_MODULES = {
     "evalgate/judge/headtohead.py": RETYPED,
     "evalgate/assertions.py": "just merged from i12-assert (430 lines): its owner splits it",
     "evalgate/metrics/judge.py": "grew past 400 in the i9-facts and i12-assert merges: its owner splits it",
-    "evalgate/history/store.py": "the trend and its alarms (metric_history, trend_for_report) move to "
-    "history/trend.py once i9-contracts has retyped them",
 }
 LONG_FUNCTIONS = {
     "entrypoint.py::run": RETYPED,
