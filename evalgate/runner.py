@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from evalgate.contracts.cases import Case, CaseResult, Output, normalize_output
 from evalgate.errors import InputError, RunAborted
@@ -20,7 +20,12 @@ from evalgate.progress import Progress, auto_progress
 if TYPE_CHECKING:
     from evalgate.config import ProviderConfig, SuiteConfig
     from evalgate.journal import RunJournal
-    from evalgate.providers.base import Provider
+
+
+class Answerer(Protocol):
+    """What run_cases needs of a started provider: a Provider, or one shaped by evalgate.providers.shaping."""
+
+    async def complete(self, case: Case) -> Any: ...
 
 
 MAX_ERROR_CHARS = 2000  # an upstream HTML error page does not belong in every case of the results file
@@ -62,7 +67,7 @@ def call_latency(output: Output | None, elapsed_s: float) -> float | None:
 
 async def run_cases(
     cases: Sequence[Case],
-    provider: Provider,
+    provider: Answerer,
     *,
     concurrency: int,
     timeout: float,
@@ -117,9 +122,9 @@ async def run_cases(
                 error = timeout_error if deadline.expired() else error_text(exc)
                 timing = getattr(exc, "timing", None)  # a provider's failed call: its attempts and waits
             latency_ms = call_latency(output, clock() - began)
-            results[index] = CaseResult(case, output, error, latency_ms, repeat, timing)
+            result = results[index] = CaseResult(case, output, error, latency_ms, repeat, timing)
             if on_finished is not None:
-                on_finished(results[index])
+                on_finished(result)
             if progress is not None:
                 progress.advance(error is not None)
             if aborted is not None:
@@ -197,9 +202,10 @@ async def run_suite(
         settings = provider.configure_run(config)
         reused = journal.begin(provider.fingerprint()) if journal is not None else {}
         budget = getattr(settings, "budget", None)
-        for result in reused.values() if budget is not None else ():  # the run's cap counts what they cost
-            if result.output is not None and not result.output.cached:
-                budget.charge(result.output)
+        if budget is not None:  # the run's cap counts what the reused case runs cost
+            for result in reused.values():
+                if result.output is not None and not result.output.cached:
+                    budget.charge(result.output)
         # no idle workers for a small sample (or the few cases a resumed run has left)
         slots = max(1, min(config.concurrency, len(cases) * config.repeats - len(reused)))
         await provider.start(slots)

@@ -28,6 +28,7 @@ ANALYSIS = (
     "evalgate.paired_metrics",
     "evalgate.margins",
     "evalgate.case_lists",
+    "evalgate.corpus_deltas",
     "evalgate.stats",
     "evalgate.gate",
     "evalgate.history.drift",

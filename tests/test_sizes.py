@@ -17,8 +17,6 @@ MAX_FUNCTION_LINES = 60
 RETYPED = "being rewritten in i9-contracts/i9-facts (issue 9 step 2): split when they land"
 
 LONG_MODULES = {
-    "evalgate/paired_metrics.py": "i9-contracts' split of pairing, 5 lines over: trim it when its 8 mypy "
-    "errors are fixed (it is exempted in pyproject.toml)",
     "evalgate/report/view.py": RETYPED,
     "evalgate/judge/headtohead.py": RETYPED,
     "evalgate/assertions.py": "just merged from i12-assert (430 lines): its owner splits it",
