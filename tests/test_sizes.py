@@ -19,7 +19,6 @@ RETYPED = "being rewritten in i9-contracts/i9-facts (issue 9 step 2): split when
 LONG_MODULES = {
     "evalgate/report/view.py": RETYPED,
     "evalgate/judge/headtohead.py": RETYPED,
-    "evalgate/metrics/judge.py": "grew past 400 in the i9-facts and i12-assert merges: its owner splits it",
 }
 LONG_FUNCTIONS = {
     "entrypoint.py::run": RETYPED,
