@@ -95,7 +95,6 @@ async def run_cases(
     pending = iter(todo)  # shared by the workers: the event loop runs one next() at a time
     aborted: str | None = None
     clock = time.perf_counter
-    timeout_error = f"timeout after {timeout:g}s"
 
     async def work() -> None:
         nonlocal aborted
@@ -103,30 +102,15 @@ async def run_cases(
             if aborted is not None:
                 return
             case, repeat = jobs[index]
-            output = error = timing = None
-            deadline = asyncio.timeout(timeout)
-            began = clock()
             try:
-                async with deadline:
-                    raw = await provider.complete(case)
-                output = normalize_output(raw)
-                timing = output.timing
+                result = results[index] = await _call(provider, case, repeat, timeout)
             except RunAborted as exc:
                 aborted = aborted or str(exc) or type(exc).__name__
                 return
-            except InputError:  # bad input (a template naming a missing variable): stop, exit 2
-                raise
-            except LoopBlocked as exc:
-                error = f"{timeout_error}: {exc}"
-            except (Exception, SystemExit) as exc:
-                error = timeout_error if deadline.expired() else error_text(exc)
-                timing = getattr(exc, "timing", None)  # a provider's failed call: its attempts and waits
-            latency_ms = call_latency(output, clock() - began)
-            result = results[index] = CaseResult(case, output, error, latency_ms, repeat, timing)
             if on_finished is not None:
                 on_finished(result)
             if progress is not None:
-                progress.advance(error is not None)
+                progress.advance(result.error is not None)
             if aborted is not None:
                 return
 
@@ -170,6 +154,29 @@ async def run_cases(
         for result, (case, repeat) in zip(results, jobs, strict=True)
     ]
     return RunOutcome(results=finished, aborted=aborted, wall_s=wall_s, not_run=not_run)
+
+
+async def _call(provider: Answerer, case: Case, repeat: int, timeout: float) -> CaseResult:
+    """One call of the provider on a case, timed: its output, or its error (a timeout, an event loop blocked
+    past it, any exception, with a failed call's attempts and waits). RunAborted and InputError (bad input, such
+    as a template naming a missing variable: exit 2) stop the run and pass through."""
+    output = error = timing = None
+    timeout_error = f"timeout after {timeout:g}s"
+    deadline = asyncio.timeout(timeout)
+    began = time.perf_counter()
+    try:
+        async with deadline:
+            raw = await provider.complete(case)
+        output = normalize_output(raw)
+        timing = output.timing
+    except (RunAborted, InputError):
+        raise
+    except LoopBlocked as exc:
+        error = f"{timeout_error}: {exc}"
+    except (Exception, SystemExit) as exc:
+        error = timeout_error if deadline.expired() else error_text(exc)
+        timing = getattr(exc, "timing", None)  # a provider's failed call: its attempts and waits
+    return CaseResult(case, output, error, call_latency(output, time.perf_counter() - began), repeat, timing)
 
 
 async def run_suite(

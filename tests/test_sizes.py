@@ -22,11 +22,11 @@ LONG_MODULES = {
 }
 LONG_FUNCTIONS = {
     "entrypoint.py::run": RETYPED,
-    "evalgate/history/drift.py::drift_report": "builds the drift report, the trend/alarms contract "
-    + RETYPED,
     "evalgate/report/render.py::render_junit": "reads the Verdict JSON, " + RETYPED,
-    "evalgate/pipeline.py::run_and_score": "grew to 65 lines in the i10/i12 merges: its owners split it",
-    "evalgate/runner.py::run_cases": "the scheduling loop, being changed by i10-shard/i10-resume",
+    "evalgate/runner.py::run_cases": "the scheduling loop (one call is runner._call): its workers, the stop "
+    "signal's handlers and the task group share one state (the shared iterator of pending case runs, the abort "
+    "reason, the workers to cancel, the results so far) that closures keep in one place; split further, that "
+    "state would be threaded through helpers and the order of stop, cancel and finish would be harder to read",
 }
 
 
