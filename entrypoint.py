@@ -253,11 +253,11 @@ def run(env: Mapping[str, str]) -> int:
             )
             return ExitCode.BAD_INPUT
         verdict = publish.load_verdict(out / "verdict.json")
-        incomplete = ExitCode.INCOMPLETE in (code, verdict.get("exit_code"))
+        incomplete = ExitCode.INCOMPLETE in (code, verdict.exit_code)
         if (
             incomplete
         ):  # the headline says why (a spent budget); such a run never passes nor joins the history
-            gha.error(f"the run did not complete: {verdict['headline']}", title="evalgate: run incomplete")
+            gha.error(f"the run did not complete: {verdict.headline}", title="evalgate: run incomplete")
         branch = event.branch or env.get("GITHUB_REF_NAME", "")
         ran_here = not current or settings.merge  # a merged run is this workflow's own run
         if event.mode in ("push_base", "other") and branch and ran_here and not incomplete:
@@ -272,10 +272,10 @@ def run(env: Mapping[str, str]) -> int:
         rendered = (out / "comment.md").read_text(encoding="utf-8")
         body = comment.fit_body(rendered, marker, digest=comment.results_digest(verdict), run_url=run_url)
         posted, comment_note = publish.post_comments(
-            gh, event, context, body, marker, settings.comment, verdict["verdict"]
+            gh, event, context, body, marker, settings.comment, verdict.verdict
         )
 
-    annotate(verdict.get("reasons"), config, workspace=settings.workspace)
+    annotate(verdict.reasons, config, workspace=settings.workspace)
     workspace = real_path(settings.workspace)
     paths = {  # relative to the workspace, where later steps find them (output_dir is inside it)
         name: os.path.relpath(real_path(out / file), workspace)
@@ -294,7 +294,7 @@ def run(env: Mapping[str, str]) -> int:
             f"evalgate: PR #{result.number}: comment {result.action} {result.url or ''} {result.reason}",
             file=sys.stdout,
         )
-    return ExitCode.INCOMPLETE if incomplete else gate_exit(verdict["verdict"], settings.fail_on)
+    return ExitCode.INCOMPLETE if incomplete else gate_exit(verdict.verdict, settings.fail_on)
 
 
 class Stopped(Exception):
