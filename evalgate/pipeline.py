@@ -186,7 +186,6 @@ def judge(
     baseline_path: str | None = None,
 ) -> VerdictDocument:
     """Compare with the baseline and decide; returns the verdict document (docs/internals.md), typed once here."""
-    from evalgate.contracts.verdict import VerdictDocument
     from evalgate.gate import decide
     from evalgate.judge.trust import advisory, gate_assessment
     from evalgate.pairing import compare
@@ -201,7 +200,7 @@ def judge(
     trust = gate_assessment(current, config)
     verdict = decide(comparison, config, advisory=advisory(trust))
     verdict.judge_calibration = trust
-    return VerdictDocument.model_validate(verdict.to_json())
+    return verdict.document()
 
 
 def write_reports(
