@@ -158,7 +158,9 @@ def run_shard(settings: Settings, event: Any, out: Path, env: Mapping[str, str])
     ]
     argv += ["--sample", str(settings.sample)] if settings.sample else []
     argv += ["--label", settings.label] if settings.label else []
-    code = run_engine(argv, head_env(env, event))
+    ending = run_engine(argv, head_env(env, event))
+    stopped(ending)
+    code = ending.code
     if code not in (ExitCode.PASS, ExitCode.INCOMPLETE) or not (out / "results.json").is_file():
         gha.error(
             f"shard {settings.shard} stopped with exit code {code} without results: the merge will miss it"
@@ -183,11 +185,14 @@ def merge_shards(
         paths = sources.collect_shard_results(settings, gh, scratch)
         merged = scratch / "merged.json"
         argv = ["merge", *map(str, paths), "--config", settings.config, "--output", str(merged)]
-        code = run_engine(argv, env)
-        if code not in (ExitCode.PASS, ExitCode.INCOMPLETE) or not merged.is_file():
+        ending = run_engine(argv, env)
+        stopped(ending)
+        if ending.code not in (ExitCode.PASS, ExitCode.INCOMPLETE) or not merged.is_file():
+            if ending.error is not None:  # `evalgate merge`'s one message, naming the shard and the cases
+                raise InputError(ending.error["message"])
             raise InputError(
-                f"the results of {len(paths)} shards could not be merged (`evalgate merge` exit code {code}; its "
-                "error, in the step's log, names the shard and the cases)"
+                f"the results of {len(paths)} shards could not be merged (`evalgate merge` exit code "
+                f"{ending.code}; the step's log says why)"
             )
     except InputError as exc:
         body = MERGE_FAILED.format(why=exc.message, run=gha.run_url(env) or "the workflow run")

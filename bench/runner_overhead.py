@@ -2,7 +2,8 @@
 
 The ideal wall time is N*L/C; the ratio wall/ideal shows what the runner, the provider and the progress
 reporting add. Measured for an async target (asyncio.sleep) and a sync one (time.sleep in the thread pool),
-with and without the CI progress line; and the cost per case of an instant model.
+with and without the CI progress line; and the cost per case of an instant model, without and with the journal
+of finished cases (evalgate/journal.py: one write per case, an fsync a second), alternated 3 times.
 
     PYTHONPATH=. python3 bench/runner_overhead.py [--cases 2000] [--latency-ms 50] [--concurrency 32]
                                                   [--command]  (also the command provider's workers)
@@ -16,11 +17,13 @@ import argparse
 import asyncio
 import io
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from evalgate.config import ProviderConfig
 from evalgate.contracts.cases import Case
+from evalgate.journal import Journal
 from evalgate.options import check_options
 from evalgate.progress import LineProgress
 from evalgate.providers import create_provider, provider_class
@@ -61,7 +64,13 @@ def command_workers() -> ProviderConfig:
     return provider_config("command", command=[sys.executable, "-c", SLEEP_WORKER])
 
 
-async def measure(config: ProviderConfig, cases: list[Case], concurrency: int, progress: bool) -> float:
+async def measure(
+    config: ProviderConfig,
+    cases: list[Case],
+    concurrency: int,
+    progress: bool,
+    journal: Journal | None = None,
+) -> float:
     provider = create_provider(config, Path(__file__).parent)
     await provider.start(concurrency)
     try:
@@ -71,9 +80,12 @@ async def measure(config: ProviderConfig, cases: list[Case], concurrency: int, p
             concurrency=concurrency,
             timeout=60.0,
             progress=LineProgress(io.StringIO()) if progress else None,
+            on_finished=journal.record if journal is not None else None,
         )
     finally:
         await provider.close()
+        if journal is not None:
+            journal.close()
     failed = [r.error for r in outcome.results if not r.ok]
     if failed:
         raise SystemExit(f"{len(failed)} cases failed, first: {failed[0]}")
@@ -103,8 +115,17 @@ def main() -> None:
             with_progress = "with progress line" if progress else "no progress       "
             print(f"  {label:29} {with_progress}  wall {wall:.3f}s  ratio {wall / ideal:.3f}")
     instant = [Case(id=f"c-{i}", input=0.0) for i in range(args.cases * 5)]
-    wall = asyncio.run(measure(python_target("async_model"), instant, args.concurrency, True))
-    print(f"  cost with an instant async model: {wall / len(instant) * 1e6:.1f} us per case")
+    with tempfile.TemporaryDirectory() as folder:
+        for _ in range(3):
+            plain = asyncio.run(measure(python_target("async_model"), instant, args.concurrency, True))
+            journal = Journal.open(Path(folder, "results.json.journal.jsonl"), truncate_to=0, header={})
+            journaled = asyncio.run(
+                measure(python_target("async_model"), instant, args.concurrency, True, journal)
+            )
+            print(
+                f"  cost with an instant async model: {plain / len(instant) * 1e6:.1f} us per case; "
+                f"journaled {journaled / len(instant) * 1e6:.1f} us (ratio {journaled / plain:.2f})"
+            )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import pkgutil
 import signal
 import sys
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 from evalgate import __version__, commands
 from evalgate.errors import InputError
@@ -32,7 +32,7 @@ COMMAND_ORDER = ["run", "merge", "gate", "check", "compare", "generate", "histor
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors: one line and exit 2, like every bad input
+    def error(self, message: str) -> NoReturn:  # usage errors: one line and exit 2, like every bad input
         self.exit(2, log_text(f"{self.prog}: error: {message}") + "\n")
 
 

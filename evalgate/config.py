@@ -1,145 +1,33 @@
-"""Read and check `evalgate.yaml`: every unknown key, wrong type or missing file is an error naming file and line."""
+"""Read and check `evalgate.yaml`: every unknown key, wrong type or missing file is an error naming file and line.
+
+The sections' options are in `evalgate.config_schema`; the checks across sections (gated metrics computed,
+thresholds that can pass and fail, enough resamples) in `evalgate.config_checks`."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalgate.config_checks import check_suite
+from evalgate.config_schema import (
+    BUDGET_OPTIONS,
+    CACHE_OPTIONS,
+    CALIBRATION_OPTIONS,
+    DEFAULT_METRICS,
+    DROP_RULES,  # noqa: F401 - pairing imports it from here (being retyped in i9-contracts)
+    HISTORY_OPTIONS,
+    REPORT_OPTIONS,
+    RULE_KEYS,
+    RULE_OPTIONS,
+    STATS_OPTIONS,
+    TOP_OPTIONS,
+    TRANSFORM_OPTION,
+)
 from evalgate.errors import InputError
 from evalgate.files.fileio import real_path
-from evalgate.files.limits import MAX_CONCURRENCY, MAX_REPEATS, MAX_RESAMPLES, MIN_RESAMPLES
-from evalgate.names import did_you_mean, listed
-from evalgate.options import (
-    Option,
-    between_0_and_1,
-    check_options,
-    in_range,
-    line_of,
-    non_negative,
-    one_of,
-    positive,
-    seconds,
-    up_to,
-)
+from evalgate.options import Option, check_options, line_of, non_negative
 from evalgate.yamlio import LineDict, load_yaml
-
-RULE_KEYS = ("min", "max", "max_drop", "max_drop_pct")
-DROP_RULES = ("max_drop", "max_drop_pct")  # the rules judged against the baseline
-MAX_ALPHA = 0.5  # a one-sided level above one half would call "no evidence of a drop" significant
-
-RULE_OPTIONS = {
-    "min": Option((float,), help="the lowest value allowed"),
-    "max": Option((float,), help="the highest value allowed"),
-    "max_drop": Option(
-        (float,), check=non_negative, help="the largest change for the worse against the baseline"
-    ),
-    "max_drop_pct": Option(
-        (float,), check=non_negative, help="the largest change for the worse, in percent of the baseline"
-    ),
-}
-
-STATS_OPTIONS = {
-    "mode": Option(
-        (str,),
-        default="significance",
-        check=one_of("significance", "threshold"),
-        help="significance: fail only on a significant drop beyond max_drop; threshold: plain comparison",
-    ),
-    "alpha": Option(
-        (float,), default=0.05, check=in_range(0, MAX_ALPHA, low_open=True), help="the one-sided level"
-    ),
-    "confidence": Option((float,), default=0.95, check=between_0_and_1),
-    "resamples": Option(
-        (int,), default=10000, check=in_range(MIN_RESAMPLES, MAX_RESAMPLES), help="bootstrap resamples"
-    ),
-    "signature_mismatch": Option(
-        (str,),
-        default="warn",
-        check=one_of("warn", "fail"),
-        help="what to do when the baseline's signature differs",
-    ),
-    "power": Option((float,), default=0.8, check=between_0_and_1),
-}
-
-DEFAULT_CACHE_DIR = ".evalgate/cache"  # relative to the config file
-CACHE_OPTIONS = {
-    "enabled": Option((bool,), default=True),
-    "dir": Option((str,), default=DEFAULT_CACHE_DIR, help="a folder, relative to the config file"),
-}
-
-BUDGET_OPTIONS = {
-    "max_cost": Option((float,), check=positive, help="stop the run when the cost so far exceeds this (USD)"),
-    "max_tokens": Option((int,), check=positive, help="stop the run when tokens in + out exceed this"),
-}
-
-REPORT_OPTIONS = {
-    "max_examples": Option((int,), default=10, check=non_negative, help="regressed or failing cases shown"),
-    "max_chars": Option((int,), default=400, check=positive, help="characters shown of each input/output"),
-    "templates": Option((str,), help="a folder of Jinja2 templates overriding the built-in ones"),
-}
-
-HISTORY_OPTIONS = {
-    "path": Option(
-        (str,), default=".evalgate/history.sqlite", help="the SQLite store, relative to the config"
-    ),
-    "branch": Option((str,), default="main", help="runs on this branch are appended to history"),
-}
-
-CALIBRATION_OPTIONS = {
-    "gold": Option((str,), required=True, help="the gold labels (JSONL), relative to the config"),
-    "min_agreement": Option(
-        (float,),
-        default=0.6,
-        check=between_0_and_1,
-        help="the judge's lowest quadratic-weighted kappa with people for its metrics to gate",
-    ),
-    "min_items": Option(
-        (int,), default=30, check=positive, help="the fewest labelled items a trusted calibration has"
-    ),
-    "file": Option(
-        (str,), help="the calibration result (default: next to the gold file, <name>.calibration.json)"
-    ),
-    "canary": Option((str,), help="fixed answers re-judged on each run on main, to catch judge drift"),
-    "max_canary_changed": Option(
-        (float,),
-        default=0.2,
-        check=between_0_and_1,
-        help="the share of canary verdicts that may differ from the calibration's before history alarms",
-    ),
-}
-
-TOP_OPTIONS: dict[str, Option] = {
-    "suite": Option((str,), required=True, help="the suite's name"),
-    "description": Option((str,), default=""),
-    "datasets": Option((list, str), required=True, help="JSONL files or folders, relative to this file"),
-    "provider": Option((dict,), help="the model under test"),
-    "providers": Option((dict,), help="several named providers compared side by side"),
-    "concurrency": Option((int,), default=8, check=up_to(MAX_CONCURRENCY), help="cases run at once"),
-    "timeout": Option((float,), default=60.0, check=seconds, help="seconds per case"),
-    "repeats": Option(
-        (int,), default=1, check=up_to(MAX_REPEATS), help="runs of each case (non-deterministic models)"
-    ),
-    "seed": Option((int,), default=0),
-    "metrics": Option((list,), default=None, help="metric names, or mappings of a name to its options"),
-    "gate": Option((dict, str), help="thresholds per metric, or a thresholds file"),
-    "thresholds": Option((str,), help="a YAML file of thresholds (the same form as gate)"),
-    "stats": Option((dict,), help="the gate's statistics"),
-    "judge": Option((dict,), help="the model that scores answers (LLM-as-judge)"),
-    "task": Option((str,), help="what the model is asked to do, in words: shown to the judge"),
-    "cache": Option((dict,)),
-    "budget": Option((dict,)),
-    "prices": Option((dict,), help="USD per million tokens by model: {model: {input: .., output: ..}}"),
-    "report": Option((dict,)),
-    "history": Option((dict,)),
-    "quarantine": Option((list,), help="case ids excluded from the gate (known flaky)"),
-}
-
-DEFAULT_METRICS = ["accuracy"]
-TRANSFORM_OPTION = Option(
-    (str,), help="a Jinja2 expression of `output`, or module:function, applied to each answer before scoring"
-)
 
 
 @dataclass
@@ -291,7 +179,7 @@ def load_config(path: str | Path) -> SuiteConfig:
         judge_calibration=calibration,
         task=top["task"],
     )
-    _check_metric_names(config)
+    check_suite(config)
     return config
 
 
@@ -510,131 +398,3 @@ def _prices(top: dict[str, Any], file: str) -> dict[str, Any]:
         )
         for model, body in prices.items()
     }
-
-
-def _check_metric_names(config: SuiteConfig) -> None:
-    """Build the metrics once, so a bad name or option fails now; check every gated metric is computed, that
-    its thresholds can be met and breached, and that the resamples can resolve the gate's p-values."""
-    from evalgate.metrics import build_metrics, resolve_name
-
-    built = build_metrics(config)
-    if config.judge is None:
-        for metric in built:
-            if getattr(metric, "needs_judge", False):
-                entry = next((m for m in config.metrics if resolve_name(m.name)[0] == metric.family), None)
-                raise InputError(
-                    f"metric {metric.family!r} is scored by a judge model, but the config has no judge section "
-                    "(for example judge: {type: anthropic, model: claude-haiku-4-5})",
-                    file=config.path,
-                    line=entry.line if entry else None,
-                )
-    keys = {key.name: key for metric in built for key in metric.keys()}
-    for rule in config.rules:
-        key = keys.get(rule.metric)
-        if key is None:
-            raise _not_computed(config, rule, set(keys))
-        _check_bounds(rule, key.unit, key.higher_is_better)
-    bootstrapped = {
-        name for name, key in keys.items() if key.kind != "binary" or config.repeats > 1
-    }  # binary keys get an exact test (McNemar) unless repeats make per-case means
-    _check_resamples(config, bootstrapped)
-
-
-def _not_computed(config: SuiteConfig, rule: Rule, computed: set[str]) -> InputError:
-    """Why the gate names a metric the suite does not compute, and what to do."""
-    from evalgate.metrics.registry import config_names
-
-    names = config_names()
-    located = dict(file=rule.file, line=rule.line_of("metric"))
-    if rule.metric in names:
-        family = names[rule.metric][0]
-        family_keys = sorted(name for name, (fam, key) in names.items() if fam == family and key == name)
-        if rule.metric not in family_keys and family_keys:
-            return InputError(
-                f"{rule.where}: {rule.metric!r} is a family of metrics, not one number to gate; gate one of "
-                f"its keys ({', '.join(family_keys)}), computed when the family or the key is under metrics:",
-                **located,
-            )
-        where = line_of(config.raw, "metrics") if "metrics" in config.raw else None
-        listing = (
-            f"the metrics: list at {config.path}:{where}"
-            if where
-            else f"a metrics: list in {config.path} (without one a suite computes only accuracy)"
-        )
-        return InputError(
-            f"{rule.where}: this suite does not compute {rule.metric}; add {rule.metric} to {listing}",
-            **located,
-        )
-    return InputError(
-        f"{rule.where}: {rule.metric!r} is not a metric of this suite{did_you_mean(rule.metric, computed)}; "
-        f"it computes: {listed(computed)}",
-        **located,
-    )
-
-
-def _check_bounds(rule: Rule, unit: str, higher_is_better: bool) -> None:
-    """A rate (a share of cases, from 0 to 1: the key's declared facts) has thresholds from 0 to 1: `min: 90`
-    or `max_drop: 2` (percent written for a fraction) could never be met, or never be breached."""
-    if unit != "rate":
-        return
-    hint = "; write {fraction:g} for {value:g}%"
-    for bound in ("min", "max"):
-        value = getattr(rule, bound)
-        if value is not None and not 0 <= value <= 1:
-            fix = hint.format(fraction=value / 100, value=value) if 1 < value <= 100 else ""
-            raise InputError(
-                f"{rule.where}.{bound} is {value:g}, but {rule.metric} is a rate from 0 to 1 (a share of cases), "
-                f"so this rule {'could never pass' if (bound == 'min') == (value > 1) else 'could never fail'}"
-                f"{fix}",
-                file=rule.file,
-                line=rule.line_of(bound),
-            )
-    if rule.max_drop is not None and rule.max_drop >= 1:
-        fix = hint.format(fraction=rule.max_drop / 100, value=rule.max_drop).replace("%", " points")
-        raise InputError(
-            f"{rule.where}.max_drop is {rule.max_drop:g}, but {rule.metric} is a rate from 0 to 1, so no change "
-            f"can exceed it and this rule could never fail{fix if rule.max_drop <= 100 else ''}",
-            file=rule.file,
-            line=rule.line_of("max_drop"),
-        )
-    if higher_is_better and rule.max_drop_pct is not None and rule.max_drop_pct >= 100:
-        raise InputError(
-            f"{rule.where}.max_drop_pct is {rule.max_drop_pct:g}, but {rule.metric} is a rate from 0 to 1: it "
-            "cannot drop by 100% of its baseline or more, so this rule could never fail",
-            file=rule.file,
-            line=rule.line_of("max_drop_pct"),
-        )
-
-
-def _drop_tests(rules: list[Rule]) -> int:
-    return sum(getattr(rule, key) is not None for rule in rules for key in DROP_RULES)
-
-
-def _check_resamples(config: SuiteConfig, bootstrapped: set[str]) -> None:
-    """In significance mode a bootstrap p-value is at least 1/(resamples + 1), and Holm's correction makes the
-    smallest of a family's m drop tests beat alpha/m: with fewer resamples than m/alpha no bootstrapped
-    metric could ever fail its drop rule. A family is the overall rules, or the category rules."""
-    settings = config.stats
-    if settings["mode"] != "significance":
-        return
-    families = ([r for r in config.rules if r.category is None], [r for r in config.rules if r.category])
-    tests = max(
-        (
-            _drop_tests(family)
-            for family in families
-            if any(_drop_tests([r]) for r in family if r.metric in bootstrapped)
-        ),
-        default=0,
-    )
-    resamples, alpha = settings["resamples"], settings["alpha"]
-    need = math.floor(tests / alpha + 1e-9) if tests else 0
-    if resamples >= need:
-        return
-    raise InputError(
-        f"stats.resamples is {resamples:,}: too few for the gate ever to fail a bootstrapped metric: its p-values "
-        f"are at least 1/{resamples + 1:,} = {1 / (resamples + 1):.3g}, and with {tests} drop rules in one "
-        f"Holm family the smallest must be below alpha/{tests} = {alpha / tests:.3g}; use at least {need:,} "
-        "(the default is 10,000)",
-        file=config.path,
-        line=line_of(config.raw.get("stats") or config.raw, "resamples"),
-    )

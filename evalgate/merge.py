@@ -19,6 +19,7 @@ from typing import Any
 from evalgate import metrics, shards
 from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
+from evalgate.journal import comparable
 from evalgate.pipeline import _mark_shown, load_suite_cases, signature
 from evalgate.results import build_results, incomplete_reason, load_results
 
@@ -32,6 +33,9 @@ def merge_shards(paths: Sequence[str | Path], config: SuiteConfig) -> dict[str, 
     loaded = [(str(path), load_results(path).to_json()) for path in paths]  # checked, then as written
     _check_alike(loaded, config)
     reference = loaded[0][1]
+    assembled = {
+        path: shard["signature"]["assembled"] for path, shard in loaded if shard["signature"].get("assembled")
+    }
     cases = load_suite_cases(config, reference["signature"].get("sample"))
     entries = _place_cases(loaded, cases)
     built = metrics.build_metrics(config)
@@ -39,7 +43,10 @@ def merge_shards(paths: Sequence[str | Path], config: SuiteConfig) -> dict[str, 
     merged = build_results(
         suite=reference["suite"],
         label=reference.get("label"),
-        signature={k: v for k, v in reference["signature"].items() if k != "evalgate"},
+        signature={
+            **{k: v for k, v in comparable(reference["signature"]).items() if k != "evalgate"},
+            **({"assembled": {"shards": assembled}} if assembled else {}),
+        },
         git=reference.get("git") or {},
         run=_merged_run(loaded, missing=len(cases) - len(entries)),
         metric_keys=_mark_shown(metrics.metric_keys(built), config, built, overall),
@@ -71,8 +78,8 @@ def _check_alike(loaded: list[tuple[str, dict[str, Any]]], config: SuiteConfig) 
                 ("suite", results["suite"], first["suite"]),
                 (
                     "signature (config, datasets, provider, metrics, sample, repeats, evalgate version)",
-                    results["signature"],
-                    first["signature"],
+                    comparable(results["signature"]),  # a resumed shard is the same run (evalgate.journal)
+                    comparable(first["signature"]),
                 ),
                 ("commit", (results.get("git") or {}).get("sha"), (first.get("git") or {}).get("sha")),
                 ("split (shard count, dataset fingerprint)", _split_of(results), _split_of(first)),

@@ -90,34 +90,31 @@ def check_options(
                 )
             result[key] = option.default
             continue
-        value = mapping[key]
-        if not type_ok(value, option.types):
-            raise InputError(
-                f"{context}.{key} must be {describe_types(option.types)}, got {value!r}",
-                file=file,
-                line=line_of(mapping, key),
-            )
-        if (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            and float in option.types
-            and int not in option.types
-        ):
-            value = float(value)  # yamlio refuses integers beyond a float's range
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InputError(
-                f"{context}.{key} must be a finite number, got {_yaml_number(value)}",
-                file=file,
-                line=line_of(mapping, key),
-            )
-        if option.check is not None:
-            problem = option.check(value)
-            if problem:
-                raise InputError(
-                    f"{context}.{key} {problem}, got {value!r}", file=file, line=line_of(mapping, key)
-                )
-        result[key] = value
+        result[key] = _checked_value(mapping[key], option, f"{context}.{key}", file, line_of(mapping, key))
     return result
+
+
+def _checked_value(value: Any, option: Option, where: str, file: str, line: int | None) -> Any:
+    """One option's value, of its types (an integer where a float is wanted becomes one), finite, and passing
+    the option's check; an InputError at `where` (file:line) otherwise."""
+    if not type_ok(value, option.types):
+        raise InputError(
+            f"{where} must be {describe_types(option.types)}, got {value!r}", file=file, line=line
+        )
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and float in option.types
+        and int not in option.types
+    ):
+        value = float(value)  # yamlio refuses integers beyond a float's range
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{where} must be a finite number, got {_yaml_number(value)}", file=file, line=line)
+    if option.check is not None:
+        problem = option.check(value)
+        if problem:
+            raise InputError(f"{where} {problem}, got {value!r}", file=file, line=line)
+    return value
 
 
 def _yaml_number(value: float) -> str:

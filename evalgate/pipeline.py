@@ -19,6 +19,7 @@ from evalgate.config import SuiteConfig
 from evalgate.contracts.signature import metric_spec, metric_spec_hash
 from evalgate.errors import InputError
 from evalgate.files.fileio import read_bytes
+from evalgate.journal import RunJournal
 from evalgate.outbound import echo
 from evalgate.results import build_results, call_summary, case_record, merge_repeats, shard_of
 
@@ -94,11 +95,22 @@ def run_and_score(
     label: str | None = None,
     provider_name: str | None = None,
     progress: bool = True,
+    journal_path: Path | None = None,
+    resume: bool = False,
+    retry_errors: str | None = None,
     shard: ShardSpec | None = None,
 ) -> dict[str, Any]:
     """Run the suite with one provider and return the scored results (the results.json content); with `shard`,
-    those of that shard of the (sampled) cases (evalgate.shards), for `evalgate merge`."""
+    those of that shard of the (sampled) cases (evalgate.shards), for `evalgate merge`.
+
+    With `journal_path`, each finished case run is journaled there (evalgate.journal); `resume` keeps the case runs
+    that journal holds, `retry_errors` (a results file) those that finished without an error."""
     provider_config = config.provider if provider_name is None else config.provider_named(provider_name)
+    previous = None
+    if retry_errors is not None:  # before any case runs: a bad previous file is exit 2 at once
+        from evalgate.results import load_results
+
+        previous = (Path(retry_errors), load_results(retry_errors).to_json())
     cases = load_suite_cases(config, sample)
     shard_record = None
     if shard is not None:  # evalgate.shards only for a sharded run
@@ -106,8 +118,17 @@ def run_and_score(
 
         cases, shard_record = select(cases, shard)
     built = metrics.build_metrics(config)
+    plan = RunJournal(
+        path=journal_path,
+        suite=config.suite,
+        cases=cases,
+        repeats=config.repeats,
+        signature_for=lambda fingerprint: signature(config, fingerprint, sample),
+        resume=resume,
+        previous=previous,
+    )
     outcome = asyncio.run(
-        runner.run_suite(config, cases, provider_config, progress="auto" if progress else None)
+        runner.run_suite(config, cases, provider_config, progress="auto" if progress else None, journal=plan)
     )
     records = [case_record(result) for result in outcome.results]
     asyncio.run(metrics.prepare_metrics(built, records, config))
@@ -120,7 +141,7 @@ def run_and_score(
             by_id.setdefault(record["id"], []).append(record)
         case_entries = [merge_repeats(group) for group in by_id.values()]
         overall, categories = metrics.summarize_all(built, case_entries, confidence)
-    judge_usage = {m.family: m.judge_usage for m in built if getattr(m, "judge_usage", None)}
+    judge_usage = {m.family: usage for m in built if (usage := getattr(m, "judge_usage", None))}
     run_info = {
         "wall_s": round(outcome.wall_s, 3),
         "concurrency": config.concurrency,
@@ -136,7 +157,10 @@ def run_and_score(
     results = build_results(
         suite=config.suite,
         label=label,
-        signature=signature(config, outcome.provider_fingerprint, sample),
+        signature={
+            **signature(config, outcome.provider_fingerprint, sample),
+            **({"assembled": plan.assembled} if plan.assembled else {}),
+        },
         git=git_info(config.base_dir),
         run=run_info,
         metric_keys=_mark_shown(metrics.metric_keys(built), config, built, overall),

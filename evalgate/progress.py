@@ -127,7 +127,7 @@ class BarProgress:
             console=Console(file=stream or sys.stderr),
             transient=False,
         )
-        self._task = None
+        self._task: rich_progress.TaskID | None = None
         self.errors = 0
 
     def start(self, total: int) -> None:
@@ -136,7 +136,8 @@ class BarProgress:
 
     def advance(self, error: bool) -> None:
         self.errors += error
-        self._bar.update(self._task, advance=1, errors=self.errors)
+        if self._task is not None:
+            self._bar.update(self._task, advance=1, errors=self.errors)
 
     def finish(self) -> None:
         self._bar.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -19,10 +19,14 @@ from evalgate.progress import Progress, auto_progress
 
 if TYPE_CHECKING:
     from evalgate.config import ProviderConfig, SuiteConfig
+    from evalgate.journal import RunJournal
     from evalgate.providers.base import Provider
 
 
 MAX_ERROR_CHARS = 2000  # an upstream HTML error page does not belong in every case of the results file
+ABORTED = (
+    "aborted: "  # the error of a case run the run never finished (a stop, a spent budget): `aborted: why`
+)
 
 
 @dataclass
@@ -64,8 +68,13 @@ async def run_cases(
     timeout: float,
     repeats: int = 1,
     progress: Progress | None = None,
+    reused: Mapping[tuple[str, int], CaseResult] | None = None,
+    on_finished: Callable[[CaseResult], None] | None = None,
 ) -> RunOutcome:
     """Run each case `repeats` times through a started provider, at most `concurrency` calls at once.
+
+    A case run in `reused` (by case id and repeat: finished earlier, see evalgate.journal) is kept as it is and
+    not called; `on_finished(result)` is called as each other case run finishes (the journal).
 
     A call that takes longer than `timeout` seconds is cancelled and recorded as an error (also an async call
     that blocks the event loop: see evalgate.process.watchdog); any exception is recorded as that case's error.
@@ -75,8 +84,10 @@ async def run_cases(
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     jobs = [(case, repeat) for case in cases for repeat in range(repeats)]
-    results: list[CaseResult | None] = [None] * len(jobs)
-    pending = iter(range(len(jobs)))  # shared by the workers: the event loop runs one next() at a time
+    reused = reused or {}
+    results: list[CaseResult | None] = [reused.get((case.id, repeat)) for case, repeat in jobs]
+    todo = [index for index, result in enumerate(results) if result is None]
+    pending = iter(todo)  # shared by the workers: the event loop runs one next() at a time
     aborted: str | None = None
     clock = time.perf_counter
     timeout_error = f"timeout after {timeout:g}s"
@@ -107,6 +118,8 @@ async def run_cases(
                 timing = getattr(exc, "timing", None)  # a provider's failed call: its attempts and waits
             latency_ms = call_latency(output, clock() - began)
             results[index] = CaseResult(case, output, error, latency_ms, repeat, timing)
+            if on_finished is not None:
+                on_finished(results[index])
             if progress is not None:
                 progress.advance(error is not None)
             if aborted is not None:
@@ -131,12 +144,12 @@ async def run_cases(
             task.cancel()
 
     if progress is not None:
-        progress.start(len(jobs))
+        progress.start(len(todo))
     began = clock()
     try:
         with interrupts.while_running(stop):
             async with LoopWatchdog(timeout), asyncio.TaskGroup() as group:  # a failure cancels the others
-                workers.extend(group.create_task(work()) for _ in range(min(concurrency, len(jobs))))
+                workers.extend(group.create_task(work()) for _ in range(min(concurrency, len(todo))))
     except ExceptionGroup as failures:
         bad_input = failures.subgroup(InputError)
         if bad_input is not None:
@@ -148,7 +161,7 @@ async def run_cases(
     wall_s = clock() - began
     not_run = sum(result is None for result in results)
     finished = [
-        result if result is not None else CaseResult(case, None, f"aborted: {aborted}", None, repeat)
+        result if result is not None else CaseResult(case, None, f"{ABORTED}{aborted}", None, repeat)
         for result, (case, repeat) in zip(results, jobs, strict=True)
     ]
     return RunOutcome(results=finished, aborted=aborted, wall_s=wall_s, not_run=not_run)
@@ -159,10 +172,13 @@ async def run_suite(
     cases: Sequence[Case],
     provider_config: ProviderConfig | None = None,
     progress: Progress | Literal["auto"] | None = "auto",
+    journal: RunJournal | None = None,
 ) -> RunOutcome:
     """Create the suite's provider (or `provider_config`'s), start it, run the cases, and always close it.
 
-    `progress="auto"` reports to stderr: a bar on a terminal, periodic lines otherwise.
+    `progress="auto"` reports to stderr: a bar on a terminal, periodic lines otherwise. A `journal` is opened
+    once the provider's fingerprint is known (it checks earlier work against it), gives the case runs finished
+    earlier, and records each case run as it finishes.
     """
     from evalgate.providers import create_provider
     from evalgate.providers.shaping import shaped
@@ -177,9 +193,15 @@ async def run_suite(
     )
     if progress == "auto":
         progress = auto_progress()
-    slots = max(1, min(config.concurrency, len(cases) * config.repeats))  # no idle workers for a small sample
     try:
-        provider.configure_run(config)
+        settings = provider.configure_run(config)
+        reused = journal.begin(provider.fingerprint()) if journal is not None else {}
+        budget = getattr(settings, "budget", None)
+        for result in reused.values() if budget is not None else ():  # the run's cap counts what they cost
+            if result.output is not None and not result.output.cached:
+                budget.charge(result.output)
+        # no idle workers for a small sample (or the few cases a resumed run has left)
+        slots = max(1, min(config.concurrency, len(cases) * config.repeats - len(reused)))
         await provider.start(slots)
         outcome = await run_cases(
             cases,
@@ -188,10 +210,14 @@ async def run_suite(
             timeout=config.timeout,
             repeats=config.repeats,
             progress=progress,
+            reused=reused,
+            on_finished=journal.record if journal is not None else None,
         )
         outcome.provider_fingerprint = provider.fingerprint()
         outcome.cache_stats = getattr(provider, "cache_stats", None)
         outcome.limiter = getattr(provider, "limiter_report", None)
         return outcome
     finally:
+        if journal is not None:
+            journal.close()
         await provider.close()

@@ -40,7 +40,7 @@ class LineList(list):
 class _Loader(yaml.SafeLoader):
     _depth = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         self._depth += 1
         try:
             if self._depth > MAX_NESTING:

@@ -148,7 +148,7 @@ def test_an_empty_config_says_what_is_expected(tmp_path: Path) -> None:
 
 
 def test_every_config_key_is_documented_in_the_reference() -> None:
-    from evalgate.config import STATS_OPTIONS, TOP_OPTIONS
+    from evalgate.config_schema import STATS_OPTIONS, TOP_OPTIONS
     from tests.conftest import ROOT
 
     reference = (ROOT / "docs" / "reference.md").read_text()

@@ -102,6 +102,7 @@ def test_a_missing_shard_fails_the_step_naming_it(fake, engine, workspace, resul
     assert (
         ours["body"].startswith("<!-- evalgate:digits -->\n")
         and "FAIL: the shards could not be merged" in ours["body"]
+        and "shard 2/3 is missing" in ours["body"]  # the engine's own message, carried back in-process
     )
 
 

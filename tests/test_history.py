@@ -11,6 +11,7 @@ import pytest
 from evalgate.cli import main
 from evalgate.contracts.trend import Trend
 from evalgate.errors import InputError
+from evalgate.history.stability import case_stability, flaky_cases
 from evalgate.history.store import HistoryStore, branch_of_ref, metric_history, trend_for_report
 
 METRIC_KEYS = {
@@ -115,20 +116,20 @@ def test_flaky_cases_are_those_that_flip_often(store):
                 day, 0.9, cases={"steady": 1.0, "flaky": float(day % 2), "twice": float(8 <= day < 15)}
             )
         )
-    flaky = store.flaky_cases("support-bot", "accuracy", window=20, min_flips=3)
+    flaky = flaky_cases(store, "support-bot", "accuracy", window=20, min_flips=3)
     assert flaky == [{"id": "flaky", "flips": 19, "runs": 20, "pass_rate": 0.5}]
     # "twice" broke, was fixed and broke again: its last 6 runs all failed, which a case passing half the
     # time before would do 1.6% of the time: it changed at a step (a regression), it is not flaky
-    lenient, changed = store.case_stability("support-bot", "accuracy", window=20, min_flips=2)
+    lenient, changed = case_stability(store, "support-bot", "accuracy", window=20, min_flips=2)
     assert [case["id"] for case in lenient] == ["flaky"]
     assert changed == [
         {"id": "twice", "flips": 2, "runs": 20, "pass_rate": 0.35, "state": "failing", "since": "1508aaa",
          "streak": 6}
     ]  # fmt: skip
     # only the last `window` runs count: in the last 5, "twice" never flips
-    recent = store.flaky_cases("support-bot", "accuracy", window=5, min_flips=1)
+    recent = flaky_cases(store, "support-bot", "accuracy", window=5, min_flips=1)
     assert [(case["id"], case["flips"]) for case in recent] == [("flaky", 4)]
-    assert store.flaky_cases("support-bot", "latency_p95_ms") == []  # not a binary key: no case rows
+    assert flaky_cases(store, "support-bot", "latency_p95_ms") == []  # not a binary key: no case rows
 
 
 def test_runs_with_other_datasets_are_left_out_of_drift(store):

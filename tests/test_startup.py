@@ -19,6 +19,7 @@ from tests.conftest import ROOT, write_suite
 RUN_THIRD_PARTY = {"numpy", "yaml"}
 RUN_MODULES = {
     "evalgate", "evalgate.cli", "evalgate.commands", "evalgate.commands.run", "evalgate.config",
+    "evalgate.config_checks", "evalgate.config_schema",
     "evalgate.datasets", "evalgate.errors", "evalgate.files.fileio", "evalgate.metrics", "evalgate.metrics.base",
     "evalgate.metrics.build", "evalgate.metrics.error_rate", "evalgate.metrics.latency",
     "evalgate.metrics.matching", "evalgate.metrics.scoring", "evalgate.metrics.usage", "evalgate.metrics.values",
@@ -29,6 +30,8 @@ RUN_MODULES = {
     # secrets kept out of the output, the output paths checked before the run
     "evalgate.commands._outputs", "evalgate.process.exitcodes", "evalgate.process.interrupts", "evalgate.files.jsonio", "evalgate.files.limits",
     "evalgate.outbound", "evalgate.process.watchdog",
+    # the journal of finished cases (resume, retry-errors)
+    "evalgate.journal",
     # the config's checks of names and units, the summary line's units, the warning about unused prices
     "evalgate.names", "evalgate.facts", "evalgate.report.formatting", "evalgate.providers.llm.pricing",
     # the cases' assertions checked when read; each answer shaped (its transform, the prompt kept for the judge)

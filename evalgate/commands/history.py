@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from evalgate.errors import InputError
 from evalgate.history.drift import LONG_WINDOW, REFERENCE_RUNS, SHORT_WINDOW, alarm_messages
 from evalgate.history.ratchet import shown_path
+from evalgate.history.stability import case_stability
 from evalgate.history.store import HistoryStore, branch_of_ref, metric_history
 from evalgate.outbound import echo, echo_json
 from evalgate.report.sparkline import sparkline
@@ -167,30 +168,42 @@ def history_overview(
     min_flips: int = 3,
 ) -> dict[str, Any]:
     """Everything `evalgate history` shows, as plain data."""
-    keys = store.metric_keys(suite)
-    if not keys:
-        raise InputError(f"the history store has no runs of suite {suite!r}", file=store.path)
-    for name in metrics or []:
-        if name not in keys:
-            raise InputError(f"metric {name!r} is not in the history; recorded metrics: {', '.join(keys)}")
-    if category is not None and category not in store.categories(suite):
-        raise InputError(
-            f"category {category!r} is not in the history; recorded categories: "
-            f"{', '.join(store.categories(suite)) or 'none'}"
-        )
+    keys = _recorded_keys(store, suite, metrics, category)
     comparable_since, excluded = store.comparable_since(suite)
+    drift = {"since": since, "reference_runs": reference_runs, "target": target, "by": by}
+    entries = _trend_entries(store, suite, keys, metrics, category, last, drift)
+    stability = {
+        name: case_stability(store, suite, name, window=flaky_window, min_flips=min_flips)
+        for name, spec in keys.items()
+        if spec.get("kind") == "binary" and (not metrics or name in metrics)
+    }
+    return {
+        "suite": suite,
+        "runs": store.run_count(suite),
+        "comparable_since": comparable_since,
+        "excluded_runs": excluded,
+        "metrics": entries,
+        "alarm": any(entry["alarms"] for entry in entries),
+        "flaky": {name: flaky for name, (flaky, _) in stability.items() if flaky},
+        "changed": {name: changed for name, (_, changed) in stability.items() if changed},
+        "flaky_window": flaky_window,
+        "min_flips": min_flips,
+    }
+
+
+def _trend_entries(
+    store: HistoryStore,
+    suite: str,
+    keys: dict[str, dict[str, Any]],
+    metrics: list[str] | None,
+    category: str | None,
+    last: int,
+    drift: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Each metric's last `last` values and drift report (the asked ones, else every one recorded)."""
     entries = []
     for name in metrics or list(keys):
-        points, report = metric_history(
-            store,
-            suite,
-            name,
-            category=category,
-            since=since,
-            reference_runs=reference_runs,
-            target=target,
-            by=by,
-        )
+        points, report = metric_history(store, suite, name, category=category, **drift)
         if not points and not metrics:
             continue  # a metric not recorded in this category
         shown = points[-last:]
@@ -207,23 +220,25 @@ def history_overview(
                 "alarms": alarm_messages(report, name),
             }
         )
-    stability = {
-        name: store.case_stability(suite, name, window=flaky_window, min_flips=min_flips)
-        for name, spec in keys.items()
-        if spec.get("kind") == "binary" and (not metrics or name in metrics)
-    }
-    return {
-        "suite": suite,
-        "runs": store.run_count(suite),
-        "comparable_since": comparable_since,
-        "excluded_runs": excluded,
-        "metrics": entries,
-        "alarm": any(entry["alarms"] for entry in entries),
-        "flaky": {name: flaky for name, (flaky, _) in stability.items() if flaky},
-        "changed": {name: changed for name, (_, changed) in stability.items() if changed},
-        "flaky_window": flaky_window,
-        "min_flips": min_flips,
-    }
+    return entries
+
+
+def _recorded_keys(
+    store: HistoryStore, suite: str, metrics: list[str] | None, category: str | None
+) -> dict[str, dict[str, Any]]:
+    """The suite's recorded metric keys, once the metrics and category asked for are known to be recorded."""
+    keys = store.metric_keys(suite)
+    if not keys:
+        raise InputError(f"the history store has no runs of suite {suite!r}", file=store.path)
+    for name in metrics or []:
+        if name not in keys:
+            raise InputError(f"metric {name!r} is not in the history; recorded metrics: {', '.join(keys)}")
+    if category is not None and category not in store.categories(suite):
+        raise InputError(
+            f"category {category!r} is not in the history; recorded categories: "
+            f"{', '.join(store.categories(suite)) or 'none'}"
+        )
+    return keys
 
 
 def render_overview(overview: dict[str, Any]) -> str:

@@ -7,6 +7,8 @@ from typing import Any
 
 from evalgate.commands._outputs import check_outputs, save_results
 from evalgate.config import load_config
+from evalgate.errors import InputError
+from evalgate.journal import finish_journal, journal_path
 from evalgate.outbound import echo
 from evalgate.process import interrupts
 from evalgate.process.exitcodes import ExitCode, for_signal
@@ -26,6 +28,19 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label", help="a label kept in the results (for example pr-42 or nightly)")
     parser.add_argument("--provider", help="which of the config's providers to run (default: the first)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a stopped run from its journal (OUTPUT.journal.jsonl): the case runs it finished are kept, "
+        "the rest run",
+    )
+    again.add_argument(
+        "--retry-errors",
+        metavar="PREVIOUS",
+        help="rerun only the cases that errored or are missing in the results file PREVIOUS (same suite, config "
+        "and datasets) and keep the rest",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,6 +64,11 @@ def run_from_args(args: argparse.Namespace):
         from evalgate.shards import parse_shard
 
         shard = parse_shard(args.shard)
+    journal = journal_path(args.output)
+    if args.resume and journal is None:
+        raise InputError(
+            "--resume needs --output to be a file: a stream has no journal next to it", file=args.output
+        )
     config = load_config(args.config)
     if args.no_cache:
         config.cache["enabled"] = False
@@ -58,9 +78,13 @@ def run_from_args(args: argparse.Namespace):
         label=args.label,
         provider_name=args.provider,
         progress=not args.quiet,
+        journal_path=journal,
+        resume=args.resume,
+        retry_errors=args.retry_errors,
         shard=shard,
     )
     save_results(args.output, results)
+    finish_journal(journal, complete=incomplete_reason(results) is None)
     return config, results
 
 

@@ -61,6 +61,11 @@ class Signature(_Open):
     evalgate: str
     sample: int | None = None
     repeats: int = Field(default=1, ge=1)
+    assembled: dict[str, Any] | None = Field(
+        default=None,
+        description="how a run was assembled from earlier work (evalgate/journal.py): `resumed_from` a journal or "
+        "`retried_errors_of` a results file, and `cases_reused` (case runs not called by the run that wrote the file)",
+    )
 
 
 class MetricKeyInfo(_Open):

@@ -113,7 +113,11 @@ def _shorten(text: str) -> str:
     return text if len(text) <= 24 else f"{text[:12]}...{text[-8:]} ({len(text)} characters)"
 
 
-_STRICT = {"parse_float": _finite_float, "parse_int": _float_sized_int, "parse_constant": _reject_constant}
+_STRICT: dict[str, Any] = {
+    "parse_float": _finite_float,
+    "parse_int": _float_sized_int,
+    "parse_constant": _reject_constant,
+}
 _DECODER = json.JSONDecoder(**_STRICT)
 _UNIQUE_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, **_STRICT)
 

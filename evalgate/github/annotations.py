@@ -69,7 +69,8 @@ def annotate(reasons: Iterable[Reason], facts: ConfigFacts, *, workspace: Path) 
     count = 0
     for reason in reasons:
         metric, category = reason.metric, reason.category
-        file, line = facts.rule_lines.get((metric, category), (facts.path, None))
+        located = facts.rule_lines.get((metric, category))
+        file, line = located if located is not None else (facts.path, None)
         where = f"{metric}" + (f" [{category}]" if category else "")
         emit = gha.error if reason.severity == "fail" else gha.warning
         emit(

@@ -83,7 +83,8 @@ def list_runs(gh: Github, repository: str, workflow_id: int | str | None, branch
     if workflow_id:
         runs = repo.get_workflow(workflow_id).get_runs(branch=branch, status="success")
     else:
-        runs = repo.get_workflow_runs(branch=branch, status="success")
+        # PyGithub takes a branch name (its docs say so) though it annotates only a Branch object
+        runs = repo.get_workflow_runs(branch=branch, status="success")  # type: ignore[arg-type]
     return list(itertools.islice(runs, MAX_RUNS_SCANNED))
 
 

@@ -81,62 +81,71 @@ def parse_event(
     repository = _get(payload, "repository.full_name", file)
     default_branch = _get(payload, "repository.default_branch", file, optional=True) or "main"
     common = {"name": name, "repository": repository, "default_branch": default_branch}
-
     if name in PULL_REQUEST_EVENTS:
-        head_repo = _get(payload, "pull_request.head.repo.full_name", file, optional=True)
-        base_repo = _get(payload, "pull_request.base.repo.full_name", file, optional=True) or repository
-        return Event(
-            mode="pull_request",
-            # GITHUB_SHA is the test merge commit here: the PR's head is what was changed
-            head_sha=_get(payload, "pull_request.head.sha", file),
-            branch=_get(payload, "pull_request.head.ref", file, optional=True),
-            base_branch=_get(payload, "pull_request.base.ref", file),
-            base_sha=_get(payload, "pull_request.base.sha", file),
-            pr_number=_get(payload, "pull_request.number", file, kind=int),
-            # a fork's PR; a deleted fork has head.repo null, so it is not this repository either
-            is_fork=head_repo != base_repo,
-            **common,
-        )
-
+        return _pull_request_event(payload, file, common)
     if name == "push":
-        ref = _get(payload, "ref", file)
-        deleted = bool(payload.get("deleted")) or _get(payload, "after", file, optional=True) == ZERO_SHA
-        after = _get(payload, "after", file, optional=True) or sha
-        head_commit = _get(payload, "head_commit.id", file, optional=True)
-        branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
-        mode = "push_base" if branch == default_branch else "push_other" if branch else "other"
-        return Event(
-            mode=mode,
-            head_sha=head_commit or after,
-            branch=branch,
-            base_branch=default_branch,
-            # the previous tip of the branch: on the base branch, the run whose results are the baseline
-            base_sha=_get(payload, "before", file, optional=True),
-            deleted=deleted,
-            **common,
-        )
-
+        return _push_event(payload, file, sha, common)
     if name == "workflow_run":
-        run = _get(payload, "workflow_run", file, kind=dict)
-        pulls = run.get("pull_requests") or []
-        numbers = tuple(
-            p["number"] for p in pulls if isinstance(p, Mapping) and isinstance(p.get("number"), int)
-        )
-        base = pulls[0].get("base", {}) if pulls and isinstance(pulls[0], Mapping) else {}
-        return Event(
-            mode="workflow_run",
-            head_sha=_get(run, "head_sha", file),
-            branch=_get(run, "head_branch", file, optional=True),
-            base_branch=base.get("ref") if isinstance(base, Mapping) else None,
-            base_sha=base.get("sha") if isinstance(base, Mapping) else None,
-            is_fork=_get(run, "head_repository.full_name", file, optional=True) not in (None, repository),
-            workflow_run_id=_get(run, "id", file, kind=int),
-            workflow_id=_get(run, "workflow_id", file, kind=int, optional=True),
-            pr_numbers=numbers,
-            **common,
-        )
-
+        return _workflow_run_event(payload, file, common)
     return Event(mode="other", head_sha=sha, base_branch=default_branch, **common)
+
+
+def _pull_request_event(payload: Mapping[str, Any], file: str, common: dict[str, Any]) -> Event:
+    repository = common["repository"]
+    head_repo = _get(payload, "pull_request.head.repo.full_name", file, optional=True)
+    base_repo = _get(payload, "pull_request.base.repo.full_name", file, optional=True) or repository
+    return Event(
+        mode="pull_request",
+        # GITHUB_SHA is the test merge commit here: the PR's head is what was changed
+        head_sha=_get(payload, "pull_request.head.sha", file),
+        branch=_get(payload, "pull_request.head.ref", file, optional=True),
+        base_branch=_get(payload, "pull_request.base.ref", file),
+        base_sha=_get(payload, "pull_request.base.sha", file),
+        pr_number=_get(payload, "pull_request.number", file, kind=int),
+        # a fork's PR; a deleted fork has head.repo null, so it is not this repository either
+        is_fork=head_repo != base_repo,
+        **common,
+    )
+
+
+def _push_event(payload: Mapping[str, Any], file: str, sha: str, common: dict[str, Any]) -> Event:
+    default_branch = common["default_branch"]
+    ref = _get(payload, "ref", file)
+    deleted = bool(payload.get("deleted")) or _get(payload, "after", file, optional=True) == ZERO_SHA
+    after = _get(payload, "after", file, optional=True) or sha
+    head_commit = _get(payload, "head_commit.id", file, optional=True)
+    branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
+    mode = "push_base" if branch == default_branch else "push_other" if branch else "other"
+    return Event(
+        mode=mode,
+        head_sha=head_commit or after,
+        branch=branch,
+        base_branch=default_branch,
+        # the previous tip of the branch: on the base branch, the run whose results are the baseline
+        base_sha=_get(payload, "before", file, optional=True),
+        deleted=deleted,
+        **common,
+    )
+
+
+def _workflow_run_event(payload: Mapping[str, Any], file: str, common: dict[str, Any]) -> Event:
+    repository = common["repository"]
+    run = _get(payload, "workflow_run", file, kind=dict)
+    pulls = run.get("pull_requests") or []
+    numbers = tuple(p["number"] for p in pulls if isinstance(p, Mapping) and isinstance(p.get("number"), int))
+    base = pulls[0].get("base", {}) if pulls and isinstance(pulls[0], Mapping) else {}
+    return Event(
+        mode="workflow_run",
+        head_sha=_get(run, "head_sha", file),
+        branch=_get(run, "head_branch", file, optional=True),
+        base_branch=base.get("ref") if isinstance(base, Mapping) else None,
+        base_sha=base.get("sha") if isinstance(base, Mapping) else None,
+        is_fork=_get(run, "head_repository.full_name", file, optional=True) not in (None, repository),
+        workflow_run_id=_get(run, "id", file, kind=int),
+        workflow_id=_get(run, "workflow_id", file, kind=int, optional=True),
+        pr_numbers=numbers,
+        **common,
+    )
 
 
 def load_event(name: str | None, path: str | Path | None, *, sha: str = "") -> Event:

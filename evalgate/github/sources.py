@@ -29,7 +29,7 @@ def resolve_baseline(
 ) -> tuple[Path | None, str]:
     """The baseline results file, and a sentence about where it came from (or why there is none)."""
     kind, value = artifacts.parse_baseline_input(settings.baseline)
-    if kind == "none":
+    if kind == "none" or value is None:  # a value comes with every kind but none
         return None, "no baseline (baseline: none): absolute thresholds only"
     if kind == "path":
         path = Path(value)
@@ -96,6 +96,8 @@ def fetch_triggering_results(
     """workflow_run: the results and context uploaded by the triggering run (data only: no code of it runs here)."""
     if gh is None:
         raise InputError("input github_token is empty: the workflow_run stage needs it to read the artifacts")
+    if event.workflow_run_id is None:  # Event.load requires it for a workflow_run event
+        raise InputError("the workflow_run stage runs only on a workflow_run event")
     try:
         run = gh.get_repo(event.repository).get_workflow_run(event.workflow_run_id)
         wanted = [a for a in run.get_artifacts() if a.name == settings.results_artifact]

@@ -99,7 +99,7 @@ class RateModel:
         size = n or self.n
         return math.sqrt(float(self.predictive(size).var())) / round(size)
 
-    def z(self, values: Sequence[float], ns: Sequence[int]) -> np.ndarray:
+    def z(self, values: Sequence[float] | np.ndarray, ns: Sequence[int]) -> np.ndarray:
         """Each run's normal score: Φ⁻¹ of the mid-p rank of its count (positive: a higher rate than expected).
         Under the reference the scores are about standard normal whatever the rate, 0 and 1 included."""
         from scipy.stats import betabinom, norm
@@ -242,7 +242,7 @@ def drift_report(
         return _constant_report(report, monitored, values, mean, sign)
 
     if model is not None:
-        z = sign * model.z(values, [int(p.n) for p in monitored])
+        z = sign * model.z(values, [p.n or 0 for p in monitored])  # every n is set: the model needs them
     else:
         z = sign * (values - mean) / sd
     e = ewma(z, lam)

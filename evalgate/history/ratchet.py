@@ -30,7 +30,7 @@ from evalgate.errors import InputError
 from evalgate.files.fileio import read_text, write_text_atomic
 from evalgate.files.limits import MAX_TEXT_FILE_BYTES
 from evalgate.history.drift import alarm_messages, rate_model, reference
-from evalgate.history.store import HistoryStore, metric_history
+from evalgate.history.store import HistoryStore, Point, metric_history
 from evalgate.yamlio import LineDict, load_yaml
 
 RUNS = 10
@@ -132,32 +132,17 @@ def suggest(
             if current is None:
                 continue
             points = store.series(suite, rule.metric, rule.category, limit=runs, since=since) if since else []
-            higher_is_better = kinds.get(rule.metric, {}).get("higher_is_better", True)
-            proposed = text = None
-            if points and (bound == "max") == higher_is_better:
-                better = "higher" if higher_is_better else "lower"
-                action, evidence = "keep", {"runs": len(points)}
-                reason = f"{rule.metric} is better {better}: a {bound} on it is a sanity bound, not ratcheted"
-            elif len(points) < min_runs:
-                action, evidence = "insufficient", {"runs": len(points)}
-                reason = f"too little history: {len(points)} comparable runs, need at least {min_runs}"
-            else:
-                action, proposed, text, evidence = propose_bound(
-                    [p.value for p in points],
-                    [p.n for p in points],
-                    bound,
-                    current,
-                    kind=kinds.get(rule.metric, {}).get("kind"),
-                    z=z,
-                    allow_loosen=allow_loosen,
-                )
-                reason = _reason(action, bound, evidence)
-                if action == "tighten" and alarms:
-                    action, proposed, text = "keep", None, None
-                    reason = (
-                        f"not tightened while a drift alarm is active ({'; '.join(alarms)}): a drifting window "
-                        "is no evidence of what the model does"
-                    )
+            action, proposed, text, evidence, reason = _decide(
+                rule.metric,
+                bound,
+                current,
+                points,
+                kinds.get(rule.metric, {}),
+                alarms,
+                min_runs=min_runs,
+                z=z,
+                allow_loosen=allow_loosen,
+            )
             proposals.append(
                 Proposal(
                     metric=rule.metric,
@@ -173,6 +158,45 @@ def suggest(
                 )
             )
     return proposals
+
+
+def _decide(
+    metric: str,
+    bound: str,
+    current: float,
+    points: list[Point],
+    spec: dict[str, Any],
+    alarms: list[str],
+    *,
+    min_runs: int,
+    z: float,
+    allow_loosen: bool,
+) -> tuple[str, float | None, str | None, dict[str, Any], str]:
+    """What to do with one bound: (action, proposed value, its text, the evidence, the reason)."""
+    higher_is_better = spec.get("higher_is_better", True)
+    if points and (bound == "max") == higher_is_better:
+        better = "higher" if higher_is_better else "lower"
+        reason = f"{metric} is better {better}: a {bound} on it is a sanity bound, not ratcheted"
+        return "keep", None, None, {"runs": len(points)}, reason
+    if len(points) < min_runs:
+        reason = f"too little history: {len(points)} comparable runs, need at least {min_runs}"
+        return "insufficient", None, None, {"runs": len(points)}, reason
+    action, proposed, text, evidence = propose_bound(
+        [p.value for p in points],
+        [p.n for p in points],
+        bound,
+        current,
+        kind=spec.get("kind"),
+        z=z,
+        allow_loosen=allow_loosen,
+    )
+    if action == "tighten" and alarms:
+        reason = (
+            f"not tightened while a drift alarm is active ({'; '.join(alarms)}): a drifting window "
+            "is no evidence of what the model does"
+        )
+        return "keep", None, None, evidence, reason
+    return action, proposed, text, evidence, _reason(action, bound, evidence)
 
 
 def _active_alarms(store: HistoryStore, suite: str, rule: Rule) -> list[str]:

@@ -13,7 +13,6 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from itertools import pairwise
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,9 +27,6 @@ APPLICATION_ID = 0x45564731  # "EVG1"
 # signature fields that change what a number means: runs that differ in them are not one series
 COMPARABLE_FIELDS = ("datasets", "metrics", "sample", "repeats")
 PASS_AT = 0.5  # a binary score at or above this passes (per-case means of repeated runs are fractions)
-# A final streak of L equal outcomes is a step (not flakiness) when the case's earlier rate of that outcome, p,
-# makes it this unlikely: p**L < STEP_ALPHA (docs/history.md, "Flaky cases").
-STEP_ALPHA = 0.05
 
 _SCHEMA = """
 CREATE TABLE runs (
@@ -233,7 +229,8 @@ class HistoryStore:
                     datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 ),
             )
-            run_id = int(cursor.lastrowid)
+            assert cursor.lastrowid is not None  # an INSERT sets it
+            run_id = cursor.lastrowid
             self._db.executemany(
                 "INSERT INTO metrics (run_id, key, category, value, n) VALUES (?, ?, ?, ?, ?)",
                 _metric_rows(run_id, results),
@@ -338,21 +335,12 @@ class HistoryStore:
             start = created_at
         return start, 0
 
-    def case_stability(
-        self, suite: str, key: str, window: int = 20, min_flips: int = 3
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """(flaky, changed) cases on a binary `key` over the last `window` runs of the latest configuration.
-
-        Flaky means alternating under the same code and config, so only runs with the latest run's comparable
-        signature and provider count. A case is flaky when its pass/fail flipped at least `min_flips` times and
-        it still alternates. One whose latest runs all went one way since a step is not: when a case passing at
-        its earlier rate p would give that streak of L equal outcomes with probability p^L < STEP_ALPHA, it
-        changed at the step (a regression, or a fix) and is listed as changed, with the run it changed at;
-        quarantining it would hide the regression. Each list is most flips first:
-        flaky [{"id", "flips", "runs", "pass_rate"}], changed [{"id", "flips", "runs", "pass_rate", "state",
-        "since", "streak"}] (changed lists only cases that flipped at least `min_flips` times, the ones a flip
-        count alone would have called flaky).
-        """
+    def case_outcomes(
+        self, suite: str, key: str, window: int = 20
+    ) -> tuple[list[str], dict[str, list[tuple[int, bool]]]]:
+        """The per-case pass/fail of a binary `key` over the last `window` runs of the latest configuration (the
+        runs with the latest run's comparable signature and provider): the runs' names, oldest first, and per
+        case its outcome in each of those runs it has, oldest first, with the run's position in the names."""
         with self._guard():
             recent = self._db.execute(
                 "SELECT id, signature, created_at, sha, label FROM runs WHERE suite = ? "
@@ -360,7 +348,7 @@ class HistoryStore:
                 (suite, window),
             ).fetchall()
             if not recent:
-                return [], []
+                return [], {}
             latest = _configuration(recent[0][1])
             runs = []
             for run_id, signature, created_at, sha, label in recent:
@@ -374,38 +362,10 @@ class HistoryStore:
                 f"SELECT run_id, case_id, value FROM cases WHERE key = ? AND run_id IN ({marks})",
                 (key, *order),
             ).fetchall()
-        outcomes: dict[str, list[tuple[int, bool]]] = {}
+        seen: dict[str, list[tuple[int, bool]]] = {}
         for run_id, case_id, value in rows:
-            outcomes.setdefault(case_id, []).append((order[run_id], value >= PASS_AT))
-        flaky, changed = [], []
-        for case_id, seen in outcomes.items():
-            seen.sort()
-            passes = [passed for _, passed in seen]
-            flips = sum(a != b for a, b in pairwise(passes))
-            if flips < max(min_flips, 1):
-                continue
-            item = {
-                "id": case_id,
-                "flips": flips,
-                "runs": len(passes),
-                "pass_rate": sum(passes) / len(passes),
-            }
-            streak = next((i for i in range(len(passes) - 1, -1, -1) if passes[i] != passes[-1]), -1) + 1
-            before = passes[:streak]
-            same = sum(passed == passes[-1] for passed in before) / len(before)
-            if same ** (len(passes) - streak) < STEP_ALPHA:
-                since = runs[seen[streak][0]][1]
-                state = "passing" if passes[-1] else "failing"
-                changed.append({**item, "state": state, "since": since, "streak": len(passes) - streak})
-            else:
-                flaky.append(item)
-        flaky.sort(key=lambda item: (-item["flips"], item["id"]))
-        changed.sort(key=lambda item: (-item["flips"], item["id"]))
-        return flaky, changed
-
-    def flaky_cases(self, suite: str, key: str, window: int = 20, min_flips: int = 3) -> list[dict[str, Any]]:
-        """The flaky cases of `case_stability`: [{"id", "flips", "runs", "pass_rate"}], most flips first."""
-        return self.case_stability(suite, key, window, min_flips)[0]
+            seen.setdefault(case_id, []).append((order[run_id], value >= PASS_AT))
+        return [name for _, name in runs], {case_id: sorted(outcomes) for case_id, outcomes in seen.items()}
 
 
 def metric_history(

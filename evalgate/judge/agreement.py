@@ -168,46 +168,27 @@ def agreement(
     pairs = sum(len(item.human) for item in items)
     weights = quadratic_weights(k) if level == "interval" else nominal_weights(k)
     delta = _delta(k, level)
-    confusion_rows = _confusions(items, k)
-    confusion = confusion_rows.sum(axis=0).reshape(k, k)
-    gaps = np.array(
-        [[sum(abs(h - item.judge) == d for h in item.human) for d in (0, 1)] for item in items], dtype=float
-    ).reshape(n, 2)
+    rows = _item_rows(items, k)
+    confusion = rows.confusion.sum(axis=0).reshape(k, k)
     # ranks and means on the category indexes (labels are in order; a numeric scale's means are shifted back)
     human_values = [h for item in items for h in item.human]
     judge_values = [item.judge for item in items for _ in item.human]
     numeric = all(isinstance(label, int | float) and not isinstance(label, bool) for label in labels)
-    several = any(len(item.human) > 1 for item in items)
     kappa = _finite(_kappa_of(confusion, weights)) if n else None
-    exact = float(gaps[:, 0].sum() / pairs) if pairs else None
-    within = float(gaps.sum() / pairs) if pairs and level == "interval" else None
+    exact = float(rows.gaps[:, 0].sum() / pairs) if pairs else None
+    within = float(rows.gaps.sum() / pairs) if pairs and level == "interval" else None
     rho = spearman(human_values, judge_values) if level == "interval" else None
     alpha_humans = alpha_judge = None
-    human_rows = judge_rows = None
-    if several:
-        human_rows = _coincidences(items, k, with_judge=False)
-        judge_rows = _coincidences(items, k, with_judge=True)
-        alpha_humans = _finite(_alpha_of(human_rows.sum(axis=0).reshape(k, k), delta))
-        alpha_judge = _finite(_alpha_of(judge_rows.sum(axis=0).reshape(k, k), delta))
-
+    if rows.humans is not None and rows.with_judge is not None:
+        alpha_humans = _finite(_alpha_of(rows.humans.sum(axis=0).reshape(k, k), delta))
+        alpha_judge = _finite(_alpha_of(rows.with_judge.sum(axis=0).reshape(k, k), delta))
     samples: dict[str, np.ndarray | None] = dict.fromkeys(
         ("kappa", "exact", "within_one", "spearman", "alpha_humans", "alpha_with_judge")
     )
     if n and resamples:
-        draws = resample_weights(n, resamples, seed)
-        samples["kappa"] = _kappa_of((draws @ confusion_rows).reshape(-1, k, k), weights)
-        drawn_pairs = draws @ np.array([len(item.human) for item in items], dtype=float)
-        samples["exact"] = (draws @ gaps[:, 0]) / drawn_pairs
-        samples["within_one"] = (draws @ gaps.sum(axis=1)) / drawn_pairs
-        if human_rows is not None and judge_rows is not None:
-            samples["alpha_humans"] = _alpha_of((draws @ human_rows).reshape(-1, k, k), delta)
-            samples["alpha_with_judge"] = _alpha_of((draws @ judge_rows).reshape(-1, k, k), delta)
-        if rho is not None:
-            samples["spearman"] = _spearman_samples(
-                [np.array(item.human, dtype=float) for item in items],
-                [np.full(len(item.human), float(item.judge)) for item in items],
-                draws,
-            )
+        samples.update(
+            _resampled(items, rows, weights, delta, resamples, seed, with_spearman=rho is not None)
+        )
     mean_human = mean_judge = None
     if numeric and level == "interval" and pairs:
         mean_human = float(np.mean([labels[h] for h in human_values]))
@@ -227,6 +208,60 @@ def agreement(
         "bias": None if mean_human is None or mean_judge is None else mean_judge - mean_human,
         "confusion": {"labels": list(labels), "matrix": confusion.astype(int).tolist()},
     }
+
+
+@dataclass
+class _ItemRows:
+    """Per item, the counts each statistic sums: a bootstrap draw weights these rows (resample_weights)."""
+
+    confusion: np.ndarray  # (n, k*k): the item's (human, judge) pairs
+    gaps: np.ndarray  # (n, 2): its pairs that agree exactly, and within one
+    humans: np.ndarray | None  # (n, k*k): coincidences among people (several raters), else None
+    with_judge: np.ndarray | None  # (n, k*k): coincidences with the judge as one more rater
+
+
+def _item_rows(items: Sequence[LabelledItem], k: int) -> _ItemRows:
+    several = any(len(item.human) > 1 for item in items)
+    return _ItemRows(
+        confusion=_confusions(items, k),
+        gaps=np.array(
+            [[sum(abs(h - item.judge) == d for h in item.human) for d in (0, 1)] for item in items],
+            dtype=float,
+        ).reshape(len(items), 2),
+        humans=_coincidences(items, k, with_judge=False) if several else None,
+        with_judge=_coincidences(items, k, with_judge=True) if several else None,
+    )
+
+
+def _resampled(
+    items: Sequence[LabelledItem],
+    rows: _ItemRows,
+    weights: np.ndarray,
+    delta: np.ndarray,
+    resamples: int,
+    seed: int,
+    *,
+    with_spearman: bool,
+) -> dict[str, np.ndarray]:
+    """Each statistic of `agreement` over `resamples` bootstrap draws of the items."""
+    k = weights.shape[0]
+    draws = resample_weights(len(items), resamples, seed)
+    drawn_pairs = draws @ np.array([len(item.human) for item in items], dtype=float)
+    samples = {
+        "kappa": _kappa_of((draws @ rows.confusion).reshape(-1, k, k), weights),
+        "exact": (draws @ rows.gaps[:, 0]) / drawn_pairs,
+        "within_one": (draws @ rows.gaps.sum(axis=1)) / drawn_pairs,
+    }
+    if rows.humans is not None and rows.with_judge is not None:
+        samples["alpha_humans"] = _alpha_of((draws @ rows.humans).reshape(-1, k, k), delta)
+        samples["alpha_with_judge"] = _alpha_of((draws @ rows.with_judge).reshape(-1, k, k), delta)
+    if with_spearman:
+        samples["spearman"] = _spearman_samples(
+            [np.array(item.human, dtype=float) for item in items],
+            [np.full(len(item.human), float(item.judge)) for item in items],
+            draws,
+        )
+    return samples
 
 
 def _spearman_samples(

@@ -18,8 +18,8 @@ from typing import Any
 
 from evalgate.config import SuiteConfig
 from evalgate.errors import InputError
-from evalgate.judge.calibration import factual_verdicts, rubric_verdicts
 from evalgate.judge.gold import load_gold
+from evalgate.judge.gold_verdicts import factual_verdicts, rubric_verdicts
 from evalgate.judge.trust import assess, judge_metrics, load_calibration, metric_fingerprints
 
 
@@ -28,6 +28,7 @@ async def canary_verdicts(
 ) -> tuple[dict[str, dict[str, int]], dict]:
     """The judge's verdicts on the canary answers, {item id: {"judge_<criterion>": score, "hallucinated": 0|1}},
     from each judge-based metric of the suite; and the judge's usage."""
+    assert config.judge_calibration is not None  # reference and check ask only when it names a canary
     path = Path(config.judge_calibration["canary"])
     canary = load_gold(path, labelled=False, what="judge canary file")
     pairs = [item for item in canary.items if item.kind == "pairwise"]

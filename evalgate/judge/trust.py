@@ -193,7 +193,7 @@ def _kind_trust(
             f"the judge failed on {section['judge_errors']} of {section['items']} {kind} gold items, more "
             f"than {DEFAULT_MAX_ERROR_RATE:.0%}"
         )
-    if problem is not None:
+    if problem is not None or section is None:  # section is None only with a problem
         return {name: {"trusted": False, "reason": problem, "agreement": None} for name in names}
     minimum = settings["min_agreement"]
     criteria = section["criteria"]

@@ -73,9 +73,10 @@ class BertScore(CaseMetric):
         require_extra(self.family, MODULES)
         self.model_dir = model_dir(options["model"], Path(base_dir), self.family)
         layers = layer_count(self.model_dir, self.family)
-        self.num_layers = options["num_layers"] or layers
-        if self.num_layers is None:
+        num_layers: int | None = options["num_layers"] or layers
+        if num_layers is None:
             raise InputError("bertscore: the model's config.json gives no layer count; set num_layers")
+        self.num_layers = num_layers
         if layers is not None and self.num_layers > layers:
             raise InputError(f"bertscore.num_layers is {self.num_layers}, but the model has {layers} layers")
         self.baseline = self._baseline(options, Path(base_dir))
@@ -194,7 +195,7 @@ class BertScore(CaseMetric):
                 nthreads=0,  # idf in this process: no worker pool forked from a threaded process
                 lang="en" if rescale else None,  # bert-score asks for it; the baseline file is what is read
                 rescale_with_baseline=rescale,
-                baseline_path=str(self.baseline[0]) if rescale else None,  # type: ignore[index]
+                baseline_path=str(self.baseline[0]) if self.baseline is not None else None,
             )
             # bert-score prints a warning for each batch with an empty text (the cases get a note instead),
             # and reading a baseline warns about a read-only numpy array: neither is the user's business

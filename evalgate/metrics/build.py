@@ -108,15 +108,15 @@ def build_metrics(config: Any) -> list[Metric]:
                 check_options(options, cls.OPTIONS, file=group.first.file or "", context=group.family),
                 Path(config.base_dir),
             )
-            for key in metric.keys():
-                if key.name in seen:
-                    earlier = seen[key.name]
+            for metric_key in metric.keys():
+                if metric_key.name in seen:
+                    earlier = seen[metric_key.name]
                     where = f" (line {earlier.line})" if earlier.line else ""
                     raise InputError(
-                        f"metric {group.first.name!r} writes the key {key.name!r}, "
+                        f"metric {group.first.name!r} writes the key {metric_key.name!r}, "
                         f"as {earlier.name!r}{where} does; give one of them another `name`"
                     )
-                seen[key.name] = group.first
+                seen[metric_key.name] = group.first
         metrics.append(metric)
     return metrics
 

@@ -16,7 +16,7 @@ generation (latency - ttft), summed: the decoding speed, without the queueing an
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -26,7 +26,10 @@ from evalgate.metrics.values import as_number
 from evalgate.options import Option, one_of
 
 PERCENTILES = (50, 95, 99)
-NUMPY_METHODS = {"linear": "linear", "nearest_rank": "inverted_cdf"}
+NUMPY_METHODS: dict[str, Literal["linear", "inverted_cdf"]] = {
+    "linear": "linear",
+    "nearest_rank": "inverted_cdf",
+}
 
 
 def _time_keys(prefix: str, shown: Shown) -> tuple[KeyFacts, ...]:
@@ -86,7 +89,9 @@ class Latency(ResampledMetric):
         if not len(values):
             return {key.name: None for key in Latency.keys(self)}
         points = np.percentile(values, PERCENTILES, method=self.method)
-        result = {f"{self.PREFIX}_p{q}_ms": float(v) for q, v in zip(PERCENTILES, points, strict=True)}
+        result: dict[str, float | None] = {
+            f"{self.PREFIX}_p{q}_ms": float(v) for q, v in zip(PERCENTILES, points, strict=True)
+        }
         result[f"{self.PREFIX}_mean_ms"] = math.fsum(values) / len(
             values
         )  # exact: the order cannot change it
@@ -96,7 +101,7 @@ class Latency(ResampledMetric):
         n = int((~np.isnan(self.values(records))).sum())
         return {key.name: n for key in Latency.keys(self)}
 
-    def resample(self, encoded: np.ndarray, indices: np.ndarray) -> dict[str, np.ndarray]:
+    def resample(self, encoded: Any, indices: np.ndarray) -> dict[str, np.ndarray]:
         """Equal to np.nanpercentile / np.nanmean of each resample (tested bit for bit), several times faster.
 
         Sorting each row puts its NaNs (errored cases) last; rows with the same number k of latencies then

@@ -64,8 +64,9 @@ def as_label(value: Any) -> str:
         probabilities = value.get("probabilities")
         if isinstance(probabilities, dict) and probabilities:
             numbers = {label: as_number(p) for label, p in probabilities.items()}
-            if all(number is not None for number in numbers.values()):
-                return as_label(max(numbers, key=lambda label: numbers[label]))
+            known = {label: number for label, number in numbers.items() if number is not None}
+            if len(known) == len(numbers):
+                return as_label(max(known, key=known.__getitem__))
     return as_text(value)
 
 

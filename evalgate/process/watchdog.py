@@ -19,12 +19,14 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType, TracebackType
+from typing import Any
 
 from evalgate.outbound import echo
 from evalgate.process.exitcodes import ExitCode
 
-WATCHDOG_SIGNAL = getattr(signal, "SIGUSR2", None)
+WATCHDOG_SIGNAL: signal.Signals | None = getattr(signal, "SIGUSR2", None)  # None: not on this platform
 GIVE_UP_AFTER = 3  # interruptions that did not free the loop before the watchdog stops trying
 
 
@@ -49,7 +51,7 @@ class LoopWatchdog:
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._previous_handler: object = None
+        self._previous_handler: Callable[[int, FrameType | None], Any] | int | None = None
 
     async def __aenter__(self) -> LoopWatchdog:
         if (
@@ -68,7 +70,7 @@ class LoopWatchdog:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._thread is None:
+        if self._thread is None or WATCHDOG_SIGNAL is None:  # not started
             return
         self._stopped.set()
         self._thread.join()
@@ -83,6 +85,7 @@ class LoopWatchdog:
 
     def _watch(self) -> None:
         main = threading.main_thread().ident
+        assert main is not None and WATCHDOG_SIGNAL is not None  # __aenter__ starts this thread only then
         fires, progress, next_fire = 0, None, 0.0
         while not self._stopped.wait(self.interval):
             if (self._beats, self._freed) != progress:  # the loop turned, or a blocked task was interrupted

@@ -25,10 +25,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from evalgate.contracts.cases import Case, Output, float_or_none, normalize_output
 from evalgate.errors import InputError
+from evalgate.options import Option
 from evalgate.outbound import echo
 from evalgate.providers.base import Provider
 
@@ -166,7 +167,8 @@ class ResponseCache:
                 conn.close()
             raise InputError(f"cannot use the response cache ({exc}); {REMEDY}", file=self.path) from None
         except InputError:
-            conn.close()
+            if conn is not None:
+                conn.close()
             raise
         return conn
 
@@ -264,14 +266,16 @@ class CachedProvider(Provider):
     For providers whose answer depends only on those (a remote model behind a python or command provider, a
     judge). The LLM providers (anthropic, openai, http) cache by themselves, keyed on the rendered request.
     A fresh answer is timed here (unless the inner provider timed it), so the cache keeps its latency.
+    The wrapper is no provider type of its own: `inner.type` and `inner.OPTIONS` describe the configured one.
     """
+
+    type = "cached"
+    OPTIONS: ClassVar[dict[str, Option]] = {}
 
     def __init__(self, inner: Provider, cache: ResponseCache) -> None:
         super().__init__(inner.config, inner.base_dir)
         self.inner = inner
         self.cache = cache
-        self.type = inner.type
-        self.OPTIONS = inner.OPTIONS
 
     @property
     def cache_stats(self) -> dict[str, Any]:

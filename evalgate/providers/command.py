@@ -243,8 +243,10 @@ class _Worker:
         return response["output"]
 
     async def _read_response(self, process: asyncio.subprocess.Process) -> Any:
-        first = self.answers == 0 and self.pool.startup_timeout is not None
-        deadline = self.spawned_at + self.pool.startup_timeout if first else None
+        startup_timeout = self.pool.startup_timeout
+        first = self.answers == 0 and startup_timeout is not None
+        deadline = self.spawned_at + startup_timeout if startup_timeout is not None and first else None
+        assert process.stdout is not None  # spawned with stdout=PIPE
         while True:
             try:
                 async with asyncio.timeout_at(deadline):

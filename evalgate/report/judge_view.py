@@ -20,7 +20,7 @@ def judge_view(assessment: dict[str, Any] | None) -> dict[str, Any] | None:
     """What the report shows of the Verdict JSON's `judge_calibration` (None: the suite has no calibration)."""
     if not assessment:
         return None
-    status = assessment.get("status")
+    status: str | None = assessment.get("status")
     metrics = assessment.get("metrics") or {}
     untrusted = ", ".join(name for name, entry in metrics.items() if not entry.get("trusted"))
     words = "trusted to gate"
@@ -39,7 +39,7 @@ def judge_view(assessment: dict[str, Any] | None) -> dict[str, Any] | None:
             )
     return {
         "status": status,
-        "icon": STATUS.get(status, "❔"),
+        "icon": STATUS.get(status or "", "❔"),
         "words": words,
         "file": assessment.get("file"),
         "created_at": assessment.get("created_at"),

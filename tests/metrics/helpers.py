@@ -6,7 +6,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from evalgate.config import TOP_OPTIONS, _metrics
+from evalgate.config import _metrics
+from evalgate.config_schema import TOP_OPTIONS
 from evalgate.metrics import build_metrics
 from evalgate.metrics.base import Metric
 from evalgate.options import check_options

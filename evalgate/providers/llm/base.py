@@ -20,7 +20,7 @@ from abc import abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from evalgate.config import DEFAULT_CACHE_DIR
+from evalgate.config_schema import DEFAULT_CACHE_DIR
 from evalgate.contracts.cases import CallTiming, Case, Output, normalize_output
 from evalgate.errors import InputError, RunAborted
 from evalgate.options import Option

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalgate.config import DEFAULT_CACHE_DIR
+from evalgate.config_schema import DEFAULT_CACHE_DIR
 from evalgate.contracts.cases import Output
 from evalgate.errors import RunAborted
 from evalgate.providers.llm.pricing import PriceTable

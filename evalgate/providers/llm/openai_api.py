@@ -60,7 +60,7 @@ class OpenAIProvider(SDKChatProvider):
 
     def parse_answer(self, data: Any) -> Output:
         choices = data.get("choices") if isinstance(data, dict) else None
-        first = choices[0] if isinstance(choices, list) and choices else None
+        first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
         message = mapping_at(first, "message")
         if not message:
             raise ProviderError("malformed response: no choices")
