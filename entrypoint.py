@@ -144,7 +144,7 @@ def head_env(env: Mapping[str, str], event: Any) -> dict[str, str]:
     return {**env, "EVALGATE_HEAD_SHA": event.head_sha, "EVALGATE_HEAD_REF": event.branch or ""}
 
 
-def run_shard(settings: Settings, event: Any, out: Path, env: Mapping[str, str]) -> int:
+def run_shard(settings: Settings, shard: str, event: Any, out: Path, env: Mapping[str, str]) -> int:
     """Shard mode (input shard: I/N): run that shard only and leave its results in output_dir for the upload; the
     merge job judges them. The run's own code (3 when it did not complete, which the merge reports too)."""
     argv = [
@@ -152,7 +152,7 @@ def run_shard(settings: Settings, event: Any, out: Path, env: Mapping[str, str])
         "--config",
         settings.config,
         "--shard",
-        settings.shard,
+        shard,
         "--output",
         str(out / "results.json"),
     ]
@@ -229,7 +229,7 @@ def run(env: Mapping[str, str]) -> int:
         (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     if settings.shard:
-        return run_shard(settings, event, out, env)
+        return run_shard(settings, settings.shard, event, out, env)
     gh = make_github(settings.token, api_url(env), ClientSettings.from_env(env)) if settings.token else None
     run_url = gha.run_url(env)
 
@@ -322,7 +322,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
     try:
         return _main(env)
     finally:  # the annotations beyond GitHub's limit: named in the last one of their type
-        gha.annotations.flush()
+        gha.end_step()
 
 
 def _main(env: dict[str, str]) -> int:

@@ -213,6 +213,7 @@ def _item_reasons(item: MetricComparison, comparison: Comparison, *, mode: str, 
         if item.metric == "error_rate" and item.category is None and rule == "max":
             continue  # see _error_reasons
         unmeasured = _unmeasured(item, rule) if comparison.has_baseline or rule in ("min", "max") else None
+        reason: Reason | None
         if unmeasured:
             reason = _reason(
                 item,

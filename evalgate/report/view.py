@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from evalgate import __version__
-from evalgate.contracts.results import MetricKeyInfo, Results, Run
+from evalgate.contracts.results import CaseRecord, CaseRun, MetricKeyInfo, Results, Run
 from evalgate.contracts.signature import describe
 from evalgate.contracts.trend import Trend
 from evalgate.contracts.verdict import (
@@ -37,7 +37,7 @@ from evalgate.report.text import clip, to_text
 
 ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
 WORDS = {"pass": "passed", "warn": "passed with warnings", "fail": "failed"}
-SEVERITY = {"fail": 0, "warn": 1, "pass": 2}
+SEVERITY: dict[str | None, int] = {"fail": 0, "warn": 1, "pass": 2}
 MAX_IDS = 100  # case ids listed per added/removed list
 MAX_FLAKY = 20
 MAX_CATEGORY_COLUMNS = 6  # metric columns of the per-category table
@@ -392,22 +392,22 @@ def _categories(rows: list[MetricRow], columns: tuple[list[str], int]) -> dict[s
     by_category: dict[str, dict[str, MetricRow]] = {}
     for row in rows:
         by_category.setdefault(str(row.category), {})[row.metric] = row
-    table = []
+    table: list[dict[str, Any]] = []
     for order, (category, metrics) in enumerate(by_category.items()):
         statuses = [row.status for row in metrics.values()]
         worst = min(statuses, key=lambda s: SEVERITY.get(s, 3))
         size = max((regression_size(metrics[name]) for name in names if name in metrics), default=0.0)
         cells = []
         for metric in names:
-            row = metrics.get(metric)
-            if row is None:
+            cell = metrics.get(metric)
+            if cell is None:
                 cells.append(fmt.DASH)
                 continue
-            text = fmt.value(row.current, row.unit)
-            if fmt.is_number(row.delta):
-                text += f" ({fmt.delta(row.delta, row.unit)})"
-            if row.status in ("warn", "fail"):
-                text += " " + ICONS[row.status]
+            text = fmt.value(cell.current, cell.unit)
+            if fmt.is_number(cell.delta):
+                text += f" ({fmt.delta(cell.delta, cell.unit)})"
+            if cell.status in ("warn", "fail"):
+                text += " " + ICONS[cell.status]
             cells.append(text)
         n = max((r.n for r in metrics.values()), default=None)
         table.append(
@@ -560,7 +560,9 @@ def _flaky(flaky: list[FlakyCase]) -> dict[str, Any] | None:
 
 def _usage_totals(results: Results) -> dict[str, float | None]:
     """Tokens and cost per request and in total, over every call (each repeat of a case is one)."""
-    runs = [run for case in results.cases for run in (case.repeats or [case])]
+    runs: list[CaseRecord | CaseRun] = []
+    for case in results.cases:
+        runs.extend(case.repeats or [case])
     totals: dict[str, float | None] = {}
     for key in ("tokens_in", "tokens_out", "cost"):
         values = [getattr(run, key) for run in runs if getattr(run, key) is not None]
@@ -571,7 +573,9 @@ def _usage_totals(results: Results) -> dict[str, float | None]:
     return totals
 
 
-USAGE_ROWS = (  # key, label, unit, the metric key with the same number (when shown, the row is left out)
+USAGE_ROWS: tuple[
+    tuple[str, str, fmt.Unit, str], ...
+] = (  # key, label, unit, the metric key with the same number (when shown, the row is left out)
     ("tokens_in", "Input tokens per request", "plain", "tokens_in_per_case"),
     ("tokens_out", "Output tokens per request", "plain", "tokens_out_per_case"),
     ("cost", "Cost per 1K requests", "usd", "cost_per_1k_requests"),
@@ -587,9 +591,10 @@ def _usage(current: Results, baseline: Results | None, in_table: set[Any]) -> di
     for key, label, unit, metric in USAGE_ROWS:
         if metric in in_table or (now.get(key) is None and before.get(key) is None):
             continue
-        change = (
-            now[key] - before[key] if fmt.is_number(now.get(key)) and fmt.is_number(before.get(key)) else None
-        )
+        value, then = now.get(key), before.get(key)
+        change = None
+        if value is not None and then is not None and fmt.is_number(value) and fmt.is_number(then):
+            change = value - then
         rows.append(
             {
                 "label": label,
@@ -598,9 +603,10 @@ def _usage(current: Results, baseline: Results | None, in_table: set[Any]) -> di
                 "delta": fmt.delta(change, unit, before.get(key)),
             }
         )
-    cache = current.run.cache or {}
-    hits, misses = cache.get("hits"), cache.get("misses")
-    cache_line = None
+    cache: dict[str, Any] = current.run.cache or {}
+    hits: Any = cache.get("hits")  # a number when the run used a cache (is_number checks it below)
+    misses: Any = cache.get("misses")
+    cache_line: str | None = None
     if fmt.is_number(hits) and fmt.is_number(misses) and hits + misses > 0:
         cache_line = (
             f"{fmt.count(hits)} hits, {fmt.count(misses)} misses ({hits / (hits + misses) * 100:.0f}% hits)"
