@@ -15,6 +15,7 @@ from typing import Any
 
 from evalgate.config import DROP_RULES, SuiteConfig
 from evalgate.contracts.comparison import Comparison, MetricComparison
+from evalgate.contracts.verdict import VerdictDocument
 from evalgate.contracts.versions import VERDICT_SCHEMA_VERSION
 from evalgate.margins import amount, rule_margin
 from evalgate.metrics.base import UNMEASURED, timing_source
@@ -59,6 +60,10 @@ class Verdict:
     @property
     def exit_code(self) -> int:
         return ExitCode.INCOMPLETE if self.comparison.incomplete else EXIT_CODES[self.verdict]
+
+    def document(self) -> VerdictDocument:
+        """The verdict as the typed document every report, output and the Action read (checked once, here)."""
+        return VerdictDocument.model_validate(self.to_json())
 
     def to_json(self) -> dict[str, Any]:
         """The Verdict JSON of docs/internals.md ("Comparison and Verdict"), extended as docs/gate.md says."""

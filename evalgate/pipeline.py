@@ -26,6 +26,7 @@ from evalgate.results import build_results, call_summary, case_record, merge_rep
 if TYPE_CHECKING:
     from evalgate.contracts.results import Results
     from evalgate.contracts.trend import Trend
+    from evalgate.contracts.verdict import VerdictDocument
     from evalgate.shards import ShardSpec
 
 
@@ -230,8 +231,8 @@ def judge(
     config: SuiteConfig,
     *,
     baseline_path: str | None = None,
-) -> dict[str, Any]:
-    """Compare with the baseline and decide; returns the Verdict JSON (docs/internals.md)."""
+) -> VerdictDocument:
+    """Compare with the baseline and decide; returns the verdict document (docs/internals.md), typed once here."""
     from evalgate.gate import decide
     from evalgate.judge.trust import advisory, gate_assessment
     from evalgate.pairing import compare
@@ -246,11 +247,11 @@ def judge(
     trust = gate_assessment(current, config)
     verdict = decide(comparison, config, advisory=advisory(trust))
     verdict.judge_calibration = trust
-    return verdict.to_json()
+    return verdict.document()
 
 
 def write_reports(
-    verdict: dict[str, Any],
+    verdict: VerdictDocument,
     current: Results,
     baseline: Results | None,
     config: SuiteConfig,
@@ -283,14 +284,14 @@ def write_reports(
             comment_path, render_comment(verdict, current, baseline, run_url=run_url, **options)
         )
     if json_path:
-        write_json_atomic(json_path, verdict)
+        write_json_atomic(json_path, verdict.model_dump(mode="json", exclude_unset=True))
     if junit_path:
         write_text_atomic(junit_path, render_junit(verdict, current))
     if html_path:
         write_text_atomic(html_path, render_html(verdict, current, baseline, run_url=run_url, **options))
 
 
-def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> Trend | None:
+def history_trend(config: SuiteConfig, verdict: VerdictDocument) -> Trend | None:
     """The trend of the first gated metric from the history store (with any drift alarm), when there is one.
 
     The trend only decorates the report: a store that cannot be read leaves it out with a warning (in the
@@ -299,7 +300,7 @@ def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> Trend | None:
     from evalgate.history.trend import trend_for_report
 
     path = config.resolve(config.history["path"])
-    gated = [row["metric"] for row in verdict.get("metrics", []) if row.get("rules")]
+    gated = [row.metric for row in verdict.metrics if row.rules]
     if not path.exists() or not gated:
         return None
     try:
@@ -307,7 +308,7 @@ def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> Trend | None:
             trend = trend_for_report(store, config.suite, gated[0])
     except InputError as exc:
         warning = f"the trend chart is left out: {exc}"
-        verdict.setdefault("warnings", []).append(warning)
+        verdict.warnings.append(warning)
         echo(f"evalgate: warning: {warning}")
         return None
     return trend if len(trend.values) >= 2 else None
