@@ -290,12 +290,12 @@ def _drop_reason(
     change = f"{name} {_worse_verb(item)} {_points(item, drop)} ({_value(item, item.baseline)} → {now}"
     test = item.tests.get(rule)
     p_beyond = None if test is None else test["p_adjusted"]
-    if mode == "threshold" or p_beyond is None:
+    if mode == "threshold" or test is None or p_beyond is None:
         if not beyond:
             return None
         untested = "" if mode == "threshold" else "; no significance test was possible"
         return _reason(item, rule, threshold, "fail", f"{change}), beyond the {margin_text}{untested}")
-    evidence = f"p{_p(p_beyond)}{_holm(None if test is None else test['p_value'], p_beyond)} that the drop exceeds the margin"
+    evidence = f"p{_p(p_beyond)}{_holm(test['p_value'], p_beyond)} that the drop exceeds the margin"
     if beyond and p_beyond < alpha:
         return _reason(item, rule, threshold, "fail", f"{change}), beyond the {margin_text} ({evidence})")
     if beyond:
