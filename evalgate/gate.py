@@ -234,6 +234,7 @@ def _item_reasons(item: MetricComparison, comparison: Comparison, *, mode: str, 
 
 
 def _reason(item: MetricComparison, rule: str, threshold: float, severity: str, message: str) -> Reason:
+    test = item.tests.get(rule)
     return Reason(
         metric=item.metric,
         category=item.category,
@@ -244,7 +245,7 @@ def _reason(item: MetricComparison, rule: str, threshold: float, severity: str, 
         delta=item.delta,
         severity=severity,
         message=message,
-        p_adjusted=(item.tests.get(rule) or {}).get("p_adjusted", item.p_adjusted),
+        p_adjusted=item.p_adjusted if test is None else test["p_adjusted"],
     )
 
 
@@ -287,14 +288,14 @@ def _drop_reason(
     beyond = drop > margin + 1e-12
     now = "n/a" if item.current is None else fmt.distinct(item.current, item.baseline, item.unit, strip=True)
     change = f"{name} {_worse_verb(item)} {_points(item, drop)} ({_value(item, item.baseline)} → {now}"
-    test = item.tests.get(rule) or {}
-    p_beyond = test.get("p_adjusted")
-    if mode == "threshold" or p_beyond is None:
+    test = item.tests.get(rule)
+    p_beyond = None if test is None else test["p_adjusted"]
+    if mode == "threshold" or test is None or p_beyond is None:
         if not beyond:
             return None
         untested = "" if mode == "threshold" else "; no significance test was possible"
         return _reason(item, rule, threshold, "fail", f"{change}), beyond the {margin_text}{untested}")
-    evidence = f"p{_p(p_beyond)}{_holm(test.get('p_value'), p_beyond)} that the drop exceeds the margin"
+    evidence = f"p{_p(p_beyond)}{_holm(test['p_value'], p_beyond)} that the drop exceeds the margin"
     if beyond and p_beyond < alpha:
         return _reason(item, rule, threshold, "fail", f"{change}), beyond the {margin_text} ({evidence})")
     if beyond:
