@@ -144,7 +144,7 @@ def head_env(env: Mapping[str, str], event: Any) -> dict[str, str]:
     return {**env, "EVALGATE_HEAD_SHA": event.head_sha, "EVALGATE_HEAD_REF": event.branch or ""}
 
 
-def run_shard(settings: Settings, event: Any, out: Path, env: Mapping[str, str]) -> int:
+def run_shard(settings: Settings, shard: str, event: Any, out: Path, env: Mapping[str, str]) -> int:
     """Shard mode (input shard: I/N): run that shard only and leave its results in output_dir for the upload; the
     merge job judges them. The run's own code (3 when it did not complete, which the merge reports too)."""
     argv = [
@@ -152,7 +152,7 @@ def run_shard(settings: Settings, event: Any, out: Path, env: Mapping[str, str])
         "--config",
         settings.config,
         "--shard",
-        settings.shard,
+        shard,
         "--output",
         str(out / "results.json"),
     ]
@@ -229,7 +229,7 @@ def run(env: Mapping[str, str]) -> int:
         (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     if settings.shard:
-        return run_shard(settings, event, out, env)
+        return run_shard(settings, settings.shard, event, out, env)
     gh = make_github(settings.token, api_url(env), ClientSettings.from_env(env)) if settings.token else None
     run_url = gha.run_url(env)
 
@@ -258,11 +258,11 @@ def run(env: Mapping[str, str]) -> int:
             )
             return ExitCode.BAD_INPUT
         verdict = publish.load_verdict(out / "verdict.json")
-        incomplete = ExitCode.INCOMPLETE in (code, verdict.get("exit_code"))
+        incomplete = ExitCode.INCOMPLETE in (code, verdict.exit_code)
         if (
             incomplete
         ):  # the headline says why (a spent budget); such a run never passes nor joins the history
-            gha.error(f"the run did not complete: {verdict['headline']}", title="evalgate: run incomplete")
+            gha.error(f"the run did not complete: {verdict.headline}", title="evalgate: run incomplete")
         branch = event.branch or env.get("GITHUB_REF_NAME", "")
         ran_here = not current or settings.merge  # a merged run is this workflow's own run
         if event.mode in ("push_base", "other") and branch and ran_here and not incomplete:
@@ -277,10 +277,10 @@ def run(env: Mapping[str, str]) -> int:
         rendered = (out / "comment.md").read_text(encoding="utf-8")
         body = comment.fit_body(rendered, marker, digest=comment.results_digest(verdict), run_url=run_url)
         posted, comment_note = publish.post_comments(
-            gh, event, context, body, marker, settings.comment, verdict["verdict"]
+            gh, event, context, body, marker, settings.comment, verdict.verdict
         )
 
-    annotate(verdict.get("reasons"), config, workspace=settings.workspace)
+    annotate(verdict.reasons, config, workspace=settings.workspace)
     workspace = real_path(settings.workspace)
     paths = {  # relative to the workspace, where later steps find them (output_dir is inside it)
         name: os.path.relpath(real_path(out / file), workspace)
@@ -299,7 +299,7 @@ def run(env: Mapping[str, str]) -> int:
             f"evalgate: PR #{result.number}: comment {result.action} {result.url or ''} {result.reason}",
             file=sys.stdout,
         )
-    return ExitCode.INCOMPLETE if incomplete else gate_exit(verdict["verdict"], settings.fail_on)
+    return ExitCode.INCOMPLETE if incomplete else gate_exit(verdict.verdict, settings.fail_on)
 
 
 class Stopped(Exception):
@@ -322,7 +322,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
     try:
         return _main(env)
     finally:  # the annotations beyond GitHub's limit: named in the last one of their type
-        gha.annotations.flush()
+        gha.end_step()
 
 
 def _main(env: dict[str, str]) -> int:

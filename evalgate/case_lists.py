@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from evalgate.config import Rule
-from evalgate.contracts.results import CaseRecord
+from evalgate.contracts.results import CaseRecord, CaseRun
 from evalgate.explain import explanation
 
 # Most cases listed as regressed, failing or flaky (the totals are counted separately).
@@ -133,7 +133,7 @@ def errored_runs(cases: dict[str, CaseRecord]) -> tuple[int, int]:
     """(runs that errored, runs): each repeat counts; a case without repeats is one run."""
     runs = errored = 0
     for case in cases.values():
-        repeats = case.repeats or [case]
+        repeats: Sequence[CaseRun | CaseRecord] = case.repeats or [case]
         runs += len(repeats)
         errored += sum(1 for run in repeats if run.error)
     return errored, runs

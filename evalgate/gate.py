@@ -15,6 +15,7 @@ from typing import Any
 
 from evalgate.config import DROP_RULES, SuiteConfig
 from evalgate.contracts.comparison import Comparison, MetricComparison
+from evalgate.contracts.verdict import VerdictDocument
 from evalgate.contracts.versions import VERDICT_SCHEMA_VERSION
 from evalgate.margins import amount, rule_margin
 from evalgate.metrics.base import UNMEASURED, timing_source
@@ -59,6 +60,10 @@ class Verdict:
     @property
     def exit_code(self) -> int:
         return ExitCode.INCOMPLETE if self.comparison.incomplete else EXIT_CODES[self.verdict]
+
+    def document(self) -> VerdictDocument:
+        """The verdict as the typed document every report, output and the Action read (checked once, here)."""
+        return VerdictDocument.model_validate(self.to_json())
 
     def to_json(self) -> dict[str, Any]:
         """The Verdict JSON of docs/internals.md ("Comparison and Verdict"), extended as docs/gate.md says."""
@@ -208,6 +213,7 @@ def _item_reasons(item: MetricComparison, comparison: Comparison, *, mode: str, 
         if item.metric == "error_rate" and item.category is None and rule == "max":
             continue  # see _error_reasons
         unmeasured = _unmeasured(item, rule) if comparison.has_baseline or rule in ("min", "max") else None
+        reason: Reason | None
         if unmeasured:
             reason = _reason(
                 item,
@@ -228,6 +234,7 @@ def _item_reasons(item: MetricComparison, comparison: Comparison, *, mode: str, 
 
 
 def _reason(item: MetricComparison, rule: str, threshold: float, severity: str, message: str) -> Reason:
+    test = item.tests.get(rule)
     return Reason(
         metric=item.metric,
         category=item.category,
@@ -238,7 +245,7 @@ def _reason(item: MetricComparison, rule: str, threshold: float, severity: str, 
         delta=item.delta,
         severity=severity,
         message=message,
-        p_adjusted=(item.tests.get(rule) or {}).get("p_adjusted", item.p_adjusted),
+        p_adjusted=item.p_adjusted if test is None else test["p_adjusted"],
     )
 
 
@@ -281,14 +288,14 @@ def _drop_reason(
     beyond = drop > margin + 1e-12
     now = "n/a" if item.current is None else fmt.distinct(item.current, item.baseline, item.unit, strip=True)
     change = f"{name} {_worse_verb(item)} {_points(item, drop)} ({_value(item, item.baseline)} → {now}"
-    test = item.tests.get(rule) or {}
-    p_beyond = test.get("p_adjusted")
-    if mode == "threshold" or p_beyond is None:
+    test = item.tests.get(rule)
+    p_beyond = None if test is None else test["p_adjusted"]
+    if mode == "threshold" or test is None or p_beyond is None:
         if not beyond:
             return None
         untested = "" if mode == "threshold" else "; no significance test was possible"
         return _reason(item, rule, threshold, "fail", f"{change}), beyond the {margin_text}{untested}")
-    evidence = f"p{_p(p_beyond)}{_holm(test.get('p_value'), p_beyond)} that the drop exceeds the margin"
+    evidence = f"p{_p(p_beyond)}{_holm(test['p_value'], p_beyond)} that the drop exceeds the margin"
     if beyond and p_beyond < alpha:
         return _reason(item, rule, threshold, "fail", f"{change}), beyond the {margin_text} ({evidence})")
     if beyond:

@@ -309,11 +309,7 @@ class RunJournal:
     def begin(self, fingerprint: str) -> dict[RunKey, CaseResult]:
         """Check the earlier work against this run, open the journal, and return the case runs to keep."""
         signature = {**self.signature_for(fingerprint), "evalgate": __version__}
-        fresh_header: dict[str, Any] = {
-            "evalgate_journal": FORMAT,
-            "suite": self.suite,
-            "signature": signature,
-        }
+        fresh_header = {"evalgate_journal": FORMAT, "suite": self.suite, "signature": signature}
         header: dict[str, Any] | None = fresh_header  # None: appending to an earlier journal, which has one
         by_id = {case.id: case for case in self.cases}
 

@@ -70,11 +70,13 @@ def amount(item: MetricComparison, value: float, *, adjective: bool = False) -> 
 def adjust(items: list[MetricComparison]) -> None:
     """Holm within a family (the overall rules, or the category rules): across the metrics with a drop rule
     for the test of no change, and across the drop rules for the tests against their margins."""
-    gated = [item for item in items if item.tests and item.p_value is not None]
-    for item, adjusted in zip(gated, stats.holm([item.p_value for item in gated]), strict=True):
+    gated = [(item, item.p_value) for item in items if item.tests and item.p_value is not None]
+    for (item, _), adjusted in zip(gated, stats.holm([p for _, p in gated]), strict=True):
         item.p_adjusted = adjusted
-    tests = [test for item in items for test in item.tests.values() if test["p_value"] is not None]
-    for test, adjusted in zip(tests, stats.holm([test["p_value"] for test in tests]), strict=True):
+    tests = [
+        (test, p) for item in items for test in item.tests.values() if (p := test["p_value"]) is not None
+    ]
+    for (test, _), adjusted in zip(tests, stats.holm([p for _, p in tests]), strict=True):
         test["p_adjusted"] = adjusted
     for item in items:
         if item.tests:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +20,9 @@ from evalgate import stats
 from evalgate.config import DROP_RULES, SuiteConfig
 from evalgate.contracts.comparison import MetricComparison
 from evalgate.contracts.results import CaseRecord, Results
+from evalgate.corpus_deltas import Vectorized, aggregated_delta, vectorized_delta
 from evalgate.margins import rule_margin, rules_for, strictest_margin
-from evalgate.metrics.base import Metric, ResampledMetric, mean_score, timing_measured, timing_note
+from evalgate.metrics.base import Metric, mean_score, timing_measured, timing_note
 
 # Corpus metrics without a vectorized `resampled` run `aggregate` on each resample: fewer resamples.
 AGGREGATE_RESAMPLES = 1000
@@ -163,7 +164,9 @@ class MetricPairing:
         """For a timing key, how each run's values were timed: how many, how many fresh (not cached answers'
         recorded timings), whether that is a measurement (metrics.base.timing_measured), and the sentence."""
         metric = self.objects().get(key)
-        spec = next((k for k in metric.keys() if k.name == key), None) if metric is not None else None
+        if metric is None:
+            return None
+        spec = next((k for k in metric.keys() if k.name == key), None)
         if spec is None or not spec.timing:
             return None
         runs = {"current": self.current}
@@ -208,7 +211,7 @@ class MetricPairing:
                 )
             return self.joint(ids, clusters)[key]
         metric = self.objects().get(key)
-        if metric is None or (category is not None and not gated and not hasattr(metric, "resampled")):
+        if metric is None or (category is not None and not gated and not isinstance(metric, Vectorized)):
             return None
         assert self.baseline is not None  # paired only against a baseline
         cur = [self.current.records[i] for i in ids]
@@ -227,12 +230,12 @@ class MetricPairing:
         as large on the same resamples, so a larger drop never gets a milder verdict (docs/gate.md).
         """
         columns = {
-            name: (self.cur_table.get(ids, name), self.base_table.get(ids, name))
+            name: (now, before)
             for name in self.cur_table.keys
+            if (now := self.cur_table.get(ids, name)) is not None
+            and (before := self.base_table.get(ids, name)) is not None
         }
-        names = tuple(
-            name for name, (now, before) in columns.items() if now is not None and before is not None
-        )
+        names = tuple(columns)
         cache_key = (tuple(ids), names)
         if cache_key not in self._joint:
             cur = np.column_stack([columns[name][0] for name in names])
@@ -290,48 +293,33 @@ class MetricPairing:
         clusters: np.ndarray | None,
     ) -> dict[str, stats.PairedStat]:
         now, before = metric.aggregate(cur), metric.aggregate(base)
-        names = [
-            k.name
+        deltas = {
+            k.name: float(after) - float(prior)
             for k in metric.keys()
-            if k.name in self.keys and now.get(k.name) is not None and before.get(k.name) is not None
-        ]
+            if k.name in self.keys
+            and (after := now.get(k.name)) is not None
+            and (prior := before.get(k.name)) is not None
+        }
+        names = list(deltas)
         if not names:
             return {}
-        vectorized = hasattr(metric, "resampled") and clusters is None
         resamples = int(self.settings["resamples"])
-        if not vectorized:
+        if isinstance(metric, Vectorized) and clusters is None:
+            statistic = vectorized_delta(metric, cur, base, names)
+        else:
+            statistic = aggregated_delta(metric, cur, base, names)
             resamples = min(resamples, AGGREGATE_RESAMPLES)
-
-        if vectorized:  # the records are read once per run, not once per chunk
-            resample_after, resample_before = _resampler(metric, cur), _resampler(metric, base)
-
-        def statistic(chunk: np.ndarray | list[np.ndarray]) -> np.ndarray:
-            if vectorized:
-                after_rows, before_rows = resample_after(chunk), resample_before(chunk)
-                return np.column_stack(
-                    [
-                        np.asarray(after_rows[k], dtype=np.float64)
-                        - np.asarray(before_rows[k], dtype=np.float64)
-                        for k in names
-                    ]
-                )
-            rows = []
-            for row in chunk:
-                after_row = metric.aggregate([cur[i] for i in row])
-                before_row = metric.aggregate([base[i] for i in row])
-                rows.append([_nan(after_row.get(k)) - _nan(before_row.get(k)) for k in names])
-            return np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
-
         seed = stats.input_seed("\0".join(ids), metric.family)  # common random numbers, as in `joint`
         boot = stats.corpus_bootstrap(statistic, len(ids), resamples=resamples, seed=seed, clusters=clusters)
         method = "cluster_index_bootstrap" if clusters is not None else "index_bootstrap"
-        deltas = [float(now[name]) - float(before[name]) for name in names]
-        return self._from_bootstrap(names, deltas, boot, method, len(ids))
+        return self._from_bootstrap(names, list(deltas.values()), boot, method, len(ids))
 
     def tail_note(self, key: str, ids: list[str]) -> str | None:
         """A sentence when a percentile key rests on fewer than TAIL_CASES cases beyond it, in either run."""
         metric = self.objects().get(key)
-        level = next((k.quantile for k in metric.keys() if k.name == key), None) if metric else None
+        if metric is None:
+            return None
+        level = next((k.quantile for k in metric.keys() if k.name == key), None)
         if level is None:
             return None
         values = min(
@@ -391,15 +379,3 @@ def _aggregate(metric: Metric | None, key: str, records: list[Record]) -> float 
         return None
     value = metric.aggregate(records).get(key)
     return None if value is None else float(value)
-
-
-def _nan(value: float | None) -> float:
-    return float("nan") if value is None else value
-
-
-def _resampler(metric: Metric, records: list[Record]) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-    """The metric's vectorized resampling of `records`, encoded once (ResampledMetric), or its plain
-    `resampled` for a metric that only offers that."""
-    if isinstance(metric, ResampledMetric):
-        return metric.resampler(records)
-    return functools.partial(metric.resampled, records)

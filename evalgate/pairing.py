@@ -117,7 +117,7 @@ def _compare_keys(
 ) -> tuple[list[MetricComparison], list[MetricComparison]]:
     """Every key overall and in every category, Holm-adjusted within each family, with its detectable drop."""
     overall = [pairing.compare_key(key, None, paired_ids) for key in keys]
-    categories = []
+    categories: list[MetricComparison] = []
     for category in _categories(cur_cases):
         ids = [i for i in paired_ids if category_of(cur_cases[i]) == category]
         categories.extend(pairing.compare_key(key, category, ids) for key in keys)

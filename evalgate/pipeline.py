@@ -26,6 +26,7 @@ from evalgate.results import build_results, call_summary, case_record, merge_rep
 if TYPE_CHECKING:
     from evalgate.contracts.results import Results
     from evalgate.contracts.trend import Trend
+    from evalgate.contracts.verdict import VerdictDocument
     from evalgate.shards import ShardSpec
 
 
@@ -105,17 +106,8 @@ def run_and_score(
     With `journal_path`, each finished case run is journaled there (evalgate.journal); `resume` keeps the case runs
     that journal holds, `retry_errors` (a results file) those that finished without an error."""
     provider_config = config.provider if provider_name is None else config.provider_named(provider_name)
-    previous = None
-    if retry_errors is not None:  # before any case runs: a bad previous file is exit 2 at once
-        from evalgate.results import load_results
-
-        previous = (Path(retry_errors), load_results(retry_errors).to_json())
-    cases = load_suite_cases(config, sample)
-    shard_record = None
-    if shard is not None:  # evalgate.shards only for a sharded run
-        from evalgate.shards import select
-
-        cases, shard_record = select(cases, shard)
+    previous = _previous_run(retry_errors)
+    cases, shard_record = _shard_cases(load_suite_cases(config, sample), shard)
     built = metrics.build_metrics(config)
     plan = RunJournal(
         path=journal_path,
@@ -129,30 +121,7 @@ def run_and_score(
     outcome = asyncio.run(
         runner.run_suite(config, cases, provider_config, progress="auto" if progress else None, journal=plan)
     )
-    records = [case_record(result) for result in outcome.results]
-    asyncio.run(metrics.prepare_metrics(built, records, config))
-    confidence = config.stats["confidence"]
-    overall, categories = metrics.score_results(built, records, confidence=confidence)
-    case_entries = records
-    if config.repeats > 1:  # one entry per case with its per-case mean scores; aggregates over those means
-        by_id: dict[str, list[dict[str, Any]]] = {}
-        for record in records:
-            by_id.setdefault(record["id"], []).append(record)
-        case_entries = [merge_repeats(group) for group in by_id.values()]
-        overall, categories = metrics.summarize_all(built, case_entries, confidence)
-    judge_usage = {m.family: usage for m in built if (usage := getattr(m, "judge_usage", None))}
-    run_info = {
-        "wall_s": round(outcome.wall_s, 3),
-        "concurrency": config.concurrency,
-        "provider": provider_config.name,
-        "aborted": outcome.aborted,
-        "complete": outcome.aborted is None and outcome.not_run == 0,
-        "not_run": outcome.not_run,
-        "cache": outcome.cache_stats,
-        **({"calls": calls} if (calls := call_summary(outcome.results)) else {}),
-        **({"limiter": outcome.limiter} if outcome.limiter else {}),
-        **({"judge": judge_usage} if judge_usage else {}),
-    }
+    case_entries, overall, categories = _score(config, built, outcome)
     results = build_results(
         suite=config.suite,
         label=label,
@@ -161,7 +130,7 @@ def run_and_score(
             **({"assembled": plan.assembled} if plan.assembled else {}),
         },
         git=git_info(config.base_dir),
-        run=run_info,
+        run=_run_info(config, provider_config.name, outcome, built),
         metric_keys=_mark_shown(metrics.metric_keys(built), config, built, overall),
         metrics=overall,
         categories=categories,
@@ -175,6 +144,61 @@ def run_and_score(
 
         results.update(canary.run_checks(config, built, results["git"]))
     return results
+
+
+def _previous_run(retry_errors: str | None) -> tuple[Path, dict[str, Any]] | None:
+    """The results file `--retry-errors` names, loaded before any case runs: a bad one is exit 2 at once."""
+    if retry_errors is None:
+        return None
+    from evalgate.results import load_results
+
+    return Path(retry_errors), load_results(retry_errors).to_json()
+
+
+def _shard_cases(cases: list, shard: ShardSpec | None) -> tuple[list, dict[str, Any] | None]:
+    """The cases this run runs (all, or shard `shard` of them) and the results file's `shard` object."""
+    if shard is None:
+        return cases, None
+    from evalgate.shards import select  # only for a sharded run
+
+    return select(cases, shard)
+
+
+def _score(
+    config: SuiteConfig, built: list, outcome: runner.RunOutcome
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """The case entries of the results file and the metrics overall and per category. With `repeats` > 1, one
+    entry per case with its per-case mean scores, and the aggregates over those means."""
+    records = [case_record(result) for result in outcome.results]
+    asyncio.run(metrics.prepare_metrics(built, records, config))
+    confidence = config.stats["confidence"]
+    overall, categories = metrics.score_results(built, records, confidence=confidence)
+    if config.repeats == 1:
+        return records, overall, categories
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_id.setdefault(record["id"], []).append(record)
+    case_entries = [merge_repeats(group) for group in by_id.values()]
+    overall, categories = metrics.summarize_all(built, case_entries, confidence)
+    return case_entries, overall, categories
+
+
+def _run_info(config: SuiteConfig, provider: str, outcome: runner.RunOutcome, built: list) -> dict[str, Any]:
+    """The results file's `run` section: how the run went (time, concurrency, completeness, calls, cache,
+    limiter, the judge's usage)."""
+    judge_usage = {m.family: usage for m in built if (usage := getattr(m, "judge_usage", None))}
+    return {
+        "wall_s": round(outcome.wall_s, 3),
+        "concurrency": config.concurrency,
+        "provider": provider,
+        "aborted": outcome.aborted,
+        "complete": outcome.aborted is None and outcome.not_run == 0,
+        "not_run": outcome.not_run,
+        "cache": outcome.cache_stats,
+        **({"calls": calls} if (calls := call_summary(outcome.results)) else {}),
+        **({"limiter": outcome.limiter} if outcome.limiter else {}),
+        **({"judge": judge_usage} if judge_usage else {}),
+    }
 
 
 def _mark_shown(
@@ -207,8 +231,8 @@ def judge(
     config: SuiteConfig,
     *,
     baseline_path: str | None = None,
-) -> dict[str, Any]:
-    """Compare with the baseline and decide; returns the Verdict JSON (docs/internals.md)."""
+) -> VerdictDocument:
+    """Compare with the baseline and decide; returns the verdict document (docs/internals.md), typed once here."""
     from evalgate.gate import decide
     from evalgate.judge.trust import advisory, gate_assessment
     from evalgate.pairing import compare
@@ -223,11 +247,11 @@ def judge(
     trust = gate_assessment(current, config)
     verdict = decide(comparison, config, advisory=advisory(trust))
     verdict.judge_calibration = trust
-    return verdict.to_json()
+    return verdict.document()
 
 
 def write_reports(
-    verdict: dict[str, Any],
+    verdict: VerdictDocument,
     current: Results,
     baseline: Results | None,
     config: SuiteConfig,
@@ -260,22 +284,23 @@ def write_reports(
             comment_path, render_comment(verdict, current, baseline, run_url=run_url, **options)
         )
     if json_path:
-        write_json_atomic(json_path, verdict)
+        write_json_atomic(json_path, verdict.model_dump(mode="json", exclude_unset=True))
     if junit_path:
         write_text_atomic(junit_path, render_junit(verdict, current))
     if html_path:
         write_text_atomic(html_path, render_html(verdict, current, baseline, run_url=run_url, **options))
 
 
-def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> Trend | None:
+def history_trend(config: SuiteConfig, verdict: VerdictDocument) -> Trend | None:
     """The trend of the first gated metric from the history store (with any drift alarm), when there is one.
 
     The trend only decorates the report: a store that cannot be read leaves it out with a warning (in the
     verdict's warnings and on stderr), never costing the verdict or the reports."""
-    from evalgate.history.store import HistoryStore, trend_for_report
+    from evalgate.history.store import HistoryStore
+    from evalgate.history.trend import trend_for_report
 
     path = config.resolve(config.history["path"])
-    gated = [row["metric"] for row in verdict.get("metrics", []) if row.get("rules")]
+    gated = [row.metric for row in verdict.metrics if row.rules]
     if not path.exists() or not gated:
         return None
     try:
@@ -283,7 +308,7 @@ def history_trend(config: SuiteConfig, verdict: dict[str, Any]) -> Trend | None:
             trend = trend_for_report(store, config.suite, gated[0])
     except InputError as exc:
         warning = f"the trend chart is left out: {exc}"
-        verdict.setdefault("warnings", []).append(warning)
+        verdict.warnings.append(warning)
         echo(f"evalgate: warning: {warning}")
         return None
     return trend if len(trend.values) >= 2 else None

@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from evalgate.contracts.cases import Case, CaseResult, Output, normalize_output
 from evalgate.errors import InputError, RunAborted
@@ -20,7 +20,12 @@ from evalgate.progress import Progress, auto_progress
 if TYPE_CHECKING:
     from evalgate.config import ProviderConfig, SuiteConfig
     from evalgate.journal import RunJournal
-    from evalgate.providers.base import Provider
+
+
+class Answerer(Protocol):
+    """What run_cases needs of a started provider: a Provider, or one shaped by evalgate.providers.shaping."""
+
+    async def complete(self, case: Case) -> Any: ...
 
 
 MAX_ERROR_CHARS = 2000  # an upstream HTML error page does not belong in every case of the results file
@@ -62,7 +67,7 @@ def call_latency(output: Output | None, elapsed_s: float) -> float | None:
 
 async def run_cases(
     cases: Sequence[Case],
-    provider: Provider,
+    provider: Answerer,
     *,
     concurrency: int,
     timeout: float,
@@ -90,7 +95,6 @@ async def run_cases(
     pending = iter(todo)  # shared by the workers: the event loop runs one next() at a time
     aborted: str | None = None
     clock = time.perf_counter
-    timeout_error = f"timeout after {timeout:g}s"
 
     async def work() -> None:
         nonlocal aborted
@@ -98,30 +102,15 @@ async def run_cases(
             if aborted is not None:
                 return
             case, repeat = jobs[index]
-            output = error = timing = None
-            deadline = asyncio.timeout(timeout)
-            began = clock()
             try:
-                async with deadline:
-                    raw = await provider.complete(case)
-                output = normalize_output(raw)
-                timing = output.timing
+                result = results[index] = await _call(provider, case, repeat, timeout)
             except RunAborted as exc:
                 aborted = aborted or str(exc) or type(exc).__name__
                 return
-            except InputError:  # bad input (a template naming a missing variable): stop, exit 2
-                raise
-            except LoopBlocked as exc:
-                error = f"{timeout_error}: {exc}"
-            except (Exception, SystemExit) as exc:
-                error = timeout_error if deadline.expired() else error_text(exc)
-                timing = getattr(exc, "timing", None)  # a provider's failed call: its attempts and waits
-            latency_ms = call_latency(output, clock() - began)
-            results[index] = CaseResult(case, output, error, latency_ms, repeat, timing)
             if on_finished is not None:
-                on_finished(results[index])
+                on_finished(result)
             if progress is not None:
-                progress.advance(error is not None)
+                progress.advance(result.error is not None)
             if aborted is not None:
                 return
 
@@ -167,6 +156,29 @@ async def run_cases(
     return RunOutcome(results=finished, aborted=aborted, wall_s=wall_s, not_run=not_run)
 
 
+async def _call(provider: Answerer, case: Case, repeat: int, timeout: float) -> CaseResult:
+    """One call of the provider on a case, timed: its output, or its error (a timeout, an event loop blocked
+    past it, any exception, with a failed call's attempts and waits). RunAborted and InputError (bad input, such
+    as a template naming a missing variable: exit 2) stop the run and pass through."""
+    output = error = timing = None
+    timeout_error = f"timeout after {timeout:g}s"
+    deadline = asyncio.timeout(timeout)
+    began = time.perf_counter()
+    try:
+        async with deadline:
+            raw = await provider.complete(case)
+        output = normalize_output(raw)
+        timing = output.timing
+    except (RunAborted, InputError):
+        raise
+    except LoopBlocked as exc:
+        error = f"{timeout_error}: {exc}"
+    except (Exception, SystemExit) as exc:
+        error = timeout_error if deadline.expired() else error_text(exc)
+        timing = getattr(exc, "timing", None)  # a provider's failed call: its attempts and waits
+    return CaseResult(case, output, error, call_latency(output, time.perf_counter() - began), repeat, timing)
+
+
 async def run_suite(
     config: SuiteConfig,
     cases: Sequence[Case],
@@ -197,9 +209,10 @@ async def run_suite(
         settings = provider.configure_run(config)
         reused = journal.begin(provider.fingerprint()) if journal is not None else {}
         budget = getattr(settings, "budget", None)
-        for result in reused.values() if budget is not None else ():  # the run's cap counts what they cost
-            if result.output is not None and not result.output.cached:
-                budget.charge(result.output)
+        if budget is not None:  # the run's cap counts what the reused case runs cost
+            for result in reused.values():
+                if result.output is not None and not result.output.cached:
+                    budget.charge(result.output)
         # no idle workers for a small sample (or the few cases a resumed run has left)
         slots = max(1, min(config.concurrency, len(cases) * config.repeats - len(reused)))
         await provider.start(slots)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.contracts.results import Results, parse_results
+from evalgate.contracts.verdict import VerdictDocument, parse_verdict
 from evalgate.metrics.registry import unit_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
@@ -25,3 +26,14 @@ def load(name: str) -> dict[str, Any]:
 def results_fixture(name: str) -> Results:
     """A results fixture file read as evalgate reads a results file (migrated and checked once)."""
     return parse_results(load(name), file=str(FIXTURES / name))
+
+
+def verdict_fixture(name: str) -> VerdictDocument:
+    """A verdict fixture file read as the Action reads verdict.json (checked once as a verdict document)."""
+    return typed(load(name), file=str(FIXTURES / name))
+
+
+def typed(verdict: dict[str, Any], *, file: str = "verdict") -> VerdictDocument:
+    """A verdict a test built or changed as data, checked as the verdict it stands for: a key or shape no
+    producer writes fails here, not inside the report."""
+    return parse_verdict(verdict, file=file)

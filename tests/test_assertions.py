@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from evalgate.assertion_checks import MAX_SCHEMA_CHARS, REGEX_TIMEOUT_S
 from evalgate.assertions import (
     MAX_ASSERTIONS,
-    MAX_SCHEMA_CHARS,
-    REGEX_TIMEOUT_S,
     AssertionSpecError,
     check,
     parse_assertions,

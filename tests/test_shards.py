@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from evalgate import shards
 from evalgate.config import load_config
 from evalgate.contracts.results import parse_results
+from evalgate.contracts.verdict import VerdictDocument
 from evalgate.errors import InputError
 from evalgate.merge import merge_shards
 from evalgate.pipeline import judge, load_suite_cases, run_and_score
@@ -125,7 +126,7 @@ def shard_files(whole: dict, config_path: Path, count: int, folder: Path) -> lis
     return paths
 
 
-def gate(current: dict, baseline: dict, config) -> dict:
+def gate(current: dict, baseline: dict, config) -> VerdictDocument:
     """The verdict on two results documents, read as the gate reads results files."""
     return judge(parse_results(current, file="current"), parse_results(baseline, file="baseline"), config)
 
@@ -176,11 +177,8 @@ def test_merged_label_metrics_equal_the_unsharded_run(rows, count, tmp_path_fact
     for entry in baseline["cases"][: len(rows) // 3]:
         entry["scores"] = {key: 1.0 for key in entry["scores"]}
     merged_verdict, whole_verdict = gate(merged, baseline, config), gate(whole, baseline, config)
-    assert merged_verdict["verdict"] == whole_verdict["verdict"]
-    assert (
-        merged_verdict["metrics"] == whole_verdict["metrics"]
-        and merged_verdict["reasons"] == whole_verdict["reasons"]
-    )
+    assert merged_verdict.verdict == whole_verdict.verdict
+    assert merged_verdict.metrics == whole_verdict.metrics and merged_verdict.reasons == whole_verdict.reasons
 
 
 score_cases = st.lists(
@@ -307,7 +305,7 @@ def test_an_incomplete_shard_makes_the_merged_run_incomplete(suite) -> None:
     assert merged["run"]["complete"] is False and merged["run"]["not_run"] == 6
     assert "shard 2/3" in merged["run"]["aborted"] and "budget exceeded" in merged["run"]["aborted"]
     verdict = gate(merged, whole, config)
-    assert verdict["verdict"] != "pass" and verdict["exit_code"] == 3
+    assert verdict.verdict != "pass" and verdict.exit_code == 3
 
 
 def test_a_shard_is_never_gated_as_a_whole_run(suite) -> None:

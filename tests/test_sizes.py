@@ -17,22 +17,16 @@ MAX_FUNCTION_LINES = 60
 RETYPED = "being rewritten in i9-contracts/i9-facts (issue 9 step 2): split when they land"
 
 LONG_MODULES = {
-    "evalgate/paired_metrics.py": "i9-contracts' split of pairing, 5 lines over: trim it when its 8 mypy "
-    "errors are fixed (it is exempted in pyproject.toml)",
     "evalgate/report/view.py": RETYPED,
     "evalgate/judge/headtohead.py": RETYPED,
-    "evalgate/assertions.py": "just merged from i12-assert (430 lines): its owner splits it",
-    "evalgate/metrics/judge.py": "grew past 400 in the i9-facts and i12-assert merges: its owner splits it",
-    "evalgate/history/store.py": "the trend and its alarms (metric_history, trend_for_report) move to "
-    "history/trend.py once i9-contracts has retyped them",
 }
 LONG_FUNCTIONS = {
     "entrypoint.py::run": RETYPED,
-    "evalgate/history/drift.py::drift_report": "builds the drift report, the trend/alarms contract "
-    + RETYPED,
     "evalgate/report/render.py::render_junit": "reads the Verdict JSON, " + RETYPED,
-    "evalgate/pipeline.py::run_and_score": "grew to 65 lines in the i10/i12 merges: its owners split it",
-    "evalgate/runner.py::run_cases": "the scheduling loop, being changed by i10-shard/i10-resume",
+    "evalgate/runner.py::run_cases": "the scheduling loop (one call is runner._call): its workers, the stop "
+    "signal's handlers and the task group share one state (the shared iterator of pending case runs, the abort "
+    "reason, the workers to cancel, the results so far) that closures keep in one place; split further, that "
+    "state would be threaded through helpers and the order of stop, cancel and finish would be harder to read",
 }
 
 

@@ -35,7 +35,7 @@ RUN_MODULES = {
     # the config's checks of names and units, the summary line's units, the warning about unused prices
     "evalgate.names", "evalgate.facts", "evalgate.report.formatting", "evalgate.providers.llm.pricing",
     # the cases' assertions checked when read; each answer shaped (its transform, the prompt kept for the judge)
-    "evalgate.assertions", "evalgate.providers.shaping",
+    "evalgate.assertions", "evalgate.assertion_checks", "evalgate.providers.shaping",
     # the (empty) packages of the side areas those modules live in
     "evalgate.contracts", "evalgate.files", "evalgate.process", "evalgate.report", "evalgate.providers.llm",
 }  # fmt: skip

@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     if args.output:
-        write_json_atomic(args.output, document)
+        write_json_atomic(args.output, document.model_dump(mode="json", exclude_unset=True))
     markdown = render_markdown(
         document,
         max_examples=config.report.get("max_examples", 10),
@@ -130,25 +130,22 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.report:
         write_text_atomic(args.report, markdown)
-    for pair in document["pairs"]:
-        rate = pair["win_rate_a"]["value"]
+    for pair in document.pairs:
+        rate = pair.win_rate_a.value
         echo(
-            f"{pair['a']} vs {pair['b']}: {pair['wins_a']} wins, {pair['wins_b']} losses, {pair['ties']} ties"
+            f"{pair.a} vs {pair.b}: {pair.wins_a} wins, {pair.wins_b} losses, {pair.ties} ties"
             + (f" (win rate {100 * rate:.1f}%)" if rate is not None else ""),
             file=sys.stdout,
         )
-    for name, rating in document["ratings"]["players"].items():
-        echo(
-            f"  {name}: {rating['rating']:.0f} [{rating['ci_low']:.0f}, {rating['ci_high']:.0f}]",
-            file=sys.stdout,
-        )
-    failed = sum(pair["judge_errors"] for pair in document["pairs"])
+    for name, rating in document.ratings.players.items():
+        echo(f"  {name}: {rating.rating:.0f} [{rating.ci_low:.0f}, {rating.ci_high:.0f}]", file=sys.stdout)
+    failed = sum(pair.judge_errors for pair in document.pairs)
     if failed:
         echo(f"evalgate: warning: the judge failed on {failed} comparison(s); see the report")
     if stopped:  # its cases not run count as errors, that is as losses: the comparison is not a fair one
         echo(f"evalgate: RUN INCOMPLETE: {'; '.join(stopped)}; the comparison is incomplete")
         return incomplete_exit_code()
-    if all(pair["n"] == 0 for pair in document["pairs"]):
+    if all(pair.n == 0 for pair in document.pairs):
         echo("evalgate: no case could be compared: every judge call failed")
         return ExitCode.FAIL
     return ExitCode.PASS

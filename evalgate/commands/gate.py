@@ -46,9 +46,9 @@ def decide_and_report(
 
     baseline = load_results(args.baseline) if args.baseline else None
     verdict = judge(current, baseline, config, baseline_path=args.baseline)
-    echo(f"evalgate: {verdict['verdict'].upper()}: {verdict['headline']}", file=sys.stdout)
-    for reason in verdict["reasons"]:
-        echo(f"  - {reason['severity']}: {reason['message']}", file=sys.stdout)
+    echo(f"evalgate: {verdict.verdict.upper()}: {verdict.headline}", file=sys.stdout)
+    for reason in verdict.reasons:
+        echo(f"  - {reason.severity}: {reason.message}", file=sys.stdout)
     try:
         write_reports(
             verdict,
@@ -67,7 +67,7 @@ def decide_and_report(
             f"`evalgate gate --current {results_path}` writes the reports again",
             file=exc.filename,
         ) from None
-    return int(verdict["exit_code"])
+    return verdict.exit_code
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -14,7 +14,8 @@ from evalgate.errors import InputError
 from evalgate.history.drift import LONG_WINDOW, REFERENCE_RUNS, SHORT_WINDOW, alarm_messages
 from evalgate.history.ratchet import shown_path
 from evalgate.history.stability import case_stability
-from evalgate.history.store import HistoryStore, branch_of_ref, metric_history
+from evalgate.history.store import HistoryStore, branch_of_ref
+from evalgate.history.trend import metric_history
 from evalgate.outbound import echo, echo_json
 from evalgate.report.sparkline import sparkline
 from evalgate.results import load_results, shard_of

@@ -8,9 +8,17 @@ evalgate/contracts/verdict.py).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from evalgate.facts import Unit
+
+
+class MarginTest(TypedDict):
+    """One drop rule's test against its margin (H0: the drop is at most `margin`); Holm fills p_adjusted."""
+
+    margin: float
+    p_value: float | None
+    p_adjusted: float | None
 
 
 @dataclass
@@ -43,7 +51,7 @@ class MetricComparison:
     method: str | None = None
     se: float | None = None
     discordant: dict[str, int] | None = None  # {"worse": b, "better": c} for McNemar
-    tests: dict[str, dict[str, float | None]] = field(default_factory=dict)  # per drop rule: margin, p, p_adj
+    tests: dict[str, MarginTest] = field(default_factory=dict)  # per drop rule
     # a timing key (latency, tokens/s): per run ("current", "baseline") how its values were timed,
     # {"n", "fresh", "measured", "note"}; a rule needs measured values (gate.py: "not measured")
     timing: dict[str, dict[str, Any]] | None = None

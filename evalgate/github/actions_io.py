@@ -116,6 +116,13 @@ def start_step() -> None:
     annotations = Annotations()
 
 
+def end_step() -> None:
+    """The step's end: the annotations held beyond GitHub's limit are named in the last one of their type.
+    (A function, so callers need not name the module's `annotations`, which `from __future__ import annotations`
+    hides from a type checker.)"""
+    annotations.flush()
+
+
 def error(message: str, **properties: object) -> None:
     """An error annotation (`file`, `line`, `title`, ... as properties), within the step's limit."""
     annotations.add("error", message, **properties)

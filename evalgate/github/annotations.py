@@ -7,11 +7,11 @@ the engine's job, so this stays light and runs before the engine.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from evalgate.contracts.verdict import Reason
 from evalgate.errors import InputError
 from evalgate.github import actions_io as gha
 from evalgate.providers import secret_env_names
@@ -64,20 +64,17 @@ def read_config_facts(path: str | Path) -> ConfigFacts:
     return ConfigFacts(path, data["suite"], lines, secrets)
 
 
-def annotate(reasons: Any, facts: ConfigFacts, *, workspace: Path) -> int:
+def annotate(reasons: Iterable[Reason], facts: ConfigFacts, *, workspace: Path) -> int:
     """One ::error:: (fail) or ::warning:: (warn) per reason, at the rule's line; returns how many were written."""
     count = 0
-    for reason in reasons or []:
-        if not isinstance(reason, Mapping) or reason.get("severity") not in ("fail", "warn"):
-            continue
-        metric: str | None = reason.get("metric")
-        category: str | None = reason.get("category")
-        located = facts.rule_lines.get((metric, category)) if metric is not None else None
+    for reason in reasons:
+        metric, category = reason.metric, reason.category
+        located = facts.rule_lines.get((metric, category))
         file, line = located if located is not None else (facts.path, None)
         where = f"{metric}" + (f" [{category}]" if category else "")
-        emit = gha.error if reason["severity"] == "fail" else gha.warning
+        emit = gha.error if reason.severity == "fail" else gha.warning
         emit(
-            str(reason.get("message") or f"{where}: {reason.get('rule') or 'threshold'} breached"),
+            reason.message or f"{where}: {reason.rule or 'threshold'} breached",
             file=workspace_relative(file, workspace),
             line=line,
             title=f"evalgate: {where}",

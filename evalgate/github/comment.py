@@ -11,15 +11,15 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import requests
 from github import GithubException
 from github.Issue import Issue
 from github.IssueComment import IssueComment
 
+from evalgate.contracts.verdict import MetricRow, VerdictDocument
 from evalgate.github.client import is_transient
 from evalgate.github.limits import COMMENT_MAX_CHARS
 
@@ -31,27 +31,25 @@ CUT_NOTE = (
 _DIGEST_RE = re.compile(r"<!-- evalgate:digest:([0-9a-f]{16,64}) -->")
 
 
-def _timing(metric: Mapping[str, Any]) -> bool:
+def _timing(metric: MetricRow) -> bool:
     """An ungated timing measure (latency, throughput: a key its family declares a timing, whose row carries
     how it was timed): it differs on every run, even of the same code."""
-    return metric.get("status") == "info" and metric.get("timing") is not None
+    return metric.status == "info" and metric.timing is not None
 
 
-def results_digest(verdict: Mapping[str, Any]) -> str:
+def results_digest(verdict: VerdictDocument) -> str:
     """A digest of what a reader of the comment cares about: the verdict, its reasons and the metric values
     (ungated timings left out, so a re-run of the same code is not a new result)."""
     keep = {
-        "verdict": verdict.get("verdict"),
-        "headline": verdict.get("headline"),
-        "reasons": verdict.get("reasons"),
+        "verdict": verdict.verdict,
+        "headline": verdict.headline,
+        "reasons": [reason.model_dump(exclude_unset=True) for reason in verdict.reasons],
         "metrics": [
-            {key: m.get(key) for key in ("metric", "category", "current", "baseline", "delta", "status")}
-            for m in verdict.get("metrics") or []
-            if isinstance(m, Mapping) and not _timing(m)
+            {key: getattr(m, key) for key in ("metric", "category", "current", "baseline", "delta", "status")}
+            for m in verdict.metrics
+            if not _timing(m)
         ],
-        "baseline": (verdict.get("baseline") or {}).get("label")
-        if isinstance(verdict.get("baseline"), Mapping)
-        else None,
+        "baseline": verdict.baseline.label,
     }
     return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:32]
 

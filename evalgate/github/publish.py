@@ -14,7 +14,7 @@ from typing import Any
 import requests
 from github import Github, GithubException
 
-from evalgate.errors import InputError
+from evalgate.contracts.verdict import VerdictDocument, parse_verdict
 from evalgate.files.fileio import write_json_atomic
 from evalgate.files.jsonio import load_json
 from evalgate.github import actions_io as gha
@@ -27,46 +27,36 @@ from evalgate.outbound import redact
 _OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
-def load_verdict(path: Path) -> dict[str, Any]:
-    """The engine's verdict JSON (docs/internals.md), with a pass, warn or fail verdict."""
-    data = load_json(path, what="engine's verdict")
-    if not isinstance(data, dict) or data.get("verdict") not in ("pass", "warn", "fail"):
-        raise InputError("the verdict file has no verdict (pass, warn or fail)", file=path)
-    return data
+def load_verdict(path: Path) -> VerdictDocument:
+    """The engine's verdict file (docs/internals.md), checked once as a verdict document."""
+    return parse_verdict(load_json(path, what="engine's verdict"), file=str(path))
 
 
-def overall_metrics(verdict: Mapping[str, Any]) -> dict[str, Any]:
+def overall_metrics(verdict: VerdictDocument) -> dict[str, float | None]:
     """{metric: current value} of the overall (not per-category) metrics."""
-    return {
-        m["metric"]: m.get("current")
-        for m in verdict.get("metrics") or []
-        if isinstance(m, Mapping) and m.get("category") is None and isinstance(m.get("metric"), str)
-    }
+    return {m.metric: m.current for m in verdict.metrics if m.category is None}
 
 
 def build_outputs(
-    verdict: Mapping[str, Any], paths: Mapping[str, str], comment_url: str | None
+    verdict: VerdictDocument, paths: Mapping[str, str], comment_url: str | None
 ) -> dict[str, str]:
     """The step's outputs: verdict, paths, a JSON summary, and one output per overall metric (accuracy, ...)."""
     metrics = overall_metrics(verdict)
     summary = {
-        "suite": verdict.get("suite"),
-        "verdict": verdict.get("verdict"),
-        "headline": verdict.get("headline"),
-        "baseline": (verdict.get("baseline") or {}).get("available")
-        if isinstance(verdict.get("baseline"), Mapping)
-        else None,
+        "suite": verdict.suite,
+        "verdict": verdict.verdict,
+        "headline": verdict.headline,
+        "baseline": verdict.baseline.available,
         "reasons": [
-            {k: r.get(k) for k in ("metric", "category", "severity", "message")}
-            for r in verdict.get("reasons") or []
-            if isinstance(r, Mapping)
+            {"metric": r.metric, "category": r.category, "severity": r.severity, "message": r.message}
+            for r in verdict.reasons
         ],
         "metrics": metrics,
     }
     outputs = {
-        "verdict": str(verdict.get("verdict")),
-        "exit_code": str(verdict.get("exit_code", "")),
-        "headline": str(verdict.get("headline") or ""),
+        "verdict": verdict.verdict,
+        "exit_code": str(verdict.exit_code),
+        "headline": verdict.headline,
         **paths,
         "summary": json.dumps(summary, sort_keys=True),
         "metrics": json.dumps(metrics, sort_keys=True),

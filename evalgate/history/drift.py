@@ -206,33 +206,13 @@ def drift_report(
         "note": None,
         "runs": [],
     }
-    model = None
-    if target is not None:
-        mean, sd = float(target[0]), float(target[1])
-        monitored = list(series)
-        report["reference"] = {"source": "target", "runs": 0, "mean": mean, "sd": sd}
-    else:
-        if len(series) <= reference_runs:
-            report["note"] = (
-                f"drift needs more than {reference_runs} comparable runs (the first {reference_runs} are "
-                f"the reference); there are {len(series)}"
-            )
-            return report
-        head = series[:reference_runs]
-        monitored = list(series[reference_runs:])
-        mean, sd = reference([p.value for p in head], [p.n for p in head], kind=kind)
-        if all(p.n for p in monitored):
-            model = rate_model([p.value for p in head], [p.n for p in head], kind)
-        report["reference"] = {
-            "source": f"first {reference_runs} runs",
-            "runs": reference_runs,
-            "mean": mean,
-            "sd": sd,
-            "from": head[0].name,
-            "to": head[-1].name,
-        }
-    if model is not None:
-        report["reference"]["model"] = "beta-binomial (Jeffreys prior on the pooled count)"
+    if target is None and len(series) <= reference_runs:
+        report["note"] = (
+            f"drift needs more than {reference_runs} comparable runs (the first {reference_runs} are "
+            f"the reference); there are {len(series)}"
+        )
+        return report
+    monitored, mean, sd, model, report["reference"] = _reference_of(series, reference_runs, target, kind)
     if not monitored:
         report["note"] = "no run after the reference to monitor"
         return report
@@ -245,6 +225,43 @@ def drift_report(
         z = sign * model.z(values, [p.n or 0 for p in monitored])  # every n is set: the model needs them
     else:
         z = sign * (values - mean) / sd
+    return _chart_report(report, monitored, z, lam=lam, L=L, k=k, h=h)
+
+
+def _reference_of(
+    series: Sequence[Point], reference_runs: int, target: tuple[float, float] | None, kind: str | None
+) -> tuple[list[Point], float, float, RateModel | None, dict[str, Any]]:
+    """The runs to monitor, the reference's mean and sd, the rate model (when every monitored run has its
+    count), and the report's `reference`: `target` = (mean, sd) given by the user, else the first runs."""
+    if target is not None:
+        mean, sd = float(target[0]), float(target[1])
+        return list(series), mean, sd, None, {"source": "target", "runs": 0, "mean": mean, "sd": sd}
+    head = series[:reference_runs]
+    monitored = list(series[reference_runs:])
+    mean, sd = reference([p.value for p in head], [p.n for p in head], kind=kind)
+    model = (
+        rate_model([p.value for p in head], [p.n for p in head], kind)
+        if all(p.n for p in monitored)
+        else None
+    )
+    described = {
+        "source": f"first {reference_runs} runs",
+        "runs": reference_runs,
+        "mean": mean,
+        "sd": sd,
+        "from": head[0].name,
+        "to": head[-1].name,
+    }
+    if model is not None:
+        described["model"] = "beta-binomial (Jeffreys prior on the pooled count)"
+    return monitored, mean, sd, model, described
+
+
+def _chart_report(
+    report: dict[str, Any], monitored: list[Point], z: np.ndarray, *, lam: float, L: float, k: float, h: float
+) -> dict[str, Any]:
+    """The EWMA and lower-CUSUM charts of the monitored runs' standardized values `z` (positive = better): each
+    run's statistics, the latest values and limits, and since when an active alarm has lasted."""
     e = ewma(z, lam)
     limits = ewma_limits(len(z), lam, L)
     c = lower_cusum(z, k)

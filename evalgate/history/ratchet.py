@@ -30,7 +30,8 @@ from evalgate.errors import InputError
 from evalgate.files.fileio import read_text, write_text_atomic
 from evalgate.files.limits import MAX_TEXT_FILE_BYTES
 from evalgate.history.drift import alarm_messages, rate_model, reference
-from evalgate.history.store import HistoryStore, Point, metric_history
+from evalgate.history.store import HistoryStore, Point
+from evalgate.history.trend import metric_history
 from evalgate.yamlio import LineDict, load_yaml
 
 RUNS = 10

@@ -1,4 +1,5 @@
-"""The history store: one SQLite file of results on the main branch, for trends, drift alarms and the ratchet.
+"""The history store: one SQLite file of results on the main branch, for trends, drift alarms and the ratchet
+(history/trend.py, history/drift.py, history/ratchet.py read it; it decides nothing about the values).
 
 Tables: `runs` (one row a results file), `metrics` (one row per run, metric key and category; category NULL is
 the overall value), `cases` (per-case scores of binary keys, for flaky-case detection). The file is marked with
@@ -16,52 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from evalgate.contracts.trend import Alarm, Trend
 from evalgate.errors import InputError
 from evalgate.files.fileio import check_regular_file
-from evalgate.history.drift import alarm_messages, drift_report
-from evalgate.judge.canary_history import add_limit_alarm, history_aggregates, history_keys
+from evalgate.history import schema
+from evalgate.judge.canary_history import history_aggregates, history_keys
 
-SCHEMA_VERSION = 1
-APPLICATION_ID = 0x45564731  # "EVG1"
 # signature fields that change what a number means: runs that differ in them are not one series
 COMPARABLE_FIELDS = ("datasets", "metrics", "sample", "repeats")
 PASS_AT = 0.5  # a binary score at or above this passes (per-case means of repeated runs are fractions)
-
-_SCHEMA = """
-CREATE TABLE runs (
-    id INTEGER PRIMARY KEY,
-    suite TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    ts REAL NOT NULL,
-    sha TEXT,
-    ref TEXT,
-    branch TEXT,
-    label TEXT,
-    signature TEXT NOT NULL,
-    metric_keys TEXT NOT NULL,
-    appended_at TEXT NOT NULL
-);
-CREATE UNIQUE INDEX runs_identity ON runs (suite, IFNULL(sha, ''), created_at);
-CREATE INDEX runs_time ON runs (suite, ts);
-CREATE TABLE metrics (
-    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    key TEXT NOT NULL,
-    category TEXT,
-    value REAL NOT NULL,
-    n INTEGER
-);
-CREATE UNIQUE INDEX metrics_identity ON metrics (run_id, key, IFNULL(category, ''));
-CREATE INDEX metrics_key ON metrics (key, category);
-CREATE TABLE cases (
-    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    key TEXT NOT NULL,
-    case_id TEXT NOT NULL,
-    value REAL NOT NULL,
-    PRIMARY KEY (run_id, key, case_id)
-) WITHOUT ROWID;
-"""
-
 
 LOCK_TIMEOUT_S = 5.0  # how long to wait for another process's lock on the store
 
@@ -156,33 +119,13 @@ class HistoryStore:
             self._db.execute("COMMIT")
 
     def _check_or_create(self, create: bool) -> None:
-        app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        objects = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if app_id == 0 and version == 0 and objects == 0:
-            if not create:
-                raise InputError("the history store is empty (not initialized)", file=self.path)
+        if not schema.is_blank(self._db):
+            schema.check(self._db, self.path)
+        elif not create:
+            raise InputError("the history store is empty (not initialized)", file=self.path)
+        else:
             with self._transaction():
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-                self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            return
-        if app_id != APPLICATION_ID:
-            raise InputError(
-                "this SQLite file is not an evalgate history store; point history.path at an evalgate store "
-                "or at a new file",
-                file=self.path,
-            )
-        if version > SCHEMA_VERSION:
-            raise InputError(
-                f"the history store has schema version {version}, newer than this evalgate reads "
-                f"({SCHEMA_VERSION}); upgrade evalgate",
-                file=self.path,
-            )
-        if version < 1:
-            raise InputError(f"the history store has an invalid schema version {version}", file=self.path)
+                schema.create(self._db)
 
     # ---- writing
 
@@ -335,6 +278,16 @@ class HistoryStore:
             start = created_at
         return start, 0
 
+    def window_start(self, suite: str, since: str | None = None) -> str | None:
+        """Where a series of `suite` starts: the latest stretch of comparable runs (`comparable_since`), or
+        `since` when that is later."""
+        start, _ = self.comparable_since(suite)
+        if since is not None and (
+            start is None or _normalize_time(since, "since")[1] > _normalize_time(start)[1]
+        ):
+            start = since
+        return start
+
     def case_outcomes(
         self, suite: str, key: str, window: int = 20
     ) -> tuple[list[str], dict[str, list[tuple[int, bool]]]]:
@@ -366,42 +319,6 @@ class HistoryStore:
         for run_id, case_id, value in rows:
             seen.setdefault(case_id, []).append((order[run_id], value >= PASS_AT))
         return [name for _, name in runs], {case_id: sorted(outcomes) for case_id, outcomes in seen.items()}
-
-
-def metric_history(
-    store: HistoryStore,
-    suite: str,
-    metric: str,
-    *,
-    category: str | None = None,
-    since: str | None = None,
-    **drift_options: Any,
-) -> tuple[list[Point], dict[str, Any]]:
-    """The comparable series of one metric (since the last change of datasets or metrics, and `since`) and its
-    drift report."""
-    start, _ = store.comparable_since(suite)
-    if since is not None and (
-        start is None or _normalize_time(since, "since")[1] > _normalize_time(start)[1]
-    ):
-        start = since
-    points = store.series(suite, metric, category, since=start)
-    spec = store.metric_keys(suite).get(metric, {})
-    report = drift_report(points, spec.get("higher_is_better", True), kind=spec.get("kind"), **drift_options)
-    return points, add_limit_alarm(report, points, spec, metric)
-
-
-def trend_for_report(
-    store: HistoryStore, suite: str, metric: str, last: int = 30, *, category: str | None = None
-) -> Trend:
-    """The trend chart data for the PR comment: the last `last` comparable runs and the active alarms."""
-    points, report = metric_history(store, suite, metric, category=category)
-    shown = points[-last:] if last else points
-    return Trend(
-        metric=metric if category is None else f"{metric} [{category}]",
-        labels=[point.name for point in shown],
-        values=[float(point.value) for point in shown],
-        alarms=[Alarm(**alarm) for alarm in alarm_messages(report, metric)],
-    )
 
 
 def branch_of_ref(ref: str | None) -> str | None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.contracts.cases import Case
+from evalgate.contracts.headtohead import HeadToHeadReport, Rate
 from evalgate.errors import InputError
 from evalgate.judge.client import (
     JudgeSession,
@@ -304,8 +305,8 @@ async def compare_players(
     resamples: int = 1000,
     warnings: list[str] | None = None,
     progress: Progress | None = None,
-) -> dict[str, Any]:
-    """Judge all pairs and build the comparison document (what compare.json holds)."""
+) -> HeadToHeadReport:
+    """Judge all pairs and build the comparison document (what compare.json holds), typed once here."""
     if len({p.name for p in players}) != len(players) or len(players) < 2:
         raise InputError("a comparison needs at least two players with different names")
     async with open_judge(config, purpose="evalgate compare") as session:
@@ -320,7 +321,7 @@ async def compare_players(
     )
     by_id = {entry.id: entry for entry in entries}
     by_name = {p.name: p for p in players}
-    return {
+    document = {
         "schema_version": SCHEMA_VERSION,
         "kind": "compare",
         "suite": config.suite,
@@ -333,6 +334,7 @@ async def compare_players(
         "cases": [_case_json(r, by_id[r.case_id], by_name) for r in results],
         "warnings": warnings or [],
     }
+    return HeadToHeadReport.model_validate(document)
 
 
 async def run_provider(
@@ -397,7 +399,7 @@ def pair_results_files(path_a: Path, path_b: Path) -> tuple[list[Entry], list[Pl
     return entries, players, warnings
 
 
-def render_markdown(document: dict[str, Any], *, max_examples: int = 10, max_chars: int = 400) -> str:
+def render_markdown(document: HeadToHeadReport, *, max_examples: int = 10, max_chars: int = 400) -> str:
     """The comparison as markdown (templates/compare.md.j2, with the report's filters for untrusted text)."""
 
     def short(value: Any) -> str:
@@ -413,18 +415,16 @@ def render_markdown(document: dict[str, Any], *, max_examples: int = 10, max_cha
             else f"{100 * value:.1f}%"
         )
 
-    def rate(entry: dict[str, Any]) -> str:
+    def rate(entry: Rate) -> str:
         return (
-            "–"
-            if entry["value"] is None
-            else f"{pct(entry['value'])} ({pct(entry['ci_low'])}–{pct(entry['ci_high'])})"
+            "–" if entry.value is None else f"{pct(entry.value)} ({pct(entry.ci_low)}–{pct(entry.ci_high)})"
         )
 
-    decided = [case for case in document["cases"] if case["winner"] not in ("tie", None)]
+    decided = [case for case in document.cases if case.winner not in ("tie", None)]
     template = environment("markdown").get_template("compare.md.j2")
     text = template.render(
-        **document,
-        case_count=len({case["id"] for case in document["cases"]}),
+        **dict(document),
+        case_count=len({case.id for case in document.cases}),
         examples=decided[:max_examples],
         short=short,
         pct=pct,

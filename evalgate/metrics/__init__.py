@@ -30,9 +30,9 @@ FAMILIES: dict[str, str] = {
     "similarity": "evalgate.metrics.similarity:Similarity",
     "bertscore": "evalgate.metrics.bertscore:BertScore",
     "assertions": "evalgate.metrics.assertions:Assertions",  # the dataset's per-case `assert` lists
-    # the judge families are implemented in evalgate/metrics/judge.py
+    # the judge families (what they share: evalgate/metrics/judged.py)
     "judge": "evalgate.metrics.judge:RubricJudge",
-    "factual_consistency": "evalgate.metrics.judge:FactualConsistency",
+    "factual_consistency": "evalgate.metrics.factual:FactualConsistency",
 }
 
 # the families every suite computes, listed or not

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from evalgate.errors import InputError
-from evalgate.facts import KeyFacts
-from evalgate.metrics.base import CaseMetric, CaseRecord, MetricKey
+from evalgate.facts import KeyFacts, Quantity
+from evalgate.metrics.base import CaseMetric, CaseRecord, Kind, MetricKey
 from evalgate.metrics.values import add_note
 from evalgate.options import Option
 from evalgate.userfunc import load_function
@@ -80,11 +80,12 @@ class Custom(CaseMetric):
         return str(self.options.get("name") or self.options["function"].rpartition(":")[2])
 
     def keys(self) -> list[MetricKey]:
-        kind = "binary" if self.options["binary"] else "continuous"
+        binary = bool(self.options["binary"])
+        kind: Kind = "binary" if binary else "continuous"
+        quantity: Quantity = "rate" if binary else "score"
         better = self.options["higher_is_better"]
         description = self.options["description"] or f"custom scorer {self.options['function']}"
         names = self.options["keys"] or [self.instance]
-        quantity = "rate" if self.options["binary"] else "score"
         return [
             self.declared_key(
                 name, kind, description, facts=KeyFacts(name, quantity, higher_is_better=better)

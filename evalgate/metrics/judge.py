@@ -1,38 +1,30 @@
-"""LLM-as-judge metrics: a rubric scorer (`judge`) and factual consistency / hallucination rate.
+"""The rubric scorer (`judge`): Likert scores from the suite's `judge:` model on named criteria.
 
-Both ask the suite's `judge:` model during `prepare` (all cases concurrently, at most `concurrency` at a
-time), keep the judge's verdict in the case record (`record["judge"]`, `record["factual"]`) for the report,
-and score from it in `score_case`. A case whose run errored is not judged and scores as a failure; so does
-a case whose judge reply stayed invalid after the repair attempt (its error is kept in the record).
+It asks the judge during `prepare` (evalgate/metrics/judged.py), keeps the judge's verdict in the case record
+(`record["judge"]`) for the report, and scores from it in `score_case`. Factual consistency, the other judged
+family, is in evalgate/metrics/factual.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from evalgate.errors import InputError
 from evalgate.facts import KeyFacts
-from evalgate.files.fileio import read_text, real_path
-from evalgate.files.limits import MAX_TEXT_FILE_BYTES
 from evalgate.judge.client import (
-    JudgeAnswer,
-    JudgeFormatError,
     as_text,
-    open_judge,
-    question_id,
     render_template,
     require_keys,
     require_number,
     require_string,
 )
-from evalgate.judge.task import TASK_BLOCK, TASK_OPTION, task_text
-from evalgate.metrics.base import CaseRecord, Metric, MetricKey, mean_score
-from evalgate.options import Option, one_of
+from evalgate.judge.task import TASK_BLOCK, TASK_OPTION
+from evalgate.metrics.base import CaseRecord, MetricKey, mean_score
+from evalgate.metrics.judged import JudgedMetric, ask_all, errored, failed_verdict, load_template
+from evalgate.options import Option
 
 DEFAULT_CRITERIA = {
     "relevance": "Does the answer address the question that was asked, without drifting to other topics?",
@@ -72,29 +64,6 @@ Criteria:
 
 RUBRIC_REPLY_FORMAT = """Reply with a single JSON object and nothing else, in this form:
 {"scores": { {{- scores_example -}} }, "reasoning": "<two or three sentences explaining the scores>"}"""
-
-FACTUAL_PROMPT = (
-    """You check answers for factual consistency with a source.
-
-Break the ANSWER into its factual claims: statements that can be true or false (skip greetings, questions, \
-offers of help and opinions). For each claim decide whether the SOURCE supports it. A claim that the source \
-contradicts, or that the source does not state or directly imply, is unsupported.
-
-"""
-    + TASK_BLOCK
-    + """<source>
-{{ source }}
-</source>
-
-<answer>
-{{ output }}
-</answer>
-
-Reply with a single JSON object and nothing else, in this form:
-{"claims": [{"claim": "<one claim, quoted or paraphrased from the answer>", "supported": true}], \
-"reasoning": "<one or two sentences>"}
-An answer without factual claims has an empty claims list."""
-)
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -145,58 +114,7 @@ def parse_criteria(entries: list[Any] | None) -> list[Criterion]:
     return criteria
 
 
-def _load_template(path: str | None, base_dir: Path, default: str) -> str:
-    if path is None:
-        return default
-    return read_text(real_path(base_dir / path), what="judge template", max_bytes=MAX_TEXT_FILE_BYTES)
-
-
-async def _ask_all(
-    metric: str,
-    records: list[CaseRecord],
-    context: Any,
-    build: Callable[[CaseRecord], str],
-    validate: Callable[[dict[str, Any]], Any],
-    not_judged: Callable[[CaseRecord], str | None],
-) -> tuple[list[JudgeAnswer], dict[str, Any]]:
-    """Ask the judge about every record (a record with a reason `not_judged` gets it as its error); the
-    answers, and the judge's usage (calls, cached, tokens, cost)."""
-    async with open_judge(context, purpose=f"the metric {metric}") as session:
-
-        async def one(record: CaseRecord) -> JudgeAnswer:
-            reason = not_judged(record)
-            if reason:
-                return JudgeAnswer(error=f"not judged: {reason}")
-            prompt = build(record)
-            return await session.ask(question_id(metric, str(record.get("id")), prompt), prompt, validate)
-
-        answers = await asyncio.gather(*(one(record) for record in records))
-    return list(answers), session.usage.to_json()
-
-
-def _errored(record: CaseRecord) -> str | None:
-    return "the case errored (no answer)" if record.get("error") else None
-
-
-def _failed_verdict(answer: JudgeAnswer, empty: str) -> dict[str, Any]:
-    return {empty: None, "reasoning": None, "error": answer.error, "invalid_reply": answer.invalid_reply}
-
-
-class _JudgedMetric(Metric):
-    """A metric scored by the config's judge model (the config must have a `judge` section)."""
-
-    needs_judge = True
-
-    def _with_task(
-        self, prompt: Callable[[CaseRecord, str], str], context: Any
-    ) -> Callable[[CaseRecord], str]:
-        """The prompt builder for each case, with the case's task unless the `task` option turns it off."""
-        if not self.options.get("task", True):
-            return lambda record: prompt(record, "")
-        return lambda record: prompt(record, task_text(record, context))
-
-
-class RubricJudge(_JudgedMetric):
+class RubricJudge(JudgedMetric):
     """Likert scores from a judge model on a rubric (default: relevance, accuracy, clarity, completeness).
 
     Keys: `judge_<criterion>` per criterion and `judge_score`, the mean of the criteria, on the rubric's
@@ -230,7 +148,7 @@ class RubricJudge(_JudgedMetric):
         if problem:
             raise InputError(f"judge.scale {problem}, got {scale!r}")
         self.scale_min, self.scale_max = scale
-        self.template = _load_template(options.get("rubric"), base_dir, RUBRIC_PROMPT)
+        self.template = load_template(options.get("rubric"), base_dir, RUBRIC_PROMPT)
         self.reference = options.get("reference", True)
         self.normalized = bool(options.get("normalized", False))
 
@@ -277,12 +195,12 @@ class RubricJudge(_JudgedMetric):
         return {"scores": values, "reasoning": require_string(answer, "reasoning")}
 
     async def prepare(self, records: list[CaseRecord], context: Any) -> None:
-        answers, self.judge_usage = await _ask_all(
-            "judge", records, context, self._with_task(self.prompt, context), self.validate, _errored
+        answers, self.judge_usage = await ask_all(
+            "judge", records, context, self._with_task(self.prompt, context), self.validate, errored
         )
         for record, answer in zip(records, answers, strict=True):
             if answer.error:
-                record["judge"] = _failed_verdict(answer, "scores")
+                record["judge"] = failed_verdict(answer, "scores")
             else:
                 record["judge"] = {**answer.value, "error": None, "repaired": answer.repaired}
 
@@ -297,132 +215,6 @@ class RubricJudge(_JudgedMetric):
         if self.normalized:
             scores["judge_score_norm"] = (mean - self.scale_min) / (self.scale_max - self.scale_min)
         return scores
-
-    def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
-        return {key.name: mean_score(records, key.name) for key in self.keys()}
-
-
-def _validate_claims(answer: dict[str, Any]) -> dict[str, Any]:
-    require_keys(answer, "the reply", ["claims", "reasoning"])
-    claims = answer["claims"]
-    if not isinstance(claims, list):
-        raise JudgeFormatError('"claims" must be a JSON list')
-    checked = []
-    for index, item in enumerate(claims):
-        require_keys(item, f"claims[{index}]", ["claim", "supported"])
-        if not isinstance(item["claim"], str) or not isinstance(item["supported"], bool):
-            raise JudgeFormatError(
-                f'claims[{index}] needs "claim" as a string and "supported" as true or false'
-            )
-        checked.append({"claim": item["claim"], "supported": item["supported"]})
-    return {"claims": checked, "reasoning": require_string(answer, "reasoning")}
-
-
-class FactualConsistency(_JudgedMetric):
-    """Factual consistency of the output with a source, by claim checking.
-
-    The judge lists the output's factual claims and marks each supported or not by the source: the case's
-    `metadata.source`, else its `expected`, else its `input` (option `source` picks one). Keys:
-    `factual_consistency` = supported claims / claims (1.0 when the output makes no claim), continuous;
-    `hallucination_rate` = 1 when any claim is unsupported, binary, lower is better. A case that errored or
-    could not be judged scores factual_consistency 0 and hallucination 1.
-    """
-
-    family = "factual_consistency"
-    FACTS = (
-        KeyFacts("factual_consistency", "score"),
-        KeyFacts("hallucination_rate", "rate", higher_is_better=False),
-    )
-    OPTIONS: ClassVar[dict[str, Option]] = {
-        "source": Option(
-            (str,),
-            default="auto",
-            check=one_of("auto", "metadata", "expected", "input"),
-            help="what the output is checked against: metadata.source, expected, input, or auto (that order)",
-        ),
-        "prompt": Option((str,), help="a Jinja2 prompt template file replacing the built-in one"),
-        "task": TASK_OPTION,
-    }
-
-    def __init__(self, options: dict[str, Any], base_dir: Path) -> None:
-        super().__init__(options, base_dir)
-        self.judge_usage: dict[str, Any] | None = None  # set by prepare: judge calls, cached, tokens, cost
-        self.source = options.get("source") or "auto"
-        self.template = _load_template(options.get("prompt"), base_dir, FACTUAL_PROMPT)
-
-    def keys(self) -> list[MetricKey]:
-        return [
-            self.declared_key(
-                "factual_consistency", "continuous", "share of the output's claims the source supports"
-            ),
-            self.declared_key(
-                "hallucination_rate", "binary", "share of cases with at least one unsupported claim"
-            ),
-        ]
-
-    def not_judged(self, record: CaseRecord) -> str | None:
-        """Why a case cannot be checked: it errored, or it has no source to check against."""
-        if record.get("error"):
-            return _errored(record)
-        if not self.source_text(record).strip():
-            where = {"auto": "metadata.source, expected and input", "metadata": "metadata.source"}.get(
-                self.source, self.source
-            )
-            return f"the case has no source to check against ({where} is empty)"
-        return None
-
-    def source_text(self, record: CaseRecord) -> str:
-        metadata = record.get("metadata") or {}
-        choices = {
-            "metadata": metadata.get("source"),
-            "expected": record.get("expected"),
-            "input": record.get("input"),
-        }
-        if self.source != "auto":
-            return as_text(choices[self.source])
-        return as_text(next((value for value in choices.values() if value not in (None, "")), None))
-
-    def prompt(self, record: CaseRecord, task: str = "") -> str:
-        return render_template(
-            self.template,
-            task=task,
-            source=self.source_text(record),
-            output=as_text(record.get("output")),
-            input=as_text(record.get("input")),
-            metadata=record.get("metadata") or {},
-        )
-
-    async def prepare(self, records: list[CaseRecord], context: Any) -> None:
-        answers, self.judge_usage = await _ask_all(
-            "factual_consistency",
-            records,
-            context,
-            self._with_task(self.prompt, context),
-            _validate_claims,
-            self.not_judged,
-        )
-        for record, answer in zip(records, answers, strict=True):
-            if answer.error:
-                record["factual"] = _failed_verdict(answer, "claims")
-            else:
-                claims = answer.value["claims"]
-                supported = sum(claim["supported"] for claim in claims)
-                record["factual"] = {
-                    **answer.value,
-                    "consistency": supported / len(claims) if claims else 1.0,
-                    "hallucination": supported < len(claims),
-                    "error": None,
-                    "repaired": answer.repaired,
-                }
-
-    def score_case(self, record: CaseRecord) -> dict[str, float]:
-        verdict = record.get("factual") or {}
-        if record.get("error") or verdict.get("claims") is None:
-            return {"factual_consistency": 0.0, "hallucination_rate": 1.0}
-        return {
-            "factual_consistency": float(verdict["consistency"]),
-            "hallucination_rate": float(verdict["hallucination"]),
-        }
 
     def aggregate(self, records: list[CaseRecord]) -> dict[str, float | None]:
         return {key.name: mean_score(records, key.name) for key in self.keys()}

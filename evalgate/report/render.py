@@ -30,6 +30,7 @@ import jinja2
 from evalgate import __version__
 from evalgate.contracts.results import Results
 from evalgate.contracts.trend import Trend
+from evalgate.contracts.verdict import MetricRow, Reason, VerdictDocument
 from evalgate.errors import InputError
 from evalgate.github.limits import COMMENT_MAX_CHARS, REPORT_SUMMARY_MAX_BYTES
 from evalgate.report import text as report_text
@@ -47,7 +48,7 @@ def comment_marker(suite: str) -> str:
 
 
 def render_markdown(
-    verdict: dict[str, Any],
+    verdict: VerdictDocument,
     current: Results,
     baseline: Results | None,
     *,
@@ -81,7 +82,7 @@ def render_markdown(
 
 
 def render_comment(
-    verdict: dict[str, Any],
+    verdict: VerdictDocument,
     current: Results,
     baseline: Results | None,
     *,
@@ -90,12 +91,12 @@ def render_comment(
     **options: Any,
 ) -> str:
     """The sticky pull-request comment: the marker first, at most `max_length` characters."""
-    marker = marker or comment_marker(str(verdict.get("suite") or current.suite))
+    marker = marker or comment_marker(verdict.suite or current.suite)
     return render_markdown(verdict, current, baseline, marker=marker, max_length=max_length, **options)
 
 
 def render_summary(
-    verdict: dict[str, Any], current: Results, baseline: Results | None, **options: Any
+    verdict: VerdictDocument, current: Results, baseline: Results | None, **options: Any
 ) -> str:
     """The step summary: the same markdown without the marker, within the step summary's limit (in UTF-8
     bytes, as GitHub counts it)."""
@@ -108,7 +109,7 @@ def _utf8_length(text: str) -> int:
 
 
 def render_html(
-    verdict: dict[str, Any],
+    verdict: VerdictDocument,
     current: Results,
     baseline: Results | None,
     *,
@@ -132,66 +133,60 @@ def render_html(
     return _renderer("html", "report.html.j2", templates)(view)
 
 
-def render_junit(verdict: dict[str, Any], current: Results) -> str:
+def render_junit(verdict: VerdictDocument, current: Results) -> str:
     """JUnit XML: one test case per gated metric (overall and per category); a failure for each that failed.
 
     Warnings are passed test cases with the warning in system-out. A failed verdict always shows at least one
     failure: when no gated metric failed (too many errors, an aborted run, a refused baseline), a `verdict`
     test case fails with the headline and reasons.
     """
-    suite = str(verdict.get("suite") or current.suite)
-    reasons = verdict.get("reasons") or []
+    suite = verdict.suite or current.suite
+    reasons = verdict.reasons
     root = ET.Element("testsuites", name="evalgate")
     element = ET.SubElement(root, "testsuite", name=_xml(suite))
     properties = ET.SubElement(element, "properties")
     for name, value in (
-        ("verdict", verdict.get("verdict")),
-        ("headline", verdict.get("headline")),
-        ("mode", verdict.get("mode")),
-        ("baseline", (verdict.get("baseline") or {}).get("label")),
+        ("verdict", verdict.verdict),
+        ("headline", verdict.headline),
+        ("mode", verdict.mode),
+        ("baseline", verdict.baseline.label),
         ("evalgate", __version__),
     ):
         if value is not None:
             ET.SubElement(properties, "property", name=name, value=_xml(value))
     cases = failures = 0
-    for row in [*(verdict.get("metrics") or []), *(verdict.get("categories") or [])]:
-        if not row.get("rules"):
+    for row in [*verdict.metrics, *verdict.categories]:
+        if not row.rules:
             continue
-        category = row.get("category")
+        category = row.category
         classname = f"evalgate.{suite}" + (f".{category}" if category is not None else "")
-        case = ET.SubElement(
-            element, "testcase", classname=_xml(classname), name=_xml(row.get("metric")), time="0"
-        )
+        case = ET.SubElement(element, "testcase", classname=_xml(classname), name=_xml(row.metric), time="0")
         cases += 1
-        messages = [
-            str(r.get("message") or r.get("rule"))
-            for r in reasons
-            if r.get("metric") == row.get("metric") and r.get("category") == category
-        ]
+        messages = [_reason_text(r) for r in reasons if r.metric == row.metric and r.category == category]
         detail = _row_detail(row)
-        if row.get("status") == "fail":
+        if row.status == "fail":
             failures += 1
             failure = ET.SubElement(
                 case,
                 "failure",
-                message=_xml("; ".join(messages) or f"{row.get('metric')} failed"),
+                message=_xml("; ".join(messages) or f"{row.metric} failed"),
                 type="regression",
             )
             failure.text = _xml(detail)
         else:
             ET.SubElement(case, "system-out").text = _xml(
-                (f"warn: {'; '.join(messages)}\n" if row.get("status") == "warn" else "") + detail
+                (f"warn: {'; '.join(messages)}\n" if row.status == "warn" else "") + detail
             )
-    if verdict.get("verdict") == "fail" and failures == 0:
+    if verdict.verdict == "fail" and failures == 0:
         case = ET.SubElement(
             element, "testcase", classname=_xml(f"evalgate.{suite}"), name="verdict", time="0"
         )
         cases += 1
         failures += 1
         failure = ET.SubElement(
-            case, "failure", message=_xml(verdict.get("headline") or "the gate failed"), type="gate"
+            case, "failure", message=_xml(verdict.headline or "the gate failed"), type="gate"
         )
-        failure.text = _xml("\n".join(str(r.get("message") or r.get("rule")) for r in reasons))
+        failure.text = _xml("\n".join(_reason_text(r) for r in reasons))
     wall = current.run.wall_s
     for target in (root, element):
         target.set("tests", str(cases))
@@ -205,7 +200,11 @@ def render_junit(verdict: dict[str, Any], current: Results) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _row_detail(row: dict[str, Any]) -> str:
+def _reason_text(reason: Reason) -> str:
+    return reason.message or reason.rule
+
+
+def _row_detail(row: MetricRow) -> str:
     fields = (
         "current",
         "baseline",
@@ -218,7 +217,8 @@ def _row_detail(row: dict[str, Any]) -> str:
         "n",
         "rules",
     )
-    return "\n".join(f"{key}: {row[key]}" for key in fields if row.get(key) is not None)
+    values = {key: getattr(row, key) for key in fields}
+    return "\n".join(f"{key}: {value}" for key, value in values.items() if value is not None)
 
 
 def _xml(value: Any) -> str:

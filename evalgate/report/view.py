@@ -19,16 +19,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 from evalgate import __version__
-from evalgate.contracts.results import MetricKeyInfo, Results, Run
+from evalgate.contracts.results import CaseRecord, CaseRun, MetricKeyInfo, Results, Run
 from evalgate.contracts.signature import describe
 from evalgate.contracts.trend import Trend
+from evalgate.contracts.verdict import (
+    BaselineInfo,
+    CaseChanges,
+    CaseEntry,
+    FlakyCase,
+    MetricRow,
+    Reason,
+    VerdictDocument,
+)
 from evalgate.report import formatting as fmt
 from evalgate.report.judge_view import judge_view
 from evalgate.report.text import clip, to_text
 
 ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
 WORDS = {"pass": "passed", "warn": "passed with warnings", "fail": "failed"}
-SEVERITY = {"fail": 0, "warn": 1, "pass": 2}
+SEVERITY: dict[str | None, int] = {"fail": 0, "warn": 1, "pass": 2}
 MAX_IDS = 100  # case ids listed per added/removed list
 MAX_FLAKY = 20
 MAX_CATEGORY_COLUMNS = 6  # metric columns of the per-category table
@@ -65,7 +74,7 @@ def status_icon(status: Any) -> str:
 
 
 def build_view(
-    verdict: dict[str, Any],
+    verdict: VerdictDocument,
     current: Results,
     baseline: Results | None,
     *,
@@ -76,42 +85,40 @@ def build_view(
     run_url: str | None,
 ) -> dict[str, Any]:
     """Everything a template shows, at full detail."""
-    outcome = verdict.get("verdict")
+    outcome = verdict.verdict
     shown = _key_info(current, baseline)
-    units = {str(row.get("metric")): fmt.unit_in(row) for row in verdict.get("metrics") or []}
-    rows = [row for row in verdict.get("metrics") or [] if _visible(row, shown)]
-    categories = verdict.get("categories") or []
+    units = {row.metric: row.unit for row in verdict.metrics}
+    rows = [row for row in verdict.metrics if _visible(row, shown)]
+    categories = verdict.categories
     sensitivity, repeated = _sensitivity(
-        [*rows, *categories], verdict.get("mode"), (verdict.get("stats") or {}).get("power")
+        [*rows, *categories], verdict.mode, (verdict.stats or {}).get("power")
     )
     notes = _notes(rows)
     repeated |= {f"{name}: {note['text']}" for note in notes for name in note["metrics"]}
     metric_rows = [_metric_row(row) for row in rows]
     return {
         "marker": marker,
-        "suite": verdict.get("suite") or current.suite,
+        "suite": verdict.suite or current.suite,
         "verdict": outcome,
-        "icon": ICONS.get(outcome, "❔"),
-        "word": WORDS.get(outcome, f"ended with verdict {outcome!r}"),
-        "headline": verdict.get("headline") or "",
-        "mode": verdict.get("mode"),
+        "icon": ICONS[outcome],
+        "word": WORDS[outcome],
+        "headline": verdict.headline,
+        "mode": verdict.mode,
         "baseline": _baseline(verdict, baseline),
-        "reasons": [_reason(reason, units) for reason in verdict.get("reasons") or []],
-        "warnings": [
-            str(w) for w in verdict.get("warnings") or [] if not _repeated(str(w), repeated, verdict)
-        ],
+        "reasons": [_reason(reason, units) for reason in verdict.reasons],
+        "warnings": [w for w in verdict.warnings if not _repeated(w, repeated, verdict)],
         "metrics": metric_rows,
         "metrics_hidden": 0,
         "notes": notes,
         "sensitivity": sensitivity,
         "legend": _legend(verdict, adjusted=any("adj." in row["p_value"] for row in metric_rows)),
         "categories": _categories(categories, _category_columns(verdict, categories, shown)),
-        "cases": _cases(verdict.get("cases") or {}),
-        "examples": _examples(verdict.get("cases") or {}, max_examples, max_chars),
-        "flaky": _flaky((verdict.get("cases") or {}).get("flaky") or []),
-        "usage": _usage(current, baseline, {row.get("metric") for row in rows}),
+        "cases": _cases(verdict.cases),
+        "examples": _examples(verdict.cases, max_examples, max_chars),
+        "flaky": _flaky(verdict.cases.flaky),
+        "usage": _usage(current, baseline, {row.metric for row in rows}),
         "trend": _trend(trend),
-        "judge": judge_view(verdict.get("judge_calibration")),
+        "judge": judge_view(verdict.judge_calibration),
         "version": __version__,
         "run_url": _safe_url(run_url),
         "omitted": [],
@@ -153,18 +160,17 @@ def shorten(view: dict[str, Any], tier: Tier) -> dict[str, Any]:
     return short
 
 
-def _baseline(verdict: dict[str, Any], baseline_results: Results | None) -> dict[str, Any]:
-    info = verdict.get("baseline") or {}
-    available = bool(info.get("available"))
-    created = info.get("created_at") or (baseline_results.created_at if baseline_results else None)
+def _baseline(verdict: VerdictDocument, baseline_results: Results | None) -> dict[str, Any]:
+    info: BaselineInfo = verdict.baseline
+    created = info.created_at or (baseline_results.created_at if baseline_results else None)
     return {
-        "available": available,
-        "label": info.get("label") or (baseline_results.label if baseline_results else None),
+        "available": info.available,
+        "label": info.label or (baseline_results.label if baseline_results else None),
         "created_at": _moment(created),
-        "signature_match": info.get("signature_match", True) is not False,
-        "signature_diff": [describe(item) for item in info.get("signature_diff") or []],
-        "note": info.get("note"),
-        "paired": fmt.count((verdict.get("cases") or {}).get("paired")),
+        "signature_match": info.signature_match,
+        "signature_diff": [describe(item.model_dump()) for item in info.signature_diff],
+        "note": info.note,
+        "paired": fmt.count(verdict.cases.paired),
     }
 
 
@@ -181,43 +187,41 @@ def _moment(text: Any) -> Any:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _reason(reason: dict[str, Any], units: dict[str, fmt.Unit]) -> dict[str, Any]:
-    unit = units.get(str(reason.get("metric") or ""), "plain")
-    message = reason.get("message")
+def _reason(reason: Reason, units: dict[str, fmt.Unit]) -> dict[str, Any]:
+    unit = units.get(reason.metric, "plain")
+    message = reason.message
     if not message:
-        value = fmt.value(reason.get("value"), unit)
-        message = f"{reason.get('rule')}: {value} (threshold {reason.get('threshold')})"
-    metric = str(reason.get("metric") or "")
+        value = fmt.value(reason.value, unit)
+        message = f"{reason.rule}: {value} (threshold {reason.threshold})"
+    metric = reason.metric
     return {
-        "icon": ICONS.get(reason.get("severity"), "❌"),
+        "icon": ICONS[reason.severity],
         "metric": metric,
-        "category": reason.get("category"),
+        "category": reason.category,
         "message": message,
         # the gate's messages name their metric first; only the others get a `metric:` prefix
-        "prefix": bool(metric) and not str(message).startswith(metric),
+        "prefix": bool(metric) and not message.startswith(metric),
     }
 
 
-def _metric_row(row: dict[str, Any]) -> dict[str, Any]:
-    name = str(row.get("metric") or "")
-    unit = fmt.unit_in(row)
-    higher = row.get("higher_is_better", True) is not False
-    has_change = fmt.is_number(row.get("delta"))
+def _metric_row(row: MetricRow) -> dict[str, Any]:
+    unit = row.unit
+    has_change = fmt.is_number(row.delta)
     return {
-        "name": name,
-        "category": row.get("category"),
-        "baseline": fmt.value(row.get("baseline"), unit),
-        "current": fmt.value(row.get("current"), unit),
-        "delta": fmt.delta(row.get("delta"), unit, row.get("baseline")),
-        "interval": fmt.interval(row.get("ci_low"), row.get("ci_high"), unit, of_change=has_change),
-        "p_value": fmt.p_value(row.get("p_value"), row.get("p_adjusted")),
-        "threshold": fmt.threshold(row.get("rules"), unit, higher),
-        "n": fmt.count(row.get("n")),
-        "status": row.get("status"),
-        "icon": status_icon(row.get("status")),
-        "gated": bool(row.get("rules")),
-        "note": row.get("note"),
-        "higher_is_better": higher,
+        "name": row.metric,
+        "category": row.category,
+        "baseline": fmt.value(row.baseline, unit),
+        "current": fmt.value(row.current, unit),
+        "delta": fmt.delta(row.delta, unit, row.baseline),
+        "interval": fmt.interval(row.ci_low, row.ci_high, unit, of_change=has_change),
+        "p_value": fmt.p_value(row.p_value, row.p_adjusted),
+        "threshold": fmt.threshold(row.rules, unit, row.higher_is_better),
+        "n": fmt.count(row.n),
+        "status": row.status,
+        "icon": status_icon(row.status),
+        "gated": bool(row.rules),
+        "note": row.note,
+        "higher_is_better": row.higher_is_better,
     }
 
 
@@ -231,44 +235,46 @@ def _is_shown(name: str, keys: dict[str, MetricKeyInfo]) -> bool:
     return name not in keys or keys[name].shown
 
 
-def _has_value(row: dict[str, Any]) -> bool:
-    return fmt.is_number(row.get("current")) or fmt.is_number(row.get("baseline"))
+def _has_value(row: MetricRow) -> bool:
+    return fmt.is_number(row.current) or fmt.is_number(row.baseline)
 
 
-def _visible(row: dict[str, Any], keys: dict[str, MetricKeyInfo]) -> bool:
+def _visible(row: MetricRow, keys: dict[str, MetricKeyInfo]) -> bool:
     """A metric row the report shows: a gated one, or one marked shown with a value in either run."""
-    if row.get("rules"):
+    if row.rules:
         return True
-    return _is_shown(str(row.get("metric") or ""), keys) and _has_value(row)
+    return _is_shown(row.metric, keys) and _has_value(row)
 
 
-def _repeated(warning: str, said: set[str], verdict: dict[str, Any]) -> bool:
+def _repeated(warning: str, said: set[str], verdict: VerdictDocument) -> bool:
     """A warning the report says elsewhere: a row's note, or "no baseline" (the line under the reasons)."""
-    no_baseline = not (verdict.get("baseline") or {}).get("available")
+    no_baseline = not verdict.baseline.available
     return warning in said or (no_baseline and warning.lower().startswith("no baseline"))
 
 
-def _row_label(row: dict[str, Any]) -> str:
+def _row_label(row: MetricRow) -> str:
     """How the gate names a row in its warnings: `metric` or `metric [category]`."""
-    metric = str(row.get("metric") or "")
-    return metric if row.get("category") is None else f"{metric} [{row.get('category')}]"
+    return row.metric if row.category is None else f"{row.metric} [{row.category}]"
 
 
-def _undersized(row: dict[str, Any]) -> bool:
+def _undersized(row: MetricRow) -> bool:
     """A gated row whose suite cannot reliably detect a drop as small as its margin (MDE > margin)."""
-    mde, margin = row.get("mde"), _margin(row)
-    return fmt.is_number(mde) and fmt.is_number(margin) and mde > margin
+    margin = _margin(row)
+    return (
+        row.mde is not None
+        and margin is not None
+        and fmt.is_number(row.mde)
+        and fmt.is_number(margin)
+        and row.mde > margin
+    )
 
 
-def _margin(row: dict[str, Any]) -> Any:
+def _margin(row: MetricRow) -> float | None:
     """The drop a gated row tolerates: the gate's `margin`, else its rule's `max_drop`."""
-    margin = row.get("margin")
-    return (row.get("rules") or {}).get("max_drop") if margin is None else margin
+    return row.rules.get("max_drop") if row.margin is None else row.margin
 
 
-def _sensitivity(
-    rows: Iterable[dict[str, Any]], mode: Any, power: Any
-) -> tuple[dict[str, Any] | None, set[str]]:
+def _sensitivity(rows: Iterable[MetricRow], mode: str, power: Any) -> tuple[dict[str, Any] | None, set[str]]:
     """The one sentence on drops the gate can miss: the gated rows whose margin is below the drop the suite
     reliably catches (with the gate's power). A failed row is left out: its drop was caught. Also the gate's
     warnings this sentence replaces (one per undersized row, failed or not)."""
@@ -276,17 +282,17 @@ def _sensitivity(
     for row in rows:
         if not _undersized(row):
             continue
-        replaced.add(f"{_row_label(row)}: {row.get('note')}")
-        if row.get("status") == "fail":
+        replaced.add(f"{_row_label(row)}: {row.note}")
+        if row.status == "fail":
             continue
-        unit = fmt.unit_in(row)
-        gate = row.get("mde_gate")
-        catch = gate if mode in (None, "significance") and fmt.is_number(gate) else row["mde"]
+        unit = row.unit
+        gate = row.mde_gate
+        catch = gate if mode == "significance" and fmt.is_number(gate) else row.mde
         items.append(
             {
-                "metric": str(row.get("metric") or ""),
-                "category": None if row.get("category") is None else _label(row.get("category")),
-                "n": fmt.count(row.get("n")),
+                "metric": row.metric,
+                "category": None if row.category is None else _label(row.category),
+                "n": fmt.count(row.n),
                 "catch": fmt.amount(catch, unit, strip=True),
                 "margin": fmt.amount(_margin(row), unit, strip=True),
             }
@@ -301,20 +307,20 @@ def _sensitivity(
     }, replaced
 
 
-def _notes(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def _notes(rows: Iterable[MetricRow]) -> list[dict[str, Any]]:
     """The notes of the shown metric rows, one line per distinct note (the sensitivity sentence has its own),
     and for timing rows how their values were timed (fresh calls, cached answers' recorded timings)."""
     grouped: dict[str, list[str]] = {}
     for row in rows:
-        for note in (row.get("note") if not _undersized(row) else None, _timing_note(row)):
+        for note in (row.note if not _undersized(row) else None, _timing_note(row)):
             if note:
-                grouped.setdefault(str(note), []).append(str(row.get("metric") or ""))
+                grouped.setdefault(note, []).append(row.metric)
     return [{"text": text, "metrics": names} for text, names in grouped.items()]
 
 
-def _timing_note(row: dict[str, Any]) -> str | None:
+def _timing_note(row: MetricRow) -> str | None:
     """ "This run was timed from 24 fresh calls." (and the baseline's, when it was timed otherwise)."""
-    timing = row.get("timing") or {}
+    timing = row.timing or {}
     now, before = timing.get("current") or {}, timing.get("baseline") or {}
     if not now.get("n"):
         return None
@@ -324,11 +330,11 @@ def _timing_note(row: dict[str, Any]) -> str | None:
     return text + "."
 
 
-def _legend(verdict: dict[str, Any], *, adjusted: bool) -> str | None:
+def _legend(verdict: VerdictDocument, *, adjusted: bool) -> str | None:
     """What the interval and p-value columns mean (only with a baseline, where they are of the change)."""
-    if not (verdict.get("baseline") or {}).get("available"):
+    if not verdict.baseline.available:
         return None
-    confidence = (verdict.get("stats") or {}).get("confidence")
+    confidence = (verdict.stats or {}).get("confidence")
     level = f"{confidence:.0%}" if fmt.is_number(confidence) else "95%"
     adj = " (adj.: Holm-adjusted over the gated metrics)" if adjusted else ""
     return (
@@ -338,20 +344,20 @@ def _legend(verdict: dict[str, Any], *, adjusted: bool) -> str | None:
 
 
 def _category_columns(
-    verdict: dict[str, Any], rows: list[dict[str, Any]], keys: dict[str, MetricKeyInfo]
+    verdict: VerdictDocument, rows: list[MetricRow], keys: dict[str, MetricKeyInfo]
 ) -> tuple[list[str], int]:
     """The per-category table's metrics: the gated ones, then shown binary/continuous ones with a value,
     at most MAX_CATEGORY_COLUMNS; and how many were left out for lack of room."""
-    gated = {str(r.get("metric")) for r in [*(verdict.get("metrics") or []), *rows] if r.get("rules")}
+    gated = {r.metric for r in [*verdict.metrics, *rows] if r.rules}
     order: list[str] = []
-    kinds: dict[str, Any] = {}
+    kinds: dict[str, str] = {}
     valued: set[str] = set()
     for row in rows:
-        name = str(row.get("metric") or "")
+        name = row.metric
         if name not in kinds:
             order.append(name)
-            kinds[name] = row.get("kind") or (keys[name].kind if name in keys else None)
-        if _has_value(row) or row.get("rules"):
+            kinds[name] = row.kind
+        if _has_value(row) or row.rules:
             valued.add(name)
     wanted = [
         name
@@ -363,49 +369,47 @@ def _category_columns(
     return [name for name in wanted if name in keep], len(wanted) - len(keep)
 
 
-def regression_size(row: dict[str, Any]) -> float:
+def regression_size(row: MetricRow) -> float:
     """How much worse a metric row got, comparable across metrics: percentage points (as a fraction) for
     rates, a fraction of the baseline for the others (the change itself when the baseline is 0); negative
     when it got better, 0 without a change to measure."""
-    delta, base = row.get("delta"), row.get("baseline")
-    if not fmt.is_number(delta):
+    delta, base = row.delta, row.baseline
+    if delta is None or not fmt.is_number(delta):
         return 0.0
-    worse = -delta if row.get("higher_is_better", True) is not False else delta
-    unit = fmt.unit_in(row)
-    if unit == "rate" or not fmt.is_number(base) or base == 0:
+    worse = -delta if row.higher_is_better else delta
+    if row.unit == "rate" or base is None or not fmt.is_number(base) or base == 0:
         return float(worse)
     return float(worse / abs(base))
 
 
-def _categories(rows: list[dict[str, Any]], columns: tuple[list[str], int]) -> dict[str, Any] | None:
+def _categories(rows: list[MetricRow], columns: tuple[list[str], int]) -> dict[str, Any] | None:
     """One row per category, one column per chosen metric: `current (delta)`. Worst first: failed, then warned,
     then the others; within each, the largest regression on a shown metric first (`regression_size`: a
     category down 26 points comes before an unchanged one), then the verdict's order."""
     names, left_out = columns
     if not rows or not names:
         return None
-    by_category: dict[str, dict[str, dict[str, Any]]] = {}
+    by_category: dict[str, dict[str, MetricRow]] = {}
     for row in rows:
-        by_category.setdefault(str(row.get("category")), {})[str(row.get("metric") or "")] = row
-    table = []
+        by_category.setdefault(str(row.category), {})[row.metric] = row
+    table: list[dict[str, Any]] = []
     for order, (category, metrics) in enumerate(by_category.items()):
-        statuses = [row.get("status") for row in metrics.values()]
+        statuses = [row.status for row in metrics.values()]
         worst = min(statuses, key=lambda s: SEVERITY.get(s, 3))
         size = max((regression_size(metrics[name]) for name in names if name in metrics), default=0.0)
         cells = []
         for metric in names:
-            row = metrics.get(metric)
-            if row is None:
+            cell = metrics.get(metric)
+            if cell is None:
                 cells.append(fmt.DASH)
                 continue
-            unit = fmt.unit_in(row)
-            text = fmt.value(row.get("current"), unit)
-            if fmt.is_number(row.get("delta")):
-                text += f" ({fmt.delta(row['delta'], unit)})"
-            if row.get("status") in ("warn", "fail"):
-                text += " " + ICONS[row["status"]]
+            text = fmt.value(cell.current, cell.unit)
+            if fmt.is_number(cell.delta):
+                text += f" ({fmt.delta(cell.delta, cell.unit)})"
+            if cell.status in ("warn", "fail"):
+                text += " " + ICONS[cell.status]
             cells.append(text)
-        n = max((r.get("n") for r in metrics.values() if fmt.is_number(r.get("n"))), default=None)
+        n = max((r.n for r in metrics.values()), default=None)
         table.append(
             {
                 "name": _label(category),
@@ -419,13 +423,13 @@ def _categories(rows: list[dict[str, Any]], columns: tuple[list[str], int]) -> d
     return {"columns": names, "rows": table, "left_out": left_out}
 
 
-def _cases(cases: dict[str, Any]) -> dict[str, Any] | None:
-    added = [_label(i) for i in cases.get("added") or []]
-    removed = [_label(i) for i in cases.get("removed") or []]
+def _cases(cases: CaseChanges) -> dict[str, Any] | None:
+    added = [_label(i) for i in cases.added]
+    removed = [_label(i) for i in cases.removed]
     if not added and not removed:
         return None  # the paired count is in the sentence under the verdict
     return {
-        "paired": fmt.count(cases.get("paired")),
+        "paired": fmt.count(cases.paired),
         "added_count": fmt.count(len(added)),
         "removed_count": fmt.count(len(removed)),
         "added": added[:MAX_IDS],
@@ -435,36 +439,39 @@ def _cases(cases: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _examples(cases: dict[str, Any], max_examples: int, max_chars: int) -> dict[str, Any] | None:
+def _examples(cases: CaseChanges, max_examples: int, max_chars: int) -> dict[str, Any] | None:
     """The most regressed (or, without a baseline, failing) cases, one item per case, in the gate's order."""
-    entries = cases.get("regressed") or []
+    entries = cases.regressed
     title, noun = "Most regressed cases", "regressed cases"
     if not entries:
-        entries = cases.get("failing") or []
+        entries = cases.failing
         title, noun = "Failing cases", "failing cases"
     if not entries:
         return None
-    grouped: dict[str, list[dict[str, Any]]] = {}
+    grouped: dict[str, list[CaseEntry]] = {}
     for entry in entries:
-        grouped.setdefault(str(entry.get("id")), []).append(entry)
+        grouped.setdefault(entry.id, []).append(entry)
     items = [_example(case_id, group, max_chars) for case_id, group in list(grouped.items())[:max_examples]]
     return {"title": title, "noun": noun, "total": len(grouped), "items": items}
 
 
-def _example(case_id: str, group: list[dict[str, Any]], max_chars: int) -> dict[str, Any]:
+def _example(case_id: str, group: list[CaseEntry], max_chars: int) -> dict[str, Any]:
     """One case: its input as code blocks, then expected/output/baseline output in a one-row table when all
     are short single lines (else as code blocks too), then its error."""
     first = group[0]
-    values = {key: next((e.get(key) for e in group if e.get(key) is not None), None) for key in EXAMPLE_KEYS}
+    values = {
+        key: next((getattr(e, key) for e in group if getattr(e, key) is not None), None)
+        for key in EXAMPLE_KEYS
+    }
     if values["baseline_output"] == values["output"]:
         values["baseline_output"] = None
     answers = [(label, values[key]) for key, label in ANSWER_FIELDS if values[key] is not None]
     brief = all(_is_short(value) for _, value in answers)
     return {
         "id": _label(case_id),
-        "category": _label(first.get("category")),
-        "scores": ", ".join(_score_change(e) for e in group if e.get("metric")),
-        "errored": first.get("error") is not None,
+        "category": _label(first.category),
+        "scores": ", ".join(_score_change(e) for e in group if e.metric),
+        "errored": first.error is not None,
         "input": _input_fields(values["input"], max_chars),
         "brief": [{"label": label, "value": to_text(value)} for label, value in answers] if brief else [],
         "fields": [
@@ -475,14 +482,14 @@ def _example(case_id: str, group: list[dict[str, Any]], max_chars: int) -> dict[
     }
 
 
-def _explained(entry: dict[str, Any]) -> list[tuple[str, str]]:
+def _explained(entry: CaseEntry) -> list[tuple[str, str]]:
     """Why the case scored as it did (evalgate.explain): its failed assertions, the judge's scores and reasoning,
     the claims found unsupported; each as a labelled text."""
     found = []
-    failed = entry.get("failed_assertions") or []
+    failed = entry.failed_assertions or []
     if failed:
         found.append(("Failed assertions", "\n".join(_assertion_line(outcome) for outcome in failed)))
-    judge = entry.get("judge")
+    judge = entry.judge
     if judge:
         scores = ", ".join(
             f"{name} {fmt.sig(value, strip=True)}" for name, value in (judge.get("scores") or {}).items()
@@ -493,7 +500,7 @@ def _explained(entry: dict[str, Any]) -> list[tuple[str, str]]:
                 "\n".join(part for part in (scores, judge.get("reasoning"), judge.get("error")) if part),
             )
         )
-    factual = entry.get("factual")
+    factual = entry.factual
     if factual:
         claims = [f"- {claim}" for claim in factual.get("unsupported") or []]
         parts = ["Unsupported claims:", *claims] if claims else []
@@ -536,27 +543,26 @@ def _is_lines(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(line, str) for line in value)
 
 
-def _score_change(entry: dict[str, Any]) -> str:
-    before, after = entry.get("baseline"), entry.get("current")
-    now = fmt.sig(after, strip=True) if fmt.is_number(after) else fmt.DASH
-    if fmt.is_number(before):
-        return f"{entry['metric']} {fmt.sig(before, strip=True)} → {now}"
-    return f"{entry['metric']} {now}"
+def _score_change(entry: CaseEntry) -> str:
+    before, after = entry.baseline, entry.current
+    now = fmt.sig(after, strip=True) if after is not None and fmt.is_number(after) else fmt.DASH
+    if before is not None and fmt.is_number(before):
+        return f"{entry.metric} {fmt.sig(before, strip=True)} → {now}"
+    return f"{entry.metric} {now}"
 
 
-def _flaky(flaky: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _flaky(flaky: list[FlakyCase]) -> dict[str, Any] | None:
     if not flaky:
         return None
-    items = [
-        {"id": _label(item.get("id")), "pass_rate": fmt.value(item.get("pass_rate"), "rate")}
-        for item in flaky
-    ]
+    items = [{"id": _label(item.id), "pass_rate": fmt.value(item.pass_rate, "rate")} for item in flaky]
     return {"items": items[:MAX_FLAKY], "more": max(0, len(items) - MAX_FLAKY)}
 
 
 def _usage_totals(results: Results) -> dict[str, float | None]:
     """Tokens and cost per request and in total, over every call (each repeat of a case is one)."""
-    runs = [run for case in results.cases for run in (case.repeats or [case])]
+    runs: list[CaseRecord | CaseRun] = []
+    for case in results.cases:
+        runs.extend(case.repeats or [case])
     totals: dict[str, float | None] = {}
     for key in ("tokens_in", "tokens_out", "cost"):
         values = [getattr(run, key) for run in runs if getattr(run, key) is not None]
@@ -567,7 +573,9 @@ def _usage_totals(results: Results) -> dict[str, float | None]:
     return totals
 
 
-USAGE_ROWS = (  # key, label, unit, the metric key with the same number (when shown, the row is left out)
+USAGE_ROWS: tuple[
+    tuple[str, str, fmt.Unit, str], ...
+] = (  # key, label, unit, the metric key with the same number (when shown, the row is left out)
     ("tokens_in", "Input tokens per request", "plain", "tokens_in_per_case"),
     ("tokens_out", "Output tokens per request", "plain", "tokens_out_per_case"),
     ("cost", "Cost per 1K requests", "usd", "cost_per_1k_requests"),
@@ -583,9 +591,10 @@ def _usage(current: Results, baseline: Results | None, in_table: set[Any]) -> di
     for key, label, unit, metric in USAGE_ROWS:
         if metric in in_table or (now.get(key) is None and before.get(key) is None):
             continue
-        change = (
-            now[key] - before[key] if fmt.is_number(now.get(key)) and fmt.is_number(before.get(key)) else None
-        )
+        value, then = now.get(key), before.get(key)
+        change = None
+        if value is not None and then is not None and fmt.is_number(value) and fmt.is_number(then):
+            change = value - then
         rows.append(
             {
                 "label": label,
@@ -594,9 +603,10 @@ def _usage(current: Results, baseline: Results | None, in_table: set[Any]) -> di
                 "delta": fmt.delta(change, unit, before.get(key)),
             }
         )
-    cache = current.run.cache or {}
-    hits, misses = cache.get("hits"), cache.get("misses")
-    cache_line = None
+    cache: dict[str, Any] = current.run.cache or {}
+    hits: Any = cache.get("hits")  # a number when the run used a cache (is_number checks it below)
+    misses: Any = cache.get("misses")
+    cache_line: str | None = None
     if fmt.is_number(hits) and fmt.is_number(misses) and hits + misses > 0:
         cache_line = (
             f"{fmt.count(hits)} hits, {fmt.count(misses)} misses ({hits / (hits + misses) * 100:.0f}% hits)"

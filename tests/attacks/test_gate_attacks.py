@@ -273,7 +273,7 @@ def test_a_rouge_drop_reads_the_same_in_the_reason_and_in_the_table():
     assert verdict.reasons[0].message.startswith(
         "rougeL dropped by 0.03 (0.53 → 0.5), beyond the 0.01 margin"
     )
-    report = render_markdown(verdict.to_json(), as_results(current), as_results(baseline))
+    report = render_markdown(verdict.document(), as_results(current), as_results(baseline))
     row = next(line for line in report.splitlines() if line.startswith("| rougeL"))
     assert "0.530" in row and "-0.0300 (-5.7%)" in row and " pp" not in row and "%" not in row.split("|")[2]
 
@@ -314,7 +314,7 @@ def test_categories_are_listed_worst_regression_first():
     config = make_config([rule("accuracy", max_drop=0.5)])
     baseline = make_results({"accuracy": base}, categories=categories)
     current = make_results({"accuracy": now}, categories=categories)
-    verdict = decide(compare(current, baseline, config), config).to_json()
+    verdict = decide(compare(current, baseline, config), config).document()
     report = render_markdown(verdict, as_results(current), as_results(baseline))
     table = report[report.index("| Category |") :].split("\n\n")[0].splitlines()[2:]
     assert [row.split("|")[1].strip() for row in table] == ["broken", "slipping", "calm"]

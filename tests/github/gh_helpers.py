@@ -9,6 +9,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from evalgate.contracts.verdict import VerdictDocument, parse_verdict
+
 TOKEN = "ghs_faketoken"
 REPO = "octo/repo"
 
@@ -61,8 +63,8 @@ def results_doc(suite: str = "digits", accuracy: float = 0.9) -> dict[str, Any]:
     }
 
 
-def verdict_doc(verdict: str = "fail", suite: str = "digits", accuracy: float = 0.87) -> dict[str, Any]:
-    """A verdict of the documented shape, one breached rule when not passing."""
+def verdict_doc(verdict: str = "fail", suite: str = "digits", accuracy: float = 0.87) -> VerdictDocument:
+    """A verdict document (checked as the Action reads verdict.json), one breached rule when not passing."""
     reasons = []
     if verdict != "pass":
         reasons.append(
@@ -78,30 +80,48 @@ def verdict_doc(verdict: str = "fail", suite: str = "digits", accuracy: float = 
                 "message": "accuracy dropped 4.0 points: 100% sure, 50,1 %",
             }
         )
-    return {
-        "schema_version": 1,
-        "suite": suite,
-        "verdict": verdict,
-        "exit_code": 1 if verdict == "fail" else 0,
-        "headline": f"accuracy {accuracy:.2f} ({verdict})",
-        "mode": "significance",
-        "baseline": {"available": True, "label": "main@abc123"},
-        "reasons": reasons,
-        "metrics": [
-            {
-                "metric": "accuracy",
-                "category": None,
-                "current": accuracy,
-                "baseline": 0.91,
-                "delta": accuracy - 0.91,
-            },
-            {"metric": "error_rate", "category": None, "current": 0.01, "baseline": 0.0, "delta": 0.01},
-            {"metric": "accuracy", "category": "edge", "current": 0.5, "baseline": 0.6, "delta": -0.1},
-        ],
-        "categories": [],
-        "cases": {"added": [], "removed": [], "paired": 100, "regressed": [], "failing": [], "flaky": []},
-        "warnings": [],
-    }
+    overall = {"category": None, "kind": "binary", "higher_is_better": True}
+    return parse_verdict(
+        {
+            "schema_version": 1,
+            "suite": suite,
+            "verdict": verdict,
+            "exit_code": 1 if verdict == "fail" else 0,
+            "headline": f"accuracy {accuracy:.2f} ({verdict})",
+            "mode": "significance",
+            "baseline": {"available": True, "label": "main@abc123"},
+            "reasons": reasons,
+            "metrics": [
+                {
+                    **overall,
+                    "metric": "accuracy",
+                    "current": accuracy,
+                    "baseline": 0.91,
+                    "delta": accuracy - 0.91,
+                },
+                {
+                    **overall,
+                    "metric": "error_rate",
+                    "higher_is_better": False,
+                    "current": 0.01,
+                    "baseline": 0.0,
+                    "delta": 0.01,
+                },
+                {
+                    **overall,
+                    "metric": "accuracy",
+                    "category": "edge",
+                    "current": 0.5,
+                    "baseline": 0.6,
+                    "delta": -0.1,
+                },
+            ],
+            "categories": [],
+            "cases": {"added": [], "removed": [], "paired": 100, "regressed": [], "failing": [], "flaky": []},
+            "warnings": [],
+        },
+        file="verdict.json",
+    )
 
 
 def make_zip(files: dict[str, bytes | str], links: dict[str, str] | None = None) -> bytes:

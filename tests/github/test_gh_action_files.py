@@ -9,6 +9,7 @@ import pytest
 import yaml
 from gh_helpers import verdict_doc
 
+from evalgate.contracts.verdict import MetricRow
 from evalgate.github import inputs, publish
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +49,9 @@ def test_every_input_is_read_and_documented() -> None:
 
 def test_declared_outputs_are_written(tmp_path: Path) -> None:
     verdict = verdict_doc("fail")
-    verdict["metrics"].append({"metric": "latency_p95_ms", "category": None, "current": 120.0})
+    verdict.metrics.append(
+        MetricRow(metric="latency_p95_ms", kind="continuous", higher_is_better=False, current=120.0)
+    )
     paths = {"results_path": "r", "report_path": "p", "verdict_path": "v"}
     written = publish.build_outputs(verdict, paths, "https://c")
     assert set(ACTION["outputs"]) <= set(written)

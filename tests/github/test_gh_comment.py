@@ -7,6 +7,7 @@ from fake_github import FakeGitHub
 from gh_helpers import REPO, TOKEN, verdict_doc
 from github import GithubException
 
+from evalgate.contracts.verdict import MetricRow, VerdictDocument
 from evalgate.github import comment
 from evalgate.github.client import ClientSettings, make_github
 from evalgate.github.limits import COMMENT_MAX_CHARS
@@ -20,10 +21,8 @@ def client(fake: FakeGitHub):
     return make_github(TOKEN, fake.url, ClientSettings(retries=3, backoff=0))
 
 
-def body_for(verdict: dict, extra: str = "") -> str:
-    return comment.fit_body(
-        f"## {verdict['headline']}\n{extra}", MARKER, digest=comment.results_digest(verdict)
-    )
+def body_for(verdict: VerdictDocument, extra: str = "") -> str:
+    return comment.fit_body(f"## {verdict.headline}\n{extra}", MARKER, digest=comment.results_digest(verdict))
 
 
 def upsert(fake: FakeGitHub, body: str, policy: str = "always", verdict: str = "fail", number: int = 5):
@@ -109,7 +108,7 @@ def test_never_makes_no_request(fake: FakeGitHub) -> None:
 
 def test_a_body_too_long_is_cut_keeping_marker_and_verdict_and_github_accepts_it(fake: FakeGitHub) -> None:
     verdict = verdict_doc("fail")
-    long_report = f"## FAIL: {verdict['headline']}\n" + "".join(
+    long_report = f"## FAIL: {verdict.headline}\n" + "".join(
         f"| case-{i} | {'x' * 80} |\n" for i in range(2000)
     )
     body = comment.fit_body(
@@ -160,13 +159,20 @@ def test_an_outage_gives_up_after_the_retries(fake: FakeGitHub) -> None:
 
 
 def test_the_digest_ignores_ungated_timings_but_not_gated_ones_nor_quality_metrics() -> None:
-    def with_metric(name: str, value: float, status: str = "info") -> dict:
+    def with_metric(name: str, value: float, status: str = "info") -> VerdictDocument:
         """A verdict row as the pairing writes it: a key its family declares a timing carries how it was timed."""
         facts = facts_of(name)
         timed = {"current": {"n": 5, "fresh": 5, "measured": True}} if facts and facts.timing else None
         verdict = verdict_doc("pass")
-        verdict["metrics"].append(
-            {"metric": name, "category": None, "current": value, "status": status, "timing": timed}
+        verdict.metrics.append(
+            MetricRow(
+                metric=name,
+                kind="continuous",
+                higher_is_better=True,
+                current=value,
+                status=status,
+                timing=timed,
+            )
         )
         return verdict
 

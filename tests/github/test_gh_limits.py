@@ -89,12 +89,13 @@ def test_above_the_limit_the_last_annotation_says_how_many_more_and_what(capsys,
 
 def test_the_gates_reasons_beyond_the_limit_are_named(capsys, tmp_path: Path) -> None:
     verdict = verdict_doc("fail")
-    reason = verdict["reasons"][0]
-    verdict["reasons"] = [
-        {**reason, "category": f"c{i:02d}", "message": f"accuracy in c{i:02d} dropped"} for i in range(14)
+    reason = verdict.reasons[0]
+    verdict.reasons = [
+        reason.model_copy(update={"category": f"c{i:02d}", "message": f"accuracy in c{i:02d} dropped"})
+        for i in range(14)
     ]
     facts = ConfigFacts(tmp_path / "evalgate.yaml", "digits")
-    assert annotate(verdict["reasons"], facts, workspace=tmp_path) == 14
+    assert annotate(verdict.reasons, facts, workspace=tmp_path) == 14
     gha.annotations.flush()
     errors = commands(capsys.readouterr().out, "error")
     assert len(errors) == ANNOTATIONS_PER_TYPE

@@ -12,7 +12,8 @@ from evalgate.cli import main
 from evalgate.contracts.trend import Trend
 from evalgate.errors import InputError
 from evalgate.history.stability import case_stability, flaky_cases
-from evalgate.history.store import HistoryStore, branch_of_ref, metric_history, trend_for_report
+from evalgate.history.store import HistoryStore, branch_of_ref
+from evalgate.history.trend import metric_history, trend_for_report
 
 METRIC_KEYS = {
     "accuracy": {"kind": "binary", "higher_is_better": True},

@@ -9,7 +9,8 @@ import pytest
 from evalgate.judge.client import REPAIR_PROMPT
 from evalgate.judge.generate import GENERATE_PROMPT, STRATEGIES
 from evalgate.judge.headtohead import PAIRWISE_PROMPT
-from evalgate.metrics.judge import DEFAULT_CRITERIA, FACTUAL_PROMPT, RUBRIC_PROMPT, RUBRIC_REPLY_FORMAT
+from evalgate.metrics.factual import FACTUAL_PROMPT
+from evalgate.metrics.judge import DEFAULT_CRITERIA, RUBRIC_PROMPT, RUBRIC_REPLY_FORMAT
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "judge.md").read_text()
 

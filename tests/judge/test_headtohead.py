@@ -53,7 +53,10 @@ def compare(suite, entries, contestants, **options):
     """The head-to-head document of the real comparison, held to its contract (evalgate/contracts/headtohead.py)
     as `--json` writes it."""
     document = asyncio.run(compare_players(suite, entries, contestants, resamples=200, **options))
-    parse_head_to_head(json.loads(json.dumps(document)), file="compare.json")
+    written = json.loads(json.dumps(document.model_dump(mode="json", exclude_unset=True)))
+    assert (
+        parse_head_to_head(written, file="compare.json") == document
+    )  # what --json writes reads back the same
     return document
 
 
@@ -61,44 +64,44 @@ def test_a_judge_biased_to_the_first_answer_gives_only_ties(suite, stub):
     stub.responder = lambda request: reply(90, 40, "the first one is better")
     entries, contestants = players([80] * 6, [20] * 6)
     document = compare(suite, entries, contestants)
-    (pair,) = document["pairs"]
-    assert (pair["wins_a"], pair["wins_b"], pair["ties"], pair["n"]) == (0, 0, 6, 6)
-    assert pair["position_consistency"] == 0.0
+    (pair,) = document.pairs
+    assert (pair.wins_a, pair.wins_b, pair.ties, pair.n) == (0, 0, 6, 6)
+    assert pair.position_consistency == 0.0
     assert len(stub.requests) == 12  # every case judged in both orders
-    case = document["cases"][0]
-    assert [order["first"] for order in case["orders"]] == ["A", "B"]
-    assert [order["winner"] for order in case["orders"]] == ["A", "B"]
-    assert case["winner"] == "tie" and case["reason"] == "orders disagree: tie"
+    case = document.cases[0]
+    assert [order["first"] for order in case.orders] == ["A", "B"]
+    assert [order["winner"] for order in case.orders] == ["A", "B"]
+    assert case.winner == "tie" and case.reason == "orders disagree: tie"
 
 
 def test_a_fair_judge_gives_wins_win_rates_and_ratings(suite, stub):
     stub.responder = quality_judge
     entries, contestants = players([80, 80, 80, 30, 70, 60], [20, 20, 20, 90, 68, 60])
     document = compare(suite, entries, contestants)
-    (pair,) = document["pairs"]
-    assert (pair["wins_a"], pair["wins_b"], pair["ties"]) == (
+    (pair,) = document.pairs
+    assert (pair.wins_a, pair.wins_b, pair.ties) == (
         3,
         1,
         2,
     )  # 70 vs 68 is within the 5-point margin
-    assert pair["position_consistency"] == 1.0
-    assert pair["win_rate_a"]["value"] == pytest.approx(0.5)
-    assert pair["win_rate_a"]["ci_low"] < 0.5 < pair["win_rate_a"]["ci_high"]
-    assert pair["score_a"] == pytest.approx(4 / 6)
-    ratings = document["ratings"]["players"]
+    assert pair.position_consistency == 1.0
+    assert pair.win_rate_a.value == pytest.approx(0.5)
+    assert pair.win_rate_a.ci_low < 0.5 < pair.win_rate_a.ci_high
+    assert pair.score_a == pytest.approx(4 / 6)
+    ratings = document.ratings.players
     # 3 wins, 1 loss, 2 ties = 4 points to 2: P(A beats B) = 2/3
-    assert ratings["A"]["rating"] - ratings["B"]["rating"] == pytest.approx(400 * __import__("math").log10(2))
+    assert ratings["A"].rating - ratings["B"].rating == pytest.approx(400 * __import__("math").log10(2))
     assert list(ratings) == ["A", "B"]
-    assert ratings["A"]["ci_low"] <= ratings["A"]["rating"] <= ratings["A"]["ci_high"]
-    assert {c: rows[0]["n"] for c, rows in document["categories"].items()} == {"edge": 3, "typical": 3}
-    assert document["judge"]["usage"]["calls"] == 12
+    assert ratings["A"].ci_low <= ratings["A"].rating <= ratings["A"].ci_high
+    assert {c: rows[0].n for c, rows in document.categories.items()} == {"edge": 3, "typical": 3}
+    assert document.judge.usage["calls"] == 12
 
 
 def test_the_tie_margin_is_configurable(suite, stub):
     stub.responder = quality_judge
     entries, contestants = players([70], [68])
-    assert compare(suite, entries, contestants)["pairs"][0]["ties"] == 1
-    assert compare(suite, entries, contestants, margin=0.01)["pairs"][0]["wins_a"] == 1
+    assert compare(suite, entries, contestants).pairs[0].ties == 1
+    assert compare(suite, entries, contestants, margin=0.01).pairs[0].wins_a == 1
 
 
 def test_errored_answers_lose_without_judging_and_judge_failures_are_left_out(suite, stub):
@@ -116,10 +119,10 @@ def test_errored_answers_lose_without_judging_and_judge_failures_are_left_out(su
         b_errors={"c1": "HTTP 500", "c2": "boom"},
     )
     document = compare(suite, entries, contestants)
-    (pair,) = document["pairs"]
-    assert (pair["wins_a"], pair["wins_b"], pair["ties"], pair["n"]) == (1, 1, 1, 3)
-    assert pair["judge_errors"] == 1 and pair["errored_answers"] == 3
-    reasons = {case["id"]: case["reason"] for case in document["cases"]}
+    (pair,) = document.pairs
+    assert (pair.wins_a, pair.wins_b, pair.ties, pair.n) == (1, 1, 1, 3)
+    assert pair.judge_errors == 1 and pair.errored_answers == 3
+    reasons = {case.id: case.reason for case in document.cases}
     assert reasons == {"c0": "A errored", "c1": "B errored", "c2": "both errored", "c3": "judge failed"}
     # only c3 reached the judge: two orders, each with one repair attempt
     assert len(stub.requests) == 4
@@ -138,13 +141,13 @@ def test_three_players_round_robin(suite, stub):
         for name, scores in levels.items()
     ]
     document = compare(suite, entries, contestants)
-    assert [(p["a"], p["b"]) for p in document["pairs"]] == [
+    assert [(p.a, p.b) for p in document.pairs] == [
         ("strong", "middle"),
         ("strong", "weak"),
         ("middle", "weak"),
     ]
-    assert list(document["ratings"]["players"]) == ["strong", "middle", "weak"]
-    assert document["ratings"]["regularized"] is False
+    assert list(document.ratings.players) == ["strong", "middle", "weak"]
+    assert document.ratings.regularized is False
     assert len(stub.requests) == 6 * 3 * 2
 
 
@@ -166,7 +169,7 @@ def test_results_files_are_paired_by_id_and_rendered(suite, stub, tmp_path):
     assert warnings == ["2 case(s) are in only one of the two files and were left out"]
     stub.responder = quality_judge
     document = compare(suite, entries, contestants, warnings=warnings)
-    assert document["pairs"][0]["wins_a"] == 2
+    assert document.pairs[0].wins_a == 2
     markdown = render_markdown(document)
     assert markdown.startswith("# Head-to-head: main vs pr-7")
     assert "| main | pr-7 | 2 | 2 | 0 | 0 | 100% (34.2%–100%) | 0% (0%–65.8%) | 100% |" in markdown

@@ -12,7 +12,8 @@ import pytest
 
 from evalgate.errors import InputError
 from evalgate.judge.client import JudgeFormatError, parse_json_object
-from evalgate.metrics.judge import FactualConsistency, RubricJudge
+from evalgate.metrics.factual import FactualConsistency
+from evalgate.metrics.judge import RubricJudge
 
 from .fake_anthropic import user_text
 

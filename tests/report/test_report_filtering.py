@@ -6,7 +6,6 @@ The verdicts come from the real gate (compare + decide) on synthetic results (te
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -14,9 +13,10 @@ import numpy as np
 import pytest
 from gatekit import make_config, make_results, rule
 from markdown_it import MarkdownIt
-from reportkit import load, results_fixture
+from reportkit import results_fixture, verdict_fixture
 
 from evalgate.contracts.results import Results
+from evalgate.contracts.verdict import MetricRow, VerdictDocument
 from evalgate.gate import decide
 from evalgate.report.render import render_html, render_markdown
 from tests.gatekit import as_results, compare
@@ -44,7 +44,7 @@ def results(accuracy: np.ndarray, rng: np.random.Generator, *, extra: int = 0) -
     return run
 
 
-def gate_run(*, extra: int = 0, rules: list[Any] | None = None) -> tuple[dict, Results, Results]:
+def gate_run(*, extra: int = 0, rules: list[Any] | None = None) -> tuple[VerdictDocument, Results, Results]:
     """A verdict of the real gate on a barely changed run: accuracy passes its 2-point margin, which 200 cases
     cannot reliably detect (the gate notes the minimum detectable effect)."""
     rng = np.random.default_rng(7)
@@ -53,7 +53,7 @@ def gate_run(*, extra: int = 0, rules: list[Any] | None = None) -> tuple[dict, R
     after[np.flatnonzero(before)[:2]] = 0.0
     baseline, current = results(before, rng, extra=extra), results(after, rng, extra=extra)
     config = make_config(rules or [rule("accuracy", max_drop=0.02)])
-    verdict = decide(compare(current, baseline, config), config).to_json()
+    verdict = decide(compare(current, baseline, config), config).document()
     return verdict, as_results(current), as_results(baseline)
 
 
@@ -78,11 +78,11 @@ def category_header(markdown: str) -> list[str]:
 
 def test_the_setup_has_what_the_filters_act_on() -> None:
     verdict, _, _ = gate_run()
-    rows = {row["metric"]: row for row in verdict["metrics"]}
-    assert rows["hidden_score"]["current"] is not None  # a value, yet not to be shown
-    assert rows["tokens_in"]["current"] is None and rows["tokens_in"]["baseline"] is None
-    assert "too small to detect" in rows["accuracy"]["note"] and rows["accuracy"]["status"] == "pass"
-    assert any(w.endswith(rows["accuracy"]["note"]) for w in verdict["warnings"])
+    rows = {row.metric: row for row in verdict.metrics}
+    assert rows["hidden_score"].current is not None  # a value, yet not to be shown
+    assert rows["tokens_in"].current is None and rows["tokens_in"].baseline is None
+    assert "too small to detect" in rows["accuracy"].note and rows["accuracy"].status == "pass"
+    assert any(w.endswith(rows["accuracy"].note) for w in verdict.warnings)
 
 
 def test_a_key_not_marked_shown_is_left_out_of_both_tables_but_kept_in_the_json() -> None:
@@ -92,7 +92,9 @@ def test_a_key_not_marked_shown_is_left_out_of_both_tables_but_kept_in_the_json(
     assert "hidden" not in text
     assert category_header(text) == ["Category", "n", "accuracy", "rougeL", "error\\_rate", "Status"]
     assert "hidden_score" not in render_html(verdict, current, baseline)
-    as_json = json.loads(json.dumps(verdict))  # what --json writes (evalgate.files.fileio.write_json_atomic)
+    as_json = verdict.model_dump(
+        mode="json", exclude_unset=True
+    )  # what --json writes (pipeline.write_reports)
     assert {"hidden_score", "tokens_in"} <= {row["metric"] for row in as_json["metrics"]}
     assert "hidden_score" in {row["metric"] for row in as_json["categories"]}
 
@@ -118,8 +120,8 @@ def test_a_row_without_a_value_in_either_run_is_left_out_unless_gated() -> None:
 
 def test_the_minimum_detectable_effect_is_said_once_plainly() -> None:
     verdict, current, baseline = gate_run()
-    note = next(row["note"] for row in verdict["metrics"] if row["metric"] == "accuracy")
-    mde_gate = next(row["mde_gate"] for row in verdict["metrics"] if row["metric"] == "accuracy")
+    note = next(row.note for row in verdict.metrics if row.metric == "accuracy")
+    mde_gate = next(row.mde_gate for row in verdict.metrics if row.metric == "accuracy")
     for text in (render_markdown(verdict, current, baseline), render_html(verdict, current, baseline)):
         assert text.count("Sensitivity:") == 1
         assert text.count("too small") == 0 and note not in text  # the gate's note (and warning) not again
@@ -135,9 +137,9 @@ def test_the_minimum_detectable_effect_is_said_once_plainly() -> None:
 
 def test_a_failed_metric_gets_no_sensitivity_sentence() -> None:
     verdict, current, baseline = gate_run()
-    for row in verdict["metrics"]:
-        if row["metric"] == "accuracy":
-            row["status"] = "fail"  # its drop was caught: what the suite could miss is beside the point
+    for row in verdict.metrics:
+        if row.metric == "accuracy":
+            row.status = "fail"  # its drop was caught: what the suite could miss is beside the point
     text = render_markdown(verdict, current, baseline)
     assert "Sensitivity" not in text and "too small" not in text
 
@@ -160,21 +162,22 @@ def test_the_category_table_keeps_gated_keys_first_and_at_most_six_metrics() -> 
 
 def test_a_category_column_without_values_is_left_out() -> None:
     verdict, current, baseline = gate_run()
-    for row in verdict["categories"]:
-        if row["metric"] == "rougeL":
-            row["current"] = row["baseline"] = row["delta"] = None
+    for row in verdict.categories:
+        if row.metric == "rougeL":
+            row.current = row.baseline = row.delta = None
     assert "rougeL" not in category_header(render_markdown(verdict, current, baseline))
 
 
 @pytest.mark.parametrize("image", [["  ##  ", " #..# ", " #..# ", "  ##  "]])
 def test_an_image_input_is_one_code_block_with_a_row_per_line(image: list[str]) -> None:
     verdict, current, baseline = gate_run()
-    case = verdict["cases"]["regressed"][0]
-    case.update(input={"image": image}, expected=8, output={"label": 7}, baseline_output={"label": 8})
+    case = verdict.cases.regressed[0]
+    case.input, case.expected, case.output = {"image": image}, 8, {"label": 7}
+    case.baseline_output = {"label": 8}
     text = render_markdown(verdict, current, baseline)
     fences = [t.content for t in MD.parse(text) if t.type == "fence"]
     assert "\n".join(image) + "\n" in fences
-    block = text[text.index(f"<b>{case['id']}</b>") :].split("</details>")[0]
+    block = text[text.index(f"<b>{case.id}</b>") :].split("</details>")[0]
     assert "Input · image:" in block
     assert '| 8 | {"label": 7} | {"label": 8} |' in block  # short answers share one table row
     assert re.search(r"\| Expected \| Output \| Baseline output \|", block)
@@ -183,12 +186,12 @@ def test_an_image_input_is_one_code_block_with_a_row_per_line(image: list[str]) 
 def test_without_a_baseline_the_missing_baseline_is_explained_once_under_the_reasons() -> None:
     _, current, _ = gate_run()
     config = make_config([rule("accuracy", min=0.5)])
-    verdict = decide(compare(current, None, config), config).to_json()
-    assert any(w.lower().startswith("no baseline") for w in verdict["warnings"])  # what the gate says
+    verdict = decide(compare(current, None, config), config).document()
+    assert any(w.lower().startswith("no baseline") for w in verdict.warnings)  # what the gate says
     text = render_markdown(verdict, current, None)
     body = text.split("\n", 1)[1]  # after the headline
     assert len(re.findall("no baseline", body, flags=re.I)) == 1
-    assert f"Suite **demo**. {verdict['baseline']['note']}" in body
+    assert f"Suite **demo**. {verdict.baseline.note}" in body
     assert "| Metric | Current | Interval | Threshold | Status |" in body
 
 
@@ -196,23 +199,25 @@ def test_usage_keys_in_the_metric_table_are_not_repeated_in_the_usage_table() ->
     current, baseline, verdict = (
         results_fixture("results_current.json"),
         results_fixture("results_baseline.json"),
-        load("verdict_fail.json"),
+        verdict_fixture("verdict_fail.json"),
     )
     paired = "no per-case scores to pair, so no interval or p-value; the values are compared directly"
     for name, now, before in (("tokens_in_per_case", 401.0, 356.0), ("cost_per_1k_requests", 0.41, 0.365)):
-        verdict["metrics"].append(
-            {
-                "metric": name,
-                "kind": "corpus",
-                "higher_is_better": False,
-                "current": now,
-                "baseline": before,
-                "delta": now - before,
-                "rules": {},
-                "status": "info",
-                "note": paired,
-                "n": 500,
-            }
+        verdict.metrics.append(
+            MetricRow(
+                **{
+                    "metric": name,
+                    "kind": "corpus",
+                    "higher_is_better": False,
+                    "current": now,
+                    "baseline": before,
+                    "delta": now - before,
+                    "rules": {},
+                    "status": "info",
+                    "note": paired,
+                    "n": 500,
+                }
+            )
         )
     text = render_markdown(verdict, current, baseline)
     assert metric_names(text)[-2:] == ["tokens\\_in\\_per\\_case", "cost\\_per\\_1k\\_requests"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from test_report_markdown import structure
 
-from evalgate.contracts.verdict import parse_verdict
+from evalgate.contracts.verdict import VerdictDocument
 from evalgate.gate import decide
 from evalgate.report.render import render_comment, render_markdown
 from evalgate.report.text import inline
@@ -28,12 +28,12 @@ def run(
     return {**results, "label": label}
 
 
-def gate(current: dict[str, Any], baseline: dict[str, Any] | None, rules: list) -> tuple[dict, Any, Any]:
+def gate(
+    current: dict[str, Any], baseline: dict[str, Any] | None, rules: list
+) -> tuple[VerdictDocument, Any, Any]:
     config = make_config(rules)
     now, before = as_results(current), as_results(baseline)
-    verdict = decide(compare(now, before, config), config).to_json()
-    parse_verdict(verdict, file="verdict")  # the verdict contract holds for what the report is fed
-    return verdict, now, before
+    return decide(compare(now, before, config), config).document(), now, before
 
 
 def test_a_failed_gate_is_reported_as_the_gate_decided_it() -> None:
@@ -48,22 +48,20 @@ def test_a_failed_gate_is_reported_as_the_gate_decided_it() -> None:
         run(before, label="main"),
         [rule("accuracy", max_drop=0.02), rule("accuracy", "edge", min=0.9)],
     )
-    assert verdict["verdict"] == "fail"
+    assert verdict.verdict == "fail"
     text = render_comment(verdict, current, baseline)
     lines = text.split("\n")
-    assert lines[1] == f"❌ **evalgate failed: {inline(verdict['headline'])}**"
+    assert lines[1] == f"❌ **evalgate failed: {inline(verdict.headline)}**"
     bullets = [line for line in lines if line.startswith("- ❌ ") or line.startswith("- ⚠️ ")]
-    assert [b.split(" ", 2)[2] for b in bullets[: len(verdict["reasons"])]] == [
-        inline(reason["message"]) for reason in verdict["reasons"]
+    assert [b.split(" ", 2)[2] for b in bullets[: len(verdict.reasons)]] == [
+        inline(reason.message) for reason in verdict.reasons
     ]
-    first = verdict["cases"]["regressed"][0]
-    assert f"<summary><b>{first['id']}</b> · {first['category']} · accuracy 1 → 0</summary>" in text
-    assert f"on {verdict['cases']['paired']} paired cases" in text
+    first = verdict.cases.regressed[0]
+    assert f"<summary><b>{first.id}</b> · {first.category} · accuracy 1 → 0</summary>" in text
+    assert f"on {verdict.cases.paired} paired cases" in text
     assert "| Expected | Output | Baseline output |\n|:--|:--|:--|\n| billing | account | billing |" in text
-    edge = next(
-        row for row in verdict["categories"] if row["category"] == "edge" and row["metric"] == "accuracy"
-    )
-    assert edge["status"] == "fail"
+    edge = next(row for row in verdict.categories if row.category == "edge" and row.metric == "accuracy")
+    assert edge.status == "fail"
     structure(text)
 
 
@@ -71,11 +69,11 @@ def test_without_a_baseline_the_failing_cases_are_the_gates() -> None:
     passed = [1.0] * 100 + [0.0] * 20
     verdict, current, _ = gate(run(passed), None, [rule("accuracy", min=0.9)])
     text = render_markdown(verdict, current, None)
-    assert verdict["verdict"] == "fail" and verdict["cases"]["failing_total"] == 20
+    assert verdict.verdict == "fail" and verdict.cases.failing_total == 20
     assert "**Failing cases**" in text
-    for entry in verdict["cases"]["failing"][:3]:
-        assert f"<b>{entry['id']}</b> · {entry['category']} · accuracy 0" in text
-    assert verdict["baseline"]["note"] in text  # the gate's sentence, not a second one of the report's
+    for entry in verdict.cases.failing[:3]:
+        assert f"<b>{entry.id}</b> · {entry.category} · accuracy 0" in text
+    assert verdict.baseline.note in text  # the gate's sentence, not a second one of the report's
     structure(text)
 
 
@@ -89,8 +87,8 @@ def test_flaky_cases_are_the_ones_the_pairing_found() -> None:
         ]
         case["scores"]["accuracy"] = sum(runs) / 3
     verdict, now, before = gate(current, run(passed), [rule("accuracy", max_drop=0.05)])
-    flaky = verdict["cases"]["flaky"]
-    assert [item["id"] for item in flaky] == ["c-00000", "c-00001"] and flaky[0]["runs"] == 3
+    flaky = verdict.cases.flaky
+    assert [item.id for item in flaky] == ["c-00000", "c-00001"] and flaky[0].runs == 3
     text = render_markdown(verdict, now, before)
     assert (
         "**Flaky cases** (their result changed across repeats): c-00000 (66.7% passed), c-00001 (66.7%"

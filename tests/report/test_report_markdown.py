@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 from markdown_it import MarkdownIt
-from reportkit import load, results_fixture
+from reportkit import load, results_fixture, typed, verdict_fixture
 
 from evalgate import __version__
 from evalgate.contracts.signature import metric_spec_hash
 from evalgate.contracts.trend import Alarm, Trend
+from evalgate.contracts.verdict import VerdictDocument
+from evalgate.errors import InputError
 from evalgate.gate import decide
 from evalgate.github.limits import COMMENT_MAX_CHARS
 from evalgate.report.render import (
@@ -110,7 +112,7 @@ def test_the_structure_check_notices_a_broken_table_and_an_open_fence() -> None:
 
 
 def test_a_failed_verdict_leads_with_the_marker_icon_and_headline(current, baseline) -> None:
-    verdict = load("verdict_fail.json")
+    verdict = verdict_fixture("verdict_fail.json")
     text = render_comment(verdict, current, baseline, run_url="https://github.com/acme/bot/actions/runs/77")
     lines = text.split("\n")
     assert lines[0] == "<!-- evalgate:support-bot -->"
@@ -134,7 +136,7 @@ def test_a_failed_verdict_leads_with_the_marker_icon_and_headline(current, basel
 
 
 def test_the_metric_table_formats_rates_latency_and_plain_numbers(current, baseline) -> None:
-    text = render_markdown(load("verdict_fail.json"), current, baseline)
+    text = render_markdown(verdict_fixture("verdict_fail.json"), current, baseline)
     rows = {
         split_row(line)[0].strip(): [c.strip() for c in split_row(line)]
         for line in text.split("\n")
@@ -158,7 +160,7 @@ def test_the_metric_table_formats_rates_latency_and_plain_numbers(current, basel
 
 def test_the_full_report_has_every_section_in_order(current, baseline) -> None:
     trend = Trend("accuracy", ["11-20", "11-21", "11-22"], [0.91, 0.915, 0.9], [EWMA_ALARM])
-    text = render_comment(load("verdict_fail.json"), current, baseline, trend=trend)
+    text = render_comment(verdict_fixture("verdict_fail.json"), current, baseline, trend=trend)
     order = [
         "<!-- evalgate:support-bot -->",
         "❌ **evalgate failed",
@@ -187,14 +189,14 @@ def test_the_full_report_has_every_section_in_order(current, baseline) -> None:
 
 
 def test_categories_are_listed_worst_first(current, baseline) -> None:
-    text = render_markdown(load("verdict_fail.json"), current, baseline)
+    text = render_markdown(verdict_fixture("verdict_fail.json"), current, baseline)
     table = text[text.index("| Category |") :].split("\n\n")[0].split("\n")
     assert [split_row(line)[0].strip() for line in table[2:]] == ["edge", "adversarial", "typical"]
     assert split_row(table[2])[2].strip() == "77.5% (-6.7 pp) ❌"
 
 
 def test_a_case_regressed_on_two_metrics_is_shown_once_with_both(current, baseline) -> None:
-    text = render_markdown(load("verdict_fail.json"), current, baseline)
+    text = render_markdown(verdict_fixture("verdict_fail.json"), current, baseline)
     assert text.count("<b>c-17</b>") == 1
     assert "<summary><b>c-17</b> · edge · accuracy 1 → 0, rougeL 0.82 → 0.31</summary>" in text
     fences = structure(text)["fences"]
@@ -212,7 +214,7 @@ def test_a_case_regressed_on_two_metrics_is_shown_once_with_both(current, baseli
 
 
 def test_usage_shows_tokens_cost_per_1k_and_cache(current, baseline) -> None:
-    text = render_markdown(load("verdict_fail.json"), current, baseline)
+    text = render_markdown(verdict_fixture("verdict_fail.json"), current, baseline)
     # current cases with usage: 412, 398, 405, 389 tokens in; baseline: 380, 352, 340, 348, 361
     assert "| Input tokens per request | 356 | 401 | +44.8 (+12.6%) |" in text
     # cost per 1K requests: mean cost × 1000 = (0.000421+0.000407+0.000414+0.000398)/4 × 1000 = 0.41
@@ -221,7 +223,7 @@ def test_usage_shows_tokens_cost_per_1k_and_cache(current, baseline) -> None:
 
 
 def test_a_passing_verdict_has_no_reasons_and_no_examples(current, baseline) -> None:
-    text = render_markdown(load("verdict_pass.json"), current, baseline)
+    text = render_markdown(verdict_fixture("verdict_pass.json"), current, baseline)
     assert text.startswith("✅ **evalgate passed: no metric got worse beyond its margin")
     assert "<!--" not in text  # no marker unless asked
     assert "- ❌" not in text and "<details>" not in text
@@ -230,7 +232,7 @@ def test_a_passing_verdict_has_no_reasons_and_no_examples(current, baseline) -> 
 
 
 def test_a_warning_shows_the_mde_sentence_flaky_cases_and_notes(current, baseline) -> None:
-    text = render_markdown(load("verdict_warn.json"), current, baseline)
+    text = render_markdown(verdict_fixture("verdict_warn.json"), current, baseline)
     assert text.startswith("⚠️ **evalgate passed with warnings: rougeL dropped 1.9 points")
     assert "- ⚠️ rougeL dropped 0.019" in text
     mde = "ℹ️ **Sensitivity:** with 100 paired cases, this suite reliably (80% of the time) catches only drops"
@@ -244,7 +246,7 @@ def test_a_warning_shows_the_mde_sentence_flaky_cases_and_notes(current, baselin
 
 
 def test_without_a_baseline_only_thresholds_are_reported(current) -> None:
-    text = render_markdown(load("verdict_no_baseline.json"), current, None)
+    text = render_markdown(verdict_fixture("verdict_no_baseline.json"), current, None)
     assert (
         "Suite **support-bot**. No baseline to compare with: only the absolute thresholds (min, max) were checked"
         in text
@@ -272,7 +274,7 @@ def test_a_signature_mismatch_is_a_visible_warning_that_names_the_option() -> No
     current = as_results(make_results({"accuracy": scores}, signature=now))
     baseline = as_results(make_results({"accuracy": scores}, signature=before))
     config = make_config([rule("accuracy", max_drop=0.02)])
-    verdict = decide(compare(current, baseline, config), config).to_json()
+    verdict = decide(compare(current, baseline, config), config).document()
     text = render_markdown(verdict, current, baseline)
     assert (
         '> [!WARNING]\n> The baseline was produced with a different setup (datasets: "sha256:d" → '
@@ -283,7 +285,7 @@ def test_a_signature_mismatch_is_a_visible_warning_that_names_the_option() -> No
     structure(text)
 
 
-def many_categories(n: int) -> dict[str, Any]:
+def many_categories(n: int) -> VerdictDocument:
     verdict = load("verdict_fail.json")
     template = verdict["categories"][0]
     verdict["categories"] = []
@@ -294,7 +296,7 @@ def many_categories(n: int) -> dict[str, Any]:
             row["delta"] = -0.01 * (i % 5)
             row["status"] = "fail" if i == 17 and metric == "rougeL" else "pass"
             verdict["categories"].append(row)
-    return verdict
+    return typed(verdict)
 
 
 def test_many_categories_make_one_row_each_with_a_column_per_metric(current, baseline) -> None:
@@ -310,7 +312,7 @@ def test_many_categories_make_one_row_each_with_a_column_per_metric(current, bas
 
 def test_the_trend_is_a_mermaid_xychart_with_alarms(current, baseline) -> None:
     trend = Trend("accuracy", ["2026-11-20", "2026-11-21", "2026-11-23"], [0.91, 0.912, 0.884], [EWMA_ALARM])
-    text = render_markdown(load("verdict_pass.json"), current, baseline, trend=trend)
+    text = render_markdown(verdict_fixture("verdict_pass.json"), current, baseline, trend=trend)
     mermaid = [t for t in MD.parse(text) if t.type == "fence" and t.info == "mermaid"]
     assert len(mermaid) == 1
     body = mermaid[0].content.split("\n")
@@ -330,14 +332,14 @@ def test_an_alarm_from_the_history_names_its_run_once(current, baseline) -> None
     trend = Trend(
         "accuracy", ["2108aaa", "2308aaa", "2408aaa"], [0.91, 0.9, 0.89], [Alarm("cusum", "2408aaa", message)]
     )
-    text = render_markdown(load("verdict_pass.json"), current, baseline, trend=trend)
+    text = render_markdown(verdict_fixture("verdict_pass.json"), current, baseline, trend=trend)
     alarm = next(line for line in text.splitlines() if line.startswith("- 🔔"))
     assert alarm.endswith("sd 0.0115")
     assert alarm.count("2408aaa") == 1
 
 
 def test_the_step_summary_is_the_same_report_without_the_marker(current, baseline) -> None:
-    verdict = load("verdict_fail.json")
+    verdict = verdict_fixture("verdict_fail.json")
     summary = render_summary(verdict, current, baseline)
     comment = render_comment(verdict, current, baseline)
     assert "<!--" not in summary
@@ -346,7 +348,9 @@ def test_the_step_summary_is_the_same_report_without_the_marker(current, baselin
 
 def test_a_malformed_marker_is_refused(current) -> None:
     with pytest.raises(ValueError, match="not an evalgate marker"):
-        render_markdown(load("verdict_pass.json"), current, None, marker="<!-- evalgate:x --> <script>")
+        render_markdown(
+            verdict_fixture("verdict_pass.json"), current, None, marker="<!-- evalgate:x --> <script>"
+        )
     assert comment_marker("a --> b\n<c>") == "<!-- evalgate:a - - b c -->"
 
 
@@ -373,7 +377,7 @@ HOSTILE = {
 }
 
 
-def hostile_verdict(texts: dict[str, str]) -> dict[str, Any]:
+def hostile_verdict(texts: dict[str, str]) -> VerdictDocument:
     """The failed verdict with hostile text in every untrusted place: case fields, ids, categories, reasons"""
     verdict = load("verdict_fail.json")
     regressed = []
@@ -394,7 +398,7 @@ def hostile_verdict(texts: dict[str, str]) -> dict[str, Any]:
         )
     verdict["cases"]["regressed"] = regressed
     verdict["cases"]["added"] = [text[:60] for text in texts.values()]
-    verdict["cases"]["flaky"] = [{"id": text[:60], "pass_rate": 0.5} for text in texts.values()]
+    verdict["cases"]["flaky"] = [{"id": text[:60], "pass_rate": 0.5, "runs": 4} for text in texts.values()]
     verdict["reasons"] = [
         dict(verdict["reasons"][0], message=text, category=text[:50]) for text in texts.values()
     ]
@@ -402,7 +406,7 @@ def hostile_verdict(texts: dict[str, str]) -> dict[str, Any]:
     for row, text in zip(verdict["categories"], texts.values(), strict=False):
         row["category"] = text[:50]
     verdict["baseline"]["label"] = texts.get("mention", "main")
-    return verdict
+    return typed(verdict)
 
 
 def test_hostile_text_keeps_the_same_structure_as_plain_text(current, baseline) -> None:
@@ -452,8 +456,8 @@ def test_hostile_text_cannot_add_markers_mentions_scripts_or_images(current, bas
 # --- size tiers -----------------------------------------------------------------------------------
 
 
-def huge_verdict(cases: int = 5000, output_chars: int = 2000) -> dict[str, Any]:
-    verdict = many_categories(60)
+def huge_verdict(cases: int = 5000, output_chars: int = 2000) -> VerdictDocument:
+    verdict = many_categories(60).model_dump(exclude_unset=True)
     verdict["cases"]["regressed"] = [
         {
             "id": f"c-{i}",
@@ -471,7 +475,7 @@ def huge_verdict(cases: int = 5000, output_chars: int = 2000) -> dict[str, Any]:
     ]
     verdict["cases"]["added"] = [f"new-{i}" for i in range(cases)]
     verdict["cases"]["removed"] = [f"old-{i}" for i in range(cases)]
-    return verdict
+    return typed(verdict)
 
 
 def test_5000_regressed_cases_fit_the_comment_limit_keeping_verdict_and_marker(current, baseline) -> None:
@@ -484,8 +488,8 @@ def test_5000_regressed_cases_fit_the_comment_limit_keeping_verdict_and_marker(c
     assert len(text) <= COMMENT_MAX_CHARS
     assert text.startswith("<!-- evalgate:support-bot -->\n❌ **evalgate failed: accuracy dropped 4.0 points")
     assert text.count("<!-- evalgate:") == 1
-    for reason in verdict["reasons"]:
-        assert reason["message"] in text
+    for reason in verdict.reasons:
+        assert reason.message in text
     shown = text.count("<details><summary><b>c-")
     assert 0 < shown < 5000
     assert f"(the first {shown} of 5000)" in text
@@ -501,7 +505,7 @@ def test_5000_regressed_cases_fit_the_comment_limit_keeping_verdict_and_marker(c
 
 def test_tiers_drop_the_category_table_then_lists_then_non_gated_metrics(current, baseline) -> None:
     verdict = huge_verdict(cases=50)
-    verdict["categories"] = many_categories(2000)["categories"]  # a category table too big to keep
+    verdict.categories = many_categories(2000).categories  # a category table too big to keep
     text = render_comment(verdict, current, baseline, max_length=20_000)
     assert len(text) <= 20_000
     assert "**By category**" not in text and "<details><summary><b>c-" not in text
@@ -524,7 +528,8 @@ def test_tiers_drop_the_category_table_then_lists_then_non_gated_metrics(current
 
 def test_the_last_resort_cuts_at_a_line_and_keeps_marker_and_verdict(current, baseline) -> None:
     verdict = huge_verdict(cases=10)
-    verdict["reasons"] = [dict(verdict["reasons"][0], message=f"reason {i} " + "z" * 200) for i in range(400)]
+    first = verdict.reasons[0]
+    verdict.reasons = [first.model_copy(update={"message": f"reason {i} " + "z" * 200}) for i in range(400)]
     text = render_comment(verdict, current, baseline, max_length=10_000)
     assert len(text) <= 10_000
     assert text.startswith("<!-- evalgate:support-bot -->\n❌ **evalgate failed")
@@ -545,9 +550,9 @@ def test_the_step_summary_limit_keeps_everything_that_fits(current, baseline) ->
 
 def test_the_step_summary_counts_bytes_as_github_does(current, baseline) -> None:
     verdict = huge_verdict(cases=200, output_chars=0)
-    for case in verdict["cases"]["regressed"]:
-        case["output"] = "名前🙂" * 300  # 3 and 4 bytes a character
-    verdict["reasons"] = [dict(verdict["reasons"][0], message="理由 " * 200) for _ in range(60)]
+    for case in verdict.cases.regressed:
+        case.output = "名前🙂" * 300  # 3 and 4 bytes a character
+    verdict.reasons = [verdict.reasons[0].model_copy(update={"message": "理由 " * 200}) for _ in range(60)]
     for limit in (200_000, 30_000, 8_000):
         text = render_summary(verdict, current, baseline, max_examples=200, max_length=limit)
         assert len(text.encode("utf-8")) <= limit
@@ -556,27 +561,39 @@ def test_the_step_summary_counts_bytes_as_github_does(current, baseline) -> None
     assert "cut to fit" in text  # 8,000 bytes cannot hold 60 long reasons
 
 
-def test_a_minimal_verdict_renders_and_an_unknown_outcome_is_never_shown_as_a_pass() -> None:
+def test_an_unknown_outcome_is_no_verdict_and_never_reaches_the_report() -> None:
+    # the report shows only verdict documents: an outcome other than pass, warn or fail stops at the boundary
+    # (exit 2 where a file is read), so it can never be rendered as a pass
+    with pytest.raises(InputError, match="not a valid evalgate verdict: verdict"):
+        typed({**load("verdict_no_baseline.json"), "verdict": "error"})
     text = render_comment(
-        {"suite": "smoke", "verdict": "error"}, results_fixture("results_current.json"), None
+        typed({**load("verdict_no_baseline.json"), "suite": "smoke"}),
+        results_fixture("results_current.json"),
+        None,
     )
-    assert text.startswith("<!-- evalgate:smoke -->\n❔ **evalgate ended with verdict 'error'**")
-    assert "✅" not in text
-    assert "No baseline: only absolute thresholds were checked." in text
+    assert text.startswith("<!-- evalgate:smoke -->\n❌ **evalgate failed")
+    assert "No baseline" in text
     structure(text)
 
 
-def test_a_reason_without_a_metric_is_a_plain_bullet(current) -> None:
+def test_a_reason_that_names_its_metric_first_is_a_plain_bullet(current) -> None:
+    # what the gate writes for a run that did not complete (gate._incomplete_reasons): its message starts
+    # with its metric, `run`, so no bold `run:` prefix is added
     verdict = load("verdict_no_baseline.json")
+    message = "run incomplete: the budget was spent; an incomplete run never passes"
     verdict["reasons"].append(
         {
-            "metric": None,
+            "metric": "run",
             "category": None,
-            "rule": "errors",
+            "rule": "complete",
+            "threshold": 1.0,
+            "value": 0.0,
+            "baseline": None,
+            "delta": None,
             "severity": "fail",
-            "message": "41% of cases errored",
+            "message": message,
         }
     )
-    text = render_markdown(verdict, current, None)
-    assert "\n- ❌ 41% of cases errored\n" in text
+    text = render_markdown(typed(verdict), current, None)
+    assert f"\n- ❌ {message}\n" in text
     assert "****" not in text

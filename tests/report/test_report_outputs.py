@@ -13,9 +13,10 @@ from typing import Any
 
 import jinja2
 import pytest
-from reportkit import FIXTURES, load, results_fixture
+from reportkit import FIXTURES, load, results_fixture, typed, verdict_fixture
 
 from evalgate.contracts.trend import Alarm, Trend
+from evalgate.contracts.verdict import VerdictDocument
 from evalgate.errors import InputError
 from evalgate.files.fileio import write_json_atomic
 from evalgate.report.render import environment, render_html, render_junit, render_markdown
@@ -34,7 +35,7 @@ def baseline() -> dict[str, Any]:
     return results_fixture("results_baseline.json")
 
 
-def hostile_fail() -> dict[str, Any]:
+def hostile_fail() -> VerdictDocument:
     verdict = load("verdict_fail.json")
     verdict["headline"] = HOSTILE
     verdict["reasons"][1]["message"] = HOSTILE
@@ -42,7 +43,7 @@ def hostile_fail() -> dict[str, Any]:
     verdict["reasons"][1]["category"] = HOSTILE
     for case in verdict["cases"]["regressed"]:
         case["output"] = HOSTILE
-    return verdict
+    return typed(verdict)
 
 
 # --- JSON -----------------------------------------------------------------------------------------
@@ -53,7 +54,9 @@ def test_json_is_the_verdict_pretty_printed(tmp_path) -> None:
     def render_json(data: dict[str, Any]) -> str:
         return write_json_atomic(tmp_path / "verdict.json", data).read_text(encoding="utf-8")
 
-    verdict = hostile_fail()
+    verdict = hostile_fail().model_dump(
+        mode="json", exclude_unset=True
+    )  # as pipeline.write_reports writes it
     text = render_json(verdict)
     assert json.loads(text) == verdict
     assert text.startswith('{\n  "schema_version": 1,')
@@ -64,7 +67,7 @@ def test_json_is_the_verdict_pretty_printed(tmp_path) -> None:
 
 
 def test_junit_has_a_test_case_per_gated_metric_and_a_failure_per_failed_one(current) -> None:
-    root = ET.fromstring(render_junit(load("verdict_fail.json"), current))
+    root = ET.fromstring(render_junit(verdict_fixture("verdict_fail.json"), current))
     suite = root.find("testsuite")
     cases = suite.findall("testcase")
     # gated: accuracy, f1_macro, error_rate, latency_p95_ms overall; accuracy in edge
@@ -88,12 +91,12 @@ def test_junit_has_a_test_case_per_gated_metric_and_a_failure_per_failed_one(cur
 
 
 def test_junit_passes_warnings_and_fails_a_failed_verdict_without_failed_metrics(current) -> None:
-    warn = ET.fromstring(render_junit(load("verdict_warn.json"), current)).find("testsuite")
+    warn = ET.fromstring(render_junit(verdict_fixture("verdict_warn.json"), current)).find("testsuite")
     assert warn.get("failures") == "0" and warn.get("tests") == "1"
     assert warn.find("testcase/system-out").text.startswith("warn: rougeL dropped 0.019")
 
-    aborted = load("verdict_pass.json")
-    aborted.update(verdict="fail", headline="the run was aborted: budget spent (max_cost 5.0)")
+    aborted = verdict_fixture("verdict_pass.json")
+    aborted.verdict, aborted.headline = "fail", "the run was aborted: budget spent (max_cost 5.0)"
     suite = ET.fromstring(render_junit(aborted, current)).find("testsuite")
     assert suite.get("failures") == "1"
     verdict_case = suite.findall("testcase")[-1]
@@ -140,7 +143,11 @@ def test_html_is_a_standalone_page_with_the_report(current, baseline) -> None:
     alarm = Alarm("cusum", "11-21", "accuracy drifted down (worse): lower CUSUM 6.1 > h=5.0 since run 11-21")
     trend = Trend("accuracy", ["11-20", "11-21"], [0.91, 0.9], [alarm])
     text = render_html(
-        load("verdict_fail.json"), current, baseline, trend=trend, run_url="https://ci.example/run/9"
+        verdict_fixture("verdict_fail.json"),
+        current,
+        baseline,
+        trend=trend,
+        run_url="https://ci.example/run/9",
     )
     page = parse_page(text)
     assert page.urls == ["https://ci.example/run/9"]  # no external assets, only the run link
@@ -171,7 +178,7 @@ def test_html_escapes_every_untrusted_value(current, baseline) -> None:
 
 def test_a_user_folder_overrides_one_template_and_keeps_the_others(tmp_path, current, baseline) -> None:
     (tmp_path / "_cases.md.j2").write_text("\nOUR CASES: {{ cases.paired }} paired\n", encoding="utf-8")
-    text = render_markdown(load("verdict_fail.json"), current, baseline, templates=tmp_path)
+    text = render_markdown(verdict_fixture("verdict_fail.json"), current, baseline, templates=tmp_path)
     assert "OUR CASES: 499 paired" in text
     assert "**Cases:**" not in text
     assert "| Metric |" in text  # the built-in partials still load
@@ -180,17 +187,17 @@ def test_a_user_folder_overrides_one_template_and_keeps_the_others(tmp_path, cur
 def test_a_broken_user_template_is_bad_input_naming_the_file(tmp_path, current) -> None:
     (tmp_path / "_cases.md.j2").write_text("\n{{ cases.no_such_field }}\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"report template error: .*no_such_field"):
-        render_markdown(load("verdict_fail.json"), current, None, templates=tmp_path)
+        render_markdown(verdict_fixture("verdict_fail.json"), current, None, templates=tmp_path)
     (tmp_path / "_cases.md.j2").write_text("\n{% if %}\n", encoding="utf-8")
     with pytest.raises(InputError) as info:
-        render_markdown(load("verdict_fail.json"), current, None, templates=tmp_path)
+        render_markdown(verdict_fixture("verdict_fail.json"), current, None, templates=tmp_path)
     assert info.value.file.endswith("_cases.md.j2") and info.value.line == 2
     with pytest.raises(InputError, match="is not a folder"):
-        render_markdown(load("verdict_fail.json"), current, None, templates=tmp_path / "missing")
+        render_markdown(verdict_fixture("verdict_fail.json"), current, None, templates=tmp_path / "missing")
 
 
 def test_built_in_templates_fail_loudly_on_a_missing_field(current) -> None:
-    verdict = load("verdict_fail.json")
+    verdict = verdict_fixture("verdict_fail.json")
     with pytest.raises(jinja2.UndefinedError):
         environment("markdown").get_template("_cases.md.j2").render({})
     assert render_markdown(verdict, current, None)  # while a full view renders
@@ -224,7 +231,8 @@ def test_installed_package_loads_its_own_templates(tmp_path) -> None:
     script = (
         "import json, sys; from evalgate.report import render as report; "
         "from evalgate.contracts.results import parse_results; "
-        f"v = json.load(open({str(FIXTURES / 'verdict_fail.json')!r})); "
+        "from evalgate.contracts.verdict import parse_verdict; "
+        f"v = parse_verdict(json.load(open({str(FIXTURES / 'verdict_fail.json')!r})), file='verdict'); "
         f"r = parse_results(json.load(open({str(FIXTURES / 'results_current.json')!r})), file='results'); "
         "print(report.builtin_templates()); print(report.render_markdown(v, r, None))"
     )

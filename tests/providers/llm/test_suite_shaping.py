@@ -155,7 +155,7 @@ def test_the_report_explains_a_regressed_case(tmp_path, server, judge_server):
     current, baseline = typed(current), typed(baseline)
     verdict = pipeline.judge(current, baseline, config)
     report = render_markdown(verdict, current, baseline)
-    assert verdict["verdict"] == "fail"
+    assert verdict.verdict == "fail"
     refund = report[report.index("<b>refund</b>") :]
     assert "Failed assertions" in refund
     assert "starts-with Q:: expected the output to start with 'Q:'" in refund
@@ -277,7 +277,7 @@ def test_a_regressed_factual_case_shows_the_unsupported_claims(tmp_path, server,
     current = run(config)
     current, baseline = typed(current), typed(baseline)
     verdict = pipeline.judge(current, baseline, load_config(config))
-    assert verdict["verdict"] == "fail"
+    assert verdict.verdict == "fail"
     case = render_markdown(verdict, current, baseline)
     case = case[case.index("<b>a</b>") :]
     assert "Factual consistency" in case and "Unsupported claims:" in case
