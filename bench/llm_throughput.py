@@ -5,7 +5,7 @@
 
 Every evalgate figure is a whole process, as a user runs it (`python -m evalgate run`: interpreter start, imports,
 the SDK's import, the run, scoring, the results file), against a local fake API in a child process
-(tests/llm/fake_servers.py) that answers after L seconds on keep-alive connections. With --repeat K each figure
+(tests/providers/llm/fake_servers.py) that answers after L seconds on keep-alive connections. With --repeat K each figure
 is measured K times and printed as a range. The phases:
 
 1. start-up: `evalgate run` of N instant cases (a python target returning its input), beyond `python -c pass`
@@ -50,7 +50,7 @@ from evalgate.datasets import load_cases  # noqa: E402
 
 MODELS = {"anthropic": "claude-haiku-4-5", "openai": "gpt-4o-mini"}
 KEYS = {"ANTHROPIC_API_KEY": "sk-ant-bench-not-a-real-key", "OPENAI_API_KEY": "sk-bench-not-a-real-key"}
-CUSTOM_PATH = "/custom/answer"  # tests/llm/fake_servers.py
+CUSTOM_PATH = "/custom/answer"  # tests/providers/llm/fake_servers.py
 PROVIDERS = ("python", "http", "openai", "anthropic")
 PROMPTFOO_PROVIDERS = ("http", "openai", "anthropic")
 SLEEPER = (
@@ -59,14 +59,19 @@ SLEEPER = (
 
 
 class FakeServer:
-    """tests/llm/fake_servers.py in a child process (it does not share our GIL)."""
+    """tests/providers/llm/fake_servers.py in a child process (it does not share our GIL)."""
 
     def __init__(self, latency: float, **limits: Any) -> None:
         options = [
             f"--{name.replace('_', '-')}={value}" for name, value in limits.items() if value is not None
         ]
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests/llm/fake_servers.py"), f"--latency={latency}", *options],
+            [
+                sys.executable,
+                str(ROOT / "tests/providers/llm/fake_servers.py"),
+                f"--latency={latency}",
+                *options,
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

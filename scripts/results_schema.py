@@ -1,7 +1,7 @@
 """Write evalgate/results.schema.json from the results models (evalgate/contracts/results.py).
 
 The schema is generated, never edited by hand: change the models, run `python scripts/results_schema.py`, commit
-both (tests/test_results_contract.py fails while the committed file differs from the generated one).
+both (tests/contracts/test_results_contract.py fails while the committed file differs from the generated one).
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def random_pairs(seed: int, n: int) -> tuple[list[str], list[str]]:
 
 def records_of(outputs: list[Any], expected: list[Any]) -> list[dict[str, Any]]:
     """Case records c0, c1, ... of these outputs and expected values."""
-    from tests.metrics.helpers import record
+    from tests.metrics.metricskit import record
 
     return [record(o, e, id=f"c{i}") for i, (o, e) in enumerate(zip(outputs, expected, strict=True))]
 

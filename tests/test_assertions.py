@@ -133,6 +133,7 @@ def test_the_command_line_names_the_dataset_line_of_a_bad_assertion(tmp_path):
     assert_one_clear_error(evalgate("run", "--config", str(config)), "cases.jsonl:2", "regular expression")
 
 
+@pytest.mark.slow
 def test_a_catastrophic_regex_fails_its_assertion_in_bounded_time():
     (spec,) = parse_assertions([{"type": "regex", "value": "(x+x+)+y"}])
     passed, reason = check(spec, "x" * 5000)
@@ -143,6 +144,7 @@ def test_a_catastrophic_regex_fails_its_assertion_in_bounded_time():
     assert check(inverse, "x" * 5000)[0] is False  # an unknown answer never passes, inverted or not
 
 
+@pytest.mark.slow
 def test_a_catastrophic_schema_pattern_fails_in_bounded_time():
     schema = {"type": "object", "properties": {"id": {"type": "string", "pattern": "(x+x+)+y"}}}
     (spec,) = parse_assertions([{"type": "json_schema", "value": schema}])

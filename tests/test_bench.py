@@ -11,6 +11,9 @@ from extrakit import requires_embeddings
 
 from tests.conftest import ROOT
 
+# each benchmark runs whole processes: the full suite only
+pytestmark = pytest.mark.slow
+
 SMALL = {
     "assertions_speed.py": ["--cases", "50", "--repeat", "1"],
     "calibration_stats.py": ["--items", "30", "--raters", "2", "--resamples", "50", "--repeat", "1"],

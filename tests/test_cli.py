@@ -52,6 +52,7 @@ def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {name: out / name for name in ("main", "pr-1-reseed", "pr-2-no-occlusion")}
 
 
+@pytest.mark.slow
 def test_the_demo_baseline_is_a_complete_results_file(demo_runs: dict[str, Path]) -> None:
     results = json.loads((demo_runs["main"] / "results.json").read_text())
     assert results["suite"] == "digits-classifier"
@@ -64,6 +65,7 @@ def test_the_demo_baseline_is_a_complete_results_file(demo_runs: dict[str, Path]
         assert results["metrics"][key]["value"] is not None
 
 
+@pytest.mark.slow
 def test_the_harmless_retrain_passes(demo_runs: dict[str, Path]) -> None:
     verdict = json.loads((demo_runs["pr-1-reseed"] / "verdict.json").read_text())
     assert verdict["verdict"] in ("pass", "warn")
@@ -71,6 +73,7 @@ def test_the_harmless_retrain_passes(demo_runs: dict[str, Path]) -> None:
     assert not [reason for reason in verdict["reasons"] if reason["severity"] == "fail"]
 
 
+@pytest.mark.slow
 def test_the_regressing_retrain_fails_on_the_cut_off_scans(demo_runs: dict[str, Path]) -> None:
     run = demo_runs["pr-2-no-occlusion"]
     verdict = json.loads((run / "verdict.json").read_text())
@@ -88,6 +91,7 @@ def test_the_regressing_retrain_fails_on_the_cut_off_scans(demo_runs: dict[str, 
     assert results["categories"]["typical"]["accuracy"]["value"] > 0.95
 
 
+@pytest.mark.slow
 def test_gate_alone_reproduces_the_verdict_of_check(demo_runs: dict[str, Path], tmp_path: Path) -> None:
     run = demo_runs["pr-2-no-occlusion"]
     result = evalgate(
@@ -104,6 +108,7 @@ def test_gate_alone_reproduces_the_verdict_of_check(demo_runs: dict[str, Path], 
     assert again["metrics"] == first["metrics"]
 
 
+@pytest.mark.slow
 def test_without_a_baseline_only_absolute_thresholds_apply(
     demo_runs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -211,6 +216,7 @@ def test_usage_errors_are_exit_2() -> None:
     assert "--current" in result.stderr
 
 
+@pytest.mark.slow
 def test_the_report_shows_the_trend_of_main_from_the_history_store(
     demo_runs: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -31,6 +31,8 @@ pytestmark = [
         "set EVALGATE_CONTAINER_TESTS=1 to run it (.ci/run does)",
     ),
     pytest.mark.timeout(1800),
+    # one image and one act at a time: under xdist all of them run on one worker (--dist loadgroup)
+    pytest.mark.xdist_group("container"),
 ]
 
 REPO = "octo/repo"

@@ -32,6 +32,10 @@ from evalgate.gate import decide
 from evalgate.metrics import build_metrics
 from tests.gatekit import compare
 
+# hypothesis over every metric family: the full suite only (tests/test_gate_properties.py keeps invariant 1
+# in the everyday loop)
+pytestmark = pytest.mark.slow
+
 SEVERITY = {"pass": 0, "warn": 1, "fail": 2}
 SCORERS = Path(__file__).parent / "fixtures" / "scorers"
 CLASSES = ("billing", "shipping", "other")

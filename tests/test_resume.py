@@ -2,7 +2,7 @@
 `evalgate run --resume` completes it without calling the model again for them; `--retry-errors` reruns only the
 cases that errored or are missing. Each test runs the real `evalgate` process (the supervisor included) and
 counts the calls the model under test received: a python target logging each call to a file, or the fake
-Anthropic server of tests/llm counting its requests."""
+Anthropic server of tests/providers/llm counting its requests."""
 
 from __future__ import annotations
 
@@ -20,8 +20,12 @@ import pytest
 from evalgate.process.exitcodes import ExitCode, for_signal
 from tests.attacks.test_run_attacks import Endpoint, evalgate, http_suite, results_of, suite
 from tests.conftest import ROOT
-from tests.llm.conftest import ANTHROPIC_KEY
-from tests.llm.fake_servers import FakeLLMServer
+from tests.providers.llm.conftest import ANTHROPIC_KEY
+from tests.providers.llm.fake_servers import FakeLLMServer
+
+# every test runs, stops and resumes whole evalgate processes: the full suite only (tests/test_journal.py keeps
+# the journal's unit tests in the everyday loop)
+pytestmark = pytest.mark.slow
 
 JOURNAL = "results.json.journal.jsonl"
 

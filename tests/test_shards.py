@@ -163,6 +163,7 @@ label_cases = st.lists(
 
 @PROPERTY
 @given(rows=label_cases, count=st.integers(1, 12))
+@pytest.mark.slow
 def test_merged_label_metrics_equal_the_unsharded_run(rows, count, tmp_path_factory) -> None:
     folder = tmp_path_factory.mktemp("labels")
     cases = [

@@ -95,7 +95,7 @@ def test_run_imports_only_what_a_run_uses(tmp_path: Path) -> None:
 
 def test_an_llm_run_imports_its_sdk_and_still_no_judging_stack(tmp_path: Path) -> None:
     """The anthropic provider brings its SDK and the HTTP stack, never scipy, jsonschema or the reports."""
-    from tests.llm.fake_servers import FakeLLMServer
+    from tests.providers.llm.fake_servers import FakeLLMServer
 
     cases = "".join(json.dumps({"id": f"c{i}", "input": f"q{i}"}) + "\n" for i in range(5))
     with FakeLLMServer() as server:

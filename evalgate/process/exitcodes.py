@@ -1,6 +1,6 @@
 """Every exit code of the `evalgate` command and the Action, decided here and read everywhere.
 
-docs/reference.md and the README show the same table (tests/test_exit_codes.py keeps them in step). A code other
+docs/reference.md and the README show the same table (tests/process/test_exit_codes.py keeps them in step). A code other
 than 0 never means "pass": any path that ends without a verdict (or a complete run, for `run`) is non-zero.
 """
 

@@ -18,7 +18,7 @@ from extrakit import packaged_model, records_of, reference, requires_embeddings,
 from evalgate.errors import InputError
 from evalgate.metrics import prepare_metrics, score_results
 from evalgate.metrics.bertscore import NOT_PREPARED
-from tests.metrics.helpers import build, record
+from tests.metrics.metricskit import build, record
 
 pytestmark = requires_embeddings
 

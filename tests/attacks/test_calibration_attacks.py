@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import pytest
-from judge.anthropic_stub import AnthropicStub
-from judge.calibration_kit import rubric_gold, write_jsonl, write_suite
+from judge.calibrationkit import rubric_gold, write_jsonl, write_suite
+from judge.fake_anthropic import AnthropicStub
 from judge.fake_judge import FakeJudge
 from sklearn.metrics import cohen_kappa_score
 
@@ -181,6 +181,7 @@ def test_a_judge_that_always_fails_is_never_trusted(tmp_path, stub, capsys):
     assert "fewer than the 30" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_damaged_calibration_file_is_exit_2_naming_it(tmp_path, stub, capsys):
     stub.responder = FakeJudge()
     config = write_suite(tmp_path, stub.url, gold=rubric_gold(5), calibration={})

@@ -61,7 +61,9 @@ def labels(n: int, wrong: int) -> list[dict]:
 # -- #1: a huge drop on a large suite ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("n", "before", "after"), [(10_000, 500, 3_500), (2_000, 0, 2_000)])
+@pytest.mark.parametrize(
+    ("n", "before", "after"), [pytest.param(10_000, 500, 3_500, marks=pytest.mark.slow), (2_000, 0, 2_000)]
+)
 def test_a_huge_drop_on_a_large_suite_fails(n, before, after):
     """10,000 cases 95% -> 65%, and 2,000 cases 100% -> 0%: the exact McNemar p underflows to 0.0, which Holm
     once read as 1.0 (`p or 1.0`): "WARN ... not significantly (p=1 after Holm)", exit 0."""

@@ -548,7 +548,7 @@ def test_an_absurd_sample_input_is_an_input_error_not_a_traceback(tmp_path) -> N
 
 FIXTURE_READERS = [
     "tests/test_stats.py",
-    "tests/test_drift.py",
+    "tests/history/test_drift.py",
     "tests/judge/test_ratings.py",
     "tests/metrics/test_reference_vectors.py",
     "tests/github/test_gh_event.py",
@@ -568,6 +568,7 @@ def test_no_test_reads_a_file_outside_the_repository() -> None:
     assert offenders == []
 
 
+@pytest.mark.slow
 def test_the_fixture_readers_pass_in_a_copy_of_the_repository_with_nothing_beside_it(tmp_path) -> None:
     """The tests that read published reference values and event payloads, run from a copy of the tracked files
     (as a clone would have them) in a folder with no shared/ anywhere above it."""

@@ -3,7 +3,7 @@
 Each test checks a measurement against a truth the test itself knows: the local HTTP server's own count of calls
 and its real sleep, a target that counts its calls, a history whose drift the test wrote. They run the real
 command line (`evalgate.cli.main`) on suites written to a temporary folder, with the real anthropic SDK talking
-HTTP to a fake Messages API on 127.0.0.1 (tests/llm/fake_servers.py).
+HTTP to a fake Messages API on 127.0.0.1 (tests/providers/llm/fake_servers.py).
 """
 
 # ruff: noqa: F811
@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-# the fake vendor server and the test API keys: fixtures shared with tests/llm, used as test arguments (F811)
-from llm.conftest import keys, server  # noqa: F401
-from llm.fake_servers import FakeLLMServer, answer_for
 from sklearn.metrics import f1_score, recall_score
 
 from evalgate.cli import main
 from evalgate.providers import cache as cache_module
 from evalgate.providers.cache import CACHE_FILE
+
+# the fake vendor server and the test API keys: fixtures shared with tests/providers/llm, used as test arguments (F811)
+from tests.providers.llm.conftest import keys, server  # noqa: F401
+from tests.providers.llm.fake_servers import FakeLLMServer, answer_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "Q: {{ input }}"
@@ -415,11 +415,10 @@ def test_a_locked_cache_stops_before_any_call(server, tmp_path, capsys, monkeypa
 def test_a_cache_locked_during_the_run_stops_storing_and_the_run_goes_on(server, tmp_path, monkeypatch):
     """Another process takes the cache's lock after the first answer: the answers are kept, not errors."""
     monkeypatch.setattr(cache_module, "LOCK_TIMEOUT_S", 0.2)
-    from llm.conftest import case, make_provider
-
     from evalgate.providers.cache import ResponseCache
     from evalgate.providers.llm.budget import RunSettings
     from evalgate.runner import run_cases
+    from tests.providers.llm.conftest import case, make_provider
 
     provider = make_provider(
         "anthropic",
@@ -467,6 +466,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_the_run_is_never_a_model_error(server, tmp_path):
     """No file may grow past 48 KiB (RLIMIT_FSIZE): the cache's write-ahead log fills up during the run."""
     config = llm_suite(tmp_path, server, 40)

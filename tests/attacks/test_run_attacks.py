@@ -28,6 +28,9 @@ import pytest
 from evalgate.process.exitcodes import ExitCode, for_signal
 from tests.conftest import ROOT
 
+# every test runs whole evalgate processes against hostile targets (signals, hangs, forks): the full suite only
+pytestmark = pytest.mark.slow
+
 CASES = 4
 
 

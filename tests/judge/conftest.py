@@ -10,7 +10,7 @@ from evalgate.config import ProviderConfig, SuiteConfig
 from evalgate.options import check_options
 from evalgate.providers import provider_class
 
-from .anthropic_stub import AnthropicStub
+from .fake_anthropic import AnthropicStub
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import re
 import threading
 from typing import Any
 
-from .anthropic_stub import user_text
+from .fake_anthropic import user_text
 
 _SCALE = re.compile(r'"(\w+)": <(-?\d+)-(-?\d+)>')
 _ANSWER = re.compile(r"<answer>\n(.*?)\n</answer>", re.S)

@@ -13,7 +13,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from evalgate.cli import main
 
-from .calibration_kit import factual_gold, pairwise_gold, rubric_gold, write_suite
+from .calibrationkit import factual_gold, pairwise_gold, rubric_gold, write_suite
 from .fake_judge import FakeJudge
 
 
@@ -133,6 +133,7 @@ def test_a_judge_that_favours_the_first_answer_shows_its_position_bias(tmp_path,
     assert pairwise["agreement"]["value"] == pytest.approx(10 / 40)  # right only on the human ties
 
 
+@pytest.mark.slow
 def test_self_consistency_lists_the_items_a_sampling_judge_cannot_decide(tmp_path, stub):
     judge = FakeJudge(noise=0.6, seed=11)
     stub.responder = judge

@@ -10,7 +10,7 @@ import pytest
 from evalgate.cli import main
 from evalgate.gate import Reason, only_warn
 
-from .calibration_kit import rubric_gold, write_jsonl, write_suite
+from .calibrationkit import rubric_gold, write_jsonl, write_suite
 from .fake_judge import FakeJudge
 
 # every case's answer is of quality 2, below the gate's minimum judge_score
@@ -96,6 +96,7 @@ def test_a_judge_below_the_minimum_agreement_only_warns(tmp_path, stub, capsys):
     assert "agrees too little" in report
 
 
+@pytest.mark.slow
 def test_a_changed_judge_model_only_warns_until_recalibrated(tmp_path, stub, capsys):
     stub.responder = FakeJudge()
     config = suite(tmp_path, stub)
@@ -122,6 +123,7 @@ def test_without_a_calibration_the_judge_does_not_gate(tmp_path, stub, capsys):
     assert "run `evalgate judge calibrate" in verdict["judge_calibration"]["reasons"][0]
 
 
+@pytest.mark.slow
 def test_too_few_labels_are_not_trusted(tmp_path, stub, capsys):
     stub.responder = FakeJudge()
     config = suite(tmp_path, stub, min_items=100)
@@ -152,6 +154,7 @@ def test_only_the_advisory_metrics_are_downgraded():
     assert reasons[0].message == "judge_score is low (only a warning: not calibrated)"
 
 
+@pytest.mark.slow
 def test_canary_on_main_catches_a_judge_that_changed(tmp_path, stub, capsys, monkeypatch):
     judge = FakeJudge()
     stub.responder = judge
@@ -192,6 +195,7 @@ def test_canary_on_main_catches_a_judge_that_changed(tmp_path, stub, capsys, mon
     )
 
 
+@pytest.mark.slow
 def test_off_main_the_canary_comes_from_the_cache(tmp_path, stub, capsys):
     judge = FakeJudge()
     stub.responder = judge

@@ -14,7 +14,7 @@ import pytest
 
 from evalgate.cli import main
 
-from .anthropic_stub import user_text
+from .fake_anthropic import user_text
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support-bot"
 

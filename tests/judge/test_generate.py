@@ -28,7 +28,7 @@ from evalgate.judge.generate import (
 from evalgate.progress import LineProgress
 from evalgate.runner import run_suite
 
-from .anthropic_stub import user_text
+from .fake_anthropic import user_text
 
 
 def original(prompt: str) -> str:

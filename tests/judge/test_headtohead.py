@@ -12,7 +12,7 @@ from evalgate.contracts.headtohead import parse_head_to_head
 from evalgate.judge.headtohead import Entry, Player, compare_players, pair_results_files, render_markdown
 from tests.gatekit import make_results
 
-from .anthropic_stub import user_text
+from .fake_anthropic import user_text
 
 
 def answers_of(prompt: str) -> tuple[str, str]:

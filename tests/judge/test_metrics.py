@@ -15,7 +15,7 @@ from evalgate.judge.client import JudgeFormatError, parse_json_object
 from evalgate.metrics.factual import FactualConsistency
 from evalgate.metrics.judge import RubricJudge
 
-from .anthropic_stub import user_text
+from .fake_anthropic import user_text
 
 
 def record(case_id: str, question: str, output: str = "an answer", **extra) -> dict:

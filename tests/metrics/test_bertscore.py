@@ -12,7 +12,7 @@ from extrakit import random_pairs, records_of, reference, requires_embeddings, s
 from evalgate.errors import InputError
 from evalgate.metrics import metric_keys
 
-from .helpers import build, only, record
+from .metricskit import build, only, record
 
 pytestmark = requires_embeddings
 TOLERANCE = 1e-6

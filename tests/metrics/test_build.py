@@ -11,7 +11,7 @@ from evalgate.errors import InputError
 from evalgate.metrics import FAMILIES, build_metrics, metric_keys
 from evalgate.metrics.registry import config_names
 
-from .helpers import build, only
+from .metricskit import build, only
 
 
 def keys_of(metrics) -> list[str]:

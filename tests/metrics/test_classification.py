@@ -10,7 +10,7 @@ from sklearn.metrics import average_precision_score, precision_recall_fscore_sup
 
 from evalgate.metrics import score_results
 
-from .helpers import build, only, record
+from .metricskit import build, only, record
 
 SEEDS = [0, 1, 2, 3, 4]
 CLASSES = ["billing", "bug", "other", "praise"]

@@ -12,7 +12,7 @@ import pytest
 from evalgate.errors import InputError
 from evalgate.metrics import metric_keys, prepare_metrics, score_results
 
-from .helpers import build, only, record
+from .metricskit import build, only, record
 
 SCORERS = textwrap.dedent(
     """

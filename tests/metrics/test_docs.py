@@ -7,7 +7,7 @@ from pathlib import Path
 from evalgate.metrics import FAMILIES, family_class
 from evalgate.metrics.registry import config_names
 
-from .helpers import build
+from .metricskit import build
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
 JUDGED = {"judge", "factual_consistency"}  # documented with the judge in docs/reference.md

@@ -165,7 +165,7 @@ def test_similarity_is_the_cosine_of_the_packaged_sentence_embeddings(tmp_path):
 
     from evalgate.metrics import prepare_metrics, score_results
 
-    from .helpers import build, record
+    from .metricskit import build, record
 
     pairs = [
         ("How do I reset my password?", "Use the Forgot password link."),

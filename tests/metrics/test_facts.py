@@ -14,7 +14,7 @@ from evalgate.metrics.registry import config_names, declared, facts_of, unit_of,
 from tests.conftest import ROOT
 from tests.gatekit import compare, make_config, make_results, rule
 
-from .helpers import build
+from .metricskit import build
 
 DOC = ROOT / "docs" / "metrics.md"
 

@@ -12,7 +12,7 @@ import pytest
 from evalgate.metrics import score_results
 from evalgate.metrics.latency import PERCENTILES
 
-from .helpers import build, only, record
+from .metricskit import build, only, record
 
 
 def latency_rows(seed: int, n: int, error_rate: float) -> list[dict]:

@@ -9,7 +9,7 @@ import pytest
 from evalgate.errors import InputError
 from evalgate.metrics import score_results
 
-from .helpers import build, record
+from .metricskit import build, record
 
 
 def scores(tmp_path, metrics_yaml: str, rows: list[dict], key: str) -> list[float]:

@@ -7,7 +7,7 @@ import pytest
 
 from evalgate.metrics import score_results
 
-from .helpers import build, only, record
+from .metricskit import build, only, record
 
 
 def run(seed: int, n: int = 120, reported: float = 0.8) -> list[dict]:

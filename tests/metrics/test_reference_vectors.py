@@ -7,7 +7,7 @@ import pytest
 
 from evalgate.metrics import score_results
 
-from .helpers import build, only, record
+from .metricskit import build, only, record
 
 
 def test_rouge_vectors(tmp_path, vectors):

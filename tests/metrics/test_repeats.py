@@ -8,7 +8,7 @@ import pytest
 from evalgate.metrics.base import expand_runs, timing_measured
 from evalgate.results import merge_repeats
 
-from .helpers import build, only, record
+from .metricskit import build, only, record
 
 
 def repeated_cases(seed: int, n: int, runs: list[int]) -> list[dict]:

@@ -10,7 +10,7 @@ from scipy import stats
 
 from evalgate.metrics import prepare_metrics, score_results, summarize
 
-from .helpers import build, record
+from .metricskit import build, record
 
 
 def cases() -> list[dict]:

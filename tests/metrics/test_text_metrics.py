@@ -9,7 +9,7 @@ from rouge_score import rouge_scorer
 
 from evalgate.metrics import score_results
 
-from .helpers import build, only, record
+from .metricskit import build, only, record
 
 WORDS = [
     "the",

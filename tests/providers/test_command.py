@@ -77,6 +77,7 @@ def test_normal_run_echoes_every_case_through_the_pool():
     assert not any(alive(pid) for pid in pids)  # close() ended them
 
 
+@pytest.mark.slow
 def test_close_kills_a_worker_that_ignores_the_end_of_its_input():
     began = time.monotonic()
     outcome = run(provider_for("--linger"), ["a"], concurrency=1)
@@ -187,6 +188,7 @@ def test_a_worker_that_hangs_at_start_is_given_up_after_startup_timeout():
     assert "failed 3 times in a row" in errors[-1]
 
 
+@pytest.mark.slow
 def test_a_hang_at_start_without_startup_timeout_costs_three_timeouts_then_fails_fast():
     provider = provider_for("--hang-start")
     began = time.monotonic()
@@ -238,6 +240,7 @@ def test_command_option_checks():
     assert "cannot be split" in check("python 'unclosed")
 
 
+@pytest.mark.slow
 def test_mixed_failures_in_one_concurrent_run_are_all_accounted_for():
     inputs = ["a", "crash", "b", "bad", "hang", "wrong", "boom", "noise"] + [f"q{i}" for i in range(30)]
     outcome = run(provider_for(), inputs, concurrency=4, timeout=2.0)

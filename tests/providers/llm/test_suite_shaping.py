@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from judge.anthropic_stub import AnthropicStub, user_text
+from judge.fake_anthropic import AnthropicStub, user_text
 
 from evalgate import pipeline
 from evalgate.config import load_config

@@ -21,7 +21,7 @@ from evalgate.errors import InputError
 from evalgate.files.fileio import write_json_atomic
 from evalgate.report.render import environment, render_html, render_junit, render_markdown
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = "</details><script>alert(1)</script><img src=x onerror=alert(1)> @octocat \x1b[0m\x00 & ]]> ``` |"
 
 

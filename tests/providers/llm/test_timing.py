@@ -38,6 +38,7 @@ def suite(tmp_path: Path, provider: str, texts: list[str], **top: object) -> Pat
     )
 
 
+@pytest.mark.slow
 def test_the_first_cases_are_timed_like_the_others_in_a_fresh_process(tmp_path: Path) -> None:
     """In a new interpreter the SDK import takes a second or more: it must not land in any case's latency."""
     with FakeLLMServer(latency=SERVER_LATENCY) as server:

@@ -112,6 +112,7 @@ def two_sided_ewma_alarm(z, state, t):
     return np.stack([e[:, -1], state[1]]), np.abs(e) > ewma_limits(z.shape[1], 0.1, 2.814, first=t + 1)
 
 
+@pytest.mark.slow
 def test_cusum_false_alarm_run_length_matches_montgomery():
     # Montgomery's 465 runs between false alarms (k=0.5, h=5) is the two-sided tabular CUSUM...
     two_sided = run_lengths(two_sided_cusum_alarm, 6000, 0.0, seed=11)
@@ -126,6 +127,7 @@ def test_cusum_detects_a_one_sigma_drop_in_about_ten_runs():
     assert lengths.mean() == pytest.approx(10.4, rel=0.03)
 
 
+@pytest.mark.slow
 def test_ewma_false_alarm_run_length_matches_lucas_and_saccucci():
     # lambda=0.1, L=2.814: ~500 runs between false alarms for the two-sided chart
     two_sided = run_lengths(two_sided_ewma_alarm, 6000, 0.0, seed=14)
@@ -163,6 +165,7 @@ def test_a_noiseless_one_sigma_drop_alarms_when_the_hand_computed_statistics_cro
     assert report["ewma"]["alarm"]
 
 
+@pytest.mark.slow
 def test_simulated_drops_alarm_soon_after_and_rarely_before():
     rng = np.random.default_rng(21)
     delays, early = [], 0
