@@ -21,17 +21,20 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from github import Github
+
+from evalgate.contracts.verdict import VerdictDocument
 from evalgate.errors import InputError
 from evalgate.files.fileio import real_path, write_text_atomic
 from evalgate.github import actions_io as gha
 from evalgate.github import comment, publish, sources
-from evalgate.github.annotations import annotate, read_config_facts, workspace_relative
+from evalgate.github.annotations import ConfigFacts, annotate, read_config_facts, workspace_relative
 from evalgate.github.client import ClientSettings, api_url, make_github
-from evalgate.github.event import load_event
+from evalgate.github.event import Event, load_event
 from evalgate.github.inputs import Settings, gate_exit, mask_secrets, read_settings
 from evalgate.outbound import echo
 from evalgate.process.exitcodes import ExitCode, for_signal, signal_name
@@ -231,56 +234,86 @@ def run(env: Mapping[str, str]) -> int:
     if settings.shard:
         return run_shard(settings, settings.shard, event, out, env)
     gh = make_github(settings.token, api_url(env), ClientSettings.from_env(env)) if settings.token else None
-    run_url = gha.run_url(env)
-
     with tempfile.TemporaryDirectory(prefix="evalgate-") as scratch:
-        context: dict[str, Any] = {}
-        current = None
-        if event.mode == "workflow_run":
-            current, context = sources.fetch_triggering_results(settings, event, gh, Path(scratch))
-            if not event.base_sha and isinstance(context.get("base_sha"), str):
-                event = replace(event, base_sha=context["base_sha"])
-        elif settings.merge:
-            current = merge_shards(settings, gh, Path(scratch), env, event, config.suite)
-        baseline, baseline_note = sources.resolve_baseline(settings, event, config.suite, gh, Path(scratch))
-        echo(f"evalgate: {baseline_note}", file=sys.stdout)
-        # the commit under test, for the results file: the PR's head, not GitHub's merge commit
-        engine_env = head_env(env, event)
-        command = "gate" if current else "check"
-        ending = run_engine(
-            engine_argv(command, settings, out, current=current, baseline=baseline), engine_env
-        )
-        stopped(ending)
-        code = ending.code
-        if code not in VERDICT_CODES or not (out / "verdict.json").is_file():
-            gha.error(
-                f"evalgate stopped with exit code {code} without a verdict: nothing was judged (see the log)"
-            )
-            return ExitCode.BAD_INPUT
-        verdict = publish.load_verdict(out / "verdict.json")
-        incomplete = ExitCode.INCOMPLETE in (code, verdict.exit_code)
-        if (
-            incomplete
-        ):  # the headline says why (a spent budget); such a run never passes nor joins the history
-            gha.error(f"the run did not complete: {verdict.headline}", title="evalgate: run incomplete")
-        branch = event.branch or env.get("GITHUB_REF_NAME", "")
-        ran_here = not current or settings.merge  # a merged run is this workflow's own run
-        if event.mode in ("push_base", "other") and branch and ran_here and not incomplete:
-            append_history(settings, out / "results.json", branch, event.head_sha, engine_env)
-        if current:  # keep the judged results next to the verdict, for later steps
-            write_text_atomic(out / "results.json", current.read_text(encoding="utf-8"))
-        # the engine writes report.md and comment.md before verdict.json (and stale ones were removed above)
-        report = (out / "report.md").read_text(encoding="utf-8")
-        publish.write_context(out, event, config.suite)
+        judged = judge_and_comment(settings, event, config, gh, Path(scratch), env)
+    if judged is None:
+        return ExitCode.BAD_INPUT
+    publish_step(judged, settings, config, env)
+    return ExitCode.INCOMPLETE if judged.incomplete else gate_exit(judged.verdict.verdict, settings.fail_on)
 
-        marker = comment_marker(config.suite)
-        rendered = (out / "comment.md").read_text(encoding="utf-8")
-        body = comment.fit_body(rendered, marker, digest=comment.results_digest(verdict), run_url=run_url)
-        posted, comment_note = publish.post_comments(
-            gh, event, context, body, marker, settings.comment, verdict.verdict
-        )
 
-    annotate(verdict.reasons, config, workspace=settings.workspace)
+@dataclass(frozen=True)
+class Judged:
+    """What the step publishes once the engine has judged the run and the comments are posted."""
+
+    verdict: VerdictDocument
+    incomplete: bool
+    report: str
+    baseline_note: str
+    comment_note: str
+    posted: list[comment.CommentResult]
+
+
+def judge_and_comment(
+    settings: Settings,
+    event: Event,
+    config: ConfigFacts,
+    gh: Github | None,
+    scratch: Path,
+    env: Mapping[str, str],
+) -> Judged | None:
+    """Run the engine on this run (or the fetched or merged one) against the baseline, keep its files and post the
+    comment; None (after an error annotation) when the engine ended without a verdict."""
+    out = Path(settings.output_dir)
+    context: dict[str, Any] = {}
+    current = None
+    if event.mode == "workflow_run":
+        current, context = sources.fetch_triggering_results(settings, event, gh, scratch)
+        if not event.base_sha and isinstance(context.get("base_sha"), str):
+            event = replace(event, base_sha=context["base_sha"])
+    elif settings.merge:
+        current = merge_shards(settings, gh, scratch, env, event, config.suite)
+    baseline, baseline_note = sources.resolve_baseline(settings, event, config.suite, gh, scratch)
+    echo(f"evalgate: {baseline_note}", file=sys.stdout)
+    # the commit under test, for the results file: the PR's head, not GitHub's merge commit
+    engine_env = head_env(env, event)
+    command = "gate" if current else "check"
+    ending = run_engine(engine_argv(command, settings, out, current=current, baseline=baseline), engine_env)
+    stopped(ending)
+    code = ending.code
+    if code not in VERDICT_CODES or not (out / "verdict.json").is_file():
+        gha.error(
+            f"evalgate stopped with exit code {code} without a verdict: nothing was judged (see the log)"
+        )
+        return None
+    verdict = publish.load_verdict(out / "verdict.json")
+    incomplete = ExitCode.INCOMPLETE in (code, verdict.exit_code)
+    if incomplete:  # the headline says why (a spent budget); such a run never passes nor joins the history
+        gha.error(f"the run did not complete: {verdict.headline}", title="evalgate: run incomplete")
+    branch = event.branch or env.get("GITHUB_REF_NAME", "")
+    ran_here = not current or settings.merge  # a merged run is this workflow's own run
+    if event.mode in ("push_base", "other") and branch and ran_here and not incomplete:
+        append_history(settings, out / "results.json", branch, event.head_sha, engine_env)
+    if current:  # keep the judged results next to the verdict, for later steps
+        write_text_atomic(out / "results.json", current.read_text(encoding="utf-8"))
+    # the engine writes report.md and comment.md before verdict.json (and stale ones were removed above)
+    report = (out / "report.md").read_text(encoding="utf-8")
+    publish.write_context(out, event, config.suite)
+    marker = comment_marker(config.suite)
+    rendered = (out / "comment.md").read_text(encoding="utf-8")
+    body = comment.fit_body(
+        rendered, marker, digest=comment.results_digest(verdict), run_url=gha.run_url(env)
+    )
+    posted, comment_note = publish.post_comments(
+        gh, event, context, body, marker, settings.comment, verdict.verdict
+    )
+    return Judged(verdict, incomplete, report, baseline_note, comment_note, posted)
+
+
+def publish_step(judged: Judged, settings: Settings, config: ConfigFacts, env: Mapping[str, str]) -> None:
+    """The step's annotations, outputs and summary, and a log line per comment posted."""
+    out = Path(settings.output_dir)
+    annotate(judged.verdict.reasons, config, workspace=settings.workspace)
     workspace = real_path(settings.workspace)
     paths = {  # relative to the workspace, where later steps find them (output_dir is inside it)
         name: os.path.relpath(real_path(out / file), workspace)
@@ -290,16 +323,17 @@ def run(env: Mapping[str, str]) -> int:
             ("verdict_path", "verdict.json"),
         )
     }
-    comment_url = next((r.url for r in posted if r.url), None)
-    gha.write_outputs(env.get("GITHUB_OUTPUT"), publish.build_outputs(verdict, paths, comment_url))
-    summary = publish.summary_markdown(report, baseline_note, comment_note, posted)
+    comment_url = next((r.url for r in judged.posted if r.url), None)
+    gha.write_outputs(env.get("GITHUB_OUTPUT"), publish.build_outputs(judged.verdict, paths, comment_url))
+    summary = publish.summary_markdown(
+        judged.report, judged.baseline_note, judged.comment_note, judged.posted
+    )
     gha.write_summary(env.get("GITHUB_STEP_SUMMARY"), summary)
-    for result in posted:
+    for result in judged.posted:
         echo(
             f"evalgate: PR #{result.number}: comment {result.action} {result.url or ''} {result.reason}",
             file=sys.stdout,
         )
-    return ExitCode.INCOMPLETE if incomplete else gate_exit(verdict.verdict, settings.fail_on)
 
 
 class Stopped(Exception):

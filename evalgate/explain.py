@@ -1,6 +1,6 @@
 """Why a case scored as it did, from its record: the raw answer before the transform, the assertions it failed,
 the judge's scores and reasoning, and the claims the factual-consistency check found unsupported. The gate's lists
-of regressed and failing cases carry it (evalgate.pairing), and the report shows it (evalgate.report.view)."""
+of regressed and failing cases carry it (evalgate.pairing), and the report shows it (evalgate.report.cases_view)."""
 
 from __future__ import annotations
 

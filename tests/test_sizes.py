@@ -14,15 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 
-RETYPED = "being rewritten in i9-contracts/i9-facts (issue 9 step 2): split when they land"
-
-LONG_MODULES = {
-    "evalgate/report/view.py": RETYPED,
-    "evalgate/judge/headtohead.py": RETYPED,
-}
+LONG_MODULES: dict[str, str] = {}
 LONG_FUNCTIONS = {
-    "entrypoint.py::run": RETYPED,
-    "evalgate/report/render.py::render_junit": "reads the Verdict JSON, " + RETYPED,
     "evalgate/runner.py::run_cases": "the scheduling loop (one call is runner._call): its workers, the stop "
     "signal's handlers and the task group share one state (the shared iterator of pending case runs, the abort "
     "reason, the workers to cancel, the results so far) that closures keep in one place; split further, that "

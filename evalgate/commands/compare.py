@@ -14,14 +14,8 @@ from evalgate.config import load_config
 from evalgate.errors import InputError
 from evalgate.files.fileio import write_json_atomic, write_text_atomic
 from evalgate.judge.client import as_text
-from evalgate.judge.headtohead import (
-    Entry,
-    Player,
-    compare_players,
-    pair_results_files,
-    render_markdown,
-    run_provider,
-)
+from evalgate.judge.headtohead import compare_players, pair_results_files, render_markdown, run_provider
+from evalgate.judge.pairwise import Entry, Player
 from evalgate.outbound import echo
 from evalgate.process.exitcodes import ExitCode
 from evalgate.progress import auto_progress

@@ -1,5 +1,5 @@
 """The trend a report draws: one metric's last comparable runs from the history store, with its active alarms
-(evalgate.history.trend.trend_for_report writes it, evalgate/report/view.py reads it)."""
+(evalgate.history.trend.trend_for_report writes it, evalgate/report/trend_view.py reads it)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ import secrets
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
 
 from evalgate.github.limits import (
     ANNOTATION_TYPES,
@@ -67,8 +66,8 @@ def _inert(text: str) -> str:
     return "\r".join(visible_controls(part) for part in redact(text).split("\r"))
 
 
-def issue_command(command: str, message: str, *, stream: TextIO | None = None, **properties: object) -> None:
-    print(format_command(command, message, **properties), file=stream or sys.stdout, flush=True)
+def issue_command(command: str, message: str, **properties: object) -> None:
+    print(format_command(command, message, **properties), file=sys.stdout, flush=True)
 
 
 class Annotations:
@@ -107,34 +106,32 @@ class Annotations:
             held.clear()
 
 
-annotations = Annotations()
+step_annotations = Annotations()
 
 
 def start_step() -> None:
     """A new step (or a new run of the Action in the same process, as in tests): no annotation shown yet."""
-    global annotations
-    annotations = Annotations()
+    global step_annotations
+    step_annotations = Annotations()
 
 
 def end_step() -> None:
-    """The step's end: the annotations held beyond GitHub's limit are named in the last one of their type.
-    (A function, so callers need not name the module's `annotations`, which `from __future__ import annotations`
-    hides from a type checker.)"""
-    annotations.flush()
+    """The step's end: the annotations held beyond GitHub's limit are named in the last one of their type."""
+    step_annotations.flush()
 
 
 def error(message: str, **properties: object) -> None:
     """An error annotation (`file`, `line`, `title`, ... as properties), within the step's limit."""
-    annotations.add("error", message, **properties)
+    step_annotations.add("error", message, **properties)
 
 
 def warning(message: str, **properties: object) -> None:
     """A warning annotation, within the step's limit."""
-    annotations.add("warning", message, **properties)
+    step_annotations.add("warning", message, **properties)
 
 
 def notice(message: str, **properties: object) -> None:
-    annotations.add("notice", message, **properties)
+    step_annotations.add("notice", message, **properties)
 
 
 def add_mask(value: str) -> None:

@@ -76,7 +76,7 @@ async def factual_verdicts(config: SuiteConfig, metric: Any, items: list[GoldIte
 async def pairwise_verdicts(config: SuiteConfig, items: list[GoldItem], margin: float) -> Verdicts:
     """The head-to-head judge's winner of each pair ("a", "b" or "tie", both orders as `evalgate compare`)."""
     from evalgate.judge.client import open_judge
-    from evalgate.judge.headtohead import Entry, Player, judge_players
+    from evalgate.judge.pairwise import Entry, Player, judge_players
 
     entries = [
         Entry(item.id, item.input, item.expected, item.category, as_text(item.metadata.get("source")))

@@ -65,7 +65,7 @@ def fingerprint(config: SuiteConfig, kind: str, metric: Any = None, *, margin: f
     elif kind == "factual":
         question = {"template": metric.template, "source": metric.source}
     else:
-        from evalgate.judge.headtohead import PAIRWISE_PROMPT
+        from evalgate.judge.pairwise import PAIRWISE_PROMPT
 
         question = {"template": PAIRWISE_PROMPT, "margin": margin}
     return _digest({"judge": judge_identity(config), "kind": kind, "question": question})

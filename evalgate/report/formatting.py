@@ -33,7 +33,7 @@ DASH = "—"
 def unit_in(row: Any) -> Unit:
     """The unit a verdict row (or a results file's key entry) carries; the plain number for one without."""
     unit = row.get("unit") if isinstance(row, dict) else None
-    return unit if unit in UNITS.values() else "plain"
+    return next((known for known in UNITS.values() if known == unit), "plain")
 
 
 def is_number(value: Any) -> bool:

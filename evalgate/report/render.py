@@ -141,9 +141,28 @@ def render_junit(verdict: VerdictDocument, current: Results) -> str:
     test case fails with the headline and reasons.
     """
     suite = verdict.suite or current.suite
-    reasons = verdict.reasons
     root = ET.Element("testsuites", name="evalgate")
     element = ET.SubElement(root, "testsuite", name=_xml(suite))
+    _junit_properties(element, verdict)
+    cases, failures = _junit_metric_cases(element, verdict, suite)
+    if verdict.verdict == "fail" and failures == 0:
+        _junit_verdict_case(element, verdict, suite)
+        cases += 1
+        failures += 1
+    wall = current.run.wall_s
+    for target in (root, element):
+        target.set("tests", str(cases))
+        target.set("failures", str(failures))
+        target.set("errors", "0")
+        target.set("time", f"{wall:.3f}" if isinstance(wall, int | float) else "0")
+    element.set("skipped", "0")
+    if current.created_at:
+        element.set("timestamp", _xml(current.created_at))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _junit_properties(element: ET.Element, verdict: VerdictDocument) -> None:
     properties = ET.SubElement(element, "properties")
     for name, value in (
         ("verdict", verdict.verdict),
@@ -154,6 +173,10 @@ def render_junit(verdict: VerdictDocument, current: Results) -> str:
     ):
         if value is not None:
             ET.SubElement(properties, "property", name=name, value=_xml(value))
+
+
+def _junit_metric_cases(element: ET.Element, verdict: VerdictDocument, suite: str) -> tuple[int, int]:
+    """One test case per gated metric row; returns how many test cases and how many failures were written."""
     cases = failures = 0
     for row in [*verdict.metrics, *verdict.categories]:
         if not row.rules:
@@ -162,7 +185,9 @@ def render_junit(verdict: VerdictDocument, current: Results) -> str:
         classname = f"evalgate.{suite}" + (f".{category}" if category is not None else "")
         case = ET.SubElement(element, "testcase", classname=_xml(classname), name=_xml(row.metric), time="0")
         cases += 1
-        messages = [_reason_text(r) for r in reasons if r.metric == row.metric and r.category == category]
+        messages = [
+            _reason_text(r) for r in verdict.reasons if r.metric == row.metric and r.category == category
+        ]
         detail = _row_detail(row)
         if row.status == "fail":
             failures += 1
@@ -177,27 +202,14 @@ def render_junit(verdict: VerdictDocument, current: Results) -> str:
             ET.SubElement(case, "system-out").text = _xml(
                 (f"warn: {'; '.join(messages)}\n" if row.status == "warn" else "") + detail
             )
-    if verdict.verdict == "fail" and failures == 0:
-        case = ET.SubElement(
-            element, "testcase", classname=_xml(f"evalgate.{suite}"), name="verdict", time="0"
-        )
-        cases += 1
-        failures += 1
-        failure = ET.SubElement(
-            case, "failure", message=_xml(verdict.headline or "the gate failed"), type="gate"
-        )
-        failure.text = _xml("\n".join(_reason_text(r) for r in reasons))
-    wall = current.run.wall_s
-    for target in (root, element):
-        target.set("tests", str(cases))
-        target.set("failures", str(failures))
-        target.set("errors", "0")
-        target.set("time", f"{wall:.3f}" if isinstance(wall, int | float) else "0")
-    element.set("skipped", "0")
-    if current.created_at:
-        element.set("timestamp", _xml(current.created_at))
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return cases, failures
+
+
+def _junit_verdict_case(element: ET.Element, verdict: VerdictDocument, suite: str) -> None:
+    """The failed `verdict` test case of a failed verdict that no gated metric's failure explains."""
+    case = ET.SubElement(element, "testcase", classname=_xml(f"evalgate.{suite}"), name="verdict", time="0")
+    failure = ET.SubElement(case, "failure", message=_xml(verdict.headline or "the gate failed"), type="gate")
+    failure.text = _xml("\n".join(_reason_text(r) for r in verdict.reasons))
 
 
 def _reason_text(reason: Reason) -> str:

@@ -65,7 +65,7 @@ def test_the_summary_is_cut_only_above_one_mib_and_then_says_so(tmp_path: Path, 
 def test_up_to_the_limit_every_annotation_is_shown(capsys, count: int) -> None:
     for i in range(count):
         gha.warning(f"warning {i}", title=f"w{i}")
-    gha.annotations.flush()
+    gha.step_annotations.flush()
     shown = commands(capsys.readouterr().out, "warning")
     assert [line.rsplit("::", 1)[1] for line in shown] == [f"warning {i}" for i in range(count)]
 
@@ -75,7 +75,7 @@ def test_above_the_limit_the_last_annotation_says_how_many_more_and_what(capsys,
     for i in range(count):
         gha.warning(f"warning {i}", title=f"evalgate: metric_{i:02d}")
     gha.error("one error")
-    gha.annotations.flush()
+    gha.step_annotations.flush()
     out = capsys.readouterr().out
     shown = commands(out, "warning")
     more = count - (ANNOTATIONS_PER_TYPE - 1)
@@ -96,7 +96,7 @@ def test_the_gates_reasons_beyond_the_limit_are_named(capsys, tmp_path: Path) ->
     ]
     facts = ConfigFacts(tmp_path / "evalgate.yaml", "digits")
     assert annotate(verdict.reasons, facts, workspace=tmp_path) == 14
-    gha.annotations.flush()
+    gha.step_annotations.flush()
     errors = commands(capsys.readouterr().out, "error")
     assert len(errors) == ANNOTATIONS_PER_TYPE
     assert "5 more errors not shown as annotations" in errors[-1] and "accuracy [c13]" in errors[-1]

@@ -8,7 +8,7 @@ import pytest
 
 from evalgate.judge.client import REPAIR_PROMPT
 from evalgate.judge.generate import GENERATE_PROMPT, STRATEGIES
-from evalgate.judge.headtohead import PAIRWISE_PROMPT
+from evalgate.judge.pairwise import PAIRWISE_PROMPT
 from evalgate.metrics.factual import FACTUAL_PROMPT
 from evalgate.metrics.judge import DEFAULT_CRITERIA, RUBRIC_PROMPT, RUBRIC_REPLY_FORMAT
 

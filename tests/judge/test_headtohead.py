@@ -9,7 +9,8 @@ import re
 import pytest
 
 from evalgate.contracts.headtohead import parse_head_to_head
-from evalgate.judge.headtohead import Entry, Player, compare_players, pair_results_files, render_markdown
+from evalgate.judge.headtohead import compare_players, pair_results_files, render_markdown
+from evalgate.judge.pairwise import Entry, Player
 from tests.gatekit import make_results
 
 from .fake_anthropic import user_text
