@@ -24,11 +24,13 @@ from evalgate.judge.client import (
     require_number,
     require_string,
 )
+from evalgate.judge.task import CASE_BLOCK
 from evalgate.progress import Progress
 
 SCALE = 100.0
 
-PAIRWISE_PROMPT = """You compare two answers to the same question and score each of them.
+PAIRWISE_PROMPT = (
+    """You compare two answers to the same question and score each of them.
 
 Score each answer from 0 (useless or wrong) to 100 (perfect) for how correct, relevant, clear and \
 complete it is{% if expected or source %}, taking the {{ "source document" if source else "reference answer" \
@@ -36,20 +38,9 @@ complete it is{% if expected or source %}, taking the {{ "source document" if so
 only: the order in which the answers are shown means nothing, and a longer answer is not better for being \
 longer.
 
-<question>
-{{ input }}
-</question>
-{% if source %}
-<source_document>
-{{ source }}
-</source_document>
-{% endif %}
-{% if expected %}
-<reference_answer>
-{{ expected }}
-</reference_answer>
-{% endif %}
-<answer_1>
+"""
+    + CASE_BLOCK
+    + """<answer_1>
 {{ answer_1 }}
 </answer_1>
 
@@ -59,6 +50,7 @@ longer.
 
 Reply with a single JSON object and nothing else, in this form:
 {"scores": {"answer_1": <0-100>, "answer_2": <0-100>}, "reasoning": "<two or three sentences>"}"""
+)
 
 
 @dataclass(frozen=True)

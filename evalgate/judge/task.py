@@ -23,6 +23,23 @@ TASK_BLOCK = """{% if task %}The task the answer was written for:
 {% endif %}"""
 
 
+# the case as the judge's prompts show it: the question, and the source document or reference answer when given
+CASE_BLOCK = """<question>
+{{ input }}
+</question>
+{% if source %}
+<source_document>
+{{ source }}
+</source_document>
+{% endif %}
+{% if expected %}
+<reference_answer>
+{{ expected }}
+</reference_answer>
+{% endif %}
+"""
+
+
 def task_text(record: dict[str, Any], config: Any) -> str:
     """The task of one case record ("" when there is none to show)."""
     described = getattr(config, "task", None)

@@ -21,7 +21,7 @@ from evalgate.judge.client import (
     require_number,
     require_string,
 )
-from evalgate.judge.task import TASK_BLOCK, TASK_OPTION
+from evalgate.judge.task import CASE_BLOCK, TASK_BLOCK, TASK_OPTION
 from evalgate.metrics.base import CaseRecord, MetricKey, mean_score
 from evalgate.metrics.judged import JudgedMetric, ask_all, errored, failed_verdict, load_template
 from evalgate.options import Option
@@ -42,20 +42,8 @@ Criteria:
 {% endfor %}
 """
     + TASK_BLOCK
-    + """<question>
-{{ input }}
-</question>
-{% if source %}
-<source_document>
-{{ source }}
-</source_document>
-{% endif %}
-{% if expected %}
-<reference_answer>
-{{ expected }}
-</reference_answer>
-{% endif %}
-<answer>
+    + CASE_BLOCK
+    + """<answer>
 {{ output }}
 </answer>
 

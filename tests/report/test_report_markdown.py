@@ -41,16 +41,6 @@ MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 MENTION = re.compile(r"(?<![A-Za-z0-9])@[A-Za-z0-9]")
 
 
-@pytest.fixture
-def current() -> dict[str, Any]:
-    return results_fixture("results_current.json")
-
-
-@pytest.fixture
-def baseline() -> dict[str, Any]:
-    return results_fixture("results_baseline.json")
-
-
 # --- structure ------------------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 import pytest
-from reportkit import FIXTURES, load, results_fixture, typed, verdict_fixture
+from reportkit import FIXTURES, load, typed, verdict_fixture
 
 from evalgate.contracts.trend import Alarm, Trend
 from evalgate.contracts.verdict import VerdictDocument
@@ -23,16 +23,6 @@ from evalgate.report.render import environment, render_html, render_junit, rende
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = "</details><script>alert(1)</script><img src=x onerror=alert(1)> @octocat \x1b[0m\x00 & ]]> ``` |"
-
-
-@pytest.fixture
-def current() -> dict[str, Any]:
-    return results_fixture("results_current.json")
-
-
-@pytest.fixture
-def baseline() -> dict[str, Any]:
-    return results_fixture("results_baseline.json")
 
 
 def hostile_fail() -> VerdictDocument:
