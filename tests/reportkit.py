@@ -8,19 +8,13 @@ from typing import Any
 
 from evalgate.contracts.results import Results, parse_results
 from evalgate.contracts.verdict import VerdictDocument, parse_verdict
-from evalgate.metrics.registry import unit_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
 
 
 def load(name: str) -> dict[str, Any]:
-    """A fixture file (a verdict or a results file) as data, fresh on every call. A verdict's rows get the unit
-    the pairing gives them (`pairing.key_units`): these files were written before rows carried one."""
-    data = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-    for row in [*(data.get("metrics") or []), *(data.get("categories") or [])]:
-        if isinstance(row, dict) and "metric" in row:
-            row.setdefault("unit", unit_of(str(row["metric"]), row.get("kind")))
-    return data
+    """A fixture file (a verdict or a results file) as data, fresh on every call."""
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
 def results_fixture(name: str) -> Results:
