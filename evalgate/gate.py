@@ -23,7 +23,6 @@ from evalgate.metrics.error_rate import ErrorRate
 from evalgate.process.exitcodes import ExitCode
 from evalgate.report import formatting as fmt
 
-SCHEMA_VERSION = VERDICT_SCHEMA_VERSION
 DEFAULT_MAX_ERROR_RATE = 0.05
 EXIT_CODES = {"pass": ExitCode.PASS, "warn": ExitCode.PASS, "fail": ExitCode.FAIL}
 SEVERITY_ORDER = {"info": 0, "pass": 1, "warn": 2, "fail": 3}
@@ -71,7 +70,7 @@ class Verdict:
         settings = comparison.stats
         return _clean(
             {
-                "schema_version": SCHEMA_VERSION,
+                "schema_version": VERDICT_SCHEMA_VERSION,
                 "suite": comparison.suite,
                 "verdict": self.verdict,
                 "exit_code": self.exit_code,

@@ -17,6 +17,7 @@ from typing import Any
 
 from evalgate.contracts.cases import Case
 from evalgate.contracts.headtohead import HeadToHeadReport, Rate
+from evalgate.contracts.versions import HEADTOHEAD_SCHEMA_VERSION
 from evalgate.errors import InputError
 from evalgate.judge.client import as_text, open_judge
 from evalgate.judge.pairwise import Entry, PairResult, Player, judge_players
@@ -26,8 +27,6 @@ from evalgate.report.render import environment
 from evalgate.report.text import clip
 from evalgate.results import load_results
 from evalgate.runner import run_suite
-
-SCHEMA_VERSION = 1
 
 
 def _rate(count: float, n: int, confidence: float) -> dict[str, Any]:
@@ -154,7 +153,7 @@ async def compare_players(
     by_id = {entry.id: entry for entry in entries}
     by_name = {p.name: p for p in players}
     document = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": HEADTOHEAD_SCHEMA_VERSION,
         "kind": "compare",
         "suite": config.suite,
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
