@@ -498,7 +498,7 @@ def test_a_redirect_without_a_location_is_an_artifact_error(tmp_path) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), NoLocation)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         with pytest.raises(ArtifactError, match="302 without a Location"):
