@@ -333,6 +333,7 @@ def test_history_shows_hostile_case_ids_and_metric_names_inert(tmp_path, capsys)
     assert [case["id"] for case in flaky] == [hostile_id]  # the JSON still holds the exact id
 
 
+@pytest.mark.slow
 def test_a_dataset_error_quoting_hostile_text_prints_inert(tmp_path) -> None:
     config = write_suite(
         tmp_path,

