@@ -254,3 +254,27 @@ def test_sdk_tracing_is_off_unless_configured(
     }
     asyncio.run(provider.close())
     asyncio.run(configured.close())
+
+
+def test_every_client_shares_one_tls_context_made_as_the_sdk_makes_it(
+    server: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CA bundle is loaded once per process, not at every client (25-70 ms each), and a changed
+    SSL_CERT_FILE is still honoured, as the SDK's own default honours it."""
+    import ssl
+
+    import certifi  # pinned in constraints.txt (the SDKs' dependency)
+
+    from evalgate.providers.llm.sdk import tls_context
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    first, second = anthropic(server, tmp_path), anthropic(server, tmp_path)
+    for provider in (first, second):
+        asyncio.run(opened(provider))
+    transports = [provider.client._client._transport for provider in (first, second)]
+    assert transports[0].ssl_context is transports[1].ssl_context is tls_context()
+    assert tls_context().verify_mode == ssl.CERT_REQUIRED and tls_context().check_hostname
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    assert tls_context() is not transports[0].ssl_context
+    for provider in (first, second):
+        asyncio.run(provider.close())
