@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 import tempfile
 import textwrap
 from collections.abc import Iterator
@@ -42,6 +43,18 @@ def _temporary_files_in_memory() -> None:
 
 
 _temporary_files_in_memory()
+
+# The repository's own modules (evalgate, the tests as pytest rewrites them) are compiled once and kept in
+# __pycache__ even where PYTHONDONTWRITEBYTECODE is set (this machine sets it): recompiling them cost about 5 s of
+# CPU at every collection, in every xdist worker. Only while collecting: from the first test on, the setting is
+# back, so no code a test writes and loads (a target rewritten in the same second with the same size would read
+# a stale .pyc) and no process a test starts (they inherit the variable) writes bytecode.
+_DONT_WRITE_BYTECODE = sys.dont_write_bytecode
+sys.dont_write_bytecode = False
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    sys.dont_write_bytecode = _DONT_WRITE_BYTECODE
 
 
 @functools.cache
