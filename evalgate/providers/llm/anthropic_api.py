@@ -19,7 +19,9 @@ from evalgate.providers.llm.sdk import SDKChatProvider
 
 class AnthropicProvider(SDKChatProvider):
     type = "anthropic"
-    SDK_CLIENT = "anthropic:AsyncAnthropic"
+    SDK = "anthropic"
+    SDK_CLIENT = "AsyncAnthropic"
+    SDK_METHOD = "messages.create"
     API_KEY_ENV = "ANTHROPIC_API_KEY"
     BASE_URL_ENV = "ANTHROPIC_BASE_URL"
     DEFAULT_BASE_URL = "https://api.anthropic.com"

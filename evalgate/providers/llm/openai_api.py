@@ -28,7 +28,9 @@ def _env_name(value: Any) -> str | None:
 
 class OpenAIProvider(SDKChatProvider):
     type = "openai"
-    SDK_CLIENT = "openai:AsyncOpenAI"
+    SDK = "openai"
+    SDK_CLIENT = "AsyncOpenAI"
+    SDK_METHOD = "chat.completions.create"
     API_KEY_ENV = "OPENAI_API_KEY"
     BASE_URL_ENV = "OPENAI_BASE_URL"
     DEFAULT_BASE_URL = "https://api.openai.com/v1"
