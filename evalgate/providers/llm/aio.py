@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from evalgate.files.limits import MAX_STREAM_LINE_BYTES
 from evalgate.providers.llm.retry import Failure
 
 
@@ -24,11 +25,15 @@ class HttpStatus(Exception):
 
 def open_session(headers: Mapping[str, str], timeout: Any, slots: int) -> Any:
     """An aiohttp session sending `headers` on every request, its pool sized to the run's concurrency; `timeout`
-    is an aiohttp.ClientTimeout. Open it on the event loop that will use it."""
+    is an aiohttp.ClientTimeout. Open it on the event loop that will use it. A streamed answer's line may be
+    MAX_STREAM_LINE_BYTES long (aiohttp reads a line up to twice its read buffer)."""
     import aiohttp
 
     return aiohttp.ClientSession(
-        headers=dict(headers), timeout=timeout, connector=aiohttp.TCPConnector(limit=slots)
+        headers=dict(headers),
+        timeout=timeout,
+        connector=aiohttp.TCPConnector(limit=slots),
+        read_bufsize=MAX_STREAM_LINE_BYTES // 2,
     )
 
 

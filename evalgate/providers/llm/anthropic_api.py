@@ -1,7 +1,7 @@
-"""The `anthropic` provider: Claude through the Messages API of the official SDK (AsyncAnthropic).
+"""The `anthropic` provider: Claude through the Messages API, sent as the official SDK (AsyncAnthropic) sends it.
 
-The SDK is imported on the first call that misses the cache (in a worker thread, outside any call's time), so a
-fully cached run never pays for importing it.
+The SDK's headers are taken (or read from where they are kept, providers/llm/wire.py) on the first call that misses
+the cache, in a worker thread, outside any call's time: a fully cached run never needs them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The `openai` provider: any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, LM Studio,
-a gateway) through the official SDK (AsyncOpenAI).
+a gateway), sent as the official SDK (AsyncOpenAI) sends it.
 
-As with the anthropic provider, the SDK is imported on the first call that misses the cache.
+As with the anthropic provider, the SDK's headers are taken on the first call that misses the cache.
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ class SDKChatProvider(LLMProvider):
         ) as response:
             if response.status >= 400:
                 await checked_read(response)
-            async for line in response.content:
+            async for line in response.content:  # a line up to MAX_STREAM_LINE_BYTES (aio.open_session)
                 if reader.feed(stream_line(line)) and first_token is None:
                     first_token = time.perf_counter()
         output = reader.output()

@@ -92,9 +92,16 @@ def read_profile(path: Path) -> dict[str, str] | None:
     headers = data.get("headers") if isinstance(data, dict) else None
     if not isinstance(headers, dict) or not headers:
         return None
-    if not all(isinstance(name, str) and isinstance(value, str) for name, value in headers.items()):
+    if not all(sendable(name, value) for name, value in headers.items()):
         return None
     return headers
+
+
+def sendable(name: Any, value: Any) -> bool:
+    """A header as the SDK sends it: text without control characters, never one the HTTP client sets itself."""
+    if not isinstance(name, str) or not isinstance(value, str) or name.lower() in TRANSPORT_HEADERS:
+        return False
+    return name.isprintable() and ":" not in name and value.isprintable()
 
 
 def capture(call: SDKCall, *, base_url: str, timeout: float) -> dict[str, str]:

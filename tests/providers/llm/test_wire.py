@@ -17,7 +17,7 @@ from evalgate.providers.llm.retry import Failure, failure_for_api_error, failure
 from evalgate.providers.llm.sdk import SDKChatProvider
 
 from .conftest import ANTHROPIC_KEY, OPENAI_KEY, case, make_provider, run_provider
-from .fake_servers import FakeLLMServer
+from .fake_servers import FakeLLMServer, answer_for
 
 SDKS = {
     "anthropic": ("claude-haiku-4-5", "", ANTHROPIC_KEY),
@@ -96,7 +96,12 @@ def test_the_sdk_headers_are_kept_without_the_key_and_reused(
 def test_a_broken_or_hostile_kept_file_is_captured_again(server: FakeLLMServer, tmp_path: Path) -> None:
     asyncio.run(run_provider(sdk_provider("anthropic", server, tmp_path), [case("q")]))
     (kept,) = (tmp_path / wire.PROFILE_DIR).iterdir()
-    for broken in (b"{not json", b"\xff\xfe", b'{"headers": {"x": 1}}', b"[]", b'{"headers": {}}'):
+    hostile = (
+        b'{"headers": {"host": "elsewhere.example"}}',
+        b'{"headers": {"x-a": "1\\r\\nx-injected: 1"}}',
+        b'{"headers": {"x:y": "1"}}',
+    )
+    for broken in (b"{not json", b"\xff\xfe", b'{"headers": {"x": 1}}', b"[]", b'{"headers": {}}', *hostile):
         kept.write_bytes(broken)
         ran = asyncio.run(run_provider(sdk_provider("anthropic", server, tmp_path), [case("q")]))
         assert ran.errors == {}
@@ -181,3 +186,14 @@ def test_an_error_status_in_a_stream_is_the_same_failure(
     ran = asyncio.run(run_provider(provider, [case("q")]))
     assert ran.errors["q"].startswith("ProviderError: HTTP 400")
     assert server.calls == 1
+
+
+@pytest.mark.parametrize("kind", sorted(SDKS))
+def test_a_streamed_event_longer_than_aiohttps_default_limit(
+    kind: str, server: FakeLLMServer, tmp_path: Path
+) -> None:
+    word = "w" * 1_000_000  # one delta of 1 MB: one line beyond what aiohttp reads by default (128-512 KiB)
+    provider = sdk_provider(kind, server, tmp_path, stream=True)
+    ran = asyncio.run(run_provider(provider, [case(word, id="long")]))
+    assert ran.errors == {}
+    assert ran.outputs["long"].value == answer_for(word)
