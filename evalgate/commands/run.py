@@ -69,7 +69,7 @@ def run_from_args(args: argparse.Namespace):
         raise InputError(
             "--resume needs --output to be a file: a stream has no journal next to it", file=args.output
         )
-    config = load_config(args.config)
+    config = load_config(args.config, whole=True)
     if args.no_cache:
         config.cache["enabled"] = False
     results = run_and_score(
