@@ -49,7 +49,7 @@ def task_suite_name(suite: str, task: str) -> str:
     return f"{suite}/{task}"
 
 
-def tasks_config(data: LineDict, path: Path, *, task: str | None, whole: bool) -> SuiteConfig:
+def tasks_config(data: Any, path: Path, *, task: str | None, whole: bool) -> SuiteConfig:
     """The suite with its tasks (`whole`), or the one task named `task`; else an InputError naming the tasks."""
     from evalgate.config import suite_config
 
@@ -88,7 +88,7 @@ def tasks_config(data: LineDict, path: Path, *, task: str | None, whole: bool) -
     )
 
 
-def _task_name(name: Any, tasks: LineDict, file: str) -> str:
+def _task_name(name: Any, tasks: Any, file: str) -> str:
     if not isinstance(name, str) or not TASK_NAME.fullmatch(name):
         raise InputError(
             f"task name {name!r}: expected letters, digits, '_', '.' or '-' (at most 64, starting with a letter or "
@@ -99,7 +99,7 @@ def _task_name(name: Any, tasks: LineDict, file: str) -> str:
     return name
 
 
-def _task_data(data: LineDict, name: str, body: Any, file: str) -> LineDict:
+def _task_data(data: Any, name: str, body: Any, file: str) -> LineDict:
     """The task's section laid over the top-level options, as one suite's mapping (lines kept)."""
     where = line_of(data["tasks"], name)
     if body is None:
@@ -120,7 +120,7 @@ def _task_data(data: LineDict, name: str, body: Any, file: str) -> LineDict:
                 line=line_of(body, key),
             )
     merged = LineDict((key, value) for key, value in data.items() if key != "tasks")
-    merged.line = getattr(body, "line", where) or where
+    merged.line = getattr(body, "line", None) or where or 0
     merged.key_lines = {**getattr(data, "key_lines", {}), **getattr(body, "key_lines", {})}
     for pair in EXCLUSIVE:
         if any(key in body for key in pair):

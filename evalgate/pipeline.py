@@ -101,25 +101,11 @@ def run_and_score(
     shard: ShardSpec | None = None,
 ) -> dict[str, Any]:
     """Run the suite with one provider and return the scored results (the results.json content); with `shard`,
-    those of that shard of the (sampled) cases (evalgate.shards), for `evalgate merge`. A suite of tasks runs
-    each task (evalgate.tasks).
+    those of that shard of the (sampled) cases (evalgate.shards), for `evalgate merge`. (A suite of tasks runs
+    each task through here: evalgate.tasks.run_tasks.)
 
     With `journal_path`, each finished case run is journaled there (evalgate.journal); `resume` keeps the case runs
     that journal holds, `retry_errors` (a results file) those that finished without an error."""
-    if config.tasks:
-        from evalgate.tasks import run_tasks
-
-        return run_tasks(
-            config,
-            sample=sample,
-            label=label,
-            provider_name=provider_name,
-            progress=progress,
-            journal_path=journal_path,
-            resume=resume,
-            retry_errors=retry_errors,
-            shard=shard,
-        )
     provider_config = config.provider if provider_name is None else config.provider_named(provider_name)
     previous = _previous_run(retry_errors)
     cases, shard_record = _shard_cases(load_suite_cases(config, sample), shard)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from evalgate.commands._outputs import check_outputs, save_results
@@ -72,7 +73,12 @@ def run_from_args(args: argparse.Namespace):
     config = load_config(args.config, whole=True)
     if args.no_cache:
         config.cache["enabled"] = False
-    results = run_and_score(
+    run: Callable[..., dict[str, Any]] = run_and_score
+    if config.tasks:  # a suite of tasks runs each task
+        from evalgate.tasks import run_tasks
+
+        run = run_tasks
+    results = run(
         config,
         sample=args.sample,
         label=args.label,

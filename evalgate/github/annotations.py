@@ -42,7 +42,9 @@ def read_config_facts(path: str | Path) -> ConfigFacts:
         raise InputError(
             "the config needs a suite name (suite: NAME)", file=path, line=getattr(data, "line", None)
         )
-    tasks = data.get("tasks") if isinstance(data.get("tasks"), dict) else {}
+    tasks = data.get("tasks")
+    if not isinstance(tasks, dict):
+        tasks = {}
     lines = _rule_lines(data, path, None)
     sections = _secret_sections(data)
     for name, task in tasks.items():
