@@ -114,14 +114,20 @@ def incomplete_exit_code() -> int:
 
 def handle(args: argparse.Namespace) -> int:
     _, results = run_from_args(args)
+    tasks = results.get("tasks") or {"": results}  # a suite of tasks: a summary per task
+    for name, task in tasks.items():
+        part = shard_of(task)
+        what = f"{len(task['cases'])} cases" + (f" (shard {part}; merge before gating)" if part else "")
+        echo(f"evalgate: {f'task {name}: ' if name else ''}{what} -> {args.output} ({_summary(task)})")
+    return finish(results, args.output, ExitCode.PASS)
+
+
+def _summary(results: dict[str, Any]) -> str:
+    """The shown metrics of a run in one line."""
     keys = results["metric_keys"]
-    summary = ", ".join(
+    return ", ".join(
         f"{key} {fmt.value(entry['value'], fmt.unit_in(keys.get(key)))}"
         + (" (not measured: timed mostly from cached answers)" if entry.get("measured") is False else "")
         for key, entry in results["metrics"].items()
         if entry.get("value") is not None and keys.get(key, {}).get("shown", True)
     )
-    part = shard_of(results)
-    what = f"{len(results['cases'])} cases" + (f" (shard {part}; merge before gating)" if part else "")
-    echo(f"evalgate: {what} -> {args.output} ({summary})")
-    return finish(results, args.output, ExitCode.PASS)
