@@ -29,36 +29,88 @@ VERDICT_ORDER = {"pass": 0, "warn": 1, "fail": 2}
 
 def run_tasks(config: SuiteConfig, *, label: str | None, **options: Any) -> dict[str, Any]:
     """Run every task of the suite (the options of pipeline.run_and_score) and return the results document."""
-    from evalgate.pipeline import git_info, run_and_score
+    from evalgate.journal import task_journal
+    from evalgate.pipeline import run_and_score
 
-    for option in ("shard", "resume", "retry_errors"):
-        if options.get(option):
-            flag = "--" + option.replace("_", "-")
-            raise InputError(
-                f"{flag} is not supported for a suite of tasks yet; run the whole suite", file=config.path
-            )
-    options.pop("journal_path", None)  # a run of tasks keeps no journal (no --resume)
+    if options.get("retry_errors"):
+        raise InputError(
+            "--retry-errors is not supported for a suite of tasks yet; `evalgate run --resume` continues a stopped "
+            "run",
+            file=config.path,
+        )
+    journal = options.pop("journal_path", None)
     started = time.perf_counter()
     tasks: dict[str, dict[str, Any]] = {}
     spent = {"max_cost": 0.0, "max_tokens": 0}
     for name, task_config in config.tasks.items():
         task_config.budget = _left(config.budget, spent)
         task_config.cache = config.cache
-        tasks[name] = run_and_score(task_config, label=label, **options)
+        tasks[name] = run_and_score(
+            task_config, label=label, journal_path=task_journal(journal, name), **options
+        )
         _charge(spent, tasks[name])
+    return suite_results(config, tasks, label=label, wall_s=time.perf_counter() - started)
+
+
+def suite_results(
+    config: SuiteConfig, tasks: dict[str, dict[str, Any]], *, label: str | None, wall_s: float
+) -> dict[str, Any]:
+    """The results document of a suite of tasks, around its tasks' results (a run's, a shard's, a merge's)."""
+    from evalgate.pipeline import git_info
+
+    first = next(iter(tasks.values()))
     results = build_results(
         suite=config.suite,
         label=label,
-        signature=_signature(config, tasks, options.get("sample")),
-        git=git_info(config.base_dir),
-        run=_run(tasks, time.perf_counter() - started),
+        signature=_signature(config, tasks, first["signature"].get("sample")),
+        git=first.get("git") or git_info(config.base_dir),
+        run=_run(tasks, wall_s),
         metric_keys={},
         metrics={},
         categories={},
         cases=[],
+        shard=_shard(tasks),
     )
     results["tasks"] = tasks
     return results
+
+
+def _shard(tasks: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The suite's `shard` when its tasks' results are one shard of a run (each task split the same way)."""
+    parts = [results.get("shard") for results in tasks.values()]
+    if not all(parts):
+        return None
+    return {
+        "index": parts[0]["index"],
+        "count": parts[0]["count"],
+        "dataset_cases": sum(part["dataset_cases"] for part in parts),
+        "dataset_fingerprint": _digest(
+            [f"{name}={p['dataset_fingerprint']}" for name, p in zip(tasks, parts, strict=True)]
+        ),
+    }
+
+
+def merge_task_shards(paths: list[str], config: SuiteConfig) -> dict[str, Any]:
+    """`evalgate merge` of a suite of tasks: each task's shards merged as one suite's (evalgate.merge), then
+    joined; a file that is not a shard of this suite's tasks is one InputError."""
+    from evalgate.merge import merge_loaded
+    from evalgate.results import load_results
+
+    loaded = [(path, load_results(path, tasks=True)) for path in paths]
+    for path, results in loaded:
+        if results.tasks is None or list(results.tasks) != list(config.tasks):
+            raise InputError(
+                f"not the results of a shard of this suite's tasks ({', '.join(config.tasks)})", file=path
+            )
+    merged = {
+        name: merge_loaded(
+            [(f"{path} (task {name})", (results.tasks or {})[name].to_json()) for path, results in loaded],
+            task_config,
+        )
+        for name, task_config in config.tasks.items()
+    }
+    wall_s = max((results.run.wall_s or 0.0 for _, results in loaded), default=0.0)
+    return suite_results(config, merged, label=loaded[0][1].label, wall_s=wall_s)
 
 
 def _left(budget: dict[str, Any], spent: dict[str, float]) -> dict[str, Any]:

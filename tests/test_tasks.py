@@ -137,9 +137,53 @@ def test_results_of_tasks_are_refused_where_one_suite_is_read(suite: Path, capsy
     assert "results of a suite of tasks" in capsys.readouterr().err
     argv = ["run", "-q", "--config", str(suite / "evalgate.yaml"), "--output", str(suite / "r.json")]
     assert main([*argv, "--retry-errors", results]) == 2
-    assert main([*argv, "--shard", "1/2"]) == 2
-    assert "--shard is not supported for a suite of tasks" in capsys.readouterr().err
+    assert "--retry-errors is not supported for a suite of tasks" in capsys.readouterr().err
     assert not (suite / "r.json").exists()
+
+
+def test_shards_of_a_suite_of_tasks_merge_into_the_results_of_the_whole_run(suite: Path, capsys) -> None:
+    config = str(suite / "evalgate.yaml")
+    assert check(suite, "whole") == 0
+    paths = []
+    for index in (1, 2, 3):
+        paths.append(str(suite / f"shard{index}.json"))
+        assert main(["run", "-q", "--config", config, "--shard", f"{index}/3", "--output", paths[-1]]) == 0
+        shard = read_json(Path(paths[-1]))
+        assert shard["shard"]["index"] == index and shard["shard"]["count"] == 3
+        assert all(task["shard"]["index"] == index for task in shard["tasks"].values())
+    assert main(["gate", "--config", config, "--current", paths[0]]) == 2  # a shard is never gated
+    assert "merge the shards first" in capsys.readouterr().err
+    merged = str(suite / "merged.json")
+    assert main(["merge", *paths, "--config", config, "--output", merged]) == 0
+    whole, joined = read_json(suite / "whole" / "results.json"), read_json(Path(merged))
+    assert "shard" not in joined and joined["run"]["complete"] is True
+    for name in ("intent", "summary"):
+        ids = [case["id"] for case in whole["tasks"][name]["cases"]]
+        assert [case["id"] for case in joined["tasks"][name]["cases"]] == ids
+        for key in ("accuracy", "f1_macro", "rougeL", "assertions"):
+            if key in whole["tasks"][name]["metrics"]:
+                assert (
+                    joined["tasks"][name]["metrics"][key]["value"]
+                    == whole["tasks"][name]["metrics"][key]["value"]
+                )
+    assert (
+        main(
+            [
+                "gate",
+                "--config",
+                config,
+                "--current",
+                merged,
+                "--baseline",
+                str(suite / "whole" / "results.json"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["merge", *paths[:2], "--config", config, "--output", str(suite / "two.json")]) == 2
+    )  # one missing
+    assert "shard" in capsys.readouterr().err
 
 
 def test_a_command_that_works_on_one_suite_asks_for_task(suite: Path, capsys) -> None:

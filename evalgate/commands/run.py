@@ -9,7 +9,7 @@ from typing import Any
 from evalgate.commands._outputs import check_outputs, save_results
 from evalgate.config import load_config
 from evalgate.errors import InputError
-from evalgate.journal import finish_journal, journal_path
+from evalgate.journal import finish_journal, journal_path, task_journal
 from evalgate.outbound import echo
 from evalgate.process import interrupts
 from evalgate.process.exitcodes import ExitCode, for_signal
@@ -90,7 +90,10 @@ def run_from_args(args: argparse.Namespace):
         shard=shard,
     )
     save_results(args.output, results)
-    finish_journal(journal, complete=incomplete_reason(results) is None)
+    complete = incomplete_reason(results) is None  # a suite of tasks keeps every task's journal until complete
+    for name in results.get("tasks") or {}:
+        finish_journal(task_journal(journal, name), complete=complete)
+    finish_journal(journal, complete=complete)
     return config, results
 
 
