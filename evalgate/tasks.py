@@ -77,8 +77,8 @@ def suite_results(
 
 def _shard(tasks: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     """The suite's `shard` when its tasks' results are one shard of a run (each task split the same way)."""
-    parts = [results.get("shard") for results in tasks.values()]
-    if not all(parts):
+    parts: list[dict[str, Any]] = [results["shard"] for results in tasks.values() if results.get("shard")]
+    if len(parts) < len(tasks):
         return None
     return {
         "index": parts[0]["index"],
