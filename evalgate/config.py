@@ -106,6 +106,7 @@ class SuiteConfig:
     quarantine: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
     tasks: dict[str, SuiteConfig] = field(default_factory=dict)  # a suite of several tasks: each one's config
+    task_name: str | None = None  # in a suite of tasks: this task's name (its progress is labelled with it)
     judge_calibration: dict[str, Any] | None = None  # judge.calibration, paths resolved (docs/judge.md)
     task: str | None = None  # what the model is asked to do, shown to the judge (evalgate.judge.task)
 

@@ -76,7 +76,9 @@ def tasks_config(data: Any, path: Path, *, task: str | None, whole: bool) -> Sui
             file=file,
         )
     configs = {
-        name: suite_config(_task_data(data, name, tasks[name], file), path)
+        name: dataclasses.replace(
+            suite_config(_task_data(data, name, tasks[name], file), path), task_name=name
+        )
         for name in names
         if task is None or name == task
     }

@@ -90,7 +90,8 @@ def run_from_args(args: argparse.Namespace):
         shard=shard,
     )
     save_results(args.output, results)
-    complete = incomplete_reason(results) is None  # a suite of tasks keeps every task's journal until complete
+    # a suite of tasks keeps every task's journal until the suite is complete
+    complete = incomplete_reason(results) is None
     for name in results.get("tasks") or {}:
         finish_journal(task_journal(journal, name), complete=complete)
     finish_journal(journal, complete=complete)
