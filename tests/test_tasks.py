@@ -96,6 +96,7 @@ def test_a_regression_in_one_task_fails_the_suite_against_that_tasks_baseline(su
     report = (suite / "head" / "report.md").read_text()
     assert report.index("### Task intent") < report.index("### Task summary")
     assert "| intent | ❌ failed |" in report and "| summary | ✅ passed |" in report
+    assert report.count("<sub>evalgate") == 1 and report.rstrip().endswith("</sub>")  # the footer, once
     comment = (suite / "head" / "comment.md").read_text()
     assert comment.startswith(comment_marker("support-tasks")) and comment.count("<!-- evalgate:") == 1
     junit = ET.parse(suite / "head" / "junit.xml").getroot()

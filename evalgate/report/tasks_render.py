@@ -21,6 +21,7 @@ from evalgate.report.labels import ICONS, WORDS
 from evalgate.report.view import Tier, build_view, shorten
 
 Trends = dict[str, Trend | None]
+FOOTER = "<sub>evalgate "  # the last line of report.md.j2: the version, the mode, the workflow run
 
 
 def _sections(
@@ -28,12 +29,12 @@ def _sections(
     current: Results,
     baseline: Results | None,
     *,
-    max_examples: int,
-    max_chars: int,
-    trend: Trends | None,
-    run_url: str | None,
+    max_examples: int = 10,
+    max_chars: int = 400,
+    trend: Trends | None = None,
+    run_url: str | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Each task's name and its report view (at full detail)."""
+    """Each task's name and its report view (at full detail): the view options of one suite's report."""
     tasks = verdict.tasks or {}
     current_tasks = current.tasks or {}
     baseline_tasks = (baseline.tasks or {}) if baseline is not None else {}
@@ -80,38 +81,36 @@ def render_markdown(
     current: Results,
     baseline: Results | None,
     *,
-    max_examples: int = 10,
-    max_chars: int = 400,
-    trend: Trends | None = None,
     marker: str | None = None,
-    run_url: str | None = None,
     max_length: int | None = None,
     templates: str | Path | None = None,
     measure: Callable[[str], int] = len,
+    **view_options: Any,
 ) -> str:
-    """The markdown report of a suite of tasks; with `max_length`, detail dropped in tiers until it fits."""
-    sections = _sections(
-        verdict,
-        current,
-        baseline,
-        max_examples=max_examples,
-        max_chars=max_chars,
-        trend=trend,
-        run_url=run_url,
-    )
+    """The markdown report of a suite of tasks; with `max_length`, detail dropped in tiers until it fits.
+    `view_options`: those of one suite's report (max_examples, max_chars, run_url; `trend` by task)."""
+    sections = _sections(verdict, current, baseline, **view_options)
     head = render._renderer("markdown", "tasks.md.j2", templates)(_head(verdict, marker))
     body = render._renderer("markdown", "report.md.j2", templates)
 
     def compose(tier: Tier | None) -> str:
-        parts = [head.rstrip("\n")]
+        parts, footer = [head.rstrip("\n")], []
         for name, view in sections:
-            shown = view if tier is None else shorten(view, tier)
-            parts.append(f"---\n\n### Task {name}\n\n{body(shown).strip()}")
-        return "\n\n".join(parts) + "\n"
+            text, footer = _without_footer(body(view if tier is None else shorten(view, tier)).strip())
+            parts.append(f"---\n\n### Task {name}\n\n{text}")
+        return "\n\n".join(parts + footer) + "\n"
 
     if max_length is None:
         return compose(None)
-    return render._fit(compose, max_examples, max_length, marker, measure)
+    return render._fit(compose, view_options.get("max_examples", 10), max_length, marker, measure)
+
+
+def _without_footer(section: str) -> tuple[str, list[str]]:
+    """A section's text without its last line when that is the report's footer (said once, at the end)."""
+    text, _, last = section.rpartition("\n")
+    if last.startswith(FOOTER) and text:
+        return text.rstrip(), [last]
+    return section, []
 
 
 def render_comment(
@@ -133,24 +132,13 @@ def render_html(
     current: Results,
     baseline: Results | None,
     *,
-    max_examples: int = 10,
-    max_chars: int = 400,
-    trend: Trends | None = None,
-    run_url: str | None = None,
     templates: str | Path | None = None,
+    **view_options: Any,
 ) -> str:
     """One standalone HTML page: the suite's verdict, then each task's report (its page's body)."""
     import html
 
-    sections = _sections(
-        verdict,
-        current,
-        baseline,
-        max_examples=max_examples,
-        max_chars=max_chars,
-        trend=trend,
-        run_url=run_url,
-    )
+    sections = _sections(verdict, current, baseline, **view_options)
     page = render._renderer("html", "report.html.j2", templates)
     head = _head(verdict, None)
     rows = "".join(
