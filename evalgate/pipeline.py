@@ -107,7 +107,7 @@ def run_and_score(
     With `journal_path`, each finished case run is journaled there (evalgate.journal); `resume` keeps the case runs
     that journal holds, `retry_errors` (a results file) those that finished without an error."""
     provider_config = config.provider if provider_name is None else config.provider_named(provider_name)
-    previous = _previous_run(retry_errors)
+    previous = _previous_run(retry_errors, config.task_name)
     cases, shard_record = _shard_cases(load_suite_cases(config, sample), shard)
     built = metrics.build_metrics(config)
     plan = RunJournal(
@@ -147,13 +147,19 @@ def run_and_score(
     return results
 
 
-def _previous_run(retry_errors: str | None) -> tuple[Path, dict[str, Any]] | None:
-    """The results file `--retry-errors` names, loaded before any case runs: a bad one is exit 2 at once."""
+def _previous_run(retry_errors: str | None, task: str | None) -> tuple[Path, dict[str, Any]] | None:
+    """The results file `--retry-errors` names (in a suite of tasks, its results of `task`), loaded before any
+    case runs: a bad one is exit 2 at once."""
     if retry_errors is None:
         return None
     from evalgate.results import load_results
 
-    return Path(retry_errors), load_results(retry_errors).to_json()
+    results = load_results(retry_errors, tasks=task is not None)
+    if task is not None:
+        if task not in (results.tasks or {}):
+            raise InputError(f"these results have no results of task {task}", file=retry_errors)
+        results = (results.tasks or {})[task]
+    return Path(retry_errors), results.to_json()
 
 
 def _shard_cases(cases: list, shard: ShardSpec | None) -> tuple[list, dict[str, Any] | None]:
