@@ -94,7 +94,7 @@ def render_markdown(
     body = render._renderer("markdown", "report.md.j2", templates)
 
     def compose(tier: Tier | None) -> str:
-        parts, footer = [head.rstrip("\n")], []
+        parts, footer = [head.rstrip("\n")], list[str]()
         for name, view in sections:
             text, footer = _without_footer(body(view if tier is None else shorten(view, tier)).strip())
             parts.append(f"---\n\n### Task {name}\n\n{text}")
