@@ -48,17 +48,22 @@ async def send_with_the_sdk(kind: str, base_url: str, timeout: float, body: dict
     path = "/v1/messages" if kind == "anthropic" else "/chat/completions"
     create = client.messages.create if kind == "anthropic" else client.chat.completions.create
     try:
-        await create(**body)
+        answer = await create(**body)
+        if body.get("stream"):
+            async for _ in answer:
+                pass
         await client.post(path, body=body, cast_to=httpx2.Response)
     finally:
         await client.close()
 
 
+@pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("kind", sorted(SDKS))
 def test_the_provider_sends_exactly_what_the_sdk_sends(
-    kind: str, server: FakeLLMServer, tmp_path: Path
+    kind: str, stream: bool, server: FakeLLMServer, tmp_path: Path
 ) -> None:
-    provider = sdk_provider(kind, server, tmp_path, system="Be brief.", max_tokens=50, timeout=30)
+    options = {"system": "Be brief.", "max_tokens": 50, "timeout": 30, "stream": stream}
+    provider = sdk_provider(kind, server, tmp_path, **options)
     ran = asyncio.run(run_provider(provider, [case("what is the refund policy?")]))
     assert ran.errors == {}
     ours = server.requests[0]
