@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from evalgate.contracts.cases import CallTiming, Case, Output
+from evalgate.errors import RunAborted
 from evalgate.providers.llm.aio import HttpStatus, checked_read, open_session, transport_failure
 from evalgate.providers.llm.answers import StreamError, StreamReader, json_body
 from evalgate.providers.llm.base import LLMProvider, env_secret
@@ -108,15 +109,22 @@ class SDKChatProvider(LLMProvider):
         return SDKCall(self.SDK, self.SDK_CLIENT, self.SDK_METHOD, self.PATH, frozenset(own_env))
 
     def import_library(self) -> None:
+        """aiohttp, and the SDK's headers; RunAborted when the SDK cannot give them (evalgate's failure, never
+        the model's: no case is sent)."""
         import aiohttp  # noqa: F401
 
-        self._headers = sdk_headers(
-            self.sdk_call(),
-            api_key=self._api_key,
-            base_url=self.endpoint(),
-            timeout=self.options["timeout"],
-            base_dir=self.base_dir,
-        )
+        try:
+            self._headers = sdk_headers(
+                self.sdk_call(),
+                api_key=self._api_key,
+                base_url=self.endpoint(),
+                timeout=self.options["timeout"],
+                base_dir=self.base_dir,
+            )
+        except Exception as exc:
+            raise RunAborted(
+                f"the {self.SDK} SDK did not give its headers ({type(exc).__name__}: {exc})"
+            ) from exc
 
     def open_client(self) -> Any:
         import aiohttp

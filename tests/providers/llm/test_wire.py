@@ -12,7 +12,9 @@ from typing import Any
 import httpx2
 import pytest
 
+from evalgate.errors import RunAborted
 from evalgate.providers.llm import wire
+from evalgate.providers.llm.budget import RunSettings
 from evalgate.providers.llm.retry import Failure, failure_for_api_error, failure_for_status
 from evalgate.providers.llm.sdk import SDKChatProvider
 
@@ -202,3 +204,24 @@ def test_a_streamed_event_longer_than_aiohttps_default_limit(
     ran = asyncio.run(run_provider(provider, [case(word, id="long")]))
     assert ran.errors == {}
     assert ran.outputs["long"].value == answer_for(word)
+
+
+def test_an_sdk_that_gives_no_headers_aborts_the_run_and_sends_nothing(
+    server: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def changed_sdk(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError("create() got an unexpected keyword argument 'max_tokens'")
+
+    monkeypatch.setattr(wire, "capture", changed_sdk)
+    with pytest.raises(RunAborted, match=r"the anthropic SDK did not give its headers \(TypeError"):
+        asyncio.run(run_provider(sdk_provider("anthropic", server, tmp_path), [case("q")]))
+    cached = make_provider(
+        "anthropic",
+        {"model": "claude-haiku-4-5", "base_url": server.url},
+        tmp_path,
+        settings=RunSettings(cache_dir=tmp_path / "cache"),
+    )
+    ran = asyncio.run(run_provider(cached, [case("q"), case("r")]))
+    assert ran.outcome.aborted and ran.outputs == {}
+    assert all(error.startswith("aborted: the anthropic SDK") for error in ran.errors.values())
+    assert server.calls == 0
