@@ -10,7 +10,7 @@ from typing import Any
 from evalgate.contracts.results import MetricKeyInfo, Results
 from evalgate.contracts.verdict import MetricRow, VerdictDocument
 from evalgate.report import formatting as fmt
-from evalgate.report.labels import ICONS, SEVERITY, short_label, status_icon
+from evalgate.report.labels import SEVERITY, short_label, status_mark
 
 MAX_CATEGORY_COLUMNS = 6  # metric columns of the per-category table
 
@@ -29,7 +29,7 @@ def metric_row(row: MetricRow) -> dict[str, Any]:
         "threshold": fmt.threshold(row.rules, unit, row.higher_is_better),
         "n": fmt.count(row.n),
         "status": row.status,
-        "icon": status_icon(row.status),
+        "mark": status_mark(row.status, gated=bool(row.rules)),
         "gated": bool(row.rules),
         "note": row.note,
         "higher_is_better": row.higher_is_better,
@@ -175,9 +175,11 @@ def regression_size(row: MetricRow) -> float:
 
 
 def categories(rows: list[MetricRow], columns: tuple[list[str], int]) -> dict[str, Any] | None:
-    """One row per category, one column per chosen metric: `current (delta)`. Worst first: failed, then warned,
-    then the others; within each, the largest regression on a shown metric first (`regression_size`: a
-    category down 26 points comes before an unchanged one), then the verdict's order."""
+    """One row per category (or slice), one column per chosen metric: `current (delta)`. Sorted by the size of
+    the regression, largest first (`regression_size` of its worst shown metric: a category down 26 points comes
+    before one down 2, an unchanged or improved one after), ties by name. Only gated rows get a status mark
+    (their worst gated status; a cell of a gated metric that warned or failed gets its own); an ungated row has
+    no threshold to pass or fail, so it gets none."""
     names, left_out = columns
     if not rows or not names:
         return None
@@ -185,31 +187,30 @@ def categories(rows: list[MetricRow], columns: tuple[list[str], int]) -> dict[st
     for row in rows:
         by_category.setdefault(str(row.category), {})[row.metric] = row
     table: list[dict[str, Any]] = []
-    for order, (category, metrics) in enumerate(by_category.items()):
-        statuses = [row.status for row in metrics.values()]
-        worst = min(statuses, key=lambda s: SEVERITY.get(s, 3))
+    for category, metrics in by_category.items():
+        gated = [row.status for row in metrics.values() if row.rules]
+        worst = min(gated, key=lambda s: SEVERITY.get(s, 3)) if gated else None
         size = max((regression_size(metrics[name]) for name in names if name in metrics), default=0.0)
-        cells = []
-        for metric in names:
-            cell = metrics.get(metric)
-            if cell is None:
-                cells.append(fmt.DASH)
-                continue
-            text = fmt.value(cell.current, cell.unit)
-            if fmt.is_number(cell.delta):
-                text += f" ({fmt.delta(cell.delta, cell.unit)})"
-            if cell.status in ("warn", "fail"):
-                text += " " + ICONS[cell.status]
-            cells.append(text)
-        n = max((r.n for r in metrics.values()), default=None)
+        name = short_label(category)
         table.append(
             {
-                "name": short_label(category),
-                "n": fmt.count(n),
-                "cells": cells,
-                "icon": status_icon(worst),
-                "_key": (min(SEVERITY.get(worst, 2), 2), -size, order),
+                "name": name,
+                "n": fmt.count(max((r.n for r in metrics.values()), default=None)),
+                "cells": [_category_cell(metrics.get(metric)) for metric in names],
+                "mark": status_mark(worst, gated=bool(gated)),
+                "_key": (-size, name),
             }
         )
     table.sort(key=lambda item: item.pop("_key"))
     return {"columns": names, "rows": table, "left_out": left_out}
+
+
+def _category_cell(cell: MetricRow | None) -> dict[str, Any]:
+    """`current (delta)`, marked when its metric is gated there and warned or failed."""
+    if cell is None:
+        return {"text": fmt.DASH, "mark": None}
+    text = fmt.value(cell.current, cell.unit)
+    if fmt.is_number(cell.delta):
+        text += f" ({fmt.delta(cell.delta, cell.unit)})"
+    flagged = cell.status in ("warn", "fail")
+    return {"text": text, "mark": status_mark(cell.status, gated=bool(cell.rules) and flagged)}

@@ -27,7 +27,7 @@ from evalgate.contracts.verdict import BaselineInfo, Reason, VerdictDocument
 from evalgate.report import cases_view, metrics_view, trend_view, usage_view
 from evalgate.report import formatting as fmt
 from evalgate.report.judge_view import judge_view
-from evalgate.report.labels import ICONS, WORDS
+from evalgate.report.labels import BADGES, ICONS, WORDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +70,7 @@ def build_view(
         "verdict": outcome,
         "icon": ICONS[outcome],
         "word": WORDS[outcome],
+        "verdict_badge": BADGES[outcome],
         "headline": verdict.headline,
         "mode": verdict.mode,
         "baseline": _baseline(verdict, baseline),
@@ -166,6 +167,8 @@ def _reason(reason: Reason, units: dict[str, fmt.Unit]) -> dict[str, Any]:
     metric = reason.metric
     return {
         "icon": ICONS[reason.severity],
+        "status": reason.severity,
+        "badge": BADGES[reason.severity],
         "metric": metric,
         "category": reason.category,
         "message": message,
