@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from evalgate.config_schema import DROP_RULES
 from evalgate.errors import InputError
-from evalgate.names import did_you_mean, listed
+from evalgate.names import check_listed_names, did_you_mean, listed
 from evalgate.options import line_of
 
 if TYPE_CHECKING:
@@ -41,6 +41,25 @@ def check_suite(config: SuiteConfig) -> None:
         name for name, key in keys.items() if key.kind != "binary" or config.repeats > 1
     }  # binary keys get an exact test (McNemar) unless repeats make per-case means
     _check_resamples(config, bootstrapped)
+    _check_shown(config, set(keys))
+
+
+def _check_shown(config: SuiteConfig, computed: set[str]) -> None:
+    """`report.show` names metric keys this suite computes (a typo would silently hide a metric)."""
+    chosen = config.report.get("show")
+    if not chosen:
+        return
+    section = config.raw.get("report")
+    listing = section.get("show") if isinstance(section, dict) else None
+    check_listed_names(
+        chosen,
+        computed,
+        option="report.show",
+        noun="metric key",
+        plural="metric keys",
+        file=str(config.path),
+        line_of=lambda index: line_of(listing, index) if listing is not None else None,
+    )
 
 
 def _not_computed(config: SuiteConfig, rule: Rule, computed: set[str]) -> InputError:

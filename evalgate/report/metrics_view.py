@@ -4,7 +4,8 @@ worst first)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from evalgate.contracts.results import MetricKeyInfo, Results
@@ -36,25 +37,38 @@ def metric_row(row: MetricRow) -> dict[str, Any]:
     }
 
 
-def key_info(current: Results, baseline: Results | None) -> dict[str, MetricKeyInfo]:
-    """The results files' `metric_keys` (the current run's entries win)."""
-    return {**(baseline.metric_keys if baseline else {}), **current.metric_keys}
+@dataclasses.dataclass(frozen=True)
+class Shown:
+    """Which metric keys the tables show beside the gated ones (those are always shown): the keys `report.show`
+    lists (`chosen`) when the config has it, else those the results mark `shown` (older results have no mark:
+    shown). The marks are decided when the run is scored (evalgate.pipeline), from the config; `chosen` lets
+    a report follow the config's list when it renders results written under another one."""
+
+    marks: dict[str, MetricKeyInfo]
+    chosen: frozenset[str] | None = None
+
+    def __contains__(self, name: object) -> bool:
+        if self.chosen is not None:
+            return name in self.chosen
+        return name not in self.marks or self.marks[str(name)].shown
 
 
-def _is_shown(name: str, keys: dict[str, MetricKeyInfo]) -> bool:
-    """Whether the results mark a key for reports (older results have no mark: shown)."""
-    return name not in keys or keys[name].shown
+def shown_keys(current: Results, baseline: Results | None, show: Sequence[str] | None) -> Shown:
+    """The keys shown: `show` (report.show) when given, else the results files' marks (`metric_keys`; the
+    current run's entries win)."""
+    marks = {**(baseline.metric_keys if baseline else {}), **current.metric_keys}
+    return Shown(marks, None if show is None else frozenset(show))
 
 
 def _has_value(row: MetricRow) -> bool:
     return fmt.is_number(row.current) or fmt.is_number(row.baseline)
 
 
-def visible(row: MetricRow, keys: dict[str, MetricKeyInfo]) -> bool:
-    """A metric row the report shows: a gated one, or one marked shown with a value in either run."""
+def visible(row: MetricRow, shown: Shown) -> bool:
+    """A metric row the report shows: a gated one, or one shown with a value in either run."""
     if row.rules:
         return True
-    return _is_shown(row.metric, keys) and _has_value(row)
+    return row.metric in shown and _has_value(row)
 
 
 def _row_label(row: MetricRow) -> str:
@@ -135,11 +149,10 @@ def _timing_note(row: MetricRow) -> str | None:
     return text + "."
 
 
-def category_columns(
-    verdict: VerdictDocument, rows: list[MetricRow], keys: dict[str, MetricKeyInfo]
-) -> tuple[list[str], int]:
-    """The per-category table's metrics: the gated ones, then shown binary/continuous ones with a value,
-    at most MAX_CATEGORY_COLUMNS; and how many were left out for lack of room."""
+def category_columns(verdict: VerdictDocument, rows: list[MetricRow], shown: Shown) -> tuple[list[str], int]:
+    """The per-category table's metrics: the gated ones, then shown ones with a value (by default binary and
+    continuous ones only; any kind `report.show` chose), at most MAX_CATEGORY_COLUMNS; and how many were left
+    out for lack of room."""
     gated = {r.metric for r in [*verdict.metrics, *rows] if r.rules}
     order: list[str] = []
     kinds: dict[str, str] = {}
@@ -155,7 +168,10 @@ def category_columns(
         name
         for name in order
         if name in valued
-        and (name in gated or (_is_shown(name, keys) and kinds[name] in ("binary", "continuous")))
+        and (
+            name in gated
+            or (name in shown and (shown.chosen is not None or kinds[name] in ("binary", "continuous")))
+        )
     ]
     keep = set(sorted(wanted, key=lambda name: name not in gated)[:MAX_CATEGORY_COLUMNS])
     return [name for name in wanted if name in keep], len(wanted) - len(keep)
