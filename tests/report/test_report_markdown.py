@@ -172,8 +172,8 @@ def test_the_full_report_has_every_section_in_order(current, baseline) -> None:
     assert positions == sorted(positions)
     shape = structure(text)
     # (columns, lines): metrics, categories, each case's expected/output/baseline output (c-208 errored: no
-    # output), usage
-    assert shape["tables"] == [(8, 8), (4, 5), (3, 3), (2, 3), (3, 3), (4, 6)]
+    # output), usage (its change since the baseline, then what the run spent and the cache saved)
+    assert shape["tables"] == [(8, 8), (4, 5), (3, 3), (2, 3), (3, 3), (4, 6), (2, 10)]
     assert shape["details"] == 4  # the added/removed ids and three cases
     assert "- Added: c-501" in text and "- Removed: c-3" in text
 
@@ -442,7 +442,7 @@ def test_hostile_text_keeps_the_same_structure_as_plain_text(current, baseline) 
     brief = sum(1 for t in HOSTILE.values() if "\n" not in t and "\r" not in t and len("ok " + t) <= 80)
     assert brief >= 5  # hostile text reaches the table cells
     assert len(hostile["fences"]) == len(benign["fences"]) == 5 * len(HOSTILE) - 3 * brief
-    assert len(hostile["tables"]) == 3 + brief  # metrics, categories, usage, one per brief case
+    assert len(hostile["tables"]) == 4 + brief  # metrics, categories, usage (two), one per brief case
     assert hostile["details"] == benign["details"] == len(HOSTILE) + 1
     assert hostile["tags"] == sorted({*benign["tags"], "br"})  # no tag but the <br> of multi-line cells
     assert hostile["links"] == benign["links"] == []
