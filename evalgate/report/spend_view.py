@@ -88,8 +88,8 @@ def _judge(results: Results) -> tuple[Tally, Tally] | None:
 def _cell(tally: Tally, name: str) -> str:
     if name == "calls":
         return fmt.count(tally.calls)
-    if tally.reported[name] == 0:
-        return fmt.count(0) if tally.calls == 0 else NOT_MEASURED
+    if tally.reported[name] == 0 and tally.calls:
+        return NOT_MEASURED
     total = tally.sums[name]
     text = fmt.value(total, "usd", strip=True) if name == "cost" else fmt.count(int(total))
     if tally.unreported[name]:
