@@ -116,3 +116,22 @@ def test_the_category_table_shows_a_chosen_key_of_any_kind(current, baseline) ->
     assert "| Category | n | accuracy | Status |" in default  # by default a corpus key stays out of it
     chosen = render_markdown(verdict, current, baseline, show=["latency_p50_ms"])
     assert "| Category | n | accuracy | latency\\_p50\\_ms | Status |" in chosen
+
+
+def test_the_reference_example_is_a_valid_report_section(tmp_path) -> None:
+    from tests.conftest import ROOT
+
+    reference = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
+    section = reference[reference.index("### The report (`report`)") :]
+    start = section.index("```yaml\n") + len("```yaml\n")
+    example = section[start : section.index("\n```", start)]
+    config = write_suite(
+        tmp_path,
+        "suite: demo\ndatasets: [data]\nprovider: {type: python, target: model.py:predict}\n"
+        "metrics: [accuracy, rougeL, {judge: {criteria: [accuracy]}}]\n"
+        "judge: {type: anthropic, model: claude-haiku-4-5}\n" + example + "\n",
+        MODEL,
+    )
+    loaded = load_config(config)
+    assert loaded.report["show"] == ["rougeL", "judge_score", "latency_p95_ms"]
+    assert loaded.report["max_examples"] == 10 and loaded.report["max_chars"] == 400
