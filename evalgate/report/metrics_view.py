@@ -193,7 +193,9 @@ def regression_size(row: MetricRow) -> float:
 def categories(rows: list[MetricRow], columns: tuple[list[str], int]) -> dict[str, Any] | None:
     """One row per category (or slice), one column per chosen metric: `current (delta)`. Sorted by the size of
     the regression, largest first (`regression_size` of its worst shown metric: a category down 26 points comes
-    before one down 2, an unchanged or improved one after), ties by name. Only gated rows get a status mark
+    before one down 2, an unchanged or improved one after), ties by name. Timings count only between rows whose
+    other metrics tie: a latency per category is measured on few calls, and its relative change would outrank
+    a drop in quality. Only gated rows get a status mark
     (their worst gated status; a cell of a gated metric that warned or failed gets its own); an ungated row has
     no threshold to pass or fail, so it gets none."""
     names, left_out = columns
@@ -206,7 +208,9 @@ def categories(rows: list[MetricRow], columns: tuple[list[str], int]) -> dict[st
     for category, metrics in by_category.items():
         gated = [row.status for row in metrics.values() if row.rules]
         worst = min(gated, key=lambda s: SEVERITY.get(s, 3)) if gated else None
-        size = max((regression_size(metrics[name]) for name in names if name in metrics), default=0.0)
+        shown = [metrics[name] for name in names if name in metrics]
+        size = max((regression_size(row) for row in shown if row.timing is None), default=0.0)
+        slower = max((regression_size(row) for row in shown if row.timing is not None), default=0.0)
         name = short_label(category)
         table.append(
             {
@@ -214,7 +218,7 @@ def categories(rows: list[MetricRow], columns: tuple[list[str], int]) -> dict[st
                 "n": fmt.count(max((r.n for r in metrics.values()), default=None)),
                 "cells": [_category_cell(metrics.get(metric)) for metric in names],
                 "mark": status_mark(worst, gated=bool(gated)),
-                "_key": (-size, name),
+                "_key": (-size, -slower, name),
             }
         )
     table.sort(key=lambda item: item.pop("_key"))

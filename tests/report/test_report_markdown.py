@@ -208,6 +208,37 @@ def test_ties_in_the_regression_are_ordered_by_name(current, baseline) -> None:
     assert [split_row(line)[0].strip() for line in table[2:]] == ["adversarial", "edge", "typical"]
 
 
+def test_a_slower_category_does_not_outrank_a_drop_in_quality(current, baseline) -> None:
+    data = load("verdict_fail.json")
+    timing = {"current": {"n": 90, "fresh": 90, "measured": True, "note": "timed from 90 fresh calls"}}
+    for row in list(data["categories"]):
+        slower = row["category"] == "typical"  # the smallest accuracy drop, but 60% slower
+        data["categories"].append(
+            dict(
+                row,
+                metric="latency_p95_ms",
+                kind="corpus",
+                unit="ms",
+                higher_is_better=False,
+                rules={},
+                baseline=300.0,
+                current=480.0 if slower else 300.0,
+                delta=180.0 if slower else 0.0,
+                status="pass",
+                timing=timing,
+            )
+        )
+    text = render_markdown(typed(data), current, baseline, show=["latency_p95_ms"])
+    table = text[text.index("| Category |") :].split("\n\n")[0].split("\n")
+    assert table[0].startswith("| Category | n | accuracy | latency\\_p95\\_ms |")
+    assert [split_row(line)[0].strip() for line in table[2:]] == ["edge", "adversarial", "typical"]
+    for row in data["categories"]:  # with the quality tied, the slower one comes first
+        row["delta"] = 0.0 if row["metric"] == "accuracy" else row["delta"]
+    text = render_markdown(typed(data), current, baseline, show=["latency_p95_ms"])
+    table = text[text.index("| Category |") :].split("\n\n")[0].split("\n")
+    assert [split_row(line)[0].strip() for line in table[2:]] == ["typical", "adversarial", "edge"]
+
+
 def test_a_case_regressed_on_two_metrics_is_shown_once_with_both(current, baseline) -> None:
     text = render_markdown(verdict_fixture("verdict_fail.json"), current, baseline)
     assert text.count("<b>c-17</b>") == 1
