@@ -15,9 +15,10 @@ if TYPE_CHECKING:
     from evalgate.config import Rule, SuiteConfig
 
 
-def check_suite(config: SuiteConfig) -> None:
+def check_suite(config: SuiteConfig) -> frozenset[str]:
     """Build the metrics once, so a bad name or option fails now; check every gated metric is computed, that
-    its thresholds can be met and breached, and that the resamples can resolve the gate's p-values."""
+    its thresholds can be met and breached, and that the resamples can resolve the gate's p-values. Returns the
+    metric keys the suite computes."""
     from evalgate.metrics import build_metrics, resolve_name
 
     built = build_metrics(config)
@@ -41,11 +42,12 @@ def check_suite(config: SuiteConfig) -> None:
         name for name, key in keys.items() if key.kind != "binary" or config.repeats > 1
     }  # binary keys get an exact test (McNemar) unless repeats make per-case means
     _check_resamples(config, bootstrapped)
-    _check_shown(config, set(keys))
+    return frozenset(keys)
 
 
-def _check_shown(config: SuiteConfig, computed: set[str]) -> None:
-    """`report.show` names metric keys this suite computes (a typo would silently hide a metric)."""
+def check_shown(config: SuiteConfig, computed: frozenset[str]) -> None:
+    """`report.show` names metric keys the suite computes (a typo would silently hide a metric); in a suite of
+    tasks, keys of any of its tasks (`report` is set once for them all)."""
     chosen = config.report.get("show")
     if not chosen:
         return

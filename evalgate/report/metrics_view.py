@@ -1,6 +1,6 @@
 """The report view's metric sections: the rows of the metric table (which keys are shown), the notes under it,
-the one "Sensitivity" sentence on drops the gate can miss, and the per-category table (its columns, its rows
-worst first)."""
+the one "Sensitivity" sentence on drops the gate can miss, and the per-category table (its columns, its rows by
+the size of their regression); `report.show` (`Shown`) chooses the ungated keys shown."""
 
 from __future__ import annotations
 

@@ -135,3 +135,30 @@ def test_the_reference_example_is_a_valid_report_section(tmp_path) -> None:
     loaded = load_config(config)
     assert loaded.report["show"] == ["rougeL", "judge_score", "latency_p95_ms"]
     assert loaded.report["max_examples"] == 10 and loaded.report["max_chars"] == 400
+
+
+def test_in_a_suite_of_tasks_show_names_keys_of_any_task(tmp_path) -> None:
+    import shutil
+
+    from tests.conftest import ROOT
+    from tests.test_tasks import check
+
+    folder = tmp_path / "suite"
+    shutil.copytree(ROOT / "examples" / "support-tasks", folder, ignore=shutil.ignore_patterns(".evalgate"))
+    config = folder / "evalgate.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text + "report:\n  show: [f1_macro, rougeL, acuracy]\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_config(config, whole=True)
+    assert "'acuracy'" in caught.value.message and caught.value.line == text.count("\n") + 2
+    config.write_text(text + "report:\n  show: [f1_macro, rougeL]\n", encoding="utf-8")
+    assert load_config(config, whole=True).report["show"] == ["f1_macro", "rougeL"]  # each in one task only
+    assert check(folder, "out") == 0
+    report = (folder / "out" / "report.md").read_text(encoding="utf-8")
+    intent, summary = report.split("### Task summary")
+    # error_rate is gated by default (max 5%): shown like every gated key
+    assert [row[0] for row in table_rows(intent, "| Metric |")] == ["accuracy", "f1\\_macro", "error\\_rate"]
+    assert [row[0] for row in table_rows(summary, "| Metric |")] == ["rougeL", "assertions", "error\\_rate"]
+    page = (folder / "out" / "report.html").read_text(encoding="utf-8")
+    assert '<span class="badge pass">PASS</span> evalgate passed' in page
+    assert not [emoji for emoji in ("✅", "⚠", "❌", "🔔") if emoji in page]
