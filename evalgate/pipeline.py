@@ -211,12 +211,16 @@ def _run_info(config: SuiteConfig, provider: str, outcome: runner.RunOutcome, bu
 def _mark_shown(
     keys: dict[str, dict[str, Any]], config: SuiteConfig, built: list, overall: dict[str, Any]
 ) -> dict[str, dict[str, Any]]:
-    """Mark the keys a report shows: those the config names (a family name: all its keys) or gates, and those
-    whose declared facts say `shown: always` (error rate, latency percentiles) or `measured` when the run
-    measured them (usage, streaming). The rest (for example precision_micro, computed with f1_macro) stays in
-    the results file for anyone who asks."""
+    """Mark the keys a report shows: the gated ones, and `report.show`'s keys when the config lists them; by
+    default (this is the one place the default is decided) those the config names (a family name: all its
+    keys), and those whose declared facts say `shown: always` (error rate, latency percentiles) or `measured`
+    when the run measured them (usage, streaming). The rest (for example precision_micro, computed with
+    f1_macro) stays in the results file for anyone who asks."""
     declared = [key for metric in built for key in metric.keys()]
     shown = {rule.metric for rule in config.rules}
+    if config.report["show"] is not None:
+        shown.update(config.report["show"])
+        return {name: {**info, "shown": name in shown} for name, info in keys.items()}
     shown |= {key.name for key in declared if key.shown == "always"}
     shown |= {
         key.name
@@ -294,6 +298,7 @@ def write_reports(
         "max_examples": config.report["max_examples"],
         "max_chars": config.report["max_chars"],
         "templates": config.resolve(config.report["templates"]) if config.report.get("templates") else None,
+        "show": config.report["show"],
         "run_url": actions_run_url(os.environ),
     }
     renderer: Any = tasks_render if verdict.tasks else render  # a suite of tasks: a section per task

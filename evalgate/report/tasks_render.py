@@ -7,7 +7,7 @@ The comment fits GitHub's size limit by the same tiers as one suite's, applied t
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from evalgate.contracts.trend import Trend
 from evalgate.contracts.verdict import VerdictDocument
 from evalgate.github.limits import COMMENT_MAX_CHARS
 from evalgate.report import render
-from evalgate.report.labels import ICONS, WORDS
+from evalgate.report.labels import BADGES, ICONS, WORDS
 from evalgate.report.view import Tier, build_view, shorten
 
 Trends = dict[str, Trend | None]
@@ -33,6 +33,7 @@ def _sections(
     max_chars: int = 400,
     trend: Trends | None = None,
     run_url: str | None = None,
+    show: Sequence[str] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """Each task's name and its report view (at full detail): the view options of one suite's report."""
     tasks = verdict.tasks or {}
@@ -50,6 +51,7 @@ def _sections(
                 trend=(trend or {}).get(name),
                 marker=None,
                 run_url=run_url,
+                show=show,
             ),
         )
         for name, task in tasks.items()
@@ -66,6 +68,7 @@ def _head(verdict: VerdictDocument, marker: str | None) -> dict[str, Any]:
         "tasks": [
             {
                 "name": name,
+                "verdict": task.verdict,
                 "icon": ICONS[task.verdict],
                 "word": WORDS[task.verdict],
                 "headline": task.headline,
@@ -142,11 +145,13 @@ def render_html(
     page = render._renderer("html", "report.html.j2", templates)
     head = _head(verdict, None)
     rows = "".join(
-        f"<tr><td>{html.escape(t['name'])}</td><td>{t['icon']} {t['word']}</td><td>{html.escape(t['headline'])}</td></tr>"
+        f"<tr><td>{html.escape(t['name'])}</td><td>{_badge(t['verdict'])} {t['word']}</td>"
+        f"<td>{html.escape(t['headline'])}</td></tr>"
         for t in head["tasks"]
     )
     top = (
-        f'<h1 class="{verdict.verdict}">{head["icon"]} evalgate {head["word"]}: {html.escape(verdict.headline)}</h1>\n'
+        f'<h1 class="{verdict.verdict}">{_badge(verdict.verdict)} evalgate {head["word"]}: '
+        f"{html.escape(verdict.headline)}</h1>\n"
         f"<p>Suite <b>{html.escape(verdict.suite)}</b>, {len(sections)} tasks:</p>\n"
         f"<table><tr><th>Task</th><th>Verdict</th><th></th></tr>{rows}</table>\n"
     )
@@ -157,6 +162,11 @@ def render_html(
         for (name, _), text in zip(sections, pages, strict=True)
     ]
     return f"{start}<body>\n{top}{''.join(parts)}</body>\n</html>\n"
+
+
+def _badge(status: str) -> str:
+    """A verdict as the HTML report's text badge (report.html.j2's CSS colours it): no emoji font needed."""
+    return f'<span class="badge {status}">{BADGES[status]}</span>'
 
 
 def _inside_body(page: str) -> str:
