@@ -40,6 +40,11 @@ RUN_MODULES = {
     "evalgate.contracts", "evalgate.files", "evalgate.process", "evalgate.report", "evalgate.providers.llm",
 }  # fmt: skip
 
+SDK_ENV_PREFIXES = (
+    "ANTHROPIC_",
+    "OPENAI_",
+)  # the SDKs' own settings: a run with any of them keeps no headers
+
 PROBE = """
 import json, sys
 from evalgate.cli import main
@@ -49,9 +54,10 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 
 
 def run_and_list_modules(*args: str, cwd: Path, env: dict[str, str] | None = None) -> list[str]:
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith(SDK_ENV_PREFIXES)}
     result = subprocess.run(
         [sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        env={**inherited, "PYTHONPATH": str(ROOT), **(env or {})},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -94,7 +100,8 @@ def test_run_imports_only_what_a_run_uses(tmp_path: Path) -> None:
 
 
 def test_an_llm_run_imports_its_sdk_and_still_no_judging_stack(tmp_path: Path) -> None:
-    """The anthropic provider brings its SDK and the HTTP stack, never scipy, jsonschema or the reports."""
+    """The anthropic provider's first run brings its SDK (to take its headers) and the HTTP stack, never scipy,
+    jsonschema or the reports; a later run sends the kept headers without importing the SDK."""
     from tests.providers.llm.fake_servers import FakeLLMServer
 
     cases = "".join(json.dumps({"id": f"c{i}", "input": f"q{i}"}) + "\n" for i in range(5))
@@ -114,8 +121,14 @@ def test_an_llm_run_imports_its_sdk_and_still_no_judging_stack(tmp_path: Path) -
             "run", "-q", "--output", str(tmp_path / "r.json"), cwd=tmp_path,
             env={"ANTHROPIC_API_KEY": "sk-ant-startup-test"},
         )  # fmt: skip
-    assert server.calls == 5
+        # the SDK's headers were kept (evalgate/providers/llm/wire.py): the next run sends them without the SDK
+        again = run_and_list_modules(
+            "run", "-q", "--output", str(tmp_path / "r.json"), cwd=tmp_path,
+            env={"ANTHROPIC_API_KEY": "sk-ant-startup-test"},
+        )  # fmt: skip
+    assert server.calls == 10
     assert "anthropic" in modules
+    assert not {"anthropic", "httpx2", "pydantic"} & set(again)
     forbidden = {
         "scipy",
         "jsonschema",

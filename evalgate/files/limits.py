@@ -26,6 +26,7 @@ MIN_RESAMPLES, MAX_RESAMPLES = (
 )  # bootstrap resamples (fewer than 100: no percentile to speak of)
 MAX_TIMEOUT_S = 86_400  # seconds: a timeout longer than a day is a slip (milliseconds written for seconds)
 MAX_ATTEMPTS = 100  # tries of one call to a model API
+MAX_STREAM_LINE_BYTES = 16 * MIB  # one line of a model's streamed answer (an event's JSON)
 
 # the Action's artifacts (zip archives from other workflow runs)
 MAX_ARCHIVE_BYTES = 512 * MIB  # downloaded

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
-import os
 import time
 from pathlib import Path
 
-import anthropic as anthropic_sdk
 import pytest
 
 from evalgate.errors import InputError
@@ -225,32 +222,3 @@ def test_answer_is_the_text_blocks_and_missing_usage_is_unknown(
     for broken in ({"content": "text"}, [], None, {"usage": {"input_tokens": 3}}):
         with pytest.raises(ProviderError, match="malformed response"):
             provider.parse_answer(broken)
-
-
-async def opened(provider) -> None:
-    await provider.start(1)
-    await provider.ready()
-
-
-@pytest.mark.skipif(
-    "open_telemetry" not in inspect.signature(anthropic_sdk.AsyncAnthropic).parameters,
-    reason="this SDK version does not trace its calls",
-)
-def test_sdk_tracing_is_off_unless_configured(
-    server: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name in [name for name in os.environ if name.startswith("ANTHROPIC_OPEN_TELEMETRY")]:
-        monkeypatch.delenv(name)
-    provider = anthropic(server, tmp_path)
-    asyncio.run(opened(provider))
-    assert provider.client.open_telemetry["traces"]["enabled"] is False
-    monkeypatch.setenv("ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE", "content")
-    configured = anthropic(server, tmp_path)
-    asyncio.run(opened(configured))
-    assert configured.client.open_telemetry["traces"] == {
-        **configured.client.open_telemetry["traces"],
-        "enabled": True,
-        "content_mode": "content",
-    }
-    asyncio.run(provider.close())
-    asyncio.run(configured.close())
