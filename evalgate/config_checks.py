@@ -119,11 +119,12 @@ def _drop_tests(rules: list[Rule]) -> int:
 def _check_resamples(config: SuiteConfig, bootstrapped: set[str]) -> None:
     """In significance mode a bootstrap p-value is at least 1/(resamples + 1), and Holm's correction makes the
     smallest of a family's m drop tests beat alpha/m: with fewer resamples than m/alpha no bootstrapped
-    metric could ever fail its drop rule. A family is the overall rules, or the category rules."""
+    metric could ever fail its drop rule. A family is the overall rules, or the category and slice rules."""
     settings = config.stats
     if settings["mode"] != "significance":
         return
-    families = ([r for r in config.rules if r.category is None], [r for r in config.rules if r.category])
+    grouped = [r for r in config.rules if r.category is not None or r.slice is not None]
+    families = ([r for r in config.rules if r not in grouped], grouped)
     tests = max(
         (
             _drop_tests(family)

@@ -53,6 +53,7 @@ def merge_shards(paths: Sequence[str | Path], config: SuiteConfig) -> dict[str, 
         metrics=overall,
         categories=categories,
         cases=entries,
+        slices=metrics.summarize_slices(built, entries, config.slices, config.stats["confidence"]),
     )
     for key in ("judge_calibration", "judge_canary"):  # the canary ran in every shard: the first one's
         if key in reference:

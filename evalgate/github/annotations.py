@@ -20,7 +20,7 @@ from evalgate.yamlio import LineDict, load_yaml
 
 @dataclass(frozen=True)
 class ConfigFacts:
-    """The suite's name, the file and line of each rule by (metric, category), and the environment variables the
+    """The suite's name, the file and line of each rule by (metric, category or slice), and the environment variables the
     providers read secrets from (masked in the log before the engine starts)."""
 
     path: Path
@@ -47,7 +47,7 @@ def read_config_facts(path: str | Path) -> ConfigFacts:
     lines: dict[tuple[str, str | None], tuple[Path, int]] = {}
     if isinstance(gate, LineDict):
         for metric in gate:
-            if metric == "categories" and isinstance(gate[metric], LineDict):
+            if metric in ("categories", "slices") and isinstance(gate[metric], LineDict):
                 for category, rules in gate[metric].items():
                     if isinstance(rules, LineDict):
                         for name in rules:
@@ -68,7 +68,7 @@ def annotate(reasons: Iterable[Reason], facts: ConfigFacts, *, workspace: Path) 
     """One ::error:: (fail) or ::warning:: (warn) per reason, at the rule's line; returns how many were written."""
     count = 0
     for reason in reasons:
-        metric, category = reason.metric, reason.category
+        metric, category = reason.metric, reason.category if reason.slice is None else reason.slice
         located = facts.rule_lines.get((metric, category))
         file, line = located if located is not None else (facts.path, None)
         where = f"{metric}" + (f" [{category}]" if category else "")

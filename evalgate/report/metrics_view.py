@@ -1,6 +1,6 @@
 """The report view's metric sections: the rows of the metric table (which keys are shown), the notes under it,
 the one "Sensitivity" sentence on drops the gate can miss, and the per-category table (its columns, its rows
-worst first)."""
+worst first), which the per-slice table is too (`categories` of the slice rows: one code for both)."""
 
 from __future__ import annotations
 
@@ -57,9 +57,15 @@ def visible(row: MetricRow, keys: dict[str, MetricKeyInfo]) -> bool:
     return _is_shown(row.metric, keys) and _has_value(row)
 
 
+def group_of(row: MetricRow) -> str | None:
+    """The category or slice of a row (None overall)."""
+    return row.category if row.slice is None else row.slice
+
+
 def _row_label(row: MetricRow) -> str:
-    """How the gate names a row in its warnings: `metric` or `metric [category]`."""
-    return row.metric if row.category is None else f"{row.metric} [{row.category}]"
+    """How the gate names a row in its warnings: `metric` or `metric [category or slice]`."""
+    group = group_of(row)
+    return row.metric if group is None else f"{row.metric} [{group}]"
 
 
 def _undersized(row: MetricRow) -> bool:
@@ -96,7 +102,7 @@ def sensitivity(rows: Iterable[MetricRow], mode: str, power: Any) -> tuple[dict[
         items.append(
             {
                 "metric": row.metric,
-                "category": None if row.category is None else short_label(row.category),
+                "category": None if group_of(row) is None else short_label(str(group_of(row))),
                 "n": fmt.count(row.n),
                 "catch": fmt.amount(catch, unit, strip=True),
                 "margin": fmt.amount(_margin(row), unit, strip=True),
@@ -175,7 +181,7 @@ def regression_size(row: MetricRow) -> float:
 
 
 def categories(rows: list[MetricRow], columns: tuple[list[str], int]) -> dict[str, Any] | None:
-    """One row per category, one column per chosen metric: `current (delta)`. Worst first: failed, then warned,
+    """One row per category (or slice: `group_of`), one column per chosen metric: `current (delta)`. Worst first: failed, then warned,
     then the others; within each, the largest regression on a shown metric first (`regression_size`: a
     category down 26 points comes before an unchanged one), then the verdict's order."""
     names, left_out = columns
@@ -183,7 +189,7 @@ def categories(rows: list[MetricRow], columns: tuple[list[str], int]) -> dict[st
         return None
     by_category: dict[str, dict[str, MetricRow]] = {}
     for row in rows:
-        by_category.setdefault(str(row.category), {})[row.metric] = row
+        by_category.setdefault(str(group_of(row)), {})[row.metric] = row
     table: list[dict[str, Any]] = []
     for order, (category, metrics) in enumerate(by_category.items()):
         statuses = [row.status for row in metrics.values()]
