@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from gatekit import make_config, rule, scored_results
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from evalgate.cli import main
 from evalgate.config import load_config
@@ -16,6 +18,7 @@ from evalgate.contracts.results import parse_results
 from evalgate.errors import InputError
 from evalgate.gate import decide
 from tests.conftest import write_suite
+from tests import test_gate_monotone as monotone
 from tests.gatekit import compare
 
 # a case's answer is wrong when its input is listed in the file `wrong` beside the model
@@ -273,3 +276,33 @@ def test_the_slices_of_merged_shards_equal_those_of_one_run(tmp_path):
     # each shard recorded only its own part: the merge never sums or averages them
     assert sum(part["length=long"]["accuracy"]["n"] for part in parts) == 23
     assert all(part["length=long"]["accuracy"]["n"] < 23 for part in parts)
+
+
+# -- invariant 1 per slice (the everyday loop; tests/test_gate_monotone.py takes it to every kind and size) --
+
+SLICE_SPECS = st.lists(
+    st.tuples(
+        st.sampled_from(["limit", "max_drop", "max_drop_pct"]),
+        st.sampled_from(["length=long", "tag=billing", "edge"]),
+        st.floats(0.0, 1.0),
+    ),
+    min_size=1,
+    max_size=3,
+)
+SLICED_SUITES = monotone.suites.map(lambda suite: suite | {"n": min(suite["n"], 120)}).flatmap(
+    lambda suite: SLICE_SPECS.map(lambda specs: suite | {"specs": specs})
+)
+
+
+@pytest.mark.parametrize("name", ["accuracy", "rougeL"])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(suite=SLICED_SUITES)
+def test_a_larger_drop_in_a_slice_never_gets_a_milder_verdict(name, suite):
+    monotone.check_larger_drop_not_milder(name, suite, resamples=300)
+
+
+@pytest.mark.parametrize("name", ["accuracy", "rougeL"])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(suite=SLICED_SUITES)
+def test_an_identical_run_always_passes_its_slice_rules(name, suite):
+    monotone.check_identical_run_passes(name, suite, resamples=300)
