@@ -12,12 +12,15 @@ from gatekit import make_config, rule, scored_results
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from evalgate import pairing
 from evalgate.cli import main
 from evalgate.config import load_config
 from evalgate.contracts.results import parse_results
 from evalgate.errors import InputError
 from evalgate.gate import decide
-from tests.conftest import write_suite
+from evalgate.report.render import render_comment, render_html
+from evalgate.results import load_results
+from tests.conftest import ROOT, write_suite
 from tests import test_gate_monotone as monotone
 from tests.gatekit import compare
 
@@ -306,3 +309,46 @@ def test_a_larger_drop_in_a_slice_never_gets_a_milder_verdict(name, suite):
 @given(suite=SLICED_SUITES)
 def test_an_identical_run_always_passes_its_slice_rules(name, suite):
     monotone.check_identical_run_passes(name, suite, resamples=300)
+
+
+# -- the report: the per-slice table in every format, the comment within its limit, the documented example --
+
+
+def test_the_html_report_and_a_tight_comment_show_or_drop_the_slice_table(runs, tmp_path):
+    config, base, cur = runs
+    current, baseline = load_results(cur), load_results(base)
+    loaded = load_config(config)
+    verdict = decide(pairing.compare(current, baseline, loaded), loaded).document()
+    page = render_html(verdict, current, baseline)
+    assert "<h2>By slice (worst first)</h2>" in page and "<th>Slice</th>" in page
+    assert "<td>length=long</td>" in page
+    full = render_comment(verdict, current, baseline)
+    assert "**By slice**" in full
+    limit = len(full)
+    while "**By slice**" in (tight := render_comment(verdict, current, baseline, max_length=limit)):
+        assert len(tight) <= limit
+        limit -= 250
+    assert len(tight) <= limit and "the per-slice table" in tight  # dropped with the per-category one, said so
+    assert "accuracy in slice 'length=long' dropped" in tight  # the reason stays
+
+
+def test_the_documented_slices_example_loads(tmp_path):
+    text = (ROOT / "docs" / "reference.md").read_text()
+    section = text[text.index("### Slices") :]
+    yaml_block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    json_line = section.split("```json\n", 1)[1].split("```", 1)[0]
+    case = json.loads(json_line)
+    lines = [
+        {**case, "id": f"c{i}", "metadata": {"length": "long", "language": "en"}, "tags": ["billing", "refund"]}
+        for i in range(3)
+    ]
+    config = write_suite(
+        tmp_path,
+        "suite: s\ndatasets: [data]\nprovider: {type: python, target: model.py:predict}\n"
+        "metrics: [accuracy, rougeL]\n" + yaml_block,
+        {"model.py": MODEL, "data/typical_cases.jsonl": "\n".join(json.dumps(line) for line in lines) + "\n"},
+    )
+    loaded = load_config(config)
+    assert [spec.entry for spec in loaded.slices] == ["metadata.length", "metadata.language", "tags"]
+    assert {(r.metric, r.slice) for r in loaded.rules if r.slice} == {("accuracy", "length=long"), ("rougeL", "tag=refund")}
+    assert run(config, tmp_path / "r.json") == 0
