@@ -107,7 +107,10 @@ def _category(i: int) -> str:
 
 def _sliced(i: int) -> dict[str, Any]:
     """A case's metadata and tags: slices length=long (every third case) and tag=billing (every fourth)."""
-    return {"metadata": {"length": "long" if i % 3 == 0 else "short"}, "tags": ["billing"] if i % 4 == 0 else []}
+    return {
+        "metadata": {"length": "long" if i % 3 == 0 else "short"},
+        "tags": ["billing"] if i % 4 == 0 else [],
+    }
 
 
 SLICES = ["metadata.length", "tags"]
@@ -304,7 +307,11 @@ LARGE = [
 ]
 DROPS = [("max_drop", None, 0.02)]  # alone: no other rule may fail the larger drop for it
 CATEGORY_DROPS = [("max_drop_pct", "edge", 0.05), ("max_drop", "typical", 0.02)]
-SLICE_DROPS = [("max_drop", "length=long", 0.02), ("max_drop_pct", "edge", 0.05), ("max_drop_pct", "tag=billing", 0.05)]
+SLICE_DROPS = [
+    ("max_drop", "length=long", 0.02),
+    ("max_drop_pct", "edge", 0.05),
+    ("max_drop_pct", "tag=billing", 0.05),
+]
 LIMITS = [("limit", None, 0.1), ("limit", "typical", 0.1), ("limit", "length=long", 0.1)]
 
 
@@ -316,7 +323,9 @@ LIMITS = [("limit", None, 0.1), ("limit", "typical", 0.1), ("limit", "length=lon
     ids=lambda value: f"n={value['n']}" if isinstance(value, dict) else value,
 )
 def test_a_larger_drop_never_gets_a_milder_verdict_on_large_suites(name, suite):
-    check_larger_drop_not_milder(name, suite | {"rule_sets": [DROPS, CATEGORY_DROPS, SLICE_DROPS]}, resamples=200)
+    check_larger_drop_not_milder(
+        name, suite | {"rule_sets": [DROPS, CATEGORY_DROPS, SLICE_DROPS]}, resamples=200
+    )
 
 
 @pytest.mark.slow

@@ -20,8 +20,8 @@ from evalgate.errors import InputError
 from evalgate.gate import decide
 from evalgate.report.render import render_comment, render_html
 from evalgate.results import load_results
-from tests.conftest import ROOT, write_suite
 from tests import test_gate_monotone as monotone
+from tests.conftest import ROOT, write_suite
 from tests.gatekit import compare
 
 # a case's answer is wrong when its input is listed in the file `wrong` beside the model
@@ -46,7 +46,9 @@ def cases(n_long: int = 40, n_short: int = 40) -> str:
     return "\n".join(lines) + "\n"
 
 
-def suite(tmp_path: Path, gate: str = "", slices: str = "[metadata.length, tags]", data: str | None = None) -> Path:
+def suite(
+    tmp_path: Path, gate: str = "", slices: str = "[metadata.length, tags]", data: str | None = None
+) -> Path:
     config = (
         "suite: sliced\ndatasets: [data]\nprovider: {type: python, target: model.py:predict}\n"
         f"cache: {{enabled: false}}\nslices: {slices}\n{gate}"
@@ -80,7 +82,10 @@ def test_the_results_record_each_slice_and_each_case_its_tags(runs):
     _, base, _ = runs
     results = json.loads(base.read_text())
     assert sorted(results["slices"]) == ["length=long", "length=short", "tag=billing", "tag=refund"]
-    assert results["slices"]["length=long"]["accuracy"] == {**results["slices"]["length=long"]["accuracy"], "n": 40}
+    assert results["slices"]["length=long"]["accuracy"] == {
+        **results["slices"]["length=long"]["accuracy"],
+        "n": 40,
+    }
     assert results["slices"]["tag=billing"]["accuracy"]["n"] == 20
     assert results["slices"]["tag=refund"]["accuracy"]["n"] == 4  # i % 20 == 0
     assert results["cases"][0]["tags"] == ["billing", "refund"] and "tags" not in results["cases"][1]
@@ -94,7 +99,9 @@ def test_a_drop_in_one_slice_fails_its_rule_and_says_where(runs, tmp_path):
     verdict = json.loads((tmp_path / "verdict.json").read_text())
     assert code == 1, verdict["headline"]
     reason = next(r for r in verdict["reasons"] if r.get("slice") == "length=long")
-    assert reason["severity"] == "fail" and reason["message"].startswith("accuracy in slice 'length=long' dropped")
+    assert reason["severity"] == "fail" and reason["message"].startswith(
+        "accuracy in slice 'length=long' dropped"
+    )
     overall = [r for r in verdict["reasons"] if r["category"] is None and r.get("slice") is None]
     assert [r["severity"] for r in overall] == ["warn"]  # 15 points: significant, but within its 20
     row = next(r for r in verdict["slices"] if r["slice"] == "length=long" and r["metric"] == "accuracy")
@@ -140,7 +147,9 @@ def test_a_slice_rule_naming_no_slice_stops_the_run_before_any_case(tmp_path, ca
     assert run(config, tmp_path / "r.json") == 2
     error = capsys.readouterr().err
     assert f"{config}:8: gate.slices.length=lng.accuracy names the slice 'length=lng'" in error
-    assert "their slices: length=long, length=short, tag=billing, tag=refund (did you mean length=long" in error
+    assert (
+        "their slices: length=long, length=short, tag=billing, tag=refund (did you mean length=long" in error
+    )
     assert not (tmp_path / "r.json").exists()
 
 
@@ -221,7 +230,9 @@ def test_holm_covers_the_category_and_slice_rules_as_one_family():
 
 def test_a_slice_too_small_to_detect_its_margin_says_so():
     config = make_config(
-        [rule("accuracy", slice="length=long", max_drop=0.02)], metrics=["accuracy"], slices=["metadata.length"]
+        [rule("accuracy", slice="length=long", max_drop=0.02)],
+        metrics=["accuracy"],
+        slices=["metadata.length"],
     )
     base = scored_results(config, _labels(16, {9}))
     verdict = decide(compare(base, base, config), config)
@@ -238,12 +249,16 @@ def test_a_slice_whose_cases_are_all_quarantined_says_it_was_not_judged():
         slices=["metadata.length"],
         quarantine=["r1"],
     )
-    rows = [*_labels(10, set()), {"id": "r1", "category": "x", "expected": "a", "output": "b", "metadata": {"length": "rare"}}]
+    rows = [
+        *_labels(10, set()),
+        {"id": "r1", "category": "x", "expected": "a", "output": "b", "metadata": {"length": "rare"}},
+    ]
     results = scored_results(config, rows)
     verdict = decide(compare(results, results, config), config)
     assert verdict.verdict == "pass"
-    assert "gate.slices.length=rare.accuracy: not judged: every case of slice 'length=rare' is quarantined" in (
-        verdict.warnings
+    assert (
+        "gate.slices.length=rare.accuracy: not judged: every case of slice 'length=rare' is quarantined"
+        in (verdict.warnings)
     )
     assert not [i for i in verdict.comparison.slices if i.slice == "length=rare"]
 
@@ -328,7 +343,9 @@ def test_the_html_report_and_a_tight_comment_show_or_drop_the_slice_table(runs, 
     while "**By slice**" in (tight := render_comment(verdict, current, baseline, max_length=limit)):
         assert len(tight) <= limit
         limit -= 250
-    assert len(tight) <= limit and "the per-slice table" in tight  # dropped with the per-category one, said so
+    assert (
+        len(tight) <= limit and "the per-slice table" in tight
+    )  # dropped with the per-category one, said so
     assert "accuracy in slice 'length=long' dropped" in tight  # the reason stays
 
 
@@ -339,7 +356,12 @@ def test_the_documented_slices_example_loads(tmp_path):
     json_line = section.split("```json\n", 1)[1].split("```", 1)[0]
     case = json.loads(json_line)
     lines = [
-        {**case, "id": f"c{i}", "metadata": {"length": "long", "language": "en"}, "tags": ["billing", "refund"]}
+        {
+            **case,
+            "id": f"c{i}",
+            "metadata": {"length": "long", "language": "en"},
+            "tags": ["billing", "refund"],
+        }
         for i in range(3)
     ]
     config = write_suite(
@@ -350,5 +372,8 @@ def test_the_documented_slices_example_loads(tmp_path):
     )
     loaded = load_config(config)
     assert [spec.entry for spec in loaded.slices] == ["metadata.length", "metadata.language", "tags"]
-    assert {(r.metric, r.slice) for r in loaded.rules if r.slice} == {("accuracy", "length=long"), ("rougeL", "tag=refund")}
+    assert {(r.metric, r.slice) for r in loaded.rules if r.slice} == {
+        ("accuracy", "length=long"),
+        ("rougeL", "tag=refund"),
+    }
     assert run(config, tmp_path / "r.json") == 0

@@ -15,6 +15,7 @@ import pytest
 from gatekit import make_config, rule, scored_results
 
 from evalgate.cli import main
+from evalgate.config import load_config
 from evalgate.errors import InputError
 from evalgate.files.limits import MAX_SLICE_VALUE_CHARS, MAX_SLICES
 from evalgate.gate import decide
@@ -27,7 +28,9 @@ CONFIG = "suite: s\ndatasets: [data]\nprovider: {type: python, target: model.py:
 
 
 def run_with(tmp_path: Path, lines: list[str], config: str = CONFIG) -> int:
-    path = write_suite(tmp_path, config, {"model.py": MODEL, "data/typical_cases.jsonl": "\n".join(lines) + "\n"})
+    path = write_suite(
+        tmp_path, config, {"model.py": MODEL, "data/typical_cases.jsonl": "\n".join(lines) + "\n"}
+    )
     return main(["run", "--config", str(path), "--output", str(tmp_path / "r.json"), "--quiet"])
 
 
@@ -111,10 +114,15 @@ def test_a_results_file_with_too_many_slices_is_refused_by_the_gate_not_truncate
 
 def test_a_hostile_baseline_case_is_in_no_slice_never_a_crash():
     """A results file is not checked like a dataset: a baseline's unusable values put its case in no slice."""
-    config = make_config([rule("accuracy", slice="length=long", max_drop=0.1)], metrics=["accuracy"],
-                         slices=["metadata.length", "tags"])
-    rows = [{"id": f"c{i}", "category": "t", "expected": "a", "output": "a", "metadata": {"length": "long"}}
-            for i in range(10)]
+    config = make_config(
+        [rule("accuracy", slice="length=long", max_drop=0.1)],
+        metrics=["accuracy"],
+        slices=["metadata.length", "tags"],
+    )
+    rows = [
+        {"id": f"c{i}", "category": "t", "expected": "a", "output": "a", "metadata": {"length": "long"}}
+        for i in range(10)
+    ]
     current = scored_results(config, rows)
     baseline = json.loads(json.dumps(current))
     baseline["cases"][0]["metadata"] = {"length": {"evil": True}}
@@ -131,11 +139,19 @@ def test_slice_names_built_to_break_a_table_or_the_log_are_shown_escaped(capsys)
     names = ["a|b", "`x`", "<script>alert(1)</script>", "::error::pwned", "[x](http://evil)"]
     config = make_config(metrics=["accuracy"], slices=["metadata.k"])
     rows = [
-        {"id": f"c{i}", "category": "t", "expected": "a", "output": "a" if i % 2 else "b", "metadata": {"k": name}}
+        {
+            "id": f"c{i}",
+            "category": "t",
+            "expected": "a",
+            "output": "a" if i % 2 else "b",
+            "metadata": {"k": name},
+        }
         for i, name in enumerate(names * 2)
     ]
     results = scored_results(config, rows)
-    gated = make_config([rule("accuracy", slice="k=::error::pwned", min=0.9)], metrics=["accuracy"], slices=["metadata.k"])
+    gated = make_config(
+        [rule("accuracy", slice="k=::error::pwned", min=0.9)], metrics=["accuracy"], slices=["metadata.k"]
+    )
     verdict = decide(compare(results, results, gated), gated)
     document = verdict.document()
     markdown = render_markdown(document, as_results(results), None)
@@ -145,3 +161,24 @@ def test_slice_names_built_to_break_a_table_or_the_log_are_shown_escaped(capsys)
     assert "| k=a\\|b |" in markdown and "k=\\[x\\](http://evil)" in markdown  # escaped, not a link
     assert "<script>" not in markdown and "<script>" not in render_html(document, as_results(results), None)
     assert not any(line.lstrip().startswith("::") for line in markdown.splitlines())
+
+
+def test_slice_drop_rules_count_in_the_category_family_for_the_resamples_check(tmp_path):
+    """Three category and three slice rougeL drop rules are one Holm family of six: 100 resamples (p >= 1/101)
+    could never beat 0.05/6. Counted apart (three each), the check once let it through."""
+    rules = "\n".join(
+        [
+            "  categories:",
+            *(f"    c{i}: {{rougeL: {{max_drop: 0.01}}}}" for i in range(3)),
+            "  slices:",
+            *(f'    "k=v{i}": {{rougeL: {{max_drop: 0.01}}}}' for i in range(3)),
+        ]
+    )
+    text = CONFIG + f"metrics: [rougeL]\nstats:\n  resamples: 100\ngate:\n{rules}\n"
+    path = write_suite(tmp_path, text, {"model.py": MODEL, "data/typical_cases.jsonl": GOOD + "\n"})
+    with pytest.raises(InputError) as caught:
+        load_config(path)
+    assert (
+        "stats.resamples is 100: too few" in caught.value.message
+        and "with 6 drop rules" in caught.value.message
+    )
