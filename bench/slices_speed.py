@@ -95,7 +95,7 @@ def main() -> None:
         )
     print(
         f"compare + decide of {args.cases:,} cases, {args.slices} group slices + 3 tag slices, "
-        f"{args.resamples:,} resamples: {timings[True] / timings[False]:.2f}x the time without slices"
+        f"{args.resamples:,} resamples: ratio {timings[True] / timings[False]:.2f} (with slices / without)"
     )
 
 
