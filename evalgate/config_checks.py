@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from evalgate import slices
 from evalgate.config_schema import DROP_RULES
 from evalgate.errors import InputError
 from evalgate.names import did_you_mean, listed
@@ -31,6 +32,7 @@ def check_suite(config: SuiteConfig) -> None:
                     file=config.path,
                     line=entry.line if entry else None,
                 )
+    slices.check_rule_keys(config.rules, config.slices)
     keys = {key.name: key for metric in built for key in metric.keys()}
     for rule in config.rules:
         key = keys.get(rule.metric)

@@ -76,6 +76,28 @@ def parse_slices(entries: Any, *, file: str, line_of: Any) -> tuple[SliceSpec, .
     return tuple(specs)
 
 
+def check_rule_keys(rules: Iterable[Any], specs: tuple[SliceSpec, ...]) -> None:
+    """When the config is read: a `gate.slices` rule's name must be one some `slices:` entry can make (`KEY=...`
+    of a listed `metadata.KEY`, `tag=...` with `tags`); whether the cases have that slice is checked once they
+    are read (evalgate.names)."""
+    keys = {spec.key or TAG_KEY for spec in specs}
+    for rule in rules:
+        if rule.slice is None or rule.slice.partition("=")[0] in keys:
+            continue
+        key, equals, _ = rule.slice.partition("=")
+        fix = (
+            f"add `{TAGS if key == TAG_KEY else METADATA + key}` to the config's slices: list"
+            if equals and (key == TAG_KEY or KEY_PATTERN.fullmatch(key))
+            else "a slice is named KEY=VALUE (`length=long`, `tag=billing`)"
+        )
+        raise InputError(
+            f"{rule.where}: no slices: entry makes the slice {rule.slice!r} "
+            f"(slices: {', '.join(spec.entry for spec in specs) or 'none'}); {fix}",
+            file=rule.file,
+            line=rule.line_of("slice"),
+        )
+
+
 def slice_name(key: str, text: str) -> str:
     """The one way a slice is named: `length=long`, `tag=billing`."""
     return f"{key}={text}"

@@ -377,3 +377,29 @@ def test_the_documented_slices_example_loads(tmp_path):
         ("rougeL", "tag=refund"),
     }
     assert run(config, tmp_path / "r.json") == 0
+
+
+@pytest.mark.parametrize(
+    ("slices", "name", "message"),
+    [
+        (
+            "[tags]",
+            "length=long",
+            "no slices: entry makes the slice 'length=long' (slices: tags); add `metadata.length`",
+        ),
+        (
+            "[metadata.length]",
+            "tag=vip",
+            "(slices: metadata.length); add `tags` to the config's slices: list",
+        ),
+        ("[tags]", "long", "a slice is named KEY=VALUE"),
+    ],
+)
+def test_a_slice_rule_no_slices_entry_can_make_is_refused_when_the_config_is_read(
+    tmp_path, slices, name, message
+):
+    with pytest.raises(InputError) as caught:
+        load_config(
+            suite(tmp_path, f'gate:\n  slices:\n    "{name}": {{accuracy: {{min: 0.5}}}}\n', slices=slices)
+        )
+    assert message in caught.value.message and caught.value.line == 8  # the slice's name
