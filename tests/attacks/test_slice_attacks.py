@@ -171,7 +171,7 @@ def test_slice_drop_rules_count_in_the_category_family_for_the_resamples_check(t
             "  categories:",
             *(f"    c{i}: {{rougeL: {{max_drop: 0.01}}}}" for i in range(3)),
             "  slices:",
-            *(f'    "k=v{i}": {{rougeL: {{max_drop: 0.01}}}}' for i in range(3)),
+            *(f'    "length=v{i}": {{rougeL: {{max_drop: 0.01}}}}' for i in range(3)),
         ]
     )
     text = CONFIG + f"metrics: [rougeL]\nstats:\n  resamples: 100\ngate:\n{rules}\n"
