@@ -23,16 +23,12 @@ from evalgate.config_schema import (
     TOP_OPTIONS,
     TRANSFORM_OPTION,
 )
+from evalgate.config_sections import dataset_paths, prices
 from evalgate.errors import InputError
 from evalgate.files.fileio import real_path
-from evalgate.options import Option, check_options, line_of, non_negative
+from evalgate.options import Option, check_options, line_of
 from evalgate.slices import SliceSpec, parse_slices
 from evalgate.yamlio import LineDict, load_yaml
-
-GROUPS = {
-    "categories": "category",
-    "slices": "slice",
-}  # gate sections keyed by a group of cases: Rule attribute
 
 
 @dataclass
@@ -78,6 +74,8 @@ class SuiteConfig:
     history: dict[str, Any]
     quarantine: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+    tasks: dict[str, SuiteConfig] = field(default_factory=dict)  # a suite of several tasks: each one's config
+    task_name: str | None = None  # in a suite of tasks: this task's name (its progress is labelled with it)
     judge_calibration: dict[str, Any] | None = None  # judge.calibration, paths resolved (docs/judge.md)
     task: str | None = None  # what the model is asked to do, shown to the judge (evalgate.judge.task)
     slices: tuple[SliceSpec, ...] = ()  # `slices:` (evalgate.slices)
@@ -99,17 +97,33 @@ class SuiteConfig:
         return real_path(self.base_dir / relative)
 
 
-def load_config(path: str | Path) -> SuiteConfig:
-    """Read, check and resolve a suite config."""
+def load_config(path: str | Path, *, task: str | None = None, whole: bool = False) -> SuiteConfig:
+    """Read, check and resolve a suite config.
+
+    A config with `tasks:` (evalgate.config_tasks) is several suites in one file: `task` picks one of them; `whole`
+    returns the suite with its `tasks` (for the commands that run, gate and record every task); neither is an
+    InputError naming the tasks, so a command that works on one suite never runs only part of one silently."""
     path = Path(path)
     if path.is_dir():
         path = path / "evalgate.yaml"
-    file = str(path)
     data = load_yaml(path, what="config file")
     if data is None:
         raise InputError(
-            "the config is empty; expected a mapping with at least suite, datasets and provider", file=file
+            "the config is empty; expected a mapping with at least suite, datasets and provider",
+            file=str(path),
         )
+    if isinstance(data, dict) and "tasks" in data:
+        from evalgate.config_tasks import tasks_config
+
+        return tasks_config(data, path, task=task, whole=whole)
+    if task is not None:
+        raise InputError(f"--task {task}: this config has no tasks", file=str(path))
+    return suite_config(data, path)
+
+
+def suite_config(data: Any, path: Path) -> SuiteConfig:
+    """The config of one suite (or one task) from its YAML mapping."""
+    file = str(path)
     top = check_options(data, TOP_OPTIONS, file=file, context="the config")
     base_dir = real_path(path).parent
 
@@ -134,7 +148,7 @@ def load_config(path: str | Path) -> SuiteConfig:
         base_dir=base_dir,
         suite=top["suite"],
         description=top["description"],
-        datasets=_datasets(data, top, file, base_dir),
+        datasets=dataset_paths(data, top, file, base_dir),
         providers=providers,
         concurrency=top["concurrency"],
         timeout=top["timeout"],
@@ -146,7 +160,7 @@ def load_config(path: str | Path) -> SuiteConfig:
         judge=judge,
         cache=section["cache"],
         budget=section["budget"],
-        prices=_prices(top, file),
+        prices=prices(top, file),
         report=section["report"],
         history=section["history"],
         quarantine=[str(item) for item in (top["quarantine"] or [])],
@@ -157,35 +171,6 @@ def load_config(path: str | Path) -> SuiteConfig:
     )
     check_suite(config)
     return config
-
-
-def _datasets(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) -> list[Path]:
-    entries = top["datasets"]
-    if isinstance(entries, str):
-        entries = [entries]
-    if not entries:
-        raise InputError(
-            "datasets is empty; expected at least one JSONL file or folder",
-            file=file,
-            line=data.line_of("datasets"),
-        )
-    paths = []
-    for index, entry in enumerate(entries):
-        line = (
-            line_of(top["datasets"], index)
-            if not isinstance(top["datasets"], str)
-            else data.line_of("datasets")
-        )
-        if not isinstance(entry, str):
-            raise InputError(
-                f"datasets[{index}] must be a path (a string), got {entry!r}", file=file, line=line
-            )
-        resolved = real_path(base_dir / entry)
-        if not resolved.exists():
-            problem = "is a symbolic link loop" if resolved.is_symlink() else "not found"
-            raise InputError(f"dataset {entry!r} {problem} (looked for {resolved})", file=file, line=line)
-        paths.append(resolved)
-    return paths
 
 
 def _provider_config(mapping: Any, name: str, file: str, *, context: str) -> ProviderConfig:
@@ -322,17 +307,3 @@ def _rules(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) -> li
             line=getattr(gate, "line", None),
         )
     return read_gate(gate, gate_file)
-
-
-def _prices(top: dict[str, Any], file: str) -> dict[str, Any]:
-    prices = top["prices"] or {}
-    spec = {
-        "input": Option((float,), required=True, check=non_negative, help="USD per million input tokens"),
-        "output": Option((float,), required=True, check=non_negative, help="USD per million output tokens"),
-    }
-    return {
-        str(model): check_options(
-            body, spec, file=file, context=f"prices.{model}", line=line_of(prices, model)
-        )
-        for model, body in prices.items()
-    }

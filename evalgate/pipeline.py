@@ -104,7 +104,8 @@ def run_and_score(
     shard: ShardSpec | None = None,
 ) -> dict[str, Any]:
     """Run the suite with one provider and return the scored results (the results.json content); with `shard`,
-    those of that shard of the (sampled) cases (evalgate.shards), for `evalgate merge`.
+    those of that shard of the (sampled) cases (evalgate.shards), for `evalgate merge`. (A suite of tasks runs
+    each task through here: evalgate.tasks.run_tasks.)
 
     With `journal_path`, each finished case run is journaled there (evalgate.journal); `resume` keeps the case runs
     that journal holds, `retry_errors` (a results file) those that finished without an error."""
@@ -237,10 +238,25 @@ def judge(
     *,
     baseline_path: str | None = None,
 ) -> VerdictDocument:
-    """Compare with the baseline and decide; returns the verdict document (docs/internals.md), typed once here."""
+    """Compare with the baseline and decide; returns the verdict document (docs/internals.md), typed once here.
+    A suite of tasks judges each task (evalgate.tasks)."""
     from evalgate.gate import decide
     from evalgate.judge.trust import advisory, gate_assessment
     from evalgate.pairing import compare
+
+    if config.tasks:
+        from evalgate.tasks import judge_tasks
+
+        return judge_tasks(current, baseline, config, baseline_path=baseline_path)
+    if current.tasks is not None:
+        raise InputError(
+            f"these are the results of a suite of tasks ({', '.join(current.tasks)}), but the config has none"
+        )
+    if baseline is not None and baseline.tasks is not None:
+        raise InputError(
+            f"the baseline is the results of a suite of tasks ({', '.join(baseline.tasks)}), but the config has none: "
+            "gate without it (no --baseline) until the base branch has results of this config"
+        )
 
     for results, what in ((current, "the results file"), (baseline, "the baseline")):
         if results is not None and (part := shard_of(results)):
@@ -271,29 +287,30 @@ def write_reports(
     GitHub's size limit, detail dropped in tiers when needed."""
     from evalgate.files.fileio import write_json_atomic, write_text_atomic
     from evalgate.github.actions_io import run_url as actions_run_url
-    from evalgate.report.render import render_comment, render_html, render_junit, render_markdown
+    from evalgate.report import render, tasks_render
 
-    options = {
+    options: dict[str, Any] = {
         "max_examples": config.report["max_examples"],
         "max_chars": config.report["max_chars"],
         "templates": config.resolve(config.report["templates"]) if config.report.get("templates") else None,
+        "run_url": actions_run_url(os.environ),
     }
-    run_url = actions_run_url(os.environ)
-    options["trend"] = history_trend(config, verdict)
+    renderer: Any = tasks_render if verdict.tasks else render  # a suite of tasks: a section per task
+    options["trend"] = (
+        {name: history_trend(config.tasks[name], v) for name, v in verdict.tasks.items()}
+        if verdict.tasks
+        else history_trend(config, verdict)
+    )
     if report_path:
-        write_text_atomic(
-            report_path, render_markdown(verdict, current, baseline, run_url=run_url, **options)
-        )
+        write_text_atomic(report_path, renderer.render_markdown(verdict, current, baseline, **options))
     if comment_path:
-        write_text_atomic(
-            comment_path, render_comment(verdict, current, baseline, run_url=run_url, **options)
-        )
+        write_text_atomic(comment_path, renderer.render_comment(verdict, current, baseline, **options))
     if json_path:
         write_json_atomic(json_path, verdict.model_dump(mode="json", exclude_unset=True))
     if junit_path:
-        write_text_atomic(junit_path, render_junit(verdict, current))
+        write_text_atomic(junit_path, renderer.render_junit(verdict, current))
     if html_path:
-        write_text_atomic(html_path, render_html(verdict, current, baseline, run_url=run_url, **options))
+        write_text_atomic(html_path, renderer.render_html(verdict, current, baseline, **options))
 
 
 def history_trend(config: SuiteConfig, verdict: VerdictDocument) -> Trend | None:

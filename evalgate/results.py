@@ -11,6 +11,7 @@ from evalgate import __version__
 from evalgate.assertions import ASSERT_KEY
 from evalgate.contracts.cases import CallTiming, CaseResult
 from evalgate.contracts.versions import RESULTS_SCHEMA_VERSION
+from evalgate.errors import InputError
 from evalgate.files.fileio import write_json_atomic
 from evalgate.files.jsonio import load_json
 from evalgate.metrics.base import RUN_FIELDS, mean_score
@@ -159,10 +160,20 @@ def write_results(path: str | Path, results: dict[str, Any]) -> Path:
     return write_json_atomic(path, results)
 
 
-def load_results(path: str | Path) -> Results:
+def load_results(path: str | Path, *, tasks: bool = False) -> Results:
     """Read a results file (a baseline or the current run), migrate an older schema_version and check it: the
-    typed Results every later stage reads; a bad file is one InputError (exit 2) naming the file and field."""
+    typed Results every later stage reads; a bad file is one InputError (exit 2) naming the file and field.
+
+    The results of a suite of tasks are read only where `tasks` says the caller handles them (gate, history); any
+    other reader would see a suite with no cases, so it is an InputError naming the tasks."""
     from evalgate.contracts.results import parse_results  # pydantic: only the commands that read results
 
     data = load_json(path, what="results file", expected="expected an evalgate results file")
-    return parse_results(data, file=str(path))
+    results = parse_results(data, file=str(path))
+    if results.tasks is not None and not tasks:
+        raise InputError(
+            f"these are the results of a suite of tasks ({', '.join(results.tasks)}); this command reads the "
+            "results of one suite",
+            file=str(path),
+        )
+    return results

@@ -204,7 +204,7 @@ async def run_suite(
         keep_prompt=keep_prompt,
     )
     if progress == "auto":
-        progress = auto_progress()
+        progress = auto_progress(label=f"evalgate {config.task_name}" if config.task_name else "evalgate")
     try:
         settings = provider.configure_run(config)
         reused = journal.begin(provider.fingerprint()) if journal is not None else {}

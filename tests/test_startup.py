@@ -19,7 +19,7 @@ from tests.conftest import ROOT, write_suite
 RUN_THIRD_PARTY = {"numpy", "yaml"}
 RUN_MODULES = {
     "evalgate", "evalgate.cli", "evalgate.commands", "evalgate.commands.run", "evalgate.config",
-    "evalgate.config_checks", "evalgate.config_schema", "evalgate.config_rules",
+    "evalgate.config_sections", "evalgate.config_checks", "evalgate.config_schema", "evalgate.config_rules",
     "evalgate.datasets", "evalgate.errors", "evalgate.files.fileio", "evalgate.metrics", "evalgate.metrics.base",
     "evalgate.metrics.build", "evalgate.metrics.error_rate", "evalgate.metrics.latency",
     "evalgate.metrics.matching", "evalgate.metrics.scoring", "evalgate.metrics.usage", "evalgate.metrics.values",

@@ -186,6 +186,11 @@ class Results(_Open):
     )
     cases: list[CaseRecord]
     shard: Shard | None = Field(default=None, description="only in the results of one shard of a run")
+    tasks: dict[str, TaskResults] | None = Field(
+        default=None,
+        description="a suite of tasks (`tasks:` in the config): each task's results, with the suite name SUITE/TASK; "
+        "the suite's own metrics and cases are then empty",
+    )
 
     @field_validator("cases")
     @classmethod
@@ -210,6 +215,12 @@ class Results(_Open):
     def to_json(self) -> dict[str, Any]:
         """The document as written: every field that was read or set (extra ones included)."""
         return self.model_dump(mode="json", exclude_unset=True)
+
+
+class TaskResults(Results):
+    """One task's results inside the results of a suite of tasks: a whole results document, one level deep."""
+
+    tasks: None = None
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:

@@ -45,6 +45,7 @@ class Reason(_Closed):
 
     metric: str
     category: str | None = None
+    task: str | None = None  # in the verdict of a suite of tasks: whose reason it is
     rule: str
     threshold: float
     value: float | None = None
@@ -63,6 +64,7 @@ class MetricRow(_Closed):
     metric: str
     category: str | None = None
     slice: str | None = None
+    task: str | None = None  # in the verdict of a suite of tasks: whose row it is
     kind: Literal["binary", "continuous", "corpus"]
     higher_is_better: bool
     current: float | None = None
@@ -151,6 +153,9 @@ class VerdictDocument(_Closed):
     cases: CaseChanges = Field(default_factory=CaseChanges)
     warnings: list[str] = Field(default_factory=list)
     judge_calibration: dict[str, Any] | None = None
+    tasks: dict[str, VerdictDocument] | None = (
+        None  # a suite of tasks: each task's own verdict (evalgate.tasks)
+    )
 
 
 def parse_verdict(data: Any, *, file: str) -> VerdictDocument:

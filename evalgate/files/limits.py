@@ -19,6 +19,7 @@ MAX_INTEGER_DIGITS = 308  # a longer integer is beyond a float's range (1.8e308)
 # sizes a config may ask for
 MAX_CONCURRENCY = 1024  # cases in flight at once (concurrency), threads of a sync python target
 MAX_REPEATS = 1000  # runs of each case
+MAX_TASKS = 100  # tasks of one suite (`tasks:`)
 MIN_RESAMPLES, MAX_RESAMPLES = (
     100,
     1_000_000,
