@@ -403,3 +403,38 @@ def test_a_slice_rule_no_slices_entry_can_make_is_refused_when_the_config_is_rea
             suite(tmp_path, f'gate:\n  slices:\n    "{name}": {{accuracy: {{min: 0.5}}}}\n', slices=slices)
         )
     assert message in caught.value.message and caught.value.line == 8  # the slice's name
+
+
+# -- a suite of tasks: each task has its own slices ------------------------------------------------------------
+
+
+def test_each_task_of_a_suite_has_its_own_slices_and_slice_rules(tmp_path):
+    config = write_suite(
+        tmp_path,
+        "suite: multi\nprovider: {type: python, target: model.py:predict}\ncache: {enabled: false}\n"
+        "tasks:\n"
+        "  intent:\n    datasets: [data/intent.jsonl]\n    slices: [metadata.length]\n"
+        '    gate: {slices: {"length=long": {accuracy: {max_drop: 0.05}}}}\n'
+        "  tagged:\n    datasets: [data/tagged.jsonl]\n    slices: [tags]\n",
+        {
+            "model.py": MODEL,
+            "data/intent.jsonl": cases(20, 20),
+            "data/tagged.jsonl": cases(0, 12).replace('"id": "c', '"id": "t'),
+        },
+    )
+    assert run(config, tmp_path / "base.json") == 0
+    assert run(config, tmp_path / "cur.json", [f"q{i}" for i in range(10)]) == 0
+    results = json.loads((tmp_path / "cur.json").read_text())
+    assert sorted(results["tasks"]["intent"]["slices"]) == ["length=long", "length=short"]
+    assert sorted(results["tasks"]["tagged"]["slices"]) == ["tag=billing", "tag=refund"]
+    report = tmp_path / "report.md"
+    code = gate(config, tmp_path / "cur.json", tmp_path / "base.json", tmp_path, "--report", str(report))
+    verdict = json.loads((tmp_path / "verdict.json").read_text())
+    assert code == 1
+    reason = next(r for r in verdict["reasons"] if r.get("slice"))
+    assert reason["task"] == "intent" and reason["slice"] == "length=long"
+    assert {(row["task"], row["slice"]) for row in verdict["slices"]} >= {
+        ("intent", "length=long"),
+        ("tagged", "tag=billing"),
+    }
+    assert "**By slice**" in report.read_text()
