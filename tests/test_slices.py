@@ -438,3 +438,20 @@ def test_each_task_of_a_suite_has_its_own_slices_and_slice_rules(tmp_path):
         ("tagged", "tag=billing"),
     }
     assert "**By slice**" in report.read_text()
+
+
+def test_a_baseline_without_tags_warns_that_its_tag_slice_drop_was_not_checked(runs, tmp_path):
+    config, base, cur = runs
+    old = json.loads(base.read_text())
+    del old["slices"]
+    for case in old["cases"]:
+        case.pop("tags", None)
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    other = suite(tmp_path / "other", 'gate:\n  slices:\n    "tag=billing": {accuracy: {max_drop: 0.05}}\n')
+    assert (
+        gate(other, cur, tmp_path / "old.json", tmp_path) == 0
+    )  # a warning, not a pass of an unchecked rule
+    verdict = json.loads((tmp_path / "verdict.json").read_text())
+    assert verdict["verdict"] == "warn"
+    reason = next(r for r in verdict["reasons"] if r.get("slice") == "tag=billing")
+    assert reason["severity"] == "warn" and "so its max_drop was not checked" in reason["message"]
