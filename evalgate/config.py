@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalgate.config_checks import check_suite
+from evalgate.config_checks import check_shown, check_suite
 from evalgate.config_rules import Rule, read_gate
 from evalgate.config_schema import (
     BUDGET_OPTIONS,
@@ -76,6 +76,9 @@ class SuiteConfig:
     raw: dict[str, Any] = field(default_factory=dict)
     tasks: dict[str, SuiteConfig] = field(default_factory=dict)  # a suite of several tasks: each one's config
     task_name: str | None = None  # in a suite of tasks: this task's name (its progress is labelled with it)
+    computed_keys: frozenset[str] = (
+        frozenset()
+    )  # the metric keys the suite computes (config_checks.check_suite)
     judge_calibration: dict[str, Any] | None = None  # judge.calibration, paths resolved (docs/judge.md)
     task: str | None = None  # what the model is asked to do, shown to the judge (evalgate.judge.task)
     slices: tuple[SliceSpec, ...] = ()  # `slices:` (evalgate.slices)
@@ -118,7 +121,9 @@ def load_config(path: str | Path, *, task: str | None = None, whole: bool = Fals
         return tasks_config(data, path, task=task, whole=whole)
     if task is not None:
         raise InputError(f"--task {task}: this config has no tasks", file=str(path))
-    return suite_config(data, path)
+    config = suite_config(data, path)
+    check_shown(config, config.computed_keys)
+    return config
 
 
 def suite_config(data: Any, path: Path) -> SuiteConfig:
@@ -169,7 +174,7 @@ def suite_config(data: Any, path: Path) -> SuiteConfig:
         task=top["task"],
         slices=parse_slices(top["slices"], file=file, line_of=lambda i: line_of(top["slices"], i)),
     )
-    check_suite(config)
+    config.computed_keys = check_suite(config)
     return config
 
 

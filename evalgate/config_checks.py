@@ -9,16 +9,17 @@ from typing import TYPE_CHECKING
 from evalgate import slices
 from evalgate.config_schema import DROP_RULES
 from evalgate.errors import InputError
-from evalgate.names import did_you_mean, listed
+from evalgate.names import check_listed_names, did_you_mean, listed
 from evalgate.options import line_of
 
 if TYPE_CHECKING:
     from evalgate.config import Rule, SuiteConfig
 
 
-def check_suite(config: SuiteConfig) -> None:
+def check_suite(config: SuiteConfig) -> frozenset[str]:
     """Build the metrics once, so a bad name or option fails now; check every gated metric is computed, that
-    its thresholds can be met and breached, and that the resamples can resolve the gate's p-values."""
+    its thresholds can be met and breached, and that the resamples can resolve the gate's p-values. Returns the
+    metric keys the suite computes."""
     from evalgate.metrics import build_metrics, resolve_name
 
     built = build_metrics(config)
@@ -43,6 +44,26 @@ def check_suite(config: SuiteConfig) -> None:
         name for name, key in keys.items() if key.kind != "binary" or config.repeats > 1
     }  # binary keys get an exact test (McNemar) unless repeats make per-case means
     _check_resamples(config, bootstrapped)
+    return frozenset(keys)
+
+
+def check_shown(config: SuiteConfig, computed: frozenset[str]) -> None:
+    """`report.show` names metric keys the suite computes (a typo would silently hide a metric); in a suite of
+    tasks, keys of any of its tasks (`report` is set once for them all)."""
+    chosen = config.report.get("show")
+    if not chosen:
+        return
+    section = config.raw.get("report")
+    listing = section.get("show") if isinstance(section, dict) else None
+    check_listed_names(
+        chosen,
+        computed,
+        option="report.show",
+        noun="metric key",
+        plural="metric keys",
+        file=str(config.path),
+        line_of=lambda index: line_of(listing, index) if listing is not None else None,
+    )
 
 
 def _not_computed(config: SuiteConfig, rule: Rule, computed: set[str]) -> InputError:

@@ -52,6 +52,7 @@ def task_suite_name(suite: str, task: str) -> str:
 def tasks_config(data: Any, path: Path, *, task: str | None, whole: bool) -> SuiteConfig:
     """The suite with its tasks (`whole`), or the one task named `task`; else an InputError naming the tasks."""
     from evalgate.config import suite_config
+    from evalgate.config_checks import check_shown
 
     file = str(path)
     if not isinstance(data.get("suite"), str) or not data["suite"].strip():
@@ -83,10 +84,19 @@ def tasks_config(data: Any, path: Path, *, task: str | None, whole: bool) -> Sui
         if task is None or name == task
     }
     if task is not None:
-        return configs[task]
+        return configs[task]  # report.show is checked with the whole suite: it may name another task's keys
     first = next(iter(configs.values()))
+    computed = frozenset[str]().union(*(config.computed_keys for config in configs.values()))
+    check_shown(first, computed)
     return dataclasses.replace(
-        first, suite=data["suite"], datasets=[], metrics=[], rules=[], task=None, tasks=configs
+        first,
+        suite=data["suite"],
+        datasets=[],
+        metrics=[],
+        rules=[],
+        task=None,
+        tasks=configs,
+        computed_keys=computed,
     )
 
 

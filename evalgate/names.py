@@ -86,6 +86,28 @@ def check_rule_names(
     return warnings
 
 
+def check_listed_names(
+    chosen: Iterable[str],
+    known: Collection[str],
+    *,
+    option: str,
+    noun: str,
+    plural: str,
+    file: str,
+    line_of: Any,
+) -> None:
+    """Every name of a config list (`report.show`) must be among `known`; the first that is not is an InputError
+    at its item's line (`line_of(index)`), naming it and listing the names that exist."""
+    for index, name in enumerate(chosen):
+        if name not in known:
+            raise InputError(
+                f"{option} names the {noun} {name!r}, but this suite has no such {noun}"
+                f"{did_you_mean(name, known)}; its {plural}: {listed(known)}",
+                file=file,
+                line=line_of(index),
+            )
+
+
 def unused_prices(config: Any) -> list[str]:
     """Warnings for `prices:` entries that apply to no model of the suite's providers or judge (a typo there
     silently leaves the built-in price, or none, in force)."""

@@ -110,7 +110,7 @@ def run_and_score(
     With `journal_path`, each finished case run is journaled there (evalgate.journal); `resume` keeps the case runs
     that journal holds, `retry_errors` (a results file) those that finished without an error."""
     provider_config = config.provider if provider_name is None else config.provider_named(provider_name)
-    previous = _previous_run(retry_errors)
+    previous = _previous_run(retry_errors, config.task_name)
     cases, shard_record = _shard_cases(load_suite_cases(config, sample), shard)
     built = metrics.build_metrics(config)
     plan = RunJournal(
@@ -152,13 +152,19 @@ def run_and_score(
     return results
 
 
-def _previous_run(retry_errors: str | None) -> tuple[Path, dict[str, Any]] | None:
-    """The results file `--retry-errors` names, loaded before any case runs: a bad one is exit 2 at once."""
+def _previous_run(retry_errors: str | None, task: str | None) -> tuple[Path, dict[str, Any]] | None:
+    """The results file `--retry-errors` names (in a suite of tasks, its results of `task`), loaded before any
+    case runs: a bad one is exit 2 at once."""
     if retry_errors is None:
         return None
     from evalgate.results import load_results
 
-    return Path(retry_errors), load_results(retry_errors).to_json()
+    results = load_results(retry_errors, tasks=task is not None)
+    if task is not None:
+        if task not in (results.tasks or {}):
+            raise InputError(f"these results have no results of task {task}", file=retry_errors)
+        results = (results.tasks or {})[task]
+    return Path(retry_errors), results.to_json()
 
 
 def _shard_cases(cases: list, shard: ShardSpec | None) -> tuple[list, dict[str, Any] | None]:
@@ -210,12 +216,16 @@ def _run_info(config: SuiteConfig, provider: str, outcome: runner.RunOutcome, bu
 def _mark_shown(
     keys: dict[str, dict[str, Any]], config: SuiteConfig, built: list, overall: dict[str, Any]
 ) -> dict[str, dict[str, Any]]:
-    """Mark the keys a report shows: those the config names (a family name: all its keys) or gates, and those
-    whose declared facts say `shown: always` (error rate, latency percentiles) or `measured` when the run
-    measured them (usage, streaming). The rest (for example precision_micro, computed with f1_macro) stays in
-    the results file for anyone who asks."""
+    """Mark the keys a report shows: the gated ones, and `report.show`'s keys when the config lists them; by
+    default (this is the one place the default is decided) those the config names (a family name: all its
+    keys), and those whose declared facts say `shown: always` (error rate, latency percentiles) or `measured`
+    when the run measured them (usage, streaming). The rest (for example precision_micro, computed with
+    f1_macro) stays in the results file for anyone who asks."""
     declared = [key for metric in built for key in metric.keys()]
     shown = {rule.metric for rule in config.rules}
+    if config.report["show"] is not None:
+        shown.update(config.report["show"])
+        return {name: {**info, "shown": name in shown} for name, info in keys.items()}
     shown |= {key.name for key in declared if key.shown == "always"}
     shown |= {
         key.name
@@ -293,6 +303,7 @@ def write_reports(
         "max_examples": config.report["max_examples"],
         "max_chars": config.report["max_chars"],
         "templates": config.resolve(config.report["templates"]) if config.report.get("templates") else None,
+        "show": config.report["show"],
         "run_url": actions_run_url(os.environ),
     }
     renderer: Any = tasks_render if verdict.tasks else render  # a suite of tasks: a section per task

@@ -32,12 +32,16 @@ def run_tasks(config: SuiteConfig, *, label: str | None, **options: Any) -> dict
     from evalgate.journal import task_journal
     from evalgate.pipeline import run_and_score
 
-    if options.get("retry_errors"):
-        raise InputError(
-            "--retry-errors is not supported for a suite of tasks yet; `evalgate run --resume` continues a stopped "
-            "run",
-            file=config.path,
-        )
+    if options.get("retry_errors"):  # every task's previous results checked before any case runs
+        from evalgate.results import load_results
+
+        previous = load_results(options["retry_errors"], tasks=True).tasks or {}
+        if missing := [name for name in config.tasks if name not in previous]:
+            raise InputError(
+                f"these results have no results of task {', '.join(missing)}: --retry-errors needs the results of a "
+                "run of this suite",
+                file=options["retry_errors"],
+            )
     journal = options.pop("journal_path", None)
     started = time.perf_counter()
     tasks: dict[str, dict[str, Any]] = {}

@@ -441,7 +441,7 @@ def test_each_task_of_a_suite_has_its_own_slices_and_slice_rules(tmp_path):
 
 
 def test_a_baseline_without_tags_warns_that_its_tag_slice_drop_was_not_checked(runs, tmp_path):
-    config, base, cur = runs
+    _, base, cur = runs
     old = json.loads(base.read_text())
     del old["slices"]
     for case in old["cases"]:

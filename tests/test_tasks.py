@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import xml.etree.ElementTree as ET
+from contextlib import chdir
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,7 @@ def test_a_regression_in_one_task_fails_the_suite_against_that_tasks_baseline(su
     report = (suite / "head" / "report.md").read_text()
     assert report.index("### Task intent") < report.index("### Task summary")
     assert "| intent | ❌ failed |" in report and "| summary | ✅ passed |" in report
+    assert report.count("<sub>evalgate") == 1 and report.rstrip().endswith("</sub>")  # the footer, once
     comment = (suite / "head" / "comment.md").read_text()
     assert comment.startswith(comment_marker("support-tasks")) and comment.count("<!-- evalgate:") == 1
     junit = ET.parse(suite / "head" / "junit.xml").getroot()
@@ -135,10 +137,63 @@ def test_results_of_tasks_are_refused_where_one_suite_is_read(suite: Path, capsy
     assert "results of a suite of tasks" in capsys.readouterr().err
     assert main(["merge", results, "--config", str(single), "--output", str(suite / "m.json")]) == 2
     assert "results of a suite of tasks" in capsys.readouterr().err
+    single_results = str(suite / "single.json")
+    assert main(["run", "-q", "--config", str(single), "--output", single_results]) == 0
     argv = ["run", "-q", "--config", str(suite / "evalgate.yaml"), "--output", str(suite / "r.json")]
-    assert main([*argv, "--retry-errors", results]) == 2
-    assert "--retry-errors is not supported for a suite of tasks" in capsys.readouterr().err
+    assert main([*argv, "--retry-errors", single_results]) == 2
+    assert "have no results of task intent, summary" in capsys.readouterr().err
     assert not (suite / "r.json").exists()
+
+
+FLAKY = """\
+import os
+def predict(x):
+    with open('calls.log', 'a') as log:
+        log.write(x + '\\n')
+    if x in ('c1', 'd2') and os.path.exists('flaky'):
+        raise RuntimeError('flaky backend')
+    return x.upper()
+"""
+
+
+def test_retry_errors_reruns_only_each_tasks_errored_cases(tmp_path: Path, capsys) -> None:
+    first = "".join(
+        json.dumps({"id": f"c{i}", "input": f"c{i}", "expected": f"C{i}"}) + "\n" for i in range(4)
+    )
+    second = "".join(
+        json.dumps({"id": f"d{i}", "input": f"d{i}", "expected": f"D{i}"}) + "\n" for i in range(4)
+    )
+    config = write_suite(
+        tmp_path,
+        """
+        suite: two
+        provider: {type: python, target: model.py:predict}
+        metrics: [exact_match]
+        gate: {error_rate: {max: 0.5}}
+        tasks:
+          first: {datasets: [first.jsonl]}
+          second: {datasets: [second.jsonl]}
+        """,
+        {"first.jsonl": first, "second.jsonl": second, "model.py": FLAKY, "flaky": ""},
+    )
+    output = str(tmp_path / "results.json")
+    argv = ["run", "-q", "--config", str(config), "--output", output]
+    with chdir(tmp_path):
+        assert main(argv) == 0
+        errored = read_json(Path(output))
+        assert [c["id"] for t in errored["tasks"].values() for c in t["cases"] if c["error"]] == ["c1", "d2"]
+        (tmp_path / "flaky").unlink()
+        (tmp_path / "calls.log").write_text("")
+        assert main([*argv, "--retry-errors", output]) == 0
+        assert (tmp_path / "calls.log").read_text().split() == ["c1", "d2"]  # only the errored case runs
+    retried = read_json(Path(output))
+    assert all(c["error"] is None for t in retried["tasks"].values() for c in t["cases"])
+    assert retried["tasks"]["first"]["signature"]["assembled"]["cases_reused"] == 3
+    (tmp_path / "other.json").write_text(
+        json.dumps({**errored, "tasks": {"first": errored["tasks"]["first"]}})
+    )
+    assert main([*argv, "--retry-errors", str(tmp_path / "other.json")]) == 2
+    assert "no results of task second" in capsys.readouterr().err
 
 
 def test_shards_of_a_suite_of_tasks_merge_into_the_results_of_the_whole_run(suite: Path, capsys) -> None:

@@ -141,6 +141,12 @@ class Run(_Open):
     cache: dict[str, Any] | None = None
     calls: dict[str, Any] | None = None
     limiter: dict[str, Any] | None = None
+    judge: dict[str, Any] | None = Field(
+        default=None,
+        description="the judge's usage per judged metric family: calls, cached, tokens_in, tokens_out, cost over "
+        "every answer, and `made` (the calls made) and `saved` (the answers the cache gave), each with its "
+        "calls, sums and `unreported` (answers that did not report a field)",
+    )
 
     def incomplete_reason(self) -> str | None:
         """Why the run did not complete (a spent budget, an interruption), or None when it did."""

@@ -20,7 +20,7 @@ import functools
 import importlib.resources
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ def render_markdown(
     max_length: int | None = None,
     templates: str | Path | None = None,
     measure: Callable[[str], int] = len,
+    show: Sequence[str] | None = None,
 ) -> str:
     """The markdown report. With `max_length`, detail is dropped in tiers until it fits (see the module);
     `measure` is how length is counted (characters by default)."""
@@ -74,6 +75,7 @@ def render_markdown(
         trend=trend,
         marker=marker,
         run_url=run_url,
+        show=show,
     )
     render = _renderer("markdown", "report.md.j2", templates)
     if max_length is None:
@@ -118,6 +120,7 @@ def render_html(
     trend: Trend | None = None,
     run_url: str | None = None,
     templates: str | Path | None = None,
+    show: Sequence[str] | None = None,
 ) -> str:
     """A standalone HTML page with the report's content: no external assets, every untrusted value escaped."""
     view = build_view(
@@ -129,6 +132,7 @@ def render_html(
         trend=trend,
         marker=None,
         run_url=run_url,
+        show=show,
     )
     return _renderer("html", "report.html.j2", templates)(view)
 

@@ -7,7 +7,7 @@ The comment fits GitHub's size limit by the same tiers as one suite's, applied t
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,11 @@ from evalgate.contracts.trend import Trend
 from evalgate.contracts.verdict import VerdictDocument
 from evalgate.github.limits import COMMENT_MAX_CHARS
 from evalgate.report import render
-from evalgate.report.labels import ICONS, WORDS
+from evalgate.report.labels import BADGES, ICONS, WORDS
 from evalgate.report.view import Tier, build_view, shorten
 
 Trends = dict[str, Trend | None]
+FOOTER = "<sub>evalgate "  # the last line of report.md.j2: the version, the mode, the workflow run
 
 
 def _sections(
@@ -28,12 +29,13 @@ def _sections(
     current: Results,
     baseline: Results | None,
     *,
-    max_examples: int,
-    max_chars: int,
-    trend: Trends | None,
-    run_url: str | None,
+    max_examples: int = 10,
+    max_chars: int = 400,
+    trend: Trends | None = None,
+    run_url: str | None = None,
+    show: Sequence[str] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Each task's name and its report view (at full detail)."""
+    """Each task's name and its report view (at full detail): the view options of one suite's report."""
     tasks = verdict.tasks or {}
     current_tasks = current.tasks or {}
     baseline_tasks = (baseline.tasks or {}) if baseline is not None else {}
@@ -49,6 +51,7 @@ def _sections(
                 trend=(trend or {}).get(name),
                 marker=None,
                 run_url=run_url,
+                show=show,
             ),
         )
         for name, task in tasks.items()
@@ -65,6 +68,7 @@ def _head(verdict: VerdictDocument, marker: str | None) -> dict[str, Any]:
         "tasks": [
             {
                 "name": name,
+                "verdict": task.verdict,
                 "icon": ICONS[task.verdict],
                 "word": WORDS[task.verdict],
                 "headline": task.headline,
@@ -80,38 +84,36 @@ def render_markdown(
     current: Results,
     baseline: Results | None,
     *,
-    max_examples: int = 10,
-    max_chars: int = 400,
-    trend: Trends | None = None,
     marker: str | None = None,
-    run_url: str | None = None,
     max_length: int | None = None,
     templates: str | Path | None = None,
     measure: Callable[[str], int] = len,
+    **view_options: Any,
 ) -> str:
-    """The markdown report of a suite of tasks; with `max_length`, detail dropped in tiers until it fits."""
-    sections = _sections(
-        verdict,
-        current,
-        baseline,
-        max_examples=max_examples,
-        max_chars=max_chars,
-        trend=trend,
-        run_url=run_url,
-    )
+    """The markdown report of a suite of tasks; with `max_length`, detail dropped in tiers until it fits.
+    `view_options`: those of one suite's report (max_examples, max_chars, run_url; `trend` by task)."""
+    sections = _sections(verdict, current, baseline, **view_options)
     head = render._renderer("markdown", "tasks.md.j2", templates)(_head(verdict, marker))
     body = render._renderer("markdown", "report.md.j2", templates)
 
     def compose(tier: Tier | None) -> str:
-        parts = [head.rstrip("\n")]
+        parts, footer = [head.rstrip("\n")], list[str]()
         for name, view in sections:
-            shown = view if tier is None else shorten(view, tier)
-            parts.append(f"---\n\n### Task {name}\n\n{body(shown).strip()}")
-        return "\n\n".join(parts) + "\n"
+            text, footer = _without_footer(body(view if tier is None else shorten(view, tier)).strip())
+            parts.append(f"---\n\n### Task {name}\n\n{text}")
+        return "\n\n".join(parts + footer) + "\n"
 
     if max_length is None:
         return compose(None)
-    return render._fit(compose, max_examples, max_length, marker, measure)
+    return render._fit(compose, view_options.get("max_examples", 10), max_length, marker, measure)
+
+
+def _without_footer(section: str) -> tuple[str, list[str]]:
+    """A section's text without its last line when that is the report's footer (said once, at the end)."""
+    text, _, last = section.rpartition("\n")
+    if last.startswith(FOOTER) and text:
+        return text.rstrip(), [last]
+    return section, []
 
 
 def render_comment(
@@ -133,32 +135,23 @@ def render_html(
     current: Results,
     baseline: Results | None,
     *,
-    max_examples: int = 10,
-    max_chars: int = 400,
-    trend: Trends | None = None,
-    run_url: str | None = None,
     templates: str | Path | None = None,
+    **view_options: Any,
 ) -> str:
     """One standalone HTML page: the suite's verdict, then each task's report (its page's body)."""
     import html
 
-    sections = _sections(
-        verdict,
-        current,
-        baseline,
-        max_examples=max_examples,
-        max_chars=max_chars,
-        trend=trend,
-        run_url=run_url,
-    )
+    sections = _sections(verdict, current, baseline, **view_options)
     page = render._renderer("html", "report.html.j2", templates)
     head = _head(verdict, None)
     rows = "".join(
-        f"<tr><td>{html.escape(t['name'])}</td><td>{t['icon']} {t['word']}</td><td>{html.escape(t['headline'])}</td></tr>"
+        f"<tr><td>{html.escape(t['name'])}</td><td>{_badge(t['verdict'])} {t['word']}</td>"
+        f"<td>{html.escape(t['headline'])}</td></tr>"
         for t in head["tasks"]
     )
     top = (
-        f'<h1 class="{verdict.verdict}">{head["icon"]} evalgate {head["word"]}: {html.escape(verdict.headline)}</h1>\n'
+        f'<h1 class="{verdict.verdict}">{_badge(verdict.verdict)} evalgate {head["word"]}: '
+        f"{html.escape(verdict.headline)}</h1>\n"
         f"<p>Suite <b>{html.escape(verdict.suite)}</b>, {len(sections)} tasks:</p>\n"
         f"<table><tr><th>Task</th><th>Verdict</th><th></th></tr>{rows}</table>\n"
     )
@@ -169,6 +162,11 @@ def render_html(
         for (name, _), text in zip(sections, pages, strict=True)
     ]
     return f"{start}<body>\n{top}{''.join(parts)}</body>\n</html>\n"
+
+
+def _badge(status: str) -> str:
+    """A verdict as the HTML report's text badge (report.html.j2's CSS colours it): no emoji font needed."""
+    return f'<span class="badge {status}">{BADGES[status]}</span>'
 
 
 def _inside_body(page: str) -> str:
