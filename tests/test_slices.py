@@ -110,7 +110,7 @@ def test_a_drop_in_one_slice_fails_its_rule_and_says_where(runs, tmp_path):
     short = next(r for r in verdict["slices"] if r["slice"] == "length=short" and r["metric"] == "accuracy")
     assert short["delta"] == 0 and short["status"] == "info"
     text = report.read_text()
-    assert "**By slice** (worst first" in text and "| Slice | n |" in text
+    assert "**By slice** (largest regression first" in text and "| Slice | n |" in text
     assert text.index("| length=long | 40 |") < text.index("| length=short | 40 |")  # worst first
     assert 'classname="evalgate.sliced.slice.length=long"' in junit.read_text()
     assert "<failure" in junit.read_text()
@@ -335,7 +335,7 @@ def test_the_html_report_and_a_tight_comment_show_or_drop_the_slice_table(runs, 
     loaded = load_config(config)
     verdict = decide(pairing.compare(current, baseline, loaded), loaded).document()
     page = render_html(verdict, current, baseline)
-    assert "<h2>By slice (worst first)</h2>" in page and "<th>Slice</th>" in page
+    assert "<h2>By slice (largest regression first)</h2>" in page and "<th>Slice</th>" in page
     assert "<td>length=long</td>" in page
     full = render_comment(verdict, current, baseline)
     assert "**By slice**" in full
