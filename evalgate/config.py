@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.config_checks import check_shown, check_suite
+from evalgate.config_rules import Rule, read_gate
 from evalgate.config_schema import (
     BUDGET_OPTIONS,
     CACHE_OPTIONS,
@@ -18,8 +19,6 @@ from evalgate.config_schema import (
     DROP_RULES,  # noqa: F401 - pairing imports it from here (being retyped in i9-contracts)
     HISTORY_OPTIONS,
     REPORT_OPTIONS,
-    RULE_KEYS,
-    RULE_OPTIONS,
     STATS_OPTIONS,
     TOP_OPTIONS,
     TRANSFORM_OPTION,
@@ -28,6 +27,7 @@ from evalgate.config_sections import dataset_paths, prices
 from evalgate.errors import InputError
 from evalgate.files.fileio import real_path
 from evalgate.options import Option, check_options, line_of
+from evalgate.slices import SliceSpec, parse_slices
 from evalgate.yamlio import LineDict, load_yaml
 
 
@@ -49,37 +49,6 @@ class MetricConfig:
     options: dict[str, Any]
     file: str
     line: int | None = None
-
-
-@dataclass
-class Rule:
-    """A threshold on one metric, overall (category None) or in one category."""
-
-    metric: str
-    category: str | None
-    min: float | None = None
-    max: float | None = None
-    max_drop: float | None = None
-    max_drop_pct: float | None = None
-    file: str = ""
-    line: int | None = None
-    lines: dict[str, int | None] = field(default_factory=dict)  # where each name and bound is written
-
-    def bounds(self) -> dict[str, float]:
-        return {key: getattr(self, key) for key in RULE_KEYS if getattr(self, key) is not None}
-
-    @property
-    def where(self) -> str:
-        """The rule's place in the config: gate.accuracy or gate.categories.edge.accuracy."""
-        return (
-            f"gate.{self.metric}"
-            if self.category is None
-            else f"gate.categories.{self.category}.{self.metric}"
-        )
-
-    def line_of(self, key: str) -> int | None:
-        """The line of a name (metric, category) or a bound (min, max_drop...), else the rule's line."""
-        return self.lines.get(key) or self.line
 
 
 @dataclass
@@ -112,6 +81,7 @@ class SuiteConfig:
     )  # the metric keys the suite computes (config_checks.check_suite)
     judge_calibration: dict[str, Any] | None = None  # judge.calibration, paths resolved (docs/judge.md)
     task: str | None = None  # what the model is asked to do, shown to the judge (evalgate.judge.task)
+    slices: tuple[SliceSpec, ...] = ()  # `slices:` (evalgate.slices)
 
     @property
     def provider(self) -> ProviderConfig:
@@ -202,6 +172,7 @@ def suite_config(data: Any, path: Path) -> SuiteConfig:
         raw=data,
         judge_calibration=calibration,
         task=top["task"],
+        slices=parse_slices(top["slices"], file=file, line_of=lambda i: line_of(top["slices"], i)),
     )
     config.computed_keys = check_suite(config)
     return config
@@ -340,42 +311,4 @@ def _rules(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) -> li
             file=gate_file,
             line=getattr(gate, "line", None),
         )
-    rules = []
-    for metric, rule in gate.items():
-        if metric == "categories":
-            if not isinstance(rule, dict):
-                raise InputError(
-                    "gate.categories must map category names to thresholds",
-                    file=gate_file,
-                    line=line_of(gate, metric),
-                )
-            for category, per_metric in rule.items():
-                if not isinstance(per_metric, dict):
-                    raise InputError(
-                        f"gate.categories.{category} must map metric names to rules",
-                        file=gate_file,
-                        line=line_of(rule, category),
-                    )
-                for name, body in per_metric.items():
-                    line = line_of(per_metric, name)
-                    found = _rule(str(name), str(category), body, gate_file, line)
-                    found.lines["category"] = line_of(rule, category)
-                    rules.append(found)
-            continue
-        rules.append(_rule(str(metric), None, rule, gate_file, line_of(gate, metric)))
-    return rules
-
-
-def _rule(metric: str, category: str | None, body: Any, file: str, line: int | None) -> Rule:
-    found = Rule(metric=metric, category=category, file=file, line=line)
-    values = check_options(body, RULE_OPTIONS, file=file, context=found.where, line=line)
-    if not any(values[key] is not None for key in RULE_KEYS):
-        raise InputError(
-            f"{found.where} sets no threshold; expected one of {', '.join(RULE_KEYS)}", file=file, line=line
-        )
-    if values["min"] is not None and values["max"] is not None and values["min"] > values["max"]:
-        raise InputError(f"{found.where}: min is above max", file=file, line=line)
-    for key, value in values.items():
-        setattr(found, key, value)
-    found.lines = {"metric": line, **{key: line_of(body, key) for key in body if key in RULE_KEYS}}
-    return found
+    return read_gate(gate, gate_file)

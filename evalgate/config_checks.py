@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from evalgate import slices
 from evalgate.config_schema import DROP_RULES
 from evalgate.errors import InputError
 from evalgate.names import check_listed_names, did_you_mean, listed
@@ -32,6 +33,7 @@ def check_suite(config: SuiteConfig) -> frozenset[str]:
                     file=config.path,
                     line=entry.line if entry else None,
                 )
+    slices.check_rule_keys(config.rules, config.slices)
     keys = {key.name: key for metric in built for key in metric.keys()}
     for rule in config.rules:
         key = keys.get(rule.metric)
@@ -140,11 +142,12 @@ def _drop_tests(rules: list[Rule]) -> int:
 def _check_resamples(config: SuiteConfig, bootstrapped: set[str]) -> None:
     """In significance mode a bootstrap p-value is at least 1/(resamples + 1), and Holm's correction makes the
     smallest of a family's m drop tests beat alpha/m: with fewer resamples than m/alpha no bootstrapped
-    metric could ever fail its drop rule. A family is the overall rules, or the category rules."""
+    metric could ever fail its drop rule. A family is the overall rules, or the category and slice rules."""
     settings = config.stats
     if settings["mode"] != "significance":
         return
-    families = ([r for r in config.rules if r.category is None], [r for r in config.rules if r.category])
+    grouped = [r for r in config.rules if r.category is not None or r.slice is not None]
+    families = ([r for r in config.rules if r not in grouped], grouped)
     tests = max(
         (
             _drop_tests(family)

@@ -131,6 +131,7 @@ TOP_OPTIONS: dict[str, Option] = {
     "report": Option((dict,)),
     "history": Option((dict,)),
     "quarantine": Option((list,), help="case ids excluded from the gate (known flaky)"),
+    "slices": Option((list,), help="groups of cases reported and gated like categories: tags, metadata.KEY"),
 }
 
 DEFAULT_METRICS = ["accuracy"]

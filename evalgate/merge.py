@@ -58,6 +58,7 @@ def merge_loaded(loaded: list[tuple[str, dict[str, Any]]], config: SuiteConfig) 
         metrics=overall,
         categories=categories,
         cases=entries,
+        slices=metrics.summarize_slices(built, entries, config.slices, config.stats["confidence"]),
     )
     for key in ("judge_calibration", "judge_canary"):  # the canary ran in every shard: the first one's
         if key in reference:

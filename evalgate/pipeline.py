@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalgate import assertions, datasets, metrics, names, runner
+from evalgate import assertions, datasets, metrics, names, runner, slices
 from evalgate.config import SuiteConfig
 from evalgate.contracts.signature import metric_spec, metric_spec_hash
 from evalgate.errors import InputError
@@ -74,16 +74,19 @@ def signature(config: SuiteConfig, provider_fingerprint: str, sample: int | None
 
 
 def load_suite_cases(config: SuiteConfig, sample: int | None) -> list:
-    """The suite's cases (a stratified sample of `sample`), once the gate's category rules are known to name
-    categories the cases have (evalgate.names: before any case runs)."""
+    """The suite's cases (a stratified sample of `sample`), once the gate's category and slice rules are known to
+    name categories and slices the cases have (evalgate.names, evalgate.slices: before any case runs)."""
     if sample is not None and sample < 1:  # before reading the datasets
         raise InputError(f"--sample must be at least 1, got {sample}")
     cases = datasets.load_cases(config.datasets)
     assertions.check_suite(config, cases)
+    found = slices.check_cases(config.slices, cases)
     names.check_rule_names(
-        config.rules, {names.CATEGORY: {case.category for case in cases}}, source="the cases of the datasets"
+        config.rules,
+        {names.CATEGORY: {case.category for case in cases}, names.SLICE: set(found)},
+        source="the cases of the datasets",
     )
-    for warning in names.unused_prices(config):
+    for warning in [*names.unused_prices(config), *slices.unused(config.slices, found)]:
         echo(f"evalgate: warning: {warning}")
     return cases if sample is None else datasets.sample_cases(cases, sample, config.seed)
 
@@ -123,6 +126,7 @@ def run_and_score(
         runner.run_suite(config, cases, provider_config, progress="auto" if progress else None, journal=plan)
     )
     case_entries, overall, categories = _score(config, built, outcome)
+    confidence = config.stats["confidence"]
     results = build_results(
         suite=config.suite,
         label=label,
@@ -137,6 +141,7 @@ def run_and_score(
         categories=categories,
         cases=case_entries,
         shard=shard_record,
+        slices=metrics.summarize_slices(built, case_entries, config.slices, confidence),
     )
     if (
         config.judge_calibration is not None

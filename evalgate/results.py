@@ -38,6 +38,7 @@ def case_record(result: CaseResult) -> dict[str, Any]:
         "error": result.error,
         "cluster": case.cluster,
         "metadata": case.metadata or None,
+        **({"tags": list(case.tags)} if case.tags else {}),
         "cached": bool(output and output.cached),
         **({ASSERT_KEY: list(case.assertions)} if case.assertions else {}),
         **({"extra": output.extra} if output and output.extra else {}),
@@ -104,10 +105,12 @@ def build_results(
     categories: dict[str, Any],
     cases: list[dict[str, Any]],
     shard: dict[str, Any] | None = None,
+    slices: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The results document, every known secret redacted (a server may echo a key back into an error or an
     answer): the reports, the verdict and the history all start from it. `shard` (evalgate.shards.select) marks
-    the results of one shard of a run, which only `evalgate merge` reads."""
+    the results of one shard of a run, which only `evalgate merge` reads; `slices` (evalgate.slices) is written when
+    the suite has any."""
     return redact_data(
         {
             "schema_version": RESULTS_SCHEMA_VERSION,
@@ -120,6 +123,7 @@ def build_results(
             "metric_keys": metric_keys,
             "metrics": metrics,
             "categories": categories,
+            **({"slices": slices} if slices else {}),
             "cases": cases,
             **({"shard": shard} if shard is not None else {}),
         }

@@ -217,6 +217,7 @@ def join_verdicts(suite: str, verdicts: dict[str, VerdictDocument]) -> VerdictDo
         categories=[
             m.model_copy(update={"task": name}) for name, v in verdicts.items() for m in v.categories
         ],
+        slices=[m.model_copy(update={"task": name}) for name, v in verdicts.items() for m in v.slices],
         cases=CaseChanges(
             paired=sum(v.cases.paired for v in verdicts.values()),
             total=sum(v.cases.total or 0 for v in verdicts.values()),

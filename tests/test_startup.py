@@ -19,7 +19,7 @@ from tests.conftest import ROOT, write_suite
 RUN_THIRD_PARTY = {"numpy", "yaml"}
 RUN_MODULES = {
     "evalgate", "evalgate.cli", "evalgate.commands", "evalgate.commands.run", "evalgate.config",
-    "evalgate.config_sections", "evalgate.config_checks", "evalgate.config_schema",
+    "evalgate.config_sections", "evalgate.config_checks", "evalgate.config_schema", "evalgate.config_rules",
     "evalgate.datasets", "evalgate.errors", "evalgate.files.fileio", "evalgate.metrics", "evalgate.metrics.base",
     "evalgate.metrics.build", "evalgate.metrics.error_rate", "evalgate.metrics.latency",
     "evalgate.metrics.matching", "evalgate.metrics.scoring", "evalgate.metrics.usage", "evalgate.metrics.values",
@@ -36,6 +36,8 @@ RUN_MODULES = {
     "evalgate.names", "evalgate.facts", "evalgate.report.formatting", "evalgate.providers.llm.pricing",
     # the cases' assertions checked when read; each answer shaped (its transform, the prompt kept for the judge)
     "evalgate.assertions", "evalgate.assertion_checks", "evalgate.providers.shaping",
+    # the slices of the cases (their names checked when read, aggregated with the metrics)
+    "evalgate.slices",
     # the (empty) packages of the side areas those modules live in
     "evalgate.contracts", "evalgate.files", "evalgate.process", "evalgate.report", "evalgate.providers.llm",
 }  # fmt: skip

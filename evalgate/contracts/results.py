@@ -121,6 +121,7 @@ class CaseRecord(_Open):
     error: str | None
     cluster: str | None = None
     metadata: dict[str, Any] | None = None
+    tags: list[str] | None = None  # the case's tags (its slices: evalgate.slices); absent in older files
     cached: bool = False
     attempts: int | None = Field(default=None, ge=1)
     wait_ms: float | None = Field(default=None, ge=0)
@@ -185,6 +186,10 @@ class Results(_Open):
     )
     metrics: dict[str, MetricValue]
     categories: dict[str, dict[str, MetricValue]] = Field(default_factory=dict)
+    slices: dict[str, dict[str, MetricValue]] = Field(
+        default_factory=dict,
+        description="each slice's aggregates (`slices:` in the config, evalgate/slices.py); absent in older files",
+    )
     cases: list[CaseRecord]
     shard: Shard | None = Field(default=None, description="only in the results of one shard of a run")
     tasks: dict[str, TaskResults] | None = Field(

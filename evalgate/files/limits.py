@@ -34,3 +34,7 @@ MAX_EXTRACTED_BYTES = 1024 * MIB  # unpacked, counted while decompressing
 MAX_ARCHIVE_FILES = 2000
 MAX_ARCHIVE_PATH_PARTS = 32  # folders (and the file) of one entry's path
 MAX_ARCHIVE_PATH_CHARS = 1024
+
+# slices (evalgate.slices): each is compared key by key and tested in the gate's family of rules
+MAX_SLICES = 200  # slices of one suite, all `slices:` entries together
+MAX_SLICE_VALUE_CHARS = 100  # characters of a sliced metadata value or a tag (a slice's name holds it)

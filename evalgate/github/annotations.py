@@ -22,7 +22,8 @@ RuleKey = tuple[str | None, str, str | None]  # (task, metric, category): task N
 
 @dataclass(frozen=True)
 class ConfigFacts:
-    """The suite's name, the file and line of each rule by (task, metric, category), and the environment variables the
+    """The suite's name, the file and line of each rule by (task, metric, category or slice), and the environment
+    variables the
     providers read secrets from (masked in the log before the engine starts)."""
 
     path: Path
@@ -65,7 +66,7 @@ def _rule_lines(data: LineDict, path: Path, task: str | None) -> dict[RuleKey, t
     lines: dict[RuleKey, tuple[Path, int]] = {}
     if isinstance(gate, LineDict):
         for metric in gate:
-            if metric == "categories" and isinstance(gate[metric], LineDict):
+            if metric in ("categories", "slices") and isinstance(gate[metric], LineDict):
                 for category, rules in gate[metric].items():
                     if isinstance(rules, LineDict):
                         for name in rules:
@@ -89,7 +90,7 @@ def annotate(reasons: Iterable[Reason], facts: ConfigFacts, *, workspace: Path) 
     """One ::error:: (fail) or ::warning:: (warn) per reason, at the rule's line; returns how many were written."""
     count = 0
     for reason in reasons:
-        metric, category = reason.metric, reason.category
+        metric, category = reason.metric, reason.category if reason.slice is None else reason.slice
         located = facts.rule_lines.get((reason.task, metric, category))
         file, line = located if located is not None else (facts.path, None)
         where = (f"{reason.task}: " if reason.task else "") + metric + (f" [{category}]" if category else "")

@@ -1,6 +1,7 @@
 """The report view's metric sections: the rows of the metric table (which keys are shown), the notes under it,
 the one "Sensitivity" sentence on drops the gate can miss, and the per-category table (its columns, its rows by
-the size of their regression); `report.show` (`Shown`) chooses the ungated keys shown."""
+the size of their regression), which the per-slice table is too (`categories` of the slice rows: one code for
+both); `report.show` (`Shown`) chooses the ungated keys shown."""
 
 from __future__ import annotations
 
@@ -71,9 +72,15 @@ def visible(row: MetricRow, shown: Shown) -> bool:
     return row.metric in shown and _has_value(row)
 
 
+def group_of(row: MetricRow) -> str | None:
+    """The category or slice of a row (None overall)."""
+    return row.category if row.slice is None else row.slice
+
+
 def _row_label(row: MetricRow) -> str:
-    """How the gate names a row in its warnings: `metric` or `metric [category]`."""
-    return row.metric if row.category is None else f"{row.metric} [{row.category}]"
+    """How the gate names a row in its warnings: `metric` or `metric [category or slice]`."""
+    group = group_of(row)
+    return row.metric if group is None else f"{row.metric} [{group}]"
 
 
 def _undersized(row: MetricRow) -> bool:
@@ -110,7 +117,7 @@ def sensitivity(rows: Iterable[MetricRow], mode: str, power: Any) -> tuple[dict[
         items.append(
             {
                 "metric": row.metric,
-                "category": None if row.category is None else short_label(row.category),
+                "category": None if group_of(row) is None else short_label(str(group_of(row))),
                 "n": fmt.count(row.n),
                 "catch": fmt.amount(catch, unit, strip=True),
                 "margin": fmt.amount(_margin(row), unit, strip=True),
@@ -191,7 +198,7 @@ def regression_size(row: MetricRow) -> float:
 
 
 def categories(rows: list[MetricRow], columns: tuple[list[str], int]) -> dict[str, Any] | None:
-    """One row per category (or slice), one column per chosen metric: `current (delta)`. Sorted by the size of
+    """One row per category (or slice: `group_of`), one column per chosen metric: `current (delta)`. Sorted by the size of
     the regression, largest first (`regression_size` of its worst shown metric: a category down 26 points comes
     before one down 2, an unchanged or improved one after), ties by name. Timings count only between rows whose
     other metrics tie: a latency per category is measured on few calls, and its relative change would outrank
@@ -203,7 +210,7 @@ def categories(rows: list[MetricRow], columns: tuple[list[str], int]) -> dict[st
         return None
     by_category: dict[str, dict[str, MetricRow]] = {}
     for row in rows:
-        by_category.setdefault(str(row.category), {})[row.metric] = row
+        by_category.setdefault(str(group_of(row)), {})[row.metric] = row
     table: list[dict[str, Any]] = []
     for category, metrics in by_category.items():
         gated = [row.status for row in metrics.values() if row.rules]

@@ -138,7 +138,7 @@ def render_html(
 
 
 def render_junit(verdict: VerdictDocument, current: Results) -> str:
-    """JUnit XML: one test case per gated metric (overall and per category); a failure for each that failed.
+    """JUnit XML: one test case per gated metric (overall, per category, per slice); a failure for each that failed.
 
     Warnings are passed test cases with the warning in system-out. A failed verdict always shows at least one
     failure: when no gated metric failed (too many errors, an aborted run, a refused baseline), a `verdict`
@@ -182,15 +182,18 @@ def _junit_properties(element: ET.Element, verdict: VerdictDocument) -> None:
 def _junit_metric_cases(element: ET.Element, verdict: VerdictDocument, suite: str) -> tuple[int, int]:
     """One test case per gated metric row; returns how many test cases and how many failures were written."""
     cases = failures = 0
-    for row in [*verdict.metrics, *verdict.categories]:
+    for row in [*verdict.metrics, *verdict.categories, *verdict.slices]:
         if not row.rules:
             continue
         category = row.category
-        classname = f"evalgate.{suite}" + (f".{category}" if category is not None else "")
+        group = category if row.slice is None else f"slice.{row.slice}"
+        classname = f"evalgate.{suite}" + (f".{group}" if group is not None else "")
         case = ET.SubElement(element, "testcase", classname=_xml(classname), name=_xml(row.metric), time="0")
         cases += 1
         messages = [
-            _reason_text(r) for r in verdict.reasons if r.metric == row.metric and r.category == category
+            _reason_text(r)
+            for r in verdict.reasons
+            if r.metric == row.metric and r.category == category and r.slice == row.slice
         ]
         detail = _row_detail(row)
         if row.status == "fail":

@@ -4,7 +4,7 @@ Numbers are formatted here (trusted text); untrusted values (case ids, categorie
 stay raw and are escaped by the template filters of the output format (see evalgate/report/text.py).
 `shorten(view, tier)` drops detail for the size tiers of a comment. This module builds the header (verdict,
 baseline, reasons, warnings, legend); each section is built by its own module: metrics_view (the metric and
-per-category tables, notes, sensitivity), cases_view (case lists, examples, flaky cases), usage_view, trend_view.
+per-category and per-slice tables, notes, sensitivity), cases_view (case lists, examples, flaky cases), usage_view, trend_view.
 
 What is shown: the metric rows of the gated keys, and of the keys `report.show` lists (when the config has it)
 or else the keys the results mark `shown` (results without the mark show every key), except rows with no value
@@ -61,9 +61,9 @@ def build_view(
     shown = metrics_view.shown_keys(current, baseline, show)
     units = {row.metric: row.unit for row in verdict.metrics}
     rows = [row for row in verdict.metrics if metrics_view.visible(row, shown)]
-    categories = verdict.categories
+    categories, slices = verdict.categories, verdict.slices
     sensitivity, repeated = metrics_view.sensitivity(
-        [*rows, *categories], verdict.mode, (verdict.stats or {}).get("power")
+        [*rows, *categories, *slices], verdict.mode, (verdict.stats or {}).get("power")
     )
     notes = metrics_view.notes(rows)
     repeated |= {f"{name}: {note['text']}" for note in notes for name in note["metrics"]}
@@ -88,6 +88,7 @@ def build_view(
         "categories": metrics_view.categories(
             categories, metrics_view.category_columns(verdict, categories, shown)
         ),
+        "slices": metrics_view.categories(slices, metrics_view.category_columns(verdict, slices, shown)),
         "cases": cases_view.cases(verdict.cases),
         "examples": cases_view.examples(verdict.cases, max_examples, max_chars),
         "flaky": cases_view.flaky(verdict.cases.flaky),
@@ -110,9 +111,10 @@ def shorten(view: dict[str, Any], tier: Tier) -> dict[str, Any]:
         if tier.examples == 0:
             short["examples"] = None
         omitted.append(f"details of {fmt.count(examples['total'] - tier.examples)} of the {examples['noun']}")
-    if not tier.categories and view["categories"]:
-        short["categories"] = None
-        omitted.append("the per-category table")
+    for key, what in (("categories", "the per-category table"), ("slices", "the per-slice table")):
+        if not tier.categories and view[key]:
+            short[key] = None
+            omitted.append(what)
     if not tier.case_lists and view["cases"] and (view["cases"]["added"] or view["cases"]["removed"]):
         short["cases"] = dict(view["cases"], added=[], removed=[], added_more=0, removed_more=0)
         omitted.append("the ids of added and removed cases")
