@@ -215,7 +215,12 @@ async def run_suite(
                     budget.charge(result.output)
         # no idle workers for a small sample (or the few cases a resumed run has left)
         slots = max(1, min(config.concurrency, len(cases) * config.repeats - len(reused)))
-        await provider.start(slots)
+        try:
+            await provider.start(slots)
+        except (
+            RunAborted
+        ) as exc:  # before any case: evalgate's own failure (an SDK that cannot give its headers)
+            raise InputError(f"the run could not start, nothing was sent: {exc}") from None
         outcome = await run_cases(
             cases,
             provider,

@@ -225,3 +225,28 @@ def test_an_sdk_that_gives_no_headers_aborts_the_run_and_sends_nothing(
     assert ran.outcome.aborted and ran.outputs == {}
     assert all(error.startswith("aborted: the anthropic SDK") for error in ran.errors.values())
     assert server.calls == 0
+
+
+def test_a_run_whose_sdk_gives_no_headers_is_exit_2_with_one_message(
+    server: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """The command line: evalgate's own failure before any case is exit 2, never a traceback nor exit 4."""
+    from evalgate.cli import main
+
+    def changed_sdk(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError("create() got an unexpected keyword argument 'max_tokens'")
+
+    monkeypatch.setattr(wire, "capture", changed_sdk)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    (tmp_path / "cases.jsonl").write_text('{"id": "1", "input": "q", "expected": "q"}\n')
+    (tmp_path / "evalgate.yaml").write_text(
+        "suite: s\ndatasets: [cases.jsonl]\ncache: {enabled: false}\n"
+        f"provider: {{type: anthropic, model: claude-haiku-4-5, base_url: '{server.url}'}}\n"
+    )
+    code = main(
+        ["run", "-q", "--config", str(tmp_path / "evalgate.yaml"), "--output", str(tmp_path / "r.json")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "internal error" not in err
+    assert "the run could not start, nothing was sent: the anthropic SDK did not give its headers" in err
+    assert server.calls == 0
