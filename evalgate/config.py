@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalgate.config_checks import check_suite
+from evalgate.config_checks import check_shown, check_suite
+from evalgate.config_rules import Rule, read_gate
 from evalgate.config_schema import (
     BUDGET_OPTIONS,
     CACHE_OPTIONS,
@@ -18,15 +19,15 @@ from evalgate.config_schema import (
     DROP_RULES,  # noqa: F401 - pairing imports it from here (being retyped in i9-contracts)
     HISTORY_OPTIONS,
     REPORT_OPTIONS,
-    RULE_KEYS,
-    RULE_OPTIONS,
     STATS_OPTIONS,
     TOP_OPTIONS,
     TRANSFORM_OPTION,
 )
+from evalgate.config_sections import dataset_paths, prices
 from evalgate.errors import InputError
 from evalgate.files.fileio import real_path
-from evalgate.options import Option, check_options, line_of, non_negative
+from evalgate.options import Option, check_options, line_of
+from evalgate.slices import SliceSpec, parse_slices
 from evalgate.yamlio import LineDict, load_yaml
 
 
@@ -48,37 +49,6 @@ class MetricConfig:
     options: dict[str, Any]
     file: str
     line: int | None = None
-
-
-@dataclass
-class Rule:
-    """A threshold on one metric, overall (category None) or in one category."""
-
-    metric: str
-    category: str | None
-    min: float | None = None
-    max: float | None = None
-    max_drop: float | None = None
-    max_drop_pct: float | None = None
-    file: str = ""
-    line: int | None = None
-    lines: dict[str, int | None] = field(default_factory=dict)  # where each name and bound is written
-
-    def bounds(self) -> dict[str, float]:
-        return {key: getattr(self, key) for key in RULE_KEYS if getattr(self, key) is not None}
-
-    @property
-    def where(self) -> str:
-        """The rule's place in the config: gate.accuracy or gate.categories.edge.accuracy."""
-        return (
-            f"gate.{self.metric}"
-            if self.category is None
-            else f"gate.categories.{self.category}.{self.metric}"
-        )
-
-    def line_of(self, key: str) -> int | None:
-        """The line of a name (metric, category) or a bound (min, max_drop...), else the rule's line."""
-        return self.lines.get(key) or self.line
 
 
 @dataclass
@@ -104,8 +74,14 @@ class SuiteConfig:
     history: dict[str, Any]
     quarantine: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+    tasks: dict[str, SuiteConfig] = field(default_factory=dict)  # a suite of several tasks: each one's config
+    task_name: str | None = None  # in a suite of tasks: this task's name (its progress is labelled with it)
+    computed_keys: frozenset[str] = (
+        frozenset()
+    )  # the metric keys the suite computes (config_checks.check_suite)
     judge_calibration: dict[str, Any] | None = None  # judge.calibration, paths resolved (docs/judge.md)
     task: str | None = None  # what the model is asked to do, shown to the judge (evalgate.judge.task)
+    slices: tuple[SliceSpec, ...] = ()  # `slices:` (evalgate.slices)
 
     @property
     def provider(self) -> ProviderConfig:
@@ -124,17 +100,35 @@ class SuiteConfig:
         return real_path(self.base_dir / relative)
 
 
-def load_config(path: str | Path) -> SuiteConfig:
-    """Read, check and resolve a suite config."""
+def load_config(path: str | Path, *, task: str | None = None, whole: bool = False) -> SuiteConfig:
+    """Read, check and resolve a suite config.
+
+    A config with `tasks:` (evalgate.config_tasks) is several suites in one file: `task` picks one of them; `whole`
+    returns the suite with its `tasks` (for the commands that run, gate and record every task); neither is an
+    InputError naming the tasks, so a command that works on one suite never runs only part of one silently."""
     path = Path(path)
     if path.is_dir():
         path = path / "evalgate.yaml"
-    file = str(path)
     data = load_yaml(path, what="config file")
     if data is None:
         raise InputError(
-            "the config is empty; expected a mapping with at least suite, datasets and provider", file=file
+            "the config is empty; expected a mapping with at least suite, datasets and provider",
+            file=str(path),
         )
+    if isinstance(data, dict) and "tasks" in data:
+        from evalgate.config_tasks import tasks_config
+
+        return tasks_config(data, path, task=task, whole=whole)
+    if task is not None:
+        raise InputError(f"--task {task}: this config has no tasks", file=str(path))
+    config = suite_config(data, path)
+    check_shown(config, config.computed_keys)
+    return config
+
+
+def suite_config(data: Any, path: Path) -> SuiteConfig:
+    """The config of one suite (or one task) from its YAML mapping."""
+    file = str(path)
     top = check_options(data, TOP_OPTIONS, file=file, context="the config")
     base_dir = real_path(path).parent
 
@@ -159,7 +153,7 @@ def load_config(path: str | Path) -> SuiteConfig:
         base_dir=base_dir,
         suite=top["suite"],
         description=top["description"],
-        datasets=_datasets(data, top, file, base_dir),
+        datasets=dataset_paths(data, top, file, base_dir),
         providers=providers,
         concurrency=top["concurrency"],
         timeout=top["timeout"],
@@ -171,45 +165,17 @@ def load_config(path: str | Path) -> SuiteConfig:
         judge=judge,
         cache=section["cache"],
         budget=section["budget"],
-        prices=_prices(top, file),
+        prices=prices(top, file),
         report=section["report"],
         history=section["history"],
         quarantine=[str(item) for item in (top["quarantine"] or [])],
         raw=data,
         judge_calibration=calibration,
         task=top["task"],
+        slices=parse_slices(top["slices"], file=file, line_of=lambda i: line_of(top["slices"], i)),
     )
-    check_suite(config)
+    config.computed_keys = check_suite(config)
     return config
-
-
-def _datasets(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) -> list[Path]:
-    entries = top["datasets"]
-    if isinstance(entries, str):
-        entries = [entries]
-    if not entries:
-        raise InputError(
-            "datasets is empty; expected at least one JSONL file or folder",
-            file=file,
-            line=data.line_of("datasets"),
-        )
-    paths = []
-    for index, entry in enumerate(entries):
-        line = (
-            line_of(top["datasets"], index)
-            if not isinstance(top["datasets"], str)
-            else data.line_of("datasets")
-        )
-        if not isinstance(entry, str):
-            raise InputError(
-                f"datasets[{index}] must be a path (a string), got {entry!r}", file=file, line=line
-            )
-        resolved = real_path(base_dir / entry)
-        if not resolved.exists():
-            problem = "is a symbolic link loop" if resolved.is_symlink() else "not found"
-            raise InputError(f"dataset {entry!r} {problem} (looked for {resolved})", file=file, line=line)
-        paths.append(resolved)
-    return paths
 
 
 def _provider_config(mapping: Any, name: str, file: str, *, context: str) -> ProviderConfig:
@@ -345,56 +311,4 @@ def _rules(data: LineDict, top: dict[str, Any], file: str, base_dir: Path) -> li
             file=gate_file,
             line=getattr(gate, "line", None),
         )
-    rules = []
-    for metric, rule in gate.items():
-        if metric == "categories":
-            if not isinstance(rule, dict):
-                raise InputError(
-                    "gate.categories must map category names to thresholds",
-                    file=gate_file,
-                    line=line_of(gate, metric),
-                )
-            for category, per_metric in rule.items():
-                if not isinstance(per_metric, dict):
-                    raise InputError(
-                        f"gate.categories.{category} must map metric names to rules",
-                        file=gate_file,
-                        line=line_of(rule, category),
-                    )
-                for name, body in per_metric.items():
-                    line = line_of(per_metric, name)
-                    found = _rule(str(name), str(category), body, gate_file, line)
-                    found.lines["category"] = line_of(rule, category)
-                    rules.append(found)
-            continue
-        rules.append(_rule(str(metric), None, rule, gate_file, line_of(gate, metric)))
-    return rules
-
-
-def _rule(metric: str, category: str | None, body: Any, file: str, line: int | None) -> Rule:
-    found = Rule(metric=metric, category=category, file=file, line=line)
-    values = check_options(body, RULE_OPTIONS, file=file, context=found.where, line=line)
-    if not any(values[key] is not None for key in RULE_KEYS):
-        raise InputError(
-            f"{found.where} sets no threshold; expected one of {', '.join(RULE_KEYS)}", file=file, line=line
-        )
-    if values["min"] is not None and values["max"] is not None and values["min"] > values["max"]:
-        raise InputError(f"{found.where}: min is above max", file=file, line=line)
-    for key, value in values.items():
-        setattr(found, key, value)
-    found.lines = {"metric": line, **{key: line_of(body, key) for key in body if key in RULE_KEYS}}
-    return found
-
-
-def _prices(top: dict[str, Any], file: str) -> dict[str, Any]:
-    prices = top["prices"] or {}
-    spec = {
-        "input": Option((float,), required=True, check=non_negative, help="USD per million input tokens"),
-        "output": Option((float,), required=True, check=non_negative, help="USD per million output tokens"),
-    }
-    return {
-        str(model): check_options(
-            body, spec, file=file, context=f"prices.{model}", line=line_of(prices, model)
-        )
-        for model, body in prices.items()
-    }
+    return read_gate(gate, gate_file)

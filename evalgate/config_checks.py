@@ -6,18 +6,20 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from evalgate import slices
 from evalgate.config_schema import DROP_RULES
 from evalgate.errors import InputError
-from evalgate.names import did_you_mean, listed
+from evalgate.names import check_listed_names, did_you_mean, listed
 from evalgate.options import line_of
 
 if TYPE_CHECKING:
     from evalgate.config import Rule, SuiteConfig
 
 
-def check_suite(config: SuiteConfig) -> None:
+def check_suite(config: SuiteConfig) -> frozenset[str]:
     """Build the metrics once, so a bad name or option fails now; check every gated metric is computed, that
-    its thresholds can be met and breached, and that the resamples can resolve the gate's p-values."""
+    its thresholds can be met and breached, and that the resamples can resolve the gate's p-values. Returns the
+    metric keys the suite computes."""
     from evalgate.metrics import build_metrics, resolve_name
 
     built = build_metrics(config)
@@ -31,6 +33,7 @@ def check_suite(config: SuiteConfig) -> None:
                     file=config.path,
                     line=entry.line if entry else None,
                 )
+    slices.check_rule_keys(config.rules, config.slices)
     keys = {key.name: key for metric in built for key in metric.keys()}
     for rule in config.rules:
         key = keys.get(rule.metric)
@@ -41,6 +44,26 @@ def check_suite(config: SuiteConfig) -> None:
         name for name, key in keys.items() if key.kind != "binary" or config.repeats > 1
     }  # binary keys get an exact test (McNemar) unless repeats make per-case means
     _check_resamples(config, bootstrapped)
+    return frozenset(keys)
+
+
+def check_shown(config: SuiteConfig, computed: frozenset[str]) -> None:
+    """`report.show` names metric keys the suite computes (a typo would silently hide a metric); in a suite of
+    tasks, keys of any of its tasks (`report` is set once for them all)."""
+    chosen = config.report.get("show")
+    if not chosen:
+        return
+    section = config.raw.get("report")
+    listing = section.get("show") if isinstance(section, dict) else None
+    check_listed_names(
+        chosen,
+        computed,
+        option="report.show",
+        noun="metric key",
+        plural="metric keys",
+        file=str(config.path),
+        line_of=lambda index: line_of(listing, index) if listing is not None else None,
+    )
 
 
 def _not_computed(config: SuiteConfig, rule: Rule, computed: set[str]) -> InputError:
@@ -119,11 +142,12 @@ def _drop_tests(rules: list[Rule]) -> int:
 def _check_resamples(config: SuiteConfig, bootstrapped: set[str]) -> None:
     """In significance mode a bootstrap p-value is at least 1/(resamples + 1), and Holm's correction makes the
     smallest of a family's m drop tests beat alpha/m: with fewer resamples than m/alpha no bootstrapped
-    metric could ever fail its drop rule. A family is the overall rules, or the category rules."""
+    metric could ever fail its drop rule. A family is the overall rules, or the category and slice rules."""
     settings = config.stats
     if settings["mode"] != "significance":
         return
-    families = ([r for r in config.rules if r.category is None], [r for r in config.rules if r.category])
+    grouped = [r for r in config.rules if r.category is not None or r.slice is not None]
+    families = ([r for r in config.rules if r not in grouped], grouped)
     tests = max(
         (
             _drop_tests(family)

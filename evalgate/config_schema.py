@@ -8,6 +8,7 @@ from evalgate.options import (
     Option,
     between_0_and_1,
     in_range,
+    names_list,
     non_negative,
     one_of,
     positive,
@@ -68,6 +69,12 @@ REPORT_OPTIONS = {
     "max_examples": Option((int,), default=10, check=non_negative, help="regressed or failing cases shown"),
     "max_chars": Option((int,), default=400, check=positive, help="characters shown of each input/output"),
     "templates": Option((str,), help="a folder of Jinja2 templates overriding the built-in ones"),
+    "show": Option(
+        (list,),
+        check=names_list,
+        help="the metric keys the tables and the run's summary line show beside the gated ones (default: the "
+        "keys the metrics: list names, and those whose facts say shown always or when measured)",
+    ),
 }
 
 HISTORY_OPTIONS = {
@@ -124,6 +131,7 @@ TOP_OPTIONS: dict[str, Option] = {
     "report": Option((dict,)),
     "history": Option((dict,)),
     "quarantine": Option((list,), help="case ids excluded from the gate (known flaky)"),
+    "slices": Option((list,), help="groups of cases reported and gated like categories: tags, metadata.KEY"),
 }
 
 DEFAULT_METRICS = ["accuracy"]

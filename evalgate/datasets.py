@@ -14,8 +14,9 @@ from evalgate.contracts.cases import Case
 from evalgate.errors import InputError
 from evalgate.files.fileio import read_bytes
 from evalgate.files.jsonio import JSONProblem, parse_json
+from evalgate.slices import value_problem
 
-CASE_KEYS = ("id", "input", "expected", "category", "metadata", "cluster", ASSERT_KEY)
+CASE_KEYS = ("id", "input", "expected", "category", "metadata", "tags", "cluster", ASSERT_KEY)
 HASH_ID_PREFIX = "h-"
 _EXPECTED_LINE = 'expected one JSON object a line, such as {"id": "c-1", "input": "...", "expected": "..."}'
 
@@ -143,6 +144,7 @@ def _parse_case(text: str, source: str, default_category: str) -> Case:
         metadata = {}
     elif not isinstance(metadata, dict):
         raise _BadLine(f"'metadata' must be an object (a mapping), got {_json_type(metadata)}")
+    tags = _tags(obj.get("tags"))
     cluster = obj.get("cluster")
     if cluster is not None and not _is_id(cluster):
         raise _BadLine(f"'cluster' must be a string or an integer, got {_json_type(cluster)}")
@@ -163,10 +165,26 @@ def _parse_case(text: str, source: str, default_category: str) -> Case:
         expected=obj.get("expected"),
         category=category,
         metadata=metadata,
+        tags=tags,
         cluster=None if cluster is None else str(cluster),
         source=source,
         assertions=assertions,
     )
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    """A case's `tags`: a list of strings, each one a slice's name can hold (evalgate.slices), once each."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _BadLine(
+            f'\'tags\' must be a list of strings, such as ["billing", "refund"], got {_json_type(value)}'
+        )
+    for index, tag in enumerate(value):
+        problem = "is not a string" if not isinstance(tag, str) else value_problem(tag)
+        if problem is not None:
+            raise _BadLine(f'tags[{index}] {problem}: a tag is a string of one line, such as "billing"')
+    return tuple(dict.fromkeys(value))
 
 
 def _is_id(value: Any) -> bool:

@@ -18,25 +18,33 @@ def explanation(record: CaseRecord) -> dict[str, Any]:
     """The fields of a regressed or failing case entry that explain it (absent when there is nothing to say):
     read from the record's fields that only some runs write (the model keeps them as they were written)."""
 
-    def field(name: str) -> Any:
-        return getattr(record, name, None)
+    def field(name: str, kind: type = dict) -> Any:
+        """A field of the record when it has the expected type (a results file is user input), else empty."""
+        value = getattr(record, name, None)
+        return value if isinstance(value, kind) else kind()
 
     found: dict[str, Any] = {}
-    extra = field("extra") or {}
+    extra = field("extra")
     if RAW_OUTPUT in extra:
         found["raw_output"] = extra[RAW_OUTPUT]
-    outcomes = zip(field(ASSERT_KEY) or [], field(RESULTS_KEY) or [], strict=False)
-    failed = [{**spec, **outcome} for spec, outcome in outcomes if not outcome.get("pass")]
+    outcomes = zip(field(ASSERT_KEY, list), field(RESULTS_KEY, list), strict=False)
+    failed = [
+        {**spec, **outcome}
+        for spec, outcome in outcomes
+        if isinstance(spec, dict) and isinstance(outcome, dict) and not outcome.get("pass")
+    ]
     if failed:
         found["failed_assertions"] = failed
-    judge = field("judge") or {}
+    judge = field("judge")
     if judge.get("scores") or judge.get("error"):
         found["judge"] = {key: judge.get(key) for key in ("scores", "reasoning", "error")}
-    factual = field("factual") or {}
+    factual = field("factual")
     if factual.get("claims") is not None or factual.get("error"):
         found["factual"] = {
             "unsupported": [
-                claim["claim"] for claim in factual.get("claims") or [] if not claim["supported"]
+                claim.get("claim")
+                for claim in factual.get("claims") or []
+                if isinstance(claim, dict) and claim.get("supported") is not True
             ],
             "reasoning": factual.get("reasoning"),
             "error": factual.get("error"),

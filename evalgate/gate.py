@@ -42,9 +42,10 @@ class Reason:
     severity: str  # fail | warn
     message: str
     p_adjusted: float | None = None
+    slice: str | None = None  # the slice of a `gate.slices` rule (evalgate.slices)
 
     def to_json(self) -> dict[str, Any]:
-        return _clean(self.__dict__)
+        return _clean({k: v for k, v in self.__dict__.items() if k != "slice" or v is not None})
 
 
 @dataclass
@@ -90,6 +91,7 @@ class Verdict:
                 "reasons": [reason.to_json() for reason in self.reasons],
                 "metrics": [item.to_json() for item in comparison.metrics],
                 "categories": [item.to_json() for item in comparison.categories],
+                **({"slices": [item.to_json() for item in comparison.slices]} if comparison.slices else {}),
                 "cases": {
                     "added": comparison.added,
                     "removed": comparison.removed,
@@ -124,7 +126,7 @@ def decide(
     mode = comparison.stats["mode"]
     errors = _error_reasons(comparison, config)
     reasons = _incomplete_reasons(comparison) + errors
-    for item in comparison.metrics + comparison.categories:
+    for item in comparison.rows:
         found = [] if not item.rules else _item_reasons(item, comparison, mode=mode, alpha=alpha)
         found = only_warn(found, advisory or {})
         reasons.extend(found)
@@ -133,9 +135,10 @@ def decide(
         if item.rules:
             item.status = max((r.severity for r in found), key=SEVERITY_ORDER.__getitem__, default="pass")
     warnings = list(comparison.warnings) + _advisory_warnings(comparison, advisory or {})
-    for item in comparison.metrics + comparison.categories:
+    for item in comparison.rows:
         if item.rules and item.note and item.margin is not None:
-            label = item.metric if item.category is None else f"{item.metric} [{item.category}]"
+            group = item.category if item.slice is None else item.slice
+            label = item.metric if group is None else f"{item.metric} [{group}]"
             warnings.append(f"{label}: {item.note}")
     if any(r.severity == "fail" for r in reasons):
         verdict = "fail"
@@ -245,6 +248,7 @@ def _reason(item: MetricComparison, rule: str, threshold: float, severity: str, 
         severity=severity,
         message=message,
         p_adjusted=item.p_adjusted if test is None else test["p_adjusted"],
+        slice=item.slice,
     )
 
 
@@ -331,13 +335,15 @@ def _headline(verdict: str, reasons: list[Reason], comparison: Comparison) -> st
     if verdict == "warn":
         fields = ", ".join(d["field"] for d in comparison.signature_diff if d["affects_comparison"])
         return f"no rule breached, but the baseline was computed differently ({fields} differ)"
-    gated = sum(1 for item in comparison.metrics + comparison.categories if item.rules)
+    gated = sum(1 for item in comparison.rows if item.rules)
     if not comparison.has_baseline:
         return f"all {gated} gated metric(s) within their absolute thresholds (no baseline to compare with)"
     return f"no regression: all {gated} gated metric(s) pass on {comparison.paired} paired cases"
 
 
 def _label(item: MetricComparison) -> str:
+    if item.slice is not None:
+        return f"{item.metric} in slice {item.slice!r}"
     return item.metric if item.category is None else f"{item.metric} in category {item.category!r}"
 
 

@@ -45,6 +45,11 @@ def journal_path(output: str | Path) -> Path | None:
     return None if is_stream(output) else Path(f"{output}{SUFFIX}")
 
 
+def task_journal(path: Path | None, task: str) -> Path | None:
+    """Where one task of a suite of tasks keeps its journal: beside the run's, named after the task."""
+    return None if path is None else path.with_name(f"{path.name.removesuffix(SUFFIX)}.{task}{SUFFIX}")
+
+
 def comparable(signature: dict[str, Any]) -> dict[str, Any]:
     """The signature fields two runs must share to be assembled into one (all but the provenance)."""
     return {key: value for key, value in signature.items() if key != "assembled"}

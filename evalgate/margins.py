@@ -68,7 +68,7 @@ def amount(item: MetricComparison, value: float, *, adjective: bool = False) -> 
 
 
 def adjust(items: list[MetricComparison]) -> None:
-    """Holm within a family (the overall rules, or the category rules): across the metrics with a drop rule
+    """Holm within a family (the overall rules, or the category and slice rules together): across the metrics with a drop rule
     for the test of no change, and across the drop rules for the tests against their margins."""
     gated = [(item, item.p_value) for item in items if item.tests and item.p_value is not None]
     for (item, _), adjusted in zip(gated, stats.holm([p for _, p in gated]), strict=True):
@@ -95,9 +95,11 @@ def strictest_margin(rules: dict[str, float], baseline: float | None) -> float |
     return min(margins) if margins else None
 
 
-def rules_for(rules: Sequence[Rule], key: str, category: str | None) -> dict[str, float]:
+def rules_for(
+    rules: Sequence[Rule], key: str, category: str | None, slice: str | None = None
+) -> dict[str, float]:
     merged: dict[str, float] = {}
     for rule in rules:
-        if rule.metric == key and rule.category == category:
+        if rule.metric == key and rule.category == category and rule.slice == slice:
             merged.update(rule.bounds())
     return merged

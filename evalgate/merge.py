@@ -31,6 +31,11 @@ def merge_shards(paths: Sequence[str | Path], config: SuiteConfig) -> dict[str, 
     if not paths:
         raise InputError("evalgate merge needs the results files of the shards")
     loaded = [(str(path), load_results(path).to_json()) for path in paths]  # checked, then as written
+    return merge_loaded(loaded, config)
+
+
+def merge_loaded(loaded: list[tuple[str, dict[str, Any]]], config: SuiteConfig) -> dict[str, Any]:
+    """The merged results of shard documents, each with the file (or file and task) it came from."""
     _check_alike(loaded, config)
     reference = loaded[0][1]
     assembled = {
@@ -53,6 +58,7 @@ def merge_shards(paths: Sequence[str | Path], config: SuiteConfig) -> dict[str, 
         metrics=overall,
         categories=categories,
         cases=entries,
+        slices=metrics.summarize_slices(built, entries, config.slices, config.stats["confidence"]),
     )
     for key in ("judge_calibration", "judge_canary"):  # the canary ran in every shard: the first one's
         if key in reference:

@@ -1,14 +1,15 @@
 """Names a config refers to, checked against the names a suite really has as soon as those are known, so a typo
 never disables a rule silently.
 
-A gate rule is keyed by its metric and, for some rules, by more names: a category today (`gate.categories`),
-slices later. `RULE_NAMES` lists them; a rule naming one that the suite does not have is an InputError (exit
+A gate rule is keyed by its metric and, for some rules, by more names: a category (`gate.categories`) or a
+slice (`gate.slices`, named as evalgate.slices names them). `RULE_NAMES` lists them; a rule naming one that the suite does not have is an InputError (exit
 2) at the rule's file and line, listing the names that exist, with "did you mean" when one is close. The
-checks run where the names become known: the categories when the cases are loaded (`evalgate run`, before
-any case runs) and again when the results are read (`evalgate gate`), the metrics when the results are read.
+checks run where the names become known: the categories and slices when the cases are loaded (`evalgate run`,
+before any case runs) and again when the results are read (`evalgate gate`), the metrics when the results are read.
 A sample may leave a category out: there a missing one is a warning, not an error.
 
-Adding a name-keyed rule (slices): give `config.Rule` the attribute, and add one `RuleName` line below.
+Adding a name-keyed rule: give `config_rules.Rule` the attribute (and `config_rules.GROUPS` its gate section), and
+add one `RuleName` line below.
 
 Other names a config keys things by, where a stray one only leaves something unused: quarantined case ids
 (compare.py warns about ids no case has) and `prices:` entries no model of the suite uses (`unused_prices`).
@@ -37,7 +38,8 @@ class RuleName:
 
 METRIC = RuleName("metric", "metric", "metrics")
 CATEGORY = RuleName("category", "category", "categories")
-RULE_NAMES = (METRIC, CATEGORY)
+SLICE = RuleName("slice", "slice", "slices")
+RULE_NAMES = (METRIC, CATEGORY, SLICE)
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
@@ -82,6 +84,28 @@ def check_rule_names(
                 line=rule.line_of(kind.attribute),
             )
     return warnings
+
+
+def check_listed_names(
+    chosen: Iterable[str],
+    known: Collection[str],
+    *,
+    option: str,
+    noun: str,
+    plural: str,
+    file: str,
+    line_of: Any,
+) -> None:
+    """Every name of a config list (`report.show`) must be among `known`; the first that is not is an InputError
+    at its item's line (`line_of(index)`), naming it and listing the names that exist."""
+    for index, name in enumerate(chosen):
+        if name not in known:
+            raise InputError(
+                f"{option} names the {noun} {name!r}, but this suite has no such {noun}"
+                f"{did_you_mean(name, known)}; its {plural}: {listed(known)}",
+                file=file,
+                line=line_of(index),
+            )
 
 
 def unused_prices(config: Any) -> list[str]:

@@ -167,6 +167,13 @@ def in_range(
     return check
 
 
+def names_list(value: Any) -> str | None:
+    """A check: a list of non-empty names (strings)."""
+    if all(isinstance(item, str) and item.strip() for item in value):
+        return None
+    return "must be a list of names (non-empty strings)"
+
+
 def one_of(*choices: str) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         return None if value in choices else "must be one of " + ", ".join(choices)

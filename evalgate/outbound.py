@@ -115,7 +115,11 @@ def echo(text: str, *, file: TextIO | None = None) -> None:
 
 
 def echo_json(data: Any, *, file: TextIO | None = None) -> None:
-    """Print JSON for machines (stdout by default): ASCII with escapes, secrets redacted, and `##[` written as
-    `##\\u005b` (the same JSON value, but no workflow command)."""
-    text = redact(json.dumps(data, indent=2))
-    print(text.replace("##[", "##\\u005b"), file=file or sys.stdout, flush=True)
+    """Print JSON for machines (stdout by default): ASCII with escapes, secrets redacted, made inert."""
+    print(inert_json(redact(json.dumps(data, indent=2))), file=file or sys.stdout, flush=True)
+
+
+def inert_json(text: str) -> str:
+    """JSON text no runner reads as a workflow command: `##[` written as `##\\u005b` (the same JSON value); a JSON
+    line never starts with `::` (strings escape their line breaks)."""
+    return text.replace("##[", "##\\u005b")

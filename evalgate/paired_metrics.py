@@ -1,6 +1,6 @@
 """The paired statistics of every metric key: one run against its baseline on the cases both have.
 
-`MetricPairing.compare_key` fills one MetricComparison (overall or in one category) with the paired delta, its
+`MetricPairing.compare_key` fills one MetricComparison (overall, in one category or in one slice) with the paired delta, its
 interval and p-values (stats.py: McNemar for binary keys, a bootstrap for means, case-index resampling for
 corpus metrics), `adjust` applies Holm within a family of rules, `MetricPairing.finish` adds the smallest
 detectable drop and its note. See docs/gate.md for the methods and their defaults.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,17 +39,19 @@ class Side:
 
     results: Results
     cases: dict[str, CaseRecord]
+    slices: dict[str, set[str]] = field(default_factory=dict)  # each slice's case ids (evalgate.slices)
 
     @functools.cached_property
     def records(self) -> dict[str, Record]:
         return {case_id: case.model_dump(exclude_unset=True) for case_id, case in self.cases.items()}
 
-    def records_in(self, category: str | None) -> list[Record]:
-        """The records of one category (all of them for None)."""
+    def records_in(self, category: str | None, slice: str | None = None) -> list[Record]:
+        """The records of one category or one slice (all of them when both are None)."""
+        members = self.slices.get(slice, set()) if slice is not None else None
         return [
             self.records[case_id]
             for case_id, case in self.cases.items()
-            if category is None or category_of(case) == category
+            if (category is None or category_of(case) == category) and (members is None or case_id in members)
         ]
 
 
@@ -79,21 +81,29 @@ class MetricPairing:
         self._joint: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[str, stats.PairedStat]] = {}
         self._corpus: dict[tuple[int, tuple[str, ...]], dict[str, stats.PairedStat]] = {}
         self._objects: dict[str, Metric] | None = None
-        self._timings: dict[tuple[int, str, str | None], dict[str, tuple[int, int]]] = {}
+        self._timings: dict[tuple[int, str, str | None, str | None], dict[str, tuple[int, int]]] = {}
         per_case = [k for k, (kind, _) in keys.items() if kind != "corpus"]
         self.cur_table = _ScoreTable(current.cases, per_case)
         self.base_table = _ScoreTable(baseline.cases if baseline is not None else {}, per_case)
 
     # -- values -------------------------------------------------------------------------------------------
-    def value(self, side: Side, key: str, category: str | None) -> float | None:
-        """The run's value of `key` (overall or in a category) as recorded (None stays None: a value the run
-        could not compute is not recomputed), recomputed when quarantine removed cases."""
+    def value(self, side: Side, key: str, category: str | None, slice: str | None = None) -> float | None:
+        """The run's value of `key` (overall, in a category or a slice) as recorded (None stays None: a value the
+        run could not compute is not recomputed), recomputed when quarantine removed cases or the run recorded no
+        such slice (a results file written before slices, or with other `slices:`)."""
         if not self.quarantined:
-            recorded = side.results.metrics if category is None else side.results.categories.get(category, {})
+            results = side.results
+            recorded = (
+                results.slices.get(slice, {})
+                if slice is not None
+                else results.metrics
+                if category is None
+                else results.categories.get(category, {})
+            )
             entry = recorded.get(key)
             if entry is not None:
                 return entry.value
-        records = side.records_in(category)
+        records = side.records_in(category, slice)
         if self.keys[key][0] != "corpus":
             return mean_score(records, key)  # as the metrics module records it (exact: math.fsum)
         metric = self.objects().get(key)
@@ -113,28 +123,31 @@ class MetricPairing:
         return self._objects
 
     # -- statistics ---------------------------------------------------------------------------------------
-    def compare_key(self, key: str, category: str | None, ids: list[str]) -> MetricComparison:
+    def compare_key(
+        self, key: str, category: str | None, ids: list[str], slice: str | None = None
+    ) -> MetricComparison:
         kind, higher = self.keys[key]
-        rules = rules_for(self.rules, key, category)
+        rules = rules_for(self.rules, key, category, slice)
         item = MetricComparison(
             metric=key,
             category=category,
+            slice=slice,
             kind=kind,
             higher_is_better=higher,
-            current=self.value(self.current, key, category),
+            current=self.value(self.current, key, category, slice),
             rules=rules,
-            n=len(ids) if self.baseline is not None else len(self.current.records_in(category)),
+            n=len(ids) if self.baseline is not None else len(self.current.records_in(category, slice)),
         )
-        item.timing = self.timing(key, category)
+        item.timing = self.timing(key, category, slice)
         if self.baseline is None:
             return item
-        item.baseline = self.value(self.baseline, key, category)
+        item.baseline = self.value(self.baseline, key, category, slice)
         if not ids:
             item.note = "no case is in both runs, so there is no paired comparison"
             return item
         margin = strictest_margin(rules, item.baseline)
         item.margin = margin
-        result = self.paired(key, category, ids, gated=bool(rules))
+        result = self.paired(key, ids, subset=category is not None or slice is not None, gated=bool(rules))
         if result is None:
             if item.current is not None and item.baseline is not None:
                 item.delta = item.current - item.baseline
@@ -160,7 +173,9 @@ class MetricPairing:
                 }
         return item
 
-    def timing(self, key: str, category: str | None) -> dict[str, dict[str, Any]] | None:
+    def timing(
+        self, key: str, category: str | None, slice: str | None = None
+    ) -> dict[str, dict[str, Any]] | None:
         """For a timing key, how each run's values were timed: how many, how many fresh (not cached answers'
         recorded timings), whether that is a measurement (metrics.base.timing_measured), and the sentence."""
         metric = self.objects().get(key)
@@ -174,9 +189,9 @@ class MetricPairing:
             runs["baseline"] = self.baseline
         timing = {}
         for side, run in runs.items():
-            memo = (id(metric), side, category)
+            memo = (id(metric), side, category, slice)
             if memo not in self._timings:
-                records = run.records_in(category)
+                records = run.records_in(category, slice)
                 sizes, timed_now = metric.sizes(records), metric.fresh_sizes(records)
                 self._timings[memo] = {name: (sizes.get(name, 0), timed_now[name]) for name in timed_now}
             n, fresh = self._timings[memo][key]
@@ -188,9 +203,9 @@ class MetricPairing:
             }
         return timing
 
-    def paired(
-        self, key: str, category: str | None, ids: list[str], *, gated: bool
-    ) -> stats.PairedStat | None:
+    def paired(self, key: str, ids: list[str], *, subset: bool, gated: bool) -> stats.PairedStat | None:
+        """The paired statistic of `key` on these cases; a corpus key of a subset (a category, a slice) that no
+        rule gates is resampled only when its family is vectorized (display only: keeps the gate fast)."""
         kind, higher = self.keys[key]
         if kind != "corpus" and key in self.cur_table.columns and key in self.base_table.columns:
             # a mean metric is paired on the cases both runs scored (a metric may leave a case unscored)
@@ -211,7 +226,7 @@ class MetricPairing:
                 )
             return self.joint(ids, clusters)[key]
         metric = self.objects().get(key)
-        if metric is None or (category is not None and not gated and not isinstance(metric, Vectorized)):
+        if metric is None or (subset and not gated and not isinstance(metric, Vectorized)):
             return None
         assert self.baseline is not None  # paired only against a baseline
         cur = [self.current.records[i] for i in ids]

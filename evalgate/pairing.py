@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalgate import case_lists, names
+from evalgate import case_lists, names, slices
 from evalgate.config import SuiteConfig
 from evalgate.contracts.comparison import Comparison, MetricComparison
 from evalgate.contracts.results import CaseRecord, Results
@@ -59,11 +59,11 @@ def compare(
     warnings += quarantine.warnings
     diff, blocking = _check_signature(current, baseline, settings, baseline_path)
     keys = _metric_keys(current)
-    cur_side = Side(current, cur_cases)
-    base_side = Side(baseline, base_cases) if baseline is not None else None
+    cur_side = Side(current, cur_cases, _slices(cur_cases, config))
+    base_side = Side(baseline, base_cases, _slices(base_cases, config)) if baseline is not None else None
     pairing = MetricPairing(cur_side, base_side, keys, config, settings, metrics, bool(quarantine.excluded))
     paired_ids = sorted(set(cur_cases) & set(base_cases))
-    overall, categories = _compare_keys(pairing, keys, paired_ids, cur_cases, settings)
+    overall, categories, slice_rows = _compare_keys(pairing, keys, paired_ids, cur_cases, settings)
     warnings += _baseline_warnings(baseline, blocking)
     errors, runs = case_lists.errored_runs(cur_cases)
     error_item = next((item for item in overall if item.metric == "error_rate"), None)
@@ -85,6 +85,7 @@ def compare(
         quarantined=quarantine.excluded,
         warnings=warnings,
         incomplete=current.incomplete_reason(),
+        slices=slice_rows,
     )
 
 
@@ -114,21 +115,28 @@ def _compare_keys(
     paired_ids: list[str],
     cur_cases: dict[str, CaseRecord],
     settings: dict[str, Any],
-) -> tuple[list[MetricComparison], list[MetricComparison]]:
-    """Every key overall and in every category, Holm-adjusted within each family, with its detectable drop."""
+) -> tuple[list[MetricComparison], list[MetricComparison], list[MetricComparison]]:
+    """Every key overall, in every category and in every slice (a slice's cases are the current run's members
+    of it), Holm-adjusted within each family (the overall rules; the category and slice rules together), with
+    its detectable drop."""
     overall = [pairing.compare_key(key, None, paired_ids) for key in keys]
     categories: list[MetricComparison] = []
     for category in _categories(cur_cases):
         ids = [i for i in paired_ids if category_of(cur_cases[i]) == category]
         categories.extend(pairing.compare_key(key, category, ids) for key in keys)
+    slice_rows: list[MetricComparison] = []
+    for name, members in pairing.current.slices.items():
+        ids = [i for i in paired_ids if i in members]
+        slice_rows.extend(pairing.compare_key(key, None, ids, slice=name) for key in keys)
     units = key_units(pairing.current.results)
-    for item in overall + categories:
+    grouped = categories + slice_rows
+    for item in overall + grouped:
         item.unit = units[item.metric]
     adjust(overall)
-    adjust(categories)
-    for item in overall + categories:
-        finish(item, overall if item.category is None else categories, settings)
-    return overall, categories
+    adjust(grouped)
+    for item in overall + grouped:
+        finish(item, overall if item.category is None and item.slice is None else grouped, settings)
+    return overall, categories, slice_rows
 
 
 def _case_changes(
@@ -163,7 +171,7 @@ def _quarantine(
     cur_cases: dict[str, CaseRecord], base_cases: dict[str, CaseRecord], config: SuiteConfig
 ) -> _Quarantine:
     """Leave the quarantined cases out of both runs (in place); warn about ids that match no case and about
-    category rules left with no case to judge."""
+    category and slice rules left with no case to judge."""
     quarantine = set(config.quarantine or [])
     excluded = sorted(quarantine & (set(cur_cases) | set(base_cases)))
     warnings = []
@@ -177,7 +185,7 @@ def _quarantine(
             f"{len(unmatched)} quarantined id(s) match no case of either run (a typo, or a case since "
             f"removed): {', '.join(unmatched[:10])}{' ...' if len(unmatched) > 10 else ''}"
         )
-    present = set(_categories(cur_cases))
+    present, sliced = set(_categories(cur_cases)), set(_slices(cur_cases, config))
     for case_id in excluded:
         cur_cases.pop(case_id, None)
         base_cases.pop(case_id, None)
@@ -186,6 +194,12 @@ def _quarantine(
         f"{rule.where}: not judged: every case of category {rule.category!r} is quarantined"
         for rule in config.rules
         if rule.category in emptied
+    ]
+    emptied = sliced - set(_slices(cur_cases, config))
+    warnings += [
+        f"{rule.where}: not judged: every case of slice {rule.slice!r} is quarantined"
+        for rule in config.rules
+        if rule.slice in emptied
     ]
     return _Quarantine(excluded, warnings)
 
@@ -231,15 +245,18 @@ def _check_suites(
 
 
 def _check_rule_names(current: Results, cases: dict[str, CaseRecord], config: SuiteConfig) -> list[str]:
-    """The rules' metric and category names must be the current run's (a typo never disables a rule); a
-    sampled run may lack a category (a warning). Returns the warnings."""
+    """The rules' metric, category and slice names must be the current run's (a typo never disables a rule); a
+    sampled run may lack a category or a slice (a warning). Returns the warnings."""
     if "metric_keys" in current.model_fields_set:
         names.check_rule_names(
             config.rules, {names.METRIC: set(_metric_keys(current))}, source="the current results"
         )
     return names.check_rule_names(
         config.rules,
-        {names.CATEGORY: {category_of(case) for case in cases.values()}},
+        {
+            names.CATEGORY: {category_of(case) for case in cases.values()},
+            names.SLICE: set(_slices(cases, config)),
+        },
         source="the cases of the current results",
         partial=current.signature.sample is not None,
     )
@@ -262,6 +279,15 @@ def key_units(current: Results) -> dict[str, Unit]:
 def _metric_keys(current: Results) -> dict[str, tuple[str, bool]]:
     """Every key of the current run (kind, higher_is_better); keys only the baseline has are not compared."""
     return {name: (info.kind, info.higher_is_better) for name, info in current.metric_keys.items()}
+
+
+def _slices(cases: dict[str, CaseRecord], config: SuiteConfig) -> dict[str, set[str]]:
+    """Each slice's case ids, from the cases' own metadata and tags (evalgate.slices, the config's `slices:`)."""
+    ids = list(cases)
+    return {
+        name: {ids[i] for i in members}
+        for name, members in slices.groups(cases.values(), config.slices).items()
+    }
 
 
 def _categories(cur: dict[str, CaseRecord]) -> list[str]:

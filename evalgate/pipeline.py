@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalgate import assertions, datasets, metrics, names, runner
+from evalgate import assertions, datasets, metrics, names, runner, slices
 from evalgate.config import SuiteConfig
 from evalgate.contracts.signature import metric_spec, metric_spec_hash
 from evalgate.errors import InputError
@@ -74,16 +74,19 @@ def signature(config: SuiteConfig, provider_fingerprint: str, sample: int | None
 
 
 def load_suite_cases(config: SuiteConfig, sample: int | None) -> list:
-    """The suite's cases (a stratified sample of `sample`), once the gate's category rules are known to name
-    categories the cases have (evalgate.names: before any case runs)."""
+    """The suite's cases (a stratified sample of `sample`), once the gate's category and slice rules are known to
+    name categories and slices the cases have (evalgate.names, evalgate.slices: before any case runs)."""
     if sample is not None and sample < 1:  # before reading the datasets
         raise InputError(f"--sample must be at least 1, got {sample}")
     cases = datasets.load_cases(config.datasets)
     assertions.check_suite(config, cases)
+    found = slices.check_cases(config.slices, cases)
     names.check_rule_names(
-        config.rules, {names.CATEGORY: {case.category for case in cases}}, source="the cases of the datasets"
+        config.rules,
+        {names.CATEGORY: {case.category for case in cases}, names.SLICE: set(found)},
+        source="the cases of the datasets",
     )
-    for warning in names.unused_prices(config):
+    for warning in [*names.unused_prices(config), *slices.unused(config.slices, found)]:
         echo(f"evalgate: warning: {warning}")
     return cases if sample is None else datasets.sample_cases(cases, sample, config.seed)
 
@@ -101,12 +104,13 @@ def run_and_score(
     shard: ShardSpec | None = None,
 ) -> dict[str, Any]:
     """Run the suite with one provider and return the scored results (the results.json content); with `shard`,
-    those of that shard of the (sampled) cases (evalgate.shards), for `evalgate merge`.
+    those of that shard of the (sampled) cases (evalgate.shards), for `evalgate merge`. (A suite of tasks runs
+    each task through here: evalgate.tasks.run_tasks.)
 
     With `journal_path`, each finished case run is journaled there (evalgate.journal); `resume` keeps the case runs
     that journal holds, `retry_errors` (a results file) those that finished without an error."""
     provider_config = config.provider if provider_name is None else config.provider_named(provider_name)
-    previous = _previous_run(retry_errors)
+    previous = _previous_run(retry_errors, config.task_name)
     cases, shard_record = _shard_cases(load_suite_cases(config, sample), shard)
     built = metrics.build_metrics(config)
     plan = RunJournal(
@@ -122,6 +126,7 @@ def run_and_score(
         runner.run_suite(config, cases, provider_config, progress="auto" if progress else None, journal=plan)
     )
     case_entries, overall, categories = _score(config, built, outcome)
+    confidence = config.stats["confidence"]
     results = build_results(
         suite=config.suite,
         label=label,
@@ -136,6 +141,7 @@ def run_and_score(
         categories=categories,
         cases=case_entries,
         shard=shard_record,
+        slices=metrics.summarize_slices(built, case_entries, config.slices, confidence),
     )
     if (
         config.judge_calibration is not None
@@ -146,13 +152,19 @@ def run_and_score(
     return results
 
 
-def _previous_run(retry_errors: str | None) -> tuple[Path, dict[str, Any]] | None:
-    """The results file `--retry-errors` names, loaded before any case runs: a bad one is exit 2 at once."""
+def _previous_run(retry_errors: str | None, task: str | None) -> tuple[Path, dict[str, Any]] | None:
+    """The results file `--retry-errors` names (in a suite of tasks, its results of `task`), loaded before any
+    case runs: a bad one is exit 2 at once."""
     if retry_errors is None:
         return None
     from evalgate.results import load_results
 
-    return Path(retry_errors), load_results(retry_errors).to_json()
+    results = load_results(retry_errors, tasks=task is not None)
+    if task is not None:
+        if task not in (results.tasks or {}):
+            raise InputError(f"these results have no results of task {task}", file=retry_errors)
+        results = (results.tasks or {})[task]
+    return Path(retry_errors), results.to_json()
 
 
 def _shard_cases(cases: list, shard: ShardSpec | None) -> tuple[list, dict[str, Any] | None]:
@@ -204,12 +216,16 @@ def _run_info(config: SuiteConfig, provider: str, outcome: runner.RunOutcome, bu
 def _mark_shown(
     keys: dict[str, dict[str, Any]], config: SuiteConfig, built: list, overall: dict[str, Any]
 ) -> dict[str, dict[str, Any]]:
-    """Mark the keys a report shows: those the config names (a family name: all its keys) or gates, and those
-    whose declared facts say `shown: always` (error rate, latency percentiles) or `measured` when the run
-    measured them (usage, streaming). The rest (for example precision_micro, computed with f1_macro) stays in
-    the results file for anyone who asks."""
+    """Mark the keys a report shows: the gated ones, and `report.show`'s keys when the config lists them; by
+    default (this is the one place the default is decided) those the config names (a family name: all its
+    keys), and those whose declared facts say `shown: always` (error rate, latency percentiles) or `measured`
+    when the run measured them (usage, streaming). The rest (for example precision_micro, computed with
+    f1_macro) stays in the results file for anyone who asks."""
     declared = [key for metric in built for key in metric.keys()]
     shown = {rule.metric for rule in config.rules}
+    if config.report["show"] is not None:
+        shown.update(config.report["show"])
+        return {name: {**info, "shown": name in shown} for name, info in keys.items()}
     shown |= {key.name for key in declared if key.shown == "always"}
     shown |= {
         key.name
@@ -232,10 +248,25 @@ def judge(
     *,
     baseline_path: str | None = None,
 ) -> VerdictDocument:
-    """Compare with the baseline and decide; returns the verdict document (docs/internals.md), typed once here."""
+    """Compare with the baseline and decide; returns the verdict document (docs/internals.md), typed once here.
+    A suite of tasks judges each task (evalgate.tasks)."""
     from evalgate.gate import decide
     from evalgate.judge.trust import advisory, gate_assessment
     from evalgate.pairing import compare
+
+    if config.tasks:
+        from evalgate.tasks import judge_tasks
+
+        return judge_tasks(current, baseline, config, baseline_path=baseline_path)
+    if current.tasks is not None:
+        raise InputError(
+            f"these are the results of a suite of tasks ({', '.join(current.tasks)}), but the config has none"
+        )
+    if baseline is not None and baseline.tasks is not None:
+        raise InputError(
+            f"the baseline is the results of a suite of tasks ({', '.join(baseline.tasks)}), but the config has none: "
+            "gate without it (no --baseline) until the base branch has results of this config"
+        )
 
     for results, what in ((current, "the results file"), (baseline, "the baseline")):
         if results is not None and (part := shard_of(results)):
@@ -266,29 +297,31 @@ def write_reports(
     GitHub's size limit, detail dropped in tiers when needed."""
     from evalgate.files.fileio import write_json_atomic, write_text_atomic
     from evalgate.github.actions_io import run_url as actions_run_url
-    from evalgate.report.render import render_comment, render_html, render_junit, render_markdown
+    from evalgate.report import render, tasks_render
 
-    options = {
+    options: dict[str, Any] = {
         "max_examples": config.report["max_examples"],
         "max_chars": config.report["max_chars"],
         "templates": config.resolve(config.report["templates"]) if config.report.get("templates") else None,
+        "show": config.report["show"],
+        "run_url": actions_run_url(os.environ),
     }
-    run_url = actions_run_url(os.environ)
-    options["trend"] = history_trend(config, verdict)
+    renderer: Any = tasks_render if verdict.tasks else render  # a suite of tasks: a section per task
+    options["trend"] = (
+        {name: history_trend(config.tasks[name], v) for name, v in verdict.tasks.items()}
+        if verdict.tasks
+        else history_trend(config, verdict)
+    )
     if report_path:
-        write_text_atomic(
-            report_path, render_markdown(verdict, current, baseline, run_url=run_url, **options)
-        )
+        write_text_atomic(report_path, renderer.render_markdown(verdict, current, baseline, **options))
     if comment_path:
-        write_text_atomic(
-            comment_path, render_comment(verdict, current, baseline, run_url=run_url, **options)
-        )
+        write_text_atomic(comment_path, renderer.render_comment(verdict, current, baseline, **options))
     if json_path:
         write_json_atomic(json_path, verdict.model_dump(mode="json", exclude_unset=True))
     if junit_path:
-        write_text_atomic(junit_path, render_junit(verdict, current))
+        write_text_atomic(junit_path, renderer.render_junit(verdict, current))
     if html_path:
-        write_text_atomic(html_path, render_html(verdict, current, baseline, run_url=run_url, **options))
+        write_text_atomic(html_path, renderer.render_html(verdict, current, baseline, **options))
 
 
 def history_trend(config: SuiteConfig, verdict: VerdictDocument) -> Trend | None:

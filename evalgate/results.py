@@ -11,6 +11,7 @@ from evalgate import __version__
 from evalgate.assertions import ASSERT_KEY
 from evalgate.contracts.cases import CallTiming, CaseResult
 from evalgate.contracts.versions import RESULTS_SCHEMA_VERSION
+from evalgate.errors import InputError
 from evalgate.files.fileio import write_json_atomic
 from evalgate.files.jsonio import load_json
 from evalgate.metrics.base import RUN_FIELDS, mean_score
@@ -37,6 +38,7 @@ def case_record(result: CaseResult) -> dict[str, Any]:
         "error": result.error,
         "cluster": case.cluster,
         "metadata": case.metadata or None,
+        **({"tags": list(case.tags)} if case.tags else {}),
         "cached": bool(output and output.cached),
         **({ASSERT_KEY: list(case.assertions)} if case.assertions else {}),
         **({"extra": output.extra} if output and output.extra else {}),
@@ -103,10 +105,12 @@ def build_results(
     categories: dict[str, Any],
     cases: list[dict[str, Any]],
     shard: dict[str, Any] | None = None,
+    slices: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The results document, every known secret redacted (a server may echo a key back into an error or an
     answer): the reports, the verdict and the history all start from it. `shard` (evalgate.shards.select) marks
-    the results of one shard of a run, which only `evalgate merge` reads."""
+    the results of one shard of a run, which only `evalgate merge` reads; `slices` (evalgate.slices) is written when
+    the suite has any."""
     return redact_data(
         {
             "schema_version": RESULTS_SCHEMA_VERSION,
@@ -119,6 +123,7 @@ def build_results(
             "metric_keys": metric_keys,
             "metrics": metrics,
             "categories": categories,
+            **({"slices": slices} if slices else {}),
             "cases": cases,
             **({"shard": shard} if shard is not None else {}),
         }
@@ -155,10 +160,20 @@ def write_results(path: str | Path, results: dict[str, Any]) -> Path:
     return write_json_atomic(path, results)
 
 
-def load_results(path: str | Path) -> Results:
+def load_results(path: str | Path, *, tasks: bool = False) -> Results:
     """Read a results file (a baseline or the current run), migrate an older schema_version and check it: the
-    typed Results every later stage reads; a bad file is one InputError (exit 2) naming the file and field."""
+    typed Results every later stage reads; a bad file is one InputError (exit 2) naming the file and field.
+
+    The results of a suite of tasks are read only where `tasks` says the caller handles them (gate, history); any
+    other reader would see a suite with no cases, so it is an InputError naming the tasks."""
     from evalgate.contracts.results import parse_results  # pydantic: only the commands that read results
 
     data = load_json(path, what="results file", expected="expected an evalgate results file")
-    return parse_results(data, file=str(path))
+    results = parse_results(data, file=str(path))
+    if results.tasks is not None and not tasks:
+        raise InputError(
+            f"these are the results of a suite of tasks ({', '.join(results.tasks)}); this command reads the "
+            "results of one suite",
+            file=str(path),
+        )
+    return results

@@ -204,7 +204,7 @@ async def run_suite(
         keep_prompt=keep_prompt,
     )
     if progress == "auto":
-        progress = auto_progress()
+        progress = auto_progress(label=f"evalgate {config.task_name}" if config.task_name else "evalgate")
     try:
         settings = provider.configure_run(config)
         reused = journal.begin(provider.fingerprint()) if journal is not None else {}
@@ -215,7 +215,12 @@ async def run_suite(
                     budget.charge(result.output)
         # no idle workers for a small sample (or the few cases a resumed run has left)
         slots = max(1, min(config.concurrency, len(cases) * config.repeats - len(reused)))
-        await provider.start(slots)
+        try:
+            await provider.start(slots)
+        except (
+            RunAborted
+        ) as exc:  # before any case: evalgate's own failure (an SDK that cannot give its headers)
+            raise InputError(f"the run could not start, nothing was sent: {exc}") from None
         outcome = await run_cases(
             cases,
             provider,

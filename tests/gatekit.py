@@ -12,7 +12,9 @@ from evalgate.contracts.cases import Case, CaseResult, Output
 from evalgate.contracts.comparison import Comparison
 from evalgate.contracts.results import Results, parse_results
 from evalgate.metrics import build_metrics, metric_keys, score_results
+from evalgate.metrics.scoring import summarize_slices
 from evalgate.results import build_results, case_record
+from evalgate.slices import SliceSpec
 
 SIGNATURE = {
     "config": "sha256:a",
@@ -31,10 +33,12 @@ def make_config(
     *,
     metrics: list[str | tuple[str, dict[str, Any]]] | None = None,
     base_dir: Path = Path("."),
+    slices: list[str] | None = None,
     **stats: Any,
 ) -> SuiteConfig:
     """A SuiteConfig with the documented stats defaults, overridden by `stats`; `metrics` are config names
-    (or (name, options) pairs) as under `metrics:` in evalgate.yaml."""
+    (or (name, options) pairs) as under `metrics:` in evalgate.yaml; `slices` entries as under `slices:`
+    (`tags`, `metadata.KEY`)."""
     defaults = {name: option.default for name, option in STATS_OPTIONS.items()}
     entries = [(m, {}) if isinstance(m, str) else m for m in metrics or []]
     return SuiteConfig(
@@ -58,11 +62,15 @@ def make_config(
         report={},
         history={},
         quarantine=quarantine or [],
+        slices=tuple(
+            SliceSpec(None if entry == "tags" else entry.removeprefix("metadata."), "evalgate.yaml", 4)
+            for entry in slices or []
+        ),
     )
 
 
-def rule(metric: str, category: str | None = None, **bounds: float) -> Rule:
-    return Rule(metric=metric, category=category, file="evalgate.yaml", line=3, **bounds)
+def rule(metric: str, category: str | None = None, *, slice: str | None = None, **bounds: float) -> Rule:
+    return Rule(metric=metric, category=category, file="evalgate.yaml", line=3, slice=slice, **bounds)
 
 
 def make_results(
@@ -131,14 +139,20 @@ def scored_results(
     config: SuiteConfig, rows: list[dict[str, Any]], metrics: list | None = None
 ) -> dict[str, Any]:
     """A results dict as `evalgate run` builds it: each row (`id`, `category`, `expected`, `output`,
-    `latency_ms`, optional `error`) becomes a CaseResult, a case record, scored by the config's real metrics.
-    `metrics` are the built metric objects (built from the config when None)."""
+    `latency_ms`, optional `error`, `metadata`, `tags`) becomes a CaseResult, a case record, scored by the config's
+    real metrics, with the config's slices. `metrics` are the built metric objects (built from the config when
+    None)."""
     built = metrics if metrics is not None else build_metrics(config)
     records = [
         case_record(
             CaseResult(
                 Case(
-                    id=row["id"], input=f"q-{row['id']}", expected=row["expected"], category=row["category"]
+                    id=row["id"],
+                    input=f"q-{row['id']}",
+                    expected=row["expected"],
+                    category=row["category"],
+                    metadata=row.get("metadata") or {},
+                    tags=tuple(row.get("tags") or ()),
                 ),
                 None if row.get("error") else Output(row["output"]),
                 row.get("error"),
@@ -158,6 +172,7 @@ def scored_results(
         metrics=overall,
         categories=categories,
         cases=records,
+        slices=summarize_slices(built, records, config.slices, config.stats["confidence"]),
     )
 
 

@@ -34,6 +34,7 @@ SMALL = {
     "startup.py": ["--repeat", "1", "--cases", "5"],
     "read_speed.py": ["--cases", "200", "--repeat", "1"],
     "shard_merge.py": ["--cases", "200", "--shards", "3", "--repeat", "1"],
+    "slices_speed.py": ["--cases", "100", "--slices", "3", "--resamples", "200", "--repeat", "1"],
     "bertscore_speed.py": ["--pairs", "20", "--repeat", "1"],
 }
 NEEDS_EMBEDDINGS = {"bertscore_speed.py"}

@@ -7,8 +7,8 @@
 
 for every kind of metric key: binary (accuracy: exact McNemar), continuous (rougeL and a judge-like Likert
 score: paired bootstrap), corpus (f1_macro, BLEU, latency p95 by interpolation and by nearest rank, ROC-AUC:
-index resampling); for min, max, max_drop and max_drop_pct rules, overall and per category; in both gate
-modes. A verdict's severity is pass < warn < fail. `min` is drawn for metrics where higher is better and `max` where lower is better: a
+index resampling); for min, max, max_drop and max_drop_pct rules, overall, per category and per slice (a
+metadata slice and a tag slice, across the categories, in one Holm family with them); in both gate modes. A verdict's severity is pass < warn < fail. `min` is drawn for metrics where higher is better and `max` where lower is better: a
 ceiling on a quality score (a `max` on accuracy) is the one rule that, by design, a drop moves away from.
 
 The fast loop draws suites of 10 to 300 cases (up to 1,500 repeated) with 1,000 resamples; the `slow` tests
@@ -105,8 +105,36 @@ def _category(i: int) -> str:
     return "edge" if i % 10 < 3 else "typical"
 
 
+def _sliced(i: int) -> dict[str, Any]:
+    """A case's metadata and tags: slices length=long (every third case) and tag=billing (every fourth)."""
+    return {
+        "metadata": {"length": "long" if i % 3 == 0 else "short"},
+        "tags": ["billing"] if i % 4 == 0 else [],
+    }
+
+
+SLICES = ["metadata.length", "tags"]
+
+
 def _config(kind: Kind, rules: list, mode: str, resamples: int):
-    return make_config(rules, metrics=kind.metrics, base_dir=SCORERS, mode=mode, resamples=resamples)
+    """The suite's config; with the slices when a rule names one or when scoring (so results record them), else
+    without (no slice is compared: the large suites stay within their time)."""
+    sliced = not rules or any(r.slice is not None for r in rules)
+    return make_config(
+        rules,
+        metrics=kind.metrics,
+        base_dir=SCORERS,
+        mode=mode,
+        resamples=resamples,
+        slices=SLICES if sliced else [],
+    )
+
+
+def _scoped(key: str, scope: str | None, **bounds: float):
+    """A rule on `key` overall (None), in a category, or in a slice (a name with `=`)."""
+    if scope is not None and "=" in scope:
+        return rule(key, slice=scope, **bounds)
+    return rule(key, scope, **bounds)
 
 
 def _built(name: str) -> list:
@@ -122,7 +150,7 @@ def _results(name: str, levels: np.ndarray, copies: int = 1) -> dict[str, Any]:
     for copy in range(copies):
         for i, level in enumerate(levels.tolist()):
             expected, output, latency = kind.render(i, level)
-            row = {"id": f"c{copy}-{i:06d}", "category": _category(i), "expected": expected}
+            row = {"id": f"c{copy}-{i:06d}", "category": _category(i), "expected": expected, **_sliced(i)}
             rows.append(row | {"output": output, "latency_ms": latency})
     return scored_results(_config(kind, [], "significance", 1000), rows, _built(name))
 
@@ -158,18 +186,19 @@ def _rules(kind: Kind, base: dict[str, Any], specs: list[tuple[str, str | None, 
     `held`: min/max thresholds the baseline meets (an identical run must pass them)."""
     rules = []
     for name, scope, u in specs:
-        entry = base["metrics"] if scope is None else base["categories"].get(scope)
+        groups = base.get("slices", {}) if scope is not None and "=" in scope else base["categories"]
+        entry = base["metrics"] if scope is None else groups.get(scope)
         value = ((entry or {}).get(kind.key) or {}).get("value")
         if value is None:
             continue
         if name == "limit":
             offset = (u if held else u - 0.2) * kind.scale
             bound = {"min": value - offset} if kind.higher_is_better else {"max": value + offset}
-            rules.append(rule(kind.key, scope, **bound))
+            rules.append(_scoped(kind.key, scope, **bound))
         elif name == "max_drop":
-            rules.append(rule(kind.key, scope, max_drop=u * 0.3 * kind.scale))
+            rules.append(_scoped(kind.key, scope, max_drop=u * 0.3 * kind.scale))
         else:
-            rules.append(rule(kind.key, scope, max_drop_pct=u * 30.0))
+            rules.append(_scoped(kind.key, scope, max_drop_pct=u * 30.0))
     return rules
 
 
@@ -181,7 +210,7 @@ def _verdict(current: dict, baseline: dict, name: str, rules: list, mode: str, r
 rule_specs = st.lists(
     st.tuples(
         st.sampled_from(["limit", "max_drop", "max_drop_pct"]),
-        st.sampled_from([None, "typical", "edge"]),
+        st.sampled_from([None, "typical", "edge", "length=long", "tag=billing"]),
         st.floats(0.0, 1.0),
     ),
     min_size=1,
@@ -238,7 +267,7 @@ def check_larger_drop_not_milder(name: str, suite: dict[str, Any], resamples: in
 def _p_values(verdict) -> list[float | None]:
     """Every p-value of the rule-bearing items, in a fixed order."""
     found = []
-    for item in verdict.comparison.metrics + verdict.comparison.categories:
+    for item in verdict.comparison.rows:
         if item.tests:
             found += [item.p_value, *(test["p_value"] for test in item.tests.values())]
     return found
@@ -286,7 +315,11 @@ LARGE = [
 ]
 DROPS = [("max_drop", None, 0.02)]  # alone: no other rule may fail the larger drop for it
 CATEGORY_DROPS = [("max_drop_pct", "edge", 0.05), ("max_drop", "typical", 0.02)]
-LIMITS = [("limit", None, 0.1), ("limit", "typical", 0.1)]
+SLICE_DROPS = [
+    ("max_drop", "length=long", 0.02),
+    ("max_drop_pct", "tag=billing", 0.05),
+]  # with the categories
+LIMITS = [("limit", None, 0.1), ("limit", "typical", 0.1), ("limit", "length=long", 0.1)]
 
 
 @pytest.mark.slow
@@ -297,13 +330,15 @@ LIMITS = [("limit", None, 0.1), ("limit", "typical", 0.1)]
     ids=lambda value: f"n={value['n']}" if isinstance(value, dict) else value,
 )
 def test_a_larger_drop_never_gets_a_milder_verdict_on_large_suites(name, suite):
-    check_larger_drop_not_milder(name, suite | {"rule_sets": [DROPS, CATEGORY_DROPS]}, resamples=200)
+    check_larger_drop_not_milder(
+        name, suite | {"rule_sets": [DROPS, CATEGORY_DROPS + SLICE_DROPS]}, resamples=200
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["accuracy", "judge", "latency_nearest_rank"])
 def test_the_same_drop_on_ten_times_the_cases_never_gets_a_milder_verdict(name):
-    suite = LARGE[0] | {"rule_sets": [DROPS, CATEGORY_DROPS]}
+    suite = LARGE[0] | {"rule_sets": [DROPS, CATEGORY_DROPS + SLICE_DROPS]}
     check_more_cases_not_milder(name, suite, copies=10, resamples=200)
 
 
@@ -311,5 +346,5 @@ def test_the_same_drop_on_ten_times_the_cases_never_gets_a_milder_verdict(name):
 @pytest.mark.parametrize("name", KINDS)
 def test_an_identical_large_run_always_passes(name):
     check_identical_run_passes(
-        name, LARGE[0] | {"rule_sets": [DROPS + CATEGORY_DROPS + LIMITS]}, resamples=200
+        name, LARGE[0] | {"rule_sets": [DROPS + CATEGORY_DROPS + SLICE_DROPS + LIMITS]}, resamples=200
     )

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow  # each test starts a fresh interpreter
 RUN_THIRD_PARTY = {"numpy", "yaml"}
 RUN_MODULES = {
     "evalgate", "evalgate.cli", "evalgate.commands", "evalgate.commands.run", "evalgate.config",
-    "evalgate.config_checks", "evalgate.config_schema",
+    "evalgate.config_sections", "evalgate.config_checks", "evalgate.config_schema", "evalgate.config_rules",
     "evalgate.datasets", "evalgate.errors", "evalgate.files.fileio", "evalgate.metrics", "evalgate.metrics.base",
     "evalgate.metrics.build", "evalgate.metrics.error_rate", "evalgate.metrics.latency",
     "evalgate.metrics.matching", "evalgate.metrics.scoring", "evalgate.metrics.usage", "evalgate.metrics.values",
@@ -40,9 +40,16 @@ RUN_MODULES = {
     "evalgate.names", "evalgate.facts", "evalgate.report.formatting", "evalgate.providers.llm.pricing",
     # the cases' assertions checked when read; each answer shaped (its transform, the prompt kept for the judge)
     "evalgate.assertions", "evalgate.assertion_checks", "evalgate.providers.shaping",
+    # the slices of the cases (their names checked when read, aggregated with the metrics)
+    "evalgate.slices",
     # the (empty) packages of the side areas those modules live in
     "evalgate.contracts", "evalgate.files", "evalgate.process", "evalgate.report", "evalgate.providers.llm",
 }  # fmt: skip
+
+SDK_ENV_PREFIXES = (
+    "ANTHROPIC_",
+    "OPENAI_",
+)  # the SDKs' own settings: a run with any of them keeps no headers
 
 PROBE = """
 import json, sys
@@ -53,9 +60,10 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 
 
 def run_and_list_modules(*args: str, cwd: Path, env: dict[str, str] | None = None) -> list[str]:
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith(SDK_ENV_PREFIXES)}
     result = subprocess.run(
         [sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        env={**inherited, "PYTHONPATH": str(ROOT), **(env or {})},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -98,7 +106,8 @@ def test_run_imports_only_what_a_run_uses(tmp_path: Path) -> None:
 
 
 def test_an_llm_run_imports_its_sdk_and_still_no_judging_stack(tmp_path: Path) -> None:
-    """The anthropic provider brings its SDK and the HTTP stack, never scipy, jsonschema or the reports."""
+    """The anthropic provider's first run brings its SDK (to take its headers) and the HTTP stack, never scipy,
+    jsonschema or the reports; a later run sends the kept headers without importing the SDK."""
     from tests.providers.llm.fake_servers import FakeLLMServer
 
     cases = "".join(json.dumps({"id": f"c{i}", "input": f"q{i}"}) + "\n" for i in range(5))
@@ -118,8 +127,14 @@ def test_an_llm_run_imports_its_sdk_and_still_no_judging_stack(tmp_path: Path) -
             "run", "-q", "--output", str(tmp_path / "r.json"), cwd=tmp_path,
             env={"ANTHROPIC_API_KEY": "sk-ant-startup-test"},
         )  # fmt: skip
-    assert server.calls == 5
+        # the SDK's headers were kept (evalgate/providers/llm/wire.py): the next run sends them without the SDK
+        again = run_and_list_modules(
+            "run", "-q", "--output", str(tmp_path / "r.json"), cwd=tmp_path,
+            env={"ANTHROPIC_API_KEY": "sk-ant-startup-test"},
+        )  # fmt: skip
+    assert server.calls == 10
     assert "anthropic" in modules
+    assert not {"anthropic", "httpx2", "pydantic"} & set(again)
     forbidden = {
         "scipy",
         "jsonschema",

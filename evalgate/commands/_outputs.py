@@ -54,7 +54,7 @@ def save_results(path: str, results: dict[str, Any]) -> None:
     where (InputError, exit 2): a run is never lost."""
     text = json_text(results)
     try:
-        write_text_atomic(path, text)
+        write_text_atomic(path, text, is_json=True)
     except OSError as exc:
         raise kept_elsewhere(
             exc, text, path, what="results", then="judge them with `evalgate gate --current {}`"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.commands._outputs import check_outputs
+from evalgate.commands._task import add_task_argument
 from evalgate.commands.run import incomplete_exit_code
 from evalgate.config import load_config
 from evalgate.errors import InputError
@@ -31,6 +32,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--config", default="evalgate.yaml", help="the suite config (its judge: does the judging)"
     )
+    add_task_argument(parser)
     parser.add_argument("--a", help="a provider name from the config's providers:")
     parser.add_argument("--b", help="another provider name from the config's providers:")
     parser.add_argument(
@@ -97,7 +99,7 @@ def _check_args(args: argparse.Namespace) -> list[str] | None:
 def run(args: argparse.Namespace) -> int:
     names = _check_args(args)
     check_outputs(args)
-    config = load_config(args.config)
+    config = load_config(args.config, task=args.task)
     warnings: list[str] = []
     stopped: list[str] = []
     if names is None:

@@ -44,11 +44,12 @@ def decide_and_report(
     A report that cannot be written is exit 2 (the verdict printed, the results kept in `results_path`)."""
     from evalgate.pipeline import judge, write_reports  # the engine (numpy, scipy) only when the command runs
 
-    baseline = load_results(args.baseline) if args.baseline else None
+    baseline = load_results(args.baseline, tasks=True) if args.baseline else None
     verdict = judge(current, baseline, config, baseline_path=args.baseline)
     echo(f"evalgate: {verdict.verdict.upper()}: {verdict.headline}", file=sys.stdout)
     for reason in verdict.reasons:
-        echo(f"  - {reason.severity}: {reason.message}", file=sys.stdout)
+        task = f"{reason.task}: " if reason.task else ""
+        echo(f"  - {reason.severity}: {task}{reason.message}", file=sys.stdout)
     try:
         write_reports(
             verdict,
@@ -72,5 +73,6 @@ def decide_and_report(
 
 def handle(args: argparse.Namespace) -> int:
     check_outputs(args)
-    config = load_config(args.config)
-    return decide_and_report(args, config, load_results(args.current), results_path=args.current)
+    config = load_config(args.config, whole=True)
+    current = load_results(args.current, tasks=True)
+    return decide_and_report(args, config, current, results_path=args.current)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.commands._outputs import kept_elsewhere
+from evalgate.commands._task import add_task_argument
 from evalgate.config import load_config
 from evalgate.datasets import load_cases
 from evalgate.errors import InputError
@@ -39,6 +40,7 @@ def register(subparsers: Any) -> None:
         "file, in the category 'generated' by default; an existing file is never overwritten.",
     )
     parser.add_argument("--config", default="evalgate.yaml", help="the suite config")
+    add_task_argument(parser)
     parser.add_argument("--from", dest="seeds", type=Path, required=True, help="a JSONL file of seed cases")
     parser.add_argument(
         "--out", type=Path, required=True, help="the new JSONL file to write (must not exist)"
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--category must not be empty")
     strategies = parse_strategies(args.strategies)
 
-    config = load_config(args.config)
+    config = load_config(args.config, task=args.task)
     seeds = load_cases([args.seeds])
     if not seeds:
         raise InputError("no seed cases in the file", file=args.seeds)

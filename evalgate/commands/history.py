@@ -34,6 +34,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--config", default="evalgate.yaml", help="the suite config (default: evalgate.yaml)")
     parser.add_argument("--history", metavar="PATH", help="the store (default: history.path in the config)")
     parser.add_argument("--suite", help="the suite's name, to read a store without a config (with --history)")
+    parser.add_argument("--task", help="in a suite of tasks: the task whose history is shown")
     parser.add_argument("--metric", action="append", help="only this metric (repeatable; default: all)")
     parser.add_argument("--category", help="the metric in one category instead of overall")
     parser.add_argument("--last", type=positive(int), default=30, metavar="N", help="runs shown (default 30)")
@@ -75,8 +76,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--reference-runs must be at least 2: the reference needs a standard deviation")
     if args.target is not None and len(args.metric or []) != 1:
         raise InputError("--target MEAN,SD is one metric's in-control level: give exactly one --metric")
-    suite, path, history_branch = _store_of(args)
+    suite, path, history_branch, tasks = _store_of(args)
     appended = None
+    if args.append and tasks:  # a suite of tasks: each task's results join its own series
+        return _append_tasks(args, path, history_branch, tasks)
     if args.append:
         results = load_results(args.append)
         appended = append_results(
@@ -298,17 +301,46 @@ def render_overview(overview: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _store_of(args: argparse.Namespace) -> tuple[str, Path, str | None]:
-    """(suite, store path, history branch) from --suite/--history, or from the config."""
+def _store_of(args: argparse.Namespace) -> tuple[str, Path, str | None, list[str]]:
+    """(suite, store path, history branch, the tasks --append adds) from --suite/--history, or from the config."""
     if args.suite:
         if not args.history:
             raise InputError("--suite reads a store without a config and needs --history PATH")
-        return args.suite, Path(args.history), None
+        return args.suite, Path(args.history), None, []
     from evalgate.config import load_config
 
-    config = load_config(args.config)
+    whole = bool(args.append) and args.task is None  # appending a suite of tasks appends every task
+    config = load_config(args.config, task=args.task, whole=whole)
     path = Path(args.history) if args.history else config.resolve(config.history["path"])
-    return config.suite, path, config.history["branch"]
+    return config.suite, path, config.history["branch"], list(config.tasks)
+
+
+def _append_tasks(args: argparse.Namespace, path: Path, history_branch: str | None, tasks: list[str]) -> int:
+    """`--append` of a suite of tasks' results: each task's results appended as the suite SUITE/TASK."""
+    results = load_results(args.append, tasks=True)
+    if results.tasks is None or list(results.tasks) != tasks:
+        raise InputError(
+            f"these results are not of this config's tasks ({', '.join(tasks)})", file=args.append
+        )
+    appended = {
+        name: append_results(
+            path,
+            task,
+            suite=task.suite,
+            history_branch=history_branch,
+            branch=args.branch,
+            sha=args.sha,
+            label=args.label,
+            file=args.append,
+        )
+        for name, task in results.tasks.items()
+    }
+    if args.json:
+        echo_json({"store": shown_path(path), "appended": appended})
+    else:
+        for name, entry in appended.items():
+            echo(f"task {name}: {entry['message']}", file=sys.stdout)
+    return 0
 
 
 def _title(entry: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from evalgate.commands._task import add_task_argument
 from evalgate.errors import InputError
 from evalgate.outbound import echo
 
@@ -23,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "judge.calibration.min_agreement.",
     )
     calibrate.add_argument("--config", "-c", default="evalgate.yaml", help="the suite config")
+    add_task_argument(calibrate)
     calibrate.add_argument("--gold", help="the gold labels (JSONL; default: judge.calibration.gold)")
     calibrate.add_argument(
         "--output", "-o", help="the calibration file (default: judge.calibration.file, else next to the gold)"
@@ -70,7 +72,7 @@ def handle_calibrate(args: argparse.Namespace) -> int:
         raise InputError(f"--margin must be from 0 to 1 (a share of the 0-100 scale), got {args.margin}")
     if not args.temperature >= 0:
         raise InputError(f"--temperature must be 0 or more, got {args.temperature}")
-    config = load_config(args.config)
+    config = load_config(args.config, task=args.task)
     if args.no_cache:
         config.cache["enabled"] = False
     settings = config.judge_calibration or {}

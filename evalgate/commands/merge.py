@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from evalgate.merge import merge_shards  # the engine (numpy, scipy) only when the command runs
+    from evalgate.tasks import merge_task_shards
 
     check_outputs(args)
     for shard in args.shards:  # the merged file never replaces a shard's
@@ -37,7 +38,9 @@ def handle(args: argparse.Namespace) -> int:
             raise InputError(
                 f"--output names the shard {shard}; write the merged results to a file of their own"
             )
-    results = merge_shards(args.shards, load_config(args.config))
+    config = load_config(args.config, whole=True)
+    results = (merge_task_shards if config.tasks else merge_shards)(args.shards, config)
     save_results(args.output, results)
-    echo(f"evalgate: merged {len(args.shards)} shards, {len(results['cases'])} cases -> {args.output}")
+    cases = sum(len(task["cases"]) for task in (results.get("tasks") or {"": results}).values())
+    echo(f"evalgate: merged {len(args.shards)} shards, {cases} cases -> {args.output}")
     return finish(results, args.output, ExitCode.PASS)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from evalgate.commands._outputs import check_outputs, save_results
 from evalgate.config import load_config
 from evalgate.errors import InputError
-from evalgate.journal import finish_journal, journal_path
+from evalgate.journal import finish_journal, journal_path, task_journal
 from evalgate.outbound import echo
 from evalgate.process import interrupts
 from evalgate.process.exitcodes import ExitCode, for_signal
@@ -69,10 +70,15 @@ def run_from_args(args: argparse.Namespace):
         raise InputError(
             "--resume needs --output to be a file: a stream has no journal next to it", file=args.output
         )
-    config = load_config(args.config)
+    config = load_config(args.config, whole=True)
     if args.no_cache:
         config.cache["enabled"] = False
-    results = run_and_score(
+    run: Callable[..., dict[str, Any]] = run_and_score
+    if config.tasks:  # a suite of tasks runs each task
+        from evalgate.tasks import run_tasks
+
+        run = run_tasks
+    results = run(
         config,
         sample=args.sample,
         label=args.label,
@@ -84,7 +90,11 @@ def run_from_args(args: argparse.Namespace):
         shard=shard,
     )
     save_results(args.output, results)
-    finish_journal(journal, complete=incomplete_reason(results) is None)
+    # a suite of tasks keeps every task's journal until the suite is complete
+    complete = incomplete_reason(results) is None
+    for name in results.get("tasks") or {}:
+        finish_journal(task_journal(journal, name), complete=complete)
+    finish_journal(journal, complete=complete)
     return config, results
 
 
@@ -108,14 +118,20 @@ def incomplete_exit_code() -> int:
 
 def handle(args: argparse.Namespace) -> int:
     _, results = run_from_args(args)
+    tasks = results.get("tasks") or {"": results}  # a suite of tasks: a summary per task
+    for name, task in tasks.items():
+        part = shard_of(task)
+        what = f"{len(task['cases'])} cases" + (f" (shard {part}; merge before gating)" if part else "")
+        echo(f"evalgate: {f'task {name}: ' if name else ''}{what} -> {args.output} ({_summary(task)})")
+    return finish(results, args.output, ExitCode.PASS)
+
+
+def _summary(results: dict[str, Any]) -> str:
+    """The shown metrics of a run in one line."""
     keys = results["metric_keys"]
-    summary = ", ".join(
+    return ", ".join(
         f"{key} {fmt.value(entry['value'], fmt.unit_in(keys.get(key)))}"
         + (" (not measured: timed mostly from cached answers)" if entry.get("measured") is False else "")
         for key, entry in results["metrics"].items()
         if entry.get("value") is not None and keys.get(key, {}).get("shown", True)
     )
-    part = shard_of(results)
-    what = f"{len(results['cases'])} cases" + (f" (shard {part}; merge before gating)" if part else "")
-    echo(f"evalgate: {what} -> {args.output} ({summary})")
-    return finish(results, args.output, ExitCode.PASS)

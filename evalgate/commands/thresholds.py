@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from evalgate.commands._task import add_task_argument
 from evalgate.commands.history import positive
 from evalgate.errors import InputError
 from evalgate.history import ratchet
@@ -32,6 +33,7 @@ def register(subparsers: Any) -> None:
     suggest.add_argument(
         "--config", default="evalgate.yaml", help="the suite config (default: evalgate.yaml)"
     )
+    add_task_argument(suggest)
     suggest.add_argument("--history", metavar="PATH", help="the store (default: history.path in the config)")
     suggest.add_argument(
         "--runs", type=positive(int), default=ratchet.RUNS, help="recent runs used (default 10)"
@@ -54,7 +56,7 @@ def run_suggest(args: argparse.Namespace) -> int:
 
     if args.runs < args.min_runs:
         raise InputError(f"--runs {args.runs} is below --min-runs {args.min_runs}: no proposal could be made")
-    config = load_config(args.config)
+    config = load_config(args.config, task=args.task)
     path = Path(args.history) if args.history else config.resolve(config.history["path"])
     with HistoryStore(path) as store:
         proposals = ratchet.suggest(

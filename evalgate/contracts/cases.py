@@ -26,6 +26,7 @@ class Case:
     cluster: str | None = None  # cases sharing a cluster are not independent (clustered standard errors)
     source: str = ""  # "file:line" it came from
     assertions: tuple[dict[str, Any], ...] = ()  # the line's `assert` list, checked (evalgate.assertions)
+    tags: tuple[str, ...] = ()  # the line's `tags`: each one a slice (evalgate.slices)
 
 
 @dataclass(frozen=True)

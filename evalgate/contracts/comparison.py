@@ -1,6 +1,6 @@
 """The comparison of a run with its baseline: what pairing (evalgate/pairing.py) hands the gate (evalgate/gate.py).
 
-`MetricComparison` is one metric key, overall or in one category; `Comparison` is everything the gate and the
+`MetricComparison` is one metric key, overall, in one category or in one slice (evalgate.slices); `Comparison` is everything the gate and the
 report need about the two runs. Both are plain typed objects in memory (the verdict file carries their JSON,
 evalgate/contracts/verdict.py).
 """
@@ -23,7 +23,8 @@ class MarginTest(TypedDict):
 
 @dataclass
 class MetricComparison:
-    """One metric, overall (category None) or in one category, compared with the baseline."""
+    """One metric, overall (category and slice None), in one category or in one slice, compared with the
+    baseline."""
 
     metric: str
     category: str | None
@@ -31,6 +32,7 @@ class MetricComparison:
     higher_is_better: bool
     current: float | None
     unit: Unit = "plain"  # how its values are written: the key's declared facts (pairing.key_units)
+    slice: str | None = None  # a slice's name (`length=long`), for a row of `Comparison.slices`
     baseline: float | None = None
     delta: float | None = None  # current - baseline over the paired cases
     ci_low: float | None = None
@@ -64,7 +66,11 @@ class MetricComparison:
         return -self.delta if self.higher_is_better else self.delta
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """Its JSON (a row of a suite without slices has no `slice` key: the verdict is as it was)."""
+        data = asdict(self)
+        if data["slice"] is None:
+            del data["slice"]
+        return data
 
 
 @dataclass
@@ -94,6 +100,12 @@ class Comparison:
     warnings: list[str]
     runs: int = 0  # every case x repeat
     incomplete: str | None = None  # why the current run did not complete (the gate never passes it)
+    slices: list[MetricComparison] = field(default_factory=list)  # every key in every slice
+
+    @property
+    def rows(self) -> list[MetricComparison]:
+        """Every compared row: overall, per category, per slice (the gate judges each that has rules)."""
+        return self.metrics + self.categories + self.slices
 
     def metric(self, name: str, category: str | None = None) -> MetricComparison | None:
         for item in self.metrics if category is None else self.categories:

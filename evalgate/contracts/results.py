@@ -121,6 +121,7 @@ class CaseRecord(_Open):
     error: str | None
     cluster: str | None = None
     metadata: dict[str, Any] | None = None
+    tags: list[str] | None = None  # the case's tags (its slices: evalgate.slices); absent in older files
     cached: bool = False
     attempts: int | None = Field(default=None, ge=1)
     wait_ms: float | None = Field(default=None, ge=0)
@@ -140,6 +141,12 @@ class Run(_Open):
     cache: dict[str, Any] | None = None
     calls: dict[str, Any] | None = None
     limiter: dict[str, Any] | None = None
+    judge: dict[str, Any] | None = Field(
+        default=None,
+        description="the judge's usage per judged metric family: calls, cached, tokens_in, tokens_out, cost over "
+        "every answer, and `made` (the calls made) and `saved` (the answers the cache gave), each with its "
+        "calls, sums and `unreported` (answers that did not report a field)",
+    )
 
     def incomplete_reason(self) -> str | None:
         """Why the run did not complete (a spent budget, an interruption), or None when it did."""
@@ -179,8 +186,17 @@ class Results(_Open):
     )
     metrics: dict[str, MetricValue]
     categories: dict[str, dict[str, MetricValue]] = Field(default_factory=dict)
+    slices: dict[str, dict[str, MetricValue]] = Field(
+        default_factory=dict,
+        description="each slice's aggregates (`slices:` in the config, evalgate/slices.py); absent in older files",
+    )
     cases: list[CaseRecord]
     shard: Shard | None = Field(default=None, description="only in the results of one shard of a run")
+    tasks: dict[str, TaskResults] | None = Field(
+        default=None,
+        description="a suite of tasks (`tasks:` in the config): each task's results, with the suite name SUITE/TASK; "
+        "the suite's own metrics and cases are then empty",
+    )
 
     @field_validator("cases")
     @classmethod
@@ -205,6 +221,12 @@ class Results(_Open):
     def to_json(self) -> dict[str, Any]:
         """The document as written: every field that was read or set (extra ones included)."""
         return self.model_dump(mode="json", exclude_unset=True)
+
+
+class TaskResults(Results):
+    """One task's results inside the results of a suite of tasks: a whole results document, one level deep."""
+
+    tasks: None = None
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:

@@ -45,6 +45,7 @@ class Reason(_Closed):
 
     metric: str
     category: str | None = None
+    task: str | None = None  # in the verdict of a suite of tasks: whose reason it is
     rule: str
     threshold: float
     value: float | None = None
@@ -53,13 +54,17 @@ class Reason(_Closed):
     severity: Literal["fail", "warn"]
     message: str
     p_adjusted: float | None = None
+    slice: str | None = None
 
 
 class MetricRow(_Closed):
-    """One metric, overall or in a category, compared with the baseline (`contracts.comparison.MetricComparison`)."""
+    """One metric, overall, in a category or in a slice, compared with the baseline
+    (`contracts.comparison.MetricComparison`)."""
 
     metric: str
     category: str | None = None
+    slice: str | None = None
+    task: str | None = None  # in the verdict of a suite of tasks: whose row it is
     kind: Literal["binary", "continuous", "corpus"]
     higher_is_better: bool
     current: float | None = None
@@ -144,9 +149,13 @@ class VerdictDocument(_Closed):
     reasons: list[Reason] = Field(default_factory=list)
     metrics: list[MetricRow] = Field(default_factory=list)
     categories: list[MetricRow] = Field(default_factory=list)
+    slices: list[MetricRow] = Field(default_factory=list)  # only with `slices:` (evalgate.slices)
     cases: CaseChanges = Field(default_factory=CaseChanges)
     warnings: list[str] = Field(default_factory=list)
     judge_calibration: dict[str, Any] | None = None
+    tasks: dict[str, VerdictDocument] | None = (
+        None  # a suite of tasks: each task's own verdict (evalgate.tasks)
+    )
 
 
 def parse_verdict(data: Any, *, file: str) -> VerdictDocument:

@@ -19,7 +19,7 @@ from typing import Any
 
 from evalgate.errors import InputError
 from evalgate.files.limits import MAX_DATA_FILE_BYTES, MIB
-from evalgate.outbound import redact
+from evalgate.outbound import inert_json, log_text, redact
 
 _KINDS = (
     (stat.S_ISDIR, "a folder"),
@@ -102,20 +102,22 @@ def _too_large(path: str | Path, what: str, max_bytes: int) -> InputError:
     )
 
 
-def write_text_atomic(path: str | Path, text: str, *, overwrite: bool = True) -> Path:
+def write_text_atomic(path: str | Path, text: str, *, overwrite: bool = True, is_json: bool = False) -> Path:
     """Write `text`, every known secret redacted (evalgate.outbound), to `path` through a temporary file in the
     same folder.
 
     overwrite=True: an atomic rename over any old file (its permissions kept). overwrite=False: a hard link to
     the final name, which raises FileExistsError if the name exists, even if another process made it a moment
-    ago. A symlink is written through; a stream (`is_stream`) is appended to. An OSError names `path`.
+    ago. A symlink is written through; a stream (`is_stream`) is appended to, made inert first: `--report
+    /dev/stdout` in a workflow step lands in the runner's log, where no line may read as a workflow command
+    (`outbound.log_text`; JSON, `is_json`, as `outbound.inert_json` keeps it the same JSON). An OSError names `path`.
     """
     given = Path(path)
     text = redact(text)
     try:
         if is_stream(given):
             with open(given, "a", encoding="utf-8", newline="") as handle:
-                handle.write(text)
+                handle.write(inert_json(text) if is_json else log_text(text))
             return given
         path = _through_links(given)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -238,4 +240,4 @@ def json_text(data: Any) -> str:
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:
-    return write_text_atomic(path, json_text(data))
+    return write_text_atomic(path, json_text(data), is_json=True)

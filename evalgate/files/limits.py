@@ -19,12 +19,14 @@ MAX_INTEGER_DIGITS = 308  # a longer integer is beyond a float's range (1.8e308)
 # sizes a config may ask for
 MAX_CONCURRENCY = 1024  # cases in flight at once (concurrency), threads of a sync python target
 MAX_REPEATS = 1000  # runs of each case
+MAX_TASKS = 100  # tasks of one suite (`tasks:`)
 MIN_RESAMPLES, MAX_RESAMPLES = (
     100,
     1_000_000,
 )  # bootstrap resamples (fewer than 100: no percentile to speak of)
 MAX_TIMEOUT_S = 86_400  # seconds: a timeout longer than a day is a slip (milliseconds written for seconds)
 MAX_ATTEMPTS = 100  # tries of one call to a model API
+MAX_STREAM_LINE_BYTES = 16 * MIB  # one line of a model's streamed answer (an event's JSON)
 
 # the Action's artifacts (zip archives from other workflow runs)
 MAX_ARCHIVE_BYTES = 512 * MIB  # downloaded
@@ -32,3 +34,7 @@ MAX_EXTRACTED_BYTES = 1024 * MIB  # unpacked, counted while decompressing
 MAX_ARCHIVE_FILES = 2000
 MAX_ARCHIVE_PATH_PARTS = 32  # folders (and the file) of one entry's path
 MAX_ARCHIVE_PATH_CHARS = 1024
+
+# slices (evalgate.slices): each is compared key by key and tested in the gate's family of rules
+MAX_SLICES = 200  # slices of one suite, all `slices:` entries together
+MAX_SLICE_VALUE_CHARS = 100  # characters of a sliced metadata value or a tag (a slice's name holds it)

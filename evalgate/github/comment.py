@@ -45,7 +45,10 @@ def results_digest(verdict: VerdictDocument) -> str:
         "headline": verdict.headline,
         "reasons": [reason.model_dump(exclude_unset=True) for reason in verdict.reasons],
         "metrics": [
-            {key: getattr(m, key) for key in ("metric", "category", "current", "baseline", "delta", "status")}
+            {
+                key: getattr(m, key)
+                for key in ("task", "metric", "category", "current", "baseline", "delta", "status")
+            }
             for m in verdict.metrics
             if not _timing(m)
         ],

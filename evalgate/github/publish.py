@@ -34,7 +34,11 @@ def load_verdict(path: Path) -> VerdictDocument:
 
 def overall_metrics(verdict: VerdictDocument) -> dict[str, float | None]:
     """{metric: current value} of the overall (not per-category) metrics."""
-    return {m.metric: m.current for m in verdict.metrics if m.category is None}
+    return {
+        (f"{m.task}/{m.metric}" if m.task else m.metric): m.current
+        for m in verdict.metrics
+        if m.category is None
+    }
 
 
 def build_outputs(
@@ -48,7 +52,13 @@ def build_outputs(
         "headline": verdict.headline,
         "baseline": verdict.baseline.available,
         "reasons": [
-            {"metric": r.metric, "category": r.category, "severity": r.severity, "message": r.message}
+            {
+                "metric": r.metric,
+                "category": r.category,
+                "task": r.task,
+                "severity": r.severity,
+                "message": r.message,
+            }
             for r in verdict.reasons
         ],
         "metrics": metrics,

@@ -122,11 +122,15 @@ def suggest(
     z: float = Z,
     allow_loosen: bool = False,
 ) -> list[Proposal]:
-    """A proposal for every `min` and `max` bound of `rules`, from the last `runs` comparable runs."""
+    """A proposal for every `min` and `max` bound of `rules`, from the last `runs` comparable runs. Slice rules
+    have none: the history records values overall and per category only, never a slice's (a slice rule read as
+    an overall one would be moved by another number)."""
     since, _ = store.comparable_since(suite)
     kinds = store.metric_keys(suite)
     proposals = []
     for rule in rules:
+        if getattr(rule, "slice", None) is not None:
+            continue
         alarms = _active_alarms(store, suite, rule) if since else []
         for bound in ("min", "max"):
             current = getattr(rule, bound)

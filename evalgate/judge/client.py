@@ -146,28 +146,61 @@ class JudgeAnswer:
     invalid_reply: str | None = None  # the last invalid reply (truncated), kept for the report
 
 
+USAGE_FIELDS = ("tokens_in", "tokens_out", "cost")
+
+
 @dataclass
-class JudgeUsage:
+class UsageTally:
+    """The usage of some answers: how many, the sums of what they reported, and how many did not report each
+    field (a sum over answers that did not all report it is a lower bound, never a measurement of them all)."""
+
     calls: int = 0
-    cached: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost: float = 0.0
+    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(USAGE_FIELDS, 0.0))
+    unreported: dict[str, int] = field(default_factory=lambda: dict.fromkeys(USAGE_FIELDS, 0))
 
     def add(self, output: Output) -> None:
         self.calls += 1
-        self.cached += int(output.cached)
-        self.tokens_in += output.tokens_in or 0
-        self.tokens_out += output.tokens_out or 0
-        self.cost += output.cost or 0.0
+        for name in USAGE_FIELDS:
+            value = getattr(output, name)
+            if value is None:
+                self.unreported[name] += 1
+            else:
+                self.sums[name] += value
 
     def to_json(self) -> dict[str, Any]:
         return {
             "calls": self.calls,
-            "cached": self.cached,
-            "tokens_in": self.tokens_in,
-            "tokens_out": self.tokens_out,
-            "cost": round(self.cost, 6),
+            **{name: round(value, 6) if name == "cost" else int(value) for name, value in self.sums.items()},
+            "unreported": dict(self.unreported),
+        }
+
+
+@dataclass
+class JudgeUsage:
+    """The judge's usage: every answer (`calls`, of them `cached`, and their tokens and cost), and split into
+    the calls made (`made`) and the answers the response cache gave (`saved`: what the cache saved, as the
+    original calls recorded it)."""
+
+    made: UsageTally = field(default_factory=UsageTally)
+    saved: UsageTally = field(default_factory=UsageTally)
+
+    def add(self, output: Output) -> None:
+        (self.saved if output.cached else self.made).add(output)
+
+    @property
+    def calls(self) -> int:
+        return self.made.calls + self.saved.calls
+
+    def to_json(self) -> dict[str, Any]:
+        both = {name: self.made.sums[name] + self.saved.sums[name] for name in USAGE_FIELDS}
+        return {
+            "calls": self.calls,
+            "cached": self.saved.calls,
+            "tokens_in": int(both["tokens_in"]),
+            "tokens_out": int(both["tokens_out"]),
+            "cost": round(both["cost"], 6),
+            "made": self.made.to_json(),
+            "saved": self.saved.to_json(),
         }
 
 

@@ -47,6 +47,7 @@ from evalgate.metrics.scoring import (  # noqa: E402
     score_results,
     summarize,
     summarize_all,
+    summarize_slices,
 )
 
 __all__ = [
@@ -60,4 +61,5 @@ __all__ = [
     "score_results",
     "summarize",
     "summarize_all",
+    "summarize_slices",
 ]

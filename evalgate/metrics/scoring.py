@@ -1,4 +1,4 @@
-"""Score every case with every metric, then aggregate overall and per category.
+"""Score every case with every metric, then aggregate overall, per category and per slice (evalgate.slices).
 
 Each aggregate is {"value": float | None, "n": int}. Mean metrics (kinds binary and continuous) also carry
 "stderr", "ci_low", "ci_high" at the given confidence and "interval", the method:
@@ -20,6 +20,7 @@ from statistics import NormalDist
 from typing import Any
 
 from evalgate.metrics.base import CaseRecord, Kind, Metric, timing_measured
+from evalgate.slices import SliceSpec, groups
 
 Aggregates = dict[str, dict[str, Any]]
 
@@ -52,6 +53,17 @@ def summarize_all(
     overall = summarize(metrics, records, confidence)
     categories = {name: summarize(metrics, by_category[name], confidence) for name in sorted(by_category)}
     return overall, categories
+
+
+def summarize_slices(
+    metrics: Sequence[Metric], records: list[CaseRecord], specs: Sequence[SliceSpec], confidence: float = 0.95
+) -> dict[str, Aggregates]:
+    """The aggregates of already scored records in each slice (sorted by name), computed from the records' own
+    metadata and tags, as a category's are from its cases (never summed from parts: a merge recomputes them)."""
+    return {
+        name: summarize(metrics, [records[i] for i in members], confidence)
+        for name, members in groups(records, specs).items()
+    }
 
 
 def summarize(metrics: Sequence[Metric], records: list[CaseRecord], confidence: float = 0.95) -> Aggregates:

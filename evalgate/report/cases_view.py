@@ -83,33 +83,32 @@ def _example(case_id: str, group: list[CaseEntry], max_chars: int) -> dict[str, 
 
 def _explained(entry: CaseEntry) -> list[tuple[str, str]]:
     """Why the case scored as it did (evalgate.explain): its failed assertions, the judge's scores and reasoning,
-    the claims found unsupported; each as a labelled text."""
+    the claims found unsupported; each as a labelled text (clipped and fenced like an output by the caller).
+    A results file is user input: a field of an unexpected type is shown as its JSON, never trusted."""
     found = []
-    failed = entry.failed_assertions or []
+    failed = [outcome for outcome in entry.failed_assertions or [] if isinstance(outcome, dict)]
     if failed:
         found.append(("Failed assertions", "\n".join(_assertion_line(outcome) for outcome in failed)))
     judge = entry.judge
     if judge:
-        scores = ", ".join(
-            f"{name} {fmt.sig(value, strip=True)}" for name, value in (judge.get("scores") or {}).items()
+        scores = judge.get("scores")
+        scored = ", ".join(
+            f"{to_text(name)} {fmt.sig(value, strip=True) if fmt.is_number(value) else to_text(value)}"
+            for name, value in (scores.items() if isinstance(scores, dict) else [])
         )
-        found.append(
-            (
-                "Judge",
-                "\n".join(part for part in (scores, judge.get("reasoning"), judge.get("error")) if part),
-            )
-        )
+        found.append(("Judge", _lines(scored, judge.get("reasoning"), judge.get("error"))))
     factual = entry.factual
     if factual:
-        claims = [f"- {claim}" for claim in factual.get("unsupported") or []]
+        unsupported = factual.get("unsupported")
+        claims = [f"- {to_text(claim)}" for claim in (unsupported if isinstance(unsupported, list) else [])]
         parts = ["Unsupported claims:", *claims] if claims else []
-        found.append(
-            (
-                "Factual consistency",
-                "\n".join([*parts, *(p for p in (factual.get("reasoning"), factual.get("error")) if p)]),
-            )
-        )
+        found.append(("Factual consistency", _lines(*parts, factual.get("reasoning"), factual.get("error"))))
     return [(label, text) for label, text in found if text]
+
+
+def _lines(*parts: Any) -> str:
+    """The parts that say something, one per line (as text: a reasoning a results file holds may be anything)."""
+    return "\n".join(to_text(part) for part in parts if part not in (None, ""))
 
 
 def _assertion_line(outcome: dict[str, Any]) -> str:

@@ -5,6 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 STATUS = {"trusted": "✅", "untrusted": "⚠️", "uncalibrated": "⚠️"}
+# the HTML's text badge of each status: its CSS class (the colour of a report status) and its word
+BADGES = {
+    "trusted": ("pass", "TRUSTED"),
+    "untrusted": ("warn", "NOT TRUSTED"),
+    "uncalibrated": ("warn", "NOT CALIBRATED"),
+}
+UNKNOWN_BADGE = ("warn", "UNKNOWN")
 
 
 def _kappa(entry: dict[str, Any]) -> str:
@@ -40,12 +47,18 @@ def judge_view(assessment: dict[str, Any] | None) -> dict[str, Any] | None:
     return {
         "status": status,
         "icon": STATUS.get(status or "", "❔"),
+        "badge": BADGES.get(status or "", UNKNOWN_BADGE),
         "words": words,
         "file": assessment.get("file"),
         "created_at": assessment.get("created_at"),
         "min_agreement": assessment.get("min_agreement"),
         "rows": [
-            {"metric": name, "kappa": _kappa(entry), "icon": "✅" if entry.get("trusted") else "⚠️"}
+            {
+                "metric": name,
+                "kappa": _kappa(entry),
+                "icon": "✅" if entry.get("trusted") else "⚠️",
+                "badge": BADGES["trusted" if entry.get("trusted") else "untrusted"],
+            }
             for name, entry in (assessment.get("metrics") or {}).items()
         ],
         "reasons": list(assessment.get("reasons") or []),

@@ -1,16 +1,18 @@
 """The report view's metric sections: the rows of the metric table (which keys are shown), the notes under it,
-the one "Sensitivity" sentence on drops the gate can miss, and the per-category table (its columns, its rows
-worst first)."""
+the one "Sensitivity" sentence on drops the gate can miss, and the per-category table (its columns, its rows by
+the size of their regression), which the per-slice table is too (`categories` of the slice rows: one code for
+both); `report.show` (`Shown`) chooses the ungated keys shown."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from evalgate.contracts.results import MetricKeyInfo, Results
 from evalgate.contracts.verdict import MetricRow, VerdictDocument
 from evalgate.report import formatting as fmt
-from evalgate.report.labels import ICONS, SEVERITY, short_label, status_icon
+from evalgate.report.labels import SEVERITY, short_label, status_mark
 
 MAX_CATEGORY_COLUMNS = 6  # metric columns of the per-category table
 
@@ -29,37 +31,56 @@ def metric_row(row: MetricRow) -> dict[str, Any]:
         "threshold": fmt.threshold(row.rules, unit, row.higher_is_better),
         "n": fmt.count(row.n),
         "status": row.status,
-        "icon": status_icon(row.status),
+        "mark": status_mark(row.status, gated=bool(row.rules)),
         "gated": bool(row.rules),
         "note": row.note,
         "higher_is_better": row.higher_is_better,
     }
 
 
-def key_info(current: Results, baseline: Results | None) -> dict[str, MetricKeyInfo]:
-    """The results files' `metric_keys` (the current run's entries win)."""
-    return {**(baseline.metric_keys if baseline else {}), **current.metric_keys}
+@dataclasses.dataclass(frozen=True)
+class Shown:
+    """Which metric keys the tables show beside the gated ones (those are always shown): the keys `report.show`
+    lists (`chosen`) when the config has it, else those the results mark `shown` (older results have no mark:
+    shown). The marks are decided when the run is scored (evalgate.pipeline), from the config; `chosen` lets
+    a report follow the config's list when it renders results written under another one."""
+
+    marks: dict[str, MetricKeyInfo]
+    chosen: frozenset[str] | None = None
+
+    def __contains__(self, name: object) -> bool:
+        if self.chosen is not None:
+            return name in self.chosen
+        return name not in self.marks or self.marks[str(name)].shown
 
 
-def _is_shown(name: str, keys: dict[str, MetricKeyInfo]) -> bool:
-    """Whether the results mark a key for reports (older results have no mark: shown)."""
-    return name not in keys or keys[name].shown
+def shown_keys(current: Results, baseline: Results | None, show: Sequence[str] | None) -> Shown:
+    """The keys shown: `show` (report.show) when given, else the results files' marks (`metric_keys`; the
+    current run's entries win)."""
+    marks = {**(baseline.metric_keys if baseline else {}), **current.metric_keys}
+    return Shown(marks, None if show is None else frozenset(show))
 
 
 def _has_value(row: MetricRow) -> bool:
     return fmt.is_number(row.current) or fmt.is_number(row.baseline)
 
 
-def visible(row: MetricRow, keys: dict[str, MetricKeyInfo]) -> bool:
-    """A metric row the report shows: a gated one, or one marked shown with a value in either run."""
+def visible(row: MetricRow, shown: Shown) -> bool:
+    """A metric row the report shows: a gated one, or one shown with a value in either run."""
     if row.rules:
         return True
-    return _is_shown(row.metric, keys) and _has_value(row)
+    return row.metric in shown and _has_value(row)
+
+
+def group_of(row: MetricRow) -> str | None:
+    """The category or slice of a row (None overall)."""
+    return row.category if row.slice is None else row.slice
 
 
 def _row_label(row: MetricRow) -> str:
-    """How the gate names a row in its warnings: `metric` or `metric [category]`."""
-    return row.metric if row.category is None else f"{row.metric} [{row.category}]"
+    """How the gate names a row in its warnings: `metric` or `metric [category or slice]`."""
+    group = group_of(row)
+    return row.metric if group is None else f"{row.metric} [{group}]"
 
 
 def _undersized(row: MetricRow) -> bool:
@@ -96,7 +117,7 @@ def sensitivity(rows: Iterable[MetricRow], mode: str, power: Any) -> tuple[dict[
         items.append(
             {
                 "metric": row.metric,
-                "category": None if row.category is None else short_label(row.category),
+                "category": None if group_of(row) is None else short_label(str(group_of(row))),
                 "n": fmt.count(row.n),
                 "catch": fmt.amount(catch, unit, strip=True),
                 "margin": fmt.amount(_margin(row), unit, strip=True),
@@ -135,11 +156,10 @@ def _timing_note(row: MetricRow) -> str | None:
     return text + "."
 
 
-def category_columns(
-    verdict: VerdictDocument, rows: list[MetricRow], keys: dict[str, MetricKeyInfo]
-) -> tuple[list[str], int]:
-    """The per-category table's metrics: the gated ones, then shown binary/continuous ones with a value,
-    at most MAX_CATEGORY_COLUMNS; and how many were left out for lack of room."""
+def category_columns(verdict: VerdictDocument, rows: list[MetricRow], shown: Shown) -> tuple[list[str], int]:
+    """The per-category table's metrics: the gated ones, then shown ones with a value (by default binary and
+    continuous ones only; any kind `report.show` chose), at most MAX_CATEGORY_COLUMNS; and how many were left
+    out for lack of room."""
     gated = {r.metric for r in [*verdict.metrics, *rows] if r.rules}
     order: list[str] = []
     kinds: dict[str, str] = {}
@@ -155,7 +175,10 @@ def category_columns(
         name
         for name in order
         if name in valued
-        and (name in gated or (_is_shown(name, keys) and kinds[name] in ("binary", "continuous")))
+        and (
+            name in gated
+            or (name in shown and (shown.chosen is not None or kinds[name] in ("binary", "continuous")))
+        )
     ]
     keep = set(sorted(wanted, key=lambda name: name not in gated)[:MAX_CATEGORY_COLUMNS])
     return [name for name in wanted if name in keep], len(wanted) - len(keep)
@@ -175,41 +198,46 @@ def regression_size(row: MetricRow) -> float:
 
 
 def categories(rows: list[MetricRow], columns: tuple[list[str], int]) -> dict[str, Any] | None:
-    """One row per category, one column per chosen metric: `current (delta)`. Worst first: failed, then warned,
-    then the others; within each, the largest regression on a shown metric first (`regression_size`: a
-    category down 26 points comes before an unchanged one), then the verdict's order."""
+    """One row per category (or slice: `group_of`), one column per chosen metric: `current (delta)`. Sorted by the size of
+    the regression, largest first (`regression_size` of its worst shown metric: a category down 26 points comes
+    before one down 2, an unchanged or improved one after), ties by name. Timings count only between rows whose
+    other metrics tie: a latency per category is measured on few calls, and its relative change would outrank
+    a drop in quality. Only gated rows get a status mark
+    (their worst gated status; a cell of a gated metric that warned or failed gets its own); an ungated row has
+    no threshold to pass or fail, so it gets none."""
     names, left_out = columns
     if not rows or not names:
         return None
     by_category: dict[str, dict[str, MetricRow]] = {}
     for row in rows:
-        by_category.setdefault(str(row.category), {})[row.metric] = row
+        by_category.setdefault(str(group_of(row)), {})[row.metric] = row
     table: list[dict[str, Any]] = []
-    for order, (category, metrics) in enumerate(by_category.items()):
-        statuses = [row.status for row in metrics.values()]
-        worst = min(statuses, key=lambda s: SEVERITY.get(s, 3))
-        size = max((regression_size(metrics[name]) for name in names if name in metrics), default=0.0)
-        cells = []
-        for metric in names:
-            cell = metrics.get(metric)
-            if cell is None:
-                cells.append(fmt.DASH)
-                continue
-            text = fmt.value(cell.current, cell.unit)
-            if fmt.is_number(cell.delta):
-                text += f" ({fmt.delta(cell.delta, cell.unit)})"
-            if cell.status in ("warn", "fail"):
-                text += " " + ICONS[cell.status]
-            cells.append(text)
-        n = max((r.n for r in metrics.values()), default=None)
+    for category, metrics in by_category.items():
+        gated = [row.status for row in metrics.values() if row.rules]
+        worst = min(gated, key=lambda s: SEVERITY.get(s, 3)) if gated else None
+        shown = [metrics[name] for name in names if name in metrics]
+        size = max((regression_size(row) for row in shown if row.timing is None), default=0.0)
+        slower = max((regression_size(row) for row in shown if row.timing is not None), default=0.0)
+        name = short_label(category)
         table.append(
             {
-                "name": short_label(category),
-                "n": fmt.count(n),
-                "cells": cells,
-                "icon": status_icon(worst),
-                "_key": (min(SEVERITY.get(worst, 2), 2), -size, order),
+                "name": name,
+                "n": fmt.count(max((r.n for r in metrics.values()), default=None)),
+                "cells": [_category_cell(metrics.get(metric)) for metric in names],
+                "mark": status_mark(worst, gated=bool(gated)),
+                "_key": (-size, -slower, name),
             }
         )
     table.sort(key=lambda item: item.pop("_key"))
     return {"columns": names, "rows": table, "left_out": left_out}
+
+
+def _category_cell(cell: MetricRow | None) -> dict[str, Any]:
+    """`current (delta)`, marked when its metric is gated there and warned or failed."""
+    if cell is None:
+        return {"text": fmt.DASH, "mark": None}
+    text = fmt.value(cell.current, cell.unit)
+    if fmt.is_number(cell.delta):
+        text += f" ({fmt.delta(cell.delta, cell.unit)})"
+    flagged = cell.status in ("warn", "fail")
+    return {"text": text, "mark": status_mark(cell.status, gated=bool(cell.rules) and flagged)}

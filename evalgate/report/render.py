@@ -20,7 +20,7 @@ import functools
 import importlib.resources
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ def render_markdown(
     max_length: int | None = None,
     templates: str | Path | None = None,
     measure: Callable[[str], int] = len,
+    show: Sequence[str] | None = None,
 ) -> str:
     """The markdown report. With `max_length`, detail is dropped in tiers until it fits (see the module);
     `measure` is how length is counted (characters by default)."""
@@ -74,6 +75,7 @@ def render_markdown(
         trend=trend,
         marker=marker,
         run_url=run_url,
+        show=show,
     )
     render = _renderer("markdown", "report.md.j2", templates)
     if max_length is None:
@@ -118,6 +120,7 @@ def render_html(
     trend: Trend | None = None,
     run_url: str | None = None,
     templates: str | Path | None = None,
+    show: Sequence[str] | None = None,
 ) -> str:
     """A standalone HTML page with the report's content: no external assets, every untrusted value escaped."""
     view = build_view(
@@ -129,12 +132,13 @@ def render_html(
         trend=trend,
         marker=None,
         run_url=run_url,
+        show=show,
     )
     return _renderer("html", "report.html.j2", templates)(view)
 
 
 def render_junit(verdict: VerdictDocument, current: Results) -> str:
-    """JUnit XML: one test case per gated metric (overall and per category); a failure for each that failed.
+    """JUnit XML: one test case per gated metric (overall, per category, per slice); a failure for each that failed.
 
     Warnings are passed test cases with the warning in system-out. A failed verdict always shows at least one
     failure: when no gated metric failed (too many errors, an aborted run, a refused baseline), a `verdict`
@@ -178,15 +182,18 @@ def _junit_properties(element: ET.Element, verdict: VerdictDocument) -> None:
 def _junit_metric_cases(element: ET.Element, verdict: VerdictDocument, suite: str) -> tuple[int, int]:
     """One test case per gated metric row; returns how many test cases and how many failures were written."""
     cases = failures = 0
-    for row in [*verdict.metrics, *verdict.categories]:
+    for row in [*verdict.metrics, *verdict.categories, *verdict.slices]:
         if not row.rules:
             continue
         category = row.category
-        classname = f"evalgate.{suite}" + (f".{category}" if category is not None else "")
+        group = category if row.slice is None else f"slice.{row.slice}"
+        classname = f"evalgate.{suite}" + (f".{group}" if group is not None else "")
         case = ET.SubElement(element, "testcase", classname=_xml(classname), name=_xml(row.metric), time="0")
         cases += 1
         messages = [
-            _reason_text(r) for r in verdict.reasons if r.metric == row.metric and r.category == category
+            _reason_text(r)
+            for r in verdict.reasons
+            if r.metric == row.metric and r.category == category and r.slice == row.slice
         ]
         detail = _row_detail(row)
         if row.status == "fail":

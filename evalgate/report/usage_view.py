@@ -1,5 +1,6 @@
-"""The report view's usage section: tokens and cost per request and in total, the cache, the requests made and
-the concurrency the run settled on."""
+"""The report view's usage section: tokens and cost per request and in total, what the model and the judge spent
+and the cache saved (evalgate.report.spend_view), the cache, the requests made and the concurrency the run
+settled on."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from evalgate.contracts.results import CaseRecord, CaseRun, Results, Run
 from evalgate.report import formatting as fmt
+from evalgate.report.spend_view import spend
 
 
 def _usage_totals(results: Results) -> dict[str, float | None]:
@@ -67,9 +69,10 @@ def usage(current: Results, baseline: Results | None, in_table: set[Any]) -> dic
 
     trouble = [str(w) for w in cache.get("warnings") or []]  # the cache's own failures (never the model's)
     calls_line = _calls_line(current.run)
-    if not rows and cache_line is None and not trouble and calls_line is None:
+    spent = spend(current)
+    if not rows and cache_line is None and not trouble and calls_line is None and spent is None:
         return None
-    return {"rows": rows, "cache": cache_line, "cache_warnings": trouble, "calls": calls_line}
+    return {"rows": rows, "spend": spent, "cache": cache_line, "cache_warnings": trouble, "calls": calls_line}
 
 
 def _calls_line(run: Run) -> str | None:

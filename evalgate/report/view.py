@@ -4,11 +4,12 @@ Numbers are formatted here (trusted text); untrusted values (case ids, categorie
 stay raw and are escaped by the template filters of the output format (see evalgate/report/text.py).
 `shorten(view, tier)` drops detail for the size tiers of a comment. This module builds the header (verdict,
 baseline, reasons, warnings, legend); each section is built by its own module: metrics_view (the metric and
-per-category tables, notes, sensitivity), cases_view (case lists, examples, flaky cases), usage_view, trend_view.
+per-category and per-slice tables, notes, sensitivity), cases_view (case lists, examples, flaky cases), usage_view, trend_view.
 
-What is shown: the metric rows of keys the results mark `shown` (gated rows always; results without the mark
-show every key), except rows with no value in either run; the per-category table keeps the gated keys and the
-shown binary/continuous ones, at most metrics_view.MAX_CATEGORY_COLUMNS. The Verdict JSON keeps every key. Each note is
+What is shown: the metric rows of the gated keys, and of the keys `report.show` lists (when the config has it)
+or else the keys the results mark `shown` (results without the mark show every key), except rows with no value
+in either run; the per-category table keeps the gated keys and the shown binary/continuous ones (any kind
+`report.show` lists), at most metrics_view.MAX_CATEGORY_COLUMNS. The Verdict JSON keeps every key. Each note is
 said once: the minimum detectable effects in one "Sensitivity" sentence (the gate's matching warnings are
 dropped), other row notes one line per distinct note.
 """
@@ -16,6 +17,7 @@ dropped), other row notes one line per distinct note.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +29,7 @@ from evalgate.contracts.verdict import BaselineInfo, Reason, VerdictDocument
 from evalgate.report import cases_view, metrics_view, trend_view, usage_view
 from evalgate.report import formatting as fmt
 from evalgate.report.judge_view import judge_view
-from evalgate.report.labels import ICONS, WORDS
+from evalgate.report.labels import BADGES, ICONS, WORDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,15 +53,17 @@ def build_view(
     trend: Trend | None,
     marker: str | None,
     run_url: str | None,
+    show: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Everything a template shows, at full detail."""
+    """Everything a template shows, at full detail; `show` is the config's `report.show` (None: the results'
+    marks decide which ungated keys are shown)."""
     outcome = verdict.verdict
-    shown = metrics_view.key_info(current, baseline)
+    shown = metrics_view.shown_keys(current, baseline, show)
     units = {row.metric: row.unit for row in verdict.metrics}
     rows = [row for row in verdict.metrics if metrics_view.visible(row, shown)]
-    categories = verdict.categories
+    categories, slices = verdict.categories, verdict.slices
     sensitivity, repeated = metrics_view.sensitivity(
-        [*rows, *categories], verdict.mode, (verdict.stats or {}).get("power")
+        [*rows, *categories, *slices], verdict.mode, (verdict.stats or {}).get("power")
     )
     notes = metrics_view.notes(rows)
     repeated |= {f"{name}: {note['text']}" for note in notes for name in note["metrics"]}
@@ -70,6 +74,7 @@ def build_view(
         "verdict": outcome,
         "icon": ICONS[outcome],
         "word": WORDS[outcome],
+        "verdict_badge": BADGES[outcome],
         "headline": verdict.headline,
         "mode": verdict.mode,
         "baseline": _baseline(verdict, baseline),
@@ -83,6 +88,7 @@ def build_view(
         "categories": metrics_view.categories(
             categories, metrics_view.category_columns(verdict, categories, shown)
         ),
+        "slices": metrics_view.categories(slices, metrics_view.category_columns(verdict, slices, shown)),
         "cases": cases_view.cases(verdict.cases),
         "examples": cases_view.examples(verdict.cases, max_examples, max_chars),
         "flaky": cases_view.flaky(verdict.cases.flaky),
@@ -105,9 +111,10 @@ def shorten(view: dict[str, Any], tier: Tier) -> dict[str, Any]:
         if tier.examples == 0:
             short["examples"] = None
         omitted.append(f"details of {fmt.count(examples['total'] - tier.examples)} of the {examples['noun']}")
-    if not tier.categories and view["categories"]:
-        short["categories"] = None
-        omitted.append("the per-category table")
+    for key, what in (("categories", "the per-category table"), ("slices", "the per-slice table")):
+        if not tier.categories and view[key]:
+            short[key] = None
+            omitted.append(what)
     if not tier.case_lists and view["cases"] and (view["cases"]["added"] or view["cases"]["removed"]):
         short["cases"] = dict(view["cases"], added=[], removed=[], added_more=0, removed_more=0)
         omitted.append("the ids of added and removed cases")
@@ -166,6 +173,8 @@ def _reason(reason: Reason, units: dict[str, fmt.Unit]) -> dict[str, Any]:
     metric = reason.metric
     return {
         "icon": ICONS[reason.severity],
+        "status": reason.severity,
+        "badge": BADGES[reason.severity],
         "metric": metric,
         "category": reason.category,
         "message": message,

@@ -349,3 +349,27 @@ def test_a_dataset_error_quoting_hostile_text_prints_inert(tmp_path) -> None:
     )
     assert done.returncode == 2 and "unknown key" in done.stderr
     assert workflow_commands(done.stderr) == [] and "\x1b" not in done.stderr
+
+
+def test_a_report_or_results_written_to_a_stream_never_issue_a_workflow_command(tmp_path) -> None:
+    """`--report /dev/stdout` (or `--output /dev/stdout`) in a workflow step lands in the runner's log: a model
+    output or judge reasoning holding `::error::` or `##[` inside a code block must stay text there."""
+    from evalgate.commands._outputs import save_results
+    from evalgate.files.fileio import write_text_atomic
+
+    hostile = "answer:\n::error file=x::forged\n  ::set-output name=verdict::pass\n##[error]old syntax\n"
+    results = {"suite": "s", "cases": [{"id": "c", "output": hostile}]}
+    for write in (
+        lambda p: write_text_atomic(p, "```text\n" + hostile + "```\n"),
+        lambda p: save_results(p, results),
+    ):
+        read, written = os.pipe()
+        write(f"/dev/fd/{written}")
+        os.close(written)
+        with os.fdopen(read, encoding="utf-8") as pipe:
+            text = pipe.read()
+        assert not [line for line in text.splitlines() if line.lstrip().startswith("::")], text
+        assert "##[" not in text and "forged" in text
+    assert json.loads(text) == results  # the JSON is the same value, only escaped
+    write_text_atomic(tmp_path / "report.md", hostile)  # a file keeps the text as it is
+    assert (tmp_path / "report.md").read_text() == hostile

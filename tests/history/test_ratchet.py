@@ -112,6 +112,17 @@ def test_suggest_uses_comparable_runs_and_every_min_and_max(history, tmp_path):
     assert "gate.accuracy.min" in text and "0.9 -> 0.91" in text and "500 -> 430" in text
 
 
+def test_a_slice_rule_gets_no_proposal_from_the_overall_history(history, tmp_path):
+    """The history records no slice: a slice's `min` was once proposed from the overall accuracy's runs."""
+    sliced = Rule("accuracy", min=0.5, slice="length=long", file=str(tmp_path / "c.yaml"), line=9)
+    proposals = ratchet.suggest(history, "support-bot", [*rules_for(tmp_path / "c.yaml"), sliced])
+    assert [p.where for p in proposals] == [
+        "gate.accuracy.min",
+        "gate.latency_p95_ms.max",
+        "gate.categories.edge.accuracy.min",
+    ]
+
+
 def test_too_little_history_says_so(history, tmp_path):
     proposals = ratchet.suggest(history, "support-bot", rules_for(tmp_path / "c.yaml"), min_runs=6)
     assert {p.action for p in proposals} == {"insufficient"}

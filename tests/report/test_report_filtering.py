@@ -154,7 +154,8 @@ def test_the_category_table_keeps_gated_keys_first_and_at_most_six_metrics() -> 
     assert metrics[0] == "accuracy" and "score\\_6" in metrics  # the gated ones, though score_6 comes late
     assert "hidden\\_score" not in metrics
     assert (
-        "**By category** (worst first; 4 more metrics left out for room, all are in the verdict JSON)" in text
+        "**By category** (largest regression first; 4 more metrics left out for room, all are in the verdict JSON)"
+        in text
     )
     # the metric table is not capped
     assert [f"score\\_{i}" for i in range(7)] == [n for n in metric_names(text) if n.startswith("score")]

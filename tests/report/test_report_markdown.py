@@ -140,12 +140,12 @@ def test_the_metric_table_formats_rates_latency_and_plain_numbers(current, basel
         "[-6.1 pp, -1.9 pp]",
         "0.003 (adj. 0.006)",
         "≥ 85.0%, drop ≤ 2.0 pp",
-        "❌",
+        "❌ FAIL",
     ]
     assert rows["latency\\_p95\\_ms"][1:5] == ["388 ms", "413 ms", "+24.6 ms (+6.3%)", "[+3.20 ms, +47.9 ms]"]
-    assert rows["latency\\_p95\\_ms"][6:] == ["≤ 500 ms", "✅"]
+    assert rows["latency\\_p95\\_ms"][6:] == ["≤ 500 ms", "✅ PASS"]
     assert rows["rougeL"][1:4] == ["0.410", "0.413", "+0.00290 (+0.7%)"]
-    assert rows["rougeL"][6:] == ["—", "·"]  # not gated
+    assert rows["rougeL"][6:] == ["—", ""]  # not gated: no status mark
 
 
 def test_the_full_report_has_every_section_in_order(current, baseline) -> None:
@@ -161,7 +161,7 @@ def test_the_full_report_has_every_section_in_order(current, baseline) -> None:
         # accuracy failed (its drop was caught): the sentence is about f1_macro only
         "ℹ️ **Sensitivity:** with 500 paired cases, this suite reliably (80% of the time) catches only drops "
         "of about 0.04 in **f1\\_macro** (margin 0.03).",
-        "**By category** (worst first)",
+        "**By category** (largest regression first)",
         "**Cases:** 499 paired, 1 added, 1 removed.",
         "**Most regressed cases**",
         "**Usage**",
@@ -172,17 +172,71 @@ def test_the_full_report_has_every_section_in_order(current, baseline) -> None:
     assert positions == sorted(positions)
     shape = structure(text)
     # (columns, lines): metrics, categories, each case's expected/output/baseline output (c-208 errored: no
-    # output), usage
-    assert shape["tables"] == [(8, 8), (4, 5), (3, 3), (2, 3), (3, 3), (4, 6)]
+    # output), usage (its change since the baseline, then what the run spent and the cache saved)
+    assert shape["tables"] == [(8, 8), (4, 5), (3, 3), (2, 3), (3, 3), (4, 6), (2, 10)]
     assert shape["details"] == 4  # the added/removed ids and three cases
     assert "- Added: c-501" in text and "- Removed: c-3" in text
 
 
-def test_categories_are_listed_worst_first(current, baseline) -> None:
+def test_categories_are_listed_by_the_size_of_their_regression(current, baseline) -> None:
     text = render_markdown(verdict_fixture("verdict_fail.json"), current, baseline)
     table = text[text.index("| Category |") :].split("\n\n")[0].split("\n")
+    # edge -6.7 pp, adversarial -3.3 pp (alphabetically first), typical -1.5 pp
     assert [split_row(line)[0].strip() for line in table[2:]] == ["edge", "adversarial", "typical"]
     assert split_row(table[2])[2].strip() == "77.5% (-6.7 pp) ❌"
+    assert split_row(table[2])[-1].strip() == "❌ FAIL"
+    # adversarial warned, but no rule gates it: no mark in its cell or its status
+    assert [cell.strip() for cell in split_row(table[3])[2:]] == ["82.5% (-3.3 pp)", ""]
+
+
+def test_a_larger_ungated_regression_comes_before_a_smaller_failed_one(current, baseline) -> None:
+    verdict = verdict_fixture("verdict_fail.json")
+    for row in verdict.categories:
+        if row.category == "adversarial":
+            row.delta, row.current = -0.2, 0.658
+    text = render_markdown(verdict, current, baseline)
+    table = text[text.index("| Category |") :].split("\n\n")[0].split("\n")
+    assert [split_row(line)[0].strip() for line in table[2:]] == ["adversarial", "edge", "typical"]
+
+
+def test_ties_in_the_regression_are_ordered_by_name(current, baseline) -> None:
+    verdict = verdict_fixture("verdict_fail.json")
+    for row in verdict.categories:
+        row.delta = -0.05
+    text = render_markdown(verdict, current, baseline)
+    table = text[text.index("| Category |") :].split("\n\n")[0].split("\n")
+    assert [split_row(line)[0].strip() for line in table[2:]] == ["adversarial", "edge", "typical"]
+
+
+def test_a_slower_category_does_not_outrank_a_drop_in_quality(current, baseline) -> None:
+    data = load("verdict_fail.json")
+    timing = {"current": {"n": 90, "fresh": 90, "measured": True, "note": "timed from 90 fresh calls"}}
+    for row in list(data["categories"]):
+        slower = row["category"] == "typical"  # the smallest accuracy drop, but 60% slower
+        data["categories"].append(
+            dict(
+                row,
+                metric="latency_p95_ms",
+                kind="corpus",
+                unit="ms",
+                higher_is_better=False,
+                rules={},
+                baseline=300.0,
+                current=480.0 if slower else 300.0,
+                delta=180.0 if slower else 0.0,
+                status="pass",
+                timing=timing,
+            )
+        )
+    text = render_markdown(typed(data), current, baseline, show=["latency_p95_ms"])
+    table = text[text.index("| Category |") :].split("\n\n")[0].split("\n")
+    assert table[0].startswith("| Category | n | accuracy | latency\\_p95\\_ms |")
+    assert [split_row(line)[0].strip() for line in table[2:]] == ["edge", "adversarial", "typical"]
+    for row in data["categories"]:  # with the quality tied, the slower one comes first
+        row["delta"] = 0.0 if row["metric"] == "accuracy" else row["delta"]
+    text = render_markdown(typed(data), current, baseline, show=["latency_p95_ms"])
+    table = text[text.index("| Category |") :].split("\n\n")[0].split("\n")
+    assert [split_row(line)[0].strip() for line in table[2:]] == ["typical", "adversarial", "edge"]
 
 
 def test_a_case_regressed_on_two_metrics_is_shown_once_with_both(current, baseline) -> None:
@@ -242,7 +296,7 @@ def test_without_a_baseline_only_thresholds_are_reported(current) -> None:
         in text
     )
     assert "| Metric | Current | Interval | Threshold | Status |" in text
-    assert "| accuracy | 82.0% | [78.6%, 85.1%] | ≥ 85.0% | ❌ |" in text
+    assert "| accuracy | 82.0% | [78.6%, 85.1%] | ≥ 85.0% | ❌ FAIL |" in text
     assert "**Failing cases**" in text and "<b>c-3</b> · typical · accuracy 0" in text
     assert "| | Current |" in text  # usage without a baseline column
     structure(text)
@@ -290,14 +344,21 @@ def many_categories(n: int) -> VerdictDocument:
 
 
 def test_many_categories_make_one_row_each_with_a_column_per_metric(current, baseline) -> None:
-    text = render_markdown(many_categories(40), current, baseline)
+    verdict = many_categories(40)
+    for row in verdict.categories:  # one gated row, the failing one
+        if row.category == "topic-17" and row.metric == "rougeL":
+            row.rules = {"min": 0.9}
+    text = render_markdown(verdict, current, baseline)
     shape = structure(text)
     assert (5, 42) in shape["tables"]  # category, n, accuracy, rougeL, status; header + rule + 40 rows
     table = text[text.index("| Category |") :].split("\n\n")[0].split("\n")
-    assert split_row(table[2])[0].strip() == "topic-17"  # the failing one first
-    # then the largest drop (-4 points), the first of its ties
-    assert split_row(table[3])[0].strip() == "topic-04"
-    assert split_row(table[-1])[0].strip() == "topic-35"  # unchanged ones last
+    names = [split_row(line)[0].strip() for line in table[2:]]
+    # the largest drop (-4 points) first, its ties by name; the failing topic-17 (-2 points) is no exception
+    assert names[:8] == [f"topic-{i:02d}" for i in (4, 9, 14, 19, 24, 29, 34, 39)]
+    assert names[-1] == "topic-35"  # unchanged ones last
+    statuses = {split_row(line)[0].strip(): split_row(line)[-1].strip() for line in table[2:]}
+    assert statuses.pop("topic-17") == "❌ FAIL"  # the one gated row is the one marked
+    assert set(statuses.values()) == {""}
 
 
 def test_the_trend_is_a_mermaid_xychart_with_alarms(current, baseline) -> None:
@@ -412,7 +473,7 @@ def test_hostile_text_keeps_the_same_structure_as_plain_text(current, baseline) 
     brief = sum(1 for t in HOSTILE.values() if "\n" not in t and "\r" not in t and len("ok " + t) <= 80)
     assert brief >= 5  # hostile text reaches the table cells
     assert len(hostile["fences"]) == len(benign["fences"]) == 5 * len(HOSTILE) - 3 * brief
-    assert len(hostile["tables"]) == 3 + brief  # metrics, categories, usage, one per brief case
+    assert len(hostile["tables"]) == 4 + brief  # metrics, categories, usage (two), one per brief case
     assert hostile["details"] == benign["details"] == len(HOSTILE) + 1
     assert hostile["tags"] == sorted({*benign["tags"], "br"})  # no tag but the <br> of multi-line cells
     assert hostile["links"] == benign["links"] == []

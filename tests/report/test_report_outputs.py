@@ -148,11 +148,44 @@ def test_html_is_a_standalone_page_with_the_report(current, baseline) -> None:
         "91.0%",
         "-4.0 pp",
         "0.003 (adj. 0.006)",
-        "By category (worst first)",
+        "By category (largest regression first)",
         "c-17",
         "Cache: 412 hits",
     ):
         assert expected in page.text
+
+
+STATUS_EMOJI = ("✅", "⚠", "❌", "❔", "🔔", "ℹ")
+
+
+def test_html_marks_statuses_with_text_badges_not_emoji(current, baseline) -> None:
+    alarm = Alarm("cusum", "11-21", "accuracy drifted down")
+    verdict = load("verdict_fail.json")
+    verdict["judge_calibration"] = {
+        "status": "untrusted",
+        "metrics": {"judge_helpfulness": {"trusted": False, "agreement": 0.41}},
+        "canary": {"alarm": True, "changed": 9, "compared": 20, "changed_share": 0.45, "max_changed": 0.2},
+    }
+    text = render_html(
+        typed(verdict), current, baseline, trend=Trend("accuracy", ["a", "b"], [0.9, 0.8], [alarm])
+    )
+    assert not [emoji for emoji in STATUS_EMOJI if emoji in text]
+    assert ".badge.fail {" in text and ".badge.pass {" in text and ".badge.warn {" in text  # coloured by CSS
+    assert '<h1 class="fail"><span class="badge fail">FAIL</span> evalgate failed' in text
+    # the metric table: accuracy failed, latency passed (both gated); rougeL is not gated: no badge
+    rows = {
+        row.split("</td>")[0].removeprefix("<tr><td>"): row
+        for row in text.split("\n")
+        if row.startswith("<tr><td>")
+    }
+    assert rows["accuracy"].endswith('<td><span class="badge fail">FAIL</span></td></tr>')
+    assert rows["latency_p95_ms"].endswith('<td><span class="badge pass">PASS</span></td></tr>')
+    assert rows["rougeL"].endswith("<td></td></tr>")
+    # the category table: only the gated category (edge) has a status
+    assert rows["edge"].endswith('<td><span class="badge fail">FAIL</span></td></tr>')
+    assert rows["adversarial"].endswith("<td></td></tr>") and "badge" not in rows["adversarial"]
+    assert '<span class="badge warn">NOT TRUSTED</span> <b>Judge</b>' in text
+    assert text.count('<span class="badge fail">ALARM</span>') == 2  # the canary and the trend's alarm
 
 
 def test_html_escapes_every_untrusted_value(current, baseline) -> None:

@@ -1,7 +1,7 @@
-"""The `anthropic` provider: Claude through the Messages API of the official SDK (AsyncAnthropic).
+"""The `anthropic` provider: Claude through the Messages API, sent as the official SDK (AsyncAnthropic) sends it.
 
-The SDK is imported on the first call that misses the cache (in a worker thread, outside any call's time), so a
-fully cached run never pays for importing it.
+The SDK's headers are taken (or read from where they are kept, providers/llm/wire.py) on the first call that misses
+the cache, in a worker thread, outside any call's time: a fully cached run never needs them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from evalgate.providers.llm.sdk import SDKChatProvider
 
 class AnthropicProvider(SDKChatProvider):
     type = "anthropic"
-    SDK_CLIENT = "anthropic:AsyncAnthropic"
+    SDK = "anthropic"
+    SDK_CLIENT = "AsyncAnthropic"
+    SDK_METHOD = "messages.create"
     API_KEY_ENV = "ANTHROPIC_API_KEY"
     BASE_URL_ENV = "ANTHROPIC_BASE_URL"
     DEFAULT_BASE_URL = "https://api.anthropic.com"

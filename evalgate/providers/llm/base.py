@@ -46,8 +46,8 @@ class LLMProvider(Provider):
     Timing (docs/metrics.md): each answer carries a CallTiming whose latency is the answering request's own
     time. The client library is imported in a worker thread, before any request's clock starts: at `start`
     when the cache is off, else on the first call that misses it (the event loop keeps serving cache hits
-    meanwhile, and a fully cached run never imports it). Its import and set-up (a second or more for an SDK)
-    are never a latency.
+    meanwhile, and a fully cached run never imports it). Its import and set-up (for anthropic and openai, the
+    SDK's headers: a second or more when they are taken from the SDK) are never a latency.
     """
 
     OPTIONS: ClassVar[dict[str, Option]]

@@ -19,6 +19,7 @@ from evalgate.contracts.cases import Case, Output, int_or_none
 from evalgate.errors import InputError
 from evalgate.options import Option, one_of
 from evalgate.outbound import add_secret, redact
+from evalgate.providers.llm.aio import HttpStatus, checked_read, open_session, transport_failure
 from evalgate.providers.llm.answers import json_body
 from evalgate.providers.llm.base import LLMProvider
 from evalgate.providers.llm.options import CALL_OPTIONS
@@ -140,20 +141,11 @@ class HttpProvider(LLMProvider):
     def open_client(self) -> Any:
         import aiohttp
 
-        return aiohttp.ClientSession(
-            headers=self._headers,
-            timeout=aiohttp.ClientTimeout(total=self.options["timeout"]),
-            connector=aiohttp.TCPConnector(limit=self.slots),
-        )
+        return open_session(self._headers, aiohttp.ClientTimeout(total=self.options["timeout"]), self.slots)
 
     async def send(self, request: dict[str, Any]) -> Output:
         async with self.client.request(self.options["method"], self._url, json=request["body"]) as response:
-            content = await response.read()
-        if response.status >= 400:
-            # redacted before the cut: a server echoing a header back must not leave half of a secret
-            excerpt = redact(content.decode("utf-8", errors="replace"))[:ERROR_BODY_CHARS]
-            headers = {name.lower(): value for name, value in response.headers.items()}
-            raise HttpStatus(response.status, excerpt, headers)
+            content = await checked_read(response)
         data = json_body(content)
         value = _at_path(data, self.options.get("output_path"), "output_path")
         tokens_in = _at_path(data, self.options.get("tokens_in_path"), "tokens_in_path", optional=True)
@@ -161,25 +153,11 @@ class HttpProvider(LLMProvider):
         return Output(value=value, tokens_in=int_or_none(tokens_in), tokens_out=int_or_none(tokens_out))
 
     def classify(self, exc: Exception) -> Failure | None:
-        import aiohttp
-
         if isinstance(exc, HttpStatus):
-            return failure_for_status(exc.status, exc.excerpt, headers=exc.headers)
-        if isinstance(exc, TimeoutError):  # aiohttp's timeouts (ServerTimeoutError is one too)
-            return Failure(f"timed out after {self.options['timeout']:g} s", retryable=True)
-        if isinstance(exc, aiohttp.ClientError):  # refused, reset, disconnected, a broken body
-            return Failure(f"connection error: {type(exc).__name__}", retryable=True)
-        return None
-
-
-class HttpStatus(Exception):
-    """An HTTP error status from the endpoint (classified by LLMProvider's retry rules)."""
-
-    def __init__(self, status: int, excerpt: str, headers: dict[str, str]) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status = status
-        self.excerpt = excerpt
-        self.headers = headers
+            # redacted before the cut: a server echoing a header back must not leave half of a secret
+            excerpt = redact(exc.content.decode("utf-8", errors="replace"))[:ERROR_BODY_CHARS]
+            return failure_for_status(exc.status, excerpt, headers=exc.headers)
+        return transport_failure(exc, self.options["timeout"])
 
 
 def _at_path(data: Any, path: str | None, option: str, *, optional: bool = False) -> Any:

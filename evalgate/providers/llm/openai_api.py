@@ -1,7 +1,7 @@
 """The `openai` provider: any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, LM Studio,
-a gateway) through the official SDK (AsyncOpenAI).
+a gateway), sent as the official SDK (AsyncOpenAI) sends it.
 
-As with the anthropic provider, the SDK is imported on the first call that misses the cache.
+As with the anthropic provider, the SDK's headers are taken on the first call that misses the cache.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ def _env_name(value: Any) -> str | None:
 
 class OpenAIProvider(SDKChatProvider):
     type = "openai"
-    SDK_CLIENT = "openai:AsyncOpenAI"
+    SDK = "openai"
+    SDK_CLIENT = "AsyncOpenAI"
+    SDK_METHOD = "chat.completions.create"
     API_KEY_ENV = "OPENAI_API_KEY"
     BASE_URL_ENV = "OPENAI_BASE_URL"
     DEFAULT_BASE_URL = "https://api.openai.com/v1"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import math
 import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from evalgate.contracts.cases import CallTiming
 
@@ -76,22 +76,18 @@ def failure_for_status(
     return Failure(text, retryable=retryable, overload=overload, retry_after=parse_retry_after(headers))
 
 
-def classify_sdk_error(sdk: Any, exc: Exception, timeout: float) -> Failure | None:
-    """Classify an exception of the anthropic or openai SDK (`sdk`: the module; both share error types)."""
-    if isinstance(exc, sdk.APIStatusError):
-        body = exc.body if isinstance(exc.body, dict) else {}
-        error = body["error"] if isinstance(body.get("error"), dict) else body
-        return failure_for_status(
-            exc.status_code,
-            str(error.get("message") or ""),
-            headers=exc.response.headers,
-            error_type=error.get("type"),
-        )
-    if isinstance(exc, sdk.APITimeoutError):
-        return Failure(f"timed out after {timeout:g} s", retryable=True)
-    if isinstance(exc, sdk.APIConnectionError):
-        return Failure(f"connection error: {exc}", retryable=True)
-    return None
+def failure_for_api_error(status: int, content: bytes, headers: Mapping[str, str] | None) -> Failure:
+    """An error response of the anthropic or openai API classified as their SDKs' APIStatusError carries it: the
+    JSON body's `error.type` and `error.message` (or those fields at the top level), none when it is not JSON."""
+    try:
+        body = json.loads(content)
+    except ValueError:
+        body = None
+    body = body if isinstance(body, dict) else {}
+    error = body["error"] if isinstance(body.get("error"), dict) else body
+    return failure_for_status(
+        status, str(error.get("message") or ""), headers=headers, error_type=error.get("type")
+    )
 
 
 def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -> float:

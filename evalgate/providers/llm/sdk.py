@@ -1,56 +1,45 @@
-"""A chat provider on a vendor SDK (anthropic, openai): requests, one SDK client, the SDK's errors, streaming."""
+"""A chat provider of a vendor API (anthropic, openai): requests, the SDK's headers, errors, streaming."""
 
 from __future__ import annotations
 
-import functools
-import importlib
-import inspect
+import json
 import os
-import ssl
 import time
 from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from evalgate.contracts.cases import CallTiming, Case, Output
+from evalgate.errors import RunAborted
+from evalgate.providers.llm.aio import HttpStatus, checked_read, open_session, transport_failure
 from evalgate.providers.llm.answers import StreamError, StreamReader, json_body
 from evalgate.providers.llm.base import LLMProvider, env_secret
 from evalgate.providers.llm.prompts import ChatPrompt, Prompt, Templates
-from evalgate.providers.llm.retry import Failure, classify_sdk_error
+from evalgate.providers.llm.retry import Failure, ProviderError, failure_for_api_error
+from evalgate.providers.llm.wire import SDKCall, sdk_headers
 
 NO_KEY_PLACEHOLDER = "no-key"  # what an SDK gets as its key for a server that needs none (it insists on one)
 
 
-def tls_context() -> ssl.SSLContext:
-    """The TLS context of every SDK client in this process: the SDK's own default (the CA bundle it finds, or
-    the one SSL_CERT_FILE / SSL_CERT_DIR name), made once. Loading the bundle costs 25-70 ms of CPU, which each
-    client paid again (a run opens one per provider and one for the judge)."""
-    return _tls_context_from(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-
-
-@functools.cache
-def _tls_context_from(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
-    import httpcore2  # the SDKs' transport library; it reads the same two variables
-
-    return httpcore2.default_ssl_context()
-
-
 class SDKChatProvider(LLMProvider):
-    """A chat provider on a vendor SDK (anthropic, openai): the request built from the prompt and the options,
-    one SDK client for all calls, the SDK's errors.
+    """A chat provider of a vendor API (anthropic, openai): the request built from the prompt and the options,
+    sent as the vendor's SDK sends it.
 
     How a call goes, each choice measured by bench/llm_throughput.py (docs/providers.md, "Throughput"):
-    - the SDK's aiohttp transport (`DefaultAioHttpClient`, its pool sized to the run's concurrency): about half
-      the client CPU per call of its default httpx2 transport;
-    - the SDK's own request path (`client.post` of the endpoint, with auth, headers, base URL, timeouts and its
-      error types) with the request body as built here: the per-method argument transforms cost more CPU than
-      the call and change nothing in a body that is already JSON;
-    - answers read from the raw JSON, not the SDK's pydantic objects; the SDK's retries off (ours retry, so
-      429s also slow the limiter down); its OpenTelemetry spans off unless configured;
+    - the SDK is the contract of what is sent: its headers (auth, API version, user agent, platform) are those
+      of one call of its public method, captured once per SDK version (providers/llm/wire.py), so a run
+      normally never imports the SDK (a second or more of CPU for its types);
+    - each request goes out on one aiohttp session (its pool sized to the run's concurrency) with those headers
+      and the body encoded as the SDK encodes it: about a third of the client CPU per call of the SDK's own
+      request path, even on the SDK's aiohttp transport;
+    - answers are read from the raw JSON; an error status is classified from its JSON body as the SDK's error
+      classes carry it; retries are ours (so 429s also slow the limiter down);
     - `stream: true` reads the server-sent events line by line for the time to the first token.
     """
 
-    SDK_CLIENT: ClassVar[str]  # "module:AsyncClientClass"
+    SDK: ClassVar[str]  # the package
+    SDK_CLIENT: ClassVar[str]  # its async client class
+    SDK_METHOD: ClassVar[str]  # the client's public method for this endpoint, a dotted path
     API_KEY_ENV: ClassVar[str]
     BASE_URL_ENV: ClassVar[str]
     DEFAULT_BASE_URL: ClassVar[str]
@@ -114,64 +103,59 @@ class SDKChatProvider(LLMProvider):
         request.update(self.options.get("extra") or {})
         return request
 
-    def sdk(self) -> Any:
-        return importlib.import_module(self.SDK_CLIENT.partition(":")[0])
+    def sdk_call(self) -> SDKCall:
+        key_env = self.api_key_env(self.options)
+        own_env = {self.API_KEY_ENV, self.BASE_URL_ENV, *([key_env] if key_env else [])}
+        return SDKCall(self.SDK, self.SDK_CLIENT, self.SDK_METHOD, self.PATH, frozenset(own_env))
 
     def import_library(self) -> None:
-        self.sdk()
-        importlib.import_module("httpx2")
+        """aiohttp, and the SDK's headers; RunAborted when the SDK cannot give them (evalgate's failure, never
+        the model's: no case is sent)."""
+        import aiohttp  # noqa: F401
+
+        try:
+            self._headers = sdk_headers(
+                self.sdk_call(),
+                api_key=self._api_key,
+                base_url=self.endpoint(),
+                timeout=self.options["timeout"],
+                base_dir=self.base_dir,
+            )
+        except Exception as exc:
+            raise RunAborted(
+                f"the {self.SDK} SDK did not give its headers ({type(exc).__name__}: {exc})"
+            ) from exc
 
     def open_client(self) -> Any:
-        import httpx2
+        import aiohttp
 
-        sdk = self.sdk()
-        client_class = getattr(sdk, self.SDK_CLIENT.partition(":")[2])
-        timeout = self.options["timeout"]
-        options: dict[str, Any] = {
-            "api_key": self._api_key,
-            "base_url": self.endpoint(),
-            "max_retries": 0,
-            "timeout": timeout,
-            "http_client": sdk.DefaultAioHttpClient(
-                timeout=timeout,
-                limits=httpx2.Limits(max_connections=self.slots, max_keepalive_connections=self.slots),
-                verify=tls_context(),
-            ),
-        }
-        # SDKs that trace their calls with OpenTelemetry spend about 7% of a call's CPU on spans nobody records
-        # in a CLI run: off, unless the user configured tracing through the SDK's environment variables
-        telemetry_env = self.SDK_CLIENT.partition(":")[0].upper() + "_OPEN_TELEMETRY"
-        if "open_telemetry" in inspect.signature(client_class).parameters and not any(
-            name.startswith(telemetry_env) for name in os.environ
-        ):
-            options["open_telemetry"] = False
-        client = client_class(**options)
-        client.default_headers  # noqa: B018 - the SDK computes its platform headers once: here, not in a call
-        return client
+        timeout = self.options["timeout"]  # as the SDK's: to connect, and between two reads
+        return open_session(
+            self._headers, aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout), self.slots
+        )
+
+    def url(self) -> str:
+        return self.endpoint().rstrip("/") + self.PATH
 
     async def send(self, request: dict[str, Any]) -> Output:
-        import httpx2
-
         if self.options.get("stream"):
             return await self._send_streamed(request)
-        response = await self.client.post(self.PATH, body=request, cast_to=httpx2.Response)
-        return self.parse_answer(json_body(response.content))
+        async with self.client.post(self.url(), data=encoded(request)) as response:
+            content = await checked_read(response)
+        return self.parse_answer(json_body(content))
 
     async def _send_streamed(self, request: dict[str, Any]) -> Output:
-        import httpx2
-
         sent = time.perf_counter()
-        response = await self.client.post(
-            self.PATH, body={**request, **self.stream_fields()}, cast_to=httpx2.Response, stream=True
-        )
         reader = self.stream_reader()
         first_token: float | None = None
-        try:
-            async for line in response.aiter_lines():
-                if reader.feed(line) and first_token is None:
+        async with self.client.post(
+            self.url(), data=encoded({**request, **self.stream_fields()})
+        ) as response:
+            if response.status >= 400:
+                await checked_read(response)
+            async for line in response.content:  # a line up to MAX_STREAM_LINE_BYTES (aio.open_session)
+                if reader.feed(stream_line(line)) and first_token is None:
                     first_token = time.perf_counter()
-        finally:
-            await response.aclose()
         output = reader.output()
         ttft = None if first_token is None else (first_token - sent) * 1000.0
         output.timing = CallTiming(ttft_ms=ttft)  # the rest of the timing is the base class's to fill in
@@ -180,4 +164,19 @@ class SDKChatProvider(LLMProvider):
     def classify(self, exc: Exception) -> Failure | None:
         if isinstance(exc, StreamError):
             return exc.failure
-        return classify_sdk_error(self.sdk(), exc, self.options["timeout"])
+        if isinstance(exc, HttpStatus):
+            return failure_for_api_error(exc.status, exc.content, exc.headers)
+        return transport_failure(exc, self.options["timeout"])
+
+
+def encoded(request: dict[str, Any]) -> bytes:
+    """The request body as the SDKs encode it (compact UTF-8 JSON, no NaN)."""
+    return json.dumps(request, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def stream_line(line: bytes) -> str:
+    """One line of a streamed answer as text; ProviderError("malformed response: ...") when it is not UTF-8."""
+    try:
+        return line.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ProviderError("malformed response: a streamed line is not UTF-8") from None

@@ -59,6 +59,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: Any
+    raw: bytes = b""  # the body as sent
 
 
 @dataclass
@@ -121,15 +122,15 @@ class _Connection:
         except ValueError:
             await self._send(400, {"error": {"type": "invalid_request_error", "message": "body is not JSON"}})
             return True
-        await self._answer(path, headers, body)
+        await self._answer(path, headers, body, raw)
         return headers.get("connection", "").lower() != "close"
 
-    async def _answer(self, path: str, headers: dict[str, str], body: Any) -> None:
+    async def _answer(self, path: str, headers: dict[str, str], body: Any, raw: bytes) -> None:
         state = self.state
         prompt = _prompt_of(path, body)
         with state.lock:
             state.calls += 1
-            state.requests.append(RecordedRequest(path, headers, body))
+            state.requests.append(RecordedRequest(path, headers, body, raw))
             queue = state.scripts.get(prompt)
             behavior = queue.popleft() if queue else "ok"
             state.in_flight += 1

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
-import os
 import time
 from pathlib import Path
 
-import anthropic as anthropic_sdk
 import pytest
 
 from evalgate.errors import InputError
@@ -225,56 +222,3 @@ def test_answer_is_the_text_blocks_and_missing_usage_is_unknown(
     for broken in ({"content": "text"}, [], None, {"usage": {"input_tokens": 3}}):
         with pytest.raises(ProviderError, match="malformed response"):
             provider.parse_answer(broken)
-
-
-async def opened(provider) -> None:
-    await provider.start(1)
-    await provider.ready()
-
-
-@pytest.mark.skipif(
-    "open_telemetry" not in inspect.signature(anthropic_sdk.AsyncAnthropic).parameters,
-    reason="this SDK version does not trace its calls",
-)
-def test_sdk_tracing_is_off_unless_configured(
-    server: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name in [name for name in os.environ if name.startswith("ANTHROPIC_OPEN_TELEMETRY")]:
-        monkeypatch.delenv(name)
-    provider = anthropic(server, tmp_path)
-    asyncio.run(opened(provider))
-    assert provider.client.open_telemetry["traces"]["enabled"] is False
-    monkeypatch.setenv("ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE", "content")
-    configured = anthropic(server, tmp_path)
-    asyncio.run(opened(configured))
-    assert configured.client.open_telemetry["traces"] == {
-        **configured.client.open_telemetry["traces"],
-        "enabled": True,
-        "content_mode": "content",
-    }
-    asyncio.run(provider.close())
-    asyncio.run(configured.close())
-
-
-def test_every_client_shares_one_tls_context_made_as_the_sdk_makes_it(
-    server: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The CA bundle is loaded once per process, not at every client (25-70 ms each), and a changed
-    SSL_CERT_FILE is still honoured, as the SDK's own default honours it."""
-    import ssl
-
-    import certifi  # pinned in constraints.txt (the SDKs' dependency)
-
-    from evalgate.providers.llm.sdk import tls_context
-
-    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    first, second = anthropic(server, tmp_path), anthropic(server, tmp_path)
-    for provider in (first, second):
-        asyncio.run(opened(provider))
-    transports = [provider.client._client._transport for provider in (first, second)]
-    assert transports[0].ssl_context is transports[1].ssl_context is tls_context()
-    assert tls_context().verify_mode == ssl.CERT_REQUIRED and tls_context().check_hostname
-    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
-    assert tls_context() is not transports[0].ssl_context
-    for provider in (first, second):
-        asyncio.run(provider.close())

@@ -19,7 +19,7 @@ from evalgate.contracts.results import Results, parse_results
 from evalgate.errors import InputError
 from evalgate.report.render import render_markdown
 
-from .fake_servers import FakeLLMServer
+from .fake_servers import FakeLLMServer, answer_for, words
 
 TASK = "Answer the customer's billing question in one sentence."
 CASES = [
@@ -282,3 +282,71 @@ def test_a_regressed_factual_case_shows_the_unsupported_claims(tmp_path, server,
     case = case[case.index("<b>a</b>") :]
     assert "Factual consistency" in case and "Unsupported claims:" in case
     assert "- the answer says 'echo: '" in case and "the source is about refunds" in case
+
+
+def usage_table(report: str) -> dict[str, list[str]]:
+    """The rows of the usage section's "This run" table: label -> [model under test, judge]."""
+    table = report[report.index("| This run |") :].split("\n\n")[0].split("\n")
+    assert table[0] == "| This run | Model under test | Judge |"
+    return {
+        cells[0]: cells[1:] for cells in ([c.strip() for c in row.strip("|").split("|")] for row in table[2:])
+    }
+
+
+def test_the_usage_shows_the_judge_beside_the_model_and_what_the_cache_saved(tmp_path, server, judge_server):
+    replies: list[str] = []
+
+    def recording(request: dict[str, Any]) -> str:
+        replies.append(rubric_judge(request))
+        return replies[-1]
+
+    judge_server.responder = recording
+    prices = "prices: {claude-haiku-4-5: {input: 1.0, output: 5.0}, gpt-4o-mini: {input: 0.5, output: 2.0}}\n"
+    judged = 'metrics: [{judge: {criteria: [{accuracy: "is it right"}]}}]\n'
+    config = write_suite(tmp_path, server, judge_server, transform="output", extra=prices)
+    config.write_text(config.read_text().replace("metrics: [assertions]\n", judged), encoding="utf-8")
+    cases = "".join(json.dumps({"id": case["id"], "input": case["input"]}) + "\n" for case in CASES)
+    (tmp_path / "cases.jsonl").write_text(cases, encoding="utf-8")
+
+    def report() -> dict[str, list[str]]:
+        results = typed(run(config))
+        return usage_table(render_markdown(pipeline.judge(results, None, load_config(config)), results, None))
+
+    first = report()
+    # the truth the servers know: their requests, and the tokens they reported
+    model_in = sum(words(" ".join(m["content"] for m in r.body["messages"])) for r in server.requests)
+    model_out = sum(
+        words(answer_for(m["messages"][-1]["content"])) for m in (r.body for r in server.requests)
+    )
+    judge_in = sum(len(user_text(request).split()) for request in judge_server.requests)
+    judge_out = sum(len(reply.split()) for reply in replies)
+    judge_cost = f"${(judge_in * 1.0 + judge_out * 5.0) / 1e6:.3g}"
+    assert first["Calls made"] == [str(server.calls), str(len(judge_server.requests))] == ["3", "3"]
+    assert first["Input tokens"] == [f"{model_in:,}", f"{judge_in:,}"]
+    assert first["Output tokens"] == [f"{model_out:,}", f"{judge_out:,}"]
+    assert first["Cost"][1] == judge_cost
+    assert first["Saved by the cache: answers"] == ["0", "0"]
+
+    again = report()  # every answer and every verdict from the cache: nothing is called
+    assert server.calls == 3 and len(judge_server.requests) == 3
+    assert again["Calls made"] == ["0", "0"] and again["Input tokens"] == ["0", "0"]
+    assert again["Saved by the cache: answers"] == ["3", "3"]
+    assert again["Saved by the cache: input tokens"] == [f"{model_in:,}", f"{judge_in:,}"]
+    assert again["Saved by the cache: output tokens"] == [f"{model_out:,}", f"{judge_out:,}"]
+    assert again["Saved by the cache: cost"][1] == judge_cost
+
+
+def test_usage_a_provider_does_not_report_is_not_measured(tmp_path):
+    from tests.conftest import write_suite as write_files
+
+    config = write_files(
+        tmp_path,
+        "suite: plain\ndatasets: [cases.jsonl]\nprovider: {type: python, target: model.py:predict}\n",
+        {"model.py": "def predict(x):\n    return x\n", "cases.jsonl": '{"input": "a", "expected": "a"}\n'},
+    )
+    results = typed(run(config))
+    report = render_markdown(pipeline.judge(results, None, load_config(config)), results, None)
+    table = report[report.index("| This run |") :].split("\n\n")[0]
+    assert "| This run | Model under test |" in table
+    assert "| Calls made | 1 |" in table
+    assert "| Input tokens | not measured |" in table and "| Cost | not measured |" in table

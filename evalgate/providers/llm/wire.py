@@ -1,0 +1,131 @@
+"""What a vendor SDK sends: the headers of one call of its endpoint, taken from the SDK itself, kept per SDK version.
+
+The anthropic and openai providers send their requests with aiohttp, but what they send is the SDK's: its auth
+header, API version, user agent and platform headers. `sdk_headers` gets them by making one call through the
+SDK's own public method (`messages.create`, `chat.completions.create`) into an in-memory transport, with a
+placeholder for the key, and puts the real key in place of the placeholder.
+
+Importing an SDK costs a second or more of CPU (its types), so the captured headers are kept in
+`.evalgate/sdk/` beside the config, one file per SDK version, Python version, platform and timeout (the SDK
+sends the read timeout): a later run reads the file and never imports the SDK. Nothing secret is in the file
+(the key is the placeholder). When the environment holds a variable of the SDK's own (`ANTHROPIC_CUSTOM_HEADERS`,
+`OPENAI_ORG_ID`, ...) beyond the key and base URL evalgate passes, the headers are captured for that run only.
+A file that cannot be read, written or trusted is captured again: never an error of the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import importlib
+import json
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evalgate.files.fileio import read_bytes, write_json_atomic
+
+PROFILE_DIR = ".evalgate/sdk"  # relative to the config file's folder
+KEY_MARK = "evalgate-sdk-key-placeholder"  # the key the SDK is given while its headers are captured
+PROFILE_MAX_BYTES = 64 * 1024
+TRANSPORT_HEADERS = frozenset(("host", "content-length"))  # set for each request by whichever client sends it
+
+
+@dataclass(frozen=True)
+class SDKCall:
+    """One endpoint of an SDK: the package, its async client class, the public method whose call is captured
+    (a dotted path from the client), the path it posts to, and the environment names evalgate sets itself."""
+
+    package: str
+    client_class: str
+    method: str
+    path: str
+    own_env: frozenset[str]
+
+    def env_prefix(self) -> str:
+        return self.package.upper() + "_"
+
+
+def sdk_headers(
+    call: SDKCall, *, api_key: str, base_url: str, timeout: float, base_dir: Path
+) -> dict[str, str]:
+    """The headers the SDK sends on `call` with this key, base URL and timeout (from the kept file if any)."""
+    keep = not any(name.startswith(call.env_prefix()) and name not in call.own_env for name in os.environ)
+    path = base_dir / PROFILE_DIR / profile_name(call, timeout)
+    headers = read_profile(path) if keep else None
+    if headers is None:
+        headers = capture(call, base_url=base_url, timeout=timeout)
+        if keep:
+            with contextlib.suppress(Exception):  # an unwritable folder only costs the next run the capture
+                write_json_atomic(path, {"headers": headers})
+    return {name: value.replace(KEY_MARK, api_key) for name, value in headers.items()}
+
+
+def profile_name(call: SDKCall, timeout: float) -> str:
+    """The kept file's name: what the captured headers depend on besides the environment."""
+    from importlib.metadata import version
+
+    facts = [
+        call.package,
+        version(call.package),
+        call.method,
+        sys.implementation.name,
+        platform.python_version(),
+        platform.system(),
+        platform.machine(),
+        repr(float(timeout)),
+    ]
+    digest = hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
+    return f"{call.package}-{facts[1]}-{digest}.json"
+
+
+def read_profile(path: Path) -> dict[str, str] | None:
+    """Headers from a kept file; None when there is none or it is not what `sdk_headers` writes."""
+    try:
+        data = json.loads(read_bytes(path, what="SDK headers file", max_bytes=PROFILE_MAX_BYTES))
+    except Exception:  # missing, unreadable or broken: captured again
+        return None
+    headers = data.get("headers") if isinstance(data, dict) else None
+    if not isinstance(headers, dict) or not headers:
+        return None
+    if not all(sendable(name, value) for name, value in headers.items()):
+        return None
+    return headers
+
+
+def sendable(name: Any, value: Any) -> bool:
+    """A header as the SDK sends it: text without control characters, never one the HTTP client sets itself."""
+    if not isinstance(name, str) or not isinstance(value, str) or name.lower() in TRANSPORT_HEADERS:
+        return False
+    return name.isprintable() and ":" not in name and value.isprintable()
+
+
+def capture(call: SDKCall, *, base_url: str, timeout: float) -> dict[str, str]:
+    """The headers of one call of `call.method` made by the SDK into an in-memory transport (no network), the
+    key being KEY_MARK. Run off the event loop: it imports the SDK and runs its own loop."""
+    import httpx2
+
+    sdk = importlib.import_module(call.package)
+    sent: list[Any] = []
+
+    def answer(request: Any) -> Any:
+        sent.append(request)
+        return httpx2.Response(200, json={})
+
+    async def one_call() -> None:
+        async with httpx2.AsyncClient(transport=httpx2.MockTransport(answer)) as http:
+            client = getattr(sdk, call.client_class)(
+                api_key=KEY_MARK, base_url=base_url, max_retries=0, timeout=timeout, http_client=http
+            )
+            method: Any = client
+            for part in call.method.split("."):
+                method = getattr(method, part)
+            await method(model="m", max_tokens=1, messages=[{"role": "user", "content": "q"}])
+
+    asyncio.run(one_call())
+    (request,) = sent
+    return {name: value for name, value in request.headers.items() if name not in TRANSPORT_HEADERS}
