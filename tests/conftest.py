@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import sys
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +23,38 @@ FIXTURES = ROOT / "tests" / "fixtures"
 REFERENCE_VECTORS = FIXTURES / "reference-vectors.json"
 # real webhook payloads from octokit/webhooks (MIT, tests/fixtures/github-events/LICENSE.octokit-webhooks)
 GITHUB_EVENTS = FIXTURES / "github-events"
+
+
+MEMORY_TMP = Path("/dev/shm")  # Linux's tmpfs
+
+
+def _temporary_files_in_memory() -> None:
+    """Tests' temporary folders (tmp_path, and TMPDIR for the processes they start) on a tmpfs when the machine
+    has one and TMPDIR is not set: evalgate fsyncs every file it writes (atomic writes, the journal, the history
+    store), about 5 ms each on a shared disk, and a test's files are thrown away. Nothing a test checks depends on
+    the disk (a full disk is simulated by a file size limit or a /dev/full node, a worker is a script run from
+    there: so only a tmpfs mounted without nodev and noexec)."""
+    if "TMPDIR" in os.environ or not (MEMORY_TMP.is_dir() and os.access(MEMORY_TMP, os.W_OK | os.X_OK)):
+        return
+    if os.statvfs(MEMORY_TMP).f_flag & (os.ST_NODEV | os.ST_NOEXEC):
+        return
+    os.environ["TMPDIR"] = str(MEMORY_TMP)
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+
+
+_temporary_files_in_memory()
+
+# The repository's own modules (evalgate, the tests as pytest rewrites them) are compiled once and kept in
+# __pycache__ even where PYTHONDONTWRITEBYTECODE is set (this machine sets it): recompiling them cost about 5 s of
+# CPU at every collection, in every xdist worker. Only while collecting: from the first test on, the setting is
+# back, so no code a test writes and loads (a target rewritten in the same second with the same size would read
+# a stale .pyc) and no process a test starts (they inherit the variable) writes bytecode.
+_DONT_WRITE_BYTECODE = sys.dont_write_bytecode
+sys.dont_write_bytecode = False
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    sys.dont_write_bytecode = _DONT_WRITE_BYTECODE
 
 
 @functools.cache

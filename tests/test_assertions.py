@@ -121,6 +121,7 @@ def test_a_bad_assertion_is_an_input_error_naming_the_line(tmp_path, assertions,
     assert problem in caught.value.message
 
 
+@pytest.mark.slow
 def test_the_command_line_names_the_dataset_line_of_a_bad_assertion(tmp_path):
     config = write_suite(
         tmp_path,

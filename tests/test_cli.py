@@ -17,6 +17,8 @@ DEMO = ROOT / "examples" / "digits-classifier"
 
 
 def evalgate(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """The real `evalgate` process (the supervisor, then the command): 0.3-1 s of start-up each, so the tests
+    that use it are marked slow; the everyday loop drives the same commands in-process (cli.main)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "evalgate", *args],
@@ -142,6 +144,7 @@ def small_suite(tmp_path: Path, **changes: str) -> Path:
     return write_suite(tmp_path, config, files)
 
 
+@pytest.mark.slow
 def test_a_small_suite_runs_and_passes(tmp_path: Path) -> None:
     config = small_suite(tmp_path)
     result = evalgate("check", "--config", str(config), "--output", str(tmp_path / "r.json"), "--quiet")
@@ -149,6 +152,7 @@ def test_a_small_suite_runs_and_passes(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "r.json").read_text())["metrics"]["accuracy"]["value"] == 1.0
 
 
+@pytest.mark.slow
 def test_a_bad_config_key_is_exit_2_with_file_and_line(tmp_path: Path) -> None:
     config = small_suite(
         tmp_path,
@@ -159,6 +163,7 @@ def test_a_bad_config_key_is_exit_2_with_file_and_line(tmp_path: Path) -> None:
     assert_one_clear_error(evalgate("run", "--config", str(config)), "evalgate.yaml:5", "mn")
 
 
+@pytest.mark.slow
 def test_a_malformed_dataset_line_is_exit_2_with_file_and_line(tmp_path: Path) -> None:
     config = small_suite(
         tmp_path, **{"data/edge_cases.jsonl": '{"id": "c", "input": "z"}\n{"id": "d", "input": \n'}
@@ -166,6 +171,7 @@ def test_a_malformed_dataset_line_is_exit_2_with_file_and_line(tmp_path: Path) -
     assert_one_clear_error(evalgate("run", "--config", str(config)), "edge_cases.jsonl:2")
 
 
+@pytest.mark.slow
 def test_a_duplicate_case_id_is_exit_2_naming_both_places(tmp_path: Path) -> None:
     config = small_suite(tmp_path, **{"data/edge_cases.jsonl": '{"id": "a", "input": "z"}\n'})
     assert_one_clear_error(
@@ -173,6 +179,7 @@ def test_a_duplicate_case_id_is_exit_2_naming_both_places(tmp_path: Path) -> Non
     )
 
 
+@pytest.mark.slow
 def test_a_malformed_results_file_is_exit_2(tmp_path: Path) -> None:
     config = small_suite(tmp_path)
     bad = tmp_path / "results.json"
@@ -180,6 +187,7 @@ def test_a_malformed_results_file_is_exit_2(tmp_path: Path) -> None:
     assert_one_clear_error(evalgate("gate", "--current", str(bad), "--config", str(config)), "results.json:3")
 
 
+@pytest.mark.slow
 def test_a_baseline_that_is_not_a_results_file_is_exit_2(tmp_path: Path) -> None:
     config = small_suite(tmp_path)
     current = tmp_path / "current.json"
@@ -190,6 +198,7 @@ def test_a_baseline_that_is_not_a_results_file_is_exit_2(tmp_path: Path) -> None
     assert_one_clear_error(result, "baseline.json")
 
 
+@pytest.mark.slow
 def test_a_missing_baseline_file_is_exit_2(tmp_path: Path) -> None:
     config = small_suite(tmp_path)
     current = tmp_path / "current.json"
@@ -200,6 +209,7 @@ def test_a_missing_baseline_file_is_exit_2(tmp_path: Path) -> None:
     assert_one_clear_error(result, "nope.json", "not found")
 
 
+@pytest.mark.slow
 def test_a_failed_run_leaves_the_previous_results_file_whole(tmp_path: Path) -> None:
     config = small_suite(tmp_path)
     output = tmp_path / "results.json"
@@ -210,6 +220,7 @@ def test_a_failed_run_leaves_the_previous_results_file_whole(tmp_path: Path) -> 
     assert output.read_text() == before
 
 
+@pytest.mark.slow
 def test_usage_errors_are_exit_2() -> None:
     result = evalgate("gate")
     assert result.returncode == 2
@@ -250,6 +261,7 @@ def test_help_lists_the_commands_first_in_the_order_named_and_each_named_one_exi
     assert list(subparsers.choices)[: len(COMMAND_ORDER)] == COMMAND_ORDER
 
 
+@pytest.mark.slow
 def test_a_sample_below_one_is_exit_2_before_the_datasets_are_read(tmp_path: Path) -> None:
     config = small_suite(tmp_path)
     (tmp_path / "data" / "typical_cases.jsonl").write_text("not json\n")
@@ -258,6 +270,7 @@ def test_a_sample_below_one_is_exit_2_before_the_datasets_are_read(tmp_path: Pat
     )
 
 
+@pytest.mark.slow
 def test_building_the_command_line_does_not_import_scipy() -> None:
     """Every command registers itself for --help; none may pull in scipy (0.6 s or more) just to do that."""
     probe = "import sys; from evalgate.cli import build_parser; build_parser(); print(sorted(m for m in sys.modules if m.startswith('scipy')))"

@@ -580,6 +580,7 @@ SLEEPER = (
 RUN_ACTION = "import sys, entrypoint\nsys.exit(entrypoint.main())\n"
 
 
+@pytest.mark.slow
 def test_an_interrupted_step_exits_with_the_signal_and_never_green(fake, workspace) -> None:
     (workspace / "model.py").write_text(SLEEPER)
     env = action_env(fake, workspace, "pull_request", pr_event(), baseline="none")

@@ -84,6 +84,7 @@ def test_the_split_is_a_balanced_stratified_partition_whatever_the_order(cases, 
         assert max(per_shard) - min(per_shard) <= 1  # every shard a fair sample of every category
 
 
+@pytest.mark.slow
 def test_the_split_is_the_same_on_every_machine() -> None:
     """It hashes ids with SHA-256, never Python's salted hash: a fresh interpreter with another seed agrees."""
     ids = [f"case-{i}" for i in range(200)]
@@ -334,9 +335,8 @@ def evalgate(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize(
-    "count", [pytest.param(2, marks=pytest.mark.slow), 3, pytest.param(7, marks=pytest.mark.slow)]
-)
+@pytest.mark.slow
+@pytest.mark.parametrize("count", [2, 3, 7])
 def test_the_command_line_shards_merge_and_gate_like_one_run(tmp_path: Path, count: int) -> None:
     """Real runs (`evalgate run`, `run --shard`, `merge`, `gate`) of a sampled suite: the same cases, the same
     numbers except the measured latencies, the same verdict against the same baseline."""

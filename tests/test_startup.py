@@ -13,7 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, write_suite
+
+pytestmark = pytest.mark.slow  # each test starts a fresh interpreter
 
 # the third-party packages a run of a python-provider suite may load: numpy (the metrics) and PyYAML (the config)
 RUN_THIRD_PARTY = {"numpy", "yaml"}

@@ -9,10 +9,14 @@ parent waits and exits with that code. A child that ended without reporting ende
 says so and exits 4 (or 128+N when signal N killed it). Every path that did not finish is non-zero.
 
 The parent passes SIGINT, SIGTERM and SIGHUP on to the child (which stops the run cleanly, see
-evalgate.process.interrupts; the same signal from the terminal reaching both counts once). The child stays in the
-terminal's process group, so progress bars, prompts and Ctrl-C work as without the supervisor. A child that
-reported but does not exit (a thread of the code under test that never returns keeps the interpreter alive)
-is stopped after `EXIT_GRACE_S`. Without os.fork (Windows), the command runs in this process, unsupervised.
+evalgate.process.interrupts; the same signal from the terminal reaching both counts once). Its handler is in place
+before the fork, with the signals held back across it, so one that arrives while the child starts (an early
+Ctrl-C, a cancelled job) is passed on once the child is there, never handled by the caller's handler (which would
+kill the caller: SIGTERM's default). The child gets the caller's handlers back before it takes signals; a stop
+signal that ends it before its command handles them (Ctrl-C at start-up) is exit 128+N, not a crash. The child
+stays in the terminal's process group, so progress bars, prompts and Ctrl-C work as without the supervisor. A
+child that reported but does not exit (a thread of the code under test that never returns keeps the interpreter
+alive) is stopped after `EXIT_GRACE_S`. Without os.fork (Windows), the command runs in this process, unsupervised.
 
 `run_supervised` is the same protection for a caller that stays alive after the command (the Action's entrypoint
 calls the engine in-process this way): the command is a function run in the forked child, which reports its exit
@@ -31,7 +35,7 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TextIO
 
@@ -84,30 +88,76 @@ def run_supervised(
     read_fd, write_fd = os.pipe()  # not inherited by programs the command starts (close-on-exec)
     err_read, err_write = os.pipe() if stderr is not None else (None, None)
     parent = os.getpid()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(read_fd)
-            if err_read is not None and err_write is not None:
-                os.close(err_read)
-                os.dup2(err_write, 2)
-                os.close(err_write)
-                sys.stderr = _stderr_stream()
-            _end_with(parent)
-        except BaseException:  # the child never unwinds into the caller's frames (the caller's cleanups)
-            traceback.print_exc()
-            os._exit(ExitCode.NO_RESULT)
-        _run_command(command, write_fd, exit_child)
-    os.close(write_fd)
+    forwarder = _Forwarder()
+    previous = {signum: signal.signal(signum, forwarder.handle) for signum in STOP_SIGNALS}
     relay = None
-    if err_read is not None and err_write is not None and stderr is not None:
-        os.close(err_write)
-        relay = threading.Thread(target=_relay_lines, args=(err_read, stderr), daemon=True)
-        relay.start()
-    ending = supervise(pid, read_fd)
+    try:
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # held back until both sides are ready
+        try:
+            pid = os.fork()
+            if pid == 0:
+                os.close(read_fd)
+                _start_child(parent, previous, err_read, err_write)
+                _run_command(command, write_fd, exit_child, mask)
+            forwarder.started(pid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        os.close(write_fd)
+        if err_read is not None and err_write is not None and stderr is not None:
+            os.close(err_write)
+            relay = threading.Thread(target=_relay_lines, args=(err_read, stderr), daemon=True)
+            relay.start()
+        ending = _ending(pid, read_fd)
+    finally:
+        _restore_handlers(previous)
     if relay is not None:  # a process the command started may still hold the pipe: do not wait for it long
         relay.join(EXIT_GRACE_S)
-    return ending
+    return Ending(ending.code, ending.error, ending.reason, forwarder.first)
+
+
+def _start_child(parent: int, handlers: dict[int, Any], err_read: int | None, err_write: int | None) -> None:
+    """In the forked child, its signals still held back: the caller's `handlers` back, its stderr into the
+    pipe to the parent (when the caller relays it), and its end tied to the parent's."""
+    try:
+        _restore_handlers(handlers)
+        if err_read is not None and err_write is not None:
+            os.close(err_read)
+            os.dup2(err_write, 2)
+            os.close(err_write)
+            sys.stderr = _stderr_stream()
+        _end_with(parent)
+    except BaseException:  # the child never unwinds into the caller's frames (the caller's cleanups)
+        traceback.print_exc()
+        os._exit(ExitCode.NO_RESULT)
+
+
+class _Forwarder:
+    """The supervisor's handler of the stop signals: each is passed on to the child, once the child exists."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self.received: list[int] = []
+
+    def handle(self, signum: int, frame: Any) -> None:
+        self.received.append(signum)
+        if self.pid is not None:
+            _forward(self.pid, signum)
+
+    def started(self, pid: int) -> None:
+        """The child is `pid`: pass on what arrived before (a signal arriving meanwhile may go twice, within
+        the child's repeat window, never not at all)."""
+        self.pid = pid
+        for signum in list(self.received):
+            _forward(pid, signum)
+
+    @property
+    def first(self) -> int | None:
+        return self.received[0] if self.received else None
+
+
+def _restore_handlers(handlers: dict[int, Any]) -> None:
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
 
 
 def _stderr_stream() -> TextIO:
@@ -129,16 +179,23 @@ def _run_command(
     command: Callable[[], tuple[int, dict[str, Any] | None]],
     report_fd: int,
     exit_child: Callable[[int], NoReturn],
+    mask: Iterable[int],
 ) -> NoReturn:
-    """The child: run the command, report its exit code (and error) to the parent, then exit."""
+    """The child: take signals again (`mask`, the caller's), run the command, report its exit code (and error)
+    to the parent, then exit."""
     pipe = os.fstat(report_fd)
     # a process the code under test forks (multiprocessing) must not hold the pipe, nor report for us
     os.register_at_fork(after_in_child=lambda: _close(report_fd))
     error: dict[str, Any] | None = None
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         code, error = command()
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else ExitCode.BAD_INPUT)
+    except KeyboardInterrupt as exc:  # a stop signal before the command handles them (Ctrl-C at start-up)
+        signum = getattr(exc, "signum", signal.SIGINT)  # evalgate.process.interrupts.Interrupted carries it
+        print(f"evalgate: stopped by {signal_name(signum)}: nothing was judged", file=sys.stderr)
+        code = for_signal(signum)
     except BaseException:  # a bug of the caller's command: never a pass
         traceback.print_exc()
         code = ExitCode.NO_RESULT
@@ -179,25 +236,8 @@ def _close(fd: int) -> None:
         os.close(fd)
 
 
-def supervise(pid: int, read_fd: int) -> Ending:
-    """Wait for the child `pid`; the exit code it reported, else what its ending means (never 0). The stop
-    signals are passed on to the child meanwhile, and the handlers before restored after."""
-    received: list[int] = []
-
-    def forward(signum: int, frame: Any) -> None:
-        received.append(signum)
-        _forward(pid, signum)
-
-    previous = {signum: signal.signal(signum, forward) for signum in STOP_SIGNALS}
-    try:
-        ending = _ending(pid, read_fd)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    return Ending(ending.code, ending.error, ending.reason, received[0] if received else None)
-
-
 def _ending(pid: int, read_fd: int) -> Ending:
+    """Wait for the child `pid`: the exit code it reported, else what its ending means (never 0)."""
     report = _read_report(pid, read_fd)
     status = _wait(pid, EXIT_GRACE_S if report is not None else None)
     if report is not None:

@@ -139,6 +139,7 @@ def test_a_symlink_loop_inside_a_dataset_folder_is_one_message(tmp_path, capsys)
     assert code == 2 and re.search(r"b\.jsonl: cannot read the dataset \(.*symbolic links", one_message(err))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
 def test_a_fifo_or_a_device_in_a_dataset_folder_is_refused_not_read(tmp_path, kind) -> None:
     config = suite(tmp_path, dataset="data")
@@ -201,6 +202,7 @@ def alias_bomb(levels: int = 9) -> list[str]:
     return lines
 
 
+@pytest.mark.slow
 def test_a_yaml_alias_bomb_in_the_config_is_refused_at_once(tmp_path) -> None:
     """It was a MemoryError after about a minute (the message about `description` quoted the expanded value)."""
     suite(tmp_path, '{"input": 1}\n')
@@ -224,6 +226,7 @@ def test_a_yaml_alias_bomb_in_a_thresholds_file_is_refused(tmp_path) -> None:
     assert caught.value.file.endswith("limits.yaml")
 
 
+@pytest.mark.slow
 def test_a_yaml_alias_bomb_as_a_json_schema_is_refused(tmp_path) -> None:
     """yaml.safe_load built it cheaply; checking the schema then walked all 9^9 values (a hang)."""
     config = suite(tmp_path, '{"input": 1}\n', extra="metrics: [{json_schema: {schema: schema.yaml}}]\n")
@@ -275,12 +278,14 @@ def test_a_written_yaml_infinity_is_read_as_one_and_refused_as_a_timeout(tmp_pat
     assert code == 2 and "evalgate.yaml:4: the config.timeout must be a finite number, got .inf" in err
 
 
+@pytest.mark.slow
 def test_a_fifo_config_is_refused_not_waited_on(tmp_path) -> None:
     os.mkfifo(tmp_path / "evalgate.yaml")
     code, err = evalgate_process("run", "-q", "-c", tmp_path / "evalgate.yaml", cwd=tmp_path)
     assert code == 2 and "evalgate.yaml: the config file is a named pipe (FIFO)" in one_message(err)
 
 
+@pytest.mark.slow
 def test_a_fifo_thresholds_file_is_refused(tmp_path) -> None:
     config = suite(tmp_path, '{"input": 1}\n', extra="thresholds: limits.yaml\n")
     os.mkfifo(tmp_path / "limits.yaml")
@@ -361,6 +366,7 @@ def test_a_hostile_results_file_is_one_message_naming_it(tmp_path, capsys, which
     assert re.search(rf"hostile\.json:\d+: .*{problem}", one_message(err))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device", ["/dev/zero", "fifo"])
 def test_a_device_or_fifo_as_a_results_file_is_refused_not_read(tmp_path, capsys, device) -> None:
     config, results = results_with(tmp_path, capsys)
@@ -373,6 +379,7 @@ def test_a_device_or_fifo_as_a_results_file_is_refused_not_read(tmp_path, capsys
     assert code == 2 and re.search(r"the results file is a (character device|named pipe)", one_message(err))
 
 
+@pytest.mark.slow
 def test_a_fifo_as_the_history_store_is_refused(tmp_path) -> None:
     os.mkfifo(tmp_path / "history.sqlite")
     code, err = evalgate_process(
@@ -498,7 +505,7 @@ def test_a_redirect_without_a_location_is_an_artifact_error(tmp_path) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), NoLocation)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         with pytest.raises(ArtifactError, match="302 without a Location"):

@@ -75,7 +75,7 @@ class EchoHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def echo_server() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
@@ -333,6 +333,7 @@ def test_history_shows_hostile_case_ids_and_metric_names_inert(tmp_path, capsys)
     assert [case["id"] for case in flaky] == [hostile_id]  # the JSON still holds the exact id
 
 
+@pytest.mark.slow
 def test_a_dataset_error_quoting_hostile_text_prints_inert(tmp_path) -> None:
     config = write_suite(
         tmp_path,

@@ -219,19 +219,25 @@ REPEATING_TARGET = """\
 import time
 
 CALLS = {}  # input -> how many times it was asked: the truth the test checks the counts against
+FIRST_CALL_S = 0.15  # how long a case's first call takes (the others: 5 ms)
 
 
 def predict(text):
     seen = CALLS.get(text, 0)
     CALLS[text] = seen + 1
-    time.sleep(0.15 if seen == 0 else 0.005)
+    time.sleep(FIRST_CALL_S if seen == 0 else 0.005)
     _, right, wrong = text.split("|")
     return {"label": right if seen == 0 else wrong, "tokens_in": 7, "tokens_out": 2 + seen, "cost": 0.001}
 """
 
 
-def python_suite(tmp_path: Path, n: int, repeats: int, *, gate: str = "") -> Path:
-    (tmp_path / "target.py").write_text(REPEATING_TARGET, encoding="utf-8")
+def python_suite(
+    tmp_path: Path, n: int, repeats: int, *, gate: str = "", first_call_s: float = 0.005
+) -> Path:
+    """The repeating target's suite: N cases asked REPEATS times (one at a time); a test of the latency makes
+    the first call of each case slower (`first_call_s`), the others need not wait."""
+    target = REPEATING_TARGET.replace("FIRST_CALL_S = 0.15", f"FIRST_CALL_S = {first_call_s}")
+    (tmp_path / "target.py").write_text(target, encoding="utf-8")
     labels = ["a", "b"]
     cases = [
         {"id": f"c{i:03d}", "input": f"{i}|{labels[i % 2]}|{labels[1 - i % 2]}", "expected": labels[i % 2]}
@@ -255,7 +261,7 @@ gate:
 
 def test_repeats_every_metric_uses_every_run(tmp_path):
     n, k = 10, 3
-    config = python_suite(tmp_path, n, k)
+    config = python_suite(tmp_path, n, k, first_call_s=0.15)
     code, results, verdict = check(config, "repeated")
     file = str((tmp_path / "target.py").resolve())
     target = next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == file)
@@ -685,6 +691,7 @@ def test_a_locked_history_store_says_so(tmp_path, capsys, monkeypatch):
     assert "not a readable" not in err
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_appending_to_the_history_is_exit_2_and_changes_nothing(tmp_path):
     store = append_all(tmp_path, [history_run(1)])
     size = Path(store).stat().st_size

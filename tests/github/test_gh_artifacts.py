@@ -131,6 +131,9 @@ def test_results_are_found_inside_folders_and_by_shape(tmp_path: Path) -> None:
         (make_zip({"results.json": "{}"}, links={"link": "/etc/passwd"}), "symbolic link"),
         (b"not a zip at all", "not a zip"),
     ],
+    # named, not shown: an archive's bytes hold the time it was made, and pytest-xdist's workers must collect
+    # the same test ids
+    ids=["parent", "parent-inside", "absolute", "drive", "symlink", "not-a-zip"],
 )
 def test_unsafe_archives_are_refused_before_anything_is_written(
     tmp_path: Path, archive: bytes, message: str

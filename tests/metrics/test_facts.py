@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from evalgate.gate import decide
 from evalgate.metrics import FAMILIES, family_class, metric_keys
 from evalgate.metrics.registry import config_names, declared, facts_of, unit_of, with_facts_table
@@ -119,6 +121,7 @@ print(json.dumps({"family": loaded_for_a_family, "heavy": heavy}))
 """
 
 
+@pytest.mark.slow
 def test_the_registry_loads_lazily():
     """Naming a family loads no other family; reading every family's FACTS loads none of their libraries."""
     out = subprocess.run(

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 
-from evalgate.process import supervisor
+from evalgate.process import interrupts, supervisor
 from evalgate.process.exitcodes import ExitCode
 
 
@@ -66,3 +66,59 @@ def test_a_stop_signal_is_passed_on_and_reported() -> None:
 
     ending = supervisor.run_supervised(command)
     assert ending.signal == signal.SIGTERM and ending.code == 128 + signal.SIGTERM
+
+
+def test_a_stop_signal_while_the_child_starts_is_passed_on_not_lost(monkeypatch) -> None:
+    """The race that crashed an xdist worker: the child signals before the parent is back from fork. The
+    supervisor's handler is in place before the fork, so the caller's handler (SIG_DFL, for a pytest worker's
+    SIGTERM: death) never sees it, and the child gets it once the parent knows its pid."""
+    parent = os.getpid()
+    sent_read, sent_write = os.pipe()
+    real_fork = os.fork
+
+    def fork_then_lag() -> int:
+        pid = real_fork()
+        if pid != 0:
+            os.read(sent_read, 1)  # the parent goes on only once the child's signal was sent
+        return pid
+
+    def command():
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+        os.kill(parent, signal.SIGTERM)  # the runner cancels the job while evalgate starts
+        os.write(sent_write, b"x")
+        received = signal.sigtimedwait([signal.SIGTERM], 5)
+        return (128 + signal.SIGTERM if received else 0), None
+
+    seen_by_caller: list[int] = []
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: seen_by_caller.append(signum))
+    monkeypatch.setattr(os, "fork", fork_then_lag)
+    try:
+        ending = supervisor.run_supervised(command)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        os.close(sent_read)
+        os.close(sent_write)
+    assert ending.signal == signal.SIGTERM and ending.code == 128 + signal.SIGTERM
+    assert seen_by_caller == []
+
+
+def test_a_ctrl_c_before_the_command_handles_it_is_exit_130_not_a_crash() -> None:
+    """A Ctrl-C while evalgate starts (before the command installs its handlers): Python's own handler raises
+    KeyboardInterrupt in the child, which is a stop by SIGINT (130) with one line, not a traceback and 4."""
+    lines: list[str] = []
+    before = signal.signal(
+        signal.SIGINT, signal.default_int_handler
+    )  # the CLI's, whatever the test runner set
+    try:
+        ending = supervisor.run_supervised(lambda: os.kill(os.getpid(), signal.SIGINT), stderr=lines.append)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert ending.code == 128 + signal.SIGINT and ending.reason is None
+    assert lines == ["evalgate: stopped by SIGINT: nothing was judged"]
+
+
+def test_a_stop_signal_the_command_raised_keeps_its_number() -> None:
+    def command():
+        raise interrupts.Interrupted(signal.SIGHUP)
+
+    assert supervisor.run_supervised(command, stderr=lambda line: None).code == 128 + signal.SIGHUP

@@ -126,6 +126,7 @@ def test_a_worker_exiting_between_cases_is_restarted():
     assert all(pids.count(pid) <= 2 for pid in set(pids))
 
 
+@pytest.mark.slow
 def test_a_hung_worker_is_killed_at_the_timeout_and_replaced():
     outcome = run(provider_for(), ["a", "hang", "b"], concurrency=1, timeout=1.0)
     first, hung, after = outcome.results
@@ -178,6 +179,7 @@ def test_a_worker_that_cannot_start_fails_fast_with_its_stderr(tmp_path):
     assert len(log.read_text().split()) <= 4  # 2 at start, then respawns until the third failure
 
 
+@pytest.mark.slow
 def test_a_worker_that_hangs_at_start_is_given_up_after_startup_timeout():
     provider = provider_for("--hang-start", startup_timeout=0.5)
     began = time.monotonic()

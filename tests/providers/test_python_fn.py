@@ -173,6 +173,7 @@ def test_a_hung_sync_call_times_out_and_its_thread_is_replaced():
     assert values(outcome) == ["timeout after 0.5s"] * 2 + ["finally"] * 6
 
 
+@pytest.mark.slow
 def test_a_hung_sync_call_does_not_keep_the_process_from_exiting():
     script = f"""
 import asyncio, sys

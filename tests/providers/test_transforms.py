@@ -95,6 +95,7 @@ def test_a_transform_error_shows_the_raw_output_cut_short(tmp_path):
     assert len(cases["refund"]["error"]) < 1000
 
 
+@pytest.mark.slow
 def test_a_syntax_error_is_exit_2_naming_the_config_line(tmp_path):
     config = suite(tmp_path, "output | | trim")
     with pytest.raises(InputError, match="not a valid Jinja2 expression") as caught:
@@ -103,6 +104,7 @@ def test_a_syntax_error_is_exit_2_naming_the_config_line(tmp_path):
     assert_one_clear_error(evalgate("run", "--config", str(config)), "evalgate.yaml:6", "transform")
 
 
+@pytest.mark.slow
 def test_a_missing_function_is_exit_2_before_any_call(tmp_path):
     config = suite(tmp_path, "post.py:clean")
     assert_one_clear_error(

@@ -226,6 +226,7 @@ def test_built_in_templates_fail_loudly_on_a_missing_field(current) -> None:
     assert render_markdown(verdict, current, None)  # while a full view renders
 
 
+@pytest.mark.slow
 def test_installed_package_loads_its_own_templates(tmp_path) -> None:
     """Build the package as setuptools installs it (templates/ mapped into evalgate/templates/) and render."""
     source = tmp_path / "src"
