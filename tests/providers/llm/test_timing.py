@@ -94,7 +94,7 @@ def test_the_settled_limit_is_in_the_results_and_the_report(tmp_path: Path) -> N
         config = suite(
             tmp_path,
             f'{{type: anthropic, model: claude-haiku-4-5, base_url: "{server.url}"}}',
-            [f"question {i}" for i in range(60)],
+            [f"question {i}" for i in range(150)],  # ~1 s at the cap: it outweighs the retry-after pauses
             concurrency=12,
         )
         assert main(["run", "-q", "--config", str(config), "--output", str(tmp_path / "r.json")]) == 0
@@ -118,7 +118,7 @@ def test_the_settled_limit_is_in_the_results_and_the_report(tmp_path: Path) -> N
     assert code in (0, 1)
     report = (tmp_path / "report.md").read_text()
     assert f"concurrency settled on {cap} of 12" in report
-    assert f"{60 + refusals} requests ({refusals} retries" in report
+    assert f"{150 + refusals} requests ({refusals} retries" in report
 
 
 @pytest.mark.parametrize("vendor", ["anthropic", "openai"])
