@@ -71,7 +71,9 @@ def _import_path(path: Path, fail: Callable[[str], InputError]) -> Any:
     _prepend_sys_path(path.parent)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        # compiled from the source itself, never from a cached .pyc: one is trusted by the file's mtime (whole
+        # seconds) and size, so a target rewritten within a second at the same size would run its old code
+        exec(compile(path.read_bytes(), str(path), "exec", dont_inherit=True), module.__dict__)
     except BaseException:
         del sys.modules[name]
         raise

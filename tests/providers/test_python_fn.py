@@ -197,3 +197,23 @@ asyncio.run(main())
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout.strip()) == (0, "timeout after 0.2s")
+
+
+def test_a_target_rewritten_within_a_second_at_the_same_size_runs_its_new_code(tmp_path, monkeypatch):
+    """A .pyc is trusted by the source's mtime (whole seconds) and size: the target is compiled from its source,
+    so an edit that keeps both (a one-character fix, then the run at once) is never scored as the old code."""
+    import os
+    import sys
+
+    from evalgate.userfunc import load_function
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # as on a user's machine: a .pyc is written
+    target = tmp_path / "model.py"
+    target.write_text("def predict(x):\n    return 'old'\n")
+    stamp = target.stat().st_mtime_ns
+    assert load_function("model.py:predict", tmp_path, what="target")("q") == "old"
+    for name in [name for name in sys.modules if name.startswith("evalgate_target_")]:
+        del sys.modules[name]  # a new process
+    target.write_text("def predict(x):\n    return 'new'\n")  # the same size
+    os.utime(target, ns=(stamp, stamp))  # and the same mtime
+    assert load_function("model.py:predict", tmp_path, what="target")("q") == "new"
