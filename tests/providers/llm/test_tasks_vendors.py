@@ -1,31 +1,18 @@
-"""A suite of tasks against the local fake OpenAI and Anthropic servers (the real SDKs over HTTP): one task per
+"""A suite of tasks against the local fake OpenAI and Anthropic servers (requests as the real SDKs make them, over HTTP): one task per
 vendor, a transform on one of them, and the run's budget shared by the tasks, measured by the server's own count
-of requests."""
+of requests. (The fake server and the keys are this folder's fixtures, tests/providers/llm/conftest.py.)"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import pytest
-
 from evalgate.cli import main
 from evalgate.process.exitcodes import ExitCode
 from tests.conftest import write_suite
-from tests.providers.llm.conftest import ANTHROPIC_KEY, OPENAI_KEY
-from tests.providers.llm.fake_servers import ANTHROPIC_PATH, OPENAI_PATH, FakeLLMServer, answer_for
 
-
-@pytest.fixture
-def server():
-    with FakeLLMServer() as fake:
-        yield fake
-
-
-@pytest.fixture(autouse=True)
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
-    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+from .conftest import ANTHROPIC_KEY, OPENAI_KEY
+from .fake_servers import ANTHROPIC_PATH, OPENAI_PATH, FakeLLMServer, answer_for
 
 
 def two_vendors(tmp_path: Path, server: FakeLLMServer, extra: str = "") -> Path:
