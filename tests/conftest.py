@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import sys
 import tempfile
 import textwrap
@@ -42,7 +43,18 @@ def _temporary_files_in_memory() -> None:
     tempfile.tempdir = None  # gettempdir() reads TMPDIR again
 
 
+DISK_TMP = Path(tempfile.gettempdir())  # where temporary files went before: on disk
 _temporary_files_in_memory()
+
+
+@pytest.fixture
+def disk_tmp_path() -> Iterator[Path]:
+    """A temporary folder on disk, for files a container mounts: a container has a /dev/shm of its own, which
+    hides a folder of the host's /dev/shm bind-mounted at the same path (act's workspace)."""
+    folder = Path(tempfile.mkdtemp(prefix="evalgate-test-", dir=DISK_TMP))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
 
 # The repository's own modules (evalgate, the tests as pytest rewrites them) are compiled once and kept in
 # __pycache__ even where PYTHONDONTWRITEBYTECODE is set (this machine sets it): recompiling them cost about 5 s of

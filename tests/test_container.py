@@ -311,9 +311,9 @@ def act_service():
 
 
 def test_the_workflow_under_act_on_pull_request_push_and_workflow_run(
-    tool, image, fake, tmp_path, act_service
+    tool, image, fake, disk_tmp_path, act_service
 ) -> None:
-    repo = act_repo(tmp_path)
+    repo = act_repo(disk_tmp_path)
     for _ in range(2):
         pr = run_act(tool, repo, fake, "pull_request", pr_event())
         assert pr.returncode == 0, pr.stdout[-4000:] + pr.stderr[-2000:]
@@ -329,7 +329,7 @@ def test_the_workflow_under_act_on_pull_request_push_and_workflow_run(
         head_sha=HEAD_SHA, event="pull_request", branch="feature", head_repo="mallory/repo", run_id=777
     )
     # stage 1's results: the image run on the PR's code with a read-only view (no comment)
-    ws = workspace(tmp_path / "stage1")
+    ws = workspace(disk_tmp_path / "stage1")
     stage1 = run_action(
         tool, image, ws, fake, "pull_request", pr_event(fork=True), comment="never", baseline="none"
     )

@@ -79,8 +79,8 @@ def act(tool: Path, repo: Path, fake, job: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-def test_three_shards_under_act_merge_into_one_verdict(tool, fake, tmp_path, act_service) -> None:
-    repo = act_repo(tmp_path)
+def test_three_shards_under_act_merge_into_one_verdict(tool, fake, disk_tmp_path, act_service) -> None:
+    repo = act_repo(disk_tmp_path)
     (repo / ".github" / "workflows" / "act-matrix.yml").write_text(MATRIX_WORKFLOW)
     (repo / "suite" / "model.py").write_text(MODELS["bad"])
     shards = act(tool, repo, fake, "shard")
