@@ -43,7 +43,9 @@ def _temporary_files_in_memory() -> None:
     tempfile.tempdir = None  # gettempdir() reads TMPDIR again
 
 
-DISK_TMP = Path(tempfile.gettempdir())  # where temporary files went before: on disk
+# where temporary files went before: on disk (an xdist worker inherits TMPDIR=/dev/shm, so it is passed on too)
+os.environ.setdefault("EVALGATE_TESTS_DISK_TMP", tempfile.gettempdir())
+DISK_TMP = Path(os.environ["EVALGATE_TESTS_DISK_TMP"])
 _temporary_files_in_memory()
 
 
