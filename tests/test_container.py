@@ -1,5 +1,5 @@
-"""The Action as GitHub runs it: the Docker image built with ../shared/tools/container, run with a fake event
-against the fake GitHub API on 127.0.0.1 (the container shares the host network), and the workflow run by act.
+"""The Action as GitHub runs it: the Docker image built with the machine's container tool
+(EVALGATE_CONTAINER_TOOL), run with a fake event against the fake GitHub API on 127.0.0.1 (the container shares the host network), and the workflow run by act.
 
 Marked `container`; skipped unless EVALGATE_CONTAINER_TESTS=1 (the first build takes minutes).
 """
@@ -27,8 +27,8 @@ pytestmark = [
     pytest.mark.container,
     pytest.mark.skipif(
         os.environ.get("EVALGATE_CONTAINER_TESTS") != "1",
-        reason="container test: builds the image with podman and runs act through ../shared/tools/container; "
-        "set EVALGATE_CONTAINER_TESTS=1 to run it (.ci/run does)",
+        reason="container test: builds the image with podman and runs act through the container tool; "
+        "set EVALGATE_CONTAINER_TESTS=1 and EVALGATE_CONTAINER_TOOL to run it (.ci/run does)",
     ),
     pytest.mark.timeout(1800),
     # one image and one act at a time: under xdist all of them run on one worker (--dist loadgroup)
@@ -44,19 +44,13 @@ HEAD_SHA = "a" * 40
 
 
 def find_tool() -> Path:
-    """shared/tools/container in a parent folder of the checkout (a clone at X/repo finds X/shared/tools/container),
-    or EVALGATE_CONTAINER_TOOL. The tests were asked for (EVALGATE_CONTAINER_TESTS=1): not finding it is a failure,
+    """The machine's container tool, named by EVALGATE_CONTAINER_TOOL (.ci/run sets it): the tests read nothing
+    outside the repository by themselves. They were asked for (EVALGATE_CONTAINER_TESTS=1): no tool is a failure,
     never a silent skip."""
-    if os.environ.get("EVALGATE_CONTAINER_TOOL"):
-        return Path(os.environ["EVALGATE_CONTAINER_TOOL"])
-    for parent in [ROOT, *ROOT.parents]:
-        candidate = parent / "shared" / "tools" / "container"
-        if candidate.is_file():
-            return candidate
-    pytest.fail(
-        f"EVALGATE_CONTAINER_TESTS=1 but shared/tools/container is in no parent folder of {ROOT}; "
-        "set EVALGATE_CONTAINER_TOOL to its path"
-    )
+    tool = os.environ.get("EVALGATE_CONTAINER_TOOL")
+    if not tool or not Path(tool).is_file():
+        pytest.fail(f"EVALGATE_CONTAINER_TESTS=1 but EVALGATE_CONTAINER_TOOL ({tool!r}) names no file")
+    return Path(tool)
 
 
 @pytest.fixture(scope="module")
