@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from evalgate.shards import ShardSpec
 
 
-def _sha256(data: bytes) -> str:
+def sha256_of(data: bytes) -> str:
+    """How evalgate writes a fingerprint: `sha256:` and the hex digest."""
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -63,7 +64,7 @@ def signature(config: SuiteConfig, provider_fingerprint: str, sample: int | None
     spec is kept beside its hash so a differing baseline is explained option by option."""
     spec = metric_spec(config.metrics)
     return {
-        "config": _sha256(read_bytes(config.path, what="config file")),
+        "config": sha256_of(read_bytes(config.path, what="config file")),
         "datasets": datasets.dataset_fingerprint(config.datasets),
         "provider": provider_fingerprint,
         "metrics": metric_spec_hash(spec),

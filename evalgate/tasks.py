@@ -10,13 +10,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from typing import TYPE_CHECKING, Any
 
 from evalgate.errors import InputError
-from evalgate.files.fileio import read_bytes
 from evalgate.results import build_results
 
 if TYPE_CHECKING:
@@ -66,7 +64,7 @@ def suite_results(
     results = build_results(
         suite=config.suite,
         label=label,
-        signature=_signature(config, tasks, first["signature"].get("sample")),
+        signature=_signature(tasks, first["signature"].get("sample")),
         git=first.get("git") or git_info(config.base_dir),
         run=_run(tasks, wall_s),
         metric_keys={},
@@ -130,13 +128,15 @@ def _charge(spent: dict[str, float], results: dict[str, Any]) -> None:
 
 
 def _digest(parts: list[str]) -> str:
-    return "sha256:" + hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
+    from evalgate.pipeline import sha256_of
+
+    return sha256_of("\n".join(parts).encode("utf-8"))
 
 
-def _signature(config: SuiteConfig, tasks: dict[str, dict[str, Any]], sample: int | None) -> dict[str, Any]:
+def _signature(tasks: dict[str, dict[str, Any]], sample: int | None) -> dict[str, Any]:
     """The suite's signature: the config file, and digests of the tasks' own (each task's is in its results)."""
     return {
-        "config": "sha256:" + hashlib.sha256(read_bytes(config.path, what="config file")).hexdigest(),
+        "config": next(iter(tasks.values()))["signature"]["config"],  # every task's: the one file
         "datasets": _digest([f"{name}={t['signature']['datasets']}" for name, t in tasks.items()]),
         "metrics": _digest([f"{name}={t['signature']['metrics']}" for name, t in tasks.items()]),
         "sample": sample,
