@@ -12,13 +12,13 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import warnings
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from httpkit import LocalServer
 
 from evalgate import cli
 from evalgate.config import load_config
@@ -504,15 +504,8 @@ def test_a_redirect_without_a_location_is_an_artifact_error(tmp_path) -> None:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), NoLocation)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    try:
-        with pytest.raises(ArtifactError, match="302 without a Location"):
-            artifacts.download(f"http://127.0.0.1:{server.server_address[1]}/zip", TOKEN)
-    finally:
-        server.shutdown()
-        thread.join()
+    with LocalServer(NoLocation) as server, pytest.raises(ArtifactError, match="302 without a Location"):
+        artifacts.download(f"{server.base_url}/zip", TOKEN)
 
 
 @pytest.mark.parametrize("output_dir", ["/abs/out", "../..", "../outside", "escape"])

@@ -19,11 +19,12 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from httpkit import LocalServer
 
 from evalgate.process.exitcodes import ExitCode, for_signal
 from tests.conftest import ROOT
@@ -261,11 +262,8 @@ class Endpoint:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/answer"
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        ).start()
+        self.server = LocalServer(Handler).start()
+        self.url = f"{self.server.base_url}/answer"
 
     @staticmethod
     def anthropic_answer(body: dict) -> bytes:
@@ -279,8 +277,7 @@ class Endpoint:
         ).encode()
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 @pytest.fixture

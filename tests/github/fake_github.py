@@ -13,9 +13,11 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from httpkit import LocalServer
 
 FORBIDDEN = {
     "message": "Resource not accessible by integration",
@@ -59,31 +61,26 @@ class FakeGitHub:
         self.requests: list[Request] = []
         self.blob_requests: list[Request] = []
         self._next_id = 1000
-        self.api = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, self._api))
-        self.blob = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, self._blob, blob=True))
-        self._threads = [
-            threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-            for s in (self.api, self.blob)
-        ]
+        self.api = LocalServer(_handler(self, self._api))
+        self.blob = LocalServer(_handler(self, self._blob, blob=True))
 
     # ------------------------------------------------------------ lifecycle and helpers
     def __enter__(self) -> FakeGitHub:
-        for thread in self._threads:
-            thread.start()
+        self.api.start()
+        self.blob.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for server in (self.api, self.blob):
-            server.shutdown()
-            server.server_close()
+        self.api.close()
+        self.blob.close()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.api.server_address[1]}"
+        return self.api.base_url
 
     @property
     def blob_url(self) -> str:
-        return f"http://127.0.0.1:{self.blob.server_address[1]}"
+        return self.blob.base_url
 
     def new_id(self) -> int:
         with self.lock:

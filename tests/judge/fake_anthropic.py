@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from httpkit import LocalServer
 
 Responder = Callable[[dict[str, Any]], str]
 
@@ -77,20 +79,15 @@ class AnthropicStub:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        # shutdown() waits for serve_forever to poll again: 0.5 s by default, at every test's teardown
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
+        self.server = LocalServer(Handler)
+        self.url = self.server.base_url
 
     def __enter__(self) -> AnthropicStub:
-        self._thread.start()
+        self.server.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
     def prompts(self) -> list[str]:
         return [user_text(request) for request in self.requests]

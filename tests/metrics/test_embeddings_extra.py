@@ -7,12 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 import pytest
 from extrakit import packaged_model, reference, requires_embeddings
+from httpkit import LocalServer
 
 from evalgate.metrics.offline_models import INSTALL_HINT
 from tests.conftest import ROOT, write_suite
@@ -106,11 +106,8 @@ class HubCounter:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        ).start()
+        self.server = LocalServer(Handler).start()
+        self.url = self.server.base_url
 
 
 @requires_embeddings
@@ -128,7 +125,7 @@ def test_a_run_scores_offline_and_quietly_as_bert_score_does(tmp_path):
             env={"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0"},
         )
     finally:
-        hub.server.shutdown()
+        hub.server.close()
     assert done.returncode == 0, done.stderr
     assert hub.requests == []  # nothing asked the hub
     assert "Loading weights" not in done.stderr and "Warning: Empty" not in done.stderr
