@@ -95,6 +95,11 @@ class SuiteConfig:
         known = ", ".join(provider.name for provider in self.providers)
         raise InputError(f"no provider named {name!r} in the config; known: {known}", file=self.path)
 
+    @property
+    def cache_enabled(self) -> bool:
+        """Whether answers are read from and stored in the response cache (`evalgate run --no-cache` turns it off)."""
+        return bool(self.cache.get("enabled", True))
+
     def resolve(self, relative: str) -> Path:
         """A path written in the config, relative to the config's folder."""
         return real_path(self.base_dir / relative)

@@ -21,6 +21,7 @@ from evalgate.errors import InputError
 from evalgate.files.fileio import read_bytes
 from evalgate.journal import RunJournal
 from evalgate.outbound import echo
+from evalgate.providers import preload
 from evalgate.results import build_results, call_summary, case_record, merge_repeats, shard_of
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ def run_and_score(
     With `journal_path`, each finished case run is journaled there (evalgate.journal); `resume` keeps the case runs
     that journal holds, `retry_errors` (a results file) those that finished without an error."""
     provider_config = config.provider if provider_name is None else config.provider_named(provider_name)
+    preload(provider_config, cache_enabled=config.cache_enabled)
     previous = _previous_run(retry_errors, config.task_name)
     cases, shard_record = _shard_cases(load_suite_cases(config, sample), shard)
     built = metrics.build_metrics(config)

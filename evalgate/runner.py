@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -179,6 +181,19 @@ async def _call(provider: Answerer, case: Case, repeat: int, timeout: float) -> 
     return CaseResult(case, output, error, call_latency(output, time.perf_counter() - began), repeat, timing)
 
 
+@contextlib.contextmanager
+def start_up_frozen() -> Iterator[None]:
+    """The objects alive before the calls (modules, the config, the cases: ~100,000 with an HTTP client) kept out
+    of the garbage collector's full passes while the calls run. A full pass scans every tracked object with
+    the event loop stopped: ~50 ms, by which every call in flight is delayed (measured: 51 ms once in a run of
+    2,000 calls). They are handed back afterwards (`gc.unfreeze`), so garbage among them is still collected."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 async def run_suite(
     config: SuiteConfig,
     cases: Sequence[Case],
@@ -221,16 +236,17 @@ async def run_suite(
             RunAborted
         ) as exc:  # before any case: evalgate's own failure (an SDK that cannot give its headers)
             raise InputError(f"the run could not start, nothing was sent: {exc}") from None
-        outcome = await run_cases(
-            cases,
-            provider,
-            concurrency=slots,
-            timeout=config.timeout,
-            repeats=config.repeats,
-            progress=progress,
-            reused=reused,
-            on_finished=journal.record if journal is not None else None,
-        )
+        with start_up_frozen():
+            outcome = await run_cases(
+                cases,
+                provider,
+                concurrency=slots,
+                timeout=config.timeout,
+                repeats=config.repeats,
+                progress=progress,
+                reused=reused,
+                on_finished=journal.record if journal is not None else None,
+            )
         outcome.provider_fingerprint = provider.fingerprint()
         outcome.cache_stats = getattr(provider, "cache_stats", None)
         outcome.limiter = getattr(provider, "limiter_report", None)

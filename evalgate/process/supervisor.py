@@ -28,6 +28,7 @@ inert); the caller's signal handlers are restored afterwards, and a stop signal 
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import select
@@ -172,6 +173,11 @@ def _relay_lines(fd: int, line_to: Callable[[str], None]) -> None:
 
 
 def _exit_normally(code: int) -> NoReturn:
+    """End the CLI's child as Python ends: non-daemon threads waited for, atexit handlers run (the code under
+    test's: tracing and logging libraries flush there), modules torn down. Every object is frozen first, so
+    the teardown's garbage collections do not scan them all again (~30 ms of every command's exit; cyclic
+    garbage is left to the process's end, which Python never promised to finalize anyway)."""
+    gc.freeze()
     raise SystemExit(code)
 
 

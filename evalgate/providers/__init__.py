@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,28 @@ def secret_env_names(section: Any) -> set[str]:
     if not isinstance(section, Mapping) or section.get("type") not in PROVIDER_CLASSES:
         return set()
     return provider_class(section["type"]).secret_env_names(section)
+
+
+def preload(config: Any, *, cache_enabled: bool) -> None:
+    """Import the client library of the provider `config` describes (its CLIENT_MODULES: aiohttp, ~0.1 s) in a
+    daemon thread, now, when every call will need it (the cache is off): the import overlaps reading the
+    datasets and building the metrics instead of delaying the first call. The provider's own import
+    (LLMProvider.ready) finds it done, or waits for it through Python's module lock; a failure here is left to
+    that import to report. With the cache on, a run may be answered from the cache alone and never import it."""
+    try:
+        modules = provider_class(config.type).CLIENT_MODULES
+    except (KeyError, ImportError):  # create_provider reports it
+        return
+    if modules and not cache_enabled:
+        threading.Thread(
+            target=_import_quietly, args=(modules,), name="evalgate-preload", daemon=True
+        ).start()
+
+
+def _import_quietly(modules: tuple[str, ...]) -> None:
+    for module in modules:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
 
 
 def create_provider(config: Any, base_dir: Path) -> Provider:

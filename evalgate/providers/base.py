@@ -31,6 +31,10 @@ class Provider(ABC):
         self.options: dict[str, Any] = config.options
         self.base_dir = base_dir
 
+    # modules every call needs that start-up does not import (an HTTP client): `evalgate.providers.preload`
+    # imports them while the datasets are read, so the import never delays the first call
+    CLIENT_MODULES: tuple[str, ...] = ()
+
     def configure_run(self, suite: Any) -> Any:  # noqa: B027 - optional hook
         """Take the suite-wide settings of this run (cache, budget, prices) before start()."""
 

@@ -13,6 +13,7 @@ The runner only calls `complete`.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import random
 import time
@@ -44,11 +45,14 @@ class LLMProvider(Provider):
     the config folder.
 
     Timing (docs/metrics.md): each answer carries a CallTiming whose latency is the answering request's own
-    time. The client library is imported in a worker thread, before any request's clock starts: at `start`
-    when the cache is off, else on the first call that misses it (the event loop keeps serving cache hits
+    time. The client library is imported in a worker thread, before any request's clock starts: when the cache
+    is off, while the datasets are read (`evalgate.providers.preload`) or at the latest at `start`; else on
+    the first call that misses it (the event loop keeps serving cache hits
     meanwhile, and a fully cached run never imports it). Its import and set-up (for anthropic and openai, the
     SDK's headers: a second or more when they are taken from the SDK) are never a latency.
     """
+
+    CLIENT_MODULES = ("aiohttp",)  # every call goes out on one aiohttp session (evalgate.providers.llm.aio)
 
     OPTIONS: ClassVar[dict[str, Option]]
 
@@ -92,7 +96,9 @@ class LLMProvider(Provider):
         return self.options.get("model")
 
     def import_library(self) -> None:
-        """Import the client library (run in a worker thread, off the event loop)."""
+        """Import the client library (run in a worker thread, off the event loop; a preload may have done it)."""
+        for module in self.CLIENT_MODULES:
+            importlib.import_module(module)
 
     def open_client(self) -> Any:
         """The SDK or HTTP client all calls share (on the event loop, once `import_library` has run)."""

@@ -55,6 +55,6 @@ class RunSettings:
             prices=PriceTable(suite.prices),
             budget=Budget(suite.budget.get("max_cost"), suite.budget.get("max_tokens")),
             cache_dir=suite.resolve(suite.cache.get("dir") or DEFAULT_CACHE_DIR)
-            if suite.cache.get("enabled", True)
+            if suite.cache_enabled
             else None,
         )

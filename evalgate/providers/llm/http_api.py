@@ -135,9 +135,6 @@ class HttpProvider(LLMProvider):
         # headers by their unexpanded templates: an answer may depend on a header, a key must not be stored
         return {"headers": dict(self.options["headers"]), "body": self._body(case)}
 
-    def import_library(self) -> None:
-        import aiohttp  # noqa: F401
-
     def open_client(self) -> Any:
         import aiohttp
 

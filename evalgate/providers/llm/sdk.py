@@ -111,8 +111,7 @@ class SDKChatProvider(LLMProvider):
     def import_library(self) -> None:
         """aiohttp, and the SDK's headers; RunAborted when the SDK cannot give them (evalgate's failure, never
         the model's: no case is sent)."""
-        import aiohttp  # noqa: F401
-
+        super().import_library()
         try:
             self._headers = sdk_headers(
                 self.sdk_call(),

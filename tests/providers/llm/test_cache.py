@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
 from typing import ClassVar
 
 import pytest
+from gatekit import make_config
 
 from evalgate.contracts.cases import Case, Output
 from evalgate.options import Option
@@ -125,18 +127,19 @@ def test_an_interrupted_run_resumes_without_paying_twice(server: FakeLLMServer, 
 
 
 def test_cache_directory_from_the_suite_config(tmp_path: Path) -> None:
-    suite = SimpleNamespace(
+    suite = dataclasses.replace(
+        make_config(),
+        base_dir=tmp_path,
         cache={"enabled": True, "dir": "ci-cache"},
         budget={"max_cost": 1.5, "max_tokens": None},
         prices={"my-model": {"input": 1.0, "output": 2.0}},
-        resolve=lambda relative: (tmp_path / relative).resolve(),
     )
-    settings = RunSettings.from_suite(suite)  # type: ignore[arg-type]
+    settings = RunSettings.from_suite(suite)
     assert settings.cache_dir == (tmp_path / "ci-cache").resolve()
     assert settings.budget.max_cost == 1.5 and settings.budget.max_tokens is None
     assert settings.prices.price_for("my-model") is not None
     suite.cache = {"enabled": False, "dir": "ci-cache"}
-    assert RunSettings.from_suite(suite).cache_dir is None  # type: ignore[arg-type]
+    assert RunSettings.from_suite(suite).cache_dir is None
 
 
 def test_a_corrupt_cache_file_is_bad_input(tmp_path: Path) -> None:

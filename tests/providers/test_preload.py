@@ -1,0 +1,104 @@
+"""The provider's client library is imported ahead, while the datasets are read, when every call will need it."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import pytest
+
+from evalgate import providers
+from evalgate.config import ProviderConfig
+
+PROVIDER = """
+from evalgate.providers.base import Provider
+
+
+class ProbeProvider(Provider):
+    type = "probe"
+    OPTIONS = {{}}
+    CLIENT_MODULES = ({modules})
+
+    async def complete(self, case):
+        return case.input
+"""
+
+
+@pytest.fixture
+def probe(tmp_path, monkeypatch):
+    """A provider type `probe` whose client library is the module `probe_client` (which records the thread
+    that imported it)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "probe_client.py").write_text(
+        "import threading\n\nIMPORTED_BY = threading.current_thread().name\n"
+    )
+
+    def make(*modules: str) -> ProviderConfig:
+        (tmp_path / "probe_provider.py").write_text(
+            PROVIDER.format(modules="".join(f"{m!r}, " for m in modules))
+        )
+        monkeypatch.setitem(providers.PROVIDER_CLASSES, "probe", "probe_provider:ProbeProvider")
+        return ProviderConfig(type="probe", name="p", options={}, file="evalgate.yaml")
+
+    yield make
+    for name in ("probe_client", "probe_provider"):
+        sys.modules.pop(name, None)
+
+
+def preloads_finished() -> None:
+    deadline = time.monotonic() + 10
+    while any(thread.name == "evalgate-preload" for thread in threading.enumerate()):
+        assert time.monotonic() < deadline, "the preload never ended"
+        time.sleep(0.005)
+
+
+def test_with_the_cache_off_the_client_library_is_imported_in_a_thread_of_its_own(probe) -> None:
+    providers.preload(probe("probe_client"), cache_enabled=False)
+    preloads_finished()
+    assert sys.modules["probe_client"].IMPORTED_BY == "evalgate-preload"
+
+
+def test_with_the_cache_on_a_run_may_never_call_and_imports_nothing_ahead(probe) -> None:
+    providers.preload(probe("probe_client"), cache_enabled=True)
+    preloads_finished()
+    assert "probe_client" not in sys.modules
+
+
+def test_a_library_that_cannot_be_imported_is_left_to_the_providers_own_import(probe) -> None:
+    providers.preload(probe("evalgate_no_such_client_library", "probe_client"), cache_enabled=False)
+    preloads_finished()  # no exception escapes the thread, and the next module is still imported
+    assert sys.modules["probe_client"].IMPORTED_BY == "evalgate-preload"
+
+
+def test_an_unknown_provider_type_is_left_to_create_provider() -> None:
+    config = ProviderConfig(type="no-such-type", name="p", options={}, file="evalgate.yaml")
+    providers.preload(config, cache_enabled=False)  # create_provider says it is not available
+    assert not any(thread.name == "evalgate-preload" for thread in threading.enumerate())
+
+
+def test_the_llm_providers_preload_the_http_client_they_send_with() -> None:
+    for type_name in ("http", "openai", "anthropic"):
+        assert providers.provider_class(type_name).CLIENT_MODULES == ("aiohttp",)
+    assert providers.provider_class("python").CLIENT_MODULES == ()
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_evalgate_run_starts_the_import_before_reading_the_datasets(probe, tmp_path, cache) -> None:
+    from evalgate.cli import main
+
+    probe("probe_client")
+    (tmp_path / "cases.jsonl").write_text('{"id": "c1", "input": "a", "expected": "a"}\n')
+    (tmp_path / "evalgate.yaml").write_text(
+        "suite: preload\ndatasets: [cases.jsonl]\nprovider: {type: probe}\nmetrics: [exact_match]\n"
+        f"cache: {{enabled: {str(cache).lower()}}}\n"
+    )
+    code = main(
+        ["run", "-q", "--config", str(tmp_path / "evalgate.yaml"), "--output", str(tmp_path / "r.json")]
+    )
+    preloads_finished()
+    assert code == 0
+    if cache:
+        assert "probe_client" not in sys.modules
+    else:
+        assert sys.modules["probe_client"].IMPORTED_BY == "evalgate-preload"
