@@ -10,7 +10,9 @@ is measured K times and printed as a range. The phases:
 
 1. start-up: `evalgate run` of N instant cases (a python target returning its input), beyond `python -c pass`
    (goal: under 0.5 s);
-2. per provider, N cases at concurrency C: wall / ideal N*L/C (goal <= 1.15); the python provider's target sleeps
+2. the floor: the same N requests sent by a bare aiohttp client in this process (connected, no start-up), wall /
+   ideal: what the server and machine allow any client (the fake server's own CPU included);
+   per provider, N cases at concurrency C: wall / ideal N*L/C (goal <= 1.15); the python provider's target sleeps
    L; http, openai and anthropic call the server. For openai and anthropic the first run of the suite, which
    imports the SDK to take its headers (kept in .evalgate/sdk for later runs), is shown on its own. Also, in this process with the SDK already imported, the
    client CPU per call of the run (goal <= 0.3 ms); and a second run of the anthropic suite with the cache on, all
@@ -261,6 +263,27 @@ def promptfoo_process(binary: str, folder: Path, kind: str, url: str, n: int, co
 # ------------------------------------------------------------------------------------------------ phases
 
 
+def bare_client_wall(url: str, n: int, concurrency: int) -> float:
+    """The wall time of n requests of the http suite sent by aiohttp alone, `concurrency` at a time, in this
+    process (imported and connected beforehand): the floor of a run against this server, start-up excluded."""
+    import aiohttp
+
+    async def run() -> float:
+        slots = asyncio.Semaphore(concurrency)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+            async def one(i: int) -> None:
+                async with slots, session.post(url + CUSTOM_PATH, json={"question": question(i)}) as answer:
+                    await answer.read()
+
+            await asyncio.gather(*(one(i) for i in range(concurrency)))  # connections open
+            started = time.perf_counter()
+            await asyncio.gather(*(one(i) for i in range(n)))
+            return time.perf_counter() - started
+
+    return asyncio.run(run())
+
+
 def measure(repeat: int, once: Callable[[], float]) -> list[float]:
     return [once() for _ in range(repeat)]
 
@@ -306,6 +329,9 @@ def main() -> None:
 
         # 2. each provider, whole process; CPU per call in process
         with FakeServer(latency) as server:
+            floor = [bare_client_wall(server.url, n, c) / ideal for _ in range(repeat)]
+            print(f"floor: a bare aiohttp client in this process (no start-up, no evalgate) on the same server "
+                  f"and requests, ratio to ideal {spread(floor)}: what this server and machine allow any client")  # fmt: skip
             for kind in kinds:
                 folder = work / kind
                 config = write_suite(folder, provider_section(kind, server.url, folder, latency), n, c)
