@@ -181,6 +181,20 @@ async def _call(provider: Answerer, case: Case, repeat: int, timeout: float) -> 
     return CaseResult(case, output, error, call_latency(output, time.perf_counter() - began), repeat, timing)
 
 
+def _shaped_provider(config: SuiteConfig, provider_config: ProviderConfig) -> Any:
+    """The provider `provider_config` describes, its answers shaped (evalgate.providers.shaping)."""
+    from evalgate.providers import create_provider
+    from evalgate.providers.shaping import shaped
+
+    keep_prompt = config.judge is not None and not config.task  # what the judge is shown as the task
+    return shaped(
+        create_provider(provider_config, config.base_dir),
+        provider_config,
+        config.base_dir,
+        keep_prompt=keep_prompt,
+    )
+
+
 @contextlib.contextmanager
 def start_up_frozen() -> Iterator[None]:
     """The objects alive before the calls (modules, the config, the cases: ~100,000 with an HTTP client) kept out
@@ -207,17 +221,7 @@ async def run_suite(
     once the provider's fingerprint is known (it checks earlier work against it), gives the case runs finished
     earlier, and records each case run as it finishes.
     """
-    from evalgate.providers import create_provider
-    from evalgate.providers.shaping import shaped
-
-    provider_config = provider_config or config.provider
-    keep_prompt = config.judge is not None and not config.task  # what the judge is shown as the task
-    provider = shaped(
-        create_provider(provider_config, config.base_dir),
-        provider_config,
-        config.base_dir,
-        keep_prompt=keep_prompt,
-    )
+    provider = _shaped_provider(config, provider_config or config.provider)
     if progress == "auto":
         progress = auto_progress(label=f"evalgate {config.task_name}" if config.task_name else "evalgate")
     try:

@@ -96,6 +96,7 @@ def _within(name: str, prefixes: tuple[str, ...]) -> bool:
     return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
 
 
+@cache  # the source does not change during a test session: parsed once for both tests
 def import_graph() -> dict[str, set[str]]:
     return {
         _module_name(path): imports_of(path, _module_name(path)) for path in sorted(PACKAGE.rglob("*.py"))

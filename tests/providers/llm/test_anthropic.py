@@ -97,8 +97,9 @@ def test_messages_option_renders_each_turn(server: FakeLLMServer, tmp_path: Path
     ]
 
 
+@pytest.mark.usefixtures("fast_backoff")
 def test_429_waits_for_retry_after_then_succeeds(server: FakeLLMServer, tmp_path: Path) -> None:
-    server.script("q", ["429:1", "ok"])
+    server.script("q", ["429:0.3", "ok"])
     provider = anthropic(server, tmp_path)
     started = time.monotonic()
     ran = asyncio.run(run_provider(provider, [case("q")]))
@@ -106,7 +107,7 @@ def test_429_waits_for_retry_after_then_succeeds(server: FakeLLMServer, tmp_path
     assert ran.errors == {}
     assert ran.outputs["q"].value == answer_for("q")
     assert server.calls == 2
-    assert elapsed >= 1.0  # the server's retry-after, not the 0.5 s backoff
+    assert elapsed >= 0.3  # the server's retry-after, not the backoff (0.01 s here)
     assert provider.limiter is not None and provider.limiter.decreases == 1
 
 

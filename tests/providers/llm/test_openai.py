@@ -74,12 +74,13 @@ def test_key_from_another_variable(
         asyncio.run(openai(server, tmp_path, api_key_env="GATEWAY_KEY").start(1))
 
 
-def test_429_with_retry_after_ms_then_success(server: FakeLLMServer, tmp_path: Path) -> None:
-    server.script("q", ["429:1", "ok"])
+@pytest.mark.usefixtures("fast_backoff")
+def test_429_waits_for_retry_after_then_succeeds(server: FakeLLMServer, tmp_path: Path) -> None:
+    server.script("q", ["429:0.3", "ok"])
     started = time.monotonic()
     ran = asyncio.run(run_provider(openai(server, tmp_path), [case("q")]))
     assert ran.outputs["q"].value == answer_for("q")
-    assert time.monotonic() - started >= 1.0
+    assert time.monotonic() - started >= 0.3  # the server's retry-after, not the backoff (0.01 s here)
     assert server.calls == 2
 
 
