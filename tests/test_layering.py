@@ -26,6 +26,7 @@ STORAGE = (
 ANALYSIS = (
     "evalgate.pairing",
     "evalgate.paired_metrics",
+    "evalgate.case_scores",
     "evalgate.margins",
     "evalgate.case_lists",
     "evalgate.corpus_deltas",

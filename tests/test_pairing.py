@@ -6,7 +6,7 @@ import copy
 
 import numpy as np
 import pytest
-from gatekit import make_config, make_results, rule
+from gatekit import make_config, make_results, rule, scored_results
 from scipy import stats as sps
 
 from evalgate import stats
@@ -387,3 +387,36 @@ def test_a_tail_percentile_of_few_cases_is_judged_with_a_note():
     assert "lie beyond" not in (comparison.metric("latency_p50_ms").note or "")
     large = compare(*_latency_runs(1000), make_config(rules, resamples=200), metrics=[latency])
     assert "lie beyond" not in (large.metric("latency_p99_ms").note or "")
+
+
+def test_a_corpus_family_no_rule_gates_is_resampled_for_display_with_fewer_resamples(monkeypatch) -> None:
+    """Latency percentiles shown beside the gated metrics get an interval from at most DISPLAY_RESAMPLES
+    resamples; the same family gated (overall, or in one category) gets every resample there, and only there."""
+    from evalgate import stats
+    from evalgate.paired_metrics import DISPLAY_RESAMPLES
+
+    drawn: list[tuple[int, int]] = []  # (cases, resamples) of each corpus bootstrap
+    real = stats.corpus_bootstrap
+
+    def counting(statistic, n, *, resamples, **options):
+        drawn.append((n, resamples))
+        return real(statistic, n, resamples=resamples, **options)
+
+    monkeypatch.setattr(stats, "corpus_bootstrap", counting)
+    rows = [
+        {"id": f"c{i}", "category": "edge" if i % 4 == 0 else "typical", "expected": "a", "output": "a",
+         "latency_ms": 100.0 + (i * 37) % 50}
+        for i in range(80)
+    ]  # fmt: skip
+    for rules, full in (
+        ([rule("accuracy", max_drop=0.05)], set()),
+        ([rule("latency_p95_ms", max_drop=20.0)], {80}),
+        ([rule("latency_p50_ms", "edge", max_drop=20.0)], {20}),
+    ):
+        config = make_config(rules, metrics=["accuracy", "latency"], resamples=5000)
+        results = scored_results(config, rows)
+        drawn.clear()
+        compare(results, results, config)
+        assert {n for n, resamples in drawn if resamples == 5000} == full
+        assert {n for n, resamples in drawn if resamples != 5000} == {80, 20, 60} - full
+        assert all(resamples in (5000, DISPLAY_RESAMPLES) for _, resamples in drawn)
