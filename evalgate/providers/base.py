@@ -25,15 +25,14 @@ class Provider(ABC):
 
     type: ClassVar[str]
     OPTIONS: ClassVar[dict[str, Option]]
+    # modules every call needs that start-up does not import (an HTTP client): `evalgate.providers.preload`
+    # imports them while the datasets are read, so the import never delays the first call
+    CLIENT_MODULES: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any, base_dir: Path) -> None:
         self.config = config  # evalgate.config.ProviderConfig; config.options holds the checked OPTIONS
         self.options: dict[str, Any] = config.options
         self.base_dir = base_dir
-
-    # modules every call needs that start-up does not import (an HTTP client): `evalgate.providers.preload`
-    # imports them while the datasets are read, so the import never delays the first call
-    CLIENT_MODULES: tuple[str, ...] = ()
 
     def configure_run(self, suite: Any) -> Any:  # noqa: B027 - optional hook
         """Take the suite-wide settings of this run (cache, budget, prices) before start()."""

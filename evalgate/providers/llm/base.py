@@ -47,12 +47,12 @@ class LLMProvider(Provider):
     Timing (docs/metrics.md): each answer carries a CallTiming whose latency is the answering request's own
     time. The client library is imported in a worker thread, before any request's clock starts: when the cache
     is off, while the datasets are read (`evalgate.providers.preload`) or at the latest at `start`; else on
-    the first call that misses it (the event loop keeps serving cache hits
-    meanwhile, and a fully cached run never imports it). Its import and set-up (for anthropic and openai, the
-    SDK's headers: a second or more when they are taken from the SDK) are never a latency.
+    the first call that misses it (the event loop keeps serving cache hits meanwhile, and a fully cached run
+    never imports it). Its import and set-up (for anthropic and openai, the SDK's headers: a second or more
+    when they are taken from the SDK) are never a latency.
     """
 
-    CLIENT_MODULES = ("aiohttp",)  # every call goes out on one aiohttp session (evalgate.providers.llm.aio)
+    CLIENT_MODULES: ClassVar[tuple[str, ...]] = ("aiohttp",)  # one aiohttp session sends every call (aio.py)
 
     OPTIONS: ClassVar[dict[str, Option]]
 
