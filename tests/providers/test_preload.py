@@ -10,6 +10,7 @@ import pytest
 
 from evalgate import providers
 from evalgate.config import ProviderConfig
+from tests.conftest import write_suite
 
 PROVIDER = """
 from evalgate.providers.base import Provider
@@ -88,14 +89,18 @@ def test_evalgate_run_starts_the_import_before_reading_the_datasets(probe, tmp_p
     from evalgate.cli import main
 
     probe("probe_client")
-    (tmp_path / "cases.jsonl").write_text('{"id": "c1", "input": "a", "expected": "a"}\n')
-    (tmp_path / "evalgate.yaml").write_text(
-        "suite: preload\ndatasets: [cases.jsonl]\nprovider: {type: probe}\nmetrics: [exact_match]\n"
-        f"cache: {{enabled: {str(cache).lower()}}}\n"
+    config = write_suite(
+        tmp_path,
+        f"""
+        suite: preload
+        datasets: [cases.jsonl]
+        provider: {{type: probe}}
+        metrics: [exact_match]
+        cache: {{enabled: {str(cache).lower()}}}
+        """,
+        {"cases.jsonl": '{"id": "c1", "input": "a", "expected": "a"}\n'},
     )
-    code = main(
-        ["run", "-q", "--config", str(tmp_path / "evalgate.yaml"), "--output", str(tmp_path / "r.json")]
-    )
+    code = main(["run", "-q", "--config", str(config), "--output", str(tmp_path / "r.json")])
     preloads_finished()
     assert code == 0
     if cache:
