@@ -54,21 +54,29 @@ def judge_identity(config: SuiteConfig) -> dict[str, Any]:
 
 def fingerprint(config: SuiteConfig, kind: str, metric: Any = None, *, margin: float | None = None) -> str:
     """The fingerprint of the judge for one kind of question: the judge model and parameters, the prompt
-    template and the rubric (criteria, scale) or the pairwise tie margin."""
+    template, the task it is shown (the config's `task:`, evalgate.judge.task) and the rubric (criteria, scale)
+    or the pairwise tie margin."""
     if kind == "rubric":
         question = {
             "criteria": [[c.name, c.description] for c in metric.criteria],
             "scale": [metric.scale_min, metric.scale_max],
             "template": metric.template,
             "reference": metric.reference,
+            "task": _shown_task(config, metric),
         }
     elif kind == "factual":
-        question = {"template": metric.template, "source": metric.source}
+        question = {"template": metric.template, "source": metric.source, "task": _shown_task(config, metric)}
     else:
         from evalgate.judge.pairwise import PAIRWISE_PROMPT
 
         question = {"template": PAIRWISE_PROMPT, "margin": margin}
     return _digest({"judge": judge_identity(config), "kind": kind, "question": question})
+
+
+def _shown_task(config: SuiteConfig, metric: Any) -> str | None:
+    """The task description the metric's judge prompts show (None with the metric's `task` option off): the
+    agreement measured with one task shown says nothing of the judge shown another."""
+    return (config.task or "") if metric.options.get("task", True) else None
 
 
 def metric_fingerprints(config: SuiteConfig, built: list | None = None) -> dict[str, str]:

@@ -208,3 +208,23 @@ def test_off_main_the_canary_comes_from_the_cache(tmp_path, stub, capsys):
     _, _, _, results = check(config, capsys)  # a pull request: every judge answer, canary included, is cached
     assert judge.calls == before
     assert results["judge_canary"]["fresh"] is False and results["judge_canary"]["changed"] == 0
+
+
+@pytest.mark.slow
+def test_a_changed_task_shown_to_the_judge_only_warns_until_recalibrated(tmp_path, stub, capsys):
+    """The judge's prompts show the config's `task:`: an agreement measured with one task shown is not the
+    judge's agreement when it is shown another (nor none)."""
+    stub.responder = FakeJudge()
+    config = suite(tmp_path, stub)
+    config.write_text(config.read_text() + "task: Answer customers' refund questions.\n")
+    calibrate(config, expect=0)
+    assert check(config, capsys)[0] == 1  # trusted: the judge rule fails the gate
+    config.write_text(config.read_text().replace("refund questions", "billing questions"))
+    code, verdict, _, _ = check(config, capsys)
+    assert code == 0 and verdict["verdict"] == "warn"
+    assert "fingerprint differs" in verdict["judge_calibration"]["reasons"][0]
+    calibrate(config, expect=0)
+    assert check(config, capsys)[0] == 1
+    config.write_text(config.read_text().replace("{judge: {criteria:", "{judge: {task: false, criteria:"))
+    code, verdict, _, _ = check(config, capsys)
+    assert code == 0 and "fingerprint differs" in verdict["judge_calibration"]["reasons"][0]
