@@ -62,10 +62,10 @@ def fingerprint(config: SuiteConfig, kind: str, metric: Any = None, *, margin: f
             "scale": [metric.scale_min, metric.scale_max],
             "template": metric.template,
             "reference": metric.reference,
-            "task": _shown_task(config, metric),
+            **_shown_task(config, metric),
         }
     elif kind == "factual":
-        question = {"template": metric.template, "source": metric.source, "task": _shown_task(config, metric)}
+        question = {"template": metric.template, "source": metric.source, **_shown_task(config, metric)}
     else:
         from evalgate.judge.pairwise import PAIRWISE_PROMPT
 
@@ -73,10 +73,14 @@ def fingerprint(config: SuiteConfig, kind: str, metric: Any = None, *, margin: f
     return _digest({"judge": judge_identity(config), "kind": kind, "question": question})
 
 
-def _shown_task(config: SuiteConfig, metric: Any) -> str | None:
-    """The task description the metric's judge prompts show (None with the metric's `task` option off): the
-    agreement measured with one task shown says nothing of the judge shown another."""
-    return (config.task or "") if metric.options.get("task", True) else None
+def _shown_task(config: SuiteConfig, metric: Any) -> dict[str, str | None]:
+    """The task description the metric's judge prompts show, for the fingerprint: the agreement measured with
+    one task shown says nothing of the judge shown another. Nothing when there is none to show and the metric
+    shows it (the default: calibrations made before the task was part of the fingerprint still match); None
+    with the metric's `task` option off."""
+    if not metric.options.get("task", True):
+        return {"task": None}
+    return {"task": config.task} if config.task else {}
 
 
 def metric_fingerprints(config: SuiteConfig, built: list | None = None) -> dict[str, str]:

@@ -228,3 +228,32 @@ def test_a_changed_task_shown_to_the_judge_only_warns_until_recalibrated(tmp_pat
     config.write_text(config.read_text().replace("{judge: {criteria:", "{judge: {task: false, criteria:"))
     code, verdict, _, _ = check(config, capsys)
     assert code == 0 and "fingerprint differs" in verdict["judge_calibration"]["reasons"][0]
+
+
+def test_a_calibration_made_before_the_task_was_fingerprinted_still_matches():
+    """A suite without a `task:` keeps its judge fingerprints (the digests below are those evalgate wrote before
+    the task became part of them): upgrading never turns a trusted judge into a warning-only one."""
+    import dataclasses
+
+    from gatekit import make_config
+
+    from evalgate.config import ProviderConfig
+    from evalgate.judge import trust
+
+    config = make_config(metrics=[("judge", {"criteria": ["relevance", "accuracy"]}), "factual_consistency"])
+    judge = ProviderConfig(
+        type="anthropic",
+        name="judge",
+        options={"model": "claude-haiku-4-5", "max_tokens": 512},
+        file="evalgate.yaml",
+    )
+    config = dataclasses.replace(config, judge=judge)
+    assert trust.metric_fingerprints(config) == {
+        "rubric": "sha256:2a79b645eb5779c3fcfe0d8db466afd2f8063d061c48372cf93dc22275a47529",
+        "factual": "sha256:fe379d68ad126c30ceff4ce8934c249068835b1ebe63cf9981ec55d4690bfd30",
+    }
+    shown = dataclasses.replace(config, task="Answer refund questions.")
+    assert trust.metric_fingerprints(shown).keys() == {"rubric", "factual"}
+    assert not set(trust.metric_fingerprints(shown).values()) & set(
+        trust.metric_fingerprints(config).values()
+    )
