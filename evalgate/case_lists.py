@@ -9,6 +9,7 @@ from typing import Any
 from evalgate.config import Rule
 from evalgate.contracts.results import CaseRecord, CaseRun
 from evalgate.explain import explanation
+from evalgate.slices import SliceSpec, names_of
 
 # Most cases listed as regressed, failing or flaky (the totals are counted separately).
 MAX_LISTED = 100
@@ -32,11 +33,15 @@ def listing_keys(keys: KeyKinds, rules: Sequence[Rule], cases: dict[str, CaseRec
     return binary or [k for k in per_case if k != "error_rate"]
 
 
-def case_entry(case: CaseRecord, key: str | None, before: CaseRecord | None) -> dict[str, Any]:
-    """One listed case: its scores on `key` in both runs, what it was asked and what both runs answered."""
+def case_entry(
+    case: CaseRecord, key: str | None, before: CaseRecord | None, specs: Sequence[SliceSpec] = ()
+) -> dict[str, Any]:
+    """One listed case: its scores on `key` in both runs, the slices it is in (of the config's `specs`), what it
+    was asked and what both runs answered."""
     return {
         "id": case.id,
         "category": case.category,
+        "slices": names_of(case, specs),
         "metric": key,
         "baseline": before.scores.get(key) if before is not None and key else None,
         "current": case.scores.get(key) if key else None,
@@ -55,6 +60,7 @@ def regressed(
     ids: list[str],
     listing: list[str],
     keys: KeyKinds,
+    specs: Sequence[SliceSpec] = (),
 ) -> tuple[list[dict[str, Any]], int]:
     """Cases worse now on a listing key, by key order, then the largest drop first (pass -> fail is 1.0)."""
     found = []
@@ -68,12 +74,14 @@ def regressed(
             if loss > 0:
                 found.append((order, -loss, case_id, key))
     found.sort()
-    listed = [case_entry(cur[case_id], key, base[case_id]) for _, _, case_id, key in found[:MAX_LISTED]]
+    listed = [
+        case_entry(cur[case_id], key, base[case_id], specs) for _, _, case_id, key in found[:MAX_LISTED]
+    ]
     return listed, len(found)
 
 
 def failing(
-    cur: dict[str, CaseRecord], listing: list[str], keys: KeyKinds
+    cur: dict[str, CaseRecord], listing: list[str], keys: KeyKinds, specs: Sequence[SliceSpec] = ()
 ) -> tuple[list[dict[str, Any]], int]:
     """Without a baseline: errored cases, then cases at the bad value of a binary listing key (the first
     MAX_LISTED, and how many there are)."""
@@ -88,7 +96,7 @@ def failing(
             score = cur[case_id].scores.get(key)
             if score is not None and float(score) == bad and not cur[case_id].error:
                 found.append((order, case_id, key))
-    listed = [case_entry(cur[case_id], key, None) for _, case_id, key in found[:MAX_LISTED]]
+    listed = [case_entry(cur[case_id], key, None, specs) for _, case_id, key in found[:MAX_LISTED]]
     return listed, len(found)
 
 

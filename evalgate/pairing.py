@@ -152,9 +152,13 @@ def _case_changes(
     flaky."""
     listing = case_lists.listing_keys(keys, config.rules, cur_cases)
     regressed, regressed_total = (
-        case_lists.regressed(cur_cases, base_cases, paired_ids, listing, keys) if has_baseline else ([], 0)
+        case_lists.regressed(cur_cases, base_cases, paired_ids, listing, keys, config.slices)
+        if has_baseline
+        else ([], 0)
     )
-    failing, failing_total = case_lists.failing(cur_cases, listing, keys) if not has_baseline else ([], 0)
+    failing, failing_total = (
+        case_lists.failing(cur_cases, listing, keys, config.slices) if not has_baseline else ([], 0)
+    )
     return {
         "added": sorted(set(cur_cases) - set(base_cases)) if has_baseline else [],
         "removed": sorted(set(base_cases) - set(cur_cases)) if has_baseline else [],

@@ -455,3 +455,37 @@ def test_a_baseline_without_tags_warns_that_its_tag_slice_drop_was_not_checked(r
     assert verdict["verdict"] == "warn"
     reason = next(r for r in verdict["reasons"] if r.get("slice") == "tag=billing")
     assert reason["severity"] == "warn" and "so its max_drop was not checked" in reason["message"]
+
+
+def test_a_regressed_case_names_the_slices_it_is_in(runs, tmp_path):
+    """The cases listed as regressed say which slices they are in, so a reader of a slice's regression finds
+    its cases (the comment, the HTML page and the verdict JSON)."""
+    config, base, cur = runs
+    current, baseline = load_results(cur), load_results(base)
+    loaded = load_config(config)
+    verdict = decide(pairing.compare(current, baseline, loaded), loaded).document()
+    listed = {entry.id: entry.slices for entry in verdict.cases.regressed}
+    assert listed["c000"] == ["length=long", "tag=billing", "tag=refund"]  # i % 20 == 0: both tags
+    assert listed["c002"] == ["length=long"]
+    assert "<b>c000</b> · typical · length=long, tag=billing, tag=refund" in render_comment(
+        verdict, current, baseline, max_examples=30
+    )
+    assert "<b>c002</b> · typical · length=long" in render_html(verdict, current, baseline, max_examples=30)
+
+
+def test_a_case_with_many_tags_names_five_of_its_slices_and_counts_the_rest(tmp_path):
+    many = "".join(
+        json.dumps(
+            {"id": f"c{i}", "input": f"q{i}", "expected": f"q{i}", "tags": [f"t{k}" for k in range(8)]}
+        )
+        + "\n"
+        for i in range(4)
+    )
+    config = suite(tmp_path, slices="[tags]", data=many)
+    assert run(config, tmp_path / "base.json") == 0
+    assert run(config, tmp_path / "cur.json", ["q1"]) == 0
+    current, baseline = load_results(tmp_path / "cur.json"), load_results(tmp_path / "base.json")
+    loaded = load_config(config)
+    verdict = decide(pairing.compare(current, baseline, loaded), loaded).document()
+    comment = render_comment(verdict, current, baseline)
+    assert "<b>c1</b> · typical · tag=t0, tag=t1, tag=t2, tag=t3, tag=t4 and 3 more" in comment

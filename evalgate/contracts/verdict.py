@@ -96,6 +96,7 @@ class CaseEntry(_Closed):
 
     id: str
     category: str | None = None
+    slices: list[str] = Field(default_factory=list)  # the slices it is in (evalgate.slices), by name
     metric: str | None = None
     baseline: float | None = None
     current: float | None = None

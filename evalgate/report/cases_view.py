@@ -12,6 +12,7 @@ from evalgate.report.text import clip, to_text
 
 MAX_IDS = 100  # case ids listed per added/removed list
 MAX_FLAKY = 20
+MAX_CASE_SLICES = 5  # slices named beside a listed case (a case may carry many tags); the rest counted
 SHORT_CHARS = 80  # expected/output values up to this long (one line) share a one-row table
 ANSWER_FIELDS = (
     ("expected", "Expected"),
@@ -69,6 +70,7 @@ def _example(case_id: str, group: list[CaseEntry], max_chars: int) -> dict[str, 
     return {
         "id": short_label(case_id),
         "category": short_label(first.category),
+        "slices": _slices_label(first.slices),
         "scores": ", ".join(_score_change(e) for e in group if e.metric),
         "errored": first.error is not None,
         "input": _input_fields(values["input"], max_chars),
@@ -79,6 +81,13 @@ def _example(case_id: str, group: list[CaseEntry], max_chars: int) -> dict[str, 
             if value is not None
         ],
     }
+
+
+def _slices_label(names: list[str]) -> str:
+    """The slices a listed case is in, as one label: `length=long, tag=billing` (at most MAX_CASE_SLICES)."""
+    shown = ", ".join(short_label(name) for name in names[:MAX_CASE_SLICES])
+    more = len(names) - MAX_CASE_SLICES
+    return shown + (f" and {more} more" if more > 0 else "")
 
 
 def _explained(entry: CaseEntry) -> list[tuple[str, str]]:
