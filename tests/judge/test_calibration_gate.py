@@ -96,23 +96,25 @@ def test_a_judge_below_the_minimum_agreement_only_warns(tmp_path, stub, capsys):
     assert "agrees too little" in report
 
 
+def recalibrated_then_changed(config, capsys, old: str, new: str) -> None:
+    """Calibrate the judge (trusted: its rule fails the gate), edit the config, and see the judge only warn."""
+    calibrate(config, expect=0)
+    assert check(config, capsys)[0] == 1
+    config.write_text(config.read_text().replace(old, new))
+    code, verdict, _, _ = check(config, capsys)
+    assert code == 0 and verdict["verdict"] == "warn"
+    assert "fingerprint differs" in verdict["judge_calibration"]["reasons"][0]
+
+
 @pytest.mark.slow
 def test_a_changed_judge_model_only_warns_until_recalibrated(tmp_path, stub, capsys):
     stub.responder = FakeJudge()
     config = suite(tmp_path, stub)
-    calibrate(config, expect=0)
-    config.write_text(config.read_text().replace("model: claude-haiku-4-5", "model: claude-sonnet-4-6"))
-    code, verdict, _, _ = check(config, capsys)
-    assert code == 0 and verdict["verdict"] == "warn"
-    assert "fingerprint differs" in verdict["judge_calibration"]["reasons"][0]
+    recalibrated_then_changed(config, capsys, "model: claude-haiku-4-5", "model: claude-sonnet-4-6")
     # a changed rubric too
-    calibrate(config, expect=0)
-    assert check(config, capsys)[0] == 1
-    config.write_text(
-        config.read_text().replace("criteria: [relevance, accuracy]", "criteria: [accuracy, relevance]")
+    recalibrated_then_changed(
+        config, capsys, "criteria: [relevance, accuracy]", "criteria: [accuracy, relevance]"
     )
-    code, verdict, _, _ = check(config, capsys)
-    assert code == 0 and "fingerprint differs" in verdict["judge_calibration"]["reasons"][0]
 
 
 def test_without_a_calibration_the_judge_does_not_gate(tmp_path, stub, capsys):
@@ -217,17 +219,8 @@ def test_a_changed_task_shown_to_the_judge_only_warns_until_recalibrated(tmp_pat
     stub.responder = FakeJudge()
     config = suite(tmp_path, stub)
     config.write_text(config.read_text() + "task: Answer customers' refund questions.\n")
-    calibrate(config, expect=0)
-    assert check(config, capsys)[0] == 1  # trusted: the judge rule fails the gate
-    config.write_text(config.read_text().replace("refund questions", "billing questions"))
-    code, verdict, _, _ = check(config, capsys)
-    assert code == 0 and verdict["verdict"] == "warn"
-    assert "fingerprint differs" in verdict["judge_calibration"]["reasons"][0]
-    calibrate(config, expect=0)
-    assert check(config, capsys)[0] == 1
-    config.write_text(config.read_text().replace("{judge: {criteria:", "{judge: {task: false, criteria:"))
-    code, verdict, _, _ = check(config, capsys)
-    assert code == 0 and "fingerprint differs" in verdict["judge_calibration"]["reasons"][0]
+    recalibrated_then_changed(config, capsys, "refund questions", "billing questions")
+    recalibrated_then_changed(config, capsys, "{judge: {criteria:", "{judge: {task: false, criteria:")
 
 
 def test_a_calibration_made_before_the_task_was_fingerprinted_still_matches():
