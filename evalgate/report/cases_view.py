@@ -13,6 +13,7 @@ from evalgate.report.text import clip, to_text
 MAX_IDS = 100  # case ids listed per added/removed list
 MAX_FLAKY = 20
 MAX_CASE_SLICES = 5  # slices named beside a listed case (a case may carry many tags); the rest counted
+MAX_EXPLAINED_ITEMS = 20  # failed assertions, or unsupported claims, listed under a case; the rest counted
 SHORT_CHARS = 80  # expected/output values up to this long (one line) share a one-row table
 ANSWER_FIELDS = (
     ("expected", "Expected"),
@@ -97,7 +98,8 @@ def _explained(entry: CaseEntry) -> list[tuple[str, str]]:
     found = []
     failed = [outcome for outcome in entry.failed_assertions or [] if isinstance(outcome, dict)]
     if failed:
-        found.append(("Failed assertions", "\n".join(_assertion_line(outcome) for outcome in failed)))
+        lines = [_assertion_line(outcome) for outcome in failed[:MAX_EXPLAINED_ITEMS]]
+        found.append(("Failed assertions", "\n".join([*lines, *_more(failed, "failed assertions")])))
     judge = entry.judge
     if judge:
         scores = judge.get("scores")
@@ -109,10 +111,17 @@ def _explained(entry: CaseEntry) -> list[tuple[str, str]]:
     factual = entry.factual
     if factual:
         unsupported = factual.get("unsupported")
-        claims = [f"- {to_text(claim)}" for claim in (unsupported if isinstance(unsupported, list) else [])]
-        parts = ["Unsupported claims:", *claims] if claims else []
+        listed = unsupported if isinstance(unsupported, list) else []
+        claims = [f"- {to_text(claim)}" for claim in listed[:MAX_EXPLAINED_ITEMS]]
+        parts = ["Unsupported claims:", *claims, *_more(listed, "unsupported claims")] if claims else []
         found.append(("Factual consistency", _lines(*parts, factual.get("reasoning"), factual.get("error"))))
     return [(label, text) for label, text in found if text]
+
+
+def _more(items: list[Any], noun: str) -> list[str]:
+    """The line counting the items beyond MAX_EXPLAINED_ITEMS (none when all are listed)."""
+    more = len(items) - MAX_EXPLAINED_ITEMS
+    return [f"… and {more:,} more {noun}"] if more > 0 else []
 
 
 def _lines(*parts: Any) -> str:

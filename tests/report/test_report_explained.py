@@ -129,6 +129,25 @@ def test_a_huge_reasoning_is_clipped_like_an_output(current, baseline) -> None:
     assert len(judge) < 1_000 and "more characters cut)" in judge.split("\n")[0]
 
 
+def test_a_case_lists_twenty_failed_assertions_and_claims_and_counts_the_rest(current, baseline) -> None:
+    failed = [
+        {"type": "contains", "value": f"word{k}", "pass": False, "reason": f"'word{k}' is not in the output"}
+        for k in range(2_000)
+    ]
+    claims = [f"claim number {k}" for k in range(25)]
+    text = render_markdown(
+        explained(failed_assertions=failed, factual={"unsupported": claims, "reasoning": "", "error": None}),
+        current,
+        baseline,
+        max_chars=100_000,
+    )
+    block = case_block(text)
+    assert "contains word19: 'word19' is not in the output" in block and "word20" not in block
+    assert "… and 1,980 more failed assertions" in block
+    assert "- claim number 19" in block and "claim number 20" not in block
+    assert "… and 5 more unsupported claims" in block
+
+
 def test_the_comment_of_many_huge_explanations_fits_githubs_limit(current, baseline) -> None:
     data = load("verdict_fail.json")
     template = data["cases"]["regressed"][0]
