@@ -59,24 +59,27 @@ def read_gate(gate: dict[str, Any], gate_file: str) -> list[Rule]:
             rules.append(_rule(Rule(str(metric), file=gate_file, line=line_of(gate, metric)), rule))
             continue
         attribute = GROUPS[metric]
-        if not isinstance(rule, dict):
-            raise InputError(
-                f"gate.{metric} must map {attribute} names to thresholds",
-                file=gate_file,
-                line=line_of(gate, metric),
-            )
+        _mapping(
+            rule, f"gate.{metric} must map {attribute} names to thresholds", gate_file, line_of(gate, metric)
+        )
         for group, per_metric in rule.items():
-            if not isinstance(per_metric, dict):
-                raise InputError(
-                    f"gate.{metric}.{group} must map metric names to rules",
-                    file=gate_file,
-                    line=line_of(rule, group),
-                )
+            _mapping(
+                per_metric,
+                f"gate.{metric}.{group} must map metric names to rules",
+                gate_file,
+                line_of(rule, group),
+            )
             for name, body in per_metric.items():
                 found = Rule(str(name), file=gate_file, line=line_of(per_metric, name))
                 setattr(found, attribute, str(group))
                 rules.append(_rule(found, body, {attribute: line_of(rule, group)}))
     return rules
+
+
+def _mapping(value: Any, message: str, file: str, line: int | None) -> None:
+    """An InputError saying `message` at the line when a group of the gate is not a mapping."""
+    if not isinstance(value, dict):
+        raise InputError(message, file=file, line=line)
 
 
 def _rule(found: Rule, body: Any, lines: dict[str, int | None] | None = None) -> Rule:
