@@ -33,6 +33,7 @@ class _Quarantine:
 
     excluded: list[str]
     warnings: list[str]
+    slices: dict[str, set[str]]  # the current run's slices without the quarantined cases
 
 
 def compare(
@@ -54,12 +55,13 @@ def compare(
     _check_suites(current, baseline, config, baseline_path)
     cur_cases = {case.id: case for case in current.cases}
     base_cases = {case.id: case for case in baseline.cases} if baseline is not None else {}
-    warnings = _check_rule_names(current, cur_cases, config)
-    quarantine = _quarantine(cur_cases, base_cases, config)
+    cur_slices = _slices(cur_cases, config)
+    warnings = _check_rule_names(current, cur_cases, set(cur_slices), config)
+    quarantine = _quarantine(cur_cases, base_cases, cur_slices, config)
     warnings += quarantine.warnings
     diff, blocking = _check_signature(current, baseline, settings, baseline_path)
     keys = _metric_keys(current)
-    cur_side = Side(current, cur_cases, _slices(cur_cases, config))
+    cur_side = Side(current, cur_cases, quarantine.slices)
     base_side = Side(baseline, base_cases, _slices(base_cases, config)) if baseline is not None else None
     pairing = MetricPairing(cur_side, base_side, keys, config, settings, metrics, bool(quarantine.excluded))
     paired_ids = sorted(set(cur_cases) & set(base_cases))
@@ -172,10 +174,14 @@ def _case_changes(
 
 
 def _quarantine(
-    cur_cases: dict[str, CaseRecord], base_cases: dict[str, CaseRecord], config: SuiteConfig
+    cur_cases: dict[str, CaseRecord],
+    base_cases: dict[str, CaseRecord],
+    cur_slices: dict[str, set[str]],
+    config: SuiteConfig,
 ) -> _Quarantine:
-    """Leave the quarantined cases out of both runs (in place); warn about ids that match no case and about
-    category and slice rules left with no case to judge."""
+    """Leave the quarantined cases out of both runs (in place) and out of the current run's slices
+    (`cur_slices`); warn about ids that match no case and about category and slice rules left with no case to
+    judge."""
     quarantine = set(config.quarantine or [])
     excluded = sorted(quarantine & (set(cur_cases) | set(base_cases)))
     warnings = []
@@ -189,7 +195,7 @@ def _quarantine(
             f"{len(unmatched)} quarantined id(s) match no case of either run (a typo, or a case since "
             f"removed): {', '.join(unmatched[:10])}{' ...' if len(unmatched) > 10 else ''}"
         )
-    present, sliced = set(_categories(cur_cases)), set(_slices(cur_cases, config))
+    present = set(_categories(cur_cases))
     for case_id in excluded:
         cur_cases.pop(case_id, None)
         base_cases.pop(case_id, None)
@@ -199,13 +205,14 @@ def _quarantine(
         for rule in config.rules
         if rule.category in emptied
     ]
-    emptied = sliced - set(_slices(cur_cases, config))
+    kept = {name: ids - set(excluded) for name, ids in cur_slices.items()}
+    emptied = {name for name, ids in kept.items() if not ids}
     warnings += [
         f"{rule.where}: not judged: every case of slice {rule.slice!r} is quarantined"
         for rule in config.rules
         if rule.slice in emptied
     ]
-    return _Quarantine(excluded, warnings)
+    return _Quarantine(excluded, warnings, {name: ids for name, ids in kept.items() if ids})
 
 
 def _check_signature(
@@ -248,7 +255,9 @@ def _check_suites(
         )
 
 
-def _check_rule_names(current: Results, cases: dict[str, CaseRecord], config: SuiteConfig) -> list[str]:
+def _check_rule_names(
+    current: Results, cases: dict[str, CaseRecord], slice_names: set[str], config: SuiteConfig
+) -> list[str]:
     """The rules' metric, category and slice names must be the current run's (a typo never disables a rule); a
     sampled run may lack a category or a slice (a warning). Returns the warnings."""
     if "metric_keys" in current.model_fields_set:
@@ -259,7 +268,7 @@ def _check_rule_names(current: Results, cases: dict[str, CaseRecord], config: Su
         config.rules,
         {
             names.CATEGORY: {category_of(case) for case in cases.values()},
-            names.SLICE: set(_slices(cases, config)),
+            names.SLICE: slice_names,
         },
         source="the cases of the current results",
         partial=current.signature.sample is not None,
