@@ -527,7 +527,7 @@ def test_an_output_dir_outside_the_workspace_is_refused(tmp_path, output_dir) ->
 def test_an_output_dir_inside_the_workspace_is_accepted_in_any_spelling(tmp_path) -> None:
     workspace = tmp_path / "workspace"
     (workspace / "sub").mkdir(parents=True)
-    for value in (".evalgate/out", str(workspace / "out"), "../shared-out"):
+    for value in (".evalgate/out", str(workspace / "out"), "../sub-sibling-out"):
         env = {
             "GITHUB_WORKSPACE": str(workspace),
             "INPUT_OUTPUT_DIR": value,

@@ -24,7 +24,7 @@ from evalgate.cli import main
 from evalgate.providers import cache as cache_module
 from evalgate.providers.cache import CACHE_FILE
 
-# the fake vendor server and the test API keys: fixtures shared with tests/providers/llm, used as test arguments (F811)
+# the fake vendor server and the test API keys: the fixtures of tests/providers/llm, used as test arguments (F811)
 from tests.providers.llm.conftest import keys, server  # noqa: F401
 from tests.providers.llm.fake_servers import FakeLLMServer, answer_for
 
