@@ -143,22 +143,30 @@ def test_sys_exit_from_a_scorer_is_no_result(tmp_path: Path) -> None:
 def test_a_target_that_forks_workers_which_os_exit_still_runs(tmp_path: Path) -> None:
     """multiprocessing's fork workers end with os._exit: legitimate, and the supervisor must not mind.
 
-    One call at a time, its modules imported when the target loads: a fork while another thread holds a lock
-    (the import lock, while a concurrent first call imports multiprocessing.pool) leaves the worker waiting on
-    that lock forever, a hazard of forking a threaded process that is the target's, not the supervisor's
-    (it timed one case out under load in CI)."""
+    Each call forks one multiprocessing.Process that answers through a Pipe. A fork Pool was used before, and hung
+    a case now and then under load (CI): forking a process while another of its threads holds a lock (the Pool's
+    own handler threads hold its queues' locks) leaves the child waiting on that lock forever, a hazard of the
+    target's, not of the supervisor's."""
     suite(
         tmp_path,
         """
         import multiprocessing
-        import multiprocessing.pool
+
+        def answer(connection, x):
+            connection.send(x.upper())
+            connection.close()
 
         def predict(x):
-            with multiprocessing.get_context("fork").Pool(2) as pool:
-                return pool.apply(str.upper, (x,))
+            context = multiprocessing.get_context("fork")
+            receiving, sending = context.Pipe(duplex=False)
+            worker = context.Process(target=answer, args=(sending, x))
+            worker.start()
+            sending.close()
+            value = receiving.recv()
+            worker.join()
+            return value
         """,
-        timeout=60,  # starting a pool of processes takes seconds on a loaded machine
-        concurrency=1,
+        timeout=60,  # starting a process takes seconds on a loaded machine
     )
     result = check(tmp_path)
     assert result.returncode == ExitCode.PASS, result.stderr
