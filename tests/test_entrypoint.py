@@ -188,6 +188,7 @@ def annotation_data(message: str) -> str:
     return message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
+@pytest.mark.slow
 def test_pull_request_gates_comments_and_reports(fake, engine, workspace, results, capsys) -> None:
     base = baseline_run(fake, results)
     use_model(workspace, "bad")
@@ -226,6 +227,7 @@ def test_pull_request_gates_comments_and_reports(fake, engine, workspace, result
     assert TOKEN not in (workspace.parent / "output.txt").read_text() + summary + ours["body"]
 
 
+@pytest.mark.slow
 def test_several_runs_keep_exactly_one_comment(fake, engine, workspace, results) -> None:
     baseline_run(fake, results)
     for model, expected in (("bad", "fail"), ("bad", "fail"), ("slip", "warn"), ("good", "pass")):
@@ -239,6 +241,7 @@ def test_several_runs_keep_exactly_one_comment(fake, engine, workspace, results)
     assert len(fake.calls("PATCH", r"/comments/")) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("verdict", "fail_on", "expected"),
     [
@@ -259,6 +262,7 @@ def test_exit_codes_follow_fail_on(fake, engine, workspace, results, verdict, fa
     assert _options(engine.argv)["--baseline"] == "baseline.json"
 
 
+@pytest.mark.slow
 def test_a_fork_with_a_read_only_token_warns_and_keeps_the_verdict(fake, engine, workspace, capsys) -> None:
     fake.fail("POST", r"/comments$", 403, times=10)
     code = entrypoint.main(action_env(fake, workspace, "pull_request", pr_event(fork=True), baseline="none"))
@@ -271,6 +275,7 @@ def test_a_fork_with_a_read_only_token_warns_and_keeps_the_verdict(fake, engine,
     assert outputs(workspace)["verdict"] == "pass"
 
 
+@pytest.mark.slow
 def test_a_github_outage_never_fails_the_gate_nor_crashes(fake, engine, workspace, capsys) -> None:
     fake.fail("GET", r".", 503, times=1000)
     code = entrypoint.main(action_env(fake, workspace, "pull_request", pr_event()))
@@ -282,6 +287,7 @@ def test_a_github_outage_never_fails_the_gate_nor_crashes(fake, engine, workspac
     assert written(workspace, "verdict.json")["baseline"]["available"] is False
 
 
+@pytest.mark.slow
 def test_a_push_elsewhere_comments_on_the_open_prs_of_the_commit(fake, engine, workspace) -> None:
     fake.add_pull(8, HEAD_SHA)
     fake.add_pull(3, HEAD_SHA, state="closed")
@@ -290,6 +296,7 @@ def test_a_push_elsewhere_comments_on_the_open_prs_of_the_commit(fake, engine, w
     assert len(fake.comments[8]) == 1 and 3 not in fake.comments
 
 
+@pytest.mark.slow
 def test_a_push_to_main_makes_the_new_baseline_against_the_previous_one(
     fake, engine, workspace, results
 ) -> None:
@@ -308,6 +315,7 @@ def test_a_push_to_main_makes_the_new_baseline_against_the_previous_one(
     assert written(workspace, "results.json")["git"]["sha"] == HEAD_SHA
 
 
+@pytest.mark.slow
 def test_schedule_and_dispatch_write_the_summary_only(fake, engine, workspace) -> None:
     event = {"repository": {"full_name": REPO, "default_branch": "main"}}
     use_model(workspace, "bad")
@@ -340,6 +348,7 @@ def first_stage_artifact(fake: FakeGitHub, pr_number: int, current: Path) -> Non
     fake.add_artifact(777, "evalgate-results", archive)
 
 
+@pytest.mark.slow
 def test_workflow_run_gates_the_uploaded_results_and_comments_on_the_verified_fork_pr(
     fake, engine, workspace, results
 ) -> None:
@@ -356,6 +365,7 @@ def test_workflow_run_gates_the_uploaded_results_and_comments_on_the_verified_fo
     assert written(workspace, "results.json") == json.loads(results["bad"].read_text())
 
 
+@pytest.mark.slow
 def test_workflow_run_refuses_a_pr_number_whose_head_is_another_commit(
     fake, engine, workspace, results, capsys
 ) -> None:
@@ -428,6 +438,7 @@ def test_an_engine_error_is_annotated_in_the_repository_and_exits_2(fake, engine
     assert 5 not in fake.comments and "Traceback" not in captured.err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("model", "engine_code"), [("exits", 4), ("killed", 128 + 9)])
 def test_an_engine_that_ends_without_a_verdict_exits_2(
     fake, engine, workspace, capsys, model, engine_code
@@ -438,6 +449,7 @@ def test_an_engine_that_ends_without_a_verdict_exits_2(
     assert f"evalgate stopped with exit code {engine_code} without a verdict" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_an_incomplete_run_fails_the_step_whatever_fail_on_says_and_the_headline_says_why(
     fake, engine, workspace, capsys
 ) -> None:
@@ -453,6 +465,7 @@ def test_an_incomplete_run_fails_the_step_whatever_fail_on_says_and_the_headline
     assert "run incomplete: budget exceeded: test" in fake.comments[5][0]["body"]
 
 
+@pytest.mark.slow
 def test_an_incomplete_run_on_main_does_not_join_the_history(fake, engine, workspace) -> None:
     use_model(workspace, "aborts")
     assert entrypoint.main(action_env(fake, workspace, "push", push_event("main"), baseline="none")) == 3
@@ -465,6 +478,7 @@ def test_a_deleted_branch_push_has_nothing_to_do(fake, engine, workspace) -> Non
     assert engine.calls == [] and fake.requests == []
 
 
+@pytest.mark.slow
 def test_an_evalgate_folder_in_the_repository_cannot_shadow_the_engine(fake, engine, workspace) -> None:
     (workspace / "evalgate").mkdir()
     (workspace / "evalgate" / "__main__.py").write_text("raise SystemExit(0)  # a shadow: no verdict\n")
@@ -480,6 +494,7 @@ def test_secrets_are_masked(capsys) -> None:
     assert set(capsys.readouterr().out.splitlines()) == {"::add-mask::t0k", "::add-mask::sk-ant"}
 
 
+@pytest.mark.slow
 def test_output_values_are_never_able_to_forge_other_outputs(fake, engine, workspace, monkeypatch) -> None:
     # A stand-in here: the real engine never writes a headline with a line break (names are quoted with repr),
     # so its real verdict is edited after it ran, to hold one.
@@ -534,6 +549,7 @@ def outputs_or_empty(workspace: Path) -> dict[str, str]:
     return parse_output_file(path.read_text()) if path.exists() else {}
 
 
+@pytest.mark.slow
 def test_a_crash_inside_the_engine_is_never_green(fake, engine, workspace, capsys, monkeypatch) -> None:
     """A bug of evalgate's own (here: the gate raising) ends the engine with 4 and the step with 2, no verdict."""
     import evalgate.commands.check as check_command
@@ -562,6 +578,7 @@ def test_a_crash_of_the_supervised_command_itself_is_never_green(
     assert "evalgate stopped with exit code 4 without a verdict" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_the_engines_log_is_relayed_inert(fake, engine, workspace, capsys) -> None:
     (workspace / "model.py").write_text(
         "import sys\n\ndef predict(x):\n    print('::error::forged by the model', file=sys.stderr)\n"
@@ -605,6 +622,7 @@ def test_an_interrupted_step_exits_with_the_signal_and_never_green(fake, workspa
     assert 5 not in fake.comments and "verdict" not in outputs_or_empty(workspace)
 
 
+@pytest.mark.slow
 def test_what_install_added_is_importable_by_the_engine(
     fake, engine, workspace, tmp_path, monkeypatch
 ) -> None:

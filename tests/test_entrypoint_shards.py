@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "github")]
 
@@ -50,6 +52,7 @@ def run_shards(fake, workspace: Path, count: int, skip: tuple[int, ...] = ()) ->
     return uploaded
 
 
+@pytest.mark.slow
 def test_three_shards_merge_into_one_verdict_and_one_comment(
     fake, engine, workspace, results, capsys
 ) -> None:
@@ -88,6 +91,7 @@ def test_three_shards_merge_into_one_verdict_and_one_comment(
     assert len(fake.comments[5]) == 1  # still one comment
 
 
+@pytest.mark.slow
 def test_a_missing_shard_fails_the_step_naming_it(fake, engine, workspace, results, capsys) -> None:
     baseline_run(fake, results)
     run_shards(fake, workspace, 3, skip=(2,))
@@ -114,6 +118,7 @@ def test_no_shard_artifact_at_all_fails_the_step(fake, engine, workspace, capsys
     assert code == 2 and "no artifact named like 'evalgate-shard-*'" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_an_incomplete_shard_makes_the_merged_run_incomplete(
     fake, engine, workspace, results, capsys
 ) -> None:
@@ -132,6 +137,7 @@ def test_an_incomplete_shard_makes_the_merged_run_incomplete(
     assert verdict["verdict"] != "pass" and "shard 2/2" in verdict["headline"]
 
 
+@pytest.mark.slow
 def test_shards_from_a_folder(fake, engine, workspace, results) -> None:
     """shards_dir: the shards already downloaded (actions/download-artifact), no artifacts API needed."""
     use_model(workspace, "good")

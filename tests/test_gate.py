@@ -51,6 +51,7 @@ def test_a_drop_beyond_the_margin_that_is_not_significant_warns():
     assert "inconclusive" in verdict.reasons[0].message and "not significantly" in verdict.reasons[0].message
 
 
+@pytest.mark.slow
 def test_a_significant_drop_within_the_margin_warns():
     current, baseline = _pair(4000, worse=60, better=10)
     verdict = _verdict(current, baseline, make_config([rule("accuracy", max_drop=0.03)]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 from gatekit import make_config, make_results, rule
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -45,6 +46,7 @@ def _results(rows, *, accuracy=None, order=None):
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=runs, mode=st.sampled_from(["significance", "threshold"]))
 def test_identical_runs_never_fail(rows, mode):
@@ -54,6 +56,7 @@ def test_identical_runs_never_fail(rows, mode):
     assert verdict.exit_code == 0
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=runs, flips=st.lists(st.booleans(), min_size=42, max_size=42), seed=st.integers(0, 2**16))
 def test_a_verdict_never_depends_on_case_order(rows, flips, seed):
@@ -82,6 +85,7 @@ LATENCY = Latency({"method": "linear"}, None)
 ALPHA = 0.05
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**32 - 1),

@@ -210,6 +210,7 @@ def test_a_case_run_json_cannot_hold_is_left_out_and_the_journal_goes_on(
     assert list(read_journal(path, runs_of).runs) == [("c0", 1)]  # nothing half-written, the rest kept
 
 
+@pytest.mark.slow
 def test_a_deeply_nested_journal_line_is_one_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "j"
     write_lines(path, json.dumps(HEADER), "[" * 100_000 + "]" * 100_000)

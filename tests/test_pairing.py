@@ -373,6 +373,7 @@ def _latency_runs(n: int) -> tuple[dict, dict]:
     return cur, base
 
 
+@pytest.mark.slow
 def test_a_tail_percentile_of_few_cases_is_judged_with_a_note():
     latency = Latency({"method": "linear"}, None)
     rules = [rule(key, max_drop=1.0) for key in ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")]

@@ -67,6 +67,7 @@ def run(cases, provider, **kwargs):
     return asyncio.run(run_cases(cases, provider, **kwargs))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("concurrency", [1, 3, 8])
 def test_concurrency_bound_holds_and_is_reached(concurrency):
     provider = ScriptedProvider()
@@ -96,6 +97,7 @@ def test_latency_is_measured_per_case():
     assert 0.12 <= outcome.wall_s < 1.0
 
 
+@pytest.mark.slow
 def test_timeout_cancels_the_call_and_becomes_the_case_error():
     provider = ScriptedProvider()
     outcome = run(cases_of(("sleep", 30), ("sleep", 0.0)), provider, concurrency=2, timeout=0.2)
@@ -146,6 +148,7 @@ def test_abort_stops_scheduling_and_marks_unfinished_cases():
     assert len(provider.calls) == 4
 
 
+@pytest.mark.slow
 def test_abort_lets_cases_in_flight_finish():
     provider = ScriptedProvider()
     inputs = [("sleep", 0.2), ("abort", "quota")] + [("sleep", 0.0)] * 10

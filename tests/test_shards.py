@@ -66,6 +66,7 @@ datasets = st.lists(
 )
 
 
+@pytest.mark.slow
 @given(cases=datasets, count=st.integers(1, 50), seed=st.integers(0, 1000))
 def test_the_split_is_a_balanced_stratified_partition_whatever_the_order(cases, count, seed) -> None:
     ids = [case_id for case_id, _ in cases]
@@ -193,6 +194,7 @@ score_cases = st.lists(
 )
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(rows=score_cases, count=st.integers(1, 50))
 def test_merged_auc_and_percentiles_equal_the_unsharded_run(rows, count, tmp_path_factory) -> None:
@@ -295,6 +297,7 @@ def test_a_changed_config_or_dataset_is_refused(suite) -> None:
     assert "datasets differ" in refused(paths, config_path)
 
 
+@pytest.mark.slow
 def test_an_incomplete_shard_makes_the_merged_run_incomplete(suite) -> None:
     config_path, whole, paths = suite
     part = json.loads(paths[1].read_text())
@@ -407,6 +410,7 @@ def test_the_command_line_shards_merge_and_gate_like_one_run(tmp_path: Path, cou
     assert shard_gate.returncode == 2 and "merge the shards first" in shard_gate.stderr
 
 
+@pytest.mark.slow
 def test_repeated_runs_merge_like_the_unsharded_run(tmp_path: Path) -> None:
     """With `repeats: 3` a case entry holds its runs; corpus values are over every run of every case."""
     cases = [

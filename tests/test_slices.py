@@ -78,6 +78,7 @@ def gate(config: Path, current: Path, baseline: Path | None, out: Path, *extra: 
     return main(args + (["--baseline", str(baseline)] if baseline else []) + list(extra))
 
 
+@pytest.mark.slow
 def test_the_results_record_each_slice_and_each_case_its_tags(runs):
     _, base, _ = runs
     results = json.loads(base.read_text())
@@ -92,6 +93,7 @@ def test_the_results_record_each_slice_and_each_case_its_tags(runs):
     parse_results(results, file="base.json")  # the schema holds them
 
 
+@pytest.mark.slow
 def test_a_drop_in_one_slice_fails_its_rule_and_says_where(runs, tmp_path):
     config, base, cur = runs
     report, junit = tmp_path / "report.md", tmp_path / "junit.xml"
@@ -116,6 +118,7 @@ def test_a_drop_in_one_slice_fails_its_rule_and_says_where(runs, tmp_path):
     assert "<failure" in junit.read_text()
 
 
+@pytest.mark.slow
 def test_an_identical_run_passes_with_slice_rules(runs, tmp_path):
     config, base, _ = runs
     assert gate(config, base, base, tmp_path) == 0
@@ -130,6 +133,7 @@ def test_a_slice_rule_without_a_baseline_checks_its_absolute_bounds(tmp_path):
     assert "accuracy in slice 'tag=billing' is 85.0%, below the minimum 90.0%" in verdict["headline"]
 
 
+@pytest.mark.slow
 def test_a_baseline_written_before_slices_gets_its_slices_from_its_cases(runs, tmp_path):
     config, base, cur = runs
     old = json.loads(base.read_text())
@@ -153,6 +157,7 @@ def test_a_slice_rule_naming_no_slice_stops_the_run_before_any_case(tmp_path, ca
     assert not (tmp_path / "r.json").exists()
 
 
+@pytest.mark.slow
 def test_a_slice_rule_naming_no_slice_of_the_results_is_refused_by_the_gate(runs, tmp_path, capsys):
     _, base, cur = runs
     other = suite(tmp_path / "other", 'gate:\n  slices:\n    "tag=biling": {accuracy: {min: 0.5}}\n')
@@ -274,6 +279,7 @@ def test_a_sample_that_left_a_slice_out_warns_instead():
 # -- sharded runs: the merged run's slices are recomputed from the merged cases ------------------------------
 
 
+@pytest.mark.slow
 def test_the_slices_of_merged_shards_equal_those_of_one_run(tmp_path):
     config = suite(tmp_path, LONG_GATE, data=cases(23, 17))
     wrong = ["q1", "q2", "q5", "q30", "q31", "q35"]
@@ -312,6 +318,7 @@ SLICED_SUITES = monotone.suites.map(lambda suite: suite | {"n": min(suite["n"], 
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["accuracy", "rougeL"])
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(suite=SLICED_SUITES)
@@ -319,6 +326,7 @@ def test_a_larger_drop_in_a_slice_never_gets_a_milder_verdict(name, suite):
     monotone.check_larger_drop_not_milder(name, suite, resamples=300)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["accuracy", "rougeL"])
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(suite=SLICED_SUITES)
@@ -329,6 +337,7 @@ def test_an_identical_run_always_passes_its_slice_rules(name, suite):
 # -- the report: the per-slice table in every format, the comment within its limit, the documented example --
 
 
+@pytest.mark.slow
 def test_the_html_report_and_a_tight_comment_show_or_drop_the_slice_table(runs, tmp_path):
     config, base, cur = runs
     current, baseline = load_results(cur), load_results(base)
@@ -408,6 +417,7 @@ def test_a_slice_rule_no_slices_entry_can_make_is_refused_when_the_config_is_rea
 # -- a suite of tasks: each task has its own slices ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_each_task_of_a_suite_has_its_own_slices_and_slice_rules(tmp_path):
     config = write_suite(
         tmp_path,
@@ -440,6 +450,7 @@ def test_each_task_of_a_suite_has_its_own_slices_and_slice_rules(tmp_path):
     assert "**By slice**" in report.read_text()
 
 
+@pytest.mark.slow
 def test_a_baseline_without_tags_warns_that_its_tag_slice_drop_was_not_checked(runs, tmp_path):
     _, base, cur = runs
     old = json.loads(base.read_text())
@@ -457,6 +468,7 @@ def test_a_baseline_without_tags_warns_that_its_tag_slice_drop_was_not_checked(r
     assert reason["severity"] == "warn" and "so its max_drop was not checked" in reason["message"]
 
 
+@pytest.mark.slow
 def test_a_regressed_case_names_the_slices_it_is_in(runs, tmp_path):
     """The cases listed as regressed say which slices they are in, so a reader of a slice's regression finds
     its cases (the comment, the HTML page and the verdict JSON)."""
@@ -473,6 +485,7 @@ def test_a_regressed_case_names_the_slices_it_is_in(runs, tmp_path):
     assert "<b>c002</b> · typical · length=long" in render_html(verdict, current, baseline, max_examples=30)
 
 
+@pytest.mark.slow
 def test_a_case_with_many_tags_names_five_of_its_slices_and_counts_the_rest(tmp_path):
     many = "".join(
         json.dumps(

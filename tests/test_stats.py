@@ -74,6 +74,7 @@ def test_mcnemar_paired_counts_discordant_pairs_in_the_worse_direction():
     assert flipped.p_value > 0.9
 
 
+@pytest.mark.slow
 def test_bootstrap_interval_agrees_with_scipy_bootstrap():
     rng = np.random.default_rng(11)
     diffs = rng.normal(-0.02, 0.2, size=400)
@@ -280,6 +281,7 @@ def _average_catch_rate(n: int, discordance: float, margin: float, rate_of) -> f
     return float(np.average(caught, weights=weights[kept]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("n", "discordance", "margin"), [(500, 0.1, 0.02), (300, 0.05, 0.0)])
 def test_the_reported_mde_is_caught_at_least_80_percent_of_the_time_on_average(n, discordance, margin):
     """The MDE is computed from the observed discordance, an estimate: at the observed rate itself the drop it

@@ -61,6 +61,7 @@ def break_refunds(folder: Path) -> None:
     config.write_text(config.read_text().replace(old, old + " | replace('refund', 'billing')"))
 
 
+@pytest.mark.slow
 def test_the_example_runs_both_tasks_into_one_results_file_and_passes(suite: Path) -> None:
     assert check(suite, "base") == 0
     results = read_json(suite / "base" / "results.json")
@@ -80,6 +81,7 @@ def test_the_example_runs_both_tasks_into_one_results_file_and_passes(suite: Pat
     assert {row["task"] for row in verdict["metrics"]} == {"intent", "summary"}
 
 
+@pytest.mark.slow
 def test_a_regression_in_one_task_fails_the_suite_against_that_tasks_baseline(suite: Path) -> None:
     assert check(suite, "base") == 0
     break_refunds(suite)
@@ -108,6 +110,7 @@ def test_a_regression_in_one_task_fails_the_suite_against_that_tasks_baseline(su
     assert page.count("<body>") == 1 and "<h2>Task intent</h2>" in page and "<h2>Task summary</h2>" in page
 
 
+@pytest.mark.slow
 def test_an_identical_run_passes_and_an_old_single_suite_baseline_checks_thresholds_only(suite: Path) -> None:
     assert check(suite, "base") == 0
     assert check(suite, "again", "--baseline", str(suite / "base" / "results.json")) == 0
@@ -120,6 +123,7 @@ def test_an_identical_run_passes_and_an_old_single_suite_baseline_checks_thresho
     assert verdict["tasks"]["intent"]["baseline"]["available"] is False
 
 
+@pytest.mark.slow
 def test_results_of_tasks_are_refused_where_one_suite_is_read(suite: Path, capsys) -> None:
     assert check(suite, "base") == 0
     results = str(suite / "base" / "results.json")
@@ -196,6 +200,7 @@ def test_retry_errors_reruns_only_each_tasks_errored_cases(tmp_path: Path, capsy
     assert "no results of task second" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_shards_of_a_suite_of_tasks_merge_into_the_results_of_the_whole_run(suite: Path, capsys) -> None:
     config = str(suite / "evalgate.yaml")
     assert check(suite, "whole") == 0
@@ -250,6 +255,7 @@ def test_a_command_that_works_on_one_suite_asks_for_task(suite: Path, capsys) ->
     assert load_config(config, task="summary").suite == "support-tasks/summary"
 
 
+@pytest.mark.slow
 def test_history_append_keeps_each_task_as_its_own_series(suite: Path) -> None:
     assert check(suite, "base") == 0
     config = str(suite / "evalgate.yaml")
@@ -271,6 +277,7 @@ def test_history_append_keeps_each_task_as_its_own_series(suite: Path) -> None:
     assert main(["history", "--config", config, "--history", str(store), "--task", "intent"]) == 0
 
 
+@pytest.mark.slow
 def test_the_comment_of_many_failing_cases_in_every_task_fits_githubs_limit(suite: Path) -> None:
     long_text = "x" * 3000
     for name in ("intent", "summary"):

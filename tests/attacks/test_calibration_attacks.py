@@ -89,6 +89,7 @@ def test_a_bom_and_blank_lines_are_fine(tmp_path):
     assert [item.id for item in load_gold(path).items] == ["g1"]
 
 
+@pytest.mark.slow
 def test_empty_and_huge_gold_files_are_refused(tmp_path):
     with pytest.raises(InputError, match="has no items"):
         load_gold(gold_file(tmp_path, ""))
@@ -164,6 +165,7 @@ def test_usage_errors_exit_2(tmp_path, stub, capsys, args, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_judge_that_always_fails_is_never_trusted(tmp_path, stub, capsys):
     stub.responder = lambda request: "I refuse to answer in JSON."
     config = write_suite(

@@ -126,6 +126,7 @@ def written_files(folder: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", ["http", "anthropic", "openai"])
 def test_a_secret_echoed_by_the_server_reaches_no_output(
     tmp_path, capsys, echo_server, secret_env, provider
@@ -167,6 +168,7 @@ def test_the_http_error_excerpt_is_cut_after_redaction_so_no_half_secret_survive
     )
 
 
+@pytest.mark.slow
 def test_the_action_masks_every_variable_the_config_reads_and_writes_no_secret(
     tmp_path, echo_server, secret_env, capsys
 ) -> None:
@@ -301,6 +303,7 @@ def test_the_entrypoint_copies_engine_stderr_without_letting_a_results_file_issu
     assert "\x1b" not in printed.out + printed.err
 
 
+@pytest.mark.slow
 def test_history_shows_hostile_case_ids_and_metric_names_inert(tmp_path, capsys) -> None:
     """Case ids and metric names come from results files; `evalgate history` printed them raw (ANSI escapes,
     `::` lines) in the flaky-case list and the metric table."""

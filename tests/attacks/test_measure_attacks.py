@@ -95,6 +95,7 @@ def check(config: Path, name: str, *more: str) -> tuple[int, dict[str, Any], dic
 # ---- item 6: a cache read is never a latency ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_cached_rerun_reports_the_recorded_latency_and_does_not_gate_it(server, tmp_path, capsys):
     server.state.latency = 0.06  # the server's real sleep before every answer
     config = llm_suite(
@@ -135,6 +136,7 @@ def test_a_cached_rerun_reports_the_recorded_latency_and_does_not_gate_it(server
     assert not row["tests"]  # not tested, so not in Holm's family either
 
 
+@pytest.mark.slow
 def test_the_report_says_how_the_latency_was_timed(server, tmp_path):
     config = llm_suite(tmp_path, server, 6, gate="  latency_p95_ms: {max: 30000}\n")
     check(config, "fresh")
@@ -145,6 +147,7 @@ def test_the_report_says_how_the_latency_was_timed(server, tmp_path):
     assert "not measured" in text
 
 
+@pytest.mark.slow
 def test_a_cache_without_recorded_latency_gives_no_latency(server, tmp_path):
     """An answer cached by an older evalgate has no recorded latency: its latency is unknown, not 0.03 ms."""
     config = llm_suite(tmp_path, server, 5)
@@ -161,6 +164,7 @@ def test_a_cache_without_recorded_latency_gives_no_latency(server, tmp_path):
     assert results["metrics"]["latency_p50_ms"] == {"value": None, "n": 0, "fresh": 0, "measured": False}
 
 
+@pytest.mark.slow
 def test_history_and_the_ratchet_skip_latencies_that_were_not_measured(server, tmp_path):
     config = llm_suite(tmp_path, server, 8, gate="  latency_p95_ms: {max: 30000}\n")
     history = tmp_path / "history.sqlite"
@@ -196,6 +200,7 @@ def test_history_and_the_ratchet_skip_latencies_that_were_not_measured(server, t
     assert (stored, accuracy) == (4, 6)
 
 
+@pytest.mark.slow
 def test_the_ratchet_uses_only_measured_latencies(server, tmp_path, capsys):
     config = llm_suite(tmp_path, server, 8, gate="  latency_p95_ms: {max: 30000}\n")
     history = tmp_path / "history.sqlite"
@@ -259,6 +264,7 @@ gate:
     )
 
 
+@pytest.mark.slow
 def test_repeats_every_metric_uses_every_run(tmp_path):
     n, k = 10, 3
     config = python_suite(tmp_path, n, k, first_call_s=0.06)
@@ -292,6 +298,7 @@ def test_repeats_every_metric_uses_every_run(tmp_path):
     assert code == 0 and verdict["verdict"] == "pass"
 
 
+@pytest.mark.slow
 def test_repeats_compare_pairs_cases_with_all_their_runs(tmp_path):
     config = python_suite(
         tmp_path, 12, 3, gate="  f1_micro: {max_drop: 0.05}\n  latency_p95_ms: {max_drop_pct: 900}\n"
@@ -316,6 +323,7 @@ def cache_file(tmp_path: Path) -> Path:
     return tmp_path / "cache" / CACHE_FILE
 
 
+@pytest.mark.slow
 def test_damaged_cache_rows_are_dropped_and_asked_again(server, tmp_path, capsys):
     config = llm_suite(tmp_path, server, 12)
     check(config, "first")
@@ -356,6 +364,7 @@ def corrupt_pages(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+@pytest.mark.slow
 def test_a_cache_with_bad_pages_runs_uncached_with_one_warning(server, tmp_path, capsys):
     config = llm_suite(tmp_path, server, 40)
     check(config, "first")
@@ -399,6 +408,7 @@ def test_a_file_that_cannot_be_the_cache_stops_before_any_call(server, tmp_path,
     assert "delete it" in err or "cache.dir" in err
 
 
+@pytest.mark.slow
 def test_a_locked_cache_stops_before_any_call(server, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cache_module, "LOCK_TIMEOUT_S", 0.2)
     config = llm_suite(tmp_path, server, 3)
@@ -419,6 +429,7 @@ def test_a_locked_cache_stops_before_any_call(server, tmp_path, capsys, monkeypa
     assert code == 2 and "locked" in err and "responses.sqlite" in err
 
 
+@pytest.mark.slow
 def test_a_cache_locked_during_the_run_stops_storing_and_the_run_goes_on(server, tmp_path, monkeypatch):
     """Another process takes the cache's lock after the first answer: the answers are kept, not errors."""
     monkeypatch.setattr(cache_module, "LOCK_TIMEOUT_S", 0.2)
@@ -556,6 +567,7 @@ def overview(store: str, capsys, *more: str) -> tuple[int, dict]:
     return code, json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [45, 500, 2000])
 def test_an_error_rate_rising_from_zero_alarms(tmp_path, capsys, n):
     errors = round(0.022 * n)  # 2.2% of the run's cases: 1 of 45, 11 of 500, 44 of 2,000
@@ -674,6 +686,7 @@ def test_an_unreadable_history_store_leaves_out_the_trend_not_the_verdict(server
     assert "history.sqlite" in err and (tmp_path / "report.md").is_file()
 
 
+@pytest.mark.slow
 def test_a_locked_history_store_says_so(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("evalgate.history.store.LOCK_TIMEOUT_S", 0.2)
     store = append_all(tmp_path, [history_run(1)])
@@ -729,6 +742,7 @@ def test_a_head_to_head_pays_for_no_repeat_it_does_not_use(tmp_path):
     assert aborted is None
 
 
+@pytest.mark.slow
 def test_repeats_errors_are_counted_per_call(tmp_path):
     """Two of the three calls of one case fail: 2 of 30 calls errored, not '0 of 10 cases'."""
     config = python_suite(tmp_path, 10, 3)

@@ -47,6 +47,7 @@ def test_a_version_1_file_loads_through_the_migration() -> None:
     assert {**dumped, "schema_version": 1} == raw  # nothing else changed: the migration is the version
 
 
+@pytest.mark.slow
 def test_a_version_1_baseline_gates_a_version_2_run_of_the_same_suite(tmp_path: Path) -> None:
     """The `metrics` hash is computed as in version 1, so an old baseline of the same config still matches."""
     for name in ("evalgate.yaml", "cases.jsonl", "model.py"):

@@ -122,6 +122,7 @@ def test_cusum_false_alarm_run_length_matches_montgomery():
     assert one_sided.mean() == pytest.approx(930, rel=0.07)
 
 
+@pytest.mark.slow
 def test_cusum_detects_a_one_sigma_drop_in_about_ten_runs():
     lengths = run_lengths(lower_cusum_alarm, 20000, -1.0, seed=13)
     assert lengths.mean() == pytest.approx(10.4, rel=0.03)
@@ -245,6 +246,7 @@ def test_rolling_means_by_run_and_by_day():
     assert by_day["long"]["runs"] == 40
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("rate", "higher_is_better"), [(0.9, True), (0.002, False)])
 def test_rate_charts_rarely_alarm_in_control(rate, higher_is_better):
     """Binomial runs of 500 cases, 20 reference and 20 monitored: the count model keeps false alarms rare, a

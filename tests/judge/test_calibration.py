@@ -29,6 +29,7 @@ def calibrate(config, *extra, expect=0):
     return json.loads(output.read_text())
 
 
+@pytest.mark.slow
 def test_a_perfect_judge_agrees_fully(tmp_path, stub, capsys):
     stub.responder = FakeJudge()
     gold = rubric_gold(40) + factual_gold(30) + pairwise_gold(24)
@@ -50,6 +51,7 @@ def test_a_perfect_judge_agrees_fully(tmp_path, stub, capsys):
     assert "# Judge calibration" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_biased_noisy_judge_gets_the_agreement_sklearn_computes(tmp_path, stub):
     judge = FakeJudge(bias=1, noise=0.4, seed=5)
     stub.responder = judge
@@ -79,6 +81,7 @@ def test_a_biased_noisy_judge_gets_the_agreement_sklearn_computes(tmp_path, stub
     assert abs(worst["gap"]) == max(abs(differences))
 
 
+@pytest.mark.slow
 def test_several_raters_give_krippendorffs_alpha(tmp_path, stub):
     judge = FakeJudge(noise=0.3, seed=2)
     stub.responder = judge

@@ -64,6 +64,7 @@ def calibrate(config, expect):
     assert main(["judge", "calibrate", "--config", str(config), "--resamples", "200"]) == expect
 
 
+@pytest.mark.slow
 def test_a_trusted_judge_fails_the_gate(tmp_path, stub, capsys):
     stub.responder = FakeJudge()
     config = suite(tmp_path, stub)
@@ -78,6 +79,7 @@ def test_a_trusted_judge_fails_the_gate(tmp_path, stub, capsys):
     assert "**Judge**: trusted to gate" in report
 
 
+@pytest.mark.slow
 def test_a_judge_below_the_minimum_agreement_only_warns(tmp_path, stub, capsys):
     stub.responder = FakeJudge(bias=1, noise=0.5, seed=3)
     config = suite(tmp_path, stub, min_agreement=0.9)
@@ -117,6 +119,7 @@ def test_a_changed_judge_model_only_warns_until_recalibrated(tmp_path, stub, cap
     )
 
 
+@pytest.mark.slow
 def test_without_a_calibration_the_judge_does_not_gate(tmp_path, stub, capsys):
     stub.responder = FakeJudge()
     config = suite(tmp_path, stub)
@@ -134,6 +137,7 @@ def test_too_few_labels_are_not_trusted(tmp_path, stub, capsys):
     assert code == 0 and "fewer than the 100" in verdict["judge_calibration"]["reasons"][0]
 
 
+@pytest.mark.slow
 def test_the_gate_command_reassesses_stored_results(tmp_path, stub, capsys):
     """`evalgate gate` on results of a trusted judge: with a stricter minimum in the config it only warns."""
     stub.responder = FakeJudge(noise=0.3, seed=1)

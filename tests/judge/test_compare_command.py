@@ -61,6 +61,7 @@ def test_bad_results_files_are_input_errors(tmp_path):
         pair_results_files(a, b)
 
 
+@pytest.mark.slow
 def test_compare_two_results_files_from_the_command_line(tmp_path, stub, monkeypatch, capsys):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     (tmp_path / "cases.jsonl").write_text('{"id": "c1", "input": "hi", "expected": "hello"}\n')
@@ -94,6 +95,7 @@ def test_compare_two_results_files_from_the_command_line(tmp_path, stub, monkeyp
     assert "every judge call failed" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_compare_shows_labelled_progress_for_each_model_and_the_judge(tmp_path, stub, monkeypatch, capsys):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     (tmp_path / "cases.jsonl").write_text(

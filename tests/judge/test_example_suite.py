@@ -63,6 +63,7 @@ def fake_claude(request: dict) -> str:
     return f"[{request['model']}] Here is what the article says."
 
 
+@pytest.mark.slow
 def test_compare_two_claude_models_and_cache_the_judge(example, stub, capsys):
     stub.responder = fake_claude
     args = [

@@ -186,6 +186,7 @@ def test_judge_server_error_is_a_per_case_error(suite, stub):
     assert error.startswith("judge call failed: ") and "500" in error and "overloaded" in error
 
 
+@pytest.mark.slow
 def test_judge_calls_run_concurrently_within_the_limit(suite, stub):
     lock, state = threading.Lock(), {"now": 0, "peak": 0}
 
@@ -283,6 +284,7 @@ def test_the_case_source_document_is_shown_to_the_judge(suite, stub):
     assert "<reference_answer>" not in with_source  # reference: false
 
 
+@pytest.mark.slow
 def test_a_judge_that_does_not_reply_in_time_is_a_per_case_error(suite, stub):
     def respond(request):
         time.sleep(1.0)

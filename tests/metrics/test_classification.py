@@ -219,6 +219,7 @@ def test_one_class_gives_none_and_positive_label_option(tmp_path):
 CASE = st.tuples(st.sampled_from("abc"), st.sampled_from("abcd"), st.booleans())
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(st.lists(CASE, min_size=1, max_size=25))
 def test_classification_equals_sklearn_on_any_small_set(tmp_path_factory, cases):
@@ -235,6 +236,7 @@ def test_classification_equals_sklearn_on_any_small_set(tmp_path_factory, cases)
         )
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 4)), min_size=2, max_size=25))
 def test_ranking_equals_sklearn_on_any_small_set(tmp_path_factory, cases):

@@ -66,6 +66,7 @@ def alive(pid: int) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_normal_run_echoes_every_case_through_the_pool():
     inputs = [f"question {i}" for i in range(30)]
     outcome = run(provider_for(), inputs, concurrency=3)
@@ -109,6 +110,7 @@ def test_a_crash_mid_run_fails_that_case_and_a_fresh_worker_takes_the_next():
     assert after.output.value["pid"] == last.output.value["pid"]
 
 
+@pytest.mark.slow
 def test_a_worker_killed_by_a_signal_says_so():
     outcome = run(provider_for(), ["oom-killed", "a"], concurrency=1)
     error = outcome.results[0].error
@@ -116,6 +118,7 @@ def test_a_worker_killed_by_a_signal_says_so():
     assert outcome.results[1].ok
 
 
+@pytest.mark.slow
 def test_a_worker_exiting_between_cases_is_restarted():
     outcome = run(provider_for("--max-requests", "2"), [f"q{i}" for i in range(9)], concurrency=1)
     # a case sent just as the worker exits fails (it may have been read); the next one gets a new worker
@@ -138,6 +141,7 @@ def test_a_hung_worker_is_killed_at_the_timeout_and_replaced():
     assert not alive(old_pid)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("bad_input", "words"),
     [
@@ -163,6 +167,7 @@ def test_lots_of_stderr_never_blocks_the_worker():
     assert all(r.ok for r in outcome.results)
 
 
+@pytest.mark.slow
 def test_a_worker_that_cannot_start_fails_fast_with_its_stderr(tmp_path):
     log = tmp_path / "starts.log"
     provider = provider_for("--fail-start", env={"WORKER_START_LOG": str(log)})

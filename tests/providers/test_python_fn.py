@@ -110,6 +110,7 @@ def test_exceptions_from_the_target_are_case_errors():
     assert values(outcome) == ["ValueError: cannot classify 'abc'"]
 
 
+@pytest.mark.slow
 def test_sync_calls_run_in_a_pool_as_large_as_the_slots():
     provider = provider_for("model_fns.py:slow_sync")
     module = sys.modules[provider.function.__module__]
@@ -118,6 +119,7 @@ def test_sync_calls_run_in_a_pool_as_large_as_the_slots():
     assert module.max_in_flight == 40
 
 
+@pytest.mark.slow
 def test_threads_option_caps_the_pool():
     provider = provider_for("model_fns.py:slow_sync", threads=3)
     module = sys.modules[provider.function.__module__]
@@ -167,6 +169,7 @@ def test_target_form_is_checked_with_the_options():
     assert check(":predict") is not None
 
 
+@pytest.mark.slow
 def test_a_hung_sync_call_times_out_and_its_thread_is_replaced():
     provider = provider_for("model_fns.py:stuck", threads=2)
     outcome = run(provider, [30.0, 30.0] + [0.01] * 6, concurrency=2, timeout=0.5)

@@ -8,6 +8,7 @@ import re
 from html.parser import HTMLParser
 from typing import Any
 
+import pytest
 from reportkit import load, typed
 
 from evalgate.contracts.results import CaseRecord
@@ -148,6 +149,7 @@ def test_a_case_lists_twenty_failed_assertions_and_claims_and_counts_the_rest(cu
     assert "… and 5 more unsupported claims" in block
 
 
+@pytest.mark.slow
 def test_the_comment_of_many_huge_explanations_fits_githubs_limit(current, baseline) -> None:
     data = load("verdict_fail.json")
     template = data["cases"]["regressed"][0]

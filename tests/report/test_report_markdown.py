@@ -529,6 +529,7 @@ def huge_verdict(cases: int = 5000, output_chars: int = 2000) -> VerdictDocument
     return typed(verdict)
 
 
+@pytest.mark.slow
 def test_5000_regressed_cases_fit_the_comment_limit_keeping_verdict_and_marker(current, baseline) -> None:
     verdict = huge_verdict()
     full = render_markdown(
@@ -554,6 +555,7 @@ def test_5000_regressed_cases_fit_the_comment_limit_keeping_verdict_and_marker(c
     assert len(longer) > COMMENT_MAX_CHARS
 
 
+@pytest.mark.slow
 def test_tiers_drop_the_category_table_then_lists_then_non_gated_metrics(current, baseline) -> None:
     verdict = huge_verdict(cases=50)
     verdict.categories = many_categories(2000).categories  # a category table too big to keep
@@ -599,6 +601,7 @@ def test_the_step_summary_limit_keeps_everything_that_fits(current, baseline) ->
     assert "Shortened" not in text
 
 
+@pytest.mark.slow
 def test_the_step_summary_counts_bytes_as_github_does(current, baseline) -> None:
     verdict = huge_verdict(cases=200, output_chars=0)
     for case in verdict.cases.regressed:

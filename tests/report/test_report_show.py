@@ -137,6 +137,7 @@ def test_the_reference_example_is_a_valid_report_section(tmp_path) -> None:
     assert loaded.report["max_examples"] == 10 and loaded.report["max_chars"] == 400
 
 
+@pytest.mark.slow
 def test_in_a_suite_of_tasks_show_names_keys_of_any_task(tmp_path) -> None:
     import shutil
 

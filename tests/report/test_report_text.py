@@ -6,6 +6,7 @@ import html
 import re
 from html.parser import HTMLParser
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
@@ -37,6 +38,7 @@ def inline_children(markdown: str) -> list:
     return inlines[0].children
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(ANY)
 def test_inline_text_stays_plain_text_on_its_line(value: str) -> None:
@@ -49,6 +51,7 @@ def test_inline_text_stays_plain_text_on_its_line(value: str) -> None:
     assert shown == "before " + expected_text(value, " ") + " after"
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(ANY)
 def test_a_cell_keeps_the_row_at_one_column_and_shows_the_text(value: str) -> None:
@@ -63,6 +66,7 @@ def test_a_cell_keeps_the_row_at_one_column_and_shows_the_text(value: str) -> No
     assert shown.strip() == expected_text(value, "\n").strip()  # a cell is trimmed
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(ANY)
 def test_a_block_is_one_fence_holding_the_text_exactly(value: str) -> None:
@@ -92,6 +96,7 @@ class _Tags(HTMLParser):
         self.tags.append("comment")
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(ANY)
 def test_htmltext_adds_no_tags_or_comments(value: str) -> None:

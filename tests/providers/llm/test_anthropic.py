@@ -97,6 +97,7 @@ def test_messages_option_renders_each_turn(server: FakeLLMServer, tmp_path: Path
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("fast_backoff")
 def test_429_waits_for_retry_after_then_succeeds(server: FakeLLMServer, tmp_path: Path) -> None:
     server.script("q", ["429:0.3", "ok"])
@@ -140,6 +141,7 @@ def test_client_errors_are_not_retried(server: FakeLLMServer, tmp_path: Path, st
     assert ANTHROPIC_KEY not in ran.errors["q"]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("fast_backoff")
 def test_slow_answers_time_out_and_are_retried(server: FakeLLMServer, tmp_path: Path) -> None:
     server.script("slow", ["slow:2", "slow:2"])
@@ -150,6 +152,7 @@ def test_slow_answers_time_out_and_are_retried(server: FakeLLMServer, tmp_path: 
     assert ran.outputs["late"].value == answer_for("late")
 
 
+@pytest.mark.slow
 def test_runner_timeout_cancels_and_leaves_the_provider_usable(server: FakeLLMServer, tmp_path: Path) -> None:
     server.script("hang", ["slow:3"])
     provider = anthropic(server, tmp_path)

@@ -115,6 +115,7 @@ def test_the_secret_is_not_in_the_cache(server: FakeLLMServer, tmp_path: Path) -
         assert TOKEN.encode() not in file.read_bytes()
 
 
+@pytest.mark.slow
 def test_rate_limit_honours_retry_after(server: FakeLLMServer, tmp_path: Path) -> None:
     import time
 

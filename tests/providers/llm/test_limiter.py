@@ -200,6 +200,7 @@ def test_backoff_is_jittered_exponential_or_the_servers_wait() -> None:
     assert all(2.0 <= backoff_delay(1, 2.0, rng) <= 2.2 for _ in range(100))
 
 
+@pytest.mark.slow
 def test_rate_limited_server_every_case_answered(tmp_path: Path) -> None:
     # 200 cases: about 1 s at the cap against the 0.2 s retry-after pauses, so where the limit was held longest
     # (its settled value) is the cap even when the process stalls for a moment (60 cases left 0.3 s: flaky)
@@ -218,6 +219,7 @@ def test_rate_limited_server_every_case_answered(tmp_path: Path) -> None:
         assert report["overloads"] == server.state.rate_limited
 
 
+@pytest.mark.slow
 def test_a_token_rate_limit_is_found_and_every_case_answered(tmp_path: Path) -> None:
     """A token bucket (tokens per minute) refuses with retry-after; the limiter backs off below the cap."""
     cases = [case(f"question {i}") for i in range(24)]
@@ -233,6 +235,7 @@ def test_a_token_rate_limit_is_found_and_every_case_answered(tmp_path: Path) -> 
         assert server.calls == len(cases) + server.state.rate_limited
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("fast_backoff")
 def test_a_rate_limit_that_says_when_does_not_use_up_the_attempts(tmp_path: Path) -> None:
     """429 with retry-after is the server scheduling us, not a failed try: retried as told beyond max_attempts

@@ -74,6 +74,7 @@ def test_key_from_another_variable(
         asyncio.run(openai(server, tmp_path, api_key_env="GATEWAY_KEY").start(1))
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("fast_backoff")
 def test_429_waits_for_retry_after_then_succeeds(server: FakeLLMServer, tmp_path: Path) -> None:
     server.script("q", ["429:0.3", "ok"])

@@ -117,6 +117,7 @@ def test_assertions_score_the_transformed_output_and_the_judge_decides_rubrics(
     assert results["run"]["judge"]["assertions"]["calls"] == 1
 
 
+@pytest.mark.slow
 def test_a_changed_transform_rescores_cached_answers_without_calling_the_model(
     tmp_path, server, judge_server
 ):
@@ -145,6 +146,7 @@ def test_a_transform_that_raises_is_that_cases_transform_error(tmp_path, server,
     assert results["metrics"]["error_rate"]["value"] == pytest.approx(2 / 3)
 
 
+@pytest.mark.slow
 def test_the_report_explains_a_regressed_case(tmp_path, server, judge_server):
     baseline = run(write_suite(tmp_path, server, judge_server, transform='output | replace("echo: ", "")'))
     config_path = write_suite(
@@ -165,6 +167,7 @@ def test_the_report_explains_a_regressed_case(tmp_path, server, judge_server):
     assert "ECHO: Q: REFUND WINDOW" in refund
 
 
+@pytest.mark.slow
 def test_the_rubric_metric_sees_the_task_unless_turned_off(tmp_path, server, judge_server):
     judged = 'metrics: [{judge: {criteria: [{accuracy: "is it right"}]}}]\n'
     config = write_suite(tmp_path, server, judge_server, transform="output", extra="")
@@ -208,6 +211,7 @@ def test_assertions_without_the_metric_are_exit_2(tmp_path, server, judge_server
     assert server.calls == 0
 
 
+@pytest.mark.slow
 def test_a_regressed_judge_case_shows_the_judges_scores_and_reasoning(tmp_path, server, judge_server):
     from evalgate.report.render import render_html
 
@@ -229,6 +233,7 @@ def test_a_regressed_judge_case_shows_the_judges_scores_and_reasoning(tmp_path, 
         assert "echo: Q: refund" in case  # the raw output beside the transformed one
 
 
+@pytest.mark.slow
 def test_a_rubric_the_judge_cannot_answer_fails_with_the_judges_error(tmp_path, server, judge_server):
     judge_server.responder = lambda request: "I think it passes."
     results = run(write_suite(tmp_path, server, judge_server, transform="output"))
@@ -256,6 +261,7 @@ def test_either_sdk_keeps_the_prompt_it_sent_for_the_judge(
     assert "[system]\nBe brief." in judge_server.prompts()[0]
 
 
+@pytest.mark.slow
 def test_a_regressed_factual_case_shows_the_unsupported_claims(tmp_path, server, judge_server):
     def claims_judge(request: dict[str, Any]) -> str:
         prompt = user_text(request)
@@ -293,6 +299,7 @@ def usage_table(report: str) -> dict[str, list[str]]:
     }
 
 
+@pytest.mark.slow
 def test_the_usage_shows_the_judge_beside_the_model_and_what_the_cache_saved(tmp_path, server, judge_server):
     replies: list[str] = []
 

@@ -64,6 +64,7 @@ def test_the_first_cases_are_timed_like_the_others_in_a_fresh_process(tmp_path: 
         sum(case["wait_ms"] for case in results["cases"]) / 1000, abs=0.01)}  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("fast_backoff")
 def test_retries_and_back_off_are_recorded_apart_and_counted(tmp_path: Path) -> None:
     with FakeLLMServer(latency=SERVER_LATENCY) as server:
@@ -88,6 +89,7 @@ def test_retries_and_back_off_are_recorded_apart_and_counted(tmp_path: Path) -> 
     assert results["run"]["calls"]["retries"] == 4 and results["run"]["calls"]["retried_cases"] == 2
 
 
+@pytest.mark.slow
 def test_the_settled_limit_is_in_the_results_and_the_report(tmp_path: Path) -> None:
     cap = 3
     with FakeLLMServer(latency=0.02, max_concurrent=cap, retry_after="0.2") as server:
@@ -121,6 +123,7 @@ def test_the_settled_limit_is_in_the_results_and_the_report(tmp_path: Path) -> N
     assert f"{150 + refusals} requests ({refusals} retries" in report
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("vendor", ["anthropic", "openai"])
 def test_streaming_records_the_time_to_the_first_token_and_the_generation_rate(
     tmp_path: Path, vendor: str
@@ -162,6 +165,7 @@ def test_streaming_records_the_time_to_the_first_token_and_the_generation_rate(
     assert results["metric_keys"]["latency_ttft_p95_ms"]["shown"] is True
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("fast_backoff")
 def test_an_overload_inside_a_stream_is_retried_like_a_529(tmp_path: Path) -> None:
     with FakeLLMServer() as server:
