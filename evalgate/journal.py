@@ -29,7 +29,7 @@ from evalgate.contracts.cases import CallTiming, Case, CaseResult, Output
 from evalgate.errors import InputError
 from evalgate.files.fileio import is_stream, read_bytes
 from evalgate.files.jsonio import JSONProblem, parse_json
-from evalgate.outbound import echo, redact_data
+from evalgate.outbound import echo, may_show_secret, redact_data
 from evalgate.results import case_record
 from evalgate.runner import ABORTED  # a case run that never finished: never journaled, never kept
 
@@ -192,7 +192,9 @@ class Journal:
 
 def _line(entry: dict[str, Any]) -> bytes:
     """One journal line: compact strict JSON, UTF-8, secrets redacted, newline-terminated."""
-    text = json.dumps(redact_data(entry), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    text = json.dumps(entry, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    if may_show_secret(text):  # most lines hold none: the walk through the entry only for those that may
+        text = json.dumps(redact_data(entry), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return (text + "\n").encode("utf-8")
 
 

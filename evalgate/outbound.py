@@ -10,6 +10,7 @@ through `redact`.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -36,13 +37,25 @@ def add_secret(value: str) -> None:
             json.dumps(text)[1:-1],
             json.dumps(text, ensure_ascii=False)[1:-1],
             html.escape(text),
-            quote(text, safe=""),
-            quote_plus(text),
             repr(text)[1:-1],
+            *_url_escaped(text),
         }
     new = {form.strip() for form in forms} - set(_secrets)
     _secrets.extend(form for form in new if len(form) >= MIN_SECRET_CHARS)
     _secrets.sort(key=len, reverse=True)
+
+
+def _url_escaped(text: str) -> tuple[str, ...]:
+    """`text` URL-escaped, as a path and as a form writes it. A value read from the environment holds the bytes
+    that are not UTF-8 as lone surrogates (surrogateescape), which are escaped as those bytes; a lone surrogate
+    that stands for no byte has no URL form."""
+    try:
+        return (
+            quote(text, safe="", errors="surrogateescape"),
+            quote_plus(text, safe="", errors="surrogateescape"),
+        )
+    except UnicodeEncodeError:
+        return ()
 
 
 def is_secret_env_name(name: str) -> bool:
@@ -78,12 +91,33 @@ def redact_data(value: Any) -> Any:
     keys; the very same object when there is nothing to redact."""
     if not _secrets:
         return value
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):  # not JSON data: look at each string
+        return _redacted(value)
+    return _redacted(value) if may_show_secret(text) else value
+
+
+def may_show_secret(json_text: str) -> bool:
+    """Whether JSON text (written with ensure_ascii=False) may hold a known secret in one of its strings or
+    keys. JSON escapes each character on its own, so a secret inside a string shows in the text as that secret
+    escaped alike: no such escaped form in the text means no secret in the data (a false alarm, say digits of
+    a number, only costs the caller the walk through the data)."""
+    return any(_json_escaped(secret) in json_text for secret in _secrets)
+
+
+@functools.cache
+def _json_escaped(secret: str) -> str:
+    return json.dumps(secret, ensure_ascii=False)[1:-1]
+
+
+def _redacted(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, Mapping):
-        return {redact_data(key): redact_data(item) for key, item in value.items()}
+        return {_redacted(key): _redacted(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [redact_data(item) for item in value]
+        return [_redacted(item) for item in value]
     return value
 
 
