@@ -232,10 +232,10 @@ async def run_suite(
             for result in reused.values():
                 if result.output is not None and not result.output.cached:
                     budget.charge(result.output)
-        # no idle workers for a small sample (or the few cases a resumed run has left)
-        slots = max(1, min(config.concurrency, len(cases) * config.repeats - len(reused)))
+        calls = len(cases) * config.repeats - len(reused)
+        slots = max(1, min(config.concurrency, calls))  # no idle workers for a small sample or a resumed run
         try:
-            await provider.start(slots)
+            await provider.start(slots, calls)
         except (
             RunAborted
         ) as exc:  # before any case: evalgate's own failure (an SDK that cannot give its headers)

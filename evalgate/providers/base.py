@@ -43,8 +43,8 @@ class Provider(ABC):
         masks their values in the log before the engine starts."""
         return set()
 
-    async def start(self, slots: int) -> None:  # noqa: B027 - optional hook
-        """Prepare for up to `slots` concurrent calls."""
+    async def start(self, slots: int, calls: int | None = None) -> None:  # noqa: B027 - optional hook
+        """Prepare for up to `slots` concurrent calls, `calls` in all when known."""
 
     @abstractmethod
     async def complete(self, case: Case) -> Output | Any:

@@ -281,8 +281,8 @@ class CachedProvider(Provider):
     def cache_stats(self) -> dict[str, Any]:
         return self.cache.stats
 
-    async def start(self, slots: int) -> None:
-        await self.inner.start(slots)
+    async def start(self, slots: int, calls: int | None = None) -> None:
+        await self.inner.start(slots, calls)  # an upper bound: cached answers make no call
 
     async def complete(self, case: Case) -> Output:
         key = cache_key(

@@ -98,7 +98,7 @@ class CommandProvider(Provider):
         self._ever_answered = False
         self._broken: str | None = None
 
-    async def start(self, slots: int) -> None:
+    async def start(self, slots: int, calls: int | None = None) -> None:
         """Start one worker per slot; a command that cannot be run at all is a config error."""
         self._workers = [_Worker(self) for _ in range(slots)]
         self._idle = asyncio.Queue()

@@ -59,7 +59,7 @@ class PythonProvider(Provider):
         _check_callable(self.function, self.pass_case, self.kwargs, config)
         self._threads: ThreadPool | None = None
 
-    async def start(self, slots: int) -> None:
+    async def start(self, slots: int, calls: int | None = None) -> None:
         if not self.is_async:
             self._threads = ThreadPool(self.options.get("threads") or slots)
 

@@ -152,7 +152,7 @@ class LLMProvider(Provider):
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
-    async def start(self, slots: int) -> None:
+    async def start(self, slots: int, calls: int | None = None) -> None:
         if self.settings is None:
             self.configure_run()
         assert self.settings is not None
@@ -166,7 +166,7 @@ class LLMProvider(Provider):
                 line=self.config.line,
             )
         self.slots = max(1, slots)
-        self.limiter = AdaptiveLimiter(self.slots)
+        self.limiter = AdaptiveLimiter(self.slots, requests=calls)
         if self.settings.cache_dir is not None:
             self.cache = ResponseCache(self.settings.cache_dir)
         else:  # every call will miss: open the client now, before any case's clock or timeout starts

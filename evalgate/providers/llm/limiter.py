@@ -35,6 +35,13 @@ class AdaptiveLimiter:
       but only after HOLD_ROUNDS rounds without a cut: a limit just learnt is held, so probing above it (and the
       refused request that probing costs, which then waits out its retry-after) is rare, not every round. A cut
       that lands where the last one did (the same ceiling, found again) doubles the hold, up to MAX_HOLD_ROUNDS.
+    - **Growth only while the limit binds**: a success grows the limit only when requests wait for a slot. With
+      fewer requests than the limit (workers asleep in a retry-after, a run's last few cases) a higher limit
+      would not be exercised: it would only let the next burst through past the server's limit.
+    - **No probe near the end**: with `requests` (the run's number of requests) known, the limit grows only while
+      the run has longer left than TAIL_WAITS times the server's last retry-after: a probe costs one refused
+      request that waits it out, which near the end would be the run's last seconds (with a real API's
+      retry-after of tens of seconds, the run's longest ones), for a slot that would serve few requests.
     - **A pause below one**: a refusal with nothing else of ours in flight (`k` = 1) says even one request at a
       time is too many (a token or request rate below what one request at a time uses): no new request starts
       until the server's retry-after has passed, so retries come paced, not in a herd.
@@ -49,11 +56,18 @@ class AdaptiveLimiter:
     HOLD_ROUNDS = 8
     MAX_HOLD_ROUNDS = 64
     RTT_WEIGHT = 0.1  # the smoothed round trip follows the successes' latencies with this weight
+    TAIL_WAITS = 2.0
+    DEFAULT_WAIT_S = 1.0  # what a refusal is taken to cost when the server gave no retry-after
 
-    def __init__(self, slots: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, slots: int, clock: Callable[[], float] = time.monotonic, requests: int | None = None
+    ) -> None:
         self.slots = slots
+        self.requests = requests  # how many requests the run makes (None: unknown)
+        self.answered = 0
         self.limit = float(slots)
         self.in_flight = 0
+        self.waiting = 0  # requests waiting for a slot (the limit binds)
         self.epoch = 0
         self.decreases = 0
         self.overloads = 0
@@ -65,6 +79,7 @@ class AdaptiveLimiter:
         self._hold_rounds = self.HOLD_ROUNDS
         self._last_landing: float | None = None  # where the last cut put the limit
         self._paused_until = -math.inf
+        self._refusal_wait_s = self.DEFAULT_WAIT_S  # the server's last retry-after
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._level_since: float | None = None  # when the current whole limit began (first acquire)
         self._time_at: dict[int, float] = {}
@@ -75,17 +90,21 @@ class AdaptiveLimiter:
             self._level_since = self._clock()
         while (pause := self._paused_until - self._clock()) > 0:
             await asyncio.sleep(pause)
-        while self.in_flight >= int(self.limit):
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                else:  # woken, then cancelled: hand the wake-up on
-                    self._wake()
-                raise
+        self.waiting += 1
+        try:
+            while self.in_flight >= int(self.limit):
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+                try:
+                    await waiter
+                except asyncio.CancelledError:
+                    if waiter in self._waiters:
+                        self._waiters.remove(waiter)
+                    else:  # woken, then cancelled: hand the wake-up on
+                        self._wake()
+                    raise
+        finally:
+            self.waiting -= 1
         self.in_flight += 1
         return Ticket(self.epoch, self.in_flight)
 
@@ -95,19 +114,30 @@ class AdaptiveLimiter:
 
     def succeeded(self, seconds: float | None = None) -> None:
         """A request answered (in `seconds`, which feed the smoothed round trip)."""
+        self.answered += 1
         if seconds is not None:
             self._rtt = seconds if self._rtt is None else self._rtt + self.RTT_WEIGHT * (seconds - self._rtt)
         if self._hold > 0:
             self._hold -= 1
-        else:
+        elif self.waiting and self._worth_probing():
             self._set_limit(min(float(self.slots), self.limit + 1.0 / self.limit))
         self._wake()
+
+    def _worth_probing(self) -> bool:
+        """Whether the run has longer left than TAIL_WAITS refused requests' waits (always, when its number of
+        requests is unknown)."""
+        if self.requests is None or self._rtt is None:
+            return True
+        left_s = max(0, self.requests - self.answered) / self.limit * self._rtt
+        return left_s > self.TAIL_WAITS * self._refusal_wait_s
 
     def overloaded(self, ticket: Ticket, retry_after: float | None = None) -> None:
         """The server refused a request (429, 529, 503): cut, unless this event already caused a cut; pause for
         the server's retry-after when the request was our only one in flight."""
         self.overloads += 1
         now = self._clock()
+        if retry_after:
+            self._refusal_wait_s = retry_after
         if ticket.in_flight == 1 and retry_after:
             self._paused_until = max(self._paused_until, now + retry_after)
         if ticket.epoch != self.epoch or now - self._last_cut < self.COOLDOWN_RTTS * (self._rtt or 0.0):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from evalgate.providers.llm import retry
-from evalgate.providers.llm.limiter import AdaptiveLimiter
+from evalgate.providers.llm.limiter import AdaptiveLimiter, Ticket
 from evalgate.providers.llm.retry import backoff_delay, failure_for_status, parse_retry_after
 
 from .conftest import case, make_provider, run_provider
@@ -64,6 +64,7 @@ def test_growth_waits_out_the_hold_then_adds_a_slot_per_round_up_to_the_slots() 
         for _ in range(9):
             limiter.release()
         assert limiter.limit == 8
+        limiter.waiting = 1  # throughout, a request waits for a slot: the limit binds
         for _ in range(AdaptiveLimiter.HOLD_ROUNDS * 8):  # the hold: the learnt limit is kept
             limiter.succeeded(0.05)
         assert limiter.limit == 8
@@ -81,6 +82,7 @@ def test_finding_the_same_ceiling_again_doubles_the_hold() -> None:
     async def scenario() -> None:
         clock = FakeClock()
         limiter = AdaptiveLimiter(32, clock=clock)
+        limiter.waiting = 1  # throughout, a request waits for a slot: the limit binds
 
         async def refused_at(k: int) -> None:
             tickets = [await limiter.acquire() for _ in range(k)]
@@ -110,6 +112,64 @@ def test_finding_the_same_ceiling_again_doubles_the_hold() -> None:
         assert limiter.limit == 10 and successes_until_growth() == 8 * 10 + 1
 
     asyncio.run(scenario())
+
+
+def test_the_limit_grows_only_while_requests_wait_for_a_slot() -> None:
+    """With fewer requests than the limit (workers asleep in a retry-after, the run's last cases), a higher limit
+    would not be used: it would only let the next burst through past the server's limit."""
+
+    async def scenario() -> None:
+        limiter = AdaptiveLimiter(32)
+        tickets = [await limiter.acquire() for _ in range(17)]
+        limiter.overloaded(tickets[16])  # the server admits 16
+        limiter.release()  # the refused request: 16 in flight
+        for _ in range(
+            AdaptiveLimiter.HOLD_ROUNDS * 16 + 100
+        ):  # the hold, then 100 answers with no one waiting
+            limiter.succeeded(0.05)
+        assert limiter.limit == 16
+        waiting = asyncio.ensure_future(limiter.acquire())  # a 17th request waits for a slot
+        await asyncio.sleep(0)
+        assert limiter.waiting == 1
+        limiter.succeeded(0.05)
+        assert limiter.limit == 16 + 1 / 16
+        for _ in range(16):
+            limiter.succeeded(0.05)
+        assert limiter.limit > 17  # the waiting request gets the new slot
+        await asyncio.wait_for(waiting, 5)
+        assert limiter.waiting == 0 and limiter.in_flight == 17
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("retry_after", [None, 3.0])
+def test_no_probe_when_less_of_the_run_is_left_than_two_refusals_waits(retry_after: float | None) -> None:
+    """A probe above the limit costs a refused request that waits out the server's retry-after (1 s when it
+    gives none): near the end of the run that wait would be the run's last seconds. A server that admits 16,
+    answering 16 requests per 50 ms round; the run makes 4,300 requests."""
+    requests, wait = 4300, retry_after or AdaptiveLimiter.DEFAULT_WAIT_S
+    last_worth_it = (
+        requests - 2 * wait / 0.05 * 16
+    )  # answers after which less than 2 waits of the run are left
+
+    def refused_probes(limiter: AdaptiveLimiter, clock: FakeClock) -> list[int]:
+        limiter.waiting = 1  # throughout, a request waits for a slot: the limit binds
+        limiter.overloaded(Ticket(limiter.epoch, 17), retry_after)  # the first burst: the server admits 16
+        refused = []
+        for answer in range(1, requests + 1):
+            clock.now += 0.05 / 16
+            limiter.succeeded(0.05)
+            if int(limiter.limit) > 16:  # the probe's request is refused
+                refused.append(answer)
+                limiter.overloaded(Ticket(limiter.epoch, 17), retry_after)
+        return refused
+
+    clock = FakeClock()
+    known = refused_probes(AdaptiveLimiter(32, clock=clock, requests=requests), clock)
+    unknown = refused_probes(AdaptiveLimiter(32, clock=clock), clock)  # it always may probe
+    assert known and all(answer <= last_worth_it for answer in known)
+    assert any(answer > last_worth_it for answer in unknown)
+    assert known == [answer for answer in unknown if answer <= last_worth_it]
 
 
 def test_the_report_names_the_limit_held_longest() -> None:
