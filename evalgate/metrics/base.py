@@ -197,8 +197,13 @@ class CaseMetric(Metric):
         """What a failed case scores: the worst value of the family's keys."""
         return self.ERROR_SCORE
 
+    @functools.cached_property
+    def key_names(self) -> tuple[str, ...]:
+        """The names of `keys()` (fixed once configured), read for every case scored."""
+        return tuple(key.name for key in self.keys())
+
     def score_case(self, record: CaseRecord) -> dict[str, float]:
-        failed = dict.fromkeys((key.name for key in self.keys()), self.error_score())
+        failed = dict.fromkeys(self.key_names, self.error_score())
         if record.get("error") is not None:
             return failed
         if not has_expected(record) and self.needs_expected():
