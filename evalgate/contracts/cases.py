@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import numbers
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,6 +118,8 @@ def normalize_output(raw: Any) -> Output:
 
 def int_or_none(value: Any) -> int | None:
     """A count from untrusted data: a whole number 0 or more, or None when absent or not a count (NaN, -1, "3")."""
+    if type(value) is int and 0 <= value <= sys.float_info.max:  # the usual count, read for every answer
+        return value
     amount = float_or_none(value)
     return None if amount is None else int(value) if isinstance(value, numbers.Integral) else int(amount)
 
@@ -156,6 +159,8 @@ def json_value(value: Any, where: str) -> Any:
 
 
 def _clean(value: Any, where: str, depth: int, open_containers: set[int]) -> Any:
+    if type(value) is str and value.isascii():  # the usual answer
+        return value
     if isinstance(value, str):
         if not value.isascii():
             _check_unicode(value, where)
@@ -216,6 +221,8 @@ def _clean_mapping(
 
 
 def _key_text(key: Any, where: str) -> str:
+    if type(key) is str and key.isascii():
+        return key
     if isinstance(key, str):
         return _clean(key, f"a key of {where}", 0, set())
     if key is None or isinstance(key, bool):

@@ -55,3 +55,19 @@ def test_an_output_object_is_checked_too_and_bad_usage_is_not_reported() -> None
     output = normalize_output(Output(value="ok", tokens_in=-3, tokens_out=7, cost=math.inf, cached=True))
     assert (output.tokens_in, output.tokens_out, output.cost, output.cached) == (None, 7, None, True)
     assert normalize_output({"text": "a", "tokens_in": "12", "cost": 0.5}).tokens_in is None
+
+
+class Count(int):
+    """An int subclass: not the fast path's exact int, the same rule."""
+
+
+@pytest.mark.parametrize(
+    ("raw", "count"),
+    [
+        (0, 0), (7, 7), (2**1023, 2**1023), (Count(5), 5), (np.int64(9), 9), (3.0, 3),
+        (-1, None), (2**1024, None), (True, None), ("3", None), (math.nan, None), (None, None),
+    ],
+)  # fmt: skip
+def test_a_token_count_is_a_whole_number_a_float_can_hold_or_not_reported(raw, count) -> None:
+    output = normalize_output(Output(value="ok", tokens_in=raw))
+    assert output.tokens_in == count and (count is None or type(output.tokens_in) is int)
