@@ -56,7 +56,7 @@ class AdaptiveLimiter:
     HOLD_ROUNDS = 8
     MAX_HOLD_ROUNDS = 64
     RTT_WEIGHT = 0.1  # the smoothed round trip follows the successes' latencies with this weight
-    TAIL_WAITS = 2.0
+    TAIL_WAITS = 2.0  # a probe needs the run to have this many refusal waits left (no probe near the end)
     DEFAULT_WAIT_S = 1.0  # what a refusal is taken to cost when the server gave no retry-after
 
     def __init__(
