@@ -30,7 +30,10 @@ _secrets: list[str] = []  # longest first, so a secret containing another is red
 
 def add_secret(value: str) -> None:
     """Remember a secret, in every form a message may quote it in (stripped, line by line, JSON-, HTML- and
-    URL-escaped, as Python shows it in a repr), to redact it from everything evalgate writes or prints."""
+    URL-escaped, as Python shows it in a repr), to redact it from everything evalgate writes or prints. Blanks
+    are no secret (their URL forms, `%20%20...` and `++++++`, would garble every text that holds them)."""
+    if not value.strip():
+        return
     forms = {value, value.strip(), *value.splitlines()}
     for text in list(forms):
         forms |= {

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from evalgate import outbound
@@ -54,6 +54,7 @@ def test_redact_data_redacts_what_walking_every_string_redacts(data: st.DataObje
     outbound.forget_secrets()  # each example learns its own secret
     outbound.add_secret(secret)
     forms = list(outbound._secrets)  # the secret as messages quote it: escaped, stripped, line by line
+    assume(forms)  # blanks alone, or shorter than MIN_SECRET_CHARS once stripped: no secret to redact
     pieces = st.one_of(st.text(max_size=8), st.integers(0, len(forms) - 1).map(forms.__getitem__))
     strings = st.lists(pieces, max_size=3).map("".join)
     value = data.draw(json_data(strings))
@@ -94,3 +95,9 @@ def test_a_secret_variable_holding_bytes_that_are_not_utf8_is_learnt_in_every_fo
         outbound.redact(f"key {value} in a URL ?k=sk-%FF%FE-0123456789")
         == "key [redacted] in a URL ?k=[redacted]"
     )
+
+
+def test_a_blank_value_is_no_secret() -> None:
+    outbound.add_env_secrets({"EMPTY_TOKEN": "        ", "TABS_API_KEY": "\t\t\t\t\t\t\t"})
+    assert outbound._secrets == []
+    assert outbound.redact("a+++++++b %20%20%20%20%20%20") == "a+++++++b %20%20%20%20%20%20"
