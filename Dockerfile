@@ -21,10 +21,14 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/opt/evalgate/
     && find "$site/numpy" "$site/scipy" -depth -type d -name tests -exec rm -rf {} +
 
 # 2. the code layer: evalgate itself, without touching the dependencies; the sources are not kept, so
-#    `python /opt/evalgate/entrypoint.py` imports the installed package (with its templates)
+#    `python /opt/evalgate/entrypoint.py` imports the installed package (with its templates). The anthropic and
+#    openai providers send their SDK's headers, kept per SDK version: kept here, at build, so a run in a fresh
+#    checkout never imports an SDK (0.5-1.5 s of CPU; docs/providers.md, "Throughput")
 COPY . /tmp/evalgate-src/
 RUN pip install --no-cache-dir --no-deps /tmp/evalgate-src \
     && cp /tmp/evalgate-src/entrypoint.py /opt/evalgate/entrypoint.py \
-    && rm -rf /tmp/evalgate-src
+    && rm -rf /tmp/evalgate-src \
+    && python -c "from evalgate.providers.llm.sdk import prime_headers; prime_headers('/opt/evalgate/sdk')"
+ENV EVALGATE_SDK_PROFILES=/opt/evalgate/sdk
 
 ENTRYPOINT ["python", "/opt/evalgate/entrypoint.py"]

@@ -226,6 +226,32 @@ def test_install_puts_the_models_own_dependency_in_the_container(tool, image, fa
     assert installed.outputs["verdict"] == "pass" and installed.outputs["accuracy"] == "1.0"
 
 
+SHIPPED_HEADERS_PROBE = """
+import json, os
+from pathlib import Path
+from evalgate.providers import PROVIDER_CLASSES, provider_class
+from evalgate.providers.llm import wire
+from evalgate.providers.llm.options import CALL_OPTIONS
+from evalgate.providers.llm.sdk import SDKChatProvider
+folder = Path(os.environ[wire.SHIPPED_PROFILES_ENV])
+timeout = CALL_OPTIONS["timeout"].default
+found = {}
+for name in PROVIDER_CLASSES:
+    if issubclass(cls := provider_class(name), SDKChatProvider):
+        found[name] = wire.read_profile(folder / wire.profile_name(cls.endpoint_call(set()), timeout)) is not None
+print(json.dumps(found))
+"""
+
+
+def test_the_image_keeps_the_sdks_headers_so_a_run_in_a_fresh_checkout_imports_no_sdk(tool, image) -> None:
+    result = subprocess.run(
+        [str(tool), "run", image, "--entrypoint", "python", "--", "-c", SHIPPED_HEADERS_PROBE],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"anthropic": True, "openai": True}
+
+
 # ---------------------------------------------------------------- act
 
 

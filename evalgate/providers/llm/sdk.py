@@ -7,6 +7,7 @@ import os
 import time
 from abc import abstractmethod
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 from evalgate.contracts.cases import CallTiming, Case, Output
@@ -14,9 +15,10 @@ from evalgate.errors import RunAborted
 from evalgate.providers.llm.aio import HttpStatus, checked_read, open_session, transport_failure
 from evalgate.providers.llm.answers import StreamError, StreamReader, json_body
 from evalgate.providers.llm.base import LLMProvider, env_secret
+from evalgate.providers.llm.options import CALL_OPTIONS
 from evalgate.providers.llm.prompts import ChatPrompt, Prompt, Templates
 from evalgate.providers.llm.retry import Failure, ProviderError, failure_for_api_error
-from evalgate.providers.llm.wire import SDKCall, sdk_headers
+from evalgate.providers.llm.wire import SDKCall, prime, sdk_headers
 
 NO_KEY_PLACEHOLDER = "no-key"  # what an SDK gets as its key for a server that needs none (it insists on one)
 
@@ -105,8 +107,12 @@ class SDKChatProvider(LLMProvider):
 
     def sdk_call(self) -> SDKCall:
         key_env = self.api_key_env(self.options)
-        own_env = {self.API_KEY_ENV, self.BASE_URL_ENV, *([key_env] if key_env else [])}
-        return SDKCall(self.SDK, self.SDK_CLIENT, self.SDK_METHOD, self.PATH, frozenset(own_env))
+        return self.endpoint_call({self.API_KEY_ENV, self.BASE_URL_ENV, *([key_env] if key_env else [])})
+
+    @classmethod
+    def endpoint_call(cls, own_env: set[str]) -> SDKCall:
+        """The SDK call whose headers this provider sends; `own_env`: the variables evalgate sets itself."""
+        return SDKCall(cls.SDK, cls.SDK_CLIENT, cls.SDK_METHOD, cls.PATH, frozenset(own_env))
 
     def import_library(self) -> None:
         """aiohttp, and the SDK's headers; RunAborted when the SDK cannot give them (evalgate's failure, never
@@ -179,3 +185,13 @@ def stream_line(line: bytes) -> str:
         return line.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError:
         raise ProviderError("malformed response: a streamed line is not UTF-8") from None
+
+
+def prime_headers(folder: str | Path) -> list[Path]:
+    """Keep the headers of every SDK provider, at the default timeout, in `folder`: the Action's image does this
+    when it is built (its EVALGATE_SDK_PROFILES), so a run in a fresh checkout never imports an SDK."""
+    from evalgate.providers import PROVIDER_CLASSES, provider_class
+
+    classes = [provider_class(name) for name in PROVIDER_CLASSES]
+    calls = [cls.endpoint_call(set()) for cls in classes if issubclass(cls, SDKChatProvider)]
+    return prime(folder, calls, CALL_OPTIONS["timeout"].default)

@@ -11,6 +11,11 @@ sends the read timeout): a later run reads the file and never imports the SDK. N
 (the key is the placeholder). When the environment holds a variable of the SDK's own (`ANTHROPIC_CUSTOM_HEADERS`,
 `OPENAI_ORG_ID`, ...) beyond the key and base URL evalgate passes, the headers are captured for that run only.
 A file that cannot be read, written or trusted is captured again: never an error of the run.
+
+A fresh checkout (every CI run) has no kept file, so the Action's image is built with them: `prime` captures the
+headers of every SDK provider at the default timeout into a folder (the Dockerfile's EVALGATE_SDK_PROFILES), and
+`sdk_headers` reads that folder when the suite's own has no file. A file there matches only the SDK versions,
+Python and platform it was made with (its name says them), so elsewhere it is simply not found.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from typing import Any
 from evalgate.files.fileio import read_bytes, write_json_atomic
 
 PROFILE_DIR = ".evalgate/sdk"  # relative to the config file's folder
+SHIPPED_PROFILES_ENV = (
+    "EVALGATE_SDK_PROFILES"  # a folder of files made by `prime` (the Action's image has one)
+)
 KEY_MARK = "evalgate-sdk-key-placeholder"  # the key the SDK is given while its headers are captured
 PROFILE_MAX_BYTES = 64 * 1024
 TRANSPORT_HEADERS = frozenset(("host", "content-length"))  # set for each request by whichever client sends it
@@ -55,14 +63,34 @@ def sdk_headers(
 ) -> dict[str, str]:
     """The headers the SDK sends on `call` with this key, base URL and timeout (from the kept file if any)."""
     keep = not any(name.startswith(call.env_prefix()) and name not in call.own_env for name in os.environ)
-    path = base_dir / PROFILE_DIR / profile_name(call, timeout)
+    name = profile_name(call, timeout)
+    path = base_dir / PROFILE_DIR / name
     headers = read_profile(path) if keep else None
+    if headers is None and keep and (shipped := os.environ.get(SHIPPED_PROFILES_ENV)):
+        headers = read_profile(Path(shipped) / name)
+        if headers is not None:
+            return with_key(headers, api_key)
     if headers is None:
         headers = capture(call, base_url=base_url, timeout=timeout)
         if keep:
             with contextlib.suppress(Exception):  # an unwritable folder only costs the next run the capture
                 write_json_atomic(path, {"headers": headers})
+    return with_key(headers, api_key)
+
+
+def with_key(headers: dict[str, str], api_key: str) -> dict[str, str]:
     return {name: value.replace(KEY_MARK, api_key) for name, value in headers.items()}
+
+
+def prime(folder: str | Path, calls: list[SDKCall], timeout: float) -> list[Path]:
+    """Capture the headers of each of `calls` at `timeout` into `folder`, as `sdk_headers` keeps them; returns the
+    files written. Run where the SDKs are installed as a run will find them (the Action's image, at build)."""
+    written = []
+    for call in calls:
+        path = Path(folder) / profile_name(call, timeout)
+        write_json_atomic(path, {"headers": capture(call, base_url="https://prime.invalid", timeout=timeout)})
+        written.append(path)
+    return written
 
 
 def profile_name(call: SDKCall, timeout: float) -> str:

@@ -16,7 +16,7 @@ from evalgate.errors import RunAborted
 from evalgate.providers.llm import wire
 from evalgate.providers.llm.budget import RunSettings
 from evalgate.providers.llm.retry import Failure, failure_for_api_error, failure_for_status
-from evalgate.providers.llm.sdk import SDKChatProvider
+from evalgate.providers.llm.sdk import SDKChatProvider, prime_headers
 
 from .conftest import ANTHROPIC_KEY, OPENAI_KEY, case, make_provider, run_provider
 from .fake_servers import FakeLLMServer, answer_for
@@ -131,6 +131,35 @@ def test_the_sdks_own_environment_is_honoured_and_never_kept(
     assert ran.errors == {}
     assert server.requests[0].headers["x-team"] == "evals"
     assert not (tmp_path / wire.PROFILE_DIR).exists()
+
+
+@pytest.mark.slow  # it imports both SDKs
+@pytest.mark.parametrize("kind", sorted(SDKS))
+def test_headers_primed_at_build_serve_a_fresh_checkout_without_the_sdk(
+    kind: str, server: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Action's image keeps every SDK provider's headers (`prime_headers`, at the default timeout) in
+    EVALGATE_SDK_PROFILES: a run in a checkout with no kept file sends exactly what the SDK sends, without
+    importing it, and writes nothing into the checkout."""
+    shipped = tmp_path / "image"
+    primed = prime_headers(shipped)
+    assert sorted(path.name.split("-")[0] for path in primed) == sorted(SDKS)
+    assert all(SDKS[name][2] not in path.read_text(encoding="utf-8") for path in primed for name in SDKS)
+    fresh = tmp_path / "checkout"
+    asyncio.run(run_provider(sdk_provider(kind, server, fresh / "captured"), [case("q")]))  # the SDK's own
+
+    def no_capture(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the primed headers were not used")
+
+    monkeypatch.setattr(wire, "capture", no_capture)
+    monkeypatch.setenv(wire.SHIPPED_PROFILES_ENV, str(shipped))
+    ran = asyncio.run(run_provider(sdk_provider(kind, server, fresh / "suite"), [case("q")]))
+    assert ran.errors == {}
+    assert server.requests[1].headers == server.requests[0].headers
+    assert not (fresh / "suite").exists()
+    # another timeout has no primed file: captured as before (here: refused by the stand-in above)
+    with pytest.raises(RunAborted):
+        asyncio.run(run_provider(sdk_provider(kind, server, fresh / "other", timeout=7), [case("q")]))
 
 
 def sdk_failure(kind: str, status: int, body: bytes, headers: dict[str, str]) -> Failure:
