@@ -21,14 +21,20 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/opt/evalgate/
     && find "$site/numpy" "$site/scipy" -depth -type d -name tests -exec rm -rf {} +
 
 # 2. the code layer: evalgate itself, without touching the dependencies; the sources are not kept, so
-#    `python /opt/evalgate/entrypoint.py` imports the installed package (with its templates). The anthropic and
-#    openai providers send their SDK's headers, kept per SDK version: kept here, at build, so a run in a fresh
-#    checkout never imports an SDK (0.5-1.5 s of CPU; docs/providers.md, "Throughput")
+#    `python /opt/evalgate/entrypoint.py` imports the installed package (with its templates)
 COPY . /tmp/evalgate-src/
 RUN pip install --no-cache-dir --no-deps /tmp/evalgate-src \
     && cp /tmp/evalgate-src/entrypoint.py /opt/evalgate/entrypoint.py \
-    && rm -rf /tmp/evalgate-src \
-    && python -c "from evalgate.providers.llm.sdk import prime_headers; prime_headers('/opt/evalgate/sdk')"
+    && rm -rf /tmp/evalgate-src
+
+# 3. the prebuilt image only (release.yml builds it with EVALGATE_PRIME_SDK_HEADERS=1): the anthropic and openai
+#    providers send their SDK's headers, kept per SDK version; kept here, so a run in a fresh checkout never
+#    imports an SDK (0.5-1.1 s of a run; docs/providers.md, "Throughput"). An image rebuilt on every run (the
+#    Dockerfile action) would pay more for it (1.9 s of build) than its run saves, and skips it.
+ARG EVALGATE_PRIME_SDK_HEADERS=0
 ENV EVALGATE_SDK_PROFILES=/opt/evalgate/sdk
+RUN if [ "$EVALGATE_PRIME_SDK_HEADERS" = 1 ]; then \
+        python -c "from evalgate.providers.llm.sdk import prime_headers; prime_headers('/opt/evalgate/sdk')"; \
+    fi
 
 ENTRYPOINT ["python", "/opt/evalgate/entrypoint.py"]

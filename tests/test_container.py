@@ -243,13 +243,28 @@ print(json.dumps(found))
 """
 
 
-def test_the_image_keeps_the_sdks_headers_so_a_run_in_a_fresh_checkout_imports_no_sdk(tool, image) -> None:
+def kept_sdk_headers(tool: Path, image: str) -> dict[str, bool]:
     result = subprocess.run(
         [str(tool), "run", image, "--entrypoint", "python", "--", "-c", SHIPPED_HEADERS_PROBE],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"anthropic": True, "openai": True}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_prebuilt_image_keeps_the_sdks_headers_so_a_run_in_a_fresh_checkout_imports_no_sdk(
+    tool, image
+) -> None:
+    """release.yml builds with EVALGATE_PRIME_SDK_HEADERS=1; the Dockerfile action (rebuilt each run) does not."""
+    primed = image + "-primed"
+    build = subprocess.run(
+        [str(tool), "podman", "build", "--pull=never", "--build-arg", "EVALGATE_PRIME_SDK_HEADERS=1",
+         "-t", primed, str(ROOT)],
+        capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    assert kept_sdk_headers(tool, primed) == {"anthropic": True, "openai": True}
+    assert kept_sdk_headers(tool, image) == {"anthropic": False, "openai": False}
 
 
 # ---------------------------------------------------------------- act
