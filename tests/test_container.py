@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "github"))
 
 from fake_github import FakeGitHub  # noqa: E402
-from gh_helpers import ACCURACY_LINE, MODELS, write_suite  # noqa: E402
+from ghkit import ACCURACY_LINE, MODELS, write_suite  # noqa: E402
 from test_gh_actions_io import parse_output_file  # noqa: E402
 
 pytestmark = [
@@ -74,7 +74,7 @@ def fake() -> FakeGitHub:
 
 
 def workspace(tmp_path: Path) -> Path:
-    """The suite the entrypoint's tests run too (gh_helpers.write_suite), with the good model."""
+    """The suite the entrypoint's tests run too (ghkit.write_suite), with the good model."""
     return write_suite(tmp_path / "workspace")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "github")]
 
-from gh_helpers import MODELS, make_zip  # noqa: E402
+from ghkit import MODELS, make_zip  # noqa: E402
 from test_container import (  # noqa: E402, F401 - fixtures and the act helpers of the container tests
     HEAD_SHA,
     TOKEN,

@@ -1,7 +1,7 @@
 """The Action's entrypoint, end to end: the real engine (`python -P -m evalgate`, a subprocess) on a small real
 suite, against the fake GitHub API (real PyGithub, real HTTP on 127.0.0.1).
 
-The suite (gh_helpers.write_suite): 40 cases, a python provider, and the models `good`, `slip` (a warning) and
+The suite (ghkit.write_suite): 40 cases, a python provider, and the models `good`, `slip` (a warning) and
 `bad` (a failure), plus two here whose engine ends without a verdict. The engine is only wrapped to record its
 calls; one test (forged outputs) edits the real verdict afterwards, for a headline the engine cannot write.
 """
@@ -23,9 +23,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "github")]
 
-import gh_helpers  # noqa: E402
+import ghkit  # noqa: E402
 from fake_github import FakeGitHub  # noqa: E402
-from gh_helpers import ACCURACY_LINE, REPO, TOKEN, make_zip, write_suite  # noqa: E402
+from ghkit import ACCURACY_LINE, REPO, TOKEN, make_zip, write_suite  # noqa: E402
 from test_gh_actions_io import parse_output_file  # noqa: E402
 
 import entrypoint  # noqa: E402
@@ -34,7 +34,7 @@ from evalgate.github import inputs  # noqa: E402
 HEAD_SHA = "a" * 40
 BASE_SHA = "b" * 40
 MODELS = {
-    **gh_helpers.MODELS,
+    **ghkit.MODELS,
     # the engine process ends without a verdict: the model exits it, or kills it (as the OOM killer would)
     "exits": "import os\n\ndef predict(x):\n    os._exit(1)\n",
     "killed": "import os, signal\n\ndef predict(x):\n    os.kill(os.getpid(), signal.SIGKILL)\n",

@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "github")]
 
-from gh_helpers import make_zip  # noqa: E402
+from ghkit import make_zip  # noqa: E402
 from test_entrypoint import (  # noqa: E402, F401 - the fixtures are used by name
     HEAD_SHA,
     MODELS,

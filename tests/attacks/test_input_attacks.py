@@ -33,7 +33,7 @@ from tests.conftest import ROOT, write_suite
 
 sys.path.insert(0, str(ROOT / "tests" / "github"))
 from fake_github import FakeGitHub
-from gh_helpers import REPO, TOKEN, make_zip, results_doc
+from ghkit import REPO, TOKEN, make_zip, results_doc
 
 QUICK = 30  # seconds: far more than any of these needs; the old code hung or took minutes
 

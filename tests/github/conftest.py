@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from fake_github import FakeGitHub
-from gh_helpers import REPO, TOKEN
+from ghkit import REPO, TOKEN
 
 from tests.conftest import GITHUB_EVENTS
 

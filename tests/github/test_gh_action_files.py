@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from gh_helpers import verdict_doc
+from ghkit import verdict_doc
 
 from evalgate.contracts.verdict import MetricRow
 from evalgate.github import inputs, publish

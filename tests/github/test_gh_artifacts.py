@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from fake_github import FakeGitHub
-from gh_helpers import REPO, TOKEN, make_zip, results_doc, results_zip
+from ghkit import REPO, TOKEN, make_zip, results_doc, results_zip
 
 from evalgate.errors import InputError
 from evalgate.github import artifacts

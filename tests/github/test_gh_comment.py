@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fake_github import FakeGitHub
-from gh_helpers import REPO, TOKEN, verdict_doc
+from ghkit import REPO, TOKEN, verdict_doc
 from github import GithubException
 
 from evalgate.contracts.verdict import MetricRow, VerdictDocument

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gh_helpers import verdict_doc
+from ghkit import verdict_doc
 from test_gh_actions_io import parse_output_file
 
 from evalgate.github import actions_io as gha
