@@ -337,11 +337,22 @@ def run_act(
     )  # fmt: skip
 
 
+def remove_act_job_containers(tool: Path) -> None:
+    """act leaves each job's container running after the job (`act-<workflow>-<job>-<hash>`, idle)."""
+    found = subprocess.run(
+        [str(tool), "podman", "ps", "-aq", "--filter", "name=^act-"], capture_output=True, text=True
+    )
+    if ids := found.stdout.split():
+        subprocess.run([str(tool), "podman", "rm", "-f", *ids], capture_output=True, check=False)
+
+
 @pytest.fixture
-def act_service():
-    """No podman service left from earlier act runs before, none left behind after."""
+def act_service(tool: Path):
+    """No podman service or job container left from earlier act runs before, none left behind after."""
     stop_stale_podman_services()
+    remove_act_job_containers(tool)
     yield
+    remove_act_job_containers(tool)
     stop_stale_podman_services()
 
 
