@@ -34,7 +34,7 @@ def listing_keys(keys: KeyKinds, rules: Sequence[Rule], cases: dict[str, CaseRec
 
 
 def case_entry(
-    case: CaseRecord, key: str | None, before: CaseRecord | None, specs: Sequence[SliceSpec] = ()
+    case: CaseRecord, key: str | None, before: CaseRecord | None, specs: Sequence[SliceSpec]
 ) -> dict[str, Any]:
     """One listed case: its scores on `key` in both runs, the slices it is in (of the config's `specs`), what it
     was asked and what both runs answered."""
@@ -60,7 +60,7 @@ def regressed(
     ids: list[str],
     listing: list[str],
     keys: KeyKinds,
-    specs: Sequence[SliceSpec] = (),
+    specs: Sequence[SliceSpec],
 ) -> tuple[list[dict[str, Any]], int]:
     """Cases worse now on a listing key, by key order, then the largest drop first (pass -> fail is 1.0)."""
     found = []
@@ -81,7 +81,7 @@ def regressed(
 
 
 def failing(
-    cur: dict[str, CaseRecord], listing: list[str], keys: KeyKinds, specs: Sequence[SliceSpec] = ()
+    cur: dict[str, CaseRecord], listing: list[str], keys: KeyKinds, specs: Sequence[SliceSpec]
 ) -> tuple[list[dict[str, Any]], int]:
     """Without a baseline: errored cases, then cases at the bad value of a binary listing key (the first
     MAX_LISTED, and how many there are)."""
