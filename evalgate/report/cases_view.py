@@ -29,14 +29,16 @@ def cases(cases: CaseChanges) -> dict[str, Any] | None:
     removed = [short_label(i) for i in cases.removed]
     if not added and not removed:
         return None  # the paired count is in the sentence under the verdict
+    added_shown, added_more = first(added, MAX_IDS)
+    removed_shown, removed_more = first(removed, MAX_IDS)
     return {
         "paired": fmt.count(cases.paired),
         "added_count": fmt.count(len(added)),
         "removed_count": fmt.count(len(removed)),
-        "added": added[:MAX_IDS],
-        "removed": removed[:MAX_IDS],
-        "added_more": max(0, len(added) - MAX_IDS),
-        "removed_more": max(0, len(removed) - MAX_IDS),
+        "added": added_shown,
+        "removed": removed_shown,
+        "added_more": added_more,
+        "removed_more": removed_more,
     }
 
 
@@ -84,11 +86,15 @@ def _example(case_id: str, group: list[CaseEntry], max_chars: int) -> dict[str, 
     }
 
 
+def first(items: list[Any], limit: int) -> tuple[list[Any], int]:
+    """The first `limit` items, and how many more there are (each list the report cuts says how much it left out)."""
+    return items[:limit], max(0, len(items) - limit)
+
+
 def _slices_label(names: list[str]) -> str:
     """The slices a listed case is in, as one label: `length=long, tag=billing` (at most MAX_CASE_SLICES)."""
-    shown = ", ".join(short_label(name) for name in names[:MAX_CASE_SLICES])
-    more = len(names) - MAX_CASE_SLICES
-    return shown + (f" and {more} more" if more > 0 else "")
+    shown, more = first(names, MAX_CASE_SLICES)
+    return ", ".join(short_label(name) for name in shown) + (f" and {more} more" if more else "")
 
 
 def _explained(entry: CaseEntry) -> list[tuple[str, str]]:
@@ -98,8 +104,9 @@ def _explained(entry: CaseEntry) -> list[tuple[str, str]]:
     found = []
     failed = [outcome for outcome in entry.failed_assertions or [] if isinstance(outcome, dict)]
     if failed:
-        lines = [_assertion_line(outcome) for outcome in failed[:MAX_EXPLAINED_ITEMS]]
-        found.append(("Failed assertions", "\n".join([*lines, *_more(failed, "failed assertions")])))
+        shown, more = first(failed, MAX_EXPLAINED_ITEMS)
+        lines = [_assertion_line(outcome) for outcome in shown]
+        found.append(("Failed assertions", "\n".join([*lines, *_more(more, "failed assertions")])))
     judge = entry.judge
     if judge:
         scores = judge.get("scores")
@@ -111,17 +118,16 @@ def _explained(entry: CaseEntry) -> list[tuple[str, str]]:
     factual = entry.factual
     if factual:
         unsupported = factual.get("unsupported")
-        listed = unsupported if isinstance(unsupported, list) else []
-        claims = [f"- {to_text(claim)}" for claim in listed[:MAX_EXPLAINED_ITEMS]]
-        parts = ["Unsupported claims:", *claims, *_more(listed, "unsupported claims")] if claims else []
+        shown, more = first(unsupported if isinstance(unsupported, list) else [], MAX_EXPLAINED_ITEMS)
+        claims = [f"- {to_text(claim)}" for claim in shown]
+        parts = ["Unsupported claims:", *claims, *_more(more, "unsupported claims")] if claims else []
         found.append(("Factual consistency", _lines(*parts, factual.get("reasoning"), factual.get("error"))))
     return [(label, text) for label, text in found if text]
 
 
-def _more(items: list[Any], noun: str) -> list[str]:
-    """The line counting the items beyond MAX_EXPLAINED_ITEMS (none when all are listed)."""
-    more = len(items) - MAX_EXPLAINED_ITEMS
-    return [f"… and {more:,} more {noun}"] if more > 0 else []
+def _more(more: int, noun: str) -> list[str]:
+    """The line counting the items left out (none when all are listed)."""
+    return [f"… and {more:,} more {noun}"] if more else []
 
 
 def _lines(*parts: Any) -> str:
@@ -171,4 +177,5 @@ def flaky(flaky: list[FlakyCase]) -> dict[str, Any] | None:
     if not flaky:
         return None
     items = [{"id": short_label(item.id), "pass_rate": fmt.value(item.pass_rate, "rate")} for item in flaky]
-    return {"items": items[:MAX_FLAKY], "more": max(0, len(items) - MAX_FLAKY)}
+    shown, more = first(items, MAX_FLAKY)
+    return {"items": shown, "more": more}
