@@ -188,8 +188,9 @@ def stream_line(line: bytes) -> str:
 
 
 def prime_headers(folder: str | Path) -> list[Path]:
-    """Keep the headers of every SDK provider, at the default timeout, in `folder`: the Action's image does this
-    when it is built (its EVALGATE_SDK_PROFILES), so a run in a fresh checkout never imports an SDK."""
+    """Keep the headers of every SDK provider, at the default timeout, in `folder`: the Action's prebuilt image
+    does this when it is built (the Dockerfile's step 3, its EVALGATE_SDK_PROFILES), so a run in a fresh checkout
+    never imports an SDK."""
     from evalgate.providers import PROVIDER_CLASSES, provider_class
 
     classes = [provider_class(name) for name in PROVIDER_CLASSES]

@@ -12,9 +12,9 @@ sends the read timeout): a later run reads the file and never imports the SDK. N
 `OPENAI_ORG_ID`, ...) beyond the key and base URL evalgate passes, the headers are captured for that run only.
 A file that cannot be read, written or trusted is captured again: never an error of the run.
 
-A fresh checkout (every CI run) has no kept file, so the Action's image is built with them: `prime` captures the
-headers of every SDK provider at the default timeout into a folder (the Dockerfile's EVALGATE_SDK_PROFILES), and
-`sdk_headers` reads that folder when the suite's own has no file. A file there matches only the SDK versions,
+A fresh checkout (every CI run) has no kept file, so the Action's prebuilt image is built with them: `prime`
+captures the headers of every SDK provider at the default timeout into a folder (the Dockerfile's
+EVALGATE_SDK_PROFILES), and `sdk_headers` reads that folder when the suite's own has no file. A file there matches only the SDK versions,
 Python and platform it was made with (its name says them), so elsewhere it is simply not found.
 """
 
@@ -35,9 +35,7 @@ from typing import Any
 from evalgate.files.fileio import read_bytes, write_json_atomic
 
 PROFILE_DIR = ".evalgate/sdk"  # relative to the config file's folder
-SHIPPED_PROFILES_ENV = (
-    "EVALGATE_SDK_PROFILES"  # a folder of files made by `prime` (the Action's image has one)
-)
+SHIPPED_PROFILES_ENV = "EVALGATE_SDK_PROFILES"  # a folder of files made by `prime` (the prebuilt image's)
 KEY_MARK = "evalgate-sdk-key-placeholder"  # the key the SDK is given while its headers are captured
 PROFILE_MAX_BYTES = 64 * 1024
 TRANSPORT_HEADERS = frozenset(("host", "content-length"))  # set for each request by whichever client sends it
@@ -65,21 +63,19 @@ def sdk_headers(
     keep = not any(name.startswith(call.env_prefix()) and name not in call.own_env for name in os.environ)
     name = profile_name(call, timeout)
     path = base_dir / PROFILE_DIR / name
-    headers = read_profile(path) if keep else None
-    if headers is None and keep and (shipped := os.environ.get(SHIPPED_PROFILES_ENV)):
-        headers = read_profile(Path(shipped) / name)
-        if headers is not None:
-            return with_key(headers, api_key)
+    headers = (read_profile(path) or _shipped_profile(name)) if keep else None
     if headers is None:
         headers = capture(call, base_url=base_url, timeout=timeout)
         if keep:
             with contextlib.suppress(Exception):  # an unwritable folder only costs the next run the capture
                 write_json_atomic(path, {"headers": headers})
-    return with_key(headers, api_key)
-
-
-def with_key(headers: dict[str, str], api_key: str) -> dict[str, str]:
     return {name: value.replace(KEY_MARK, api_key) for name, value in headers.items()}
+
+
+def _shipped_profile(name: str) -> dict[str, str] | None:
+    """The kept file `name` of the folder SHIPPED_PROFILES_ENV names, if it names one and the file is there."""
+    folder = os.environ.get(SHIPPED_PROFILES_ENV)
+    return read_profile(Path(folder) / name) if folder else None
 
 
 def prime(folder: str | Path, calls: list[SDKCall], timeout: float) -> list[Path]:
