@@ -11,8 +11,6 @@ import ast
 from functools import cache
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
@@ -63,7 +61,6 @@ def oversized() -> tuple[dict[str, int], dict[str, int]]:
     return modules, functions
 
 
-@pytest.mark.slow
 def test_no_module_over_the_limit_without_a_reason():
     modules, _ = oversized()
     unlisted = {name: lines for name, lines in modules.items() if name not in LONG_MODULES}
