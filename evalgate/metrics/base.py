@@ -19,13 +19,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from evalgate.facts import UNITS, KeyFacts, Quantity, Shown, Unit
 from evalgate.metrics.values import add_note, has_expected
 from evalgate.options import Option
+
+if TYPE_CHECKING:  # numpy is imported where scores are computed, not before a run's calls (issue 11)
+    import numpy as np
 
 # A case record is one entry of results.json "cases" (a plain dict): id, category, input, expected,
 # output, error, latency_ms, tokens_in, tokens_out, cost, cached, scores (filled by score_case), plus optional
@@ -94,6 +95,9 @@ class Metric(ABC):
     # The option (a list of key names) that a config naming one of the family's keys adds that key to,
     # for families that compute only the keys asked for (rouge: `types`). None: it computes all its keys.
     KEY_OPTION: ClassVar[str | None] = None
+    # modules its aggregates need that building it does not import: a run imports them while its calls are in
+    # flight (evalgate.pipeline, evalgate.preload), not after them
+    SCORING_MODULES: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: dict[str, Any], base_dir: Path) -> None:
         self.options = options
@@ -157,13 +161,24 @@ class Metric(ABC):
         """How many of `records` each aggregate key is computed from (the `n` of the results file)."""
         return {key.name: len(records) for key in self.keys()}
 
-    def fresh_sizes(self, records: list[CaseRecord]) -> dict[str, int]:
-        """For each timing key: how many of its values come from fresh calls (runs not answered by the cache)."""
+    def fresh_sizes(self, records: list[CaseRecord], sizes: dict[str, int] | None = None) -> dict[str, int]:
+        """For each timing key: how many of its values come from fresh calls (runs not answered by the cache).
+        `sizes`, the records' own sizes when known, are the answer when no run was cached (no second count)."""
         timing = [key.name for key in self.keys() if key.timing]
         if not timing:
             return {}
-        sizes = self.sizes([run for run in expand_runs(records) if not run.get("cached")])
+        runs = expand_runs(records)
+        fresh = [run for run in runs if not run.get("cached")]
+        if sizes is None or len(fresh) < len(runs):
+            sizes = self.sizes(fresh)
         return {name: int(sizes.get(name, 0)) for name in timing}
+
+    def summary(
+        self, records: list[CaseRecord]
+    ) -> tuple[dict[str, float | None], dict[str, int], dict[str, int]]:
+        """`aggregate`, `sizes` and `fresh_sizes` of `records` at once (what a summary of them reports)."""
+        sizes = self.sizes(records)
+        return self.aggregate(records), sizes, self.fresh_sizes(records, sizes)
 
 
 class CaseMetric(Metric):
@@ -246,6 +261,8 @@ class ResampledMetric(Metric):
         return functools.partial(self._resample_cases, self.encode(runs), run_counts(records))
 
     def _resample_cases(self, encoded: Any, counts: np.ndarray, indices: np.ndarray) -> dict[str, np.ndarray]:
+        import numpy as np
+
         indices = np.asarray(indices, dtype=np.int64)
         if len(counts) == 0 or (counts == counts[0]).all():  # K runs per case: case i's runs are iK .. iK+K-1
             k = int(counts[0]) if len(counts) else 1
@@ -268,8 +285,21 @@ class ResampledMetric(Metric):
     def sizes(self, records: list[CaseRecord]) -> dict[str, int]:
         return self.sizes_runs(expand_runs(records))
 
+    def summary(
+        self, records: list[CaseRecord]
+    ) -> tuple[dict[str, float | None], dict[str, int], dict[str, int]]:
+        aggregates, sizes = self.summary_runs(expand_runs(records))
+        return aggregates, sizes, self.fresh_sizes(records, sizes)
+
+    def summary_runs(self, runs: list[CaseRecord]) -> tuple[dict[str, float | None], dict[str, int]]:
+        """`aggregate_runs` and `sizes_runs` at once: a family that reads both from the same arrays overrides it
+        to read them once (a summary of 2,000 runs read the latencies and the usage three times)."""
+        return self.aggregate_runs(runs), self.sizes_runs(runs)
+
     def aggregate_runs(self, runs: list[CaseRecord]) -> dict[str, float | None]:
         """Every key over these runs: the resample that takes each run once."""
+        import numpy as np
+
         arrays = self.resample(self.encode(runs), np.arange(len(runs))[None, :])
         return {name: nan_to_none(values[0]) for name, values in arrays.items()}
 
@@ -293,6 +323,8 @@ def expand_runs(records: list[CaseRecord]) -> list[CaseRecord]:
 
 
 def run_counts(records: list[CaseRecord]) -> np.ndarray:
+    import numpy as np
+
     return np.array([len(record.get("repeats") or [None]) for record in records], dtype=np.int64)
 
 
@@ -333,6 +365,8 @@ def mean_score(records: list[CaseRecord], key: str) -> float | None:
 
 def resample_counts(indices: np.ndarray, n: int) -> np.ndarray:
     """How often each of n cases appears in each resample: (resamples, n) from (resamples, size) indices."""
+    import numpy as np
+
     indices = np.asarray(indices, dtype=np.int64)
     rows = indices.shape[0]
     flat = (indices + np.arange(rows, dtype=np.int64)[:, None] * n).ravel()

@@ -16,14 +16,15 @@ generation (latency - ttft), summed: the decoding speed, without the queueing an
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from evalgate.facts import KeyFacts, Shown
 from evalgate.metrics.base import CaseRecord, MetricKey, ResampledMetric, resample_counts
 from evalgate.metrics.values import as_number
 from evalgate.options import Option, one_of
+
+if TYPE_CHECKING:  # numpy is imported where values are computed, not before a run's calls (issue 11)
+    import numpy as np
 
 PERCENTILES = (50, 95, 99)
 NUMPY_METHODS: dict[str, Literal["linear", "inverted_cdf"]] = {
@@ -45,6 +46,7 @@ class Latency(ResampledMetric):
     # the percentiles are in every report; the mean when asked for
     FACTS = (*_time_keys("latency", "always")[:-1], _time_keys("latency", "asked")[-1])
     FIELD = "latency_ms"  # the run field read
+    SCORING_MODULES = ("numpy", "numpy.ma")  # np.percentile imports numpy.ma on its first call
     PREFIX = "latency"  # the keys: {PREFIX}_p50_ms ... {PREFIX}_mean_ms
     WHAT = "latency"
     OPTIONS: ClassVar[dict[str, Option]] = {
@@ -76,6 +78,8 @@ class Latency(ResampledMetric):
 
     def values(self, records: list[CaseRecord]) -> np.ndarray:
         """Each run's latency (its FIELD), NaN for errored runs and runs without one."""
+        import numpy as np
+
         values = _column(records, self.FIELD)
         values[[r.get("error") is not None for r in records]] = np.nan
         return values
@@ -84,10 +88,20 @@ class Latency(ResampledMetric):
         return self.values(records)
 
     def aggregate_runs(self, records: list[CaseRecord]) -> dict[str, float | None]:
-        values = self.values(records)
+        return self.summary_runs(records)[0]
+
+    def sizes_runs(self, records: list[CaseRecord]) -> dict[str, int]:
+        return self.summary_runs(records)[1]
+
+    def summary_runs(self, runs: list[CaseRecord]) -> tuple[dict[str, float | None], dict[str, int]]:
+        """The percentiles and mean of the runs' latencies, and how many there are, from one reading."""
+        import numpy as np
+
+        values = self.values(runs)
         values = values[~np.isnan(values)]
+        sizes = {key.name: len(values) for key in Latency.keys(self)}
         if not len(values):
-            return {key.name: None for key in Latency.keys(self)}
+            return {key.name: None for key in Latency.keys(self)}, sizes
         points = np.percentile(values, PERCENTILES, method=self.method)
         result: dict[str, float | None] = {
             f"{self.PREFIX}_p{q}_ms": float(v) for q, v in zip(PERCENTILES, points, strict=True)
@@ -95,17 +109,15 @@ class Latency(ResampledMetric):
         result[f"{self.PREFIX}_mean_ms"] = math.fsum(values) / len(
             values
         )  # exact: the order cannot change it
-        return result
-
-    def sizes_runs(self, records: list[CaseRecord]) -> dict[str, int]:
-        n = int((~np.isnan(self.values(records))).sum())
-        return {key.name: n for key in Latency.keys(self)}
+        return result, sizes
 
     def resample(self, encoded: Any, indices: np.ndarray) -> dict[str, np.ndarray]:
         """Equal to np.nanpercentile / np.nanmean of each resample (tested bit for bit), several times faster.
 
         Sorting each row puts its NaNs (errored cases) last; rows with the same number k of latencies then
         go through one np.percentile of their first k columns, whose partitions are cheap on sorted rows."""
+        import numpy as np
+
         values = encoded
         indices = np.asarray(indices, dtype=np.int64)
         drawn = np.sort(values[indices], axis=1)
@@ -123,6 +135,8 @@ class Latency(ResampledMetric):
 
 
 def _column(records: list[CaseRecord], field: str) -> np.ndarray:
+    import numpy as np
+
     values = [as_number(record.get(field)) for record in records]
     return np.array([np.nan if value is None else value for value in values], dtype=np.float64)
 
@@ -149,6 +163,8 @@ class Streaming(Latency):
 
     def encode(self, records: list[CaseRecord]) -> dict[str, np.ndarray]:
         """The ttft of each run (NaN without one), and for the rate its output tokens and generation seconds."""
+        import numpy as np
+
         ttft = self.values(records)
         latency, tokens = (_column(records, field) for field in ("latency_ms", "tokens_out"))
         seconds = (latency - ttft) / 1000.0
@@ -160,17 +176,17 @@ class Streaming(Latency):
             "rated": rated,
         }
 
-    def aggregate_runs(self, records: list[CaseRecord]) -> dict[str, float | None]:
-        encoded = self.encode(records)
+    def summary_runs(self, runs: list[CaseRecord]) -> tuple[dict[str, float | None], dict[str, int]]:
+        aggregates, sizes = super().summary_runs(runs)
+        encoded = self.encode(runs)
         rated = encoded["rated"]
         seconds = math.fsum(encoded["seconds"][rated])
         rate = math.fsum(encoded["tokens"][rated]) / seconds if seconds > 0 else None
-        return {**super().aggregate_runs(records), self.RATE: rate}
-
-    def sizes_runs(self, records: list[CaseRecord]) -> dict[str, int]:
-        return {**super().sizes_runs(records), self.RATE: int(self.encode(records)["rated"].sum())}
+        return {**aggregates, self.RATE: rate}, {**sizes, self.RATE: int(rated.sum())}
 
     def resample(self, encoded: dict[str, np.ndarray], indices: np.ndarray) -> dict[str, np.ndarray]:
+        import numpy as np
+
         counts = resample_counts(indices, len(encoded["ttft"])).astype(np.float64)
         seconds = counts @ encoded["seconds"]
         with np.errstate(invalid="ignore", divide="ignore"):

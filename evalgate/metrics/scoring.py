@@ -71,9 +71,7 @@ def summarize(metrics: Sequence[Metric], records: list[CaseRecord], confidence: 
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
     result: Aggregates = {}
     for metric in metrics:
-        aggregates = metric.aggregate(records)
-        sizes = metric.sizes(records)
-        fresh = metric.fresh_sizes(records)
+        aggregates, sizes, fresh = metric.summary(records)
         for key in metric.keys():
             value = aggregates.get(key.name)
             entry: dict[str, Any] = {

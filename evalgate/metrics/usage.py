@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from evalgate.facts import KeyFacts
 from evalgate.metrics.base import CaseRecord, MetricKey, ResampledMetric, nan_to_none, resample_counts
 from evalgate.metrics.values import as_number
+
+if TYPE_CHECKING:  # numpy is imported where values are computed, not before a run's calls (issue 11)
+    import numpy as np
 
 _DESCRIPTIONS = {
     "tokens_in": "input tokens, total over the calls that report them",
@@ -35,6 +37,7 @@ _DESCRIPTIONS = {
 
 class Usage(ResampledMetric):
     family = "usage"
+    SCORING_MODULES = ("numpy",)
     # shown when the provider reported them; tokens_per_s is computed from latencies (a timing)
     FACTS = (
         *(
@@ -53,6 +56,7 @@ class Usage(ResampledMetric):
 
     def encode(self, records: list[CaseRecord]) -> dict[str, np.ndarray]:
         """Per case: tokens_in, tokens_out, cost (NaN when not reported) and latency_s for tokens_per_s."""
+        import numpy as np
 
         def column(field: str) -> np.ndarray:
             values = [as_number(record.get(field)) for record in records]
@@ -70,20 +74,9 @@ class Usage(ResampledMetric):
             "rate_seconds": np.where(throughput, latency, np.nan),
         }
 
-    def sizes_runs(self, records: list[CaseRecord]) -> dict[str, int]:
-        columns = self.encode(records)
-        reported = {name: int((~np.isnan(values)).sum()) for name, values in columns.items()}
-        return {
-            "tokens_in": reported["tokens_in"],
-            "tokens_out": reported["tokens_out"],
-            "tokens_in_per_case": reported["tokens_in"],
-            "tokens_out_per_case": reported["tokens_out"],
-            "tokens_per_s": reported["rate_tokens"],
-            "cost_total": reported["cost"],
-            "cost_per_1k_requests": reported["cost"],
-        }
-
     def resample(self, encoded: dict[str, np.ndarray], indices: np.ndarray) -> dict[str, np.ndarray]:
+        import numpy as np
+
         counts = resample_counts(indices, len(encoded["cost"])).astype(np.float64)
 
         def total(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -94,21 +87,41 @@ class Usage(ResampledMetric):
         return _from_totals(encoded, total)
 
     def aggregate_runs(self, records: list[CaseRecord]) -> dict[str, float | None]:
-        """Exact sums (math.fsum), so the recorded values cannot change with the order of the cases."""
+        return self.summary_runs(records)[0]
+
+    def sizes_runs(self, records: list[CaseRecord]) -> dict[str, int]:
+        return self.summary_runs(records)[1]
+
+    def summary_runs(self, runs: list[CaseRecord]) -> tuple[dict[str, float | None], dict[str, int]]:
+        """The aggregates, with exact sums (math.fsum) so the recorded values cannot change with the order of
+        the cases, and how many runs reported each, from one reading of the runs."""
+        import numpy as np
+
+        columns = self.encode(runs)
 
         def total(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             reported = values[~np.isnan(values)]
             return np.array([math.fsum(reported)]), np.array([float(len(reported))])
 
-        return {
-            name: nan_to_none(values[0]) for name, values in _from_totals(self.encode(records), total).items()
+        aggregates = {name: nan_to_none(values[0]) for name, values in _from_totals(columns, total).items()}
+        reported = {name: int((~np.isnan(values)).sum()) for name, values in columns.items()}
+        sizes = {
+            "tokens_in": reported["tokens_in"],
+            "tokens_out": reported["tokens_out"],
+            "tokens_in_per_case": reported["tokens_in"],
+            "tokens_out_per_case": reported["tokens_out"],
+            "tokens_per_s": reported["rate_tokens"],
+            "cost_total": reported["cost"],
+            "cost_per_1k_requests": reported["cost"],
         }
+        return aggregates, sizes
 
 
 def _from_totals(
     columns: dict[str, np.ndarray], total: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 ) -> dict[str, np.ndarray]:
     """Every key from `total(column)`: the sum and the count of a column's reported values (sum NaN when none)."""
+    import numpy as np
 
     def summed(name: str) -> tuple[np.ndarray, np.ndarray]:
         sums, n = total(columns[name])

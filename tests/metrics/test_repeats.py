@@ -77,3 +77,26 @@ def test_usage_and_latency_count_every_run_and_which_were_fresh(tmp_path):
 )
 def test_a_timing_is_measured_when_at_least_half_its_values_are_fresh(n, fresh, measured):
     assert timing_measured(n, fresh) is measured
+
+
+@pytest.mark.parametrize("cached_share", [0.0, 0.3], ids=["all fresh", "some cached"])
+@pytest.mark.parametrize("runs", [[1], [1, 2, 4]], ids=["once", "K varies"])
+def test_a_summary_is_the_aggregate_the_sizes_and_the_fresh_sizes(tmp_path, runs, cached_share):
+    """`summary` reads each family's runs once (latency, usage and streaming read both their values and their
+    sizes from one encoding; no second count when no run was cached): what it returns is what the three give."""
+    suite = "metrics: [f1, streaming, exact_match]\n"
+    cases = repeated_cases(11, 60, runs)
+    rng = np.random.default_rng(5)
+    for run in (run for case in cases for run in case.get("repeats") or [case]):
+        run["cached"] = bool(rng.random() < cached_share)
+        run["ttft_ms"] = None if rng.random() < 0.2 else float(rng.uniform(1, 20))
+    for case in cases:
+        case["scores"] = {"exact_match": 1.0, "accuracy": 0.0, "error_rate": 0.0}
+    for metric in build(tmp_path, suite):
+        aggregates, sizes, fresh = metric.summary(cases)
+        assert aggregates == pytest.approx(metric.aggregate(cases), nan_ok=True), metric.family
+        assert sizes == metric.sizes(cases), metric.family
+        assert fresh == metric.fresh_sizes(cases), metric.family
+        assert min(sizes.values()) > 0, metric.family  # every key has values to count
+        if metric.family in {"latency", "usage", "streaming"} and cached_share:
+            assert fresh != sizes  # the cached runs are not counted as timed now
