@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from evalgate.errors import InputError
 from evalgate.files.fileio import read_bytes
 from evalgate.journal import RunJournal
 from evalgate.outbound import echo
-from evalgate.providers import preload
+from evalgate.preload import import_ahead
 from evalgate.results import build_results, call_summary, case_record, merge_repeats, shard_of
 
 if TYPE_CHECKING:
@@ -112,7 +113,6 @@ def run_and_score(
     With `journal_path`, each finished case run is journaled there (evalgate.journal); `resume` keeps the case runs
     that journal holds, `retry_errors` (a results file) those that finished without an error."""
     provider_config = config.provider if provider_name is None else config.provider_named(provider_name)
-    preload(provider_config, cache_enabled=config.cache_enabled)
     previous = _previous_run(retry_errors, config.task_name)
     cases, shard_record = _shard_cases(load_suite_cases(config, sample), shard)
     built = metrics.build_metrics(config)
@@ -126,10 +126,11 @@ def run_and_score(
         previous=previous,
     )
     outcome = asyncio.run(
-        runner.run_suite(config, cases, provider_config, progress="auto" if progress else None, journal=plan)
+        runner.run_suite(
+            config, cases, provider_config, "auto" if progress else None, plan, _scoring_imports(built)
+        )
     )
     case_entries, overall, categories = _score(config, built, outcome)
-    confidence = config.stats["confidence"]
     results = build_results(
         suite=config.suite,
         label=label,
@@ -144,7 +145,7 @@ def run_and_score(
         categories=categories,
         cases=case_entries,
         shard=shard_record,
-        slices=metrics.summarize_slices(built, case_entries, config.slices, confidence),
+        slices=metrics.summarize_slices(built, case_entries, config.slices, config.stats["confidence"]),
     )
     if (
         config.judge_calibration is not None
@@ -153,6 +154,12 @@ def run_and_score(
 
         results.update(canary.run_checks(config, built, results["git"]))
     return results
+
+
+def _scoring_imports(built: list) -> Callable[[], None]:
+    """What the run does once its calls are in flight: import what scoring needs (numpy) while they are."""
+    modules = dict.fromkeys(module for metric in built for module in metric.SCORING_MODULES)
+    return lambda: import_ahead(modules, name="evalgate-scoring-imports")
 
 
 def _previous_run(retry_errors: str | None, task: str | None) -> tuple[Path, dict[str, Any]] | None:

@@ -195,6 +195,23 @@ def _shaped_provider(config: SuiteConfig, provider_config: ProviderConfig) -> An
     )
 
 
+def _on_finished(
+    journal: RunJournal | None, meanwhile: Callable[[], None] | None
+) -> Callable[[CaseResult], None] | None:
+    """What run_cases calls as each case run finishes: the journal's record, and `meanwhile` after the first."""
+    if meanwhile is None:
+        return journal.record if journal is not None else None
+    first = [meanwhile]
+
+    def finished(result: CaseResult) -> None:
+        if journal is not None:
+            journal.record(result)
+        if first:
+            first.pop()()
+
+    return finished
+
+
 @contextlib.contextmanager
 def start_up_frozen() -> Iterator[None]:
     """The objects alive before the calls (modules, the config, the cases: ~100,000 with an HTTP client) kept out
@@ -214,12 +231,14 @@ async def run_suite(
     provider_config: ProviderConfig | None = None,
     progress: Progress | Literal["auto"] | None = "auto",
     journal: RunJournal | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> RunOutcome:
     """Create the suite's provider (or `provider_config`'s), start it, run the cases, and always close it.
 
     `progress="auto"` reports to stderr: a bar on a terminal, periodic lines otherwise. A `journal` is opened
     once the provider's fingerprint is known (it checks earlier work against it), gives the case runs finished
-    earlier, and records each case run as it finishes.
+    earlier, and records each case run as it finishes. `meanwhile` is called once, when the first case run
+    has finished and the others' calls are in flight: work that can overlap them (it must not block).
     """
     provider = _shaped_provider(config, provider_config or config.provider)
     if progress == "auto":
@@ -249,7 +268,7 @@ async def run_suite(
                 repeats=config.repeats,
                 progress=progress,
                 reused=reused,
-                on_finished=journal.record if journal is not None else None,
+                on_finished=_on_finished(journal, meanwhile),
             )
         outcome.provider_fingerprint = provider.fingerprint()
         outcome.cache_stats = getattr(provider, "cache_stats", None)

@@ -34,8 +34,8 @@ RUN_MODULES = {
     # secrets kept out of the output, the output paths checked before the run
     "evalgate.commands._outputs", "evalgate.process.exitcodes", "evalgate.process.interrupts", "evalgate.files.jsonio", "evalgate.files.limits",
     "evalgate.outbound", "evalgate.process.watchdog",
-    # the journal of finished cases (resume, retry-errors)
-    "evalgate.journal",
+    # the journal of finished cases (resume, retry-errors); imports started ahead (the client, scoring's numpy)
+    "evalgate.journal", "evalgate.preload",
     # the config's checks of names and units, the summary line's units, the warning about unused prices
     "evalgate.names", "evalgate.facts", "evalgate.report.formatting", "evalgate.providers.llm.pricing",
     # the cases' assertions checked when read; each answer shaped (its transform, the prompt kept for the judge)
@@ -105,6 +105,24 @@ def test_run_imports_only_what_a_run_uses(tmp_path: Path) -> None:
     assert (tmp_path / "r.json").is_file()
 
 
+def test_nothing_only_scoring_needs_is_imported_before_the_first_call(tmp_path: Path) -> None:
+    """numpy (~60 ms of a run's start) is imported while the calls are in flight, not before the first one: the
+    model records what was imported when it was first called."""
+    python_suite(tmp_path)
+    (tmp_path / "model.py").write_text(
+        "import json, sys\n\n\ndef predict(x):\n"
+        "    if x == 0:\n"
+        "        with open('first_call.json', 'w') as f:\n"
+        "            json.dump(sorted(sys.modules), f)\n"
+        "    return x\n"
+    )
+    modules = run_and_list_modules("run", "-q", "--output", str(tmp_path / "r.json"), cwd=tmp_path)
+    at_first_call = set(json.loads((tmp_path / "first_call.json").read_text()))
+    assert "evalgate.runner" in at_first_call  # the probe ran inside the run
+    assert not {"numpy", "jinja2", "scipy"} & at_first_call
+    assert "numpy" in modules  # scoring used it
+
+
 def test_an_llm_run_imports_its_sdk_and_still_no_judging_stack(tmp_path: Path) -> None:
     """The anthropic provider's first run brings its SDK (to take its headers) and the HTTP stack, never scipy,
     jsonschema or the reports; a later run sends the kept headers without importing the SDK."""
@@ -136,6 +154,7 @@ def test_an_llm_run_imports_its_sdk_and_still_no_judging_stack(tmp_path: Path) -
     assert "anthropic" in modules
     assert not {"anthropic", "httpx2", "pydantic"} & set(again)
     forbidden = {
+        "jinja2",  # a suite without templates renders none
         "scipy",
         "jsonschema",
         "evalgate.pairing",

@@ -1,20 +1,27 @@
-"""`evalgate run`: run the suite and write the results file."""
+"""`evalgate run`: run the suite and write the results file.
+
+The config is read first, and the provider's client library starts importing (evalgate.providers.preload)
+before the engine is imported: the two imports overlap, and the first call goes out sooner (issue 11).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalgate.commands._outputs import check_outputs, save_results
 from evalgate.config import load_config
 from evalgate.errors import InputError
-from evalgate.journal import finish_journal, journal_path, task_journal
+from evalgate.files.fileio import is_stream
 from evalgate.outbound import echo
 from evalgate.process import interrupts
 from evalgate.process.exitcodes import ExitCode, for_signal
 from evalgate.report import formatting as fmt
-from evalgate.results import incomplete_reason, shard_of
+
+if TYPE_CHECKING:
+    from evalgate.config import SuiteConfig
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,22 +64,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_from_args(args: argparse.Namespace):
     """Load the config named by the arguments and run the suite; returns (config, results)."""
-    from evalgate.pipeline import run_and_score  # the engine (numpy, scipy) only when the command runs
-
     check_outputs(args)  # before the run: a path that cannot be written fails now, not after an hour of calls
     shard = None
     if getattr(args, "shard", None):  # evalgate.shards only for a sharded run
         from evalgate.shards import parse_shard
 
         shard = parse_shard(args.shard)
-    journal = journal_path(args.output)
-    if args.resume and journal is None:
+    if args.resume and is_stream(args.output):
         raise InputError(
             "--resume needs --output to be a file: a stream has no journal next to it", file=args.output
         )
     config = load_config(args.config, whole=True)
     if args.no_cache:
         config.cache["enabled"] = False
+    _preload_clients(config, args.provider)
+    # the engine, once the client's import is under way
+    from evalgate.journal import finish_journal, journal_path, task_journal
+    from evalgate.pipeline import run_and_score
+    from evalgate.results import incomplete_reason
+
+    journal = journal_path(args.output)
     run: Callable[..., dict[str, Any]] = run_and_score
     if config.tasks:  # a suite of tasks runs each task
         from evalgate.tasks import run_tasks
@@ -98,8 +109,20 @@ def run_from_args(args: argparse.Namespace):
     return config, results
 
 
+def _preload_clients(config: SuiteConfig, provider_name: str | None) -> None:
+    """Start importing the client library of each provider the run calls (every task's, in a suite of tasks)."""
+    from evalgate.providers import preload
+
+    for suite in list(config.tasks.values()) or [config]:
+        with contextlib.suppress(InputError):  # an unknown --provider: run_and_score reports it
+            provider = suite.provider if provider_name is None else suite.provider_named(provider_name)
+            preload(provider, cache_enabled=config.cache_enabled)
+
+
 def finish(results: dict[str, Any], path: str, code: int) -> int:
     """The command's exit code; a run that stopped early says so loudly (stderr, last) and is never 0 or 1."""
+    from evalgate.results import incomplete_reason
+
     reason = incomplete_reason(results)
     if not reason:
         return code
@@ -117,6 +140,8 @@ def incomplete_exit_code() -> int:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from evalgate.results import shard_of
+
     _, results = run_from_args(args)
     tasks = results.get("tasks") or {"": results}  # a suite of tasks: a summary per task
     for name, task in tasks.items():

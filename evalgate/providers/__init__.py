@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalgate.errors import InputError
+from evalgate.preload import import_ahead
 
 if TYPE_CHECKING:
     from evalgate.providers.base import Provider
@@ -49,16 +48,8 @@ def preload(config: Any, *, cache_enabled: bool) -> None:
         modules = provider_class(config.type).CLIENT_MODULES
     except (KeyError, ImportError):  # create_provider reports it
         return
-    if modules and not cache_enabled:
-        threading.Thread(
-            target=_import_quietly, args=(modules,), name="evalgate-preload", daemon=True
-        ).start()
-
-
-def _import_quietly(modules: tuple[str, ...]) -> None:
-    for module in modules:
-        with contextlib.suppress(Exception):
-            importlib.import_module(module)
+    if not cache_enabled:
+        import_ahead(modules, name="evalgate-preload")
 
 
 def create_provider(config: Any, base_dir: Path) -> Provider:

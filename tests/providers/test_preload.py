@@ -1,4 +1,5 @@
-"""The provider's client library is imported ahead, while the datasets are read, when every call will need it."""
+"""Imports started ahead (evalgate.preload): the provider's client library while the datasets are read, when every
+call will need it; what scoring needs while the calls are in flight."""
 
 from __future__ import annotations
 
@@ -47,9 +48,9 @@ def probe(tmp_path, monkeypatch):
         sys.modules.pop(name, None)
 
 
-def preloads_finished() -> None:
+def preloads_finished(name: str = "evalgate-preload") -> None:
     deadline = time.monotonic() + 10
-    while any(thread.name == "evalgate-preload" for thread in threading.enumerate()):
+    while any(thread.name == name for thread in threading.enumerate()):
         assert time.monotonic() < deadline, "the preload never ended"
         time.sleep(0.005)
 
@@ -107,3 +108,64 @@ def test_evalgate_run_starts_the_import_before_reading_the_datasets(probe, tmp_p
         assert "probe_client" not in sys.modules
     else:
         assert sys.modules["probe_client"].IMPORTED_BY == "evalgate-preload"
+
+
+METRIC = """
+import sys
+
+from evalgate.metrics.matching import ExactMatch
+
+SEEN_AT_FIRST_CALL = []
+
+
+class ProbeMetric(ExactMatch):
+    family = "probe_metric"
+    SCORING_MODULES = ("probe_scoring",)
+"""
+
+
+def test_what_scoring_needs_is_imported_while_the_calls_are_in_flight(probe, tmp_path, monkeypatch) -> None:
+    """A metric's SCORING_MODULES are imported on a thread of their own once the first case has its answer,
+    not before the first call and not after the last."""
+    from evalgate import metrics
+    from evalgate.cli import main
+
+    (tmp_path / "probe_scoring.py").write_text(
+        "import threading\n\nIMPORTED_BY = threading.current_thread().name\n"
+    )
+    (tmp_path / "probe_metric.py").write_text(METRIC)
+    (tmp_path / "probe_seen.py").write_text("CALLS = []\n")
+    monkeypatch.setitem(metrics.FAMILIES, "probe_metric", "probe_metric:ProbeMetric")
+    probe()
+    (tmp_path / "probe_provider.py").write_text(
+        PROVIDER.format(modules="").replace(
+            "        return case.input",
+            "        import asyncio, sys, probe_seen\n"
+            "        probe_seen.CALLS.append('probe_scoring' in sys.modules)\n"
+            "        await asyncio.sleep(0.05)\n"
+            "        probe_seen.CALLS.append('probe_scoring' in sys.modules)\n"
+            "        return case.input",
+        )
+    )
+    config = write_suite(
+        tmp_path,
+        """
+        suite: scoring-imports
+        datasets: [cases.jsonl]
+        provider: {type: probe}
+        metrics: [probe_metric]
+        concurrency: 1
+        """,
+        {"cases.jsonl": "".join(f'{{"id": "c{i}", "input": "a", "expected": "a"}}\n' for i in range(4))},
+    )
+    try:
+        code = main(["run", "-q", "--config", str(config), "--output", str(tmp_path / "r.json")])
+        preloads_finished("evalgate-scoring-imports")
+        assert code == 0
+        calls = sys.modules["probe_seen"].CALLS
+        assert calls[:2] == [False, False]  # the first call: nothing imported before or during it
+        assert calls[-1] is True  # by the last call's end, the import was done
+        assert sys.modules["probe_scoring"].IMPORTED_BY == "evalgate-scoring-imports"
+    finally:
+        for name in ("probe_scoring", "probe_metric", "probe_seen"):
+            sys.modules.pop(name, None)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import jinja2
-import jinja2.meta
+from typing import TYPE_CHECKING, Any
 
 from evalgate.contracts.cases import Case, conversation_messages
 from evalgate.errors import InputError
 from evalgate.files.fileio import read_text
 from evalgate.files.limits import MAX_TEXT_FILE_BYTES
+
+if (
+    TYPE_CHECKING
+):  # Jinja2 (~20 ms) is imported with the first template: a chat provider without one never needs it
+    import jinja2
 
 # the names a prompt template sees; `expected` is deliberately absent (it would leak the answer)
 PROMPT_VARIABLES = ("input", "metadata", "id", "category")
@@ -54,14 +57,21 @@ class Templates:
         self.base_dir = base_dir
         self.config_file = config_file
         self.config_line = config_line
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(base_dir)),
+
+    @functools.cached_property
+    def env(self) -> jinja2.Environment:
+        import jinja2
+
+        return jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(self.base_dir)),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=False,
         )
 
     def from_file(self, relative: str) -> jinja2.Template:
+        import jinja2
+
         path = self.base_dir / relative
         if not path.exists():
             raise InputError(
@@ -86,6 +96,8 @@ class Templates:
 
     def from_string(self, source: str, *, where: str) -> jinja2.Template:
         """An inline template written in the config (`where` names the key in messages)."""
+        import jinja2
+
         self._check_names(source, file=self.config_file, line=self.config_line, where=where)
         try:
             return self.env.from_string(source)
@@ -101,6 +113,9 @@ class Templates:
         return self.from_string(value, where="provider.system")
 
     def _check_names(self, source: str, *, file: str, line: int | None, where: str = "") -> None:
+        import jinja2
+        import jinja2.meta
+
         try:
             names = jinja2.meta.find_undeclared_variables(self.env.parse(source))
         except jinja2.TemplateSyntaxError as exc:
@@ -121,6 +136,8 @@ class Templates:
 
     def expression(self, source: str, *, where: str) -> Callable[..., Any]:
         """An inline `{{ expr }}` kept as an expression: evaluating it returns a value of any type."""
+        import jinja2
+
         self._check_names("{{ " + source + " }}", file=self.config_file, line=self.config_line, where=where)
         try:
             return self.env.compile_expression(source, undefined_to_none=False)
@@ -134,6 +151,8 @@ class Templates:
         return self._guarded(lambda: template.render(context), case, template.filename or self.config_file)
 
     def evaluate(self, expression: Callable[..., Any], context: Mapping[str, Any], case: Case) -> Any:
+        import jinja2
+
         def value() -> Any:
             result = expression(**context)
             if isinstance(result, jinja2.Undefined):
@@ -143,6 +162,8 @@ class Templates:
         return self._guarded(value, case, self.config_file)
 
     def _guarded(self, render: Callable[[], Any], case: Case, file: str) -> Any:
+        import jinja2
+
         try:
             return render()
         except jinja2.UndefinedError as exc:

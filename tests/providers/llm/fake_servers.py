@@ -79,6 +79,8 @@ class ServerState:
     in_flight: int = 0
     peak_in_flight: int = 0
     rate_limited: int = 0
+    first_request_at: float | None = None  # time.monotonic() of the first request since the last mark
+    last_answer_at: float | None = None  # and of the end of the last answer
     lock: threading.Lock = field(default_factory=threading.Lock)
     writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
@@ -130,6 +132,8 @@ class _Connection:
         prompt = _prompt_of(path, body)
         with state.lock:
             state.calls += 1
+            if state.first_request_at is None:
+                state.first_request_at = time.monotonic()
             state.requests.append(RecordedRequest(path, headers, body, raw))
             queue = state.scripts.get(prompt)
             behavior = queue.popleft() if queue else "ok"
@@ -150,6 +154,7 @@ class _Connection:
         finally:
             with state.lock:
                 state.in_flight -= 1
+                state.last_answer_at = time.monotonic()
 
     async def _behave(self, path: str, behavior: str, body: Any, prompt: str) -> None:
         kind, _, arg = behavior.partition(":")
@@ -446,13 +451,18 @@ def main() -> None:
     ) as server:
         print(server.url, flush=True)
         for line in sys.stdin:
+            state = server.state
+            if line.strip() == "mark":
+                with state.lock:
+                    state.first_request_at = state.last_answer_at = None
             if line.strip() == "stats":
-                state = server.state
                 counters = {
                     "calls": state.calls,
                     "peak_in_flight": state.peak_in_flight,
                     "rate_limited": state.rate_limited,
                     "cpu_s": time.process_time(),
+                    "first_request_at": state.first_request_at,
+                    "last_answer_at": state.last_answer_at,
                 }
                 print(json.dumps(counters), flush=True)
 
