@@ -8,7 +8,7 @@ import gc
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from evalgate.contracts.cases import Case, CaseResult, Output, normalize_output
@@ -40,7 +40,10 @@ ABORTED = (
 class RunOutcome:
     """Every case x repeat exactly once, in input order; why the run stopped early (if it did); wall time."""
 
-    results: list[CaseResult]
+    # not in the repr: asyncio.run, when it put back a SIGINT handler it had installed (a caller without evalgate's
+    # own, such as a script calling run_suite), formats the main task's repr and with it this result's: the repr
+    # of 2,000 case results took ~25 ms, twice per run
+    results: list[CaseResult] = field(repr=False)
     aborted: str | None
     wall_s: float
     not_run: int = 0  # case runs that never finished (aborted, interrupted): the run is incomplete when > 0
