@@ -13,7 +13,9 @@ is measured K times and printed as a range. The phases:
 2. the floor: the same N requests sent by a bare aiohttp client in this process (connected, no start-up), wall /
    ideal: what the server and machine allow any client (the fake server's own CPU included);
    per provider, N cases at concurrency C: wall / ideal N*L/C (goal <= 1.15); the python provider's target sleeps
-   L; http, openai and anthropic call the server. For openai and anthropic the first run of the suite, which
+   L; http, openai and anthropic call the server, whose clock says where a run's fixed cost lies: the time from
+   the process's start to its first request, and from its last answer to the process's end. For openai and
+   anthropic the first run of the suite, which
    imports the SDK to take its headers (kept in .evalgate/sdk for later runs), is shown on its own. Also, in this process with the SDK already imported, the
    client CPU per call of the run (goal <= 0.3 ms); and a second run of the anthropic suite with the cache on, all
    from the cache (calls: goal 0);
@@ -91,6 +93,12 @@ class FakeServer:
         self.process.stdin.write("stats\n")
         self.process.stdin.flush()
         return json.loads(self.process.stdout.readline())
+
+    def mark(self) -> None:
+        """Forget the first request and last answer seen so far (the stats' first_request_at, last_answer_at)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write("mark\n")
+        self.process.stdin.flush()
 
     def __enter__(self) -> FakeServer:
         return self
@@ -348,17 +356,27 @@ def main() -> None:
                 first = ""
                 if kind in SDK_PROVIDERS:
                     first = f"; first run {evalgate_process(config)[0] / ideal:.3f}"
-                runs, cpus = [], []
+                runs, cpus, before_first, after_last = [], [], [], []
                 for _ in range(repeat):
+                    server.mark()
+                    started = time.monotonic()
                     wall, cpu, results = evalgate_process(config)
+                    ended, seen = time.monotonic(), server.stats()
                     if errors_of(results):
                         raise SystemExit(f"{kind}: {errors_of(results)} cases failed")
                     runs.append(wall)
                     cpus.append(cpu)
+                    if kind != "python":  # the server's clock (time.monotonic, shared by every process)
+                        before_first.append((seen["first_request_at"] - started) * 1000)
+                        after_last.append((ended - seen["last_answer_at"]) * 1000)
                 walls[kind] = runs
                 per_call = ""
                 if kind != "python":
-                    per_call = f"; client CPU per call {in_process_cpu_per_call(config):.3f} ms"
+                    per_call = (
+                        f"; client CPU per call {in_process_cpu_per_call(config):.3f} ms; before the first "
+                        f"request {spread(before_first, '{:.0f}')} ms, after the last answer "
+                        f"{spread(after_last, '{:.0f}')} ms"
+                    )
                 print(f"{kind:9} whole process {spread(runs)} s (CPU {spread(cpus)} s), ratio to ideal "
                       f"{spread([w / ideal for w in runs])} (goal <= 1.15){first}{per_call}")  # fmt: skip
 
