@@ -14,9 +14,8 @@ from evalgate.errors import InputError
 from evalgate.files.fileio import read_text
 from evalgate.files.limits import MAX_TEXT_FILE_BYTES
 
-if (
-    TYPE_CHECKING
-):  # Jinja2 (~20 ms) is imported with the first template: a chat provider without one never needs it
+# Jinja2 (~20 ms) is imported with the first template: a chat provider without one never needs it
+if TYPE_CHECKING:
     import jinja2
 
 # the names a prompt template sees; `expected` is deliberately absent (it would leak the answer)
