@@ -5,6 +5,7 @@ Everything a test reads lives in the repository (tests/fixtures/), so a plain cl
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import shutil
@@ -93,6 +94,20 @@ def _new_step() -> None:
     from evalgate.github import actions_io
 
     actions_io.start_step()
+
+
+@pytest.fixture(scope="session")
+def _user_caches(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Iterator[Path]]:
+    base = tmp_path_factory.mktemp("user-caches")
+    yield (base / str(number) for number in itertools.count())  # each made only when something is kept there
+
+
+@pytest.fixture(autouse=True)
+def _own_user_cache(monkeypatch: pytest.MonkeyPatch, _user_caches: Iterator[Path]) -> None:
+    """Each test, and every process it starts, has a user cache folder of its own (evalgate keeps the SDKs'
+    headers there for every suite of a user: providers/llm/wire.py): no test finds what another kept, and no test
+    writes into the home folder of whoever runs them."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(next(_user_caches)))
 
 
 @pytest.fixture(autouse=True)

@@ -6,9 +6,11 @@ SDK's own public method (`messages.create`, `chat.completions.create`) into an i
 placeholder for the key, and puts the real key in place of the placeholder.
 
 Importing an SDK costs a second or more of CPU (its types), so the captured headers are kept in
-`.evalgate/sdk/` beside the config, one file per SDK version, Python version, platform and timeout (the SDK
-sends the read timeout): a later run reads the file and never imports the SDK. Nothing secret is in the file
-(the key is the placeholder). When the environment holds a variable of the SDK's own (`ANTHROPIC_CUSTOM_HEADERS`,
+`.evalgate/sdk/` beside the config, and in the user's cache folder (`$XDG_CACHE_HOME/evalgate/sdk`, else
+`~/.cache/evalgate/sdk`) for every other suite of this user, one file per SDK version, Python version, platform and
+timeout (the SDK sends the read timeout): a later run, of this suite or of a new one, reads the file and never
+imports the SDK. Nothing secret is in the file (the key is the placeholder), and its name says everything the
+headers depend on, so a file from another suite's run is the same file. When the environment holds a variable of the SDK's own (`ANTHROPIC_CUSTOM_HEADERS`,
 `OPENAI_ORG_ID`, ...) beyond the key and base URL evalgate passes, the headers are captured for that run only.
 A file that cannot be read, written or trusted is captured again: never an error of the run.
 
@@ -35,6 +37,7 @@ from typing import Any
 from evalgate.files.fileio import read_bytes, write_json_atomic
 
 PROFILE_DIR = ".evalgate/sdk"  # relative to the config file's folder
+USER_PROFILE_DIR = "evalgate/sdk"  # relative to the user's cache folder ($XDG_CACHE_HOME, else ~/.cache)
 SHIPPED_PROFILES_ENV = "EVALGATE_SDK_PROFILES"  # a folder of files made by `prime` (the prebuilt image's)
 KEY_MARK = "evalgate-sdk-key-placeholder"  # the key the SDK is given while its headers are captured
 PROFILE_MAX_BYTES = 64 * 1024
@@ -62,14 +65,24 @@ def sdk_headers(
     """The headers the SDK sends on `call` with this key, base URL and timeout (from the kept file if any)."""
     keep = not any(name.startswith(call.env_prefix()) and name not in call.own_env for name in os.environ)
     name = profile_name(call, timeout)
-    path = base_dir / PROFILE_DIR / name
-    headers = (read_profile(path) or _shipped_profile(name)) if keep else None
+    kept = [base_dir / PROFILE_DIR / name, *_user_profile(name)]  # the suite's own first
+    headers = (next(filter(None, map(read_profile, kept)), None) or _shipped_profile(name)) if keep else None
     if headers is None:
         headers = capture(call, base_url=base_url, timeout=timeout)
-        if keep:
-            with contextlib.suppress(Exception):  # an unwritable folder only costs the next run the capture
+        for path in kept if keep else ():
+            with contextlib.suppress(Exception):  # an unwritable folder only costs a later run the capture
                 write_json_atomic(path, {"headers": headers})
     return {name: value.replace(KEY_MARK, api_key) for name, value in headers.items()}
+
+
+def _user_profile(name: str) -> list[Path]:
+    """The kept file `name` in the user's cache folder; none for a process without a home folder."""
+    cache = os.environ.get("XDG_CACHE_HOME")
+    try:
+        root = Path(cache) if cache and os.path.isabs(cache) else Path.home() / ".cache"
+    except RuntimeError:  # no HOME and no entry in the password database
+        return []
+    return [root / USER_PROFILE_DIR / name]
 
 
 def _shipped_profile(name: str) -> dict[str, str] | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +101,60 @@ def test_the_sdk_headers_are_kept_without_the_key_and_reused(
     assert server.requests[1].headers == server.requests[0].headers
 
 
+def user_profiles() -> Path:
+    return Path(os.environ["XDG_CACHE_HOME"]) / wire.USER_PROFILE_DIR  # the test's own (tests/conftest.py)
+
+
+@pytest.mark.parametrize("kind", sorted(SDKS))
+def test_the_headers_kept_once_serve_every_suite_of_the_user(
+    kind: str, server: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new suite (a new folder, another checkout) finds the headers another suite of this user kept: the
+    user's cache folder holds the same file as the suite's, whose name says all the headers depend on."""
+    asyncio.run(run_provider(sdk_provider(kind, server, tmp_path / "first"), [case("q")]))
+    (suite_file,) = (tmp_path / "first" / wire.PROFILE_DIR).iterdir()
+    (user_file,) = user_profiles().iterdir()
+    assert user_file.name == suite_file.name and user_file.read_bytes() == suite_file.read_bytes()
+
+    def no_capture(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the headers kept for the user were not used")
+
+    monkeypatch.setattr(wire, "capture", no_capture)
+    ran = asyncio.run(run_provider(sdk_provider(kind, server, tmp_path / "second"), [case("q")]))
+    assert ran.errors == {}
+    assert server.requests[1].headers == server.requests[0].headers
+
+
+def test_the_user_cache_folder_follows_xdg_and_its_absence_costs_only_the_capture(
+    server: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a relative XDG_CACHE_HOME is ignored (the XDG spec): the home folder's .cache then
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    asyncio.run(run_provider(sdk_provider("anthropic", server, tmp_path / "a"), [case("q")]))
+    assert len(list((tmp_path / "home" / ".cache" / wire.USER_PROFILE_DIR).iterdir())) == 1
+    assert not (tmp_path / "a" / "relative").exists()
+    # a cache folder that cannot be written (a file in its place), or no home folder at all: captured, and run
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
+    (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
+    ran = asyncio.run(run_provider(sdk_provider("anthropic", server, tmp_path / "b"), [case("q")]))
+    assert ran.errors == {}
+    monkeypatch.delenv("XDG_CACHE_HOME")
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", no_home)
+    ran = asyncio.run(run_provider(sdk_provider("anthropic", server, tmp_path / "c"), [case("q")]))
+    assert ran.errors == {}
+    assert (tmp_path / "c" / wire.PROFILE_DIR).is_dir()  # the suite's own is kept still
+    assert server.requests[-1].headers == server.requests[0].headers
+
+
 def test_a_broken_or_hostile_kept_file_is_captured_again(server: FakeLLMServer, tmp_path: Path) -> None:
     asyncio.run(run_provider(sdk_provider("anthropic", server, tmp_path), [case("q")]))
     (kept,) = (tmp_path / wire.PROFILE_DIR).iterdir()
+    (user_kept,) = user_profiles().iterdir()
     hostile = (
         b'{"headers": {"host": "elsewhere.example"}}',
         b'{"headers": {"x-a": "1\\r\\nx-injected: 1"}}',
@@ -110,10 +162,12 @@ def test_a_broken_or_hostile_kept_file_is_captured_again(server: FakeLLMServer, 
     )
     for broken in (b"{not json", b"\xff\xfe", b'{"headers": {"x": 1}}', b"[]", b'{"headers": {}}', *hostile):
         kept.write_bytes(broken)
+        user_kept.write_bytes(broken)  # the user's copy too: else the run would read that one
         ran = asyncio.run(run_provider(sdk_provider("anthropic", server, tmp_path), [case("q")]))
         assert ran.errors == {}
         assert server.requests[-1].headers == server.requests[0].headers
         assert json.loads(kept.read_text(encoding="utf-8"))["headers"]  # written again
+        assert user_kept.read_bytes() == kept.read_bytes()
 
 
 def test_an_unwritable_folder_costs_only_the_capture(server: FakeLLMServer, tmp_path: Path) -> None:
@@ -131,6 +185,7 @@ def test_the_sdks_own_environment_is_honoured_and_never_kept(
     assert ran.errors == {}
     assert server.requests[0].headers["x-team"] == "evals"
     assert not (tmp_path / wire.PROFILE_DIR).exists()
+    assert not user_profiles().exists()
 
 
 @pytest.mark.slow  # it imports both SDKs
@@ -153,6 +208,7 @@ def test_headers_primed_at_build_serve_a_fresh_checkout_without_the_sdk(
 
     monkeypatch.setattr(wire, "capture", no_capture)
     monkeypatch.setenv(wire.SHIPPED_PROFILES_ENV, str(shipped))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "another-user"))  # not the headers kept just now
     ran = asyncio.run(run_provider(sdk_provider(kind, server, fresh / "suite"), [case("q")]))
     assert ran.errors == {}
     assert server.requests[1].headers == server.requests[0].headers
