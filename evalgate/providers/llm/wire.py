@@ -14,10 +14,11 @@ headers depend on, so a file from another suite's run is the same file. When the
 `OPENAI_ORG_ID`, ...) beyond the key and base URL evalgate passes, the headers are captured for that run only.
 A file that cannot be read, written or trusted is captured again: never an error of the run.
 
-A fresh checkout (every CI run) has no kept file, so the Action's prebuilt image is built with them: `prime`
-captures the headers of every SDK provider at the default timeout into a folder (the Dockerfile's
-EVALGATE_SDK_PROFILES), and `sdk_headers` reads that folder when the suite's own has no file. A file there matches only the SDK versions,
-Python and platform it was made with (its name says them), so elsewhere it is simply not found.
+A fresh checkout on a fresh machine (every CI run) has no kept file, so the Action's prebuilt image is built with
+them: `prime` captures the headers of every SDK provider at the default timeout into a folder (the Dockerfile's
+EVALGATE_SDK_PROFILES), and `sdk_headers` reads that folder when neither the suite's folder nor the user's has
+the file. A file there matches only the SDK versions, Python and platform it was made with (its name says them),
+so elsewhere it is simply not found.
 """
 
 from __future__ import annotations
