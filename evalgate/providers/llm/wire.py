@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalgate.files.fileio import read_bytes, write_json_atomic
+from evalgate.files.fileio import is_stream, read_bytes, write_json_atomic
 
 PROFILE_DIR = ".evalgate/sdk"  # relative to the config file's folder
 USER_PROFILE_DIR = "evalgate/sdk"  # relative to the user's cache folder ($XDG_CACHE_HOME, else ~/.cache)
@@ -70,7 +70,8 @@ def sdk_headers(
     headers = (next(filter(None, map(read_profile, kept)), None) or _shipped_profile(name)) if keep else None
     if headers is None:
         headers = capture(call, base_url=base_url, timeout=timeout)
-        for path in kept if keep else ():
+        # a FIFO or a device where the file would be is left alone: writing would go into it, and may block
+        for path in [path for path in kept if not is_stream(path)] if keep else []:
             with contextlib.suppress(Exception):  # an unwritable folder only costs a later run the capture
                 write_json_atomic(path, {"headers": headers})
     return {name: value.replace(KEY_MARK, api_key) for name, value in headers.items()}

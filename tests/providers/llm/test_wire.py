@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +152,36 @@ def test_the_user_cache_folder_follows_xdg_and_its_absence_costs_only_the_captur
     assert ran.errors == {}
     assert (tmp_path / "c" / wire.PROFILE_DIR).is_dir()  # the suite's own is kept still
     assert server.requests[-1].headers == server.requests[0].headers
+
+
+@pytest.mark.parametrize("where", ["suite", "user"])
+def test_a_fifo_where_a_kept_file_would_be_costs_only_the_capture(
+    where: str, server: FakeLLMServer, tmp_path: Path
+) -> None:
+    """Reading it would block, and so would writing into it (a stream takes a write as output does): the headers
+    are captured, the run goes on, and the FIFO is left as it is."""
+    asyncio.run(run_provider(sdk_provider("anthropic", server, tmp_path / "first"), [case("q")]))
+    (name,) = (path.name for path in user_profiles().iterdir())
+    fifo = (tmp_path / "second" / wire.PROFILE_DIR if where == "suite" else user_profiles()) / name
+    (user_profiles() / name).unlink()  # nothing kept to read: the headers are captured again
+    fifo.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(fifo)
+    finished, released = threading.Event(), threading.Event()
+
+    def release_a_blocked_writer() -> None:  # fail, never hang: a write into the FIFO waits for a reader
+        if not finished.wait(20):
+            released.set()
+            reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+            time.sleep(1)
+            os.close(reader)
+
+    threading.Thread(target=release_a_blocked_writer, daemon=True).start()
+    ran = asyncio.run(run_provider(sdk_provider("anthropic", server, tmp_path / "second"), [case("q")]))
+    finished.set()
+    assert not released.is_set(), "the run blocked on the FIFO"
+    assert ran.errors == {}
+    assert server.requests[-1].headers == server.requests[0].headers
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
 
 
 def test_a_broken_or_hostile_kept_file_is_captured_again(server: FakeLLMServer, tmp_path: Path) -> None:
