@@ -169,3 +169,43 @@ def test_what_scoring_needs_is_imported_while_the_calls_are_in_flight(probe, tmp
     finally:
         for name in ("probe_scoring", "probe_metric", "probe_seen"):
             sys.modules.pop(name, None)
+
+
+def test_a_suite_of_tasks_starts_every_tasks_client_import_before_its_first_task_runs(
+    tmp_path, monkeypatch
+) -> None:
+    """`evalgate run` starts the imports of every task's client as soon as the config is read: the second task's
+    provider finds its library imported by the preload, not by itself."""
+    from evalgate.cli import main
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("client_a", "client_b"):
+        (tmp_path / f"{name}.py").write_text(
+            "import threading\n\nIMPORTED_BY = threading.current_thread().name\n"
+        )
+    for kind, module in (("probe_a", "client_a"), ("probe_b", "client_b")):
+        (tmp_path / f"{kind}.py").write_text(
+            PROVIDER.format(modules=f"{module!r}, ").replace('type = "probe"', f'type = "{kind}"')
+        )
+        monkeypatch.setitem(providers.PROVIDER_CLASSES, kind, f"{kind}:ProbeProvider")
+    config = write_suite(
+        tmp_path,
+        """
+        suite: preload-tasks
+        metrics: [exact_match]
+        cache: {enabled: false}
+        tasks:
+          first: {datasets: [cases.jsonl], provider: {type: probe_a}}
+          second: {datasets: [cases.jsonl], provider: {type: probe_b}}
+        """,
+        {"cases.jsonl": '{"id": "c1", "input": "a", "expected": "a"}\n'},
+    )
+    try:
+        code = main(["run", "-q", "--config", str(config), "--output", str(tmp_path / "r.json")])
+        preloads_finished()
+        assert code == 0
+        assert sys.modules["client_a"].IMPORTED_BY == "evalgate-preload"
+        assert sys.modules["client_b"].IMPORTED_BY == "evalgate-preload"
+    finally:
+        for name in ("client_a", "client_b", "probe_a", "probe_b"):
+            sys.modules.pop(name, None)
