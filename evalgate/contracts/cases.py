@@ -159,12 +159,10 @@ def json_value(value: Any, where: str) -> Any:
 
 
 def _clean(value: Any, where: str, depth: int, open_containers: set[int]) -> Any:
-    if type(value) is str and value.isascii():  # the usual answer
-        return value
-    if isinstance(value, str):
+    if isinstance(value, str):  # the usual answer: an ASCII str, returned as it is
         if not value.isascii():
             _check_unicode(value, where)
-        return str(value)
+        return value if type(value) is str else str(value)
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -221,10 +219,10 @@ def _clean_mapping(
 
 
 def _key_text(key: Any, where: str) -> str:
-    if type(key) is str and key.isascii():
-        return key
-    if isinstance(key, str):
-        return _clean(key, f"a key of {where}", 0, set())
+    if isinstance(
+        key, str
+    ):  # an ASCII str as it is; else checked as a value is (no message built for the first)
+        return key if type(key) is str and key.isascii() else _clean(key, f"a key of {where}", 0, set())
     if key is None or isinstance(key, bool):
         return _JSON_KEY_TEXT[key]
     if isinstance(key, int | float) and not (isinstance(key, float) and not math.isfinite(key)):
