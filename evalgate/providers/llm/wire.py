@@ -7,12 +7,13 @@ placeholder for the key, and puts the real key in place of the placeholder.
 
 Importing an SDK costs a second or more of CPU (its types), so the captured headers are kept in
 `.evalgate/sdk/` beside the config, and in the user's cache folder (`$XDG_CACHE_HOME/evalgate/sdk`, else
-`~/.cache/evalgate/sdk`) for every other suite of this user, one file per SDK version, Python version, platform and
-timeout (the SDK sends the read timeout): a later run, of this suite or of a new one, reads the file and never
+`~/.cache/evalgate/sdk`) for every other suite of this user, one file per SDK version, Python version, platform
+and timeout (the SDK sends the read timeout): a later run, of this suite or of a new one, reads the file and never
 imports the SDK. Nothing secret is in the file (the key is the placeholder), and its name says everything the
-headers depend on, so a file from another suite's run is the same file. When the environment holds a variable of the SDK's own (`ANTHROPIC_CUSTOM_HEADERS`,
-`OPENAI_ORG_ID`, ...) beyond the key and base URL evalgate passes, the headers are captured for that run only.
-A file that cannot be read, written or trusted is captured again: never an error of the run.
+headers depend on, so a file from another suite's run is the same file. When the environment holds a variable
+of the SDK's own (`ANTHROPIC_CUSTOM_HEADERS`, `OPENAI_ORG_ID`, ...) beyond the key and base URL evalgate passes,
+the headers are captured for that run only. A file that cannot be read, written or trusted is captured again:
+never an error of the run.
 
 A fresh checkout on a fresh machine (every CI run) has no kept file, so the Action's prebuilt image is built with
 them: `prime` captures the headers of every SDK provider at the default timeout into a folder (the Dockerfile's
@@ -66,31 +67,29 @@ def sdk_headers(
     """The headers the SDK sends on `call` with this key, base URL and timeout (from the kept file if any)."""
     keep = not any(name.startswith(call.env_prefix()) and name not in call.own_env for name in os.environ)
     name = profile_name(call, timeout)
-    kept = [base_dir / PROFILE_DIR / name, *_user_profile(name)]  # the suite's own first
-    headers = (next(filter(None, map(read_profile, kept)), None) or _shipped_profile(name)) if keep else None
+    kept = [folder / name for folder in _keeping_folders(base_dir)] if keep else []
+    shipped = os.environ.get(SHIPPED_PROFILES_ENV)  # read only: the prebuilt image's
+    read = [*kept, *([Path(shipped) / name] if shipped and keep else [])]
+    headers = next(filter(None, map(read_profile, read)), None)
     if headers is None:
         headers = capture(call, base_url=base_url, timeout=timeout)
         # a FIFO or a device where the file would be is left alone: writing would go into it, and may block
-        for path in [path for path in kept if not is_stream(path)] if keep else []:
+        for path in (path for path in kept if not is_stream(path)):
             with contextlib.suppress(Exception):  # an unwritable folder only costs a later run the capture
                 write_json_atomic(path, {"headers": headers})
     return {name: value.replace(KEY_MARK, api_key) for name, value in headers.items()}
 
 
-def _user_profile(name: str) -> list[Path]:
-    """The kept file `name` in the user's cache folder; none for a process without a home folder."""
+def _keeping_folders(base_dir: Path) -> list[Path]:
+    """Where a run keeps the headers it captured, in the order it reads them: the suite's folder, then the user's
+    cache folder (none for a process without a home folder; a relative XDG_CACHE_HOME is ignored, as the XDG
+    spec says)."""
     cache = os.environ.get("XDG_CACHE_HOME")
     try:
-        root = Path(cache) if cache and os.path.isabs(cache) else Path.home() / ".cache"
+        user = Path(cache) if cache and os.path.isabs(cache) else Path.home() / ".cache"
     except RuntimeError:  # no HOME and no entry in the password database
-        return []
-    return [root / USER_PROFILE_DIR / name]
-
-
-def _shipped_profile(name: str) -> dict[str, str] | None:
-    """The kept file `name` of the folder SHIPPED_PROFILES_ENV names, if it names one and the file is there."""
-    folder = os.environ.get(SHIPPED_PROFILES_ENV)
-    return read_profile(Path(folder) / name) if folder else None
+        return [base_dir / PROFILE_DIR]
+    return [base_dir / PROFILE_DIR, user / USER_PROFILE_DIR]
 
 
 def prime(folder: str | Path, calls: list[SDKCall], timeout: float) -> list[Path]:
