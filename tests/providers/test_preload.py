@@ -29,22 +29,28 @@ class ProbeProvider(Provider):
 
 @pytest.fixture
 def probe(tmp_path, monkeypatch):
-    """A provider type `probe` whose client library is the module `probe_client` (which records the thread
-    that imported it)."""
+    """A provider type (`probe`, or `kind`) whose client library is `modules` (each `*_client` module named
+    there is written, recording the thread that imported it)."""
     monkeypatch.syspath_prepend(str(tmp_path))
-    (tmp_path / "probe_client.py").write_text(
-        "import threading\n\nIMPORTED_BY = threading.current_thread().name\n"
-    )
+    made: list[str] = []
 
-    def make(*modules: str) -> ProviderConfig:
-        (tmp_path / "probe_provider.py").write_text(
-            PROVIDER.format(modules="".join(f"{m!r}, " for m in modules))
+    def make(*modules: str, kind: str = "probe") -> ProviderConfig:
+        for module in modules:
+            if module.endswith("_client"):
+                (tmp_path / f"{module}.py").write_text(
+                    "import threading\n\nIMPORTED_BY = threading.current_thread().name\n"
+                )
+        (tmp_path / f"{kind}_provider.py").write_text(
+            PROVIDER.format(modules="".join(f"{m!r}, " for m in modules)).replace(
+                'type = "probe"', f'type = "{kind}"'
+            )
         )
-        monkeypatch.setitem(providers.PROVIDER_CLASSES, "probe", "probe_provider:ProbeProvider")
-        return ProviderConfig(type="probe", name="p", options={}, file="evalgate.yaml")
+        monkeypatch.setitem(providers.PROVIDER_CLASSES, kind, f"{kind}_provider:ProbeProvider")
+        made.extend([*modules, f"{kind}_provider"])
+        return ProviderConfig(type=kind, name="p", options={}, file="evalgate.yaml")
 
     yield make
-    for name in ("probe_client", "probe_provider"):
+    for name in made:
         sys.modules.pop(name, None)
 
 
@@ -172,22 +178,14 @@ def test_what_scoring_needs_is_imported_while_the_calls_are_in_flight(probe, tmp
 
 
 def test_a_suite_of_tasks_starts_every_tasks_client_import_before_its_first_task_runs(
-    tmp_path, monkeypatch
+    probe, tmp_path
 ) -> None:
     """`evalgate run` starts the imports of every task's client as soon as the config is read: the second task's
     provider finds its library imported by the preload, not by itself."""
     from evalgate.cli import main
 
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for name in ("client_a", "client_b"):
-        (tmp_path / f"{name}.py").write_text(
-            "import threading\n\nIMPORTED_BY = threading.current_thread().name\n"
-        )
-    for kind, module in (("probe_a", "client_a"), ("probe_b", "client_b")):
-        (tmp_path / f"{kind}.py").write_text(
-            PROVIDER.format(modules=f"{module!r}, ").replace('type = "probe"', f'type = "{kind}"')
-        )
-        monkeypatch.setitem(providers.PROVIDER_CLASSES, kind, f"{kind}:ProbeProvider")
+    probe("a_client", kind="probe_a")
+    probe("b_client", kind="probe_b")
     config = write_suite(
         tmp_path,
         """
@@ -200,12 +198,8 @@ def test_a_suite_of_tasks_starts_every_tasks_client_import_before_its_first_task
         """,
         {"cases.jsonl": '{"id": "c1", "input": "a", "expected": "a"}\n'},
     )
-    try:
-        code = main(["run", "-q", "--config", str(config), "--output", str(tmp_path / "r.json")])
-        preloads_finished()
-        assert code == 0
-        assert sys.modules["client_a"].IMPORTED_BY == "evalgate-preload"
-        assert sys.modules["client_b"].IMPORTED_BY == "evalgate-preload"
-    finally:
-        for name in ("client_a", "client_b", "probe_a", "probe_b"):
-            sys.modules.pop(name, None)
+    code = main(["run", "-q", "--config", str(config), "--output", str(tmp_path / "r.json")])
+    preloads_finished()
+    assert code == 0
+    assert sys.modules["a_client"].IMPORTED_BY == "evalgate-preload"
+    assert sys.modules["b_client"].IMPORTED_BY == "evalgate-preload"

@@ -131,12 +131,13 @@ def test_the_headers_kept_once_serve_every_suite_of_the_user(
 def test_the_user_cache_folder_follows_xdg_and_its_absence_costs_only_the_capture(
     server: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # a relative XDG_CACHE_HOME is ignored (the XDG spec): the home folder's .cache then
+    # a relative XDG_CACHE_HOME is ignored (the XDG spec): the home folder's .cache then, not the working folder's
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     asyncio.run(run_provider(sdk_provider("anthropic", server, tmp_path / "a"), [case("q")]))
     assert len(list((tmp_path / "home" / ".cache" / wire.USER_PROFILE_DIR).iterdir())) == 1
-    assert not (tmp_path / "a" / "relative").exists()
+    assert not (tmp_path / "relative").exists()
     # a cache folder that cannot be written (a file in its place), or no home folder at all: captured, and run
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
     (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
