@@ -25,8 +25,8 @@ is measured K times and printed as a range. The phases:
    with retry-after beyond: wall / N*L/(C/2) (goal <= 1.25), and the concurrency the limiter settled on;
 4. token rate: the same provider against a tokens-per-minute bucket that admits about C/4 requests in flight: wall / the
    bound (the run's tokens, less the second's worth the bucket starts with, / the rate) (goal <= 1.25); both
-   limited phases reuse the SDK headers the provider's suite of phase 2 kept, so they time the limiter, not a
-   first run's import of the SDK;
+   limited phases read the SDK headers phase 2 kept in the benchmark's user cache folder, so they time the
+   limiter, not a first run's import of the SDK;
 5. promptfoo, when installed (see --promptfoo): the same server and cases for http, openai and anthropic at the
    same concurrency, and evalgate's wall / promptfoo's (goal <= 0.35). Install it outside the repository with
    `mkdir -p ../promptfoo-bench && cd ../promptfoo-bench && npm install promptfoo@0.121.20` (the last release that
@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 from evalgate import runner  # noqa: E402
 from evalgate.config import load_config  # noqa: E402
 from evalgate.datasets import load_cases  # noqa: E402
+from evalgate.providers.llm.wire import SHIPPED_PROFILES_ENV  # noqa: E402
 
 MODELS = {"anthropic": "claude-haiku-4-5", "openai": "gpt-4o-mini"}
 KEYS = {"ANTHROPIC_API_KEY": "sk-ant-bench-not-a-real-key", "OPENAI_API_KEY": "sk-bench-not-a-real-key"}
@@ -152,14 +153,6 @@ def provider_section(kind: str, url: str, folder: Path, latency: float) -> dict[
         }
     base_url = url + ("/v1" if kind == "openai" else "")
     return {"type": kind, "model": MODELS[kind], "base_url": base_url, "max_tokens": 64}
-
-
-def reuse_sdk_headers(measured: Path, folder: Path) -> None:
-    """Give the suite in `folder` the SDK headers its provider's suite of phase 2 kept (providers/llm/wire.py),
-    so the limited phases time the limiter, not the first run's import of the SDK (~0.5 s, shown in phase 2)."""
-    kept = measured / ".evalgate"
-    if kept.is_dir():
-        shutil.copytree(kept, folder / ".evalgate", dirs_exist_ok=True)
 
 
 def child_env() -> dict[str, str]:
@@ -335,6 +328,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         os.environ["XDG_CACHE_HOME"] = str(work / "user-cache")  # a first run is the machine's first
+        os.environ.pop(SHIPPED_PROFILES_ENV, None)  # and not one the prebuilt image's headers serve
 
         # 1. start-up
         config = write_suite(work / "instant", {"type": "python", "target": "model.py:predict"}, n, c)
@@ -371,7 +365,7 @@ def main() -> None:
                     server.mark()
                     started = time.monotonic()
                     wall, cpu, results = evalgate_process(config)
-                    ended, seen = time.monotonic(), server.stats()
+                    ended, seen = started + wall, server.stats()  # the process's end, not our reading of it
                     if errors_of(results):
                         raise SystemExit(f"{kind}: {errors_of(results)} cases failed")
                     runs.append(wall)
@@ -408,7 +402,6 @@ def main() -> None:
             config = write_suite(
                 folder, provider_section(args.limited_provider, server.url, folder, latency), n, c
             )
-            reuse_sdk_headers(work / args.limited_provider, folder)
             runs, settled, refusals = [], [], []
             for _ in range(repeat):
                 before = server.stats()["rate_limited"]
@@ -429,7 +422,6 @@ def main() -> None:
             config = write_suite(
                 folder, provider_section(args.limited_provider, server.url, folder, latency), n, c
             )
-            reuse_sdk_headers(work / args.limited_provider, folder)
             runs, settled = [], []
             for _ in range(repeat):
                 wall, _, results = evalgate_process(config)
