@@ -46,7 +46,6 @@ REPORT_MAY_IMPORT = (
     "evalgate.report",
     "evalgate.contracts",
     "evalgate.errors",
-    "evalgate.units",
     "evalgate.names",
     # fact modules i9-facts adds: each metric key's declared facts, GitHub's size limits
     "evalgate.facts",
@@ -159,7 +158,7 @@ def test_each_rule_catches_a_break(tmp_path, module, source, rule):
 def test_allowed_imports_are_not_breaks(tmp_path):
     path = tmp_path / "planted.py"
     path.write_text(
-        "from evalgate import __version__\nfrom evalgate.units import unit_of\n"
+        "from evalgate import __version__\nfrom evalgate.facts import UNITS\n"
         "from evalgate.contracts.cases import Case\nfrom evalgate.report import text\n",
         encoding="utf-8",
     )
