@@ -124,7 +124,7 @@ class HttpProvider(LLMProvider):
         whole = _WHOLE_EXPRESSION.match(value.strip())
         if whole and "{{" not in whole.group(1) and "}}" not in whole.group(1):
             expression = self._templates.expression(whole.group(1).strip(), where=where)
-            return lambda case: self._templates.evaluate(expression, template_context(case), case)
+            return lambda case: expression(template_context(case), case)
         template = self._templates.from_string(value, where=where)
         return lambda case: self._templates.render(template, template_context(case), case)
 

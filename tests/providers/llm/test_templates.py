@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from evalgate.errors import InputError
+from evalgate.providers.llm.prompts import PROMPT_VARIABLES, Templates, template_context
 
 from .conftest import case, make_provider
 from .fake_servers import FakeLLMServer
@@ -98,3 +99,34 @@ def test_a_template_outside_the_config_folder_is_refused(server: FakeLLMServer, 
     )
     with pytest.raises(InputError, match="may not leave"):
         asyncio.run(provider.start(1))
+
+
+HOSTILE_VALUES = [
+    None, "", "plain", "ünïcödé \u2028 \x00", 0, -1.5, float("nan"), True, [], [1, [2, {"a": None}]],
+    {"text": "hi", "nested": {"deep": [1, 2]}}, {"": 1},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", PROMPT_VARIABLES)
+@pytest.mark.parametrize("value", HOSTILE_VALUES, ids=repr)
+def test_a_bare_name_expression_is_what_jinja2_evaluates_it_to(name: str, value, tmp_path: Path) -> None:
+    """The expression `{{ input }}` skips Jinja2 (its import is ~40 ms before an http run's first call): its value
+    is the very object Jinja2's own evaluation returns, for every name a template sees and any value."""
+    templates = Templates(tmp_path, config_file="evalgate.yaml", config_line=3)
+    the_case = case(value, id="c-1", metadata={"m": value}, category=None)
+    context = template_context(the_case)
+    context[name] = (
+        value  # every name gets the hostile value in turn (a case's id is a string, its context's not)
+    )
+    by_jinja2 = templates.env.compile_expression(name, undefined_to_none=False)(**context)
+    assert templates.expression(name, where="provider.body.q")(context, the_case) is by_jinja2
+
+
+def test_an_expression_jinja2_must_read_is_still_checked_and_evaluated(tmp_path: Path) -> None:
+    templates = Templates(tmp_path, config_file="evalgate.yaml", config_line=3)
+    the_case = case({"text": "hi"}, id="c-1")
+    assert templates.expression("input.text | upper", where="b")(template_context(the_case), the_case) == "HI"
+    with pytest.raises(InputError, match="expected answer is never shown"):
+        templates.expression("expected", where="b")
+    with pytest.raises(InputError, match=r"rendering case 'c-1'.*nope"):
+        templates.expression("input.nope", where="b")(template_context(the_case), the_case)
