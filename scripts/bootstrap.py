@@ -69,11 +69,22 @@ def ensure_installed() -> str:
     return python
 
 
+def compile_bytecode(python: str) -> None:
+    """Compile evalgate's modules to bytecode now (pip does it for the dependencies; an editable install leaves
+    evalgate's to its first import). Where PYTHONDONTWRITEBYTECODE is set, as on many CI machines and in the
+    Action's image, nothing ever writes them: every `evalgate run` compiled the modules it imports from source,
+    ~0.1 s of CPU before its first call. Quick when they are current (only changed files are compiled)."""
+    subprocess.run(
+        [python, "-m", "compileall", "-q", str(ROOT / "evalgate")], check=True, stdout=subprocess.DEVNULL
+    )
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("demo", "test", "setup"):
         print(__doc__, file=sys.stderr)
         return 2
     python = ensure_installed()
+    compile_bytecode(python)
     if argv[0] == "demo":
         command = [python, str(ROOT / "examples" / "digits-classifier" / "demo.py"), *argv[1:]]
     elif argv[0] == "test":
