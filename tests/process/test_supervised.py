@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
+
+import pytest
 
 from evalgate.process import interrupts, supervisor
 from evalgate.process.exitcodes import ExitCode
@@ -122,3 +125,27 @@ def test_a_stop_signal_the_command_raised_keeps_its_number() -> None:
         raise interrupts.Interrupted(signal.SIGHUP)
 
     assert supervisor.run_supervised(command, stderr=lambda line: None).code == 128 + signal.SIGHUP
+
+
+@pytest.mark.slow  # each case starts an interpreter
+@pytest.mark.parametrize(
+    ("stdout", "code", "expected"),
+    [("buffered", 0, 0), ("buffered", 3, 3), ("broken", 0, ExitCode.BAD_INPUT), ("broken", 1, 1)],
+)
+def test_the_supervisor_ends_at_once_with_its_streams_flushed(stdout: str, code: int, expected: int) -> None:
+    """`_end_supervisor` skips Python's teardown (os._exit) but not the flush: text still in stdout's buffer
+    arrives; a stream that cannot be flushed never lets a passing command exit 0."""
+    script = (
+        "import io, sys\n"
+        "from evalgate.process import supervisor\n"
+        "class Broken(io.StringIO):\n"
+        "    def flush(self):\n"
+        "        raise OSError('closed')\n"
+        f"if {stdout!r} == 'broken':\n"
+        "    sys.stdout = Broken()\n"
+        "sys.stdout.write('kept in the buffer')\n"
+        f"supervisor._end_supervisor({code})\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == expected, result.stderr
+    assert result.stdout == ("kept in the buffer" if stdout == "buffered" else "")
