@@ -16,6 +16,15 @@ from evalgate.errors import InputError
 
 TARGET_FORM = "path/to/file.py:function or package.module:function"
 
+_loaded_user_code = False  # whether this process has imported (or tried to import) code of the user's
+
+
+def loaded_user_code() -> bool:
+    """Whether any code of the user's was imported into this process (a target, a scorer, a transform, an
+    encoder): the process then ends as Python ends, so that code's atexit handlers, threads and unclosed files
+    are finished (evalgate.process.supervisor)."""
+    return _loaded_user_code
+
 
 def is_target(value: str) -> bool:
     """Whether `value` has the form of a target: something, a colon, an attribute."""
@@ -38,6 +47,8 @@ def load_function(
     if not is_target(target):
         raise fail(f"expected {TARGET_FORM}")
     where, _, attribute = target.rpartition(":")
+    global _loaded_user_code
+    _loaded_user_code = True
     try:
         _prepend_sys_path(base_dir)
         if where.endswith(".py") or "/" in where or "\\" in where:

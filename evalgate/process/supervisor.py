@@ -27,6 +27,7 @@ inert); the caller's signal handlers are restored afterwards, and a stop signal 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import json
@@ -71,10 +72,17 @@ def main() -> NoReturn:
 
 
 def _end_supervisor(code: int) -> NoReturn:
-    """End the supervisor the moment its child has: it ran nothing of the user's (no atexit handler, no thread,
-    no open file of theirs), so Python's teardown of the modules it imported had nothing to finish and only
-    lengthened every command by ~10 ms. Its standard streams are flushed as that teardown would; one that
-    cannot be (a closed pipe) is evalgate's failure to do its job: exit 2 for a command that passed."""
+    """End the supervisor the moment its child has: it runs nothing of the user's, so Python's teardown of the
+    modules it imported has nothing to finish (~10 ms of every command)."""
+    _end_at_once(code)
+
+
+def _end_at_once(code: int) -> NoReturn:
+    """End a process that ran no code of the user's without Python's teardown of its modules and objects
+    (10-20 ms): the atexit handlers run and the standard streams are flushed, as at any exit; nothing else is
+    left to finish (evalgate closes every file it writes; its threads are daemons). A stream that cannot be
+    flushed (a closed pipe) is evalgate's failure to do its job: exit 2 for a command that passed."""
+    atexit._run_exitfuncs()
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -186,10 +194,15 @@ def _relay_lines(fd: int, line_to: Callable[[str], None]) -> None:
 
 
 def _exit_normally(code: int) -> NoReturn:
-    """End the CLI's child as Python ends: non-daemon threads waited for, atexit handlers run (the code under
-    test's: tracing and logging libraries flush there), modules torn down. Every object is frozen first, so
-    the teardown's garbage collections do not scan them all again (~30 ms of every command's exit; cyclic
-    garbage is left to the process's end, which Python never promised to finalize anyway)."""
+    """End the CLI's child. When it imported code of the user's (a python target, a custom scorer or
+    transform: evalgate.userfunc), as Python ends: non-daemon threads waited for, atexit handlers run (tracing
+    and logging libraries flush there), modules torn down (a file the code left open is flushed then). Every
+    object is frozen first, so the teardown's garbage collections do not scan them all again (~30 ms of every
+    command's exit; cyclic garbage is left to the process's end, which Python never promised to finalize
+    anyway). Without code of the user's (an API provider's run, a gate), at once (`_end_at_once`)."""
+    userfunc = sys.modules.get("evalgate.userfunc")  # not imported: no code of the user's was either
+    if userfunc is None or not userfunc.loaded_user_code():
+        _end_at_once(code)
     gc.freeze()
     raise SystemExit(code)
 

@@ -149,3 +149,60 @@ def test_the_supervisor_ends_at_once_with_its_streams_flushed(stdout: str, code:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == expected, result.stderr
     assert result.stdout == ("kept in the buffer" if stdout == "buffered" else "")
+
+
+ENDING_PROBE = """
+import atexit, sys
+from pathlib import Path
+from evalgate import userfunc
+from evalgate.process import supervisor
+
+atexit.register(lambda: sys.stdout.write("atexit ran\\n"))
+if sys.argv[1] == "user code":
+    Path("target.py").write_text("def predict(x):\\n    return x\\n")
+    userfunc.load_function("target.py:predict", Path.cwd(), what="the python provider's target")
+sys.stdout.write("buffered, ")
+supervisor._exit_normally(3)
+"""
+
+
+@pytest.mark.slow  # each case starts an interpreter
+@pytest.mark.parametrize("ran", ["user code", "none of the user's code"])
+def test_the_cli_child_ends_with_its_atexit_handlers_and_its_output_either_way(ran: str, tmp_path) -> None:
+    """With code of the user's the child ends as Python ends; without, it skips the teardown, never the atexit
+    handlers, the flush or the code (the teardown's part is the next test's)."""
+    result = subprocess.run(
+        [sys.executable, "-c", ENDING_PROBE, ran], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == "buffered, atexit ran\n"
+
+
+@pytest.mark.slow  # starts evalgate
+def test_a_file_the_code_under_test_leaves_open_is_complete_after_the_run(tmp_path) -> None:
+    """The target's file, never closed, is flushed by the process's teardown, which a run that imported code of
+    the user's keeps (with the quick end of a run without, the file is empty: checked)."""
+    from tests.conftest import ROOT, write_suite
+
+    write_suite(
+        tmp_path,
+        """
+        suite: open-file
+        datasets: [cases.jsonl]
+        provider: {type: python, target: model.py:predict}
+        metrics: [exact_match]
+        cache: {enabled: false}
+        """,
+        {
+            "cases.jsonl": "".join(
+                f'{{"id": "c{i}", "input": "q{i}", "expected": "q{i}"}}\n' for i in range(20)
+            ),
+            "model.py": "LOG = open('calls.log', 'w')\n\n\ndef predict(x):\n    LOG.write(x + '\\n')\n    return x\n",
+        },
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "evalgate", "run", "-q"], cwd=tmp_path, capture_output=True, text=True,
+        timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted((tmp_path / "calls.log").read_text().split()) == sorted(f"q{i}" for i in range(20))
