@@ -169,6 +169,43 @@ def test_an_llm_run_imports_its_sdk_and_still_no_judging_stack(tmp_path: Path) -
     assert not forbidden & set(modules)
 
 
+def test_the_headers_bootstrap_keeps_serve_a_new_suites_first_run(tmp_path: Path) -> None:
+    """scripts/bootstrap.py keeps the SDKs' headers in the user's folder when it installs them: the first run of
+    a suite at the default timeout sends them without importing its SDK (0.5-1.1 s before its first call)."""
+    import importlib.util
+
+    from tests.providers.llm.fake_servers import FakeLLMServer
+
+    spec = importlib.util.spec_from_file_location("bootstrap", ROOT / "scripts" / "bootstrap.py")
+    assert spec is not None and spec.loader is not None
+    bootstrap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bootstrap)
+    bootstrap.keep_sdk_headers(sys.executable)  # into this test's own user cache folder (tests/conftest.py)
+    cases = "".join(json.dumps({"id": f"c{i}", "input": f"q{i}"}) + "\n" for i in range(5))
+    with FakeLLMServer() as server:
+        for vendor, model in (("anthropic", "claude-haiku-4-5"), ("openai", "gpt-4o-mini")):
+            suite = tmp_path / vendor
+            suite.mkdir()
+            write_suite(
+                suite,
+                f"""
+                suite: first-run
+                datasets: [cases.jsonl]
+                provider: {{type: {vendor}, model: {model}, base_url: "{server.url}{"/v1" if vendor == "openai" else ""}"}}
+                metrics: [exact_match]
+                cache: {{enabled: false}}
+                """,
+                {"cases.jsonl": cases},
+            )
+            modules = run_and_list_modules(
+                "run", "-q", "--output", str(suite / "r.json"), cwd=suite,
+                env={"ANTHROPIC_API_KEY": "sk-ant-first", "OPENAI_API_KEY": "sk-first"},
+            )  # fmt: skip
+            assert vendor not in modules
+            assert not (suite / ".evalgate").exists()  # nothing captured, so nothing kept beside the suite
+    assert server.calls == 10
+
+
 def test_an_http_run_whose_body_sends_the_input_never_imports_jinja2(tmp_path: Path) -> None:
     """`body: {question: "{{ input }}"}` sends each case's input as it is, without Jinja2 (~40 ms before the
     first call); the server gets the inputs, strings and objects alike, unchanged."""

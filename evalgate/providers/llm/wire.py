@@ -82,14 +82,20 @@ def sdk_headers(
 
 def _keeping_folders(base_dir: Path) -> list[Path]:
     """Where a run keeps the headers it captured, in the order it reads them: the suite's folder, then the user's
-    cache folder (none for a process without a home folder; a relative XDG_CACHE_HOME is ignored, as the XDG
-    spec says)."""
+    cache folder (`user_profile_folder`)."""
+    user = user_profile_folder()
+    return [base_dir / PROFILE_DIR, *([user] if user is not None else [])]
+
+
+def user_profile_folder() -> Path | None:
+    """The user's folder of kept headers, shared by all their suites (scripts/bootstrap.py fills it when it
+    installs): under $XDG_CACHE_HOME, else ~/.cache; None for a process without a home folder (a relative
+    XDG_CACHE_HOME is ignored, as the XDG spec says)."""
     cache = os.environ.get("XDG_CACHE_HOME")
     try:
-        user = Path(cache) if cache and os.path.isabs(cache) else Path.home() / ".cache"
+        return (Path(cache) if cache and os.path.isabs(cache) else Path.home() / ".cache") / USER_PROFILE_DIR
     except RuntimeError:  # no HOME and no entry in the password database
-        return [base_dir / PROFILE_DIR]
-    return [base_dir / PROFILE_DIR, user / USER_PROFILE_DIR]
+        return None
 
 
 def prime(folder: str | Path, calls: list[SDKCall], timeout: float) -> list[Path]:
