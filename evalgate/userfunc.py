@@ -41,13 +41,14 @@ def load_function(
     (`from models.images import ...`), and so does a path target's own folder, so it can import its neighbours.
     """
 
+    global _loaded_user_code
+
     def fail(problem: str) -> InputError:
         return InputError(f"{what} {target!r}: {problem}", file=file, line=line)
 
     if not is_target(target):
         raise fail(f"expected {TARGET_FORM}")
     where, _, attribute = target.rpartition(":")
-    global _loaded_user_code
     _loaded_user_code = True
     try:
         _prepend_sys_path(base_dir)

@@ -68,13 +68,8 @@ def main() -> NoReturn:
         from evalgate import cli
 
         raise SystemExit(cli.main())
-    _end_supervisor(run_supervised(_cli_command, exit_child=_exit_normally).code)
-
-
-def _end_supervisor(code: int) -> NoReturn:
-    """End the supervisor the moment its child has: it runs nothing of the user's, so Python's teardown of the
-    modules it imported has nothing to finish (~10 ms of every command)."""
-    _end_at_once(code)
+    # the supervisor runs nothing of the user's: it ends the moment its child has (~10 ms of every command)
+    _end_at_once(run_supervised(_cli_command, exit_child=_exit_normally).code)
 
 
 def _end_at_once(code: int) -> NoReturn:

@@ -133,7 +133,7 @@ def test_a_stop_signal_the_command_raised_keeps_its_number() -> None:
     [("buffered", 0, 0), ("buffered", 3, 3), ("broken", 0, ExitCode.BAD_INPUT), ("broken", 1, 1)],
 )
 def test_the_supervisor_ends_at_once_with_its_streams_flushed(stdout: str, code: int, expected: int) -> None:
-    """`_end_supervisor` skips Python's teardown (os._exit) but not the flush: text still in stdout's buffer
+    """`_end_at_once` skips Python's teardown (os._exit) but not the flush: text still in stdout's buffer
     arrives; a stream that cannot be flushed never lets a passing command exit 0."""
     script = (
         "import io, sys\n"
@@ -144,7 +144,7 @@ def test_the_supervisor_ends_at_once_with_its_streams_flushed(stdout: str, code:
         f"if {stdout!r} == 'broken':\n"
         "    sys.stdout = Broken()\n"
         "sys.stdout.write('kept in the buffer')\n"
-        f"supervisor._end_supervisor({code})\n"
+        f"supervisor._end_at_once({code})\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == expected, result.stderr
