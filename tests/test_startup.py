@@ -96,6 +96,24 @@ def python_suite(tmp_path: Path) -> Path:
     )
 
 
+def run_api_suite(folder: Path, provider: str, inputs: list, env: dict[str, str] | None = None) -> list[str]:
+    """Write a suite whose `provider:` is the flow mapping `provider`, over cases of these inputs with the cache
+    off, run it, and return the modules its run imported."""
+    cases = "".join(json.dumps({"id": f"c{i}", "input": value}) + "\n" for i, value in enumerate(inputs))
+    write_suite(
+        folder,
+        f"""
+        suite: startup
+        datasets: [cases.jsonl]
+        provider: {provider}
+        metrics: [exact_match]
+        cache: {{enabled: false}}
+        """,
+        {"cases.jsonl": cases},
+    )
+    return run_and_list_modules("run", "-q", "--output", str(folder / "r.json"), cwd=folder, env=env)
+
+
 def test_run_imports_only_what_a_run_uses(tmp_path: Path) -> None:
     python_suite(tmp_path)
     modules = run_and_list_modules("run", "-q", "--output", str(tmp_path / "r.json"), cwd=tmp_path)
@@ -132,23 +150,13 @@ def test_an_llm_run_imports_its_sdk_and_still_no_judging_stack(tmp_path: Path) -
     jsonschema or the reports; a later run sends the kept headers without importing the SDK."""
     from tests.providers.llm.fake_servers import FakeLLMServer
 
-    cases = "".join(json.dumps({"id": f"c{i}", "input": f"q{i}"}) + "\n" for i in range(5))
     with FakeLLMServer() as server:
-        write_suite(
+        modules = run_api_suite(
             tmp_path,
-            f"""
-            suite: startup
-            datasets: [cases.jsonl]
-            provider: {{type: anthropic, model: claude-haiku-4-5, base_url: "{server.url}"}}
-            metrics: [exact_match]
-            cache: {{enabled: false}}
-            """,
-            {"cases.jsonl": cases},
-        )
-        modules = run_and_list_modules(
-            "run", "-q", "--output", str(tmp_path / "r.json"), cwd=tmp_path,
+            f'{{type: anthropic, model: claude-haiku-4-5, base_url: "{server.url}"}}',
+            [f"q{i}" for i in range(5)],
             env={"ANTHROPIC_API_KEY": "sk-ant-startup-test"},
-        )  # fmt: skip
+        )
         # the SDK's headers were kept (evalgate/providers/llm/wire.py): the next run sends them without the SDK
         again = run_and_list_modules(
             "run", "-q", "--output", str(tmp_path / "r.json"), cwd=tmp_path,
@@ -181,26 +189,17 @@ def test_the_headers_bootstrap_keeps_serve_a_new_suites_first_run(tmp_path: Path
     bootstrap = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bootstrap)
     bootstrap.keep_sdk_headers(sys.executable)  # into this test's own user cache folder (tests/conftest.py)
-    cases = "".join(json.dumps({"id": f"c{i}", "input": f"q{i}"}) + "\n" for i in range(5))
     with FakeLLMServer() as server:
         for vendor, model in (("anthropic", "claude-haiku-4-5"), ("openai", "gpt-4o-mini")):
             suite = tmp_path / vendor
             suite.mkdir()
-            write_suite(
+            base_url = server.url + ("/v1" if vendor == "openai" else "")
+            modules = run_api_suite(
                 suite,
-                f"""
-                suite: first-run
-                datasets: [cases.jsonl]
-                provider: {{type: {vendor}, model: {model}, base_url: "{server.url}{"/v1" if vendor == "openai" else ""}"}}
-                metrics: [exact_match]
-                cache: {{enabled: false}}
-                """,
-                {"cases.jsonl": cases},
-            )
-            modules = run_and_list_modules(
-                "run", "-q", "--output", str(suite / "r.json"), cwd=suite,
+                f'{{type: {vendor}, model: {model}, base_url: "{base_url}"}}',
+                [f"q{i}" for i in range(5)],
                 env={"ANTHROPIC_API_KEY": "sk-ant-first", "OPENAI_API_KEY": "sk-first"},
-            )  # fmt: skip
+            )
             assert vendor not in modules
             assert not (suite / ".evalgate").exists()  # nothing captured, so nothing kept beside the suite
     assert server.calls == 10
@@ -212,21 +211,12 @@ def test_an_http_run_whose_body_sends_the_input_never_imports_jinja2(tmp_path: P
     from tests.providers.llm.fake_servers import CUSTOM_PATH, FakeLLMServer
 
     inputs = ["q0", {"text": "q1", "tags": ["a", None]}, 2.5, None]
-    cases = "".join(json.dumps({"id": f"c{i}", "input": value}) + "\n" for i, value in enumerate(inputs))
     with FakeLLMServer() as server:
-        write_suite(
-            tmp_path,
-            f"""
-            suite: startup
-            datasets: [cases.jsonl]
-            provider: {{type: http, url: "{server.url}{CUSTOM_PATH}", body: {{question: "{{{{ input }}}}"}},
-                        output_path: result.answer}}
-            metrics: [exact_match]
-            cache: {{enabled: false}}
-            """,
-            {"cases.jsonl": cases},
-        )
-        modules = run_and_list_modules("run", "-q", "--output", str(tmp_path / "r.json"), cwd=tmp_path)
+        url = server.url + CUSTOM_PATH
+        modules = run_api_suite(
+            tmp_path, f'{{type: http, url: "{url}", body: {{question: "{{{{ input }}}}"}}, output_path: result.answer}}',
+            inputs,
+        )  # fmt: skip
     assert "aiohttp" in modules and "jinja2" not in modules
     sent = [request.body["question"] for request in server.requests]
     assert sorted(map(json.dumps, sent)) == sorted(map(json.dumps, inputs))
