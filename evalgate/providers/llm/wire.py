@@ -100,10 +100,14 @@ def user_profile_folder() -> Path | None:
 
 def prime(folder: str | Path, calls: list[SDKCall], timeout: float) -> list[Path]:
     """Capture the headers of each of `calls` at `timeout` into `folder`, as `sdk_headers` keeps them; returns the
-    files written. Run where the SDKs are installed as a run will find them (the Action's image, at build)."""
+    files written. Run where the SDKs are installed as a run will find them (the Action's image at build,
+    scripts/bootstrap.py at install). A FIFO or a device where a file would be is left alone, as a run leaves it
+    (writing would go into it, and may block)."""
     written = []
     for call in calls:
         path = Path(folder) / profile_name(call, timeout)
+        if is_stream(path):
+            continue
         write_json_atomic(path, {"headers": capture(call, base_url="https://prime.invalid", timeout=timeout)})
         written.append(path)
     return written

@@ -252,6 +252,35 @@ def test_headers_primed_at_build_serve_a_fresh_checkout_without_the_sdk(
         asyncio.run(run_provider(sdk_provider(kind, server, fresh / "other", timeout=7), [case("q")]))
 
 
+@pytest.mark.slow  # it imports an SDK
+def test_priming_leaves_a_fifo_where_a_file_would_be_alone(tmp_path: Path) -> None:
+    """scripts/bootstrap.py primes the user's folder at install: a FIFO there (where the anthropic file would be)
+    is skipped, never written into (which waits for a reader: a setup that hangs); the other file is kept."""
+    from evalgate.providers import provider_class
+
+    anthropic_call, openai_call = (
+        provider_class(name).endpoint_call(set()) for name in ("anthropic", "openai")
+    )
+    fifo = tmp_path / wire.profile_name(anthropic_call, 60.0)
+    os.mkfifo(fifo)
+    finished, released = threading.Event(), threading.Event()
+
+    def release_a_blocked_writer() -> None:  # fail, never hang
+        if not finished.wait(20):
+            released.set()
+            reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+            time.sleep(1)
+            os.close(reader)
+
+    threading.Thread(target=release_a_blocked_writer, daemon=True).start()
+    written = wire.prime(tmp_path, [anthropic_call, openai_call], 60.0)
+    finished.set()
+    assert not released.is_set(), "priming blocked on the FIFO"
+    assert written == [tmp_path / wire.profile_name(openai_call, 60.0)]
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert wire.read_profile(written[0])
+
+
 def sdk_failure(kind: str, status: int, body: bytes, headers: dict[str, str]) -> Failure:
     """How the SDK's own error classes carried this response, classified as before the raw path."""
     sdk = __import__(kind)
