@@ -5,11 +5,13 @@ version, never with the key; an error response maps to the same per-case failure
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import stat
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +157,27 @@ def test_the_user_cache_folder_follows_xdg_and_its_absence_costs_only_the_captur
     assert server.requests[-1].headers == server.requests[0].headers
 
 
+@contextlib.contextmanager
+def never_blocked_on(fifo: Path, what: str) -> Iterator[None]:
+    """Fail, never hang: a write into `fifo` waits for a reader, so one is opened after 20 s and the block's
+    code (`what`) fails for having waited."""
+    finished, released = threading.Event(), threading.Event()
+
+    def release_a_blocked_writer() -> None:
+        if not finished.wait(20):
+            released.set()
+            reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+            time.sleep(1)
+            os.close(reader)
+
+    threading.Thread(target=release_a_blocked_writer, daemon=True).start()
+    try:
+        yield
+    finally:
+        finished.set()
+    assert not released.is_set(), f"{what} blocked on the FIFO"
+
+
 @pytest.mark.parametrize("where", ["suite", "user"])
 def test_a_fifo_where_a_kept_file_would_be_costs_only_the_capture(
     where: str, server: FakeLLMServer, tmp_path: Path
@@ -167,19 +190,8 @@ def test_a_fifo_where_a_kept_file_would_be_costs_only_the_capture(
     (user_profiles() / name).unlink()  # nothing kept to read: the headers are captured again
     fifo.parent.mkdir(parents=True, exist_ok=True)
     os.mkfifo(fifo)
-    finished, released = threading.Event(), threading.Event()
-
-    def release_a_blocked_writer() -> None:  # fail, never hang: a write into the FIFO waits for a reader
-        if not finished.wait(20):
-            released.set()
-            reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-            time.sleep(1)
-            os.close(reader)
-
-    threading.Thread(target=release_a_blocked_writer, daemon=True).start()
-    ran = asyncio.run(run_provider(sdk_provider("anthropic", server, tmp_path / "second"), [case("q")]))
-    finished.set()
-    assert not released.is_set(), "the run blocked on the FIFO"
+    with never_blocked_on(fifo, "the run"):
+        ran = asyncio.run(run_provider(sdk_provider("anthropic", server, tmp_path / "second"), [case("q")]))
     assert ran.errors == {}
     assert server.requests[-1].headers == server.requests[0].headers
     assert stat.S_ISFIFO(fifo.stat().st_mode)
@@ -263,19 +275,8 @@ def test_priming_leaves_a_fifo_where_a_file_would_be_alone(tmp_path: Path) -> No
     )
     fifo = tmp_path / wire.profile_name(anthropic_call, 60.0)
     os.mkfifo(fifo)
-    finished, released = threading.Event(), threading.Event()
-
-    def release_a_blocked_writer() -> None:  # fail, never hang
-        if not finished.wait(20):
-            released.set()
-            reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-            time.sleep(1)
-            os.close(reader)
-
-    threading.Thread(target=release_a_blocked_writer, daemon=True).start()
-    written = wire.prime(tmp_path, [anthropic_call, openai_call], 60.0)
-    finished.set()
-    assert not released.is_set(), "priming blocked on the FIFO"
+    with never_blocked_on(fifo, "priming"):
+        written = wire.prime(tmp_path, [anthropic_call, openai_call], 60.0)
     assert written == [tmp_path / wire.profile_name(openai_call, 60.0)]
     assert stat.S_ISFIFO(fifo.stat().st_mode)
     assert wire.read_profile(written[0])
