@@ -115,9 +115,8 @@ def test_a_bare_name_expression_is_what_jinja2_evaluates_it_to(name: str, value,
     templates = Templates(tmp_path, config_file="evalgate.yaml", config_line=3)
     the_case = case(value, id="c-1", metadata={"m": value}, category=None)
     context = template_context(the_case)
-    context[name] = (
-        value  # every name gets the hostile value in turn (a case's id is a string, its context's not)
-    )
+    # each name in turn holds the hostile value (a case's own id and category could not hold them all)
+    context[name] = value
     by_jinja2 = templates.env.compile_expression(name, undefined_to_none=False)(**context)
     assert templates.expression(name, where="provider.body.q")(context, the_case) is by_jinja2
 
