@@ -73,10 +73,9 @@ def sdk_headers(
     headers = next(filter(None, map(read_profile, read)), None)
     if headers is None:
         headers = capture(call, base_url=base_url, timeout=timeout)
-        # a FIFO or a device where the file would be is left alone: writing would go into it, and may block
-        for path in (path for path in kept if not is_stream(path)):
+        for path in kept:
             with contextlib.suppress(Exception):  # an unwritable folder only costs a later run the capture
-                write_json_atomic(path, {"headers": headers})
+                _keep(path, headers)
     return {name: value.replace(KEY_MARK, api_key) for name, value in headers.items()}
 
 
@@ -101,16 +100,22 @@ def user_profile_folder() -> Path | None:
 def prime(folder: str | Path, calls: list[SDKCall], timeout: float) -> list[Path]:
     """Capture the headers of each of `calls` at `timeout` into `folder`, as `sdk_headers` keeps them; returns the
     files written. Run where the SDKs are installed as a run will find them (the Action's image at build,
-    scripts/bootstrap.py at install). A FIFO or a device where a file would be is left alone, as a run leaves it
-    (writing would go into it, and may block)."""
+    scripts/bootstrap.py at install); a path `_keep` leaves alone is not among them."""
     written = []
     for call in calls:
         path = Path(folder) / profile_name(call, timeout)
-        if is_stream(path):
-            continue
-        write_json_atomic(path, {"headers": capture(call, base_url="https://prime.invalid", timeout=timeout)})
-        written.append(path)
+        if _keep(path, capture(call, base_url="https://prime.invalid", timeout=timeout)):
+            written.append(path)
     return written
+
+
+def _keep(path: Path, headers: dict[str, str]) -> bool:
+    """Keep captured headers at `path`; whether they were. A FIFO or a device where the file would be is left
+    alone: writing would go into it (a stream takes a write as an output does), and may block."""
+    if is_stream(path):
+        return False
+    write_json_atomic(path, {"headers": headers})
+    return True
 
 
 def profile_name(call: SDKCall, timeout: float) -> str:
