@@ -219,9 +219,8 @@ def _clean_mapping(
 
 
 def _key_text(key: Any, where: str) -> str:
-    if isinstance(
-        key, str
-    ):  # an ASCII str as it is; else checked as a value is (no message built for the first)
+    # an ASCII str as it is; else checked as a value is (no message built for the first)
+    if isinstance(key, str):
         return key if type(key) is str and key.isascii() else _clean(key, f"a key of {where}", 0, set())
     if key is None or isinstance(key, bool):
         return _JSON_KEY_TEXT[key]
