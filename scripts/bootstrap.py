@@ -70,25 +70,13 @@ def ensure_installed() -> str:
     return python
 
 
-# run in the venv: its SDKs' headers at the default timeout, into the user's folder of kept headers
-KEEP_HEADERS = (
-    "from evalgate.providers.llm.sdk import prime_headers\n"
-    "from evalgate.providers.llm.wire import user_profile_folder\n"
-    "folder = user_profile_folder()\n"
-    "if folder is not None:\n"
-    "    prime_headers(folder)\n"
-)
-
-
 def keep_sdk_headers(python: str) -> None:
     """Take the anthropic and openai SDKs' headers once, when they are installed, into the user's folder of kept
-    headers (evalgate/providers/llm/wire.py), as the Action's prebuilt image does when it is built: a new suite's
-    first run then never imports an SDK (0.5-1.1 s before its first call). Without the SDKs' own settings
-    (ANTHROPIC_*, OPENAI_*), with which a run keeps none either. A failure only leaves that to the first run."""
-    env = {
-        name: value for name, value in os.environ.items() if not name.startswith(("ANTHROPIC_", "OPENAI_"))
-    }
-    done = subprocess.run([python, "-c", KEEP_HEADERS], env=env, capture_output=True, text=True)
+    headers (evalgate.providers.llm.sdk.keep_user_headers), as the Action's prebuilt image does when it is built:
+    a new suite's first run then never imports an SDK (0.5-1.1 s before its first call). A failure only leaves
+    that to the first run."""
+    keep = "from evalgate.providers.llm.sdk import keep_user_headers; keep_user_headers()"
+    done = subprocess.run([python, "-c", keep], capture_output=True, text=True)
     if done.returncode != 0:
         problem = (done.stderr.strip().splitlines() or ["no message"])[-1]
         print(

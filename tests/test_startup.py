@@ -177,9 +177,12 @@ def test_an_llm_run_imports_its_sdk_and_still_no_judging_stack(tmp_path: Path) -
     assert not forbidden & set(modules)
 
 
-def test_the_headers_bootstrap_keeps_serve_a_new_suites_first_run(tmp_path: Path) -> None:
+def test_the_headers_bootstrap_keeps_serve_a_new_suites_first_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """scripts/bootstrap.py keeps the SDKs' headers in the user's folder when it installs them: the first run of
-    a suite at the default timeout sends them without importing its SDK (0.5-1.1 s before its first call)."""
+    a suite at the default timeout sends them without importing its SDK (0.5-1.1 s before its first call). The
+    SDKs' own settings of the installing shell stay out of them (a run without those settings reads the file)."""
     import importlib.util
 
     from tests.providers.llm.fake_servers import FakeLLMServer
@@ -188,7 +191,11 @@ def test_the_headers_bootstrap_keeps_serve_a_new_suites_first_run(tmp_path: Path
     assert spec is not None and spec.loader is not None
     bootstrap = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bootstrap)
+    monkeypatch.setenv("ANTHROPIC_CUSTOM_HEADERS", "X-Team: evals")
     bootstrap.keep_sdk_headers(sys.executable)  # into this test's own user cache folder (tests/conftest.py)
+    monkeypatch.delenv("ANTHROPIC_CUSTOM_HEADERS")
+    kept = list((Path(os.environ["XDG_CACHE_HOME"]) / "evalgate" / "sdk").iterdir())
+    assert len(kept) == 2 and not any("x-team" in path.read_text().lower() for path in kept)
     with FakeLLMServer() as server:
         for vendor, model in (("anthropic", "claude-haiku-4-5"), ("openai", "gpt-4o-mini")):
             suite = tmp_path / vendor

@@ -18,7 +18,7 @@ from evalgate.providers.llm.base import LLMProvider, env_secret
 from evalgate.providers.llm.options import CALL_OPTIONS
 from evalgate.providers.llm.prompts import ChatPrompt, Prompt, Templates
 from evalgate.providers.llm.retry import Failure, ProviderError, failure_for_api_error
-from evalgate.providers.llm.wire import SDKCall, prime, sdk_headers
+from evalgate.providers.llm.wire import SDKCall, prime, sdk_headers, user_profile_folder
 
 NO_KEY_PLACEHOLDER = "no-key"  # what an SDK gets as its key for a server that needs none (it insists on one)
 
@@ -191,8 +191,26 @@ def prime_headers(folder: str | Path) -> list[Path]:
     """Keep the headers of every SDK provider, at the default timeout, in `folder`: the Action's prebuilt image
     does this when it is built (the Dockerfile's step 3, its EVALGATE_SDK_PROFILES), so a run in a fresh checkout
     never imports an SDK."""
+    return prime(folder, _sdk_calls(), CALL_OPTIONS["timeout"].default)
+
+
+def keep_user_headers() -> list[Path]:
+    """Keep the headers of every SDK provider, at the default timeout, in the user's folder of kept headers
+    (scripts/bootstrap.py, when it installs the SDKs), so a new suite's first run never imports an SDK. Run it in a
+    process of its own: the SDKs' own variables (`ANTHROPIC_*`, `OPENAI_*`: `SDKCall.env_prefix`) are removed from
+    its environment first, so the headers kept are those a run without them sends (a run with them neither
+    reads nor keeps any)."""
+    folder = user_profile_folder()
+    if folder is None:
+        return []
+    calls = _sdk_calls()
+    for name in [name for name in os.environ if name.startswith(tuple(call.env_prefix() for call in calls))]:
+        del os.environ[name]
+    return prime(folder, calls, CALL_OPTIONS["timeout"].default)
+
+
+def _sdk_calls() -> list[SDKCall]:
     from evalgate.providers import PROVIDER_CLASSES, provider_class
 
     classes = [provider_class(name) for name in PROVIDER_CLASSES]
-    calls = [cls.endpoint_call(set()) for cls in classes if issubclass(cls, SDKChatProvider)]
-    return prime(folder, calls, CALL_OPTIONS["timeout"].default)
+    return [cls.endpoint_call(set()) for cls in classes if issubclass(cls, SDKChatProvider)]
