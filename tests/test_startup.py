@@ -185,6 +185,7 @@ def test_the_headers_bootstrap_keeps_serve_a_new_suites_first_run(
     SDKs' own settings of the installing shell stay out of them (a run without those settings reads the file)."""
     import importlib.util
 
+    from evalgate.providers.llm.wire import user_profile_folder
     from tests.providers.llm.fake_servers import FakeLLMServer
 
     spec = importlib.util.spec_from_file_location("bootstrap", ROOT / "scripts" / "bootstrap.py")
@@ -194,7 +195,9 @@ def test_the_headers_bootstrap_keeps_serve_a_new_suites_first_run(
     monkeypatch.setenv("ANTHROPIC_CUSTOM_HEADERS", "X-Team: evals")
     bootstrap.keep_sdk_headers(sys.executable)  # into this test's own user cache folder (tests/conftest.py)
     monkeypatch.delenv("ANTHROPIC_CUSTOM_HEADERS")
-    kept = list((Path(os.environ["XDG_CACHE_HOME"]) / "evalgate" / "sdk").iterdir())
+    folder = user_profile_folder()
+    assert folder is not None
+    kept = list(folder.iterdir())
     assert len(kept) == 2 and not any("x-team" in path.read_text().lower() for path in kept)
     with FakeLLMServer() as server:
         for vendor, model in (("anthropic", "claude-haiku-4-5"), ("openai", "gpt-4o-mini")):
