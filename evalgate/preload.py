@@ -1,10 +1,10 @@
 """Imports started ahead, in a daemon thread, so they overlap a wait instead of lengthening the run.
 
 An import is mostly CPU under the interpreter lock: two imports side by side take as long as one after the
-other. What overlaps is an import and a wait: the provider's client library (aiohttp, ~0.11 s of CPU; reading
-the CA certificates, ~40 ms of it, without the lock) while the engine is imported and the datasets are read
-(`evalgate.providers.preload`; measured, no faster than importing it on the main thread, nor slower: what it can
-overlap is CPU too), and what scoring needs (numpy, ~0.06 s) while the calls are in flight
+other. What overlaps is an import and a wait: the provider's HTTP client (evalgate's http_client and h11, ~20 ms
+of CPU) while the engine is imported and the datasets are read (`evalgate.providers.preload`; measured with
+aiohttp, ~0.11 s, no faster than importing it on the main thread, nor slower: what it can overlap is CPU too),
+and what scoring needs (numpy, ~0.06 s) while the calls are in flight
 (`evalgate.pipeline`), when the event loop mostly waits. Measured (bench/llm_throughput.py's workload, 8 runs
 each): numpy and Jinja2 imported on a thread beside 2,000 calls in flight added nothing measurable to the
 calls' wall time; imported after them, 85 ms.

@@ -227,7 +227,7 @@ def test_an_http_run_whose_body_sends_the_input_never_imports_jinja2(tmp_path: P
             tmp_path, f'{{type: http, url: "{url}", body: {{question: "{{{{ input }}}}"}}, output_path: result.answer}}',
             inputs,
         )  # fmt: skip
-    assert "aiohttp" in modules and "jinja2" not in modules
+    assert "h11" in modules and "aiohttp" not in modules and "jinja2" not in modules
     sent = [request.body["question"] for request in server.requests]
     assert sorted(map(json.dumps, sent)) == sorted(map(json.dumps, inputs))
 

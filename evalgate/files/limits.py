@@ -27,6 +27,8 @@ MIN_RESAMPLES, MAX_RESAMPLES = (
 MAX_TIMEOUT_S = 86_400  # seconds: a timeout longer than a day is a slip (milliseconds written for seconds)
 MAX_ATTEMPTS = 100  # tries of one call to a model API
 MAX_STREAM_LINE_BYTES = 16 * MIB  # one line of a model's streamed answer (an event's JSON)
+MAX_RESPONSE_BYTES = 256 * MIB  # one answer of a model's API, its body decoded (a larger one is malformed)
+MAX_RESPONSE_HEAD_BYTES = 64 * 1024  # its status line and headers
 
 # the Action's artifacts (zip archives from other workflow runs)
 MAX_ARCHIVE_BYTES = 512 * MIB  # downloaded

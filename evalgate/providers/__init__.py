@@ -39,7 +39,7 @@ def secret_env_names(section: Any) -> set[str]:
 
 
 def preload(config: Any, *, cache_enabled: bool) -> None:
-    """Import the client library of the provider `config` describes (its CLIENT_MODULES: aiohttp, ~0.1 s) in a
+    """Import the client library of the provider `config` describes (its CLIENT_MODULES: evalgate's HTTP client and h11, ~20 ms) in a
     daemon thread, now, when every call will need it (the cache is off): the import overlaps reading the
     datasets and building the metrics instead of delaying the first call. The provider's own import
     (LLMProvider.ready) finds it done, or waits for it through Python's module lock; a failure here is left to

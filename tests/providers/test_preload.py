@@ -87,7 +87,7 @@ def test_an_unknown_provider_type_is_left_to_create_provider() -> None:
 
 def test_the_llm_providers_preload_the_http_client_they_send_with() -> None:
     for type_name in ("http", "openai", "anthropic"):
-        assert providers.provider_class(type_name).CLIENT_MODULES == ("aiohttp",)
+        assert providers.provider_class(type_name).CLIENT_MODULES == ("evalgate.providers.llm.http_client",)
     assert providers.provider_class("python").CLIENT_MODULES == ()
 
 

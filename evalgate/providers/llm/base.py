@@ -52,7 +52,9 @@ class LLMProvider(Provider):
     when they are taken from the SDK) are never a latency.
     """
 
-    CLIENT_MODULES: ClassVar[tuple[str, ...]] = ("aiohttp",)  # one aiohttp session sends every call (aio.py)
+    CLIENT_MODULES: ClassVar[tuple[str, ...]] = (
+        "evalgate.providers.llm.http_client",
+    )  # one session: every call
 
     OPTIONS: ClassVar[dict[str, Option]]
 
@@ -121,7 +123,7 @@ class LLMProvider(Provider):
             self._client = self.open_client()
 
     async def close_client(self) -> None:
-        """Close the client, if one was opened (an SDK client or an aiohttp session: both have close())."""
+        """Close the client (http_client.Session), if one was opened."""
         client, self._client = self._client, None
         if client is not None:
             await client.close()

@@ -1,5 +1,5 @@
-"""The `http` provider: a team's own endpoint, called with aiohttp (a quarter of httpx's client CPU per call,
-bench/llm_throughput.py).
+"""The `http` provider: a team's own endpoint, called with evalgate's HTTP client (http_client.py: h11 over asyncio,
+chosen by bench/llm_throughput.py's measurements).
 
 The request body is a mapping whose string values are Jinja2 templates (a value that is exactly `{{ expr }}`
 keeps the expression's type: `{{ input }}` sends the input object itself), or one Jinja2 template of JSON text
@@ -19,9 +19,9 @@ from evalgate.contracts.cases import Case, Output, int_or_none
 from evalgate.errors import InputError
 from evalgate.options import Option, one_of
 from evalgate.outbound import add_secret, redact
-from evalgate.providers.llm.aio import HttpStatus, checked_read, open_session, transport_failure
 from evalgate.providers.llm.answers import json_body
 from evalgate.providers.llm.base import LLMProvider
+from evalgate.providers.llm.http_errors import HttpStatus, transport_failure
 from evalgate.providers.llm.options import CALL_OPTIONS
 from evalgate.providers.llm.prompts import Templates, template_context
 from evalgate.providers.llm.retry import Failure, ProviderError, failure_for_status
@@ -136,13 +136,16 @@ class HttpProvider(LLMProvider):
         return {"headers": dict(self.options["headers"]), "body": self._body(case)}
 
     def open_client(self) -> Any:
-        import aiohttp
+        from evalgate.providers.llm.http_client import Session, Timeouts
 
-        return open_session(self._headers, aiohttp.ClientTimeout(total=self.options["timeout"]), self.slots)
+        return Session(self._headers, Timeouts(total=self.options["timeout"]), self.slots)
 
     async def send(self, request: dict[str, Any]) -> Output:
-        async with self.client.request(self.options["method"], self._url, json=request["body"]) as response:
-            content = await checked_read(response)
+        body = json.dumps(request["body"]).encode()
+        async with self.client.request(
+            self.options["method"], self._url, body, content_type="application/json"
+        ) as response:
+            content = await response.checked_body()
         data = json_body(content)
         value = _at_path(data, self.options.get("output_path"), "output_path")
         tokens_in = _at_path(data, self.options.get("tokens_in_path"), "tokens_in_path", optional=True)

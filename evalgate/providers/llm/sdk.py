@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 
 from evalgate.contracts.cases import CallTiming, Case, Output
 from evalgate.errors import RunAborted
-from evalgate.providers.llm.aio import HttpStatus, checked_read, open_session, transport_failure
 from evalgate.providers.llm.answers import StreamError, StreamReader, json_body
 from evalgate.providers.llm.base import LLMProvider, env_secret
+from evalgate.providers.llm.http_errors import HttpStatus, transport_failure
 from evalgate.providers.llm.options import CALL_OPTIONS
 from evalgate.providers.llm.prompts import ChatPrompt, Prompt, Templates
 from evalgate.providers.llm.retry import Failure, ProviderError, failure_for_api_error
@@ -31,9 +31,9 @@ class SDKChatProvider(LLMProvider):
     - the SDK is the contract of what is sent: its headers (auth, API version, user agent, platform) are those
       of one call of its public method, captured once per SDK version (providers/llm/wire.py), so a run
       normally never imports the SDK (a second or more of CPU for its types);
-    - each request goes out on one aiohttp session (its pool sized to the run's concurrency) with those headers
-      and the body encoded as the SDK encodes it: about a third of the client CPU per call of the SDK's own
-      request path, even on the SDK's aiohttp transport;
+    - each request goes out on one session of evalgate's HTTP client (http_client.py: h11 over asyncio, its pool
+      sized to the run's concurrency) with those headers and the body encoded as the SDK encodes it: a fraction
+      of the client CPU per call of the SDK's own request path, even on the SDK's aiohttp transport;
     - answers are read from the raw JSON; an error status is classified from its JSON body as the SDK's error
       classes carry it; retries are ours (so 429s also slow the limiter down);
     - `stream: true` reads the server-sent events line by line for the time to the first token.
@@ -115,7 +115,7 @@ class SDKChatProvider(LLMProvider):
         return SDKCall(cls.SDK, cls.SDK_CLIENT, cls.SDK_METHOD, cls.PATH, frozenset(own_env))
 
     def import_library(self) -> None:
-        """aiohttp, and the SDK's headers; RunAborted when the SDK cannot give them (evalgate's failure, never
+        """The HTTP client, and the SDK's headers; RunAborted when the SDK cannot give them (evalgate's failure, never
         the model's: no case is sent)."""
         super().import_library()
         try:
@@ -132,12 +132,10 @@ class SDKChatProvider(LLMProvider):
             ) from exc
 
     def open_client(self) -> Any:
-        import aiohttp
+        from evalgate.providers.llm.http_client import Session, Timeouts
 
         timeout = self.options["timeout"]  # as the SDK's: to connect, and between two reads
-        return open_session(
-            self._headers, aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout), self.slots
-        )
+        return Session(self._headers, Timeouts(connect=timeout, read=timeout), self.slots)
 
     def url(self) -> str:
         return self.endpoint().rstrip("/") + self.PATH
@@ -145,20 +143,18 @@ class SDKChatProvider(LLMProvider):
     async def send(self, request: dict[str, Any]) -> Output:
         if self.options.get("stream"):
             return await self._send_streamed(request)
-        async with self.client.post(self.url(), data=encoded(request)) as response:
-            content = await checked_read(response)
+        async with self.client.post(self.url(), encoded(request)) as response:
+            content = await response.checked_body()
         return self.parse_answer(json_body(content))
 
     async def _send_streamed(self, request: dict[str, Any]) -> Output:
         sent = time.perf_counter()
         reader = self.stream_reader()
         first_token: float | None = None
-        async with self.client.post(
-            self.url(), data=encoded({**request, **self.stream_fields()})
-        ) as response:
-            if response.status >= 400:
-                await checked_read(response)
-            async for line in response.content:  # a line up to MAX_STREAM_LINE_BYTES (aio.open_session)
+        async with self.client.post(self.url(), encoded({**request, **self.stream_fields()})) as response:
+            if response.status >= 300:
+                await response.checked_body()
+            async for line in response.lines():  # each up to MAX_STREAM_LINE_BYTES
                 if reader.feed(stream_line(line)) and first_token is None:
                     first_token = time.perf_counter()
         output = reader.output()

@@ -1,0 +1,363 @@
+"""The HTTP client every LLM provider sends with: HTTP/1.1 over asyncio's streams, each message written and read
+by h11, one pool of keep-alive connections per run, sized to its concurrency.
+
+Chosen by measurement (docs/providers.md, "Throughput"; bench/llm_throughput.py's floors): the same 2,000 requests,
+32 at a time, from a process of their own, take 1.07× N·L/C with h11 over asyncio's streams and 1.16–1.17× with
+aiohttp, whose import alone is ~0.11 s of CPU (h11's ~15 ms) and whose client costs more CPU per call; httpx costs
+more still. h11 is the HTTP/1.1 protocol of httpcore (and so of the SDKs' own httpx): the framing (content length,
+chunks, a body read to the connection's close), keep-alive and the checks of what a server sends are its.
+
+What this module decides: a redirect is not followed (its status is the answer: HttpStatus); a response is read
+whole before its connection serves another request, and a connection whose answer was not read whole is closed;
+gzip and deflate are asked for and decoded; TLS verifies with the system's CA certificates (Python's default
+context, loaded at a session's first https connection); no proxy is used (nor was one by the client before).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+import zlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from urllib.parse import quote, unquote, urlsplit
+
+import h11
+
+from evalgate.files.limits import MAX_RESPONSE_BYTES, MAX_RESPONSE_HEAD_BYTES, MAX_STREAM_LINE_BYTES
+from evalgate.providers.llm.http_errors import ConnectionFailure, HttpStatus
+
+READ_SIZE = 64 * 1024  # bytes asked of the socket at a time
+DEFAULT_HEADERS = {"accept": "*/*", "user-agent": "evalgate"}  # unless the session's headers set them
+# the client's own: the encodings it decodes, the body's length; a session's value for these is not sent
+ACCEPT_ENCODING = "gzip, deflate"
+OWN_HEADERS = frozenset(("accept-encoding", "content-length", "transfer-encoding"))
+DECODABLE = ("gzip", "x-gzip", "deflate")  # zlib reads each (a gzip or a zlib header, told apart by zlib)
+SAFE_IN_TARGET = "!#$%&'()*+,/:;=?@[]~"  # kept as they are in a request's target; the rest is percent-encoded
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds, None for none: to connect, between two reads of the answer, and for the whole exchange."""
+
+    connect: float | None = None
+    read: float | None = None
+    total: float | None = None
+
+
+@dataclass(frozen=True)
+class _Target:
+    origin: tuple[str, str, int]  # scheme, host, port: a connection serves one origin
+    path: bytes  # the request's target: path and query, percent-encoded
+    headers: list[
+        tuple[bytes, bytes]
+    ]  # the session's, with this origin's Host (and a URL's user as Basic auth)
+
+
+class Session:
+    """Requests over a pool of at most `slots` connections, each sending `headers` (Content-Type among them,
+    when the caller gives none), with `timeouts`. Open it on the event loop that will use it; close() it."""
+
+    def __init__(self, headers: Mapping[str, str], timeouts: Timeouts, slots: int) -> None:
+        own = {name.lower(): value for name, value in headers.items() if name.lower() not in OWN_HEADERS}
+        self._headers = {**DEFAULT_HEADERS, **own, "accept-encoding": ACCEPT_ENCODING}
+        self._timeouts = timeouts
+        self._slots = asyncio.Semaphore(slots)
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._targets: dict[str, _Target] = {}
+        self._tls: ssl.SSLContext | None = None
+
+    def post(self, url: str, body: bytes, *, content_type: str | None = None) -> Exchange:
+        return self.request("POST", url, body, content_type=content_type)
+
+    def request(self, method: str, url: str, body: bytes, *, content_type: str | None = None) -> Exchange:
+        """`async with session.request(...) as response`: the response's status and headers are read when the
+        block starts; its body is read in the block (Response.read, .checked_body or .lines)."""
+        return Exchange(self, method, url, body, content_type)
+
+    async def close(self) -> None:
+        for connections in self._idle.values():
+            for connection in connections:
+                connection.close()
+        self._idle.clear()
+
+    def _target(self, url: str) -> _Target:
+        target = self._targets.get(url)
+        if target is None:
+            target = self._targets[url] = self._parse(url)
+        return target
+
+    def _parse(self, url: str) -> _Target:
+        try:
+            parts = urlsplit(url)
+            host = (parts.hostname or "").encode("idna").decode("ascii")
+            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
+        except (ValueError, UnicodeError):
+            raise ConnectionFailure("the URL cannot be read", retryable=False) from None
+        if parts.scheme not in ("http", "https") or not host:
+            raise ConnectionFailure("the URL is not an http or https address", retryable=False)
+        path = quote(parts.path or "/", safe=SAFE_IN_TARGET) + (
+            "?" + quote(parts.query, safe=SAFE_IN_TARGET) if parts.query else ""
+        )
+        named = dict(self._headers)
+        if "host" not in named:  # first, as clients send it
+            where = (f"[{host}]" if ":" in host else host) + ("" if parts.port is None else f":{parts.port}")
+            named = {"host": where, **named}
+        if parts.username is not None and "authorization" not in named:
+            user = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            named["authorization"] = "Basic " + base64.b64encode(user.encode()).decode("ascii")
+        headers = [(name.encode("ascii"), value.encode("utf-8")) for name, value in named.items()]
+        return _Target((parts.scheme, host, port), path.encode("ascii"), headers)
+
+    async def _connection(self, origin: tuple[str, str, int], deadline: float | None) -> _Connection:
+        """An idle connection to `origin` the server has not closed, else a new one."""
+        idle = self._idle.get(origin)
+        while idle:
+            connection = idle.pop()
+            if connection.reusable():
+                return connection
+            connection.close()
+        scheme, host, port = origin
+        tls = self._tls_context() if scheme == "https" else None
+        try:
+            async with asyncio.timeout_at(_sooner(deadline, self._timeouts.connect)):
+                reader, writer = await asyncio.open_connection(
+                    host, port, ssl=tls, server_hostname=host if tls else None, limit=READ_SIZE
+                )
+        except TimeoutError:  # an OSError too: the caller's to report as a timeout
+            raise
+        except OSError as exc:  # refused, unreachable, a name that does not resolve, a certificate refused
+            raise ConnectionFailure(type(exc).__name__) from exc
+        return _Connection(reader, writer)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        return self._tls
+
+    def _keep(self, origin: tuple[str, str, int], connection: _Connection) -> None:
+        self._idle.setdefault(origin, []).append(connection)
+
+
+class Exchange:
+    """One request and its response on a connection of the session's pool (an async context manager)."""
+
+    def __init__(
+        self, session: Session, method: str, url: str, body: bytes, content_type: str | None
+    ) -> None:
+        self._session = session
+        self._method = method.encode("ascii")
+        self._url = url
+        self._body = body
+        self._content_type = content_type
+        self._connection: _Connection | None = None
+        self._origin: tuple[str, str, int] | None = None
+
+    async def __aenter__(self) -> Response:
+        session = self._session
+        target = session._target(self._url)
+        self._origin = target.origin
+        total = session._timeouts.total
+        deadline = None if total is None else asyncio.get_running_loop().time() + total
+        headers = list(target.headers)
+        if self._content_type is not None and "content-type" not in session._headers:
+            headers.append((b"content-type", self._content_type.encode("ascii")))
+        headers.append((b"content-length", str(len(self._body)).encode("ascii")))
+        await session._slots.acquire()
+        try:
+            self._connection = await session._connection(target.origin, deadline)
+            head = await self._connection.send(
+                h11.Request(method=self._method, target=target.path, headers=headers), self._body,
+                session._timeouts.read, deadline,
+            )  # fmt: skip
+        except BaseException:
+            self._end(reusable=False)
+            raise
+        return Response(self._connection, head, session._timeouts.read, deadline)
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        connection = self._connection
+        self._end(reusable=kind is None and connection is not None and connection.answered())
+
+    def _end(self, *, reusable: bool) -> None:
+        """The connection back to the pool, ready for the next request, or closed; the slot released."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            if reusable and self._origin is not None:
+                connection.protocol.start_next_cycle()
+                self._session._keep(self._origin, connection)
+            else:
+                connection.close()
+        self._session._slots.release()
+
+
+class _Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.protocol = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_RESPONSE_HEAD_BYTES)
+
+    def reusable(self) -> bool:
+        """Idle and still open: the server has not closed it since its last answer."""
+        return not self.reader.at_eof() and not self.writer.is_closing()
+
+    def answered(self) -> bool:
+        """The request sent and its answer read whole, the connection kept open by both sides."""
+        return self.protocol.our_state is h11.DONE and self.protocol.their_state is h11.DONE
+
+    def close(self) -> None:
+        self.writer.close()
+
+    async def send(
+        self, request: h11.Request, body: bytes, read: float | None, deadline: float | None
+    ) -> h11.Response:
+        protocol = self.protocol
+        try:
+            self.writer.write(
+                protocol.send(request)
+                + protocol.send(h11.Data(data=body))
+                + protocol.send(h11.EndOfMessage())
+            )
+        except (
+            h11.LocalProtocolError
+        ):  # a header with a line break: never sent (h11's message holds its value)
+            raise ConnectionFailure(
+                "the request cannot be sent: a header holds a character HTTP does not allow", retryable=False
+            ) from None
+        while True:
+            event = await self.next_event(read, deadline)
+            if type(event) is h11.Response:
+                return event
+            if type(event) is not h11.InformationalResponse:  # 100 Continue and the like come before it
+                raise ConnectionFailure("closed before answering")
+
+    async def next_event(self, read: float | None, deadline: float | None) -> object:
+        """h11's next event of the answer, reading the socket as it needs; ConnectionFailure when the bytes are
+        not HTTP or the connection breaks, TimeoutError when the server is silent past a timeout."""
+        protocol = self.protocol
+        while True:
+            try:
+                event = protocol.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise ConnectionFailure(f"the answer is not HTTP/1.1 ({exc})") from None
+            if event is not h11.NEED_DATA:
+                return event
+            try:
+                if read is None and deadline is None:
+                    data = await self.reader.read(READ_SIZE)
+                else:
+                    async with asyncio.timeout_at(_sooner(deadline, read)):
+                        data = await self.reader.read(READ_SIZE)
+            except TimeoutError:
+                raise
+            except OSError as exc:  # reset, or TLS broken mid-answer
+                raise ConnectionFailure(type(exc).__name__) from exc
+            protocol.receive_data(data)  # b"": the server closed the connection
+
+
+class Response:
+    """The status and headers (names lower-cased) of an answer; its body read once, by one of read,
+    checked_body or lines."""
+
+    def __init__(
+        self, connection: _Connection, head: h11.Response, read: float | None, deadline: float | None
+    ) -> None:
+        self.status: int = head.status_code
+        headers: dict[str, str] = {}
+        for name, value in head.headers:
+            key, text = name.decode("latin-1"), value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        self.headers = headers
+        self._connection = connection
+        self._read = read
+        self._deadline = deadline
+        self._size = 0
+        self._ended = False
+        self._decoder = _decoder(headers.get("content-encoding"))
+
+    async def read(self) -> bytes:
+        """The whole body, decoded."""
+        parts = []
+        while (part := await self._next_part()) is not None:
+            parts.append(part)
+        return b"".join(parts)
+
+    async def checked_body(self) -> bytes:
+        """The whole body; HttpStatus, with it, for a status of 300 or above."""
+        content = await self.read()
+        if self.status >= 300:
+            raise HttpStatus(self.status, content, self.headers)
+        return content
+
+    async def lines(self) -> AsyncIterator[bytes]:
+        """The body's lines, each with its line break (the last one without, if the body ends without one); a
+        line longer than MAX_STREAM_LINE_BYTES is a ConnectionFailure that no retry repeats."""
+        pending = b""
+        while (part := await self._next_part()) is not None:
+            pending += part
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                yield line + b"\n"
+            if len(pending) > MAX_STREAM_LINE_BYTES:
+                raise ConnectionFailure(
+                    f"a streamed line is longer than {MAX_STREAM_LINE_BYTES} bytes", retryable=False
+                )
+        if pending:
+            yield pending
+
+    async def _next_part(self) -> bytes | None:
+        """The next piece of the decoded body; None at its end."""
+        while not self._ended:
+            event = await self._connection.next_event(self._read, self._deadline)
+            if type(event) is h11.Data:
+                part = event.data if self._decoder is None else self._decode(event.data)
+            elif type(event) is h11.EndOfMessage:
+                self._ended = True
+                part = b"" if self._decoder is None else self._decode_end()
+            else:
+                raise ConnectionFailure("closed in the middle of the answer")
+            self._size += len(part)
+            if self._size > MAX_RESPONSE_BYTES:
+                raise ConnectionFailure(
+                    f"the answer is larger than {MAX_RESPONSE_BYTES} bytes", retryable=False
+                )
+            if part:
+                return part
+        return None
+
+    def _decode(self, data: bytes) -> bytes:
+        assert self._decoder is not None
+        try:  # never more than one byte past the limit: a small body that inflates without end stops there
+            return self._decoder.decompress(data, MAX_RESPONSE_BYTES + 1 - self._size)
+        except zlib.error:
+            raise ConnectionFailure("the answer's compressed body is damaged", retryable=False) from None
+
+    def _decode_end(self) -> bytes:
+        assert self._decoder is not None
+        rest = self._decoder.flush()
+        if not self._decoder.eof:  # the compressed stream stops short of its end
+            raise ConnectionFailure("the answer's compressed body is cut short", retryable=False)
+        return rest
+
+
+def _decoder(encoding: str | None) -> zlib._Decompress | None:
+    """zlib's decoder of a body sent with `encoding`; None for none; ConnectionFailure for one it cannot read."""
+    if encoding is None or encoding.strip().lower() in ("", "identity"):
+        return None
+    if encoding.strip().lower() in DECODABLE:
+        return zlib.decompressobj(32 + zlib.MAX_WBITS)  # a gzip or a zlib header, whichever the body has
+    raise ConnectionFailure(
+        f"the answer is encoded as {encoding!r}, which evalgate does not read", retryable=False
+    )
+
+
+def _sooner(deadline: float | None, within: float | None) -> float | None:
+    """The earlier of `deadline` and `within` seconds from now, either None for none."""
+    if within is None:
+        return deadline
+    limit = asyncio.get_running_loop().time() + within
+    return limit if deadline is None else min(deadline, limit)
