@@ -10,8 +10,9 @@ is measured K times and printed as a range. The phases:
 
 1. start-up: `evalgate run` of N instant cases (a python target returning its input), beyond `python -c pass`
    (goal: under 0.5 s);
-2. the floor: the same N requests sent by a bare aiohttp client in this process (connected, no start-up), wall /
-   ideal: what the server and machine allow any client (the fake server's own CPU included);
+2. the floor: the same N requests sent by a bare client in a process of its own (bench/bare_client.py: h11 over
+   asyncio as evalgate sends, and aiohttp, which it sent with before), whole process / ideal: what the server and
+   machine allow a client with nothing else to do (the fake server's own CPU included);
    per provider, N cases at concurrency C: wall / ideal N*L/C (goal <= 1.15); the python provider's target sleeps
    L; http, openai and anthropic call the server, whose clock says where a run's fixed cost lies: the time from
    the process's start to its first request, and from its last answer to the process's end. For openai and
@@ -65,6 +66,7 @@ CUSTOM_PATH = "/custom/answer"  # tests/providers/llm/fake_servers.py
 PROVIDERS = ("python", "http", "openai", "anthropic")
 # their first run of a suite takes the SDK's headers (importing it); later runs reuse them (providers/llm/wire.py)
 SDK_PROVIDERS = ("openai", "anthropic")
+BARE_CLIENTS = ("h11", "aiohttp")  # bench/bare_client.py
 PROMPTFOO_PROVIDERS = ("http", "openai", "anthropic")
 SLEEPER = (
     "import asyncio\n\n\nasync def predict(text):\n    await asyncio.sleep({latency})\n    return text\n"
@@ -277,25 +279,11 @@ def promptfoo_process(binary: str, folder: Path, kind: str, url: str, n: int, co
 # ------------------------------------------------------------------------------------------------ phases
 
 
-def bare_client_wall(url: str, n: int, concurrency: int) -> float:
-    """The wall time of n requests of the http suite sent by aiohttp alone, `concurrency` at a time, in this
-    process (imported and connected beforehand): the floor of a run against this server, start-up excluded."""
-    import aiohttp
-
-    async def run() -> float:
-        slots = asyncio.Semaphore(concurrency)
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
-
-            async def one(i: int) -> None:
-                async with slots, session.post(url + CUSTOM_PATH, json={"question": question(i)}) as answer:
-                    await answer.read()
-
-            await asyncio.gather(*(one(i) for i in range(concurrency)))  # connections open
-            started = time.perf_counter()
-            await asyncio.gather(*(one(i) for i in range(n)))
-            return time.perf_counter() - started
-
-    return asyncio.run(run())
+def bare_client_wall(client: str, url: str, n: int, concurrency: int) -> float:
+    """The wall time of a whole process sending n requests of the http suite with a bare client (bench/bare_client.py:
+    `h11` or `aiohttp`), `concurrency` at a time: the floor of a run against this server, start-up included."""
+    command = [sys.executable, str(ROOT / "bench" / "bare_client.py"), client, url, str(n), str(concurrency)]
+    return timed_process(command, env=child_env())[0]
 
 
 def measure(repeat: int, once: Callable[[], float]) -> list[float]:
@@ -348,9 +336,10 @@ def main() -> None:
 
         # 2. each provider, whole process; CPU per call in process
         with FakeServer(latency) as server:
-            floor = [bare_client_wall(server.url, n, c) / ideal for _ in range(repeat)]
-            print(f"floor: a bare aiohttp client in this process (no start-up, no evalgate) on the same server "
-                  f"and requests, ratio to ideal {spread(floor)}: what this server and machine allow any client")  # fmt: skip
+            for client in BARE_CLIENTS:
+                floor = [bare_client_wall(client, server.url, n, c) / ideal for _ in range(repeat)]
+                print(f"floor: {client:7} a bare client's whole process (bench/bare_client.py: no evalgate) on "
+                      f"the same server and requests, ratio to ideal {spread(floor)}")  # fmt: skip
             for kind in kinds:
                 folder = work / kind
                 config = write_suite(folder, provider_section(kind, server.url, folder, latency), n, c)

@@ -61,13 +61,18 @@ class Session:
     when the caller gives none), with `timeouts`. Open it on the event loop that will use it; close() it."""
 
     def __init__(self, headers: Mapping[str, str], timeouts: Timeouts, slots: int) -> None:
-        own = {name.lower(): value for name, value in headers.items() if name.lower() not in OWN_HEADERS}
+        own = {
+            name.lower(): value.strip(" \t")
+            for name, value in headers.items()
+            if name.lower() not in OWN_HEADERS
+        }
         self._headers = {**DEFAULT_HEADERS, **own, "accept-encoding": ACCEPT_ENCODING}
         self._timeouts = timeouts
         self._slots = asyncio.Semaphore(slots)
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._targets: dict[str, _Target] = {}
         self._tls: ssl.SSLContext | None = None
+        self._closed = False
 
     def post(self, url: str, body: bytes, *, content_type: str | None = None) -> Exchange:
         return self.request("POST", url, body, content_type=content_type)
@@ -78,6 +83,7 @@ class Session:
         return Exchange(self, method, url, body, content_type)
 
     async def close(self) -> None:
+        self._closed = True
         for connections in self._idle.values():
             for connection in connections:
                 connection.close()
@@ -108,7 +114,13 @@ class Session:
         if parts.username is not None and "authorization" not in named:
             user = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
             named["authorization"] = "Basic " + base64.b64encode(user.encode()).decode("ascii")
-        headers = [(name.encode("ascii"), value.encode("utf-8")) for name, value in named.items()]
+        try:
+            headers = [(name.encode("ascii"), value.encode("utf-8")) for name, value in named.items()]
+            h11.Request(method=b"POST", target=b"/", headers=headers)  # h11's checks, once per URL
+        except (UnicodeEncodeError, h11.LocalProtocolError):
+            raise ConnectionFailure(
+                "the request cannot be sent: a header holds a character HTTP does not allow", retryable=False
+            ) from None
         return _Target((parts.scheme, host, port), path.encode("ascii"), headers)
 
     async def _connection(self, origin: tuple[str, str, int], deadline: float | None) -> _Connection:
@@ -138,6 +150,9 @@ class Session:
         return self._tls
 
     def _keep(self, origin: tuple[str, str, int], connection: _Connection) -> None:
+        if self._closed:
+            connection.close()
+            return
         self._idle.setdefault(origin, []).append(connection)
 
 
@@ -159,29 +174,30 @@ class Exchange:
         session = self._session
         target = session._target(self._url)
         self._origin = target.origin
-        total = session._timeouts.total
-        deadline = None if total is None else asyncio.get_running_loop().time() + total
         headers = list(target.headers)
         if self._content_type is not None and "content-type" not in session._headers:
             headers.append((b"content-type", self._content_type.encode("ascii")))
         headers.append((b"content-length", str(len(self._body)).encode("ascii")))
         await session._slots.acquire()
+        total = session._timeouts.total  # from the slot on: the exchange's own time
+        deadline = None if total is None else asyncio.get_running_loop().time() + total
         try:
             self._connection = await session._connection(target.origin, deadline)
             head = await self._connection.send(
                 h11.Request(method=self._method, target=target.path, headers=headers), self._body,
                 session._timeouts.read, deadline,
             )  # fmt: skip
+            return Response(self._connection, head, session._timeouts.read, deadline)
         except BaseException:
             self._end(reusable=False)
             raise
-        return Response(self._connection, head, session._timeouts.read, deadline)
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, trace: TracebackType | None
     ) -> None:
-        connection = self._connection
-        self._end(reusable=kind is None and connection is not None and connection.answered())
+        # an answer read whole leaves the connection clean, whatever the block raised after (HttpStatus for a
+        # 429: its retry reuses the connection instead of a new TCP and TLS handshake)
+        self._end(reusable=self._connection is not None and self._connection.answered())
 
     def _end(self, *, reusable: bool) -> None:
         """The connection back to the pool, ready for the next request, or closed; the slot released."""
@@ -202,12 +218,19 @@ class _Connection:
         self.protocol = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_RESPONSE_HEAD_BYTES)
 
     def reusable(self) -> bool:
-        """Idle and still open: the server has not closed it since its last answer."""
-        return not self.reader.at_eof() and not self.writer.is_closing()
+        """Idle, still open and silent: the server has neither closed it nor sent anything since its last
+        answer (an unsolicited 408 before an idle close would be read as the next request's answer). The
+        reader's buffer has no public accessor; CPython's StreamReader has kept it as `_buffer` since 3.4."""
+        unread = self.reader._buffer  # type: ignore[attr-defined]  # private: typeshed does not declare it
+        return not self.reader.at_eof() and not self.writer.is_closing() and not unread
 
     def answered(self) -> bool:
         """The request sent and its answer read whole, the connection kept open by both sides."""
-        return self.protocol.our_state is h11.DONE and self.protocol.their_state is h11.DONE
+        return (
+            self.protocol.our_state is h11.DONE
+            and self.protocol.their_state is h11.DONE
+            and self.protocol.trailing_data == (b"", False)
+        )
 
     def close(self) -> None:
         self.writer.close()
@@ -216,24 +239,14 @@ class _Connection:
         self, request: h11.Request, body: bytes, read: float | None, deadline: float | None
     ) -> h11.Response:
         protocol = self.protocol
-        try:
-            self.writer.write(
-                protocol.send(request)
-                + protocol.send(h11.Data(data=body))
-                + protocol.send(h11.EndOfMessage())
-            )
-        except (
-            h11.LocalProtocolError
-        ):  # a header with a line break: never sent (h11's message holds its value)
-            raise ConnectionFailure(
-                "the request cannot be sent: a header holds a character HTTP does not allow", retryable=False
-            ) from None
-        while True:
+        self.writer.write(
+            protocol.send(request) + protocol.send(h11.Data(data=body)) + protocol.send(h11.EndOfMessage())
+        )
+        event = await self.next_event(read, deadline)
+        while type(event) is h11.InformationalResponse:  # 100 Continue and the like come before the answer
             event = await self.next_event(read, deadline)
-            if type(event) is h11.Response:
-                return event
-            if type(event) is not h11.InformationalResponse:  # 100 Continue and the like come before it
-                raise ConnectionFailure("closed before answering")
+        assert type(event) is h11.Response, event  # before its answer, h11 gives a client nothing else
+        return event
 
     async def next_event(self, read: float | None, deadline: float | None) -> object:
         """h11's next event of the answer, reading the socket as it needs; ConnectionFailure when the bytes are
@@ -256,6 +269,8 @@ class _Connection:
                 raise
             except OSError as exc:  # reset, or TLS broken mid-answer
                 raise ConnectionFailure(type(exc).__name__) from exc
+            if not data and protocol.their_state is h11.SEND_RESPONSE and not protocol.trailing_data[0]:
+                raise ConnectionFailure("closed before answering")
             protocol.receive_data(data)  # b"": the server closed the connection
 
 
@@ -278,6 +293,7 @@ class Response:
         self._size = 0
         self._ended = False
         self._decoder = _decoder(headers.get("content-encoding"))
+        self._fed = False
 
     async def read(self) -> bytes:
         """The whole body, decoded."""
@@ -296,18 +312,28 @@ class Response:
     async def lines(self) -> AsyncIterator[bytes]:
         """The body's lines, each with its line break (the last one without, if the body ends without one); a
         line longer than MAX_STREAM_LINE_BYTES is a ConnectionFailure that no retry repeats."""
-        pending = b""
+        pieces: list[bytes] = []  # of the line not yet ended: joined once, when it ends
+        size = 0
         while (part := await self._next_part()) is not None:
-            pending += part
-            *complete, pending = pending.split(b"\n")
-            for line in complete:
-                yield line + b"\n"
-            if len(pending) > MAX_STREAM_LINE_BYTES:
+            start = 0
+            while (end := part.find(b"\n", start)) != -1:
+                if size + end - start > MAX_STREAM_LINE_BYTES:
+                    raise ConnectionFailure(
+                        f"a streamed line is longer than {MAX_STREAM_LINE_BYTES} bytes", retryable=False
+                    )
+                pieces.append(part[start : end + 1])
+                yield b"".join(pieces)
+                pieces.clear()
+                size, start = 0, end + 1
+            if start < len(part):
+                pieces.append(part[start:])
+                size += len(part) - start
+            if size > MAX_STREAM_LINE_BYTES:
                 raise ConnectionFailure(
                     f"a streamed line is longer than {MAX_STREAM_LINE_BYTES} bytes", retryable=False
                 )
-        if pending:
-            yield pending
+        if pieces:
+            yield b"".join(pieces)
 
     async def _next_part(self) -> bytes | None:
         """The next piece of the decoded body; None at its end."""
@@ -331,15 +357,24 @@ class Response:
 
     def _decode(self, data: bytes) -> bytes:
         assert self._decoder is not None
+        out = b""
         try:  # never more than one byte past the limit: a small body that inflates without end stops there
-            return self._decoder.decompress(data, MAX_RESPONSE_BYTES + 1 - self._size)
+            while data:
+                self._fed = True
+                if self._decoder.eof:  # another gzip member follows
+                    self._decoder = zlib.decompressobj(32 + zlib.MAX_WBITS)
+                out += self._decoder.decompress(data, MAX_RESPONSE_BYTES + 1 - self._size - len(out))
+                data = self._decoder.unused_data if self._decoder.eof else b""
+                if len(out) > MAX_RESPONSE_BYTES - self._size:
+                    break
+            return out
         except zlib.error:
             raise ConnectionFailure("the answer's compressed body is damaged", retryable=False) from None
 
     def _decode_end(self) -> bytes:
         assert self._decoder is not None
         rest = self._decoder.flush()
-        if not self._decoder.eof:  # the compressed stream stops short of its end
+        if self._fed and not self._decoder.eof:  # the compressed stream stops short of its end
             raise ConnectionFailure("the answer's compressed body is cut short", retryable=False)
         return rest
 

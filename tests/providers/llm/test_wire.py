@@ -345,10 +345,10 @@ def test_an_error_status_in_a_stream_is_the_same_failure(
 
 
 @pytest.mark.parametrize("kind", sorted(SDKS))
-def test_a_streamed_event_longer_than_aiohttps_default_limit(
+def test_a_streamed_event_of_a_megabyte_is_read_whole(
     kind: str, server: FakeLLMServer, tmp_path: Path
 ) -> None:
-    word = "w" * 1_000_000  # one delta of 1 MB: one line beyond what aiohttp reads by default (128-512 KiB)
+    word = "w" * 1_000_000  # one delta of 1 MB: one line over many reads of the socket (64 KiB each)
     provider = sdk_provider(kind, server, tmp_path, stream=True)
     ran = asyncio.run(run_provider(provider, [case(word, id="long")]))
     assert ran.errors == {}
