@@ -106,6 +106,22 @@ class LLMProvider(Provider):
         """The SDK or HTTP client all calls share (on the event loop, once `import_library` has run)."""
         raise NotImplementedError
 
+    def checked_session(self, session: Any, url: str) -> Any:
+        """`session` (http_client.Session) once a request to `url` with its headers can be sent; else InputError
+        naming what is wrong, never the value (a URL the client cannot use, a header value from the environment
+        with a character HTTP does not allow): bad input, found before any call, never every case's error."""
+        from evalgate.providers.llm.http_errors import ConnectionFailure
+
+        try:
+            session.check(url)
+        except ConnectionFailure as exc:
+            raise InputError(
+                f"provider {self.config.name!r} cannot send its requests: {exc.reason}",
+                file=self.config.file,
+                line=self.config.line,
+            ) from None
+        return session
+
     @property
     def client(self) -> Any:
         assert self._client is not None, "await ready() first"

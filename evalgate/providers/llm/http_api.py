@@ -138,7 +138,8 @@ class HttpProvider(LLMProvider):
     def open_client(self) -> Any:
         from evalgate.providers.llm.http_client import Session, Timeouts
 
-        return Session(self._headers, Timeouts(total=self.options["timeout"]), self.slots)
+        session = Session(self._headers, Timeouts(total=self.options["timeout"]), self.slots)
+        return self.checked_session(session, self._url)
 
     async def send(self, request: dict[str, Any]) -> Output:
         body = json.dumps(request["body"]).encode()

@@ -19,9 +19,10 @@ import asyncio
 import base64
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 import h11
@@ -30,11 +31,18 @@ from evalgate.files.limits import MAX_RESPONSE_BYTES, MAX_RESPONSE_HEAD_BYTES, M
 from evalgate.providers.llm.http_errors import ConnectionFailure, HttpStatus
 
 READ_SIZE = 64 * 1024  # bytes asked of the socket at a time
+KEEP_IDLE_S = 5.0  # an idle connection older than this is closed, not reused (httpcore's keep-alive expiry)
 DEFAULT_HEADERS = {"accept": "*/*", "user-agent": "evalgate"}  # unless the session's headers set them
 # the client's own: the encodings it decodes, the body's length; a session's value for these is not sent
 ACCEPT_ENCODING = "gzip, deflate"
 OWN_HEADERS = frozenset(("accept-encoding", "content-length", "transfer-encoding"))
 DECODABLE = ("gzip", "x-gzip", "deflate")  # zlib reads each (a gzip or a zlib header, told apart by zlib)
+T = TypeVar("T")
+# what Session._parse checked once per URL is not checked again for every request (~15 µs a call with an SDK's
+# twenty headers): h11's own parser builds its events so; an h11 without the keyword checks every request again
+PRECHECKED: dict[str, Any] = (
+    {"_parsed": True} if "_parsed" in h11.Request.__init__.__code__.co_varnames else {}
+)
 SAFE_IN_TARGET = "!#$%&'()*+,/:;=?@[]~"  # kept as they are in a request's target; the rest is percent-encoded
 
 
@@ -62,14 +70,16 @@ class Session:
 
     def __init__(self, headers: Mapping[str, str], timeouts: Timeouts, slots: int) -> None:
         own = {
-            name.lower(): value.strip(" \t")
+            name.lower(): value.strip(
+                " \t\r\n"
+            )  # blanks around a value are not part of it (a secret's newline)
             for name, value in headers.items()
             if name.lower() not in OWN_HEADERS
         }
         self._headers = {**DEFAULT_HEADERS, **own, "accept-encoding": ACCEPT_ENCODING}
         self._timeouts = timeouts
         self._slots = asyncio.Semaphore(slots)
-        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._idle: dict[tuple[str, str, int], list[tuple[_Connection, float]]] = {}  # with when it was kept
         self._targets: dict[str, _Target] = {}
         self._tls: ssl.SSLContext | None = None
         self._closed = False
@@ -82,10 +92,15 @@ class Session:
         block starts; its body is read in the block (Response.read, .checked_body or .lines)."""
         return Exchange(self, method, url, body, content_type)
 
+    def check(self, url: str) -> None:
+        """ConnectionFailure (not retryable) when no request to `url` with this session's headers can be sent: a
+        URL the client cannot use, a header HTTP does not allow. Its reason never holds a value."""
+        self._target(url)
+
     async def close(self) -> None:
         self._closed = True
         for connections in self._idle.values():
-            for connection in connections:
+            for connection, _ in connections:
                 connection.close()
         self._idle.clear()
 
@@ -129,22 +144,21 @@ class Session:
     async def _connection(self, origin: tuple[str, str, int], deadline: float | None) -> _Connection:
         """An idle connection to `origin` the server has not closed, else a new one."""
         idle = self._idle.get(origin)
+        now = asyncio.get_running_loop().time()
         while idle:
-            connection = idle.pop()
-            if connection.reusable():
+            connection, kept_at = idle.pop()
+            if now - kept_at < KEEP_IDLE_S and connection.reusable():
                 return connection
             connection.close()
         scheme, host, port = origin
         tls = self._tls_context() if scheme == "https" else None
-        try:
-            async with asyncio.timeout_at(_sooner(deadline, self._timeouts.connect)):
-                reader, writer = await asyncio.open_connection(
-                    host, port, ssl=tls, server_hostname=host if tls else None, limit=READ_SIZE
-                )
-        except TimeoutError:  # an OSError too: the caller's to report as a timeout
-            raise
-        except OSError as exc:  # refused, unreachable, a name that does not resolve, a certificate refused
-            raise ConnectionFailure(type(exc).__name__) from exc
+        # refused, unreachable, a name that does not resolve, a certificate refused: ConnectionFailure
+        reader, writer = await _within(
+            _sooner(deadline, self._timeouts.connect),
+            asyncio.open_connection(
+                host, port, ssl=tls, server_hostname=host if tls else None, limit=READ_SIZE
+            ),
+        )
         return _Connection(reader, writer)
 
     def _tls_context(self) -> ssl.SSLContext:
@@ -156,7 +170,7 @@ class Session:
         if self._closed:
             connection.close()
             return
-        self._idle.setdefault(origin, []).append(connection)
+        self._idle.setdefault(origin, []).append((connection, asyncio.get_running_loop().time()))
 
 
 class Exchange:
@@ -187,10 +201,7 @@ class Exchange:
         try:
             self._connection = await session._connection(target.origin, deadline)
             head = await self._connection.send(
-                # checked once per URL (Session._parse); what is added here is ours: h11 need not check it again
-                # for every request (~20 µs a call with an SDK's twenty headers; `_parsed` is how h11's own
-                # parser builds its events)
-                h11.Request(method=self._method, target=target.path, headers=headers, _parsed=True), self._body,
+                h11.Request(method=self._method, target=target.path, headers=headers, **PRECHECKED), self._body,
                 session._timeouts.read, deadline,
             )  # fmt: skip
             return Response(self._connection, head, session._timeouts.read, deadline)
@@ -227,7 +238,8 @@ class _Connection:
         """Idle, still open and silent: the server has neither closed it nor sent anything since its last
         answer (an unsolicited 408 before an idle close would be read as the next request's answer). The
         reader's buffer has no public accessor; CPython's StreamReader has kept it as `_buffer` since 3.4."""
-        unread = self.reader._buffer  # type: ignore[attr-defined]  # private: typeshed does not declare it
+        # private, undeclared by typeshed; a Python without it keeps no connection rather than risk a stale answer
+        unread = getattr(self.reader, "_buffer", b"?")
         return not self.reader.at_eof() and not self.writer.is_closing() and not unread
 
     def answered(self) -> bool:
@@ -248,6 +260,9 @@ class _Connection:
         self.writer.write(
             protocol.send(request) + protocol.send(h11.Data(data=body)) + protocol.send(h11.EndOfMessage())
         )
+        await _within(
+            _sooner(deadline, read), self.writer.drain()
+        )  # at once unless the body fills the socket
         event = await self.next_event(read, deadline)
         while type(event) is h11.InformationalResponse:  # 100 Continue and the like come before the answer
             event = await self.next_event(read, deadline)
@@ -261,20 +276,14 @@ class _Connection:
         while True:
             try:
                 event = protocol.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise ConnectionFailure(f"the answer is not HTTP/1.1 ({exc})") from None
+            except h11.RemoteProtocolError as exc:  # h11's words up to the bytes it quotes (a server's text)
+                raise ConnectionFailure(
+                    f"the answer is not HTTP/1.1 ({str(exc).split(':')[0][:100]})"
+                ) from None
             if event is not h11.NEED_DATA:
                 return event
-            try:
-                if read is None and deadline is None:
-                    data = await self.reader.read(READ_SIZE)
-                else:
-                    async with asyncio.timeout_at(_sooner(deadline, read)):
-                        data = await self.reader.read(READ_SIZE)
-            except TimeoutError:
-                raise
-            except OSError as exc:  # reset, or TLS broken mid-answer
-                raise ConnectionFailure(type(exc).__name__) from exc
+            # reset, or TLS broken mid-answer: ConnectionFailure
+            data = await _within(_sooner(deadline, read), self.reader.read(READ_SIZE))
             if not data and protocol.their_state is h11.SEND_RESPONSE and not protocol.trailing_data[0]:
                 raise ConnectionFailure("closed before answering")
             protocol.receive_data(data)  # b"": the server closed the connection
@@ -298,7 +307,14 @@ class Response:
         self._deadline = deadline
         self._size = 0
         self._ended = False
-        self._decoder = _decoder(headers.get("content-encoding"))
+        try:
+            self._decoder = _decoder(headers.get("content-encoding"))
+        except ConnectionFailure:
+            if self.status < 300:
+                raise
+            self._decoder = (
+                None  # an error's status and headers (a 503's retry-after) count: its body kept as sent
+            )
         self._fed = False
 
     async def read(self) -> bytes:
@@ -324,9 +340,7 @@ class Response:
             start = 0
             while (end := part.find(b"\n", start)) != -1:
                 if size + end - start > MAX_STREAM_LINE_BYTES:
-                    raise ConnectionFailure(
-                        f"a streamed line is longer than {MAX_STREAM_LINE_BYTES} bytes", retryable=False
-                    )
+                    raise _line_too_long()
                 pieces.append(part[start : end + 1])
                 yield b"".join(pieces)
                 pieces.clear()
@@ -335,9 +349,7 @@ class Response:
                 pieces.append(part[start:])
                 size += len(part) - start
             if size > MAX_STREAM_LINE_BYTES:
-                raise ConnectionFailure(
-                    f"a streamed line is longer than {MAX_STREAM_LINE_BYTES} bytes", retryable=False
-                )
+                raise _line_too_long()
         if pieces:
             yield b"".join(pieces)
 
@@ -387,13 +399,32 @@ class Response:
 
 def _decoder(encoding: str | None) -> zlib._Decompress | None:
     """zlib's decoder of a body sent with `encoding`; None for none; ConnectionFailure for one it cannot read."""
-    if encoding is None or encoding.strip().lower() in ("", "identity"):
+    name = (encoding or "").strip().lower()
+    if name in ("", "identity"):
         return None
-    if encoding.strip().lower() in DECODABLE:
+    if name in DECODABLE:
         return zlib.decompressobj(32 + zlib.MAX_WBITS)  # a gzip or a zlib header, whichever the body has
+    shown = repr(name) if len(name) <= 40 and name.replace("-", "").isalnum() else "an unknown encoding"
     raise ConnectionFailure(
-        f"the answer is encoded as {encoding!r}, which evalgate does not read", retryable=False
+        f"the answer is encoded as {shown}, which evalgate does not read", retryable=False
     )
+
+
+def _line_too_long() -> ConnectionFailure:
+    return ConnectionFailure(f"a streamed line is longer than {MAX_STREAM_LINE_BYTES} bytes", retryable=False)
+
+
+async def _within(limit: float | None, waiting: Awaitable[T]) -> T:
+    """`waiting` awaited until the loop's time `limit` (None: no limit): TimeoutError when that limit passes, a
+    ConnectionFailure for any other OSError (refused, reset, a certificate refused, the kernel's own timeout)."""
+    timer = asyncio.timeout_at(limit)
+    try:
+        async with timer:
+            return await waiting
+    except OSError as exc:  # TimeoutError is one: the configured timeout's only when its timer ran out
+        if timer.expired():
+            raise
+        raise ConnectionFailure(type(exc).__name__) from exc
 
 
 def _sooner(deadline: float | None, within: float | None) -> float | None:

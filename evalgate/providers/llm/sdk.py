@@ -135,7 +135,9 @@ class SDKChatProvider(LLMProvider):
         from evalgate.providers.llm.http_client import Session, Timeouts
 
         timeout = self.options["timeout"]  # as the SDK's: to connect, and between two reads
-        return Session(self._headers, Timeouts(connect=timeout, read=timeout), self.slots)
+        return self.checked_session(
+            Session(self._headers, Timeouts(connect=timeout, read=timeout), self.slots), self.url()
+        )
 
     def url(self) -> str:
         return self.endpoint().rstrip("/") + self.PATH

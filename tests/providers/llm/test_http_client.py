@@ -1080,7 +1080,7 @@ SECRET = "sk-SECRET-0123456789"
     ("name", "value"),
     [
         ("X-Api-Key", f"{SECRET}\r\nX-Injected: 1"),
-        ("X-Api-Key", f"{SECRET}\n"),
+        ("X-Api-Key", f"{SECRET}\nsecond-line"),
         ("X Api Key", SECRET),
         ("X-Clé", SECRET),
     ],
