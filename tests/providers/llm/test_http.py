@@ -75,6 +75,29 @@ def test_missing_env_var_is_bad_input(
         asyncio.run(http(server, tmp_path).start(1))
 
 
+def test_header_value_from_the_environment_with_a_line_break(
+    server: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A header value from an environment variable with a line break inside cannot be sent: InputError before
+    any call, naming the provider, never the value; with only a trailing newline (as CI secrets often have)
+    the value is sent without it."""
+    provider = http(server, tmp_path, headers={"X-Api-Key": "${MY_KEY}"})
+    monkeypatch.setenv("MY_KEY", "key-FIRST-half\nkey-SECOND-half")
+    with pytest.raises(InputError) as caught:
+        asyncio.run(run_provider(provider, [case({"text": "q"}, id="q")]))
+    message = str(caught.value)
+    assert "provider 'default' cannot send its requests" in message
+    assert "FIRST" not in message and "SECOND" not in message
+    assert server.calls == 0
+
+    monkeypatch.setenv("MY_KEY", "key-FIRST-half\n")
+    provider = http(server, tmp_path, headers={"X-Api-Key": "${MY_KEY}"})
+    ran = asyncio.run(run_provider(provider, [case({"text": "q"}, id="q")]))
+    assert ran.outputs["q"].value == answer_for("q")
+    (request,) = server.requests
+    assert request.headers["x-api-key"] == "key-FIRST-half"
+
+
 @pytest.mark.usefixtures("fast_backoff")
 def test_retries_and_errors(server: FakeLLMServer, tmp_path: Path) -> None:
     server.script("flaky", ["503", "ok"])

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import gzip
 import shutil
 import socket
 import ssl
 import struct
 import subprocess
+import sys
 import time
 import tracemalloc
 import zlib
@@ -36,7 +38,12 @@ from evalgate.providers.llm.http_errors import ConnectionFailure, HttpStatus, tr
 
 T = TypeVar("T")
 TEST_LIMIT_S = 5.0  # no test waits longer than this for anything: a hang is a failure, never a stuck run
-SETTLE_S = 0.05  # time for a close or a reset the server sent to reach the client's socket on loopback
+# time for a loopback handshake to finish (never_accepting's fillers), or for a task to reach its connect
+SETTLE_S = 0.05
+# a full accept backlog makes Linux drop further SYNs (the connect hangs); other systems may refuse it at once
+NEEDS_LINUX_BACKLOG = pytest.mark.skipif(
+    sys.platform != "linux", reason="relies on Linux dropping SYNs once a listener's backlog is full"
+)
 
 
 # --- the server side: a scripted HTTP/1.1 server on 127.0.0.1 -------------------------------------------------
@@ -274,6 +281,20 @@ async def fetch_lines(session: Session, url: str) -> list[bytes]:
         return [line async for line in response.lines()]
 
 
+async def until_the_client_has_it(session: Session) -> None:
+    """Until what the server sent last on each of `session`'s idle connections (bytes, its close, a reset) has
+    reached the client's side (asyncio's reader: bytes buffered, its end of file, or the reset's error), checked
+    at each turn of the event loop, bounded: a test whose server sent it and then set an event waits for this,
+    never for a sleep to be long enough."""
+    readers = [connection.reader for kept in session._idle.values() for connection, _ in kept]
+    assert readers, "no idle connection to wait for"
+    async with asyncio.timeout(1.0):
+        while not all(
+            reader._buffer or reader.at_eof() or reader.exception() is not None for reader in readers
+        ):
+            await asyncio.sleep(0)
+
+
 async def failure(awaitable: Awaitable[object]) -> ConnectionFailure:
     """The ConnectionFailure the call ends in (AssertionError if it ends otherwise)."""
     with pytest.raises(ConnectionFailure) as caught:
@@ -338,6 +359,26 @@ def test_sequential_requests_reuse_one_connection() -> None:
     run(main())
 
 
+@pytest.mark.parametrize(("keep_idle", "connections"), [(0.0, 2), (None, 1)], ids=["expired", "default"])
+def test_idle_connection_older_than_keep_idle_is_not_reused(
+    monkeypatch: pytest.MonkeyPatch, keep_idle: float | None, connections: int
+) -> None:
+    """An idle connection kept longer than KEEP_IDLE_S (patched to 0: every one is too old) is closed and the
+    next request opens a new one, before the server's own idle close can race it; within the default 5 s, two
+    requests one after the other share one connection."""
+    if keep_idle is not None:
+        monkeypatch.setattr(http_client, "KEEP_IDLE_S", keep_idle)
+
+    async def main() -> None:
+        async with serve(answering(reply(b"one"), reply(b"two"))) as server, opened() as session:
+            assert await fetch(session, server.url()) == b"one"
+            assert await fetch(session, server.url()) == b"two"
+            assert server.connections == connections
+            await server.until(lambda: server.client_closed == connections - 1)
+
+    run(main())
+
+
 def test_connection_close_answer_is_not_reused() -> None:
     """An answer with `Connection: close` (the server leaving the socket open regardless): the client closes that
     connection and opens a new one for the next request."""
@@ -370,19 +411,23 @@ def test_http_1_0_answer_is_not_reused() -> None:
 def test_idle_connection_closed_by_the_server_is_replaced(how: str) -> None:
     """The server closes (FIN) or resets (RST) a keep-alive connection while it is idle: the next request sees
     it is gone (reusable()) and succeeds on a fresh connection."""
+    closed = asyncio.Event()  # set by the server once its socket is closed (its FIN or RST sent)
 
     async def handle(peer: Peer) -> None:
         if await peer.request() is not None:
             await peer.send(reply(b"answer %d" % peer.number))
             if peer.number == 1:
                 peer.reset() if how == "reset" else peer.writer.close()
+                await peer.writer.wait_closed()
+                closed.set()
             else:
                 await peer.until_client_closes()
 
     async def main() -> None:
         async with serve(handle) as server, opened() as session:
             assert await fetch(session, server.url()) == b"answer 1"
-            await asyncio.sleep(SETTLE_S)
+            await closed.wait()
+            await until_the_client_has_it(session)
             assert await fetch(session, server.url()) == b"answer 2"
             assert (server.connections, len(server.requests)) == (2, 2)
 
@@ -430,21 +475,29 @@ def test_bytes_after_an_answer_are_never_the_next_answer() -> None:
 def test_unsolicited_408_on_an_idle_connection_is_not_the_answer() -> None:
     """Servers may send `408 Request Timeout` on a keep-alive connection they close for idleness: the next
     request must go out on a new connection and get its own answer."""
+    idle = asyncio.Event()  # set by the client once the first answer is read and its connection is idle
+    closed = asyncio.Event()  # set by the server once the 408 is sent and its socket closed
 
     async def handle(peer: Peer) -> None:
         if await peer.request() is not None:
             await peer.send(reply(b"answer %d" % peer.number))
             if peer.number == 1:
-                await asyncio.sleep(SETTLE_S / 5)  # after the client has read the answer: it is idle
+                await idle.wait()  # the 408 comes after the answer was read, not with it
                 await peer.send(reply(b"idle too long", "Connection: close", status=408))
+                peer.writer.close()
+                await peer.writer.wait_closed()
+                closed.set()
                 return
             await peer.until_client_closes()
 
     async def main() -> None:
         async with serve(handle) as server, opened() as session:
             assert await fetch(session, server.url()) == b"answer 1"
-            await asyncio.sleep(SETTLE_S)
+            idle.set()
+            await closed.wait()
+            await until_the_client_has_it(session)
             assert await fetch(session, server.url()) == b"answer 2"
+            assert (server.connections, len(server.requests)) == (2, 2)
 
     run(main())
 
@@ -619,6 +672,21 @@ def test_bytes_that_are_not_http_are_a_connection_failure(answer: bytes) -> None
     run(main())
 
 
+def test_servers_text_is_not_quoted_in_the_reason() -> None:
+    """A header line without a colon holding what looks like a key (a server echoing a request's header): the
+    ConnectionFailure names what is wrong in h11's words, never the server's bytes, and stays short."""
+
+    async def main() -> None:
+        answer = b"HTTP/1.1 200 OK\r\nx-echo sk-ant-SECRET" + b"-x" * 300 + b"\r\nContent-Length: 0\r\n\r\n"
+        async with serve(silent_after(answer)) as server:
+            exc = await failure(fetch_once(server.url()))
+            assert_failure(exc, retryable=True, phrase="the answer is not HTTP/1.1 (illegal header line)")
+            assert "sk-ant-SECRET" not in str(exc) and "x-echo" not in exc.reason
+            assert len(exc.reason) < 200, exc.reason
+
+    run(main())
+
+
 def test_head_larger_than_the_limit_fails_without_waiting_for_its_end() -> None:
     """Headers beyond MAX_RESPONSE_HEAD_BYTES that never end: a ConnectionFailure as soon as the limit is
     passed (the server then stays silent: waiting for the end of the head would hang)."""
@@ -747,6 +815,58 @@ def test_unknown_content_encoding_is_not_retryable() -> None:
 
     async def main() -> None:
         async with serve(answering(gzip_answer(b"\x0b\x02\x80hi\x03", "br"))) as server:
+            exc = await failure(fetch_once(server.url()))
+            assert_failure(exc, retryable=False, phrase="encoded as 'br'")
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    "encoding",
+    ["sk-ant-SECRET-" + "x" * 5000, "br, sk-ant-SECRET", "sk-ant-SECRET/x"],
+    ids=["5000-characters", "list", "not-a-token"],
+)
+def test_unknown_content_encoding_is_not_quoted_when_not_a_short_token(encoding: str) -> None:
+    """A Content-Encoding of 5,000 characters, or anything but one short token, is the server's text: the
+    reason says "an unknown encoding" without it, and stays short (a short token such as br is named)."""
+
+    async def main() -> None:
+        async with serve(answering(gzip_answer(b"\x0b\x02\x80hi\x03", encoding))) as server:
+            exc = await failure(fetch_once(server.url()))
+            assert_failure(exc, retryable=False, phrase="encoded as an unknown encoding")
+            assert "SECRET" not in str(exc) and len(exc.reason) < 200, exc.reason
+
+    run(main())
+
+
+def test_undecodable_error_status_keeps_its_status_and_retry_after() -> None:
+    """A 503 with retry-after whose body is in an encoding the client cannot decode (br): HttpStatus with its
+    status, headers and body as sent (the provider retries it after its delay; transport_failure, which ends a
+    case on an unreadable encoding, is not involved), and its connection, read whole, serves the next request."""
+
+    async def main() -> None:
+        brotli = b"\x0b\x02\x80busy\x03"
+        answer = gzip_answer(brotli, "br", "Retry-After: 7", status=503)
+        async with serve(answering(answer, reply(b"next"))) as server, opened() as session:
+            with pytest.raises(HttpStatus) as caught:
+                await fetch(session, server.url())
+            assert (caught.value.status, caught.value.content) == (503, brotli)
+            assert caught.value.headers["retry-after"] == "7"
+            assert caught.value.headers["content-encoding"] == "br"
+            assert transport_failure(caught.value, 30) is None
+            assert await fetch(session, server.url()) == b"next"
+            assert server.connections == 1
+
+    run(main())
+
+
+def test_undecodable_success_is_still_a_connection_failure() -> None:
+    """The same encoding on a 200 (its body is the answer the caller needs): a non-retryable ConnectionFailure
+    naming it, even with a retry-after."""
+
+    async def main() -> None:
+        answer = gzip_answer(b"\x0b\x02\x80hi\x03", "br", "Retry-After: 7", status=200)
+        async with serve(answering(answer)) as server:
             exc = await failure(fetch_once(server.url()))
             assert_failure(exc, retryable=False, phrase="encoded as 'br'")
 
@@ -931,6 +1051,7 @@ def test_complete_line_longer_than_the_limit_is_not_retryable(monkeypatch: pytes
 
 
 @pytest.mark.slow
+@NEEDS_LINUX_BACKLOG
 @pytest.mark.parametrize("timeouts", [Timeouts(connect=0.2), Timeouts(total=0.2)], ids=["connect", "total"])
 def test_connect_timeout_against_a_server_that_never_accepts(timeouts: Timeouts) -> None:
     """A listener whose backlog is full never completes the handshake: TimeoutError after the connect timeout
@@ -1006,18 +1127,129 @@ def test_total_timeout_against_a_trickle() -> None:
 
 @pytest.mark.slow
 def test_read_timeout_is_per_read_not_for_the_whole_answer() -> None:
-    """Five bytes 0.06 s apart (0.24 s in all) with read=0.15: every wait is shorter than it, so the body is read."""
+    """30 bytes 0.02 s apart (at least 0.58 s in all) with read=0.3: the answer takes longer than the read
+    timeout, every wait is far shorter than it (0.28 s of margin), so the body is read."""
+    body = bytes(range(65, 95))
 
     async def handle(peer: Peer) -> None:
         await peer.request()
-        await peer.send(
-            reply(b"", "Content-Length: 5", length=False), *[b"a", b"b", b"c", b"d", b"e"], pause=0.06
-        )
+        head = reply(b"", f"Content-Length: {len(body)}", length=False)
+        await peer.send(head, *(body[i : i + 1] for i in range(len(body))), pause=0.02)
         await peer.until_client_closes()
 
     async def main() -> None:
         async with serve(handle) as server:
-            assert await fetch_once(server.url(), timeouts=Timeouts(read=0.15)) == b"abcde"
+            with elapsed_between(0.3, TEST_LIMIT_S):
+                assert await fetch_once(server.url(), timeouts=Timeouts(read=0.3)) == body
+
+    run(main())
+
+
+async def raising(exc: BaseException) -> None:
+    """Raises `exc` itself at once, as a socket's call does when the kernel gives up."""
+    raise exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "reason"),
+    [
+        (TimeoutError(), "TimeoutError"),
+        (OSError(errno.ETIMEDOUT, "Connection timed out"), "TimeoutError"),  # OSError makes it a TimeoutError
+        (ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"), "ConnectionResetError"),
+        (OSError(errno.EHOSTUNREACH, "No route to host"), "OSError"),
+    ],
+    ids=["TimeoutError", "ETIMEDOUT", "reset", "unreachable"],
+)
+@pytest.mark.parametrize("limit", [5.0, None], ids=["limit", "no-limit"])
+def test_kernels_own_timeout_is_a_connection_failure(exc: OSError, reason: str, limit: float | None) -> None:
+    """_within: an OSError the awaited call raises itself, before any limit (TimeoutError among them: the
+    kernel's own ETIMEDOUT, a TCP retransmission or keep-alive given up), is a retryable ConnectionFailure named
+    by its class, which transport_failure reports as a connection error, never as the configured timeout."""
+
+    async def main() -> None:
+        until = None if limit is None else asyncio.get_running_loop().time() + limit
+        with pytest.raises(ConnectionFailure) as caught:
+            await http_client._within(until, raising(exc))
+        assert (caught.value.reason, caught.value.retryable) == (reason, True)
+        assert caught.value.__cause__ is exc
+        failed = transport_failure(caught.value, 30)
+        assert failed is not None and failed.message == f"connection error: {reason}"
+
+    run(main())
+
+
+def test_limit_that_passes_is_the_timeout() -> None:
+    """_within: the limit passing is the configured timeout (TimeoutError, "timed out after N s"), not a
+    ConnectionFailure; what returns before it is returned."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        with elapsed_between(0.04, 1.0), pytest.raises(TimeoutError) as caught:
+            await http_client._within(loop.time() + 0.05, asyncio.sleep(5))
+        assert not isinstance(caught.value, ConnectionFailure)
+        failed = transport_failure(caught.value, 0.05)
+        assert failed is not None and failed.message == "timed out after 0.05 s"
+        assert await http_client._within(loop.time() + 1, asyncio.sleep(0, "done")) == "done"
+        assert await http_client._within(None, asyncio.sleep(0, "done")) == "done"
+
+    run(main())
+
+
+def test_kernels_connect_timeout_is_a_connection_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connect the kernel gives up on (ETIMEDOUT, well within connect=5): a retryable ConnectionFailure
+    "TimeoutError", not the configured connect timeout (TimeoutError, which transport_failure would report as
+    "timed out after 5 s"); its slot is freed."""
+
+    async def timed_out(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.ETIMEDOUT, "Connection timed out")
+
+    monkeypatch.setattr(asyncio, "open_connection", timed_out)
+
+    async def main() -> None:
+        async with opened(timeouts=Timeouts(connect=5), slots=1) as session:
+            for _ in range(2):
+                exc = await failure(fetch(session, f"http://127.0.0.1:{free_port()}/v1/answer"))
+                assert (exc.reason, exc.retryable) == ("TimeoutError", True)
+
+    run(main())
+
+
+@pytest.mark.slow
+def test_request_body_the_server_never_reads_times_out() -> None:
+    """A body of 20 MB (more than the sockets' buffers hold) to a server that reads the head and then nothing:
+    the client waits for the answer under the timeouts, TimeoutError after read=0.3, never a hang; the
+    connection is closed at once, its unsent body dropped (the server, reading again, sees its end)."""
+    timed_out = asyncio.Event()
+
+    async def handle(peer: Peer) -> None:
+        await peer.reader.readuntil(b"\r\n\r\n")
+        await timed_out.wait()  # reads nothing more, answers nothing until the client gave up
+        await peer.until_client_closes()
+
+    async def main() -> None:
+        async with serve(handle) as server, opened(timeouts=Timeouts(read=0.3)) as session:
+            with elapsed_between(0.29, 2.0), pytest.raises(TimeoutError):
+                await fetch(session, server.url(), b"x" * 20_000_000)
+            timed_out.set()
+            await server.until(lambda: server.client_closed == 1)
+
+    run(main())
+
+
+def test_early_error_answer_to_a_large_body_is_the_answer() -> None:
+    """A server that refuses a 20 MB body at once (413 and close, without reading the body): the caller gets
+    HttpStatus 413, not a retryable ConnectionFailure that every retry repeats."""
+
+    async def handle(peer: Peer) -> None:
+        await peer.reader.readuntil(b"\r\n\r\n")
+        await peer.send(reply(b"too large", "Connection: close", status=413))
+        peer.writer.close()  # with the body unread: the kernel resets the connection
+
+    async def main() -> None:
+        async with serve(handle) as server, opened(timeouts=Timeouts(read=1)) as session:
+            with pytest.raises(HttpStatus) as caught:
+                await fetch(session, server.url(), b"x" * 20_000_000)
+            assert caught.value.status == 413
 
     run(main())
 
@@ -1095,9 +1327,58 @@ def test_header_that_http_does_not_allow_is_refused_without_its_value(name: str,
             exc = await failure(fetch(session, server.url()))
             assert exc.retryable is False
             assert SECRET not in str(exc) and SECRET not in repr(exc.args)
-            assert server.requests == []
+            assert (server.connections, server.requests) == (0, [])
 
     run(main())
+
+
+@pytest.mark.parametrize(
+    "value",
+    [f"{SECRET}\n", f" {SECRET} \r\n", f"\r\n\t{SECRET}\n\n"],
+    ids=["trailing-newline", "blanks-and-crlf", "line-breaks-both-sides"],
+)
+def test_header_value_with_surrounding_line_breaks_is_sent_trimmed(value: str) -> None:
+    """A value with a line break around it (a secret read from a file or CI variable with its newline) is sent
+    without it: the server receives exactly the value, and Session.check finds nothing wrong."""
+
+    async def main() -> None:
+        async with serve(answering(reply())) as server, opened({"X-Api-Key": value}) as session:
+            assert await fetch(session, server.url()) == b"ok"
+            assert server.requests[0].header("x-api-key") == SECRET
+            session.check(server.url())
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-Api-Key": f"{SECRET}\nsecond-line"}, {"X-Api-Key": f" {SECRET}\r\nX-Injected: 1\r\n"}],
+    ids=["lf-inside", "crlf-inside"],
+)
+def test_session_check_refuses_a_header_before_any_connection(headers: dict[str, str]) -> None:
+    """Session.check(url), as the providers call it when they open their client: a value with a line break
+    inside is a non-retryable ConnectionFailure naming neither the value nor any part of it, before any
+    connection (the server accepts none)."""
+
+    async def main() -> None:
+        async with serve(answering(reply())) as server, opened(headers) as session:
+            with pytest.raises(ConnectionFailure) as caught:
+                session.check(server.url())
+            exc = caught.value
+            assert_failure(exc, retryable=False, phrase="a header or the URL holds a character")
+            for part in (SECRET, "second-line", "X-Injected"):
+                assert part not in str(exc) and part not in repr(exc.args)
+            assert (server.connections, server.requests) == (0, [])
+
+    run(main())
+
+
+def test_session_check_refuses_a_url_it_cannot_use() -> None:
+    """Session.check on a URL the client cannot use: the same ConnectionFailure as the request would end in."""
+    session = Session({}, Timeouts(), 1)
+    with pytest.raises(ConnectionFailure) as caught:
+        session.check("ftp://127.0.0.1/file")
+    assert_failure(caught.value, retryable=False, phrase="not an http or https address")
 
 
 def test_header_value_with_surrounding_spaces_is_sent_stripped() -> None:
@@ -1195,6 +1476,12 @@ def test_slots_bound_the_connections_open_at_once() -> None:
 def test_cancelled_request_closes_its_connection_and_frees_its_slot(when: str) -> None:
     """A request cancelled while it waits for the answer's head or reads its body: its connection is closed
     (the server sees it) and the only slot is free for the next request."""
+    entered = asyncio.Event()  # set once `async with` has returned the response: the head is read
+
+    async def fetch_entered(session: Session, url: str) -> bytes:
+        async with session.post(url, b"{}") as response:
+            entered.set()
+            return await response.read()
 
     async def handle(peer: Peer) -> None:
         if await peer.request() is not None:
@@ -1211,9 +1498,11 @@ def test_cancelled_request_closes_its_connection_and_frees_its_slot(when: str) -
 
     async def main() -> None:
         async with serve(handle) as server, opened(slots=1) as session:
-            task = asyncio.create_task(fetch(session, server.url()))
-            await server.until(lambda: len(server.requests) == 1)
-            await asyncio.sleep(SETTLE_S)  # the head and part of the body reach the client
+            task = asyncio.create_task(fetch_entered(session, server.url()))
+            await server.until(lambda: len(server.requests) == 1)  # the request sent: the client waits
+            if when == "reading the body":
+                await entered.wait()  # the head read: the client waits for the rest of the body
+            assert entered.is_set() is (when == "reading the body")
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -1224,6 +1513,7 @@ def test_cancelled_request_closes_its_connection_and_frees_its_slot(when: str) -
     run(main())
 
 
+@NEEDS_LINUX_BACKLOG
 def test_request_cancelled_while_connecting_frees_its_slot() -> None:
     """A request cancelled during a connect that never completes: the only slot is free for the next one."""
 
