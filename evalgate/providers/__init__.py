@@ -39,9 +39,9 @@ def secret_env_names(section: Any) -> set[str]:
 
 
 def preload(config: Any, *, cache_enabled: bool) -> None:
-    """Import the client library of the provider `config` describes (its CLIENT_MODULES: evalgate's HTTP client and h11, ~20 ms) in a
-    daemon thread, now, when every call will need it (the cache is off): the import overlaps reading the
-    datasets and building the metrics instead of delaying the first call. The provider's own import
+    """Import the client library of the provider `config` describes (its CLIENT_MODULES: evalgate's HTTP client
+    and h11, ~20 ms) in a daemon thread, now, when every call will need it (the cache is off): the import
+    overlaps reading the datasets and building the metrics instead of delaying the first call. The provider's own import
     (LLMProvider.ready) finds it done, or waits for it through Python's module lock; a failure here is left to
     that import to report. With the cache on, a run may be answered from the cache alone and never import it."""
     try:

@@ -52,9 +52,8 @@ class LLMProvider(Provider):
     when they are taken from the SDK) are never a latency.
     """
 
-    CLIENT_MODULES: ClassVar[tuple[str, ...]] = (
-        "evalgate.providers.llm.http_client",
-    )  # one session: every call
+    # one session of evalgate's HTTP client (and h11) sends every call
+    CLIENT_MODULES: ClassVar[tuple[str, ...]] = ("evalgate.providers.llm.http_client",)
 
     OPTIONS: ClassVar[dict[str, Option]]
 

@@ -2,7 +2,7 @@
 by h11, one pool of keep-alive connections per run, sized to its concurrency.
 
 Chosen by measurement (docs/providers.md, "Throughput"; bench/llm_throughput.py's floors): the same 2,000 requests,
-32 at a time, from a process of their own, take 1.07× N·L/C with h11 over asyncio's streams and 1.16–1.17× with
+32 at a time, from a process of their own, take 1.07× N·L/C with h11 over asyncio's streams and 1.13–1.20× with
 aiohttp, whose import alone is ~0.11 s of CPU (h11's ~15 ms) and whose client costs more CPU per call; httpx costs
 more still. h11 is the HTTP/1.1 protocol of httpcore (and so of the SDKs' own httpx): the framing (content length,
 chunks, a body read to the connection's close), keep-alive and the checks of what a server sends are its.
@@ -59,9 +59,8 @@ class Timeouts:
 class _Target:
     origin: tuple[str, str, int]  # scheme, host, port: a connection serves one origin
     path: bytes  # the request's target: path and query, percent-encoded
-    headers: list[
-        tuple[bytes, bytes]
-    ]  # the session's, with this origin's Host (and a URL's user as Basic auth)
+    # the session's, with this origin's Host (and a URL's user as Basic auth)
+    headers: list[tuple[bytes, bytes]]
 
 
 class Session:
@@ -69,10 +68,9 @@ class Session:
     when the caller gives none), with `timeouts`. Open it on the event loop that will use it; close() it."""
 
     def __init__(self, headers: Mapping[str, str], timeouts: Timeouts, slots: int) -> None:
+        # blanks and line breaks around a value are not part of it (a secret's trailing newline)
         own = {
-            name.lower(): value.strip(
-                " \t\r\n"
-            )  # blanks around a value are not part of it (a secret's newline)
+            name.lower(): value.strip(" \t\r\n")
             for name, value in headers.items()
             if name.lower() not in OWN_HEADERS
         }
@@ -131,9 +129,8 @@ class Session:
             named["authorization"] = "Basic " + base64.b64encode(user.encode()).decode("ascii")
         try:
             headers = [(name.encode("ascii"), value.encode("utf-8")) for name, value in named.items()]
-            h11.Request(
-                method=b"POST", target=path.encode("ascii"), headers=headers
-            )  # h11's checks, once per URL
+            # h11's checks, once per URL (PRECHECKED: not again for each request)
+            h11.Request(method=b"POST", target=path.encode("ascii"), headers=headers)
         except (UnicodeEncodeError, h11.LocalProtocolError):
             raise ConnectionFailure(
                 "the request cannot be sent: a header or the URL holds a character HTTP does not allow",
@@ -240,7 +237,7 @@ class _Connection:
         reader's buffer has no public accessor; CPython's StreamReader has kept it as `_buffer` since 3.4."""
         # private, undeclared by typeshed; a Python without it keeps no connection rather than risk a stale answer
         unread = getattr(self.reader, "_buffer", b"?")
-        return not self.reader.at_eof() and not self.writer.is_closing() and not unread
+        return not (self.reader.at_eof() or self.writer.is_closing() or unread)
 
     def answered(self) -> bool:
         """The request sent and its answer read whole, the connection kept open by both sides."""
@@ -315,9 +312,8 @@ class Response:
         except ConnectionFailure:
             if self.status < 300:
                 raise
-            self._decoder = (
-                None  # an error's status and headers (a 503's retry-after) count: its body kept as sent
-            )
+            # an error's status and headers (a 503's retry-after) count more than its body: kept as sent
+            self._decoder = None
         self._fed = False
 
     async def read(self) -> bytes:

@@ -115,8 +115,8 @@ class SDKChatProvider(LLMProvider):
         return SDKCall(cls.SDK, cls.SDK_CLIENT, cls.SDK_METHOD, cls.PATH, frozenset(own_env))
 
     def import_library(self) -> None:
-        """The HTTP client, and the SDK's headers; RunAborted when the SDK cannot give them (evalgate's failure, never
-        the model's: no case is sent)."""
+        """The HTTP client, and the SDK's headers; RunAborted when the SDK cannot give them (evalgate's failure,
+        never the model's: no case is sent)."""
         super().import_library()
         try:
             self._headers = sdk_headers(
