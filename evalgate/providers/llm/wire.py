@@ -1,9 +1,9 @@
 """What a vendor SDK sends: the headers of one call of its endpoint, taken from the SDK itself, kept per SDK version.
 
-The anthropic and openai providers send their requests with evalgate's HTTP client (http_client.py), but what they send is the SDK's: its auth
-header, API version, user agent and platform headers. `sdk_headers` gets them by making one call through the
-SDK's own public method (`messages.create`, `chat.completions.create`) into an in-memory transport, with a
-placeholder for the key, and puts the real key in place of the placeholder.
+The anthropic and openai providers send their requests with evalgate's HTTP client (http_client.py), but what they
+send is the SDK's: its auth header, API version, user agent and platform headers. `sdk_headers` gets them by
+making one call through the SDK's own public method (`messages.create`, `chat.completions.create`) into an
+in-memory transport, with a placeholder for the key, and puts the real key in place of the placeholder.
 
 Importing an SDK costs a second or more of CPU (its types), so the captured headers are kept in
 `.evalgate/sdk/` beside the config, and in the user's cache folder (`$XDG_CACHE_HOME/evalgate/sdk`, else
