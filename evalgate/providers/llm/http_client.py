@@ -133,7 +133,7 @@ class Session:
             h11.Request(method=b"POST", target=path.encode("ascii"), headers=headers)
         except (UnicodeEncodeError, h11.LocalProtocolError):
             raise ConnectionFailure(
-                "the request cannot be sent: a header or the URL holds a character HTTP does not allow",
+                "a header or the URL holds a character HTTP does not allow",
                 retryable=False,
             ) from None
         return _Target((parts.scheme, host, port), path.encode("ascii"), headers)
