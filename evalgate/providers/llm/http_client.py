@@ -18,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import ssl
-import zlib
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
@@ -27,8 +26,9 @@ from urllib.parse import quote, unquote, urlsplit
 
 import h11
 
-from evalgate.files.limits import MAX_RESPONSE_BYTES, MAX_RESPONSE_HEAD_BYTES, MAX_STREAM_LINE_BYTES
-from evalgate.providers.llm.http_errors import ConnectionFailure, HttpStatus
+from evalgate.files.limits import MAX_RESPONSE_HEAD_BYTES
+from evalgate.providers.llm.http_errors import ConnectionFailure
+from evalgate.providers.llm.http_response import Response
 
 READ_SIZE = 64 * 1024  # bytes asked of the socket at a time
 KEEP_IDLE_S = 5.0  # an idle connection older than this is closed, not reused (httpcore's keep-alive expiry)
@@ -36,7 +36,6 @@ DEFAULT_HEADERS = {"accept": "*/*", "user-agent": "evalgate"}  # unless the sess
 # the client's own: the encodings it decodes, the body's length; a session's value for these is not sent
 ACCEPT_ENCODING = "gzip, deflate"
 OWN_HEADERS = frozenset(("accept-encoding", "content-length", "transfer-encoding"))
-DECODABLE = ("gzip", "x-gzip", "deflate")  # zlib reads each (a gzip or a zlib header, told apart by zlib)
 T = TypeVar("T")
 # what Session._parse checked once per URL is not checked again for every request (~15 µs a call with an SDK's
 # twenty headers): h11's own parser builds its events so; an h11 without the keyword checks every request again
@@ -77,7 +76,7 @@ class Session:
         self._headers = {**DEFAULT_HEADERS, **own, "accept-encoding": ACCEPT_ENCODING}
         self._timeouts = timeouts
         self._slots = asyncio.Semaphore(slots)
-        self._idle: dict[tuple[str, str, int], list[tuple[_Connection, float]]] = {}  # with when it was kept
+        self._idle: dict[tuple[str, str, int], list[tuple[Connection, float]]] = {}  # with when it was kept
         self._targets: dict[str, _Target] = {}
         self._tls: ssl.SSLContext | None = None
         self._closed = False
@@ -138,7 +137,7 @@ class Session:
             ) from None
         return _Target((parts.scheme, host, port), path.encode("ascii"), headers)
 
-    async def _connection(self, origin: tuple[str, str, int], deadline: float | None) -> _Connection:
+    async def _connection(self, origin: tuple[str, str, int], deadline: float | None) -> Connection:
         """An idle connection to `origin` the server has not closed, else a new one."""
         idle = self._idle.get(origin)
         now = asyncio.get_running_loop().time()
@@ -156,14 +155,14 @@ class Session:
                 host, port, ssl=tls, server_hostname=host if tls else None, limit=READ_SIZE
             ),
         )
-        return _Connection(reader, writer)
+        return Connection(reader, writer)
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
             self._tls = ssl.create_default_context()
         return self._tls
 
-    def _keep(self, origin: tuple[str, str, int], connection: _Connection) -> None:
+    def _keep(self, origin: tuple[str, str, int], connection: Connection) -> None:
         if self._closed:
             connection.close()
             return
@@ -181,7 +180,7 @@ class Exchange:
         self._url = url
         self._body = body
         self._content_type = content_type
-        self._connection: _Connection | None = None
+        self._connection: Connection | None = None
         self._origin: tuple[str, str, int] | None = None
 
     async def __aenter__(self) -> Response:
@@ -225,7 +224,9 @@ class Exchange:
         self._session._slots.release()
 
 
-class _Connection:
+class Connection:
+    """One keep-alive connection to an origin: its streams and h11's state of the exchange on it."""
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
@@ -287,130 +288,6 @@ class _Connection:
             if not data and protocol.their_state is h11.SEND_RESPONSE and not protocol.trailing_data[0]:
                 raise ConnectionFailure("closed before answering")
             protocol.receive_data(data)  # b"": the server closed the connection
-
-
-class Response:
-    """The status and headers (names lower-cased) of an answer; its body read once, by one of read,
-    checked_body or lines."""
-
-    def __init__(
-        self, connection: _Connection, head: h11.Response, read: float | None, deadline: float | None
-    ) -> None:
-        self.status: int = head.status_code
-        headers: dict[str, str] = {}
-        for name, value in head.headers:
-            key, text = name.decode("latin-1"), value.decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
-        self.headers = headers
-        self._connection = connection
-        self._read = read
-        self._deadline = deadline
-        self._size = 0
-        self._ended = False
-        try:
-            self._decoder = _decoder(headers.get("content-encoding"))
-        except ConnectionFailure:
-            if self.status < 300:
-                raise
-            # an error's status and headers (a 503's retry-after) count more than its body: kept as sent
-            self._decoder = None
-        self._fed = False
-
-    async def read(self) -> bytes:
-        """The whole body, decoded."""
-        parts = []
-        while (part := await self._next_part()) is not None:
-            parts.append(part)
-        return b"".join(parts)
-
-    async def checked_body(self) -> bytes:
-        """The whole body; HttpStatus, with it, for a status of 300 or above."""
-        content = await self.read()
-        if self.status >= 300:
-            raise HttpStatus(self.status, content, self.headers)
-        return content
-
-    async def lines(self) -> AsyncIterator[bytes]:
-        """The body's lines, each with its line break (the last one without, if the body ends without one); a
-        line longer than MAX_STREAM_LINE_BYTES is a ConnectionFailure that no retry repeats."""
-        pieces: list[bytes] = []  # of the line not yet ended: joined once, when it ends
-        size = 0
-        while (part := await self._next_part()) is not None:
-            start = 0
-            while (end := part.find(b"\n", start)) != -1:
-                if size + end - start > MAX_STREAM_LINE_BYTES:
-                    raise _line_too_long()
-                pieces.append(part[start : end + 1])
-                yield b"".join(pieces)
-                pieces.clear()
-                size, start = 0, end + 1
-            if start < len(part):
-                pieces.append(part[start:])
-                size += len(part) - start
-            if size > MAX_STREAM_LINE_BYTES:
-                raise _line_too_long()
-        if pieces:
-            yield b"".join(pieces)
-
-    async def _next_part(self) -> bytes | None:
-        """The next piece of the decoded body; None at its end."""
-        while not self._ended:
-            event = await self._connection.next_event(self._read, self._deadline)
-            if type(event) is h11.Data:
-                part = event.data if self._decoder is None else self._decode(event.data)
-            elif type(event) is h11.EndOfMessage:
-                self._ended = True
-                part = b"" if self._decoder is None else self._decode_end()
-            else:
-                raise ConnectionFailure("closed in the middle of the answer")
-            self._size += len(part)
-            if self._size > MAX_RESPONSE_BYTES:
-                raise ConnectionFailure(
-                    f"the answer is larger than {MAX_RESPONSE_BYTES} bytes", retryable=False
-                )
-            if part:
-                return part
-        return None
-
-    def _decode(self, data: bytes) -> bytes:
-        assert self._decoder is not None
-        out = b""
-        try:  # never more than one byte past the limit: a small body that inflates without end stops there
-            while data:
-                self._fed = True
-                if self._decoder.eof:  # another gzip member follows
-                    self._decoder = zlib.decompressobj(32 + zlib.MAX_WBITS)
-                out += self._decoder.decompress(data, MAX_RESPONSE_BYTES + 1 - self._size - len(out))
-                data = self._decoder.unused_data if self._decoder.eof else b""
-                if len(out) > MAX_RESPONSE_BYTES - self._size:
-                    break
-            return out
-        except zlib.error:
-            raise ConnectionFailure("the answer's compressed body is damaged", retryable=False) from None
-
-    def _decode_end(self) -> bytes:
-        assert self._decoder is not None
-        rest = self._decoder.flush()
-        if self._fed and not self._decoder.eof:  # the compressed stream stops short of its end
-            raise ConnectionFailure("the answer's compressed body is cut short", retryable=False)
-        return rest
-
-
-def _decoder(encoding: str | None) -> zlib._Decompress | None:
-    """zlib's decoder of a body sent with `encoding`; None for none; ConnectionFailure for one it cannot read."""
-    name = (encoding or "").strip().lower()
-    if name in ("", "identity"):
-        return None
-    if name in DECODABLE:
-        return zlib.decompressobj(32 + zlib.MAX_WBITS)  # a gzip or a zlib header, whichever the body has
-    shown = repr(name) if len(name) <= 16 and name.replace("-", "").isalnum() else "an unknown encoding"
-    raise ConnectionFailure(
-        f"the answer is encoded as {shown}, which evalgate does not read", retryable=False
-    )
-
-
-def _line_too_long() -> ConnectionFailure:
-    return ConnectionFailure(f"a streamed line is longer than {MAX_STREAM_LINE_BYTES} bytes", retryable=False)
 
 
 async def _within(limit: float | None, waiting: Awaitable[T]) -> T:

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from evalgate.providers.llm import http_client
+from evalgate.providers.llm import http_client, http_response
 from evalgate.providers.llm.http_client import Session, Timeouts
 from evalgate.providers.llm.http_errors import ConnectionFailure, HttpStatus, transport_failure
 
@@ -722,7 +722,7 @@ def test_head_just_under_the_limit_is_read() -> None:
 def test_body_larger_than_the_limit_is_not_retryable(monkeypatch: pytest.MonkeyPatch, framing: str) -> None:
     """A body one byte over MAX_RESPONSE_BYTES (patched to 1000) is a ConnectionFailure no retry repeats; one
     of exactly 1000 bytes is read."""
-    monkeypatch.setattr(http_client, "MAX_RESPONSE_BYTES", 1000)
+    monkeypatch.setattr(http_response, "MAX_RESPONSE_BYTES", 1000)
 
     def answer(body: bytes) -> bytes:
         if framing == "chunked":
@@ -792,7 +792,7 @@ def test_broken_compressed_body_is_not_retryable(compressed: bytes, phrase: str)
 def test_gzip_bomb_stops_at_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """10 MB of zeros gzipped to ~10 KB, MAX_RESPONSE_BYTES patched to 1000: the client stops at the limit
     without inflating the rest (its peak of Python memory stays far below 10 MB)."""
-    monkeypatch.setattr(http_client, "MAX_RESPONSE_BYTES", 1000)
+    monkeypatch.setattr(http_response, "MAX_RESPONSE_BYTES", 1000)
     bomb = gzip.compress(bytes(10 * 1024 * 1024))
     assert len(bomb) < 20_000
 
@@ -1023,7 +1023,7 @@ def test_lines_of_a_gzipped_stream() -> None:
 def test_unending_line_longer_than_the_limit_is_not_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
     """A line still growing past MAX_STREAM_LINE_BYTES (patched to 100) is a non-retryable ConnectionFailure
     as soon as it passes the limit (the server then stays silent)."""
-    monkeypatch.setattr(http_client, "MAX_STREAM_LINE_BYTES", 100)
+    monkeypatch.setattr(http_response, "MAX_STREAM_LINE_BYTES", 100)
 
     async def main() -> None:
         head = reply(b"", CHUNKED, length=False)
@@ -1037,7 +1037,7 @@ def test_unending_line_longer_than_the_limit_is_not_retryable(monkeypatch: pytes
 
 def test_complete_line_longer_than_the_limit_is_not_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
     """A 150-byte line with its line break in one read, MAX_STREAM_LINE_BYTES patched to 100: refused too."""
-    monkeypatch.setattr(http_client, "MAX_STREAM_LINE_BYTES", 100)
+    monkeypatch.setattr(http_response, "MAX_STREAM_LINE_BYTES", 100)
 
     async def main() -> None:
         async with serve(answering(reply(b"x" * 150 + b"\nnext\n"))) as server, opened() as session:
