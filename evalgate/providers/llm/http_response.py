@@ -26,6 +26,8 @@ class Response:
         self, connection: Connection, head: h11.Response, read: float | None, deadline: float | None
     ) -> None:
         self.status: int = head.status_code
+        # not a success: a redirect (not followed) or an error, HttpStatus once the body is read
+        self.failed = self.status >= 300
         headers: dict[str, str] = {}
         for name, value in head.headers:
             key, text = name.decode("latin-1"), value.decode("latin-1")
@@ -39,7 +41,7 @@ class Response:
         try:
             self._decoder = _decoder(headers.get("content-encoding"))
         except ConnectionFailure:
-            if self.status < 300:
+            if not self.failed:
                 raise
             # an error's status and headers (a 503's retry-after) count more than its body: kept as sent
             self._decoder = None
@@ -53,9 +55,9 @@ class Response:
         return b"".join(parts)
 
     async def checked_body(self) -> bytes:
-        """The whole body; HttpStatus, with it, for a status of 300 or above."""
+        """The whole body; HttpStatus, with it, when the answer `failed`."""
         content = await self.read()
-        if self.status >= 300:
+        if self.failed:
             raise HttpStatus(self.status, content, self.headers)
         return content
 

@@ -154,8 +154,8 @@ class SDKChatProvider(LLMProvider):
         reader = self.stream_reader()
         first_token: float | None = None
         async with self.client.post(self.url(), encoded({**request, **self.stream_fields()})) as response:
-            if response.status >= 300:
-                await response.checked_body()
+            if response.failed:
+                await response.checked_body()  # raises HttpStatus
             async for line in response.lines():  # each up to MAX_STREAM_LINE_BYTES
                 if reader.feed(stream_line(line)) and first_token is None:
                     first_token = time.perf_counter()
