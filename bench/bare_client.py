@@ -1,7 +1,7 @@
 """The floor of llm_throughput.py: N requests of its http suite sent, C at a time, by a bare client in a process of
 its own, with nothing of evalgate (no config, no datasets, no scoring, no results file).
 
-    python3 bench/bare_client.py h11|aiohttp URL N C
+    python3 bench/bare_client.py h11|aiohttp URL N C      (URL: the endpoint itself, path included)
 
 `h11`: h11 over asyncio's streams, C keep-alive connections, as evalgate's client sends
 (evalgate/providers/llm/http_client.py); `aiohttp`: one aiohttp session with a pool of C, the client evalgate sent
@@ -15,10 +15,10 @@ import json
 import sys
 from urllib.parse import urlsplit
 
-PATH = "/custom/answer"  # llm_throughput.CUSTOM_PATH (not imported: this process imports nothing of the repository)
-
 
 def body(i: int) -> bytes:
+    """llm_throughput.question(i) as the http suite sends it (not imported: this process imports nothing of the
+    repository, whose modules would be part of what it times)."""
     return json.dumps({"question": f"question number {i} about the refund policy"}).encode()
 
 
@@ -36,7 +36,7 @@ async def with_h11(url: str, n: int, concurrency: int) -> int:
             head = [(b"host", parts.netloc.encode()), (b"content-type", b"application/json"),
                     (b"content-length", str(len(content)).encode())]  # fmt: skip
             writer.write(
-                protocol.send(h11.Request(method="POST", target=PATH, headers=head))
+                protocol.send(h11.Request(method="POST", target=parts.path, headers=head))
                 + protocol.send(h11.Data(data=content))
                 + protocol.send(h11.EndOfMessage())
             )
@@ -62,7 +62,7 @@ async def with_aiohttp(url: str, n: int, concurrency: int) -> int:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
 
         async def one(i: int) -> int:
-            async with slots, session.post(url + PATH, data=body(i)) as answer:
+            async with slots, session.post(url, data=body(i)) as answer:
                 json.loads(await answer.read())
             return 1
 

@@ -337,7 +337,8 @@ def main() -> None:
         # 2. each provider, whole process; CPU per call in process
         with FakeServer(latency) as server:
             for client in BARE_CLIENTS:
-                floor = [bare_client_wall(client, server.url, n, c) / ideal for _ in range(repeat)]
+                endpoint = server.url + CUSTOM_PATH
+                floor = [bare_client_wall(client, endpoint, n, c) / ideal for _ in range(repeat)]
                 print(f"floor: {client:7} a bare client's whole process (bench/bare_client.py: no evalgate) on "
                       f"the same server and requests, ratio to ideal {spread(floor)}")  # fmt: skip
             for kind in kinds:
