@@ -302,6 +302,12 @@ async def failure(awaitable: Awaitable[object]) -> ConnectionFailure:
     return caught.value
 
 
+async def failure_answered_by(handler: Handler) -> ConnectionFailure:
+    """The ConnectionFailure of one POST to a server running `handler`."""
+    async with serve(handler) as server:
+        return await failure(fetch_once(server.url()))
+
+
 def assert_failure(exc: ConnectionFailure, *, retryable: bool, phrase: str) -> None:
     assert exc.retryable is retryable, exc.reason
     assert phrase in exc.reason, exc.reason
@@ -665,9 +671,8 @@ def test_bytes_that_are_not_http_are_a_connection_failure(answer: bytes) -> None
     a header line without a colon: a ConnectionFailure saying the answer is not HTTP/1.1, not a hang."""
 
     async def main() -> None:
-        async with serve(silent_after(answer)) as server:
-            exc = await failure(fetch_once(server.url()))
-            assert_failure(exc, retryable=True, phrase="the answer is not HTTP/1.1")
+        exc = await failure_answered_by(silent_after(answer))
+        assert_failure(exc, retryable=True, phrase="the answer is not HTTP/1.1")
 
     run(main())
 
@@ -678,11 +683,10 @@ def test_servers_text_is_not_quoted_in_the_reason() -> None:
 
     async def main() -> None:
         answer = b"HTTP/1.1 200 OK\r\nx-echo sk-ant-SECRET" + b"-x" * 300 + b"\r\nContent-Length: 0\r\n\r\n"
-        async with serve(silent_after(answer)) as server:
-            exc = await failure(fetch_once(server.url()))
-            assert_failure(exc, retryable=True, phrase="the answer is not HTTP/1.1 (illegal header line)")
-            assert "sk-ant-SECRET" not in str(exc) and "x-echo" not in exc.reason
-            assert len(exc.reason) < 200, exc.reason
+        exc = await failure_answered_by(silent_after(answer))
+        assert_failure(exc, retryable=True, phrase="the answer is not HTTP/1.1 (illegal header line)")
+        assert "sk-ant-SECRET" not in str(exc) and "x-echo" not in exc.reason
+        assert len(exc.reason) < 200, exc.reason
 
     run(main())
 
@@ -695,9 +699,8 @@ def test_head_larger_than_the_limit_fails_without_waiting_for_its_end() -> None:
         filler = "".join(f"X-Filler-{i}: {'v' * 90}\r\n" for i in range(800))  # ~80 KB, no blank line
         head = b"HTTP/1.1 200 OK\r\n" + filler.encode()
         assert len(head) > http_client.MAX_RESPONSE_HEAD_BYTES
-        async with serve(silent_after(head)) as server:
-            exc = await failure(fetch_once(server.url()))
-            assert_failure(exc, retryable=True, phrase="Receive buffer too long")
+        exc = await failure_answered_by(silent_after(head))
+        assert_failure(exc, retryable=True, phrase="Receive buffer too long")
 
     run(main())
 
@@ -814,9 +817,8 @@ def test_unknown_content_encoding_is_not_retryable() -> None:
     """An encoding the client cannot decode (br) is a ConnectionFailure no retry repeats, naming it."""
 
     async def main() -> None:
-        async with serve(answering(gzip_answer(b"\x0b\x02\x80hi\x03", "br"))) as server:
-            exc = await failure(fetch_once(server.url()))
-            assert_failure(exc, retryable=False, phrase="encoded as 'br'")
+        exc = await failure_answered_by(answering(gzip_answer(b"\x0b\x02\x80hi\x03", "br")))
+        assert_failure(exc, retryable=False, phrase="encoded as 'br'")
 
     run(main())
 
@@ -831,10 +833,9 @@ def test_unknown_content_encoding_is_not_quoted_when_not_a_short_token(encoding:
     reason says "an unknown encoding" without it, and stays short (a short token such as br is named)."""
 
     async def main() -> None:
-        async with serve(answering(gzip_answer(b"\x0b\x02\x80hi\x03", encoding))) as server:
-            exc = await failure(fetch_once(server.url()))
-            assert_failure(exc, retryable=False, phrase="encoded as an unknown encoding")
-            assert "SECRET" not in str(exc) and len(exc.reason) < 200, exc.reason
+        exc = await failure_answered_by(answering(gzip_answer(b"\x0b\x02\x80hi\x03", encoding)))
+        assert_failure(exc, retryable=False, phrase="encoded as an unknown encoding")
+        assert "SECRET" not in str(exc) and len(exc.reason) < 200, exc.reason
 
     run(main())
 
@@ -866,9 +867,8 @@ def test_undecodable_success_is_still_a_connection_failure() -> None:
 
     async def main() -> None:
         answer = gzip_answer(b"\x0b\x02\x80hi\x03", "br", "Retry-After: 7", status=200)
-        async with serve(answering(answer)) as server:
-            exc = await failure(fetch_once(server.url()))
-            assert_failure(exc, retryable=False, phrase="encoded as 'br'")
+        exc = await failure_answered_by(answering(answer))
+        assert_failure(exc, retryable=False, phrase="encoded as 'br'")
 
     run(main())
 
